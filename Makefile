@@ -1,0 +1,51 @@
+# Thin driver over CMake. `make run` and `make test` set the machine up first.
+BUILD    ?= build
+TYPE     ?= Release
+WERROR   ?= OFF
+GEN      := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+CMAKE_ARGS ?=
+MODEL    ?=
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build test run test-sanitize test-tsan fuzz fuzz-smoke clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	@cmake -S . -B $(BUILD) $(GEN) -DCMAKE_BUILD_TYPE=$(TYPE) -DEA_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
+
+build: deps
+	@cmake -S . -B $(BUILD) $(GEN) -DCMAKE_BUILD_TYPE=$(TYPE) -DEA_WERROR=$(WERROR) $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j $$(nproc)
+
+test: build
+	@bash scripts/run-tests.sh $(BUILD)
+
+# Starts the main job. Until `serve` exists: inspect a generated model.
+run: build
+	@m="$(MODEL)"; if [ -z "$$m" ]; then m=$(BUILD)/models/tiny.gguf; \
+	  [ -f $$m ] || { mkdir -p $(BUILD)/models && $(BUILD)/edgeagent gen-model --preset tiny --type f16 --seed 1 -o $$m; }; fi; \
+	  $(BUILD)/edgeagent inspect $$m
+
+test-sanitize: deps
+	@$(MAKE) --no-print-directory test BUILD=build-asan TYPE=RelWithDebInfo \
+	  CMAKE_ARGS="-DEA_SANITIZE=address,undefined $(CMAKE_ARGS)"
+
+test-tsan: deps
+	@$(MAKE) --no-print-directory test BUILD=build-tsan TYPE=RelWithDebInfo \
+	  CMAKE_ARGS="-DEA_SANITIZE=thread $(CMAKE_ARGS)"
+
+fuzz: deps
+	@CC=clang cmake -S . -B build-fuzz $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEA_FUZZ=ON \
+	  -DEA_SANITIZE=address,undefined >/dev/null
+	@cmake --build build-fuzz -j $$(nproc)
+
+# Runs every fuzz target for FUZZ_SECONDS from its seed corpus.
+fuzz-smoke: fuzz
+	@bash scripts/fuzz-smoke.sh build-fuzz $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz

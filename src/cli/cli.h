@@ -1,0 +1,29 @@
+/* cli.h - the edgeagent subcommands (one file each) and small helpers they
+ * share: argument parsing and error printing. Only this layer exits. */
+#ifndef EDGEAGENT_CLI_H
+#define EDGEAGENT_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "edgeagent/error.h"
+
+int cmd_inspect(int argc, char **argv);
+int cmd_gen_model(int argc, char **argv);
+
+/* Prints "edgeagent: <cmd>: <detail>" on one line (control bytes replaced). */
+void cli_error(const char *cmd, const struct ea_error *err);
+void cli_errorf(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Parses an unsigned integer / float argument; false (after printing an
+ * error naming the option) when it is not one. */
+bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
+bool cli_parse_f64(const char *cmd, const char *opt, const char *s, double *out);
+/* "1,234,567" into buf. */
+const char *cli_thousands(uint64_t v, char *buf, unsigned size);
+
+#endif

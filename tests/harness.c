@@ -1,0 +1,195 @@
+/* harness.c - runner for tests/test_*.c; see harness.h. */
+#include "harness.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static jmp_buf case_jmp;
+static int case_result; /* 0 pass, 1 fail, 2 skip */
+
+void ea__test_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "    FAIL %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    case_result = 1;
+    longjmp(case_jmp, 1);
+}
+
+void ea__test_skip(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stdout, "    SKIP: ");
+    va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    case_result = 2;
+    longjmp(case_jmp, 1);
+}
+
+const char *ea_test_shared_dir(void)
+{
+    static char path[4096];
+    const char *d = getenv("EA_SHARED_DIR");
+    if (!d || !*d)
+        d = "../shared";
+    struct stat st;
+    if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode))
+        return NULL;
+    snprintf(path, sizeof path, "%s", d);
+    return path;
+}
+
+const char *ea_test_shared_path(const char *rel)
+{
+    static char path[8192 + 256];
+    const char *d = ea_test_shared_dir();
+    if (!d)
+        SKIP("../shared not found (set EA_SHARED_DIR); skipping");
+    snprintf(path, sizeof path, "%.4096s/%.4000s", d, rel);
+    if (access(path, R_OK) != 0)
+        SKIP("%s not found; skipping", path);
+    return path;
+}
+
+const char *ea_test_build_dir(void)
+{
+    const char *d = getenv("EA_BUILD_DIR");
+    return d && *d ? d : ".";
+}
+
+const char *ea_test_tmp_path(const char *name)
+{
+    static char path[8192 + 512];
+    char dir[4096 + 16];
+    snprintf(dir, sizeof dir, "%.4000s/test-tmp", ea_test_build_dir());
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/%d-%.4000s", dir, (int)getpid(), name);
+    return path;
+}
+
+void *ea_test_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = malloc((size_t)n + 1);
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    if (p) {
+        p[n] = '\0';
+        if (size)
+            *size = (size_t)n;
+    }
+    return p;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int run_case(void (*fn)(void))
+{
+    case_result = 0;
+    if (setjmp(case_jmp) == 0)
+        fn();
+    return case_result;
+}
+
+int ea__test_main(int argc, char **argv, const struct ea_test_case *cases, size_t n)
+{
+    int failed = 0, passed = 0, skipped = 0, ran = 0;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    for (int a = 1; a < argc; a++) {
+        int found = 0;
+        for (size_t i = 0; i < n; i++)
+            found |= strcmp(argv[a], cases[i].name) == 0;
+        if (!found) {
+            fprintf(stderr, "no test case named '%s'; cases are:\n", argv[a]);
+            for (size_t i = 0; i < n; i++)
+                fprintf(stderr, "  %s\n", cases[i].name);
+            return 2;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (argc > 1) {
+            int want = 0;
+            for (int a = 1; a < argc; a++)
+                want |= strcmp(argv[a], cases[i].name) == 0;
+            if (!want)
+                continue;
+        }
+        ran++;
+        printf("[ RUN  ] %s\n", cases[i].name);
+        double t0 = now_s();
+        run_case(cases[i].fn);
+        double dt = now_s() - t0;
+        const char *tag = case_result == 0 ? "[  OK  ]" : case_result == 1 ? "[ FAIL ]" : "[ SKIP ]";
+        printf("%s %s (%.2f s)\n", tag, cases[i].name, dt);
+        if (case_result == 0)
+            passed++;
+        else if (case_result == 1)
+            failed++;
+        else
+            skipped++;
+    }
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    if (failed)
+        return 1;
+    if (ran > 0 && skipped == ran)
+        return 77;
+    return 0;
+}
+
+int ea_test_run(const char *cmdline, char **out, char **errout)
+{
+    char o[4096 + 64], e[4096 + 64];
+    snprintf(o, sizeof o, "%s.out", ea_test_tmp_path("run"));
+    snprintf(e, sizeof e, "%s.err", ea_test_tmp_path("run"));
+    size_t n = strlen(cmdline) + strlen(o) + strlen(e) + 32;
+    char *full = malloc(n);
+    snprintf(full, n, "%s >'%s' 2>'%s'", cmdline, o, e);
+    int st = system(full);
+    free(full);
+    if (out)
+        *out = ea_test_read_file(o, NULL);
+    if (errout)
+        *errout = ea_test_read_file(e, NULL);
+    remove(o);
+    remove(e);
+    if (st == -1)
+        return -1000;
+    if (WIFSIGNALED(st))
+        return -WTERMSIG(st);
+    int code = WEXITSTATUS(st);
+    /* the shell reports a child killed by a signal as 128 + signal */
+    if (code > 128 && code < 160)
+        return -(code - 128);
+    return code;
+}
+
+const char *ea_test_binary(void)
+{
+    static char path[4096 + 32];
+    snprintf(path, sizeof path, "%.4096s/edgeagent", ea_test_build_dir());
+    return path;
+}

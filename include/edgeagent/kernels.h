@@ -1,14 +1,20 @@
-/* kernels.h - tensor-type conversions (quantize/dequantize rows) and, with
- * the engine issue, the dot-product/matmul dispatch table.
+/* kernels.h - tensor-type conversions and the compute kernels the model
+ * runs on, behind a table chosen at start-up from CPU detection.
  *
- * Holds: row encoders from f32 to every writable type and row decoders to
- * f32. The generic scalar code defines the results; SIMD variants must match.
- * Does not hold: the type table itself (gguf.h: ea_type, ea_type_info).
+ * Holds: row encoders/decoders between f32 and every computable type; the
+ * matmul table indexed by weight type (activation conversion + a tiled
+ * dot-product kernel); the vector helpers attention needs; variant selection
+ * (generic scalar reference, avx2, avx512, neon, neon-dotprod). The generic
+ * variant is always built and defines the results; every other variant is
+ * tested against it. EA_KERNELS=<variant> in the environment forces one.
+ * Does not hold: the type table (gguf.h), threading (model), model ops such
+ * as RMSNorm or RoPE (src/model).
  */
 #ifndef EDGEAGENT_KERNELS_H
 #define EDGEAGENT_KERNELS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "edgeagent/error.h"
@@ -18,17 +24,63 @@
 extern "C" {
 #endif
 
+/* ---- conversions (scalar reference, always available) ------------------ */
+
 /* True when ea_quant_from_f32 can write type. */
 bool ea_quant_can_encode(uint32_t type);
 /* True when ea_quant_to_f32 can read type. */
 bool ea_quant_can_decode(uint32_t type);
 
-/* Encodes n floats (a whole number of blocks) into dst. */
+/* Encodes n floats (a whole number of blocks) into dst. For quantized types
+ * this is the quality-oriented quantizer used by `quantize` and gen-model. */
 ea_status ea_quant_from_f32(uint32_t type, const float *src, void *dst, int64_t n,
                             struct ea_error *err);
 /* Decodes n values (a whole number of blocks) of type into dst. */
 ea_status ea_quant_to_f32(uint32_t type, const void *src, float *dst, int64_t n,
                           struct ea_error *err);
+
+/* ---- matmul -------------------------------------------------------------- */
+
+/* One weight type's matmul: activations (f32 rows) are first converted to
+ * act_type, then gemm computes, for i < nr and j < nc,
+ *     s[j * s_stride + i] = dot(W row i, X row j)
+ * where W rows are w_stride bytes apart (k values of the weight type) and X
+ * rows x_stride bytes apart (k values of act_type). k is a multiple of both
+ * types' block sizes. Callers split i across threads; gemm tiles inside. */
+struct ea_matmul_ops {
+    uint32_t act_type;
+    void (*quantize_act)(const float *x, void *y, int64_t k);
+    void (*gemm)(int64_t k, int64_t nr, int64_t nc, const void *w, size_t w_stride,
+                 const void *x, size_t x_stride, float *s, size_t s_stride);
+};
+
+/* Vector helpers for attention over an F16 KV cache and for conversions. */
+struct ea_vec_ops {
+    float (*dot_f16_f32)(int64_t n, const uint16_t *a, const float *b);
+    void (*axpy_f16)(int64_t n, float alpha, const uint16_t *x, float *y); /* y += alpha*x */
+    void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
+    void (*f16_to_f32)(const uint16_t *x, float *y, int64_t n);
+    float (*dot_f32)(int64_t n, const float *a, const float *b);
+    void (*axpy_f32)(int64_t n, float alpha, const float *x, float *y);
+};
+
+/* Matmul ops of the active variant for weight type, or NULL when the type is
+ * not computable. Thread-safe; the first call picks the variant. */
+const struct ea_matmul_ops *ea_kernels_matmul(uint32_t weight_type);
+const struct ea_vec_ops *ea_kernels_vec(void);
+/* Name of the active variant ("generic", "avx2", "avx512", "neon", ...). */
+const char *ea_kernels_name(void);
+
+/* Variants compiled into this build and usable on this CPU, best last. */
+unsigned ea_kernels_n_variants(void);
+const char *ea_kernels_variant_name(unsigned i);
+/* Ops of one specific variant (tests compare each against "generic");
+ * NULL if that variant lacks the type (callers fall back to generic). */
+const struct ea_matmul_ops *ea_kernels_variant_matmul(unsigned i, uint32_t weight_type);
+const struct ea_vec_ops *ea_kernels_variant_vec(unsigned i);
+/* Makes variant name the active one (before or after first use); EA_EINVAL
+ * with the list of names if unknown or unusable on this CPU. */
+ea_status ea_kernels_select(const char *name, struct ea_error *err);
 
 #ifdef __cplusplus
 }

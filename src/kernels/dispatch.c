@@ -1,0 +1,126 @@
+/* dispatch.c - picks the kernel variant at run time: every variant built
+ * into this binary whose CPU check passes is usable; the best one (last in
+ * the list) is active unless EA_KERNELS names another. Each variant's table
+ * starts as a copy of the generic one, so missing entries fall back.
+ * Does not hold: kernels.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels_int.h"
+
+static const struct ea__kernel_variant all_variants[] = {
+    {"generic", NULL, ea__generic_install},
+#if !defined(EA_GENERIC_KERNELS_ONLY) && (defined(__x86_64__) || defined(_M_X64)) && defined(EA_HAVE_X86_KERNELS)
+    {"avx2", ea__cpu_has_avx2, ea__avx2_install},
+    {"avx512", ea__cpu_has_avx512, ea__avx512_install},
+#endif
+#if !defined(EA_GENERIC_KERNELS_ONLY) && defined(__aarch64__) && defined(EA_HAVE_ARM_KERNELS)
+    {"neon", ea__cpu_has_neon, ea__neon_install},
+    {"neon-dotprod", ea__cpu_has_dotprod, ea__dotprod_install},
+#endif
+};
+#define N_ALL (sizeof all_variants / sizeof all_variants[0])
+
+struct ready_variant {
+    const char *name;
+    struct ea_matmul_ops table[EA_TYPE_ID_LIMIT];
+    struct ea_vec_ops vec;
+};
+
+_Static_assert(N_ALL <= 8, "grow ready[]");
+static struct ready_variant ready[8]; /* fixed size: keeps GCC bounds checks quiet when N_ALL is 1 */
+static unsigned n_ready;
+static _Atomic unsigned active; /* index into ready[] */
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void init(void)
+{
+    for (unsigned i = 0; i < N_ALL; i++) {
+        const struct ea__kernel_variant *v = &all_variants[i];
+        if (v->available && !v->available())
+            continue;
+        struct ready_variant *r = &ready[n_ready];
+        r->name = v->name;
+        if (n_ready > 0) { /* start from generic */
+            memcpy(r->table, ready[0].table, sizeof r->table);
+            r->vec = ready[0].vec;
+        }
+        v->install(r->table, &r->vec);
+        n_ready++;
+    }
+    unsigned pick = n_ready - 1;
+    const char *env = getenv("EA_KERNELS");
+    if (env && *env) {
+        for (unsigned i = 0; i < n_ready; i++)
+            if (strcmp(ready[i].name, env) == 0)
+                pick = i;
+    }
+    active = pick;
+}
+
+static void ensure(void) { pthread_once(&once, init); }
+
+const struct ea_matmul_ops *ea_kernels_matmul(uint32_t t)
+{
+    ensure();
+    if (t >= EA_TYPE_ID_LIMIT || !ready[active].table[t].gemm)
+        return NULL;
+    return &ready[active].table[t];
+}
+
+const struct ea_vec_ops *ea_kernels_vec(void)
+{
+    ensure();
+    return &ready[active].vec;
+}
+
+const char *ea_kernels_name(void)
+{
+    ensure();
+    return ready[active].name;
+}
+
+unsigned ea_kernels_n_variants(void)
+{
+    ensure();
+    return n_ready;
+}
+
+const char *ea_kernels_variant_name(unsigned i)
+{
+    ensure();
+    return i < n_ready ? ready[i].name : NULL;
+}
+
+const struct ea_matmul_ops *ea_kernels_variant_matmul(unsigned i, uint32_t t)
+{
+    ensure();
+    if (i >= n_ready || t >= EA_TYPE_ID_LIMIT || !ready[i].table[t].gemm)
+        return NULL;
+    return &ready[i].table[t];
+}
+
+const struct ea_vec_ops *ea_kernels_variant_vec(unsigned i)
+{
+    ensure();
+    return i < n_ready ? &ready[i].vec : NULL;
+}
+
+ea_status ea_kernels_select(const char *name, struct ea_error *err)
+{
+    ensure();
+    for (unsigned i = 0; i < n_ready; i++)
+        if (name && strcmp(ready[i].name, name) == 0) {
+            active = i;
+            return EA_OK;
+        }
+    char list[256] = "";
+    for (unsigned i = 0; i < n_ready; i++) {
+        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, ready[i].name, sizeof list - strlen(list) - 1);
+    }
+    return ea_error_set(err, EA_EINVAL, "kernels: no usable variant '%s' (usable here: %s)",
+                        name ? name : "", list);
+}

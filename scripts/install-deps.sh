@@ -16,13 +16,32 @@ if [ -n "${EA_EXTRA_PACKAGES:-}" ]; then
   packages+=(${EA_EXTRA_PACKAGES})
 fi
 
+# Node.js runs the independent references and real clients of the tests
+# (tests/node/package.json); use the machine's own node when it has one.
+command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
 done
+install_node_packages() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/node"
+  if [ -f "$dir/package-lock.json" ] && command -v npm >/dev/null 2>&1 &&
+     ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.ea-installed-lock" 2>/dev/null; then
+    echo "install-deps: npm ci in tests/node"
+    if (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
+      cp "$dir/package-lock.json" "$dir/node_modules/.ea-installed-lock"
+    else
+      echo "install-deps: npm ci failed; tests that need Node packages will skip" >&2
+    fi
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  install_node_packages
   exit 0
 fi
 
@@ -38,3 +57,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_node_packages

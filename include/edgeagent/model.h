@@ -1,10 +1,14 @@
-/* model.h - model architectures over GGUF files: synthetic model generation
- * (gen-model presets) and, with the engine issue, loading and the forward pass.
+/* model.h - model architectures over GGUF files: loading (validated,
+ * mmapped weights), the batched forward pass, and synthetic model generation
+ * (gen-model presets).
  *
- * Holds: the preset table of real model shapes and ea_model_generate, which
- * writes a deterministic random-weight GGUF with the tensor names, shapes and
- * metadata of the real model.
- * Does not hold: tokenization (tokenizer.h), scheduling (engine.h).
+ * The forward pass evaluates a batch made of segments, one per sequence: a
+ * run of new tokens at positions n_past.. of that sequence. It writes their
+ * K/V into a paged KV store through each sequence's block table and reads
+ * attention context the same way; the KV memory and the block allocator
+ * belong to the caller (engine.h), which decides what goes in a batch.
+ * Does not hold: tokenization (tokenizer.h), scheduling and KV block
+ * allocation (engine.h), kernels (kernels.h).
  */
 #ifndef EDGEAGENT_MODEL_H
 #define EDGEAGENT_MODEL_H
@@ -13,10 +17,83 @@
 #include <stdint.h>
 
 #include "edgeagent/error.h"
+#include "edgeagent/gguf.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- loading ------------------------------------------------------------- */
+
+typedef struct ea_model ea_model;
+
+struct ea_model_info {
+    char arch[32];          /* "llama", "qwen2", "qwen3" */
+    char name[96];          /* general.name or the file name */
+    uint32_t n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_rot;
+    uint32_t n_ctx_train;
+    float rope_base, rms_eps;
+    bool rope_neox;         /* rotate (x[i], x[i + n_rot/2]) instead of adjacent pairs */
+    bool tied_embeddings;
+    uint64_t n_params;
+    uint64_t weight_bytes;
+    uint32_t file_type_major; /* the most common 2-D weight type (ea_type) */
+};
+
+struct ea_model_load_params {
+    int n_threads; /* threads for the forward pass; 0 = number of CPUs */
+};
+
+/* Opens path, validates hyper-parameters and every tensor (names, shapes,
+ * types computable here) and maps the weights. Errors name the tensor or key.
+ * The model owns the GGUF mapping; destroy with ea_model_destroy. */
+ea_status ea_model_load(const char *path, const struct ea_model_load_params *params,
+                        ea_model **out, struct ea_error *err);
+void ea_model_destroy(ea_model *m); /* NULL-safe */
+const struct ea_model_info *ea_model_get_info(const ea_model *m);
+/* The underlying GGUF (tokenizer and template metadata); owned by the model. */
+const struct ea_gguf *ea_model_gguf(const ea_model *m);
+int ea_model_threads(const ea_model *m);
+
+/* ---- forward pass ------------------------------------------------------- */
+
+/* Where K/V live: per layer, a pool of blocks of block_size tokens; block b
+ * of layer l holds K at k[l] + b * block_size * kv_dim elements (token-major,
+ * kv_dim = n_head_kv * head_dim), V likewise. type is F16 or F32. */
+struct ea_kv_store {
+    uint32_t type;
+    uint32_t block_size;
+    uint32_t n_blocks;
+    void **k;
+    void **v;
+};
+
+/* Logit rows a segment asks for. */
+enum ea_logits_mode { EA_LOGITS_NONE = 0, EA_LOGITS_LAST = 1, EA_LOGITS_ALL = 2 };
+
+struct ea_batch_seg {
+    int32_t n_past;               /* tokens of this sequence already in the KV store */
+    int32_t n_new;                /* tokens evaluated now, at positions n_past.. */
+    const int32_t *tokens;        /* n_new token ids */
+    const int32_t *block_table;   /* blocks covering positions 0 .. n_past + n_new - 1 */
+    enum ea_logits_mode logits;
+};
+
+struct ea_batch {
+    int32_t n_segs;
+    const struct ea_batch_seg *segs;
+};
+
+/* Evaluates the batch. Logit rows (n_vocab floats each) are written to
+ * logits in segment order: LAST gives one row, ALL gives n_new rows. The
+ * caller guarantees block tables cover the new positions. Errors: token ids
+ * out of range, positions past the training context, scratch allocation. */
+ea_status ea_model_forward(ea_model *m, const struct ea_kv_store *kv, const struct ea_batch *b,
+                           float *logits, struct ea_error *err);
+/* Number of logit rows b produces. */
+int64_t ea_batch_n_logits(const struct ea_batch *b);
+
+/* ---- synthetic models --------------------------------------------------- */
 
 struct ea_model_preset {
     const char *name;         /* "smollm2-135m" */

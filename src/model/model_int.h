@@ -1,12 +1,102 @@
-/* model_int.h - internals shared by the model module's files (gen-model's
- * built-in vocabulary). Not part of the public API. */
+/* model_int.h - internals shared by the model module's files: the loaded
+ * model, the architecture table, forward-pass scratch and building blocks,
+ * and gen-model's built-in vocabulary. Not part of the public API. */
 #ifndef EDGEAGENT_MODEL_INT_H
 #define EDGEAGENT_MODEL_INT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "edgeagent/gguf.h"
+#include "edgeagent/kernels.h"
 #include "edgeagent/model.h"
+#include "util/threadpool.h"
+
+/* ---- loaded model ------------------------------------------------------- */
+
+struct ea__layer {
+    const struct ea_gguf_tensor *attn_norm, *wq, *wk, *wv, *wo;
+    const struct ea_gguf_tensor *bq, *bk, *bv;         /* optional (qwen2) */
+    const struct ea_gguf_tensor *q_norm, *k_norm;      /* optional (qwen3) */
+    const struct ea_gguf_tensor *ffn_norm, *w_gate, *w_up, *w_down;
+};
+
+struct ea__fwd;
+
+/* One architecture: which tensors it has and how a layer runs. Each lives in
+ * its own arch_<name>.c over the shared blocks of blocks.c. */
+struct ea__arch {
+    const char *name;
+    bool rope_neox;
+    /* Binds and checks layer l's tensors (ea__bind_tensor) into ly. */
+    ea_status (*bind_layer)(ea_model *m, uint32_t l, struct ea__layer *ly, struct ea_error *err);
+    /* Runs layer l over the batch: reads and updates f->x in place. */
+    void (*layer_forward)(struct ea__fwd *f, uint32_t l);
+};
+
+extern const struct ea__arch ea__arch_llama, ea__arch_qwen2, ea__arch_qwen3;
+
+/* Scratch for one forward pass, grown to the largest batch seen (capped). */
+struct ea__scratch {
+    int64_t cap_tokens;
+    float *x, *h, *q, *k, *v, *att, *gate, *up, *tmp;
+    void *act;          /* activation rows converted for the kernels */
+    size_t act_bytes;
+    float *scores;      /* per thread: attention scores over the context */
+    int64_t scores_per_thread;
+    int32_t *row_pos, *row_seg;
+};
+
+struct ea_model {
+    ea_gguf *gguf;
+    struct ea_model_info info;
+    const struct ea__arch *arch;
+    const struct ea_gguf_tensor *tok_embd, *output_norm, *output;
+    double *rope_inv_freq;   /* n_rot/2: base^(-2i/n_rot) / factor */
+    struct ea__layer *layers;
+    ea_pool *pool;
+    struct ea__scratch s;
+};
+
+/* Looks up name and checks it: present (unless optional), n_dims/shape
+ * (ne1 = 0 means 1-D), and type (matmul: a computable weight; vector: F32).
+ * Errors name the tensor. */
+enum ea__tensor_use { EA_USE_MATMUL, EA_USE_VECTOR, EA_USE_EMBED };
+ea_status ea__bind_tensor(ea_model *m, const char *name, uint64_t ne0, uint64_t ne1,
+                          enum ea__tensor_use use, bool optional,
+                          const struct ea_gguf_tensor **out, struct ea_error *err);
+/* The standard llama-family tensor set of layer l (q/k/v/o, norms, SwiGLU). */
+ea_status ea__bind_std_layer(ea_model *m, uint32_t l, struct ea__layer *ly, struct ea_error *err);
+
+/* ---- forward pass --------------------------------------------------------- */
+
+struct ea__fwd {
+    ea_model *m;
+    const struct ea_kv_store *kv;
+    const struct ea_batch *b;
+    int64_t n_tokens;
+};
+
+/* Building blocks (blocks.c). Matrices are row-major [n_tokens][width]. */
+void ea__rmsnorm(const float *x, const float *w, float *y, int64_t n_rows, int64_t width,
+                 float eps);
+/* y[t][0..n_out) = x[t] . W rows for every weight in ws, in one parallel
+ * region; x is converted once per activation type. */
+void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea_gguf_tensor *const *ws,
+                      const float *x, int64_t n_tokens, float *const *ys);
+void ea__matmul(struct ea__fwd *f, const struct ea_gguf_tensor *w, const float *x,
+                int64_t n_tokens, float *y);
+void ea__add_bias(float *y, const struct ea_gguf_tensor *b, int64_t n_rows, int64_t width);
+void ea__rope(const ea_model *m, float *x, int64_t n_tokens, uint32_t n_heads,
+              const int32_t *pos);
+/* Stores K/V rows of the batch into the KV store and runs causal attention
+ * of q over each token's sequence; writes f->m->s.att. */
+void ea__attention(struct ea__fwd *f, uint32_t layer);
+/* The standard pre-norm decoder layer: attention with optional q/k/v
+ * biases and per-head q/k RMSNorm, then a SwiGLU FFN. */
+void ea__std_layer_forward(struct ea__fwd *f, uint32_t l);
+
+/* ---- gen-model's vocabulary ----------------------------------------------- */
 
 /* Token types as GGUF stores them (tokenizer.ggml.token_type). */
 enum {

@@ -1,0 +1,284 @@
+/* blocks.c - building blocks of the forward pass shared by architectures:
+ * RMSNorm, parallel matmul over the kernel table, bias, RoPE, paged causal
+ * attention, and the standard pre-norm decoder layer built from them.
+ * Does not hold: kernels (src/kernels), batch bookkeeping (forward.c).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "model/model_int.h"
+#include "util/fp16.h"
+
+void ea__rmsnorm(const float *x, const float *w, float *y, int64_t n_rows, int64_t width,
+                 float eps)
+{
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *xr = x + r * width;
+        float *yr = y + r * width;
+        double sum = 0;
+        for (int64_t i = 0; i < width; i++)
+            sum += (double)(xr[i] * xr[i]);
+        float scale = 1.0f / sqrtf((float)(sum / width) + eps);
+        for (int64_t i = 0; i < width; i++)
+            yr[i] = xr[i] * scale * w[i];
+    }
+}
+
+/* ---- matmul ---------------------------------------------------------------- */
+
+#define MM_MAX 4
+#define MM_ROW_ALIGN 16 /* rows per split unit: kernels tile a few rows at a time */
+
+struct mm_job {
+    const struct ea_gguf_tensor *w;
+    const struct ea_matmul_ops *ops;
+    const void *act;
+    size_t act_stride;
+    float *y;
+    size_t row_bytes;
+};
+
+struct mm_ctx {
+    int n;
+    struct mm_job jobs[MM_MAX];
+    int64_t n_tokens;
+    int64_t total_rows;
+};
+
+static void mm_worker(void *p, int ith, int nth)
+{
+    struct mm_ctx *c = p;
+    int64_t b, e;
+    ea__split(c->total_rows, ith, nth, MM_ROW_ALIGN, &b, &e);
+    int64_t base = 0;
+    for (int j = 0; j < c->n && b < e; j++) {
+        const struct mm_job *jb = &c->jobs[j];
+        int64_t rows = (int64_t)jb->w->ne[1];
+        int64_t lo = b > base ? b - base : 0, hi = e - base < rows ? e - base : rows;
+        if (lo < hi)
+            jb->ops->gemm((int64_t)jb->w->ne[0], hi - lo, c->n_tokens,
+                          (const char *)jb->w->data + lo * jb->row_bytes, jb->row_bytes, jb->act,
+                          jb->act_stride, jb->y + lo, (size_t)rows);
+        base += rows;
+    }
+}
+
+void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea_gguf_tensor *const *ws,
+                      const float *x, int64_t n_tokens, float *const *ys)
+{
+    struct ea__scratch *s = &f->m->s;
+    struct mm_ctx c = {.n = n, .n_tokens = n_tokens};
+    int64_t k = (int64_t)ws[0]->ne[0];
+    /* one conversion of x per distinct activation type (slots in s->act) */
+    uint32_t conv_type[MM_MAX];
+    const void *conv_ptr[MM_MAX];
+    size_t conv_stride[MM_MAX];
+    int n_conv = 0;
+    size_t slot_bytes = s->act_bytes / MM_MAX;
+    for (int j = 0; j < n; j++) {
+        struct mm_job *jb = &c.jobs[j];
+        jb->w = ws[j];
+        jb->ops = ea_kernels_matmul(ws[j]->type);
+        jb->y = ys[j];
+        uint64_t rb;
+        ea_type_bytes(ws[j]->type, (uint64_t)k, &rb);
+        jb->row_bytes = (size_t)rb;
+        int found = -1;
+        for (int i = 0; i < n_conv; i++)
+            if (conv_type[i] == jb->ops->act_type)
+                found = i;
+        if (found < 0) {
+            found = n_conv++;
+            uint64_t ab;
+            ea_type_bytes(jb->ops->act_type, (uint64_t)k, &ab);
+            char *dst = (char *)s->act + (size_t)found * slot_bytes;
+            for (int64_t t = 0; t < n_tokens; t++)
+                jb->ops->quantize_act(x + t * k, dst + t * ab, k);
+            conv_type[found] = jb->ops->act_type;
+            conv_ptr[found] = dst;
+            conv_stride[found] = (size_t)ab;
+        }
+        jb->act = conv_ptr[found];
+        jb->act_stride = conv_stride[found];
+        c.total_rows += (int64_t)ws[j]->ne[1];
+    }
+    ea__pool_run(f->m->pool, mm_worker, &c);
+}
+
+void ea__matmul(struct ea__fwd *f, const struct ea_gguf_tensor *w, const float *x,
+                int64_t n_tokens, float *y)
+{
+    ea__matmul_multi(f, 1, &w, x, n_tokens, &y);
+}
+
+void ea__add_bias(float *y, const struct ea_gguf_tensor *b, int64_t n_rows, int64_t width)
+{
+    const float *bv = b->data;
+    for (int64_t r = 0; r < n_rows; r++)
+        for (int64_t i = 0; i < width; i++)
+            y[r * width + i] += bv[i];
+}
+
+/* ---- RoPE ------------------------------------------------------------------ */
+
+void ea__rope(const ea_model *m, float *x, int64_t n_tokens, uint32_t n_heads, const int32_t *pos)
+{
+    const struct ea_model_info *h = &m->info;
+    uint32_t hd = h->head_dim, half = h->n_rot / 2;
+    for (int64_t t = 0; t < n_tokens; t++) {
+        for (uint32_t i = 0; i < half; i++) {
+            double theta = (double)pos[t] * m->rope_inv_freq[i];
+            float c = (float)cos(theta), s = (float)sin(theta);
+            for (uint32_t hh = 0; hh < n_heads; hh++) {
+                float *v = x + (t * n_heads + hh) * hd;
+                uint32_t a = h->rope_neox ? i : 2 * i, b = h->rope_neox ? i + half : 2 * i + 1;
+                float x0 = v[a], x1 = v[b];
+                v[a] = x0 * c - x1 * s;
+                v[b] = x0 * s + x1 * c;
+            }
+        }
+    }
+}
+
+/* ---- attention ----------------------------------------------------------- */
+
+struct att_ctx {
+    struct ea__fwd *f;
+    uint32_t layer;
+};
+
+static inline const void *kv_row(const struct ea_kv_store *kv, void *base, const int32_t *table,
+                                 int32_t p, uint32_t kvd)
+{
+    size_t es = kv->type == EA_TYPE_F16 ? 2 : 4;
+    size_t slot = (size_t)table[p / (int32_t)kv->block_size] * kv->block_size +
+                  (size_t)(p % (int32_t)kv->block_size);
+    return (const char *)base + slot * kvd * es;
+}
+
+static void att_worker(void *p, int ith, int nth)
+{
+    struct att_ctx *c = p;
+    struct ea__fwd *f = c->f;
+    ea_model *m = f->m;
+    struct ea__scratch *s = &m->s;
+    const struct ea_kv_store *kv = f->kv;
+    const struct ea_model_info *h = &m->info;
+    const struct ea_vec_ops *vec = ea_kernels_vec();
+    uint32_t hd = h->head_dim, qd = h->n_head * hd, kvd = h->n_head_kv * hd;
+    uint32_t group = h->n_head / h->n_head_kv;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *scores = s->scores + (int64_t)ith * s->scores_per_thread;
+    void *kbase = kv->k[c->layer], *vbase = kv->v[c->layer];
+    int64_t items = f->n_tokens * h->n_head, b, e;
+    ea__split(items, ith, nth, 1, &b, &e);
+    for (int64_t it = b; it < e; it++) {
+        int64_t t = it / h->n_head;
+        uint32_t head = (uint32_t)(it % h->n_head), kvh = head / group;
+        const struct ea_batch_seg *seg = &f->b->segs[s->row_seg[t]];
+        int32_t n_ctx = s->row_pos[t] + 1;
+        const float *q = s->q + t * qd + head * hd;
+        float *out = s->att + t * qd + head * hd;
+        float mx = -INFINITY;
+        for (int32_t j = 0; j < n_ctx; j++) {
+            const void *kr = kv_row(kv, kbase, seg->block_table, j, kvd);
+            float d = kv->type == EA_TYPE_F16
+                          ? vec->dot_f16_f32(hd, (const uint16_t *)kr + kvh * hd, q)
+                          : vec->dot_f32(hd, (const float *)kr + kvh * hd, q);
+            d *= scale;
+            scores[j] = d;
+            if (d > mx)
+                mx = d;
+        }
+        double sum = 0;
+        for (int32_t j = 0; j < n_ctx; j++) {
+            float ex = expf(scores[j] - mx);
+            scores[j] = ex;
+            sum += ex;
+        }
+        float inv = (float)(1.0 / sum);
+        memset(out, 0, hd * sizeof *out);
+        for (int32_t j = 0; j < n_ctx; j++) {
+            const void *vr = kv_row(kv, vbase, seg->block_table, j, kvd);
+            if (kv->type == EA_TYPE_F16)
+                vec->axpy_f16(hd, scores[j] * inv, (const uint16_t *)vr + kvh * hd, out);
+            else
+                vec->axpy_f32(hd, scores[j] * inv, (const float *)vr + kvh * hd, out);
+        }
+    }
+}
+
+void ea__attention(struct ea__fwd *f, uint32_t layer)
+{
+    ea_model *m = f->m;
+    struct ea__scratch *s = &m->s;
+    const struct ea_kv_store *kv = f->kv;
+    uint32_t kvd = m->info.n_head_kv * m->info.head_dim;
+    const struct ea_vec_ops *vec = ea_kernels_vec();
+    /* store this batch's K/V first: a token attends to itself and to earlier
+     * tokens of its segment, all of which are then in the store */
+    for (int64_t t = 0; t < f->n_tokens; t++) {
+        const struct ea_batch_seg *seg = &f->b->segs[s->row_seg[t]];
+        void *kd = (void *)kv_row(kv, kv->k[layer], seg->block_table, s->row_pos[t], kvd);
+        void *vd = (void *)kv_row(kv, kv->v[layer], seg->block_table, s->row_pos[t], kvd);
+        if (kv->type == EA_TYPE_F16) {
+            vec->f32_to_f16(s->k + t * kvd, kd, kvd);
+            vec->f32_to_f16(s->v + t * kvd, vd, kvd);
+        } else {
+            memcpy(kd, s->k + t * kvd, kvd * sizeof(float));
+            memcpy(vd, s->v + t * kvd, kvd * sizeof(float));
+        }
+    }
+    struct att_ctx c = {f, layer};
+    ea__pool_run(m->pool, att_worker, &c);
+}
+
+/* ---- the standard decoder layer ---------------------------------------------- */
+
+static void head_rmsnorm(float *x, const struct ea_gguf_tensor *w, int64_t n_rows, uint32_t hd,
+                         float eps)
+{
+    ea__rmsnorm(x, w->data, x, n_rows, hd, eps);
+}
+
+void ea__std_layer_forward(struct ea__fwd *f, uint32_t l)
+{
+    ea_model *m = f->m;
+    const struct ea_model_info *h = &m->info;
+    const struct ea__layer *ly = &m->layers[l];
+    struct ea__scratch *s = &m->s;
+    int64_t T = f->n_tokens;
+    uint32_t e = h->n_embd, qd = h->n_head * h->head_dim, kvd = h->n_head_kv * h->head_dim;
+
+    ea__rmsnorm(s->x, ly->attn_norm->data, s->h, T, e, h->rms_eps);
+    const struct ea_gguf_tensor *qkv[3] = {ly->wq, ly->wk, ly->wv};
+    float *const qkv_out[3] = {s->q, s->k, s->v};
+    ea__matmul_multi(f, 3, qkv, s->h, T, qkv_out);
+    if (ly->bq) {
+        ea__add_bias(s->q, ly->bq, T, qd);
+        ea__add_bias(s->k, ly->bk, T, kvd);
+        ea__add_bias(s->v, ly->bv, T, kvd);
+    }
+    if (ly->q_norm) {
+        head_rmsnorm(s->q, ly->q_norm, T * h->n_head, h->head_dim, h->rms_eps);
+        head_rmsnorm(s->k, ly->k_norm, T * h->n_head_kv, h->head_dim, h->rms_eps);
+    }
+    ea__rope(m, s->q, T, h->n_head, s->row_pos);
+    ea__rope(m, s->k, T, h->n_head_kv, s->row_pos);
+    ea__attention(f, l);
+    ea__matmul(f, ly->wo, s->att, T, s->tmp);
+    for (int64_t i = 0; i < T * e; i++)
+        s->x[i] += s->tmp[i];
+
+    ea__rmsnorm(s->x, ly->ffn_norm->data, s->h, T, e, h->rms_eps);
+    const struct ea_gguf_tensor *gu[2] = {ly->w_gate, ly->w_up};
+    float *const gu_out[2] = {s->gate, s->up};
+    ea__matmul_multi(f, 2, gu, s->h, T, gu_out);
+    for (int64_t i = 0; i < T * (int64_t)h->n_ff; i++) {
+        float g = s->gate[i];
+        s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
+    }
+    ea__matmul(f, ly->w_down, s->gate, T, s->tmp);
+    for (int64_t i = 0; i < T * e; i++)
+        s->x[i] += s->tmp[i];
+}

@@ -19,6 +19,7 @@ struct command {
 static const struct command commands[] = {
     {"inspect", cmd_inspect, "show a GGUF file's metadata, tensors and architecture"},
     {"gen-model", cmd_gen_model, "write a deterministic random-weight model of a real shape"},
+    {"bench", cmd_bench, "measure prompt and generation throughput of a model"},
 };
 
 static void usage(FILE *f)

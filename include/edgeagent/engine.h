@@ -67,6 +67,97 @@ ea_status ea_kv_seq_eval(ea_model *m, ea_kv_cache *c, struct ea_kv_seq *s, const
                          int32_t n, enum ea_logits_mode mode, float *logits,
                          struct ea_error *err);
 
+/* ---- sampling ------------------------------------------------------------ */
+
+struct ea_logit_bias {
+    int32_t token;
+    float bias; /* added to the logit; -INFINITY bans the token */
+};
+
+/* The sampler chain runs in this fixed order (documented in docs/SAMPLING.md):
+ *   1. logit bias
+ *   2. penalties over the last penalty_last_n tokens of the sequence:
+ *      repetition (divide positive / multiply negative logits), then
+ *      frequency (count * f) and presence (p once) subtracted, OpenAI style
+ *   3. temperature <= 0: greedy argmax (lowest id wins ties), stop here
+ *   4. top-k   5. typical-p   6. top-p   7. min-p   8. temperature
+ *   9. draw from the remaining distribution with the sequence's seeded RNG
+ * A step that is switched off (top_k 0, top_p 1, min_p 0, typical_p 1,
+ * penalties 1/0/0) is skipped. */
+struct ea_sampling_params {
+    float temperature;
+    int32_t top_k;
+    float top_p, min_p, typical_p;
+    float repeat_penalty;
+    int32_t penalty_last_n; /* -1 = whole sequence */
+    float presence_penalty, frequency_penalty;
+    uint64_t seed;
+    const struct ea_logit_bias *logit_bias;
+    int32_t n_logit_bias;
+    bool logprobs;      /* compute the chosen token's log-probability */
+    int32_t n_logprobs; /* top alternatives reported per token (0..20) */
+};
+
+/* Defaults: temperature 0.8, top_k 40, top_p 0.95, min_p 0.05, typical 1,
+ * penalties off, penalty_last_n 64, seed 0 (callers pick a random seed when
+ * the request has none), no bias, no logprobs. */
+void ea_sampling_params_default(struct ea_sampling_params *p);
+
+struct ea_token_logprob {
+    int32_t token;
+    float logprob;
+};
+
+/* Result of one sampling step. logprob is the chosen token's log-probability
+ * under the model's distribution (log-softmax of the raw logits; NaN unless
+ * logprobs or n_logprobs was asked for); top[] the n_logprobs most likely
+ * tokens under that distribution, most likely first. */
+struct ea_sample_result {
+    int32_t token;
+    float logprob;
+    int32_t n_top;
+    struct ea_token_logprob top[20];
+};
+
+typedef struct ea_sampler ea_sampler;
+
+/* A sampler for one sequence over an n_vocab distribution; copies params
+ * (bias entries included). EA_EINVAL for out-of-range values. */
+ea_status ea_sampler_create(const struct ea_sampling_params *p, int32_t n_vocab, ea_sampler **out,
+                            struct ea_error *err);
+void ea_sampler_destroy(ea_sampler *s); /* NULL-safe */
+/* Records a token of the sequence (prompt or generated) for penalties. */
+void ea_sampler_accept(ea_sampler *s, int32_t token);
+/* Picks the next token from logits (n_vocab floats, left unchanged). The
+ * caller then passes the token to ea_sampler_accept. */
+void ea_sampler_sample(ea_sampler *s, const float *logits, struct ea_sample_result *out);
+
+/* ---- stop strings --------------------------------------------------------- */
+
+/* Watches generated text for stop strings that may span token boundaries:
+ * text that could still be the start of a stop string is held back; when a
+ * stop string completes, the text before it is released and the match is
+ * reported (the stop string itself is never emitted). */
+struct ea_stop_matcher {
+    char **stops;
+    size_t *lens;
+    int n;
+    size_t max_len;
+    char *held; /* pending bytes, < max_len */
+    size_t n_held;
+};
+
+ea_status ea_stop_init(struct ea_stop_matcher *m, const char *const *stops, int n,
+                       struct ea_error *err);
+void ea_stop_release(struct ea_stop_matcher *m);
+/* Feeds piece; appends releasable text to out (capacity: n_held + len
+ * bytes is always enough) and sets *out_len. Returns true when a stop string
+ * matched (then nothing after it is released). */
+bool ea_stop_feed(struct ea_stop_matcher *m, const char *piece, size_t len, char *out,
+                  size_t *out_len);
+/* At the end of generation: releases whatever is held (no match came). */
+size_t ea_stop_flush(struct ea_stop_matcher *m, char *out);
+
 #ifdef __cplusplus
 }
 #endif

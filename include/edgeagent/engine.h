@@ -36,15 +36,20 @@ void ea_kv_cache_destroy(ea_kv_cache *c); /* NULL-safe */
 /* The store the forward pass reads and writes (owned by the cache). */
 const struct ea_kv_store *ea_kv_cache_store(const ea_kv_cache *c);
 uint32_t ea_kv_cache_n_blocks(const ea_kv_cache *c);
+/* Blocks an allocation can get: free plus cached-but-unused (evictable). */
 uint32_t ea_kv_cache_n_free(const ea_kv_cache *c);
+/* Cached-but-unused blocks (prefix cache content kept for reuse). */
+uint32_t ea_kv_cache_n_cached(const ea_kv_cache *c);
 uint32_t ea_kv_cache_block_size(const ea_kv_cache *c);
 /* Bytes of K+V per token over all layers. */
 uint64_t ea_kv_cache_bytes_per_token(const ea_model *m, uint32_t type);
 
-/* Takes a free block (refcount 1); -1 when none is free. */
+/* Takes a free block (refcount 1), evicting the least recently used cached
+ * block when no plain free block is left; -1 when none is available. */
 int32_t ea_kv_block_alloc(ea_kv_cache *c);
 void ea_kv_block_ref(ea_kv_cache *c, int32_t block);
-/* Drops a reference; the block is free again at zero. */
+/* Drops a reference; at zero the block is free again (or cached-free when
+ * its content is registered in the prefix cache). */
 void ea_kv_block_unref(ea_kv_cache *c, int32_t block);
 uint32_t ea_kv_block_refcount(const ea_kv_cache *c, int32_t block);
 
@@ -131,6 +136,97 @@ void ea_sampler_accept(ea_sampler *s, int32_t token);
 /* Picks the next token from logits (n_vocab floats, left unchanged). The
  * caller then passes the token to ea_sampler_accept. */
 void ea_sampler_sample(ea_sampler *s, const float *logits, struct ea_sample_result *out);
+
+/* ---- the engine: continuous batching over the paged KV cache -------------- */
+
+typedef struct ea_engine ea_engine;
+
+struct ea_engine_params {
+    uint64_t kv_mem_bytes;     /* KV pool size; 0 = 256 MiB */
+    uint32_t kv_type;          /* EA_TYPE_F16 by default, or EA_TYPE_F32 */
+    uint32_t block_size;       /* tokens per KV block; default 16 */
+    int32_t max_batch_tokens;  /* tokens per forward step (decode + prefill chunks); default 512 */
+    int32_t max_running;       /* sequences decoding at once; default 16 */
+    int32_t max_queue;         /* waiting requests before submit says EA_EOVERLOADED; default 256 */
+    int32_t max_context;       /* prompt + generated tokens per sequence; default min(n_ctx_train, 4096) */
+    bool prefix_cache;         /* reuse cached blocks of shared prompt prefixes; default true */
+    const int32_t *eog_tokens; /* end-of-generation ids (copied); generation stops at them */
+    int32_t n_eog_tokens;
+};
+
+void ea_engine_params_default(struct ea_engine_params *p);
+
+enum ea_finish_reason {
+    EA_FINISH_NONE = 0,
+    EA_FINISH_STOP,      /* end-of-generation token, or the callback asked to stop */
+    EA_FINISH_LENGTH,    /* max_tokens or the context limit */
+    EA_FINISH_CANCELLED, /* ea_engine_cancel, or the engine shut down */
+    EA_FINISH_ERROR,     /* see status */
+};
+
+enum ea_event_kind { EA_EVENT_TOKEN, EA_EVENT_DONE };
+
+struct ea_engine_event {
+    enum ea_event_kind kind;
+    uint64_t id;
+    void *user;
+    /* EA_EVENT_TOKEN */
+    const struct ea_sample_result *sample;
+    /* EA_EVENT_DONE */
+    enum ea_finish_reason finish;
+    ea_status status;
+    const char *error; /* detail when status != EA_OK */
+    int32_t n_prompt, n_cached, n_generated, n_preempted;
+    double queue_ms, ttft_ms, total_ms;
+};
+
+/* Called on the engine thread for every token and once at the end; must not
+ * block or call back into the engine. For a TOKEN event, returning false
+ * ends the sequence with EA_FINISH_STOP (e.g. a stop string matched). */
+typedef bool (*ea_engine_cb)(const struct ea_engine_event *ev);
+
+struct ea_engine_request {
+    const int32_t *prompt; /* copied */
+    int32_t n_prompt;
+    struct ea_sampling_params sampling; /* bias entries copied */
+    int32_t max_tokens;    /* > 0; the context limit also applies */
+    int32_t priority;      /* higher first; ties by arrival */
+    bool ignore_eog;       /* keep generating past end-of-generation tokens */
+    ea_engine_cb cb;
+    void *user;
+};
+
+struct ea_engine_stats {
+    int32_t queue_depth, running;
+    uint32_t kv_blocks_total, kv_blocks_used, kv_blocks_free, kv_blocks_cached;
+    uint32_t kv_block_size;
+    double prefill_tok_s;  /* moving averages of measured rates */
+    double decode_tok_s;   /* aggregate generated tokens per second */
+    double decode_step_ms; /* time of one decode step of the current batch */
+    uint64_t requests_done, tokens_prompt, tokens_generated, tokens_cached;
+    uint64_t preemptions, rejected_overloaded;
+    uint32_t peak_kv_blocks_used;
+};
+
+/* Starts the engine thread on model m (the model must outlive the engine).
+ * The engine is the only user of m's forward pass while it runs. */
+ea_status ea_engine_create(ea_model *m, const struct ea_engine_params *p, ea_engine **out,
+                           struct ea_error *err);
+/* Stops the thread; requests still in flight end with EA_FINISH_CANCELLED. */
+void ea_engine_destroy(ea_engine *e); /* NULL-safe */
+/* Queues a request; *id identifies it in events and for cancel. Errors:
+ * EA_EINVAL (bad fields), EA_ETOOBIG (prompt does not fit the context),
+ * EA_EOVERLOADED (waiting queue full), EA_ENOMEM. On error no callback is
+ * ever made for it. */
+ea_status ea_engine_submit(ea_engine *e, const struct ea_engine_request *r, uint64_t *id,
+                           struct ea_error *err);
+/* Cancels a queued or running request (its blocks are freed at the next
+ * step and its callback gets DONE/CANCELLED). False if the id is unknown or
+ * already finished. */
+bool ea_engine_cancel(ea_engine *e, uint64_t id);
+void ea_engine_get_stats(ea_engine *e, struct ea_engine_stats *out);
+/* The model the engine runs. */
+const ea_model *ea_engine_model(const ea_engine *e);
 
 /* ---- stop strings --------------------------------------------------------- */
 

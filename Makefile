@@ -34,9 +34,13 @@ test-sanitize: deps
 	@$(MAKE) --no-print-directory test BUILD=build-asan TYPE=RelWithDebInfo \
 	  CMAKE_ARGS="-DEA_SANITIZE=address,undefined $(CMAKE_ARGS)"
 
+# ThreadSanitizer over the concurrency tests (TSAN_TESTS: a ctest -R regex).
+TSAN_TESTS ?= test_engine|test_threads|test_server
 test-tsan: deps
-	@$(MAKE) --no-print-directory test BUILD=build-tsan TYPE=RelWithDebInfo \
-	  CMAKE_ARGS="-DEA_SANITIZE=thread $(CMAKE_ARGS)"
+	@cmake -S . -B build-tsan $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEA_WERROR=$(WERROR) \
+	  -DEA_SANITIZE=thread $(CMAKE_ARGS) >/dev/null
+	@cmake --build build-tsan -j $$(nproc)
+	@EA_TEST_LOAD_N=300 bash scripts/run-tests.sh build-tsan -R '$(TSAN_TESTS)'
 
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEA_FUZZ=ON \

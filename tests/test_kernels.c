@@ -1,9 +1,13 @@
 /* test_kernels.c - every kernel variant against the generic reference, and
- * the generic reference against a plain f64 computation, on odd sizes. */
+ * the generic reference against a plain f64 computation, on odd sizes; the
+ * quantized formats: decoders on hand-built blocks and on tensors llama.cpp
+ * wrote (../shared/reference/models), encoders by their error budget. */
 #include <stdlib.h>
 
+#include "edgeagent/gguf.h"
 #include "edgeagent/kernels.h"
 #include "harness.h"
+#include "kernels/quant_blocks.h"
 #include "util/fp16.h"
 
 static uint64_t rng_state = 42;
@@ -99,4 +103,237 @@ static void variant_selection(void)
     ASSERT(ea_kernels_matmul(12345) == NULL);
 }
 
-EA_TESTS(EA_TEST(fp16_conversions), EA_TEST(float_matmul), EA_TEST(variant_selection))
+/* ---- quantized formats: decoders --------------------------------------- */
+
+static void decode_block(uint32_t type, const void *blk, float *out)
+{
+    struct ea_error err = {0};
+    ASSERT_OK(ea_quant_to_f32(type, blk, out, ea_type_info(type)->block_size, &err), &err);
+}
+
+/* Hand-built blocks with values worked out from the format description, so a
+ * layout mistake (nibble order, bit positions, scale packing) shows here. */
+static void decode_known_blocks(void)
+{
+    float v[EA_QK_K];
+    {
+        struct ea_blk_q4_0 b = {.d = 0x3C00}; /* d = 1 */
+        for (int j = 0; j < 16; j++)
+            b.qs[j] = (uint8_t)(j | (15 - j) << 4);
+        decode_block(EA_TYPE_Q4_0, &b, v);
+        for (int j = 0; j < 16; j++) {
+            ASSERT_NEAR(v[j], j - 8, 0);
+            ASSERT_NEAR(v[j + 16], 7 - j, 0);
+        }
+    }
+    {
+        struct ea_blk_q4_1 b = {.d = 0x3800, .m = 0xBC00}; /* d = 0.5, m = -1 */
+        for (int j = 0; j < 16; j++)
+            b.qs[j] = (uint8_t)(j | (15 - j) << 4);
+        decode_block(EA_TYPE_Q4_1, &b, v);
+        for (int j = 0; j < 16; j++) {
+            ASSERT_NEAR(v[j], 0.5 * j - 1, 0);
+            ASSERT_NEAR(v[j + 16], 0.5 * (15 - j) - 1, 0);
+        }
+    }
+    {
+        /* fifth bits set for values 1, 3, 5, ... (bit j of qh <-> value j) */
+        struct ea_blk_q5_0 b = {.d = 0x4000, .qh = {0xAA, 0xAA, 0xAA, 0xAA}}; /* d = 2 */
+        for (int j = 0; j < 16; j++)
+            b.qs[j] = (uint8_t)(j | (15 - j) << 4);
+        decode_block(EA_TYPE_Q5_0, &b, v);
+        for (int j = 0; j < 16; j++) {
+            ASSERT_NEAR(v[j], 2.0 * ((j | (j & 1) << 4) - 16), 0);
+            ASSERT_NEAR(v[j + 16], 2.0 * (((15 - j) | ((j + 16) & 1) << 4) - 16), 0);
+        }
+        struct ea_blk_q5_1 c = {.d = 0x3C00, .m = 0x3800, .qh = {0x01, 0x00, 0x00, 0x80}};
+        memcpy(c.qs, b.qs, 16);
+        decode_block(EA_TYPE_Q5_1, &c, v);
+        ASSERT_NEAR(v[0], 16 + 0 + 0.5, 0);  /* bit 0 */
+        ASSERT_NEAR(v[1], 1 + 0.5, 0);
+        ASSERT_NEAR(v[31], 16 + 0 + 0.5, 0); /* bit 31: high nibble of qs[15] = 0 */
+        ASSERT_NEAR(v[16], 15 + 0.5, 0);
+    }
+    {
+        struct ea_blk_q8_0 b = {.d = 0x3400}; /* 0.25 */
+        for (int j = 0; j < 32; j++)
+            b.qs[j] = (int8_t)(j * 8 - 128);
+        decode_block(EA_TYPE_Q8_0, &b, v);
+        for (int j = 0; j < 32; j++)
+            ASSERT_NEAR(v[j], 0.25 * (j * 8 - 128), 0);
+        struct ea_blk_q8_1 c = {.d = 0x3400, .s = 0x7BFF};
+        memcpy(c.qs, b.qs, 32);
+        decode_block(EA_TYPE_Q8_1, &c, v);
+        for (int j = 0; j < 32; j++)
+            ASSERT_NEAR(v[j], 0.25 * (j * 8 - 128), 0);
+    }
+    {
+        /* Q2_K: sub-block t has scale t%16 and min 15-t; quant of value
+         * 128h + 32s + l is (l + s + h) & 3 */
+        struct ea_blk_q2_k b = {.d = 0x3C00, .dmin = 0x3800};
+        for (int t = 0; t < 16; t++)
+            b.scales[t] = (uint8_t)(t | (15 - t) << 4);
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 32; l++)
+                for (int s = 0; s < 4; s++)
+                    b.qs[32 * h + l] |= (uint8_t)(((l + s + h) & 3) << (2 * s));
+        decode_block(EA_TYPE_Q2_K, &b, v);
+        for (int i = 0; i < 256; i++) {
+            int h = i / 128, s = i % 128 / 32, l = i % 32, t = i / 16;
+            ASSERT_NEAR(v[i], t * ((l + s + h) & 3) - 0.5 * (15 - t), 0);
+        }
+    }
+    {
+        /* Q3_K: scales u_t = 2t + 1 (stored biased by 32), quant of value i is
+         * (i % 8) - 4 with the high bit taken from bit i/32 of hmask[i%32] */
+        struct ea_blk_q3_k b = {.d = 0x3800}; /* 0.5 */
+        uint8_t u[16];
+        for (int t = 0; t < 16; t++)
+            u[t] = (uint8_t)(2 * t + 1 + 32 - 16); /* signed scale 2t+1-16 */
+        /* scale bytes by hand: low nibbles in bytes 0..7 (t<8 low, t>=8 high),
+         * top two bits in byte 8 + t%4 at bit 2*(t/4) */
+        for (int t = 0; t < 16; t++) {
+            if (t < 8)
+                b.scales[t] |= (uint8_t)(u[t] & 15);
+            else
+                b.scales[t - 8] |= (uint8_t)((u[t] & 15) << 4);
+            b.scales[8 + t % 4] |= (uint8_t)((u[t] >> 4) << (2 * (t / 4)));
+        }
+        for (int i = 0; i < 256; i++) {
+            int q = i % 8; /* 0..7 = quant + 4 */
+            int h = i / 128, s = i % 128 / 32, l = i % 32;
+            b.qs[32 * h + l] |= (uint8_t)((q & 3) << (2 * s));
+            if (q & 4)
+                b.hmask[l] |= (uint8_t)(1 << (i / 32));
+        }
+        decode_block(EA_TYPE_Q3_K, &b, v);
+        for (int i = 0; i < 256; i++)
+            ASSERT_NEAR(v[i], 0.5 * (2 * (i / 16) + 1 - 16) * (i % 8 - 4), 0);
+    }
+    {
+        /* Q4_K / Q5_K: sub-block t (32 values) has scale 10 + 7t and min 50 - 6t
+         * (6 bits: t >= 4 exercises the split storage) */
+        uint8_t scales[12] = {0};
+        for (int t = 0; t < 8; t++) {
+            int sc = 10 + 7 * t, m = 50 - 6 * t;
+            if (t < 4) {
+                scales[t] = (uint8_t)sc;
+                scales[t + 4] = (uint8_t)m;
+            } else {
+                scales[t + 4] = (uint8_t)((sc & 15) | (m & 15) << 4);
+                scales[t - 4] |= (uint8_t)((sc >> 4) << 6);
+                scales[t] |= (uint8_t)((m >> 4) << 6);
+            }
+        }
+        struct ea_blk_q4_k b = {.d = 0x3C00, .dmin = 0x3400}; /* 1, 0.25 */
+        memcpy(b.scales, scales, 12);
+        for (int i = 0; i < 256; i++) /* value 64p + 32n + l: nibble n of qs[32p + l] */
+            b.qs[32 * (i / 64) + i % 32] |= (uint8_t)((i * 7 % 16) << (4 * (i / 32 % 2)));
+        decode_block(EA_TYPE_Q4_K, &b, v);
+        for (int i = 0; i < 256; i++) {
+            int t = i / 32;
+            ASSERT_NEAR(v[i], (10 + 7 * t) * (i * 7 % 16) - 0.25 * (50 - 6 * t), 0);
+        }
+        struct ea_blk_q5_k c = {.d = 0x3C00, .dmin = 0x3400};
+        memcpy(c.scales, scales, 12);
+        memcpy(c.qs, b.qs, sizeof b.qs);
+        for (int i = 0; i < 256; i++)
+            if (i % 3 == 0)
+                c.qh[i % 32] |= (uint8_t)(1 << (i / 32));
+        decode_block(EA_TYPE_Q5_K, &c, v);
+        for (int i = 0; i < 256; i++) {
+            int t = i / 32, q = i * 7 % 16 + (i % 3 == 0 ? 16 : 0);
+            ASSERT_NEAR(v[i], (10 + 7 * t) * q - 0.25 * (50 - 6 * t), 0);
+        }
+    }
+    {
+        /* Q6_K: quant of value i is (i * 5) % 64 - 32, sub-block t scale t - 8 */
+        struct ea_blk_q6_k b = {.d = 0x3800}; /* 0.5 */
+        for (int t = 0; t < 16; t++)
+            b.scales[t] = (int8_t)(t - 8);
+        for (int i = 0; i < 256; i++) {
+            int q = i * 5 % 64, h = i / 128, s = i % 128 / 32, l = i % 32;
+            /* low nibble: ql[64h + 32(s&1) + l], nibble s>>1; top bits in qh[32h + l] */
+            b.ql[64 * h + 32 * (s & 1) + l] |= (uint8_t)((q & 15) << (4 * (s >> 1)));
+            b.qh[32 * h + l] |= (uint8_t)((q >> 4) << (2 * s));
+        }
+        decode_block(EA_TYPE_Q6_K, &b, v);
+        for (int i = 0; i < 256; i++)
+            ASSERT_NEAR(v[i], 0.5 * (i / 16 - 8) * (i * 5 % 64 - 32), 0);
+    }
+    {
+        struct ea_blk_q8_k b = {.d = 0.125f};
+        for (int i = 0; i < 256; i++)
+            b.qs[i] = (int8_t)(i - 128);
+        decode_block(EA_TYPE_Q8_K, &b, v);
+        for (int i = 0; i < 256; i++)
+            ASSERT_NEAR(v[i], 0.125 * (i - 128), 0);
+    }
+}
+
+/* The weight types llama-quantize can write, with a bound on the relative
+ * RMSE of decoding them against the original floats. The bounds are 1.2x
+ * what llama.cpp's own files give on these Gaussian weights; a layout mistake
+ * (wrong nibble, bit or scale position) gives errors of order 1. */
+static const struct {
+    uint32_t type;
+    double rel_rmse_max;
+} ref_types[] = {
+    {EA_TYPE_Q8_0, 0.0065}, {EA_TYPE_Q6_K, 0.022}, {EA_TYPE_Q5_0, 0.052}, {EA_TYPE_Q5_1, 0.046},
+    {EA_TYPE_Q5_K, 0.044},  {EA_TYPE_Q4_0, 0.105}, {EA_TYPE_Q4_1, 0.095}, {EA_TYPE_Q4_K, 0.087},
+    {EA_TYPE_Q3_K, 0.18},   {EA_TYPE_Q2_K, 0.36},
+};
+
+static ea_gguf *open_shared_model(const char *name)
+{
+    char rel[128];
+    snprintf(rel, sizeof rel, "reference/models/%s", name);
+    const char *path = ea_test_shared_path(rel);
+    ea_gguf *g = NULL;
+    struct ea_error err = {0};
+    ASSERT_OK(ea_gguf_open(path, &g, &err), &err);
+    return g;
+}
+
+/* Decodes every tensor of each ref-llama-<TYPE>.gguf llama.cpp quantized and
+ * compares with the F32 file it was quantized from. */
+static void decode_llama_cpp_tensors(void)
+{
+    ea_gguf *f32 = open_shared_model("ref-llama-F32.gguf");
+    for (size_t t = 0; t < sizeof ref_types / sizeof ref_types[0]; t++) {
+        uint32_t type = ref_types[t].type;
+        char name[64];
+        snprintf(name, sizeof name, "ref-llama-%s.gguf", ea_type_info(type)->name);
+        ea_gguf *q = open_shared_model(name);
+        double se = 0, ss = 0;
+        int n_tensors = 0;
+        for (uint64_t i = 0; i < ea_gguf_n_tensors(q); i++) {
+            const struct ea_gguf_tensor *tq = ea_gguf_tensor_at(q, i);
+            if (tq->type != type)
+                continue;
+            const struct ea_gguf_tensor *tf = ea_gguf_find_tensor(f32, tq->name);
+            ASSERT(tf && tf->type == EA_TYPE_F32);
+            int64_t n = (int64_t)(tf->size / 4);
+            float *dec = malloc(sizeof(float) * (size_t)n);
+            struct ea_error err = {0};
+            ASSERT_OK(ea_quant_to_f32(type, tq->data, dec, n, &err), &err);
+            const float *ref = tf->data;
+            for (int64_t j = 0; j < n; j++) {
+                se += ((double)dec[j] - ref[j]) * ((double)dec[j] - ref[j]);
+                ss += (double)ref[j] * ref[j];
+            }
+            free(dec);
+            n_tensors++;
+        }
+        double rel = sqrt(se / ss);
+        printf("    %-5s %2d llama.cpp tensors decode to relative RMSE %.5f (budget %.3f)\n",
+               ea_type_info(type)->name, n_tensors, rel, ref_types[t].rel_rmse_max);
+        ASSERT(n_tensors >= 14);
+        ASSERT(rel < ref_types[t].rel_rmse_max);
+        ea_gguf_close(q);
+    }
+    ea_gguf_close(f32);
+}
+
+EA_TESTS(EA_TEST(fp16_conversions), EA_TEST(float_matmul), EA_TEST(variant_selection),
+         EA_TEST(decode_known_blocks), EA_TEST(decode_llama_cpp_tensors))

@@ -37,4 +37,25 @@ void ea__dec_q5_k(const void *src, float *dst, int64_t nb);
 void ea__dec_q6_k(const void *src, float *dst, int64_t nb);
 void ea__dec_q8_k(const void *src, float *dst, int64_t nb);
 
+/* nb * block_size floats -> nb blocks (weight quality; Q8_1 and Q8_K use
+ * the activation quantizers, they never hold weights). */
+void ea__enc_q4_0(const float *src, void *dst, int64_t nb);
+void ea__enc_q4_1(const float *src, void *dst, int64_t nb);
+void ea__enc_q5_0(const float *src, void *dst, int64_t nb);
+void ea__enc_q5_1(const float *src, void *dst, int64_t nb);
+void ea__enc_q8_0(const float *src, void *dst, int64_t nb);
+void ea__enc_q8_1(const float *src, void *dst, int64_t nb);
+void ea__enc_q2_k(const float *src, void *dst, int64_t nb);
+void ea__enc_q3_k(const float *src, void *dst, int64_t nb);
+void ea__enc_q4_k(const float *src, void *dst, int64_t nb);
+void ea__enc_q5_k(const float *src, void *dst, int64_t nb);
+void ea__enc_q6_k(const float *src, void *dst, int64_t nb);
+void ea__enc_q8_k(const float *src, void *dst, int64_t nb);
+
+/* One activation row of k values (a multiple of the block size); the
+ * signature of ea_matmul_ops.quantize_act. */
+void ea__act_q8_0(const float *x, void *y, int64_t k);
+void ea__act_q8_1(const float *x, void *y, int64_t k);
+void ea__act_q8_k(const float *x, void *y, int64_t k);
+
 #endif

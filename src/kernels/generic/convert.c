@@ -17,18 +17,18 @@ struct quant_codec {
 };
 
 static const struct quant_codec codecs[EA_TYPE_ID_LIMIT] = {
-    [EA_TYPE_Q4_0] = {ea__dec_q4_0, NULL},
-    [EA_TYPE_Q4_1] = {ea__dec_q4_1, NULL},
-    [EA_TYPE_Q5_0] = {ea__dec_q5_0, NULL},
-    [EA_TYPE_Q5_1] = {ea__dec_q5_1, NULL},
-    [EA_TYPE_Q8_0] = {ea__dec_q8_0, NULL},
-    [EA_TYPE_Q8_1] = {ea__dec_q8_1, NULL},
-    [EA_TYPE_Q2_K] = {ea__dec_q2_k, NULL},
-    [EA_TYPE_Q3_K] = {ea__dec_q3_k, NULL},
-    [EA_TYPE_Q4_K] = {ea__dec_q4_k, NULL},
-    [EA_TYPE_Q5_K] = {ea__dec_q5_k, NULL},
-    [EA_TYPE_Q6_K] = {ea__dec_q6_k, NULL},
-    [EA_TYPE_Q8_K] = {ea__dec_q8_k, NULL},
+    [EA_TYPE_Q4_0] = {ea__dec_q4_0, ea__enc_q4_0},
+    [EA_TYPE_Q4_1] = {ea__dec_q4_1, ea__enc_q4_1},
+    [EA_TYPE_Q5_0] = {ea__dec_q5_0, ea__enc_q5_0},
+    [EA_TYPE_Q5_1] = {ea__dec_q5_1, ea__enc_q5_1},
+    [EA_TYPE_Q8_0] = {ea__dec_q8_0, ea__enc_q8_0},
+    [EA_TYPE_Q8_1] = {ea__dec_q8_1, ea__enc_q8_1},
+    [EA_TYPE_Q2_K] = {ea__dec_q2_k, ea__enc_q2_k},
+    [EA_TYPE_Q3_K] = {ea__dec_q3_k, ea__enc_q3_k},
+    [EA_TYPE_Q4_K] = {ea__dec_q4_k, ea__enc_q4_k},
+    [EA_TYPE_Q5_K] = {ea__dec_q5_k, ea__enc_q5_k},
+    [EA_TYPE_Q6_K] = {ea__dec_q6_k, ea__enc_q6_k},
+    [EA_TYPE_Q8_K] = {ea__dec_q8_k, ea__enc_q8_k},
 };
 
 static bool is_float_type(uint32_t type)

@@ -412,6 +412,7 @@ static const struct {
 static void encode_error_budgets(void)
 {
     const int64_t n = 256 * 33; /* 33 super-blocks, 264 legacy blocks */
+    rng_state = 7; /* the budgets were measured on this data */
     float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
     void *q = malloc((size_t)n * 2);
     for (int64_t i = 0; i < n; i++)
@@ -468,6 +469,176 @@ static void encode_edge_cases(void)
     ASSERT_EQ(ea_quant_to_f32(999, q, y, 256, &err), EA_EUNSUPPORTED);
 }
 
+/* ---- quantized matmul -------------------------------------------------- */
+
+static const uint32_t quant_weight_types[] = {
+    EA_TYPE_Q4_0, EA_TYPE_Q4_1, EA_TYPE_Q5_0, EA_TYPE_Q5_1, EA_TYPE_Q8_0,
+    EA_TYPE_Q2_K, EA_TYPE_Q3_K, EA_TYPE_Q4_K, EA_TYPE_Q5_K, EA_TYPE_Q6_K,
+};
+
+static size_t row_bytes(uint32_t type, int64_t k)
+{
+    const struct ea_type_info *ti = ea_type_info(type);
+    return (size_t)(k / ti->block_size) * ti->type_size;
+}
+
+/* The activation quantizers round half to even with llama.cpp's scale
+ * formulas; checked on values that land exactly on .5 after scaling. */
+static void activation_rounding(void)
+{
+    float x[256] = {127, 0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 3.4999f, 100.5f, -126.5f};
+    const int8_t want[10] = {127, 0, 2, 2, 0, -2, -2, 3, 100, -126};
+    struct ea_blk_q8_0 b0[8];
+    ea_kernels_variant_matmul(0, EA_TYPE_Q4_0)->quantize_act(x, b0, 32); /* id = 127/127 */
+    ASSERT_EQ(b0[0].d, ea_f32_to_fp16(1.0f));
+    for (int i = 0; i < 10; i++)
+        ASSERT_EQ(b0[0].qs[i], want[i]);
+    struct ea_blk_q8_1 b1[8];
+    ea_kernels_variant_matmul(0, EA_TYPE_Q4_1)->quantize_act(x, b1, 32);
+    int sum = 0;
+    for (int i = 0; i < 32; i++)
+        sum += b1[0].qs[i];
+    ASSERT_EQ(sum, 127 + 2 + 2 - 2 - 2 + 3 + 100 - 126);
+    ASSERT_EQ(b1[0].s, ea_f32_to_fp16((float)sum));
+    /* Q8_K: scale -127/max, with max the signed value of largest magnitude */
+    x[0] = -127;
+    struct ea_blk_q8_k bk;
+    ea_kernels_variant_matmul(0, EA_TYPE_Q4_K)->quantize_act(x, &bk, 256);
+    ASSERT_NEAR(bk.d, 1.0, 0);
+    ASSERT_EQ(bk.qs[0], -127);
+    for (int i = 1; i < 10; i++)
+        ASSERT_EQ(bk.qs[i], want[i]);
+    ASSERT_EQ(bk.bsums[0], -127 + 2 + 2 - 2 - 2 + 3 + 100 - 126);
+    x[0] = 127; /* positive max: negative scale, quants flip sign */
+    ea_kernels_variant_matmul(0, EA_TYPE_Q4_K)->quantize_act(x, &bk, 256);
+    ASSERT_NEAR(bk.d, -1.0, 0);
+    ASSERT_EQ(bk.qs[0], -127);
+    ASSERT_EQ(bk.qs[2], -2);
+}
+
+/* Every variant's activation quantizer gives the generic bytes, on Gaussian
+ * rows, rows with a few outliers, and rows scaled to land on ties. */
+static void activation_quantizers_match(void)
+{
+    const int64_t k = 256 * 17;
+    float *x = malloc(sizeof(float) * k);
+    uint8_t *a = malloc((size_t)k * 2), *b = malloc((size_t)k * 2);
+    const uint32_t act_of[] = {EA_TYPE_Q4_0, EA_TYPE_Q4_1, EA_TYPE_Q4_K};
+    for (int round = 0; round < 3; round++) {
+        for (int64_t i = 0; i < k; i++) {
+            x[i] = gauss();
+            if (round == 1 && i % 97 == 0)
+                x[i] *= 40;
+            if (round == 2) /* multiples of 0.5 with amax 127 per block */
+                x[i] = (i % 32 == 5) ? 127.0f : (float)((int)(x[i] * 60)) * 0.5f;
+        }
+        for (unsigned v = 1; v < ea_kernels_n_variants(); v++)
+            for (size_t t = 0; t < 3; t++) {
+                const struct ea_matmul_ops *ref = ea_kernels_variant_matmul(0, act_of[t]);
+                const struct ea_matmul_ops *ops = ea_kernels_variant_matmul(v, act_of[t]);
+                size_t nbytes = row_bytes(ref->act_type, k);
+                ASSERT(ops && ops->act_type == ref->act_type);
+                memset(a, 0x55, nbytes), memset(b, 0xAA, nbytes);
+                ref->quantize_act(x, a, k);
+                ops->quantize_act(x, b, k);
+                if (memcmp(a, b, nbytes) != 0)
+                    FAIL("%s: %s activations differ from generic (round %d)",
+                         ea_kernels_variant_name(v), ea_type_info(ref->act_type)->name, round);
+            }
+    }
+    free(x), free(a), free(b);
+}
+
+/* Decoded-float dot product of one weight row and one quantized activation
+ * row, and the sum of |w*x| (the scale rounding errors are relative to). */
+static double decoded_dot(uint32_t wtype, uint32_t xtype, int64_t k, const void *w, const void *x,
+                          double *mag)
+{
+    float *wf = malloc(sizeof(float) * k), *xf = malloc(sizeof(float) * k);
+    struct ea_error err = {0};
+    ASSERT_OK(ea_quant_to_f32(wtype, w, wf, k, &err), &err);
+    ASSERT_OK(ea_quant_to_f32(xtype, x, xf, k, &err), &err);
+    double s = 0, m = 0;
+    for (int64_t i = 0; i < k; i++) {
+        s += (double)wf[i] * xf[i];
+        m += fabs((double)wf[i] * xf[i]);
+    }
+    free(wf), free(xf);
+    *mag = m;
+    return s;
+}
+
+/* For each quantized type: generic gemm against the decoded-float dot
+ * product, then every variant against generic, on 1, 3, 17 and 33 blocks and
+ * odd tile shapes. Budgets are relative to sum |w*x|:
+ *   generic vs decoded floats: 1e-5, except 2e-3 for Q4_1/Q5_1 whose Q8_1
+ *     sum term is an fp16 rounding of d*sum(q) (llama.cpp's format);
+ *   variant vs generic: 2e-6 (float rounding; integer sums are exact). */
+static void quant_matmul(void)
+{
+    static const int64_t nblocks[] = {1, 3, 17, 33};
+    static const int64_t shapes[][2] = {{1, 1}, {7, 1}, {5, 3}, {13, 5}, {17, 9}};
+    double worst_ref = 0, worst_var = 0;
+    rng_state = 11;
+    for (size_t t = 0; t < sizeof quant_weight_types / sizeof quant_weight_types[0]; t++) {
+        uint32_t type = quant_weight_types[t];
+        const struct ea_type_info *ti = ea_type_info(type);
+        const struct ea_matmul_ops *ref = ea_kernels_variant_matmul(0, type);
+        ASSERT(ref != NULL);
+        double ref_tol = (type == EA_TYPE_Q4_1 || type == EA_TYPE_Q5_1) ? 2e-3 : 1e-5;
+        for (size_t bi = 0; bi < sizeof nblocks / sizeof nblocks[0]; bi++)
+            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                int64_t k = nblocks[bi] * ti->block_size, nr = shapes[si][0], nc = shapes[si][1];
+                size_t wrow = row_bytes(type, k), xrow = row_bytes(ref->act_type, k);
+                float *f = malloc(sizeof(float) * k * (nr > nc ? nr : nc));
+                uint8_t *w = malloc(wrow * nr), *x = malloc(xrow * nc);
+                float *s_ref = malloc(sizeof(float) * nr * nc), *s = malloc(sizeof(float) * nr * nc);
+                struct ea_error err = {0};
+                for (int64_t i = 0; i < k * nr; i++)
+                    f[i] = gauss();
+                ASSERT_OK(ea_quant_from_f32(type, f, w, k * nr, &err), &err);
+                for (int64_t i = 0; i < k * nc; i++)
+                    f[i] = gauss() * 3 + 0.5f;
+                for (int64_t j = 0; j < nc; j++)
+                    ref->quantize_act(f + j * k, x + j * xrow, k);
+                ref->gemm(k, nr, nc, w, wrow, x, xrow, s_ref, (size_t)nr);
+                double mags[17 * 9];
+                for (int64_t j = 0; j < nc; j++)
+                    for (int64_t i = 0; i < nr; i++) {
+                        double mag, want = decoded_dot(type, ref->act_type, k, w + i * wrow,
+                                                       x + j * xrow, &mag);
+                        double e = fabs(s_ref[j * nr + i] - want) / mag;
+                        if (e > ref_tol)
+                            FAIL("%s k=%" PRId64 " (%" PRId64 ",%" PRId64 "): generic %.9g vs decoded %.9g",
+                                 ti->name, k, i, j, s_ref[j * nr + i], want);
+                        if (type != EA_TYPE_Q4_1 && type != EA_TYPE_Q5_1 && e > worst_ref)
+                            worst_ref = e;
+                        mags[j * nr + i] = mag;
+                    }
+                for (unsigned v = 1; v < ea_kernels_n_variants(); v++) {
+                    const struct ea_matmul_ops *ops = ea_kernels_variant_matmul(v, type);
+                    ASSERT(ops && ops->act_type == ref->act_type);
+                    for (int64_t i = 0; i < nr * nc; i++)
+                        s[i] = NAN;
+                    ops->gemm(k, nr, nc, w, wrow, x, xrow, s, (size_t)nr);
+                    for (int64_t i = 0; i < nr * nc; i++) {
+                        double e = fabs(s[i] - s_ref[i]) / mags[i];
+                        if (!(e <= 2e-6))
+                            FAIL("%s %s k=%" PRId64 " nr=%" PRId64 " nc=%" PRId64 " out %" PRId64
+                                 ": %.9g vs generic %.9g",
+                                 ea_kernels_variant_name(v), ti->name, k, nr, nc, i, s[i], s_ref[i]);
+                        if (e > worst_var)
+                            worst_var = e;
+                    }
+                }
+                free(f), free(w), free(x), free(s_ref), free(s);
+            }
+    }
+    printf("    worst relative error: generic vs decoded floats %.2e, variants vs generic %.2e "
+           "(%u variants)\n", worst_ref, worst_var, ea_kernels_n_variants());
+}
+
 EA_TESTS(EA_TEST(fp16_conversions), EA_TEST(float_matmul), EA_TEST(variant_selection),
          EA_TEST(decode_known_blocks), EA_TEST(decode_llama_cpp_tensors),
-         EA_TEST(encode_like_llama_cpp), EA_TEST(encode_error_budgets), EA_TEST(encode_edge_cases))
+         EA_TEST(encode_like_llama_cpp), EA_TEST(encode_error_budgets), EA_TEST(encode_edge_cases),
+         EA_TEST(activation_rounding), EA_TEST(activation_quantizers_match), EA_TEST(quant_matmul))

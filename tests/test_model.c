@@ -209,6 +209,21 @@ static void ref_float_models(void)
         check_model(stems[i], true);
 }
 
+static void ref_quantized_models(void)
+{
+    static const char *const stems[] = {
+        "ref-llama-Q8_0", "ref-llama-Q4_0",   "ref-llama-Q4_1",   "ref-llama-Q5_0",
+        "ref-llama-Q5_1", "ref-llama-Q2_K",   "ref-llama-Q3_K",   "ref-llama-Q4_K",
+        "ref-llama-Q5_K", "ref-llama-Q6_K",   "ref-llama-Q3_K_M", "ref-llama-Q4_K_M",
+        "ref-llama-Q5_K_M", "ref-qwen2-Q8_0", "ref-qwen2-Q4_K_M", "ref-qwen3-Q8_0",
+        "ref-qwen3-Q4_K_M",
+    };
+    if (!ea_test_shared_dir())
+        SKIP("../shared not found");
+    for (size_t i = 0; i < sizeof stems / sizeof stems[0]; i++)
+        check_model(stems[i], false);
+}
+
 /* stories260K: 256 greedy tokens from BOS, exactly llama.cpp's. */
 static void stories_greedy_256(void)
 {
@@ -429,6 +444,6 @@ static void malformed_models(void)
     ASSERT(m == NULL);
 }
 
-EA_TESTS(EA_TEST(ref_float_models), EA_TEST(stories_greedy_256), EA_TEST(stories_nll),
+EA_TESTS(EA_TEST(ref_float_models), EA_TEST(ref_quantized_models), EA_TEST(stories_greedy_256), EA_TEST(stories_nll),
          EA_TEST(multi_sequence_batch), EA_TEST(forward_rejects_bad_batches),
          EA_TEST(malformed_models))

@@ -62,45 +62,46 @@ enum {
 };
 
 struct pre_def {
+    const char *name;  /* the name the converter writes for this set */
     const char *names; /* '|'-separated tokenizer.ggml.pre values */
     const char *re[EA__TOK_MAX_REGEX];
     unsigned flags;
 };
 
 static const struct pre_def pre_defs[] = {
-    {"default", {RE_DEFAULT_PUNCT, RE_GPT2, RE_DIGITS, RE_THREE_DIGITS}, 0},
-    {"llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2|jina-v5-nano",
+    {"default", "default", {RE_DEFAULT_PUNCT, RE_GPT2, RE_DIGITS, RE_THREE_DIGITS}, 0},
+    {"llama3", "llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2|jina-v5-nano",
      {RE_LLAMA3}, PRE_IGNORE_MERGES | PRE_ADD_BOS},
-    {"dbrx|smaug-bpe", {RE_LLAMA3}, 0},
-    {"glm4|chatglm-bpe", {RE_LLAMA3}, PRE_NO_BOS},
-    {"jais-2", {RE_JAIS2}, 0},
-    {"deepseek-llm",
+    {"dbrx", "dbrx|smaug-bpe", {RE_LLAMA3}, 0},
+    {"glm4", "glm4|chatglm-bpe", {RE_LLAMA3}, PRE_NO_BOS},
+    {"jais-2", "jais-2", {RE_JAIS2}, 0},
+    {"deepseek-llm", "deepseek-llm",
      {RE_CRLF, RE_DSLLM_LETTERS, RE_DSLLM_PUNCT, RE_TRAIL_SPACE, RE_CJK_HANGUL, RE_DIGITS}, 0},
-    {"deepseek-v3|hunyuan-dense|joyai-llm", {RE_DIGITS3, RE_CJK_KANA, RE_DSV3_MAIN}, 0},
-    {"youtu", {RE_YOUTU_CJK, RE_YOUTU_MAIN}, PRE_IGNORE_MERGES},
-    {"deepseek-coder", {RE_CRLF, RE_SPACE_LETTERS, RE_SPACE_PUNCT, RE_CJK_HANGUL, RE_DIGIT}, 0},
-    {"falcon", {RE_FALCON_PUNCT, RE_GPT2, RE_THREE_DIGITS}, 0},
-    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b|mellum2",
+    {"deepseek-v3", "deepseek-v3|hunyuan-dense|joyai-llm", {RE_DIGITS3, RE_CJK_KANA, RE_DSV3_MAIN}, 0},
+    {"youtu", "youtu", {RE_YOUTU_CJK, RE_YOUTU_MAIN}, PRE_IGNORE_MERGES},
+    {"deepseek-coder", "deepseek-coder", {RE_CRLF, RE_SPACE_LETTERS, RE_SPACE_PUNCT, RE_CJK_HANGUL, RE_DIGIT}, 0},
+    {"falcon", "falcon", {RE_FALCON_PUNCT, RE_GPT2, RE_THREE_DIGITS}, 0},
+    {"starcoder", "starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b|mellum2",
      {RE_DIGIT, RE_GPT2}, 0},
-    {"gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v2-es|jina-v2-de|a.x-4.0|mellum|modern-bert|"
+    {"gpt-2", "gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v2-es|jina-v2-de|a.x-4.0|mellum|modern-bert|"
      "mpt|olmo|jais|trillion|granite-docling|exaone4|jina-v1-en|jina-v2-code|roberta-bpe",
      {RE_GPT2}, 0},
-    {"qwen2|deepseek-r1-qwen|kormo|f2llmv2|stablelm2|hunyuan|solar-open|megrez|grok-2",
+    {"qwen2", "qwen2|deepseek-r1-qwen|kormo|f2llmv2|stablelm2|hunyuan|solar-open|megrez|grok-2",
      {RE_QWEN2}, 0},
-    {"qwen35", {RE_QWEN35}, 0},
-    {"poro-chat|bloom|gpt3-finnish", {RE_PORO}, 0},
-    {"viking", {RE_PORO, RE_DIGIT}, 0},
-    {"tekken", {RE_TEKKEN}, PRE_IGNORE_MERGES | PRE_ADD_BOS},
-    {"chameleon",
+    {"qwen35", "qwen35", {RE_QWEN35}, 0},
+    {"poro-chat", "poro-chat|bloom|gpt3-finnish", {RE_PORO}, 0},
+    {"viking", "viking", {RE_PORO, RE_DIGIT}, 0},
+    {"tekken", "tekken", {RE_TEKKEN}, PRE_IGNORE_MERGES | PRE_ADD_BOS},
+    {"chameleon", "chameleon",
      {RE_CHAMELEON_SENTINEL, RE_CHAMELEON_IMAGE, RE_CHAMELEON_SPACE, RE_DIGIT,
       RE_CHAMELEON_PUNCT, RE_GPT2},
      PRE_ADD_BOS},
-    {"gpt-4o|llama4|kanana2|talkie|minimax-m2", {RE_GPT4O}, 0},
-    {"granite-embed-multi-97m", {RE_GRANITE_EMB}, PRE_IGNORE_MERGES},
-    {"bailingmoe|bailingmoe2|llada-moe", {RE_BAILING}, 0},
-    {"seed-coder", {RE_SEED_CODER}, 0},
-    {"exaone-moe", {RE_EXAONE_MOE}, 0},
-    {"minicpm5", {RE_DIGITS3, RE_MINICPM5}, PRE_IGNORE_MERGES},
+    {"gpt-4o", "gpt-4o|llama4|kanana2|talkie|minimax-m2", {RE_GPT4O}, 0},
+    {"granite-embed-multi-97m", "granite-embed-multi-97m", {RE_GRANITE_EMB}, PRE_IGNORE_MERGES},
+    {"bailingmoe", "bailingmoe|bailingmoe2|llada-moe", {RE_BAILING}, 0},
+    {"seed-coder", "seed-coder", {RE_SEED_CODER}, 0},
+    {"exaone-moe", "exaone-moe", {RE_EXAONE_MOE}, 0},
+    {"minicpm5", "minicpm5", {RE_DIGITS3, RE_MINICPM5}, PRE_IGNORE_MERGES},
 };
 
 static bool name_in(const char *names, const char *name)
@@ -116,6 +117,64 @@ static bool name_in(const char *names, const char *name)
         p = bar + 1;
     }
     return false;
+}
+
+static const struct pre_def *find_def(const char *pre)
+{
+    for (size_t i = 0; i < sizeof pre_defs / sizeof pre_defs[0]; i++)
+        if (name_in(pre_defs[i].names, pre))
+            return &pre_defs[i];
+    return NULL;
+}
+
+bool ea__pretok_known(const char *pre) { return pre && find_def(pre); }
+
+const char *ea__pretok_from_regexes(const char *const *re, unsigned n)
+{
+    for (size_t i = 0; i < sizeof pre_defs / sizeof pre_defs[0]; i++) {
+        const struct pre_def *d = &pre_defs[i];
+        unsigned k = 0;
+        while (k < EA__TOK_MAX_REGEX && d->re[k])
+            k++;
+        if (k != n)
+            continue;
+        bool same = true;
+        for (unsigned j = 0; j < n && same; j++)
+            same = strcmp(d->re[j], re[j]) == 0;
+        if (same)
+            return d->name;
+    }
+    return NULL;
+}
+
+/* Regexes as tokenizer.json files write them (llama.cpp adapts some before
+ * use), with the pre-tokenizer name llama.cpp's converter gives them. */
+static const struct {
+    const char *regex, *pre;
+} hf_regexes[] = {
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", "llama-bpe"},
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", "qwen2"},
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+"
+     "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", "qwen35"},
+    {"[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|"
+     "'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}"
+     "\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|"
+     "\\s+(?!\\S)|\\s+", "gpt-4o"},
+    {"[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|"
+     "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|"
+     "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", "tekken"},
+};
+
+const char *ea_tokenizer_pre_from_regex(const char *regex)
+{
+    if (!regex)
+        return NULL;
+    for (size_t i = 0; i < sizeof hf_regexes / sizeof hf_regexes[0]; i++)
+        if (strcmp(hf_regexes[i].regex, regex) == 0)
+            return hf_regexes[i].pre;
+    return ea__pretok_from_regexes(&regex, 1);
 }
 
 /* ---- pattern rewrite ---------------------------------------------------- */
@@ -193,10 +252,7 @@ static void pcre_free(void *p, void *ctx)
 
 ea_status ea__pretok_setup(ea_tokenizer *t, const char *pre, struct ea_error *err)
 {
-    const struct pre_def *def = NULL;
-    for (size_t i = 0; i < sizeof pre_defs / sizeof pre_defs[0] && !def; i++)
-        if (name_in(pre_defs[i].names, pre))
-            def = &pre_defs[i];
+    const struct pre_def *def = find_def(pre);
     if (!def)
         return ea_error_set(err, EA_EUNSUPPORTED, "unknown pre-tokenizer '%s' (tokenizer.ggml.pre)",
                             pre);

@@ -110,6 +110,10 @@ int ea__gpt2_cp_to_byte(uint32_t cp);
 /* Picks the regex set and flags for pre (BPE). EA_EUNSUPPORTED if unknown. */
 ea_status ea__pretok_setup(ea_tokenizer *t, const char *pre, struct ea_error *err);
 void ea__pretok_release(ea_tokenizer *t);
+/* Whether pre names a pre-tokenizer we implement. */
+bool ea__pretok_known(const char *pre);
+/* The pre-tokenizer whose regex list is exactly re[0..n), or NULL. */
+const char *ea__pretok_from_regexes(const char *const *re, unsigned n);
 
 /* A piece [off, off+len) of a text. */
 struct ea__span {

@@ -11,6 +11,8 @@
 int cmd_inspect(int argc, char **argv);
 int cmd_gen_model(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_convert_tokenizer(int argc, char **argv);
 
 /* Prints "edgeagent: <cmd>: <detail>" on one line (control bytes replaced). */
 void cli_error(const char *cmd, const struct ea_error *err);

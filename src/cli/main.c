@@ -20,13 +20,15 @@ static const struct command commands[] = {
     {"inspect", cmd_inspect, "show a GGUF file's metadata, tensors and architecture"},
     {"gen-model", cmd_gen_model, "write a deterministic random-weight model of a real shape"},
     {"bench", cmd_bench, "measure prompt and generation throughput of a model"},
+    {"tokenize", cmd_tokenize, "show the tokens of a text under a model's vocabulary"},
+    {"convert-tokenizer", cmd_convert_tokenizer, "turn a Hugging Face tokenizer.json into a vocab GGUF"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: edgeagent <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-18s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\n'edgeagent <command> --help' shows a command's options.\n");
 }
 

@@ -1,0 +1,206 @@
+/* tokenize.c - ea_tokenize: splits the text at special/added tokens, hands
+ * each plain-text fragment to the encoder of the vocabulary's kind, and adds
+ * BOS/EOS (CLS/SEP for BERT) when asked, following llama.cpp's
+ * llama_vocab::tokenize.
+ *
+ * Special tokens are searched longest first; each occurrence cuts the text
+ * fragments around it. Control and unknown tokens take part only with
+ * EA_TOK_PARSE_SPECIAL; user-defined (added) tokens always do, as in Hugging
+ * Face tokenizers. Tokens with LSTRIP/RSTRIP eat the ASCII whitespace on
+ * that side.
+ * Does not hold: the encoders themselves (spm.c, bpe.c, wpm.c).
+ */
+#include <string.h>
+
+#include "tokenizer/tok_int.h"
+
+struct frag {
+    uint32_t off, len;
+    int32_t id; /* >= 0: a special token; -1: text[off, off+len) */
+};
+
+struct frags {
+    struct frag *v;
+    size_t n, cap;
+};
+
+static ea_status frags_push(struct frags *f, uint32_t off, uint32_t len, int32_t id,
+                            struct ea_error *err)
+{
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 16;
+        struct frag *v = ea_realloc(f->v, cap * sizeof *v);
+        if (!v)
+            return ea_error_set(err, EA_ENOMEM, "tokenizer: out of memory");
+        f->v = v;
+        f->cap = cap;
+    }
+    f->v[f->n].off = off;
+    f->v[f->n].len = len;
+    f->v[f->n].id = id;
+    f->n++;
+    return EA_OK;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+static const char *find(const char *hay, size_t n, const char *needle, size_t k)
+{
+    if (k == 0 || k > n)
+        return NULL;
+    const char *end = hay + n - k;
+    for (const char *p = hay; p <= end;) {
+        p = memchr(p, needle[0], (size_t)(end - p) + 1);
+        if (!p)
+            return NULL;
+        if (memcmp(p, needle, k) == 0)
+            return p;
+        p++;
+    }
+    return NULL;
+}
+
+/* Cuts every text fragment of *cur at the occurrences of token id. */
+static ea_status split_at(const ea_tokenizer *t, const char *text, int32_t id, struct frags *cur,
+                          struct frags *next, struct ea_error *err)
+{
+    const char *tt = ea__tok_text(t, id);
+    uint32_t tl = t->tok[id].len, attr = t->tok[id].attr;
+    /* cheap pre-check: most special tokens do not occur at all */
+    bool any = false;
+    for (size_t i = 0; i < cur->n && !any; i++)
+        any = cur->v[i].id < 0 && find(text + cur->v[i].off, cur->v[i].len, tt, tl);
+    if (!any)
+        return EA_OK;
+    next->n = 0;
+    ea_status s = EA_OK;
+    for (size_t i = 0; i < cur->n && !s; i++) {
+        struct frag f = cur->v[i];
+        if (f.id >= 0) {
+            s = frags_push(next, f.off, f.len, f.id, err);
+            continue;
+        }
+        uint32_t base = f.off, blen = f.len;
+        while (blen > 0 && !s) {
+            const char *p = find(text + base, blen, tt, tl);
+            if (!p) {
+                s = frags_push(next, base, blen, -1, err);
+                break;
+            }
+            uint32_t m = (uint32_t)(p - text);
+            uint32_t llen = m - base;
+            if (attr & EA_TOKEN_ATTR_LSTRIP)
+                while (llen > 0 && is_space(text[base + llen - 1]))
+                    llen--;
+            if (llen > 0 && (s = frags_push(next, base, llen, -1, err)))
+                break;
+            if ((s = frags_push(next, m, tl, id, err)))
+                break;
+            uint32_t roff = m + tl, rlen = base + blen - roff;
+            if (attr & EA_TOKEN_ATTR_RSTRIP)
+                while (rlen > 0 && is_space(text[roff])) {
+                    roff++;
+                    rlen--;
+                }
+            base = roff;
+            blen = rlen;
+        }
+    }
+    if (!s) {
+        struct frags tmp = *cur;
+        *cur = *next;
+        *next = tmp;
+    }
+    return s;
+}
+
+static ea_status partition(const ea_tokenizer *t, const char *text, uint32_t len, bool parse_special,
+                           struct frags *out, struct ea_error *err)
+{
+    out->n = 0;
+    if (len == 0)
+        return EA_OK;
+    ea_status s = frags_push(out, 0, len, -1, err);
+    struct frags next = {0};
+    for (uint32_t i = 0; i < t->n_special && !s; i++) {
+        int32_t id = t->special[i];
+        if (!parse_special && (t->tok[id].attr & (EA_TOKEN_ATTR_CONTROL | EA_TOKEN_ATTR_UNKNOWN)))
+            continue;
+        s = split_at(t, text, id, out, &next, err);
+    }
+    ea_free(next.v);
+    return s;
+}
+
+ea_status ea_tokenize(const ea_tokenizer *t, const char *text, size_t len, unsigned flags,
+                      int32_t *out, size_t cap, size_t *n_out, struct ea_error *err)
+{
+    if (n_out)
+        *n_out = 0;
+    if (!t || (!text && len) || (!out && cap) || !n_out)
+        return ea_error_set(err, EA_EINVAL, "tokenize: NULL argument");
+    if (len > EA_TOKENIZE_MAX_INPUT)
+        return ea_error_set(err, EA_ETOOBIG, "tokenize: %zu bytes of text, the limit is %zu", len,
+                            EA_TOKENIZE_MAX_INPUT);
+    bool add = flags & EA_TOK_ADD_SPECIAL;
+    struct frags frags = {0};
+    struct ea__ids ids = {0};
+    ea_status s = partition(t, text, (uint32_t)len, flags & EA_TOK_PARSE_SPECIAL, &frags, err);
+    if (s)
+        goto out;
+    /* Bound: an input byte yields at most 3 ids (U+FFFD or an escaped space
+     * spelled in byte tokens), a fragment 3 more for the space prefix or an
+     * unknown word, plus BOS/EOS/SEP. */
+    ids.max = 3 * len + 3 * frags.n + 4;
+
+    if (add && t->add_bos && (s = ea__ids_push(&ids, t->bos, err)))
+        goto out;
+    bool prev_special = true; /* SPM: the first text fragment gets the prefix */
+    for (size_t i = 0; i < frags.n && !s; i++) {
+        const struct frag *f = &frags.v[i];
+        if (f->id >= 0) {
+            s = ea__ids_push(&ids, f->id, err);
+            prev_special = true;
+            continue;
+        }
+        switch (t->kind) {
+        case EA_TOKENIZER_SPM:
+            s = ea__spm_encode(t, text + f->off, f->len, t->add_space_prefix && prev_special, &ids,
+                               err);
+            break;
+        case EA_TOKENIZER_BPE:
+            s = ea__bpe_encode(t, text + f->off, f->len, &ids, err);
+            break;
+        case EA_TOKENIZER_WPM:
+            s = ea__wpm_encode(t, text + f->off, f->len, &ids, err);
+            break;
+        }
+        prev_special = false;
+    }
+    if (s)
+        goto out;
+    if (add && t->kind == EA_TOKENIZER_WPM) {
+        if (t->add_sep)
+            s = ea__ids_push(&ids, t->sep, err);
+    } else if (add && t->add_eos) {
+        s = ea__ids_push(&ids, t->eos, err);
+    }
+    if (s)
+        goto out;
+    *n_out = ids.n;
+    if (ids.n > cap) {
+        if (cap)
+            memcpy(out, ids.v, cap * sizeof *out);
+        s = ea_error_set(err, EA_ETOOBIG, "tokenize: %zu tokens do not fit in %zu", ids.n, cap);
+        goto out;
+    }
+    if (ids.n)
+        memcpy(out, ids.v, ids.n * sizeof *out);
+out:
+    ea_free(frags.v);
+    ea_free(ids.v);
+    return s;
+}

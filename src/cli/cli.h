@@ -6,11 +6,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include "edgeagent/error.h"
+#include "edgeagent/model.h"
+#include "edgeagent/tokenizer.h"
 
 int cmd_inspect(int argc, char **argv);
 int cmd_gen_model(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_convert_tokenizer(int argc, char **argv);
 
@@ -26,6 +32,11 @@ void cli_errorf(const char *cmd, const char *fmt, ...)
  * error naming the option) when it is not one. */
 bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 bool cli_parse_f64(const char *cmd, const char *opt, const char *s, double *out);
+/* Loads a model and the tokenizer in its metadata. */
+ea_status cli_load(const char *path, int threads, ea_model **m, ea_tokenizer **tok,
+                   struct ea_error *err);
+/* Whole file, NUL-terminated, at most max bytes; free() it. */
+char *cli_read_file(const char *path, size_t max, size_t *len, struct ea_error *err);
 /* "1,234,567" into buf. */
 const char *cli_thousands(uint64_t v, char *buf, unsigned size);
 

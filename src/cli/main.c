@@ -19,7 +19,9 @@ struct command {
 static const struct command commands[] = {
     {"inspect", cmd_inspect, "show a GGUF file's metadata, tensors and architecture"},
     {"gen-model", cmd_gen_model, "write a deterministic random-weight model of a real shape"},
+    {"run", cmd_run, "generate text or chat with a model in the terminal"},
     {"bench", cmd_bench, "measure prompt and generation throughput of a model"},
+    {"perplexity", cmd_perplexity, "perplexity of a model over a text file (llama.cpp method)"},
     {"tokenize", cmd_tokenize, "show the tokens of a text under a model's vocabulary"},
     {"convert-tokenizer", cmd_convert_tokenizer, "turn a Hugging Face tokenizer.json into a vocab GGUF"},
 };

@@ -1,0 +1,66 @@
+/* cli_common.c - helpers shared by subcommands: loading a model together
+ * with its tokenizer, reading a whole file with a cap. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+ea_status cli_load(const char *path, int threads, ea_model **m, ea_tokenizer **tok,
+                   struct ea_error *err)
+{
+    struct ea_model_load_params lp = {.n_threads = threads};
+    *m = NULL;
+    *tok = NULL;
+    ea_status s = ea_model_load(path, &lp, m, err);
+    if (s)
+        return s;
+    if ((s = ea_tokenizer_create(ea_model_gguf(*m), tok, err))) {
+        ea_error_prefix(err, "%s", path);
+        ea_model_destroy(*m);
+        *m = NULL;
+    }
+    return s;
+}
+
+char *cli_read_file(const char *path, size_t max, size_t *len, struct ea_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ea_error_set(err, EA_EIO, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap)
+            break;
+        if (cap >= max) {
+            free(buf);
+            fclose(f);
+            ea_error_set(err, EA_ETOOBIG, "%s: larger than %zu bytes", path, max);
+            return NULL;
+        }
+        cap = cap * 2 > max ? max : cap * 2;
+        char *nb = realloc(buf, cap + 1);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf = nb;
+        }
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (!buf || failed) {
+        free(buf);
+        ea_error_set(err, EA_EIO, "%s: read failed", path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}

@@ -1,0 +1,231 @@
+/* cmd_run.c - `edgeagent run`: generates text from a prompt, streaming it
+ * to stdout as it is produced (only generated text: no prompt echo, no
+ * trailing newline), or, with --chat or without -p on a terminal, an
+ * interactive chat rendered with the model's chat template (chat_repl.c).
+ * Does not hold: the server, scheduling (a single sequence runs here). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/run_int.h"
+#include "edgeagent/engine.h"
+
+volatile sig_atomic_t run_interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    run_interrupted = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: edgeagent run -m MODEL [-p PROMPT] [-n N] [--temp T] [--top-k K] [--top-p P]\n"
+            "                     [--min-p P] [--repeat-penalty R] [--seed S] [--system S] [--chat]\n"
+            "                     [-t THREADS] [--ctx N]\n"
+            "  without -p on a terminal: interactive chat (Ctrl-C stops an answer, Ctrl-D quits)\n");
+}
+
+ea_status run_session_init(struct run_session *rs, const struct run_options *o, struct ea_error *err)
+{
+    memset(rs, 0, sizeof *rs);
+    rs->o = o;
+    ea_status s = cli_load(o->model, o->threads, &rs->m, &rs->tok, err);
+    if (s)
+        return s;
+    const struct ea_model_info *h = ea_model_get_info(rs->m);
+    rs->n_ctx = o->ctx > 0 && (uint32_t)o->ctx < h->n_ctx_train ? o->ctx : (int32_t)h->n_ctx_train;
+    if (rs->n_ctx > 8192 && o->ctx <= 0)
+        rs->n_ctx = 8192;
+    struct ea_kv_cache_params kp = {EA_TYPE_F16, 16,
+                                    ea_kv_cache_bytes_per_token(rs->m, EA_TYPE_F16) *
+                                        (uint64_t)(rs->n_ctx + 16)};
+    rs->logits = malloc(sizeof(float) * h->n_vocab);
+    if (!rs->logits)
+        return ea_error_set(err, EA_ENOMEM, "run: out of memory");
+    if ((s = ea_kv_cache_create(rs->m, &kp, &rs->kv, err)))
+        return s;
+    return ea_sampler_create(&o->sampling, (int32_t)h->n_vocab, &rs->sampler, err);
+}
+
+void run_session_release(struct run_session *rs)
+{
+    ea_kv_seq_release(rs->kv, &rs->seq);
+    ea_kv_cache_destroy(rs->kv);
+    ea_sampler_destroy(rs->sampler);
+    ea_tokenizer_destroy(rs->tok);
+    ea_model_destroy(rs->m);
+    free(rs->logits);
+}
+
+/* Feeds tokens, then samples and streams up to max_new tokens. */
+ea_status run_generate(struct run_session *rs, const int32_t *tokens, int32_t n, int32_t max_new,
+                       FILE *out, int32_t *n_generated, struct ea_error *err)
+{
+    *n_generated = 0;
+    if (rs->seq.n_tokens + n >= rs->n_ctx)
+        return ea_error_set(err, EA_ETOOBIG, "run: the conversation reached the %d-token context",
+                            rs->n_ctx);
+    for (int32_t i = 0; i < n; i++)
+        ea_sampler_accept(rs->sampler, tokens[i]);
+    ea_status s = ea_kv_seq_eval(rs->m, rs->kv, &rs->seq, tokens, n, EA_LOGITS_LAST, rs->logits, err);
+    if (s)
+        return s;
+    struct ea_detok d;
+    ea_detok_init(&d, rs->tok, 0);
+    size_t cap = ea_detok_max_output(rs->tok) + 8;
+    char *piece = malloc(cap);
+    if (!piece)
+        return ea_error_set(err, EA_ENOMEM, "run: out of memory");
+    while (*n_generated < max_new && !run_interrupted) {
+        struct ea_sample_result r;
+        ea_sampler_sample(rs->sampler, rs->logits, &r);
+        ea_sampler_accept(rs->sampler, r.token);
+        if (ea_tokenizer_is_eog(rs->tok, r.token)) {
+            rs->last_was_eog = true;
+            break;
+        }
+        size_t np = 0;
+        if ((s = ea_detok_push(&d, r.token, piece, cap, &np, err)))
+            break;
+        if (np && fwrite(piece, 1, np, out) != np)
+            break;
+        fflush(out);
+        (*n_generated)++;
+        if (rs->seq.n_tokens + 1 >= rs->n_ctx)
+            break;
+        if ((s = ea_kv_seq_eval(rs->m, rs->kv, &rs->seq, &r.token, 1, EA_LOGITS_LAST, rs->logits,
+                                err)))
+            break;
+    }
+    size_t np = 0;
+    if (!s && ea_detok_flush(&d, piece, cap, &np, err) == EA_OK && np)
+        fwrite(piece, 1, np, out);
+    fflush(out);
+    free(piece);
+    return s;
+}
+
+static bool parse_f(const char *opt, const char *v, float *out)
+{
+    double d;
+    if (!cli_parse_f64("run", opt, v, &d))
+        return false;
+    *out = (float)d;
+    return true;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    struct run_options o = {0};
+    ea_sampling_params_default(&o.sampling);
+    o.sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    o.n_predict = 256;
+    uint64_t u;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--chat")) {
+            o.chat = true;
+            continue;
+        }
+        if (!v) {
+            cli_errorf("run", "option '%s' needs a value (or is unknown)", a);
+            return 2;
+        }
+        i++;
+        bool ok = true;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model"))
+            o.model = v;
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt"))
+            o.prompt = v;
+        else if (!strcmp(a, "--system"))
+            o.system = v;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+            ok = cli_parse_u64("run", a, v, &u) && u <= 1000000;
+            o.n_predict = (int32_t)u;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            ok = cli_parse_u64("run", a, v, &u) && u <= 1024;
+            o.threads = (int)u;
+        } else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) {
+            ok = cli_parse_u64("run", a, v, &u) && u <= 1 << 20;
+            o.ctx = (int32_t)u;
+        } else if (!strcmp(a, "--temp"))
+            ok = parse_f(a, v, &o.sampling.temperature);
+        else if (!strcmp(a, "--top-k")) {
+            ok = cli_parse_u64("run", a, v, &u) && u < 1u << 30;
+            o.sampling.top_k = (int32_t)u;
+        } else if (!strcmp(a, "--top-p"))
+            ok = parse_f(a, v, &o.sampling.top_p);
+        else if (!strcmp(a, "--min-p"))
+            ok = parse_f(a, v, &o.sampling.min_p);
+        else if (!strcmp(a, "--typical-p"))
+            ok = parse_f(a, v, &o.sampling.typical_p);
+        else if (!strcmp(a, "--repeat-penalty"))
+            ok = parse_f(a, v, &o.sampling.repeat_penalty);
+        else if (!strcmp(a, "--seed"))
+            ok = cli_parse_u64("run", a, v, &o.sampling.seed);
+        else {
+            cli_errorf("run", "unknown option '%s'", a);
+            return 2;
+        }
+        if (!ok)
+            return 2;
+    }
+    if (!o.model) {
+        usage(stderr);
+        return 2;
+    }
+    bool interactive = !o.prompt && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    struct ea_error err = {0};
+    struct run_session rs;
+    if (run_session_init(&rs, &o, &err)) {
+        cli_error("run", &err);
+        run_session_release(&rs);
+        return 1;
+    }
+    int rc;
+    if (o.chat || interactive)
+        rc = run_chat(&rs, interactive);
+    else
+        rc = run_completion(&rs);
+    run_session_release(&rs);
+    return rc;
+}
+
+int run_completion(struct run_session *rs)
+{
+    struct ea_error err = {0};
+    const char *p = rs->o->prompt ? rs->o->prompt : "";
+    size_t len = strlen(p), cap = len + 8, n = 0;
+    int32_t *t = malloc(sizeof *t * cap);
+    if (!t || ea_tokenize(rs->tok, p, len, EA_TOK_ADD_SPECIAL, t, cap, &n, &err)) {
+        cli_error("run", &err);
+        free(t);
+        return 1;
+    }
+    if (n == 0) {
+        cli_errorf("run", "the prompt is empty and the vocabulary adds no BOS token");
+        free(t);
+        return 2;
+    }
+    int32_t got;
+    ea_status s = run_generate(rs, t, (int32_t)n, rs->o->n_predict, stdout, &got, &err);
+    free(t);
+    if (s) {
+        cli_error("run", &err);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,43 @@
+/* run_int.h - state shared by `run`'s completion mode (cmd_run.c) and its
+ * chat mode (chat_repl.c). */
+#ifndef EDGEAGENT_CLI_RUN_INT_H
+#define EDGEAGENT_CLI_RUN_INT_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "edgeagent/engine.h"
+#include "edgeagent/model.h"
+#include "edgeagent/tokenizer.h"
+
+struct run_options {
+    const char *model, *prompt, *system;
+    int32_t n_predict;
+    int threads;
+    int32_t ctx;
+    bool chat;
+    struct ea_sampling_params sampling;
+};
+
+struct run_session {
+    const struct run_options *o;
+    ea_model *m;
+    ea_tokenizer *tok;
+    ea_kv_cache *kv;
+    struct ea_kv_seq seq;
+    ea_sampler *sampler;
+    float *logits;
+    int32_t n_ctx;
+    bool last_was_eog;
+};
+
+extern volatile sig_atomic_t run_interrupted;
+
+ea_status run_session_init(struct run_session *rs, const struct run_options *o, struct ea_error *err);
+void run_session_release(struct run_session *rs);
+ea_status run_generate(struct run_session *rs, const int32_t *tokens, int32_t n, int32_t max_new,
+                       FILE *out, int32_t *n_generated, struct ea_error *err);
+int run_completion(struct run_session *rs);
+int run_chat(struct run_session *rs, bool interactive);
+
+#endif

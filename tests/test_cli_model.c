@@ -1,0 +1,88 @@
+/* test_cli_model.c - `run`, `perplexity` and `bench` as a user runs them,
+ * against llama.cpp's reference outputs for stories260K. */
+#include <stdlib.h>
+
+#include "harness.h"
+
+static void run_greedy_story(void)
+{
+    const char *model = ea_test_shared_path("models/stories260K.gguf");
+    char m[4096];
+    snprintf(m, sizeof m, "%s", model);
+    size_t n_ref;
+    char *ref = ea_test_read_file(ea_test_shared_path("reference/stories260K.greedy.txt"), &n_ref);
+    ASSERT(ref);
+    char cmd[8192], *out = NULL, *err = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' run -m '%s' -n 256 --temp 0 </dev/null", ea_test_binary(), m);
+    ASSERT_EQ(ea_test_run(cmd, &out, &err), 0);
+    ASSERT(out);
+    if (strlen(out) != n_ref || memcmp(out, ref, n_ref) != 0)
+        FAIL("output differs from stories260K.greedy.txt:\n%s", out);
+    free(out);
+    free(err);
+    /* with a prompt and a seed: deterministic */
+    char *a = NULL, *b = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' run -m '%s' -p 'Once upon a time' -n 40 --seed 42 --temp 0.9",
+             ea_test_binary(), m);
+    ASSERT_EQ(ea_test_run(cmd, &a, NULL), 0);
+    ASSERT_EQ(ea_test_run(cmd, &b, NULL), 0);
+    ASSERT(a && b && strlen(a) > 20);
+    ASSERT_STR_EQ(a, b);
+    free(a);
+    free(b);
+    free(ref);
+}
+
+static void perplexity_matches_llama_cpp(void)
+{
+    char m[4096], f[4096], cmd[9000], *out = NULL;
+    snprintf(m, sizeof m, "%s", ea_test_shared_path("models/stories260K.gguf"));
+    snprintf(f, sizeof f, "%s", ea_test_shared_path("reference/stories260K.ppl.txt"));
+    /* reference configuration (F32 KV): llama-perplexity printed 3.4682 +/- 0.18133 */
+    snprintf(cmd, sizeof cmd, "'%s' perplexity -m '%s' -f '%s' --ctx 256 --kv f32 2>/dev/null",
+             ea_test_binary(), m, f);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    ASSERT(strstr(out, "[1]2.8905,[2]2.7844,[3]3.0541,[4]3.2679,[5]3.5382,[6]3.4559,[7]3.4682,"));
+    const char *last = strstr(out, "PPL = ");
+    ASSERT(last);
+    ASSERT(strncmp(last, "PPL = 3.4682 +/- 0.18133\n", 25) == 0);
+    free(out);
+    /* default F16 KV: llama.cpp's default run printed 3.4677 +/- 0.18130 */
+    snprintf(cmd, sizeof cmd, "'%s' perplexity -m '%s' -f '%s' --ctx 256 2>/dev/null",
+             ea_test_binary(), m, f);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    double ppl = 0;
+    ASSERT(sscanf(strstr(out, "PPL = "), "PPL = %lf", &ppl) == 1);
+    ASSERT_NEAR(ppl, 3.4677, 0.0005);
+    free(out);
+}
+
+static void bench_json(void)
+{
+    char m[4096], cmd[9000], *out = NULL;
+    snprintf(m, sizeof m, "%s", ea_test_shared_path("models/stories260K.gguf"));
+    snprintf(cmd, sizeof cmd,
+             "'%s' bench -m '%s' -p 32 -n 8 -r 2 --json | python3 -c 'import json,sys; "
+             "d=json.load(sys.stdin); r=d[\"results\"]; assert r[0][\"test\"]==\"pp32\" and "
+             "r[1][\"test\"]==\"tg8\" and all(x[\"tokens_per_s\"]>0 for x in r), d; print(\"ok\")'",
+             ea_test_binary(), m);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    ASSERT(strstr(out, "ok"));
+    free(out);
+}
+
+static void errors(void)
+{
+    char cmd[4096], *err = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' run -m /nonexistent.gguf -p hi", ea_test_binary());
+    ASSERT_EQ(ea_test_run(cmd, NULL, &err), 1);
+    ASSERT(strstr(err, "/nonexistent.gguf"));
+    free(err);
+    snprintf(cmd, sizeof cmd, "'%s' perplexity -m x", ea_test_binary());
+    ASSERT_EQ(ea_test_run(cmd, NULL, NULL), 2);
+    snprintf(cmd, sizeof cmd, "'%s' run -m x --temp abc", ea_test_binary());
+    ASSERT_EQ(ea_test_run(cmd, NULL, NULL), 2);
+}
+
+EA_TESTS(EA_TEST(run_greedy_story), EA_TEST(perplexity_matches_llama_cpp), EA_TEST(bench_json),
+         EA_TEST(errors))

@@ -9,7 +9,7 @@
 static void same_seed_same_bytes(void)
 {
     struct ea_error err = {0};
-    struct ea_gen_params p = {.preset = "tiny", .type = EA_TYPE_F16, .seed = 7};
+    struct ea_gen_params p = {.preset = "tiny", .ftype = "F16", .seed = 7};
     char a[4096], b[4096], c[4096];
     snprintf(a, sizeof a, "%s", ea_test_tmp_path("gen_a.gguf"));
     snprintf(b, sizeof b, "%s", ea_test_tmp_path("gen_b.gguf"));
@@ -93,7 +93,7 @@ static void check_shapes(const ea_gguf *g, const struct ea_model_preset *p, uint
 static void tiny_shapes_and_values(void)
 {
     struct ea_error err = {0};
-    struct ea_gen_params p = {.preset = "tiny", .type = EA_TYPE_F32, .seed = 3};
+    struct ea_gen_params p = {.preset = "tiny", .ftype = "F32", .seed = 3};
     const char *path = ea_test_tmp_path("tiny.gguf");
     ASSERT_OK(ea_model_generate(&p, path, &err), &err);
     ea_gguf *g;
@@ -128,7 +128,7 @@ static void real_presets_shapes(void)
     /* Generate the metadata-heavy presets at their real size only where cheap:
      * smollm2-135m in F16 is 270 MB and takes a few seconds. */
     struct ea_error err = {0};
-    struct ea_gen_params p = {.preset = "smollm2-135m", .type = EA_TYPE_F16, .seed = 1};
+    struct ea_gen_params p = {.preset = "smollm2-135m", .ftype = "F16", .seed = 1};
     const char *path = ea_test_tmp_path("smollm2.gguf");
     ASSERT_OK(ea_model_generate(&p, path, &err), &err);
     ea_gguf *g;
@@ -150,7 +150,7 @@ static void vocab_from_file(void)
     char vp[4096];
     snprintf(vp, sizeof vp, "%s", vocab);
     struct ea_error err = {0};
-    struct ea_gen_params p = {.preset = "tiny", .type = EA_TYPE_F32, .seed = 1, .vocab_path = vp};
+    struct ea_gen_params p = {.preset = "tiny", .ftype = "F32", .seed = 1, .vocab_path = vp};
     const char *path = ea_test_tmp_path("tiny_spm.gguf");
     ASSERT_OK(ea_model_generate(&p, path, &err), &err);
     ea_gguf *g, *v;
@@ -180,13 +180,13 @@ static void vocab_from_file(void)
 static void errors(void)
 {
     struct ea_error err = {0};
-    struct ea_gen_params p = {.preset = "nope", .type = EA_TYPE_F32};
+    struct ea_gen_params p = {.preset = "nope", .ftype = "F32"};
     ASSERT_EQ(ea_model_generate(&p, ea_test_tmp_path("x.gguf"), &err), EA_EINVAL);
     ASSERT(strstr(err.msg, "tiny") != NULL); /* lists the known presets */
     p.preset = "tiny";
-    p.type = EA_TYPE_IQ2_XXS;
+    p.ftype = "IQ2_XXS";
     ASSERT_EQ(ea_model_generate(&p, ea_test_tmp_path("x.gguf"), &err), EA_EUNSUPPORTED);
-    p.type = EA_TYPE_F32;
+    p.ftype = "F32";
     p.vocab_path = "/nonexistent/vocab.gguf";
     ASSERT_EQ(ea_model_generate(&p, ea_test_tmp_path("x.gguf"), &err), EA_ENOTFOUND);
     p.vocab_path = NULL;

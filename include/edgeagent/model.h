@@ -93,6 +93,40 @@ ea_status ea_model_forward(ea_model *m, const struct ea_kv_store *kv, const stru
 /* Number of logit rows b produces. */
 int64_t ea_batch_n_logits(const struct ea_batch *b);
 
+/* ---- quantization mixes and `quantize` ------------------------------------ */
+
+/* A file type as llama-quantize names them: a base tensor type plus the
+ * per-tensor choices of its mix (the _M mixes give more bits to output,
+ * attn_v and some ffn_down, as llama.cpp does). */
+struct ea_ftype {
+    const char *name;   /* "Q4_K_M" */
+    uint32_t file_type; /* general.file_type value */
+    uint32_t base_type; /* ea_type of most 2-D weights */
+};
+
+/* The file type named name (case-insensitive), or NULL. */
+const struct ea_ftype *ea_ftype_find(const char *name);
+const struct ea_ftype *ea_ftype_at(unsigned i);
+
+/* What a tensor becomes under ftype f. src_type is returned for tensors that
+ * are never quantized (1-D, norms). pure: every quantizable tensor gets the
+ * base type (llama-quantize --pure). i_layer is the tensor's block index (or
+ * -1), n_gqa = n_head / n_head_kv. */
+uint32_t ea_ftype_tensor_type(const struct ea_ftype *f, bool pure, const char *name,
+                              uint32_t src_type, uint64_t ne0, uint32_t n_dims, bool tied,
+                              int i_layer, uint32_t n_layer, uint32_t n_gqa);
+
+struct ea_quantize_params {
+    const char *ftype; /* ea_ftype name */
+    bool pure;
+    int n_threads;     /* 0 = number of CPUs */
+};
+
+/* Reads in_path, writes out_path with every tensor converted as the mix says
+ * (metadata copied, general.file_type updated). */
+ea_status ea_model_quantize(const char *in_path, const char *out_path,
+                            const struct ea_quantize_params *p, struct ea_error *err);
+
 /* ---- synthetic models --------------------------------------------------- */
 
 struct ea_model_preset {
@@ -118,7 +152,7 @@ const struct ea_model_preset *ea_model_preset_at(unsigned i);
 
 struct ea_gen_params {
     const char *preset;     /* ea_model_preset name */
-    uint32_t type;          /* ea_type of 2-D weights (ea_quant_can_encode) */
+    const char *ftype;      /* ea_ftype name of the 2-D weights ("F16", "Q4_K_M", ...) */
     uint64_t seed;
     const char *vocab_path; /* GGUF whose tokenizer.* keys are copied; NULL = built-in */
 };

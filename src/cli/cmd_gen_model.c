@@ -15,15 +15,14 @@ static void usage(FILE *f)
     for (unsigned i = 0; ea_model_preset_at(i); i++)
         fprintf(f, " %s", ea_model_preset_at(i)->name);
     fprintf(f, "\n  types:  ");
-    for (uint32_t t = 0; t < EA_TYPE_ID_LIMIT; t++)
-        if (ea_quant_can_encode(t))
-            fprintf(f, " %s", ea_type_info(t)->name);
+    for (unsigned i = 0; ea_ftype_at(i); i++)
+        fprintf(f, " %s", ea_ftype_at(i)->name);
     fprintf(f, " (default F16)\n  seed:    default 1\n");
 }
 
 int cmd_gen_model(int argc, char **argv)
 {
-    struct ea_gen_params p = {.type = EA_TYPE_F16, .seed = 1};
+    struct ea_gen_params p = {.ftype = "F16", .seed = 1};
     const char *out = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -40,12 +39,11 @@ int cmd_gen_model(int argc, char **argv)
         if (strcmp(a, "--preset") == 0)
             p.preset = v;
         else if (strcmp(a, "--type") == 0) {
-            int t = ea_type_from_name(v);
-            if (t < 0 || !ea_quant_can_encode((uint32_t)t)) {
+            if (!ea_ftype_find(v)) {
                 cli_errorf("gen-model", "--type %s is not a type gen-model can write", v);
                 return 2;
             }
-            p.type = (uint32_t)t;
+            p.ftype = v;
         } else if (strcmp(a, "--seed") == 0) {
             if (!cli_parse_u64("gen-model", "--seed", v, &p.seed))
                 return 2;

@@ -19,6 +19,7 @@ struct command {
 static const struct command commands[] = {
     {"inspect", cmd_inspect, "show a GGUF file's metadata, tensors and architecture"},
     {"gen-model", cmd_gen_model, "write a deterministic random-weight model of a real shape"},
+    {"quantize", cmd_quantize, "convert a model's weights to a quantized type (llama.cpp mixes)"},
     {"run", cmd_run, "generate text or chat with a model in the terminal"},
     {"bench", cmd_bench, "measure prompt and generation throughput of a model"},
     {"perplexity", cmd_perplexity, "perplexity of a model over a text file (llama.cpp method)"},

@@ -138,26 +138,6 @@ static ea_status add(struct gen *g, const char *name, uint32_t type, uint64_t ne
     return EA_OK;
 }
 
-static uint32_t file_type_of(uint32_t type)
-{
-    switch (type) {
-    case EA_TYPE_F32: return 0;
-    case EA_TYPE_F16: return 1;
-    case EA_TYPE_Q4_0: return 2;
-    case EA_TYPE_Q4_1: return 3;
-    case EA_TYPE_Q8_0: return 7;
-    case EA_TYPE_Q5_0: return 8;
-    case EA_TYPE_Q5_1: return 9;
-    case EA_TYPE_Q2_K: return 10;
-    case EA_TYPE_Q3_K: return 12;
-    case EA_TYPE_Q4_K: return 15;
-    case EA_TYPE_Q5_K: return 17;
-    case EA_TYPE_Q6_K: return 18;
-    case EA_TYPE_BF16: return 32;
-    default: return 1024; /* guessed: ftype of a type we do not mix */
-    }
-}
-
 static ea_status write_builtin_vocab(ea_gguf_writer *w, const struct ea_model_preset *p,
                                      struct ea__builtin_vocab *v, struct ea_error *err)
 {
@@ -226,9 +206,10 @@ ea_status ea_model_generate(const struct ea_gen_params *params, const char *out_
         return ea_error_set(err, EA_EINVAL, "gen-model: unknown preset '%s' (known: %s)",
                             params->preset ? params->preset : "", names);
     }
-    if (!ea_quant_can_encode(params->type))
-        return ea_error_set(err, EA_EUNSUPPORTED, "gen-model: cannot write tensor type %s",
-                            ea_type_info(params->type) ? ea_type_info(params->type)->name : "?");
+    const struct ea_ftype *ft = ea_ftype_find(params->ftype);
+    if (!ft)
+        return ea_error_set(err, EA_EUNSUPPORTED, "gen-model: unknown type '%s'",
+                            params->ftype ? params->ftype : "");
     ea_status s = EA_OK;
     struct ea__builtin_vocab vocab = {0};
     ea_gguf *vocab_file = NULL;
@@ -244,7 +225,7 @@ ea_status ea_model_generate(const struct ea_gen_params *params, const char *out_
     ea_gguf_writer_add_str(w, "general.type", "model");
     ea_gguf_writer_add_str(w, "general.name", p->display_name);
     ea_gguf_writer_add_str(w, "general.size_label", p->size_label);
-    ea_gguf_writer_add_u32(w, "general.file_type", file_type_of(params->type));
+    ea_gguf_writer_add_u32(w, "general.file_type", ft->file_type);
     ea_gguf_writer_add_u32(w, "general.quantization_version", 2);
     ea_gguf_writer_add_str(w, "edgeagent.gen_model.preset", p->name);
     ea_gguf_writer_add_u64(w, "edgeagent.gen_model.seed", params->seed);
@@ -275,7 +256,7 @@ ea_status ea_model_generate(const struct ea_gen_params *params, const char *out_
         s = ea_error_set(err, EA_ENOMEM, "gen-model: out of memory");
         goto out;
     }
-    uint32_t wt = params->type, e = p->n_embd, qd = p->n_head * p->head_dim,
+    uint32_t wt = ft->base_type, e = p->n_embd, qd = p->n_head * p->head_dim,
              kvd = p->n_head_kv * p->head_dim;
     float emb_std = p->tied_embeddings ? 3.0f / sqrtf((float)e) : 1.0f;
     if (p->rope_factor > 0)
@@ -309,6 +290,11 @@ ea_status ea_model_generate(const struct ea_gen_params *params, const char *out_
     }
     for (uint32_t i = 0; i < g.n_tensors; i++) {
         struct gen_tensor *t = &g.tensors[i];
+        int layer = -1;
+        sscanf(t->name, "blk.%d.", &layer);
+        t->type = ea_ftype_tensor_type(ft, false, t->name, t->type, t->ne[0], t->n_dims,
+                                       p->tied_embeddings, layer, p->n_layer,
+                                       p->n_head / p->n_head_kv);
         if (t->ne[0] % ea_type_info(t->type)->block_size != 0) {
             s = ea_error_set(err, EA_EINVAL,
                              "gen-model: tensor '%s' has rows of %" PRIu64

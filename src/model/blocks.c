@@ -102,7 +102,11 @@ void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea_gguf_tensor *con
         jb->act_stride = conv_stride[found];
         c.total_rows += (int64_t)ws[j]->ne[1];
     }
-    ea__pool_run(f->m->pool, mm_worker, &c);
+    /* a thread gets at least ~64K multiply-adds per token, or it costs more
+     * to wake than it saves */
+    int64_t work = c.total_rows * k * n_tokens;
+    int want = (int)(work / (1 << 16));
+    ea__pool_run_n(f->m->pool, mm_worker, &c, want < 1 ? 1 : want);
 }
 
 void ea__matmul(struct ea__fwd *f, const struct ea_gguf_tensor *w, const float *x,
@@ -230,7 +234,12 @@ void ea__attention(struct ea__fwd *f, uint32_t layer)
         }
     }
     struct att_ctx c = {f, layer};
-    ea__pool_run(m->pool, att_worker, &c);
+    int64_t ctx_total = 0;
+    for (int64_t t = 0; t < f->n_tokens; t++)
+        ctx_total += s->row_pos[t] + 1;
+    int64_t work = ctx_total * m->info.n_head * m->info.head_dim * 2;
+    int want = (int)(work / (1 << 16));
+    ea__pool_run_n(m->pool, att_worker, &c, want < 1 ? 1 : want);
 }
 
 /* ---- the standard decoder layer ---------------------------------------------- */

@@ -283,7 +283,8 @@ ea_status ea__pretok_setup(ea_tokenizer *t, const char *pre, struct ea_error *er
         if (!re) {
             PCRE2_UCHAR msg[160];
             pcre2_get_error_message(code, msg, sizeof msg);
-            s = ea_error_set(err, code == PCRE2_ERROR_NOMEMORY ? EA_ENOMEM : EA_EINTERNAL,
+            bool oom = code == PCRE2_ERROR_HEAP_FAILED || code == PCRE2_ERROR_NOMEMORY;
+            s = ea_error_set(err, oom ? EA_ENOMEM : EA_EINTERNAL,
                              "pre-tokenizer '%s': regex %u: %s at offset %zu", pre, i,
                              (const char *)msg, (size_t)at);
             break;

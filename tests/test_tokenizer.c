@@ -1037,6 +1037,18 @@ static void tokenize_buffer_too_small(void)
     ASSERT_EQ(ea_tokenize(t, "Hello", 5, 0, NULL, 0, &n, &err), EA_ETOOBIG);
     ASSERT_EQ(n, 1);
     ASSERT_EQ(ea_tokenize(t, NULL, 5, 0, ids, 2, &n, &err), EA_EINVAL);
+    /* the allocating variant: caller's maximum */
+    int32_t *all = NULL;
+    ASSERT_OK(ea_tokenize_alloc(t, "Hello world, again", 18, 0, 16, &all, &n, &err), &err);
+    ASSERT_EQ(n, 4);
+    ASSERT_EQ(all[3], 757);
+    ea_free(all);
+    ASSERT_EQ(ea_tokenize_alloc(t, "Hello world, again", 18, 0, 3, &all, &n, &err), EA_ETOOBIG);
+    ASSERT(all == NULL);
+    ASSERT_OK(ea_tokenize_alloc(t, "", 0, 0, 3, &all, &n, &err), &err);
+    ASSERT(all != NULL);
+    ASSERT_EQ(n, 0);
+    ea_free(all);
     char out[4];
     int32_t hw[] = {15496, 995};
     ASSERT_EQ(ea_detokenize(t, hw, 2, 0, out, sizeof out, &n, &err), EA_ETOOBIG);

@@ -130,7 +130,8 @@ static ea_status detect_pre(struct conv *c, bool *byte_level)
         name = digits ? "smollm" : "gpt-2";
     if (!name)
         return ea_error_set(c->err, EA_EUNSUPPORTED,
-                            "cannot tell the pre-tokenizer from tokenizer.json (%u Split regex%s%s); "
+                            "cannot tell the pre-tokenizer from tokenizer.json "
+                            "(%u Split regex%s%s); "
                             "name it (--pre)", n_re, n_re == 1 ? ": " : "es",
                             n_re == 1 ? re[0] : "");
     c->pre = name;
@@ -490,7 +491,8 @@ static ea_status write_templates(struct conv *c, ea_gguf_writer *w)
         size_t k = 0;
         for (; name[k] && k < sizeof name_buf[0] - 1; k++) {
             char ch = name[k];
-            bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+            bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                         (ch >= '0' && ch <= '9');
             name_buf[nn][k] = alnum ? ch : '_';
         }
         name_buf[nn][k] = '\0';
@@ -534,8 +536,8 @@ ea_status ea_tokenizer_hf_to_gguf(const struct ea_tokenizer_hf_params *p, ea_ggu
     /* configs hold numbers like model_max_length = 1e30 that no integer holds;
      * nothing we read from them is a number */
     if (!s && p->config)
-        s = parse("tokenizer_config.json", p->config, p->config_len, JSON_DECODE_INT_AS_REAL, &c.cfg,
-                  err);
+        s = parse("tokenizer_config.json", p->config, p->config_len, JSON_DECODE_INT_AS_REAL,
+                  &c.cfg, err);
     if (s)
         goto out;
     json_t *model = json_object_get(c.tok, "model");

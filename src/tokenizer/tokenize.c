@@ -117,8 +117,8 @@ static ea_status split_at(const ea_tokenizer *t, const char *text, int32_t id, s
     return s;
 }
 
-static ea_status partition(const ea_tokenizer *t, const char *text, uint32_t len, bool parse_special,
-                           struct frags *out, struct ea_error *err)
+static ea_status partition(const ea_tokenizer *t, const char *text, uint32_t len,
+                           bool parse_special, struct frags *out, struct ea_error *err)
 {
     out->n = 0;
     if (len == 0)

@@ -1350,28 +1350,11 @@ static void concurrent_use(void)
  * EA_ENOMEM with a message, never a crash or leak (under ASan). */
 static void alloc_failures(void)
 {
-    size_t size;
-    void *img = ea_test_read_file(ea_test_shared_path("models/stories260K.gguf"), &size);
-    ASSERT(img);
-    ea_gguf *g = NULL;
     struct ea_error err = {0};
-    ASSERT_OK(ea_gguf_open_memory(img, size, &g, &err), &err);
-    for (long k = 1;; k++) {
-        ea_tokenizer *t = NULL;
-        ea_alloc_fail_after(k);
-        ea_status s = ea_tokenizer_create(g, &t, &err);
-        ea_alloc_fail_after(0);
-        if (s == EA_OK) {
-            ea_tokenizer_destroy(t);
-            break;
-        }
-        ASSERT_EQ(s, EA_ENOMEM);
-        ASSERT(err.msg[0]);
-        ASSERT(k < 1000);
-    }
-    ea_gguf_close(g);
-    free(img);
-    /* BPE (regex, merges) on the gen-model tiny vocabulary */
+    void *img = NULL;
+    size_t size;
+    ea_gguf *g = NULL;
+    /* BPE (regex, merges) on the gen-model tiny vocabulary: needs no files */
     const struct ea_model_preset *mp = ea_model_preset_find("tiny");
     ea_gguf_writer *w = ea_gguf_writer_create();
     ASSERT_OK(builtin_vocab_gguf(mp, w, &err), &err);
@@ -1386,6 +1369,7 @@ static void alloc_failures(void)
         if (s == EA_OK)
             break;
         ASSERT_EQ(s, EA_ENOMEM);
+        ASSERT(err.msg[0]);
         ASSERT(k < 1000);
     }
     for (long k = 1;; k++) {
@@ -1403,6 +1387,36 @@ static void alloc_failures(void)
     ea_tokenizer_destroy(bpe);
     ea_gguf_close(g);
     ea_free(img);
+    /* SPM on stories260K */
+    img = ea_test_read_file(ea_test_shared_path("models/stories260K.gguf"), &size);
+    ASSERT(img);
+    ASSERT_OK(ea_gguf_open_memory(img, size, &g, &err), &err);
+    ea_tokenizer *spm = NULL;
+    for (long k = 1;; k++) {
+        ea_alloc_fail_after(k);
+        ea_status s = ea_tokenizer_create(g, &spm, &err);
+        ea_alloc_fail_after(0);
+        if (s == EA_OK)
+            break;
+        ASSERT_EQ(s, EA_ENOMEM);
+        ASSERT(err.msg[0]);
+        ASSERT(k < 1000);
+    }
+    for (long k = 1;; k++) {
+        int32_t ids[256];
+        size_t n;
+        ea_alloc_fail_after(k);
+        ea_status s = ea_tokenize(spm, english, sizeof english - 1, EA_TOK_ADD_SPECIAL, ids, 256, &n,
+                                  &err);
+        ea_alloc_fail_after(0);
+        if (s == EA_OK)
+            break;
+        ASSERT_EQ(s, EA_ENOMEM);
+        ASSERT(k < 1000);
+    }
+    ea_tokenizer_destroy(spm);
+    ea_gguf_close(g);
+    free(img);
 }
 
 /* ---- command line -------------------------------------------------------------- */

@@ -818,7 +818,7 @@ static void gen_model_vocab(void)
     char path[8192];
     snprintf(path, sizeof path, "%s", ea_test_tmp_path("tok_tiny.gguf"));
     struct ea_error err = {0};
-    struct ea_gen_params p = {.preset = "tiny", .type = EA_TYPE_F16, .seed = 1};
+    struct ea_gen_params p = {.preset = "tiny", .ftype = "F16", .seed = 1};
     ASSERT_OK(ea_model_generate(&p, path, &err), &err);
     ea_tokenizer *t = load_tok(path);
     remove(path);

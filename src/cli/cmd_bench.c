@@ -14,6 +14,7 @@
 #include "edgeagent/engine.h"
 #include "edgeagent/kernels.h"
 #include "edgeagent/model.h"
+#include "util/threadpool.h"
 
 static double now_s(void)
 {
@@ -37,13 +38,77 @@ static long rss_kib(const char *field)
     return v;
 }
 
+/* ---- memory read bandwidth ------------------------------------------------ */
+
+struct bw_ctx {
+    const uint64_t *buf;
+    size_t n;
+    uint64_t sums[64];
+};
+
+static void bw_worker(void *p, int ith, int nth)
+{
+    struct bw_ctx *c = p;
+    int64_t b, e;
+    ea__split((int64_t)c->n, ith, nth, 64, &b, &e);
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int64_t i = b; i + 3 < e; i += 4) {
+        s0 += c->buf[i];
+        s1 += c->buf[i + 1];
+        s2 += c->buf[i + 2];
+        s3 += c->buf[i + 3];
+    }
+    c->sums[ith % 64] = s0 + s1 + s2 + s3;
+}
+
+/* Streams through 1 GiB with every thread; the median of 7 passes. */
+static int mem_bandwidth(int threads)
+{
+    size_t bytes = (size_t)1 << 30;
+    struct bw_ctx c = {0};
+    c.n = bytes / sizeof(uint64_t);
+    uint64_t *buf = malloc(bytes);
+    if (!buf) {
+        cli_errorf("bench", "cannot allocate 1 GiB for the bandwidth test");
+        return 1;
+    }
+    for (size_t i = 0; i < c.n; i++)
+        buf[i] = i;
+    c.buf = buf;
+    ea_pool *pool = NULL;
+    struct ea_error err = {0};
+    if (ea__pool_create(threads > 0 ? threads : ea__cpu_count(), &pool, &err)) {
+        cli_error("bench", &err);
+        free(buf);
+        return 1;
+    }
+    double gbs[7];
+    for (int r = 0; r < 7; r++) {
+        double t0 = now_s();
+        ea__pool_run(pool, bw_worker, &c);
+        gbs[r] = bytes / (now_s() - t0) / 1e9;
+    }
+    for (int i = 1; i < 7; i++) /* insertion sort for the median */
+        for (int j = i; j > 0 && gbs[j] < gbs[j - 1]; j--) {
+            double t = gbs[j];
+            gbs[j] = gbs[j - 1];
+            gbs[j - 1] = t;
+        }
+    printf("memory read bandwidth: %.1f GB/s (median of 7 passes over 1 GiB, %d threads)\n", gbs[3],
+           ea__pool_size(pool));
+    ea__pool_destroy(pool);
+    free(buf);
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: edgeagent bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] "
                "[--kv f16|f32] [--json]\n"
                "  -p N   prompt tokens per pp test (0 skips it)\n"
                "  -n N   generated tokens per tg test (0 skips it)\n"
-               "  -r N   repetitions (default 5) after one warm-up run\n");
+               "  -r N   repetitions (default 5) after one warm-up run\n"
+               "usage: edgeagent bench --mem-bandwidth [-t THREADS]   (memory read bandwidth)\n");
 }
 
 struct stats {
@@ -99,7 +164,7 @@ int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL;
     uint64_t pp = 512, tg = 128, threads = 0, reps = 5;
-    bool json = false;
+    bool json = false, bandwidth = false;
     uint32_t kv_type = EA_TYPE_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -108,6 +173,9 @@ int cmd_bench(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = true;
+            continue;
+        } else if (!strcmp(a, "--mem-bandwidth")) {
+            bandwidth = true;
             continue;
         }
         if (!v) {
@@ -145,6 +213,8 @@ int cmd_bench(int argc, char **argv)
             return 2;
         }
     }
+    if (bandwidth)
+        return mem_bandwidth((int)threads);
     if (!model || pp > 16384 || tg > 16384 || reps > 1000) {
         usage(stderr);
         return 2;

@@ -49,7 +49,7 @@ test-aarch64: deps
 	@cmake -S . -B build-aarch64 $(GEN) -DCMAKE_BUILD_TYPE=Release -DEA_WERROR=$(WERROR) \
 	  -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake >/dev/null
 	@cmake --build build-aarch64 -j $$(nproc)
-	@EA_TEST_LOAD_N=200 bash scripts/run-tests.sh build-aarch64
+	@EA_TEST_LOAD_N=200 EA_MAX_THREADS=1 bash scripts/run-tests.sh build-aarch64
 
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEA_FUZZ=ON \

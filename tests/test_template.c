@@ -1,0 +1,272 @@
+/* test_template.c - chat templates: golden renders of the 57 published
+ * templates against @huggingface/jinja (tests/data/templates, written by
+ * scripts/gen-template-golden.mjs), and unit tests of the language: operators,
+ * filters, tests, whitespace control, errors and limits. */
+#include "edgeagent/template.h"
+#include "harness.h"
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+/* 2025-01-15 10:30:00, the instant the golden script fixes the clock to. */
+static const struct tm FIXED_NOW = {.tm_year = 125, .tm_mon = 0, .tm_mday = 15, .tm_hour = 10, .tm_min = 30};
+
+static const char *source_dir(void)
+{
+    const char *d = getenv("EA_SOURCE_DIR");
+    return d && *d ? d : ".";
+}
+
+/* Renders src with ctx; returns the output (free()) or NULL with err set. */
+static char *render_opts(const char *src, const char *ctx, const struct ea_template_render_opts *o,
+                         struct ea_error *err, size_t *len)
+{
+    ea_template *t = NULL;
+    if (ea_template_compile(src, strlen(src), &t, err) != EA_OK)
+        return NULL;
+    char *out = NULL;
+    size_t n = 0;
+    struct ea_template_render_opts opts = {.now = &FIXED_NOW};
+    if (o) {
+        opts = *o;
+        if (!opts.now)
+            opts.now = &FIXED_NOW;
+    }
+    ea_status s = ea_template_render_ex(t, ctx, ctx ? strlen(ctx) : 0, &opts, &out, &n, err);
+    ea_template_destroy(t);
+    if (s != EA_OK)
+        return NULL;
+    if (len)
+        *len = n;
+    char *copy = malloc(n + 1);
+    memcpy(copy, out, n + 1);
+    ea_free(out);
+    return copy;
+}
+
+static __attribute__((unused)) char *render(const char *src, const char *ctx, struct ea_error *err)
+{
+    return render_opts(src, ctx, NULL, err, NULL);
+}
+
+/* Asserts that src renders to want with ctx. */
+#define RENDERS(src, ctx, want)                                                                       \
+    do {                                                                                              \
+        struct ea_error e_ = {0};                                                                     \
+        char *got_ = render((src), (ctx), &e_);                                                       \
+        if (!got_)                                                                                    \
+            FAIL("render of %s failed: %s: %s", #src, ea_status_name(e_.status), e_.msg);             \
+        if (strcmp(got_, (want)) != 0) {                                                              \
+            char m_[2048];                                                                            \
+            snprintf(m_, sizeof m_, "%s", got_);                                                      \
+            free(got_);                                                                               \
+            FAIL("%s\n      got  [%s]\n      want [%s]", #src, m_, (want));                           \
+        }                                                                                             \
+        free(got_);                                                                                   \
+    } while (0)
+
+/* Asserts that src fails (compile or render) with status st and a message
+ * containing needle. */
+#define FAILS(src, ctx, st, needle)                                                                   \
+    do {                                                                                              \
+        struct ea_error e_ = {0};                                                                     \
+        char *got_ = render((src), (ctx), &e_);                                                       \
+        if (got_) {                                                                                   \
+            char m_[1024];                                                                            \
+            snprintf(m_, sizeof m_, "%s", got_);                                                      \
+            free(got_);                                                                               \
+            FAIL("%s rendered [%s], expected an error", #src, m_);                                    \
+        }                                                                                             \
+        if (e_.status != (st))                                                                        \
+            FAIL("%s: status %s, want %s (%s)", #src, ea_status_name(e_.status), ea_status_name(st), e_.msg); \
+        if (!strstr(e_.msg, (needle)))                                                                \
+            FAIL("%s: message [%s] lacks [%s]", #src, e_.msg, (needle));                              \
+    } while (0)
+
+/* ---- golden renders ------------------------------------------------------------------ */
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Sorted names in dir ending with suffix (suffix stripped); caller frees. */
+static char **list_dir(const char *dir, const char *suffix, size_t *n)
+{
+    DIR *d = opendir(dir);
+    *n = 0;
+    if (!d)
+        return NULL;
+    char **v = NULL;
+    size_t cap = 0;
+    struct dirent *e;
+    size_t sl = strlen(suffix);
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l <= sl || strcmp(e->d_name + l - sl, suffix) != 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            v = realloc(v, cap * sizeof *v);
+        }
+        v[(*n)++] = strndup(e->d_name, l - sl);
+    }
+    closedir(d);
+    qsort(v, *n, sizeof *v, cmp_str);
+    return v;
+}
+
+static void free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Template stems docs/TEMPLATES.md lists under "## Unsupported templates"
+ * (table rows starting with "| `stem`"). */
+static bool listed_unsupported(const char *stem)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/docs/TEMPLATES.md", source_dir());
+    char *doc = ea_test_read_file(path, NULL);
+    if (!doc)
+        return false;
+    bool found = false, in = false;
+    for (char *line = strtok(doc, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strncmp(line, "## ", 3))
+            in = strstr(line, "Unsupported templates") != NULL;
+        else if (in && !strncmp(line, "| `", 3) && !strncmp(line + 3, stem, strlen(stem)) &&
+                 line[3 + strlen(stem)] == '`')
+            found = true;
+    }
+    free(doc);
+    return found;
+}
+
+/* Strips our " (template line N)" suffix to compare with the reference text. */
+static void strip_line_suffix(char *msg)
+{
+    char *p = strstr(msg, " (template line ");
+    if (p && p[strlen(p) - 1] == ')')
+        *p = '\0';
+}
+
+static void show_diff(const char *got, size_t gn, const char *want, size_t wn)
+{
+    size_t i = 0;
+    while (i < gn && i < wn && got[i] == want[i])
+        i++;
+    size_t from = i > 60 ? i - 60 : 0;
+    fprintf(stderr, "        first difference at byte %zu (got %zu bytes, want %zu)\n", i, gn, wn);
+    fprintf(stderr, "        got : [%.*s]\n", (int)((gn - from) < 160 ? gn - from : 160), got + from);
+    fprintf(stderr, "        want: [%.*s]\n", (int)((wn - from) < 160 ? wn - from : 160), want + from);
+}
+
+static void golden_templates(void)
+{
+    const char *tdir = ea_test_shared_path("templates");
+    char gdir[4096], cdir[4200];
+    snprintf(gdir, sizeof gdir, "%s/tests/data/templates", source_dir());
+    snprintf(cdir, sizeof cdir, "%s/cases", gdir);
+    size_t nt, nc;
+    char **tpls = list_dir(tdir, ".jinja", &nt);
+    char **cases = list_dir(cdir, ".json", &nc);
+    if (!nc)
+        FAIL("no conversations in %s (run from the source tree or set EA_SOURCE_DIR)", cdir);
+    ASSERT(nt > 0);
+    const char *only = getenv("EA_TEMPLATE");
+    size_t identical = 0, pairs = 0, pairs_ok = 0, ext_pairs = 0, err_pairs = 0, total = 0;
+    int hard_failures = 0;
+    for (size_t i = 0; i < nt; i++) {
+        if (only && strcmp(only, tpls[i]) != 0)
+            continue;
+        total++;
+        char path[8400];
+        snprintf(path, sizeof path, "%s/%s.jinja", tdir, tpls[i]);
+        size_t srclen;
+        char *src = ea_test_read_file(path, &srclen);
+        ASSERT(src != NULL);
+        ea_template *t = NULL;
+        struct ea_error err = {0};
+        ea_status cs = ea_template_compile(src, srclen, &t, &err);
+        free(src);
+        int mismatches = 0;
+        for (size_t c = 0; c < nc; c++) {
+            char base[8400], *ctx, *want_out, *want_ext, *want_err;
+            size_t ctxlen, wn = 0;
+            snprintf(path, sizeof path, "%s/%s.json", cdir, cases[c]);
+            ctx = ea_test_read_file(path, &ctxlen);
+            ASSERT(ctx != NULL);
+            snprintf(base, sizeof base, "%s/%s/%s", gdir, tpls[i], cases[c]);
+            snprintf(path, sizeof path, "%s.ext", base);
+            want_ext = ea_test_read_file(path, &wn);
+            snprintf(path, sizeof path, "%s.out", base);
+            want_out = want_ext ? NULL : ea_test_read_file(path, &wn);
+            snprintf(path, sizeof path, "%s.err", base);
+            want_err = ea_test_read_file(path, NULL);
+            if (!want_ext && !want_out && !want_err)
+                FAIL("no golden file for %s/%s (run scripts/gen-template-golden.mjs)", tpls[i], cases[c]);
+            const char *want = want_ext ? want_ext : want_out;
+            pairs++;
+            char *out = NULL;
+            size_t on = 0;
+            struct ea_error rerr = {0};
+            ea_status rs = cs;
+            if (cs == EA_OK) {
+                struct ea_template_render_opts o = {.now = &FIXED_NOW};
+                rs = ea_template_render_ex(t, ctx, ctxlen, &o, &out, &on, &rerr);
+            } else {
+                rerr = err;
+            }
+            bool ok;
+            if (want) {
+                ok = rs == EA_OK && on == wn && memcmp(out, want, wn) == 0;
+                if (!ok) {
+                    fprintf(stderr, "    MISMATCH %s / %s%s\n", tpls[i], cases[c], want_ext ? " (extension render)" : "");
+                    if (rs != EA_OK)
+                        fprintf(stderr, "        we failed: %s: %s\n", ea_status_name(rs), rerr.msg);
+                    else
+                        show_diff(out, on, want, wn);
+                }
+            } else {
+                strip_line_suffix(rerr.msg);
+                ok = rs != EA_OK && strcmp(rerr.msg, want_err) == 0;
+                if (!ok) {
+                    fprintf(stderr, "    MISMATCH %s / %s: the reference raises \"%s\"\n", tpls[i], cases[c], want_err);
+                    if (rs == EA_OK)
+                        fprintf(stderr, "        we rendered %zu bytes: [%.200s]\n", on, out);
+                    else
+                        fprintf(stderr, "        we raised \"%s\"\n", rerr.msg);
+                }
+            }
+            pairs_ok += ok;
+            ext_pairs += ok && want_ext;
+            err_pairs += ok && !want;
+            mismatches += !ok;
+            ea_free(out);
+            free(ctx);
+            free(want_out);
+            free(want_ext);
+            free(want_err);
+        }
+        ea_template_destroy(t);
+        if (mismatches == 0) {
+            identical++;
+        } else if (listed_unsupported(tpls[i])) {
+            fprintf(stderr, "    (%s is listed as unsupported in docs/TEMPLATES.md)\n", tpls[i]);
+        } else {
+            hard_failures++;
+        }
+    }
+    printf("    pairs identical: %zu/%zu (%zu of them reference errors, %zu extension renders)\n", pairs_ok, pairs,
+           err_pairs, ext_pairs);
+    printf("templates identical: %zu/%zu\n", identical, total);
+    free_list(tpls, nt);
+    free_list(cases, nc);
+    if (hard_failures)
+        FAIL("%d template(s) mismatch and are not listed as unsupported in docs/TEMPLATES.md", hard_failures);
+}
+
+EA_TESTS(EA_TEST(golden_templates))

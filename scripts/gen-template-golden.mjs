@@ -201,6 +201,240 @@ const CASES = {
 	},
 };
 
+// ---------------------------------------------------------------- snippets
+// Small templates that pin down the language itself (operators, filters,
+// tests, whitespace control, printing, errors). Each is rendered with its
+// context; the reference's output or error goes to snippets.json.
+// ext: the reference raises, edgeagent renders (a documented extension; its
+// exact output is asserted by test_template.c's unit tests).
+// diverge: both raise, with a different message (the reason is given).
+const S = (name, template, context = {}, extra = {}) => ({ name, template, context, ...extra });
+const EXTENSION = { ext: true };
+const SNIPPETS = [
+	// printing of values
+	S("print_none", "[{{ none }}][{{ None }}][{{ undefined_var }}]"),
+	S("print_bools", "{{ true }} {{ false }} {{ True }} {{ 1 == 1 }}"),
+	S("print_numbers", "{{ 1 }} {{ 1.0 }} {{ -0.0 }} {{ 2.50 }} {{ 1e3 if false else 1000000 * 1000000 }} {{ 0.1 + 0.2 }} {{ 1 / 3 }} {{ 10 / 2 }}"),
+	S("print_big", "{{ 1000000000 * 1000000000000 }} {{ 1000000000.0 * 1000000000000.0 }} {{ 123456789012345678901234 }} {{ 2 ** 70 }}"),
+	S("print_numbers2", "{{ 1 }} {{ 1.0 }} {{ -0.0 }} {{ 2.50 }} {{ 1000000 * 1000000 }} {{ 0.1 + 0.2 }} {{ 1 / 3 }} {{ 10 / 2 }} {{ 100.0 * 3 }} {{ 12.75 }}"),
+	S("print_small2", "{{ 1 / 1000000 }} {{ 1 / 10000000 }} {{ 0.000001 }} {{ -0.0000000015 }} {{ 0.1 * 3 }} {{ 123.456 }} {{ 1 / 3 * 3 }}"),
+	S("print_small", "{{ 1 / 1000000 }} {{ 1 / 10000000 }} {{ 0.000001 }} {{ -1.5e-9 if false else -0.0000000015 }}"),
+	S("print_list", "{{ [1, 'a', none, true, 1.5, [2], {'k': 'v'}] }}"),
+	S("print_dict", "{{ {'a': 1, 'b': [1, 2], 'c': {'d': none}} }}"),
+	S("print_ctx", "{{ x }}|{{ y }}|{{ z }}", { x: [1, 2.5, "s"], y: { b: 1, a: 2 }, z: 3.0 }),
+	S("print_undef_in_list", "{{ [undefined_var] }} {{ {'a': undefined_var} }}"),
+	S("print_tuple", "{{ (1, 2) }}"),
+	S("print_namespace", "{% set ns = namespace(a=1, b='x') %}{{ ns }}"),
+	S("print_func", "{{ namespace is defined }} {{ range is defined }}"),
+	S("int_keys_order", "{% for k in d %}{{ k }},{% endfor %}|{{ d | tojson }}", '{"d": {"b": 1, "10": 2, "2": 3, "a": 4, "01": 5, "-1": 6, "4294967295": 7, "4294967294": 8}}'),
+	S("dup_keys_json", "{{ d|tojson }}", '{"d": {"a": 1, "b": 2, "a": 3}}'),
+	S("number_json", "{{ v }}|{{ v|tojson }}", '{"v": [1.0, -0, 1e2, 2.5, 1e21, 12345678901234567890, 0.1]}'),
+	S("unicode_passthrough", "{{ s }}|{{ s|length }}|{{ s|upper }}|{{ s|lower }}", { s: "Zürich ÉTÉ straße 東京 🙂" }),
+	// arithmetic
+	S("arith_int", "{{ 7 + 3 }} {{ 7 - 10 }} {{ 7 * 3 }} {{ 7 / 2 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ 2 ** -1 }}"),
+	S("arith_float", "{{ 7.5 + 1 }} {{ 1.5 * 2 }} {{ 7.0 // 2 }} {{ 7.5 % 2 }} {{ 2.0 ** 2 }} {{ 3 - 0.5 }}"),
+	S("arith_div_zero", "{{ 1 / 0 }} {{ -1 / 0 }} {{ 1 // 0 }} {{ 1 % 0 }} {{ 0 / 0 }}"),
+	S("arith_bool", "{{ true ** 2 }} {{ 2 ** false }}"),
+	S("arith_bool_add", "{{ true + 1 }}"),
+	S("pow_left_assoc", "{{ 2 ** 3 ** 2 }}"),
+	S("unary", "{{ -5 }} {{ +5 }} {{ -x }} {{ - - 3 }} {{ -true }} {{ -(2.5) }} {{ 3 - -2 }}", { x: 4 }),
+	S("unary_str_err", "{{ -'a' }}"),
+	S("precedence", "{{ 1 + 2 * 3 }} {{ (1 + 2) * 3 }} {{ 2 * 3 ** 2 }} {{ 10 - 2 - 3 }} {{ 1 + 2 ~ 3 }} {{ 'a' ~ 1 + 2 }}"),
+	// strings and concatenation
+	S("concat", "{{ 'a' ~ 1 ~ 1.0 ~ true ~ [1, 2] ~ {'a': 1} }}"),
+	S("concat_none_err", "{{ 'a' ~ none }}"),
+	S("concat_undef_err", "{{ 'a' ~ nothing }}"),
+	S("plus_strings", "{{ 'a' + 'b' }} {{ 'a' + 1 }} {{ 1 + 'a' }} {{ 'x' + 2.0 }} {{ 'x' + [1] }}"),
+	S("plus_lists", "{{ [1] + [2, 3] }}"),
+	S("plus_dict_err", "{{ {'a': 1} + {'b': 2} }}"),
+	S("str_mul_err", "{{ 'ab' * 3 }}", {}, EXTENSION),
+	S("string_escapes", "{{ 'a\\nb\\tc\\\\d\\'e\"f' }}|{{ \"x\\u00e9y\\x41\" }}|{{ 'adj' 'acent' }}"),
+	S("string_index", "{{ s[0] }}{{ s[-1] }}{{ s[1:3] }}{{ s[::-1] }}{{ s[10] }}|{{ e[0] }}|{{ e[1:] }}", { s: "hello", e: "🙂ab" }),
+	// comparisons and logic
+	S("compare", "{{ 1 < 2 }} {{ 2 <= 2 }} {{ 3 > 4 }} {{ 1.5 >= 1 }} {{ 1 == 1.0 }} {{ 1 != 2 }}"),
+	S("compare_str_err", "{{ 'a' < 'b' }}", {}, EXTENSION),
+	S("loose_eq", "{{ 1 == '1' }} {{ 0 == '' }} {{ true == 1 }} {{ none == undefined_var }} {{ 'a' == 'a' }} {{ [] == [] }} {{ x == x }} {{ 1 == ' 1 ' }} {{ 'true' == true }}", { x: [1] }),
+	S("eq_objects", "{{ m[0] == m[0] }} {{ m[0] == m[1] }} {{ m == m }}", { m: [{ a: 1 }, { a: 1 }] }),
+	S("and_or_values", "[{{ 0 or 'x' }}][{{ 'a' and 'b' }}][{{ '' and 'b' }}][{{ [] or {} }}][{{ none or 0 }}][{{ 1 and none }}]"),
+	S("not", "{{ not true }} {{ not 0 }} {{ not [] }} {{ not 'x' }} {{ not not 1 }}"),
+	S("chained_compare", "{{ 1 < 2 < 3 }} {{ 3 > 2 > 1 }}"),
+	S("in_ops", "{{ 'a' in 'cat' }} {{ 'z' not in 'cat' }} {{ 1 in [1, 2] }} {{ '1' in [1] }} {{ 'k' in {'k': 1} }} {{ 'k' in undefined_var }} {{ 'k' not in undefined_var }} {{ 1.0 in [1] }}"),
+	S("in_err", "{{ 1 in 5 }}"),
+	S("in_none_err", "{{ 'a' in none }}"),
+	S("undef_op_err", "{{ undefined_var + 1 }}"),
+	S("undef_in_err", "{{ undefined_var in [1] }}"),
+	S("null_op_err", "{{ none + 1 }}"),
+	S("ternary", "{{ 'y' if true else 'n' }} {{ 'y' if 0 else 'n' }} {{ 'a' if false else 'b' if true else 'c' }} [{{ 'x' if false }}]"),
+	// member access
+	S("member", "{{ d.a }} {{ d['a'] }} {{ d.b.c }} {{ d.missing }} {{ l[1] }} {{ l[-1] }} {{ l[5] }} {{ l.0 }} [{{ none.x }}] [{{ 5.x }}]", { d: { a: 1, b: { c: 2 } }, l: [10, 20, 30] }),
+	S("member_builtin_shadow", "{{ d.items }} {{ d.get('x', 'dflt') }}", { d: { items: "own" } }),
+	S("member_nonstring_err", "{{ d[0] }}", { d: { a: 1 } }),
+	S("member_float_index_err", "{{ l[1.0] }}", { l: [1, 2] }),
+	S("slices", "{{ l[1:] }} {{ l[:2] }} {{ l[::2] }} {{ l[::-1] }} {{ l[-2:] }} {{ l[1:-1] }} {{ l[3:0:-1] }} {{ l[3:-1:-1] }} {{ l[:] }} {{ l[10:] }} {{ l[::-2] }}", { l: [0, 1, 2, 3, 4] }),
+	S("slice_err", "{{ l['a':] }}", { l: [1] }),
+	S("slice_obj_err", "{{ d[1:] }}", { d: { a: 1 } }),
+	// literals
+	S("literals", "{{ [] }} {{ {} }} {{ [1,] }} {{ {'a': 1,} }} {{ ('a') }} {{ (1, 2)[1] }}"),
+	S("dict_int_key_err", "{{ {1: 'a'} }}"),
+	S("dict_dup_key", "{{ {'a': 1, 'b': 2, 'a': 3} }}"),
+	// tests
+	S("tests_types", "{{ 1 is number }} {{ 1.5 is integer }} {{ 1 is integer }} {{ 'a' is string }} {{ [1] is iterable }} {{ 'a' is iterable }} {{ {} is iterable }} {{ (1,2) is iterable }} {{ {} is mapping }} {{ [] is sequence }} {{ {} is sequence }} {{ none is none }} {{ true is boolean }} {{ range is callable }}"),
+	S("tests_defined", "{{ x is defined }} {{ y is defined }} {{ y is undefined }} {{ x is not defined }} {{ none is defined }} {{ d.k is defined }} {{ d.z is defined }}", { x: 1, d: { k: null } }),
+	S("tests_bool", "{{ true is true }} {{ 1 is true }} {{ false is false }} {{ 0 is false }} {{ none is false }}"),
+	S("tests_oddeven", "{{ 3 is odd }} {{ 4 is even }} {{ 0 is even }} {{ -3 is odd }}"),
+	S("tests_odd_err", "{{ 1.5 is odd }}"),
+	S("tests_case", "{{ 'abc' is lower }} {{ 'aBc' is lower }} {{ 'ABC' is upper }} {{ 1 is lower }} {{ 'éa' is lower }}"),
+	S("tests_unknown_err", "{{ 1 is foo }}"),
+	S("tests_chain", "{{ 1 is number is boolean }} {{ not 1 is string }}"),
+	S("test_eq_noarg_err", "{{ 1 is eq }}"),
+	// filters: strings
+	S("f_trim", "[{{ '  a b \\n'|trim }}][{{ s|trim }}]", { s: "\u00a0\u3000x\ufeff\u2028" }),
+	S("f_case", "{{ 'hello wORLD'|upper }} {{ 'HeLLo'|lower }} {{ 'hello wORLD-foo_bar x1y'|title }} {{ 'hello World'|capitalize }} {{ 'élan vital'|title }} {{ 'ßa'|upper }} {{ 'ÀÉÎ'|lower }}"),
+	S("f_length", "{{ 'abc'|length }} {{ [1,2]|length }} {{ {'a':1}|length }} {{ '🙂'|length }} {{ 'é'|length }} {{ 'x'|count if false else 1 }}"),
+	S("f_length_undef_err", "{{ nothing|length }}"),
+	S("f_indent", "[{{ 'a\\nb\\n\\nc'|indent }}][{{ 'a\\nb'|indent(2) }}][{{ 'a\\nb\\n\\nc'|indent(2, true) }}][{{ 'a\\n\\nb'|indent(width=1, first=true, blank=true) }}][{{ 'a\\nb'|indent(2, first='') }}]"),
+	S("f_indent_err", "{{ 'a'|indent('x') }}"),
+	S("f_replace", "{{ 'aaa'|replace('a', 'b') }} {{ 'aaa'|replace('a', 'b', 2) }} {{ 'abc'|replace('', '-') }} {{ 'a.b'|replace('.', '$&') }} {{ 'aaa'|replace('a','c',count=1) }} {{ '🙂x'|replace('', '|') }}"),
+	S("f_int_float", "{{ '42'|int }} {{ ' 42abc'|int }} {{ 'x'|int }} {{ '3.9'|int }} {{ 3.9|int }} {{ -3.9|int }} {{ '2.5e3'|float }} {{ 'x'|float }} {{ 5|float }} {{ true|int }} {{ 'x'|int(7) }} {{ 'x'|float(default=1.5) }} {{ 3.7|int(0) }} {{ '0x1A'|int }} {{ '.5'|float }} {{ 'Infinity'|float }}"),
+	S("f_string", "{{ 1|string }} {{ 1.0|string }} {{ true|string }} {{ [1, 'a']|string }} {{ 'x'|string }} {{ [nothing]|string }}"),
+	S("f_string_dict_err", "{{ {'a': 1}|string }}"),
+	S("f_string_none_err", "{{ none|string }}"),
+	S("f_join", "{{ [1, 'a', none, 2.0, true]|join }} {{ ['a','b']|join(', ') }} {{ 'abc'|join('-') }} {{ [[1, 2], [3]]|join('|') }} {{ [{'a': 1}]|join }} {{ ['x']|join(separator='+') }} {{ '🙂é'|join('.') }}"),
+	S("f_join_err", "{{ 5|join(',') }}"),
+	S("f_abs", "{{ -3|abs }} {{ -3.5|abs }} {{ 3|abs }}"),
+	S("f_safe", "{{ '<b>'|safe }} {{ none|safe }}"),
+	S("f_unknown_err", "{{ 'a'|nosuchfilter }}"),
+	S("f_unknown_arr_err", "{{ [1]|nosuchfilter }}"),
+	S("f_unknown_none_err", "{{ none|upper }}"),
+	S("f_bool", "{{ true|bool }} {{ false|int }} {{ true|float }} {{ false|string }}"),
+	S("f_default", "[{{ nothing|default('d') }}][{{ none|default('d') }}][{{ ''|default('d') }}][{{ ''|default('d', true) }}][{{ 0|default('d', boolean=true) }}][{{ 'x'|default() }}][{{ nothing|default() }}][{{ none|default('d', true) }}][{{ [1]|default([2], true) }}]"),
+	S("f_default_flag_err", "{{ nothing|default('d', 1) }}"),
+	S("f_default_noparen_err", "{{ nothing|default }}", {}, EXTENSION),
+	// filters: lists and dicts
+	S("f_list_basics", "{{ [3,1,2]|first }} {{ [3,1,2]|last }} {{ [3,1,2]|reverse }} {{ [3,1,2]|sort }} {{ [3,1,2]|list }} {{ [1,2,1,'1',1.0]|unique }} {{ (1,2)|list }}"),
+	S("f_first_empty_err", "{{ []|first }}"),
+	S("f_first_empty_set", "{% set x = []|first %}{{ x is defined }}"),
+	S("f_sort", "{{ ['b','A','a','B']|sort }} {{ ['b','A','a','B']|sort(case_sensitive=true) }} {{ [3,1,2]|sort(reverse=true) }} {{ [true, 2, 0.5]|sort }} {{ items|sort(attribute='n')|map(attribute='n')|list }} {{ items|sort(attribute='d.x', reverse=true)|map(attribute='n')|join(',') }}", { items: [{ n: 2, d: { x: 1 } }, { n: 1, d: { x: 3 } }, { n: 3, d: { x: 2 } }] }),
+	S("f_sort_mixed_err", "{{ [1, 'a']|sort }}"),
+	S("f_sort_none_err", "{{ [none, 1]|sort }}"),
+	S("f_selectattr", "{{ u|selectattr('admin')|map(attribute='name')|join(',') }}|{{ u|rejectattr('admin')|map(attribute='name')|join(',') }}|{{ u|selectattr('role', 'equalto', 'x')|map(attribute='name')|join(',') }}|{{ u|selectattr('role', 'defined')|list|length }}|{{ u|selectattr('admin', 'false')|map(attribute='name')|join }}", { u: [{ name: "a", admin: true, role: "x" }, { name: "b", admin: false }, { name: "c", admin: true, role: "y" }] }),
+	S("f_selectattr_notobj_err", "{{ [1]|selectattr('a') }}"),
+	S("f_selectattr_nonliteral_err", "{{ [{'a': 1}]|selectattr(x) }}", { x: "a" }),
+	S("f_selectattr_unknown_test_err", "{{ [{'a': 1}]|selectattr('a', 'nope') }}"),
+	S("f_map", "{{ u|map(attribute='name')|list }} {{ u|map(attribute='missing', default='?')|list }} {{ u|map(attribute='tags.0')|list }} {{ u|map(attribute='missing')|list }}", { u: [{ name: "a", tags: ["t1"] }, { name: "b", tags: [] }] }),
+	S("f_map_noattr_err", "{{ ['a']|map('upper')|list }}", {}, EXTENSION),
+	S("f_map_notobj_err", "{{ [1]|map(attribute='a')|list }}"),
+	S("f_dict", "{{ d|items }} {{ d|length }} {{ d|keys }} {{ d|values }} {{ d|dictsort }} {{ d|dictsort(reverse=true) }} {{ d|dictsort(by='value') }} {{ d|dictsort(false, 'value', true) }}", { d: { b: 2, a: 3, C: 1 } }),
+	S("f_dictsort_cs", "{{ d|dictsort(true) }} {{ d|dictsort }}", { d: { b: 1, B: 2, a: 3 } }),
+	S("f_dict_unknown_err", "{{ {'a': 1}|upper }}"),
+	S("f_dict_get_filter_err", "{{ {'a': 1}|get }}"),
+	// tojson
+	S("tojson_basic", "{{ v|tojson }}", { v: { a: [1, 2.5, "x\"y\\z\n\t\u0001\u007f", null, true], "é": "日本", e: {}, l: [] } }),
+	S("tojson_indent", "{{ v|tojson(indent=2) }}|{{ v|tojson(indent=0) }}|{{ []|tojson(indent=2) }}|{{ {}|tojson(indent=4) }}", { v: { a: [1, { b: [] }], c: "d" } }),
+	S("tojson_ascii", "{{ v|tojson(ensure_ascii=true) }}|{{ v|tojson(ensure_ascii=false) }}", { v: { "ké": "日本 🙂 \u007f é" } }),
+	S("tojson_separators", "{{ v|tojson(separators=(',', ':')) }}|{{ v|tojson(indent=2, separators=(', ', ' = ')) }}", { v: { a: [1, 2], b: 3 } }),
+	S("tojson_sort_keys", "{{ v|tojson(sort_keys=true) }}", { v: { b: 1, a: 2, c: { z: 1, y: 2 } } }),
+	S("tojson_scalars", "{{ 1|tojson }} {{ 1.0|tojson }} {{ 1.5|tojson }} {{ 'x'|tojson }} {{ none|tojson }} {{ nothing|tojson }} {{ true|tojson }} {{ (1/0)|tojson }}"),
+	S("tojson_ns", "{% set ns = namespace(a=[1]) %}{{ ns|tojson }}"),
+	S("tojson_tuple_err", "{{ (1, 2)|tojson }}"),
+	S("tojson_func_err", "{{ range|tojson }}"),
+	S("tojson_indent_err", "{{ 1|tojson(indent='x') }}"),
+	S("tojson_positional", "{{ {'a': 1}|tojson(4) }}"),
+	// string methods
+	S("m_strip", "[{{ '  x  '.strip() }}][{{ '  x  '.lstrip() }}][{{ '  x  '.rstrip() }}][{{ 'xxaxx'.strip('x') }}]"),
+	S("m_case", "{{ 'ab'.upper() }} {{ 'AB'.lower() }} {{ 'ab cd'.title() }} {{ 'ab cd'.capitalize() }} {{ 'abc'.length }}"),
+	S("m_startswith", "{{ 'hello'.startswith('he') }} {{ 'hello'.endswith('lo') }} {{ 'hello'.startswith(('x', 'h')) }} {{ 'hello'.endswith(['x']) }} {{ 'hello'.startswith('') }}"),
+	S("m_startswith_err", "{{ 'hello'.startswith(1) }}"),
+	S("m_split", "{{ 'a,b,,c'.split(',') }} {{ '  a  b c '.split() }} {{ 'a b c'.split(' ', 1) }} {{ '  a b  c  '.split(none, 1) }} {{ 'abc'.split('x') }} {{ ''.split(',') }} {{ ''.split() }} {{ 'a,b,c'.split(',', 0) }}"),
+	S("m_split_err", "{{ 'a'.split('') }}"),
+	S("m_replace", "{{ 'a-b-c'.replace('-', '+') }} {{ 'a-b-c'.replace('-', '+', 1) }} {{ 'aaa'.replace('a', '', -1) }}"),
+	S("m_replace_err", "{{ 'a'.replace('a') }}"),
+	S("m_unknown", "[{{ 'a'.nosuch }}]"),
+	S("m_unknown_call_err", "{{ 'a'.nosuch() }}"),
+	S("m_list_append_err", "{% set l = [1] %}{{ l.append(2) }}", {}, EXTENSION),
+	S("m_dict", "{{ d.get('a') }} {{ d.get('x') }} {{ d.get('x', 5) }} {{ d.items() }} {{ d.keys() }} {{ d.values() }} {{ d.get('a', default=9) }}", { d: { a: 1, b: [2] } }),
+	S("m_dict_get_err", "{{ d.get(1) }}", { d: { a: 1 } }),
+	S("m_ns_no_builtins", "{% set ns = namespace(a=1) %}[{{ ns.get }}][{{ ns.a }}][{{ ns.items is defined }}]"),
+	// statements
+	S("for_basic", "{% for x in [1, 2, 3] %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}|{% endfor %}"),
+	S("for_prevnext", "{% for x in 'abc'|list if false else ['a','b','c'] %}[{{ loop.previtem }}<{{ x }}>{{ loop.nextitem }}]{% endfor %}"),
+	S("for_else", "{% for x in [] %}x{% else %}empty{% endfor %}|{% for x in [1] %}x{% else %}empty{% endfor %}"),
+	S("for_dict", "{% for k in d %}{{ k }}{% endfor %}|{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}|{% for k, v in d|items %}{{ k }}{{ v }}{% endfor %}|{% for k, v in d|dictsort %}{{ k }}{% endfor %}", { d: { b: 1, a: 2 } }),
+	S("for_filter", "{% for x in range(10) if x is odd %}{{ x }}{{ loop.index }}{{ loop.length }},{% endfor %}"),
+	S("for_nested_loop", "{% for a in [1,2] %}{% for b in [3,4] %}{{ loop.index }}{{ a }}{{ b }} {% endfor %}{{ loop.index }}|{% endfor %}"),
+	S("for_break_continue", "{% for x in range(6) %}<{{ x }}{% if x == 1 %}{% continue %}{% endif %}{% if x == 4 %}{% break %}{% endif %}>{% endfor %}"),
+	S("for_all_continue_else", "{% for x in [1,2] %}{% continue %}{% else %}else-ran{% endfor %}|{% for x in [1,2] %}{% break %}{% else %}else-ran2{% endfor %}|{% for x in [1,2] %}{{ x }}{% if x == 2 %}{% break %}{% endif %}{% else %}else-ran3{% endfor %}"),
+	S("for_scope", "{% set x = 'outer' %}{% for i in [1] %}{% set x = 'inner' %}{% set y = 1 %}{{ x }}{% endfor %}{{ x }}[{{ y }}]"),
+	S("for_tuple_unpack", "{% for a, b in [[1, 2], [3, 4]] %}{{ a }}{{ b }}{% endfor %}"),
+	S("for_tuple_literal_err", "{% for a, b in [(1, 2)] %}{{ a }}{% endfor %}"),
+	S("for_unpack_len_err", "{% for a, b in [[1, 2, 3]] %}{{ a }}{% endfor %}"),
+	S("for_string_err", "{% for c in 'abc' %}{{ c }}{% endfor %}"),
+	S("for_none_err", "{% for c in none %}{{ c }}{% endfor %}"),
+	S("for_undef_err", "{% for c in nothing %}{{ c }}{% endfor %}"),
+	S("for_snapshot", "{% set ns = namespace(l=[1, 2]) %}{% for x in ns.l %}{{ x }}{% set ns.l = ns.l + [9] %}{% endfor %}{{ ns.l }}"),
+	S("for_loop_after", "{% for x in [1] %}{% endfor %}[{{ loop }}][{{ x }}]"),
+	S("break_outside_err", "a{% break %}b", {}, { diverge: "the reference's message is empty; ours names the statement" }),
+	S("if_elif", "{% for v in [1, 2, 3, 4] %}{% if v == 1 %}one{% elif v == 2 %}two{% elif v == 3 %}three{% else %}other{% endif %},{% endfor %}"),
+	S("set_forms", "{% set a = 1 %}{% set b, c = [2, 3] %}{% set d = 4, 5 %}{% set e %}block {{ a }}{% endset %}{{ a }}{{ b }}{{ c }}{{ d }}[{{ e }}]"),
+	S("set_tuple_err", "{% set a, b = 1 %}"),
+	S("set_tuple_len_err", "{% set a, b = [1, 2, 3] %}"),
+	S("set_attr_err", "{% set d = {} %}{% set d.x = 1 %}"),
+	S("set_in_if", "{% if true %}{% set x = 5 %}{% endif %}{{ x }}"),
+	S("set_globals", "{% set true = 'T' %}{{ true }}{% set range = 1 %}{{ range }}"),
+	S("namespace", "{% set ns = namespace(a=1) %}{% set ns.a = ns.a + 1 %}{% set ns.b = 'x' %}{% for i in [1,2] %}{% set ns.a = ns.a * 10 %}{% endfor %}{{ ns.a }}{{ ns.b }}"),
+	S("namespace_init", "{{ namespace({'a': 1}, b=2) }} {{ namespace([['x', 1], 'yz']) }} {{ namespace() }}"),
+	S("namespace_err", "{{ namespace(1) }}"),
+	S("namespace_args_err", "{{ namespace({}, {}) }}"),
+	S("namespace_shadow", "{% set namespace = 5 %}{{ namespace }}{% for x in [1] %}[{{ namespace is callable }}]{% endfor %}"),
+	S("macro_basic", "{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet('A') }} {{ greet('B', '?') }} {{ greet(name='C') }} {{ greet(punct='.', name='D') }}"),
+	S("macro_undef_arg", "{% macro m(a, b='d') %}[{{ a }}][{{ b }}]{% endmacro %}{{ m() }}{{ m(nothing) }}{{ m(1, nothing) }}"),
+	S("macro_defaults_refer", "{% macro m(a, b=a * 2) %}{{ a }}-{{ b }}{% endmacro %}{{ m(3) }}"),
+	S("macro_kwargs", "{% macro m(a) %}{{ a }}{{ kwargs }}{% endmacro %}{{ m(1, x=2, y=3) }}"),
+	S("macro_varargs", "{% macro m(a) %}{{ a }}{{ varargs }}{% endmacro %}{{ m(1, 2, 3) }}"),
+	S("macro_too_many_err", "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, 2) }}"),
+	S("macro_bad_kw_err", "{% macro m(a) %}{{ a }}{% endmacro %}{{ m(1, z=2) }}"),
+	S("macro_dynamic_scope", "{% macro m() %}{{ v }}{% endmacro %}{% set v = 'global' %}{{ m() }}{% for v in ['loop'] %}{{ m() }}{% endfor %}"),
+	S("macro_recursive", "{% macro fact(n) %}{% if n <= 1 %}1{% else %}{{ n * (fact(n - 1)|int) }}{% endif %}{% endmacro %}{{ fact(6) }}"),
+	S("macro_returns_string", "{% macro m() %}5{% endmacro %}{{ m() + 1 }}"),
+	S("macro_spread2", "{% macro m(a, b, c) %}{{ a }}{{ b }}{{ c }}{% endmacro %}{{ m(1, *[2, 3]) }}{{ m(1, **{'b': 2, 'c': 3}) }}"),
+	S("macro_spread", "{% macro m(a, b, c) %}{{ a }}{{ b }}{{ c }}{% endmacro %}{{ m(*[1, 2], 3) }}{{ m(1, **{'b': 2, 'c': 3}) }}"),
+	S("call_block", "{% macro wrap(tag) %}<{{ tag }}>{{ caller() }}</{{ tag }}>{% endmacro %}{% call wrap('b') %}inside {{ 1 + 1 }}{% endcall %}"),
+	S("call_block_args", "{% macro each(items) %}{% for i in items %}{{ caller(i) }}{% endfor %}{% endmacro %}{% call(x) each([1, 2]) %}[{{ x }}]{% endcall %}"),
+	S("filter_block", "{% filter upper %}hello {{ 'world' }}{% endfilter %}|{% filter replace('a', 'o') %}banana{% endfilter %}|{%- filter trim -%}   x   {%- endfilter -%}|"),
+	S("comments", "a{# comment #}b{#- strip -#}  c  {# keep #} d"),
+	// whitespace control
+	S("ws_dash", "a  {{- 'b' -}}  c  {%- if true -%}  d  {%- endif -%}  e"),
+	S("ws_trim_blocks", "{% if true %}\nline1\n{% endif %}\nline2\n{# c #}\nline3\n"),
+	S("ws_lstrip_blocks", "  {% if true %}\n    x\n  {% endif %}\n  {{ 'y' }}\n\t{# c #}z\n"),
+	S("ws_lstrip_not_after_text", "a  {% if true %}b{% endif %}"),
+	S("ws_expr_newline", "{{ 'a' }}\nb\n{{ 'c' -}}\n\nd"),
+	S("ws_crlf", "{% if true %}\r\nx\r\n{% endif %}\r\ny"),
+	S("ws_trailing_newline", "x\n"),
+	S("ws_two_trailing_newlines", "x\n\n"),
+	S("ws_generation", "a {% generation %} b {% endgeneration %} c|{%- generation -%}  d  {%- endgeneration -%}|"),
+	S("ws_in_string", "{{ '%}\n' }}|{{ 'x  ' }}"),
+	S("ws_unicode", "a\u00a0{{- 'b' -}}\u3000c"),
+	// globals
+	S("raise_str", "{{ raise_exception('boom: ' ~ 1) }}"),
+	S("raise_num", "{{ raise_exception(42) }}"),
+	S("raise_none", "{{ raise_exception() }}"),
+	S("raise_null", "{{ raise_exception(none) }}"),
+	S("raise_list", "{{ raise_exception([1, 'a']) }}"),
+	S("raise_dict", "{{ raise_exception({'a': 1}) }}"),
+	S("range", "{{ range(3) }} {{ range(1, 4) }} {{ range(0, 10, 3) }} {{ range(5, 0, -2) }} {{ range(0) }} {{ range(-2) }}"),
+	S("range_step_err", "{{ range(1, 2, 0) }}"),
+	S("strftime", "{{ strftime_now('%Y-%m-%d %H:%M') }}|{{ strftime_now('%d %b %Y') }}|{{ strftime_now('%B %% %A %y') }}"),
+	S("not_callable_err", "{{ 'a'() }}"),
+	S("call_undef_err", "{{ nothing() }}"),
+	S("dup_kwarg_err", "{{ namespace(a=1, **{'a': 2}) }}"),
+	S("spread_err", "{{ range(*5) }}"),
+	S("context_conflict_err", "x", { namespace: 1 }),
+	S("context_conflict_true_err", "x", { true: 1 }),
+	S("context_dict_ok", "{{ dict }}", { dict: "mine" }),
+	S("loop_var_leak", "{% for x in [1] %}{% set loop = 5 %}{{ loop }}{% endfor %}"),
+	S("long_output", "{% for i in range(300) %}{{ i }},{% endfor %}"),
+];
+
 // ---------------------------------------------------------------- extensions
 // Constructs the reference lacks but real templates use and edgeagent
 // implements (docs/TEMPLATES.md lists them). They are applied only to re-render
@@ -328,6 +562,31 @@ for (const file of templates) {
 	}
 	if (notes.length) console.log(`${stem}: extension renders: ${notes.join("; ")}`);
 }
+const snippetResults = [];
+for (const sn of SNIPPETS) {
+	// contexts are kept as JSON text so key order reaches the C side as written
+	const ctxText = typeof sn.context === "string" ? sn.context : JSON.stringify(sn.context);
+	const rec = { name: sn.name, template: sn.template, context: ctxText };
+	if (sn.ext) rec.ext = true;
+	if (sn.diverge) rec.diverge = sn.diverge;
+	let t;
+	try {
+		t = new Template(sn.template);
+	} catch (e) {
+		rec.compile_error = String(e.message);
+		snippetResults.push(rec);
+		continue;
+	}
+	try {
+		// what Node would write to a file: lone surrogates become U+FFFD
+		rec.out = t.render(JSON.parse(ctxText)).toWellFormed();
+	} catch (e) {
+		rec.error = String(e.message);
+	}
+	snippetResults.push(rec);
+}
+fs.writeFileSync(path.join(outDir, "snippets.json"), JSON.stringify(snippetResults, null, 1) + "\n");
+console.log(`${snippetResults.length} snippets`);
 console.log(
 	`${templates.length} templates x ${Object.keys(CASES).length} cases: ` +
 		`${summary.rendered} rendered, ${summary.raised} raised (${summary.extension} of them render with extensions)`,

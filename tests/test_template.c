@@ -6,6 +6,7 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,4 +270,84 @@ static void golden_templates(void)
         FAIL("%d template(s) mismatch and are not listed as unsupported in docs/TEMPLATES.md", hard_failures);
 }
 
-EA_TESTS(EA_TEST(golden_templates))
+/* The language snippets of snippets.json, rendered by the reference. A
+ * snippet the reference cannot parse must not compile here either; runtime
+ * errors must match the reference's message. */
+static void golden_snippets(void)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/data/templates/snippets.json", source_dir());
+    json_error_t je;
+    json_t *all = json_load_file(path, 0, &je);
+    if (!all)
+        FAIL("%s: %s (run from the source tree or set EA_SOURCE_DIR)", path, je.text);
+    const char *only = getenv("EA_SNIPPET");
+    size_t i, ok = 0, n = 0;
+    json_t *rec;
+    json_array_foreach(all, i, rec)
+    {
+        const char *name = json_string_value(json_object_get(rec, "name"));
+        if (only && strcmp(only, name) != 0)
+            continue;
+        const char *src = json_string_value(json_object_get(rec, "template"));
+        const char *ctx = json_string_value(json_object_get(rec, "context"));
+        json_t *jout = json_object_get(rec, "out"), *jerr = json_object_get(rec, "error");
+        bool compile_error = json_object_get(rec, "compile_error") != NULL;
+        bool ext = json_is_true(json_object_get(rec, "ext"));
+        bool diverge = json_object_get(rec, "diverge") != NULL;
+        n++;
+        ea_template *t = NULL;
+        struct ea_error err = {0};
+        ea_status cs = ea_template_compile(src, strlen(src), &t, &err);
+        bool good;
+        char *out = NULL;
+        size_t on = 0;
+        if (compile_error) {
+            good = cs != EA_OK;
+            if (!good)
+                fprintf(stderr, "    SNIPPET %s: the reference cannot parse [%s] but we compiled it\n", name, src);
+        } else if (cs != EA_OK) {
+            good = false;
+            fprintf(stderr, "    SNIPPET %s: compile failed: %s\n", name, err.msg);
+        } else {
+            struct ea_template_render_opts o = {.now = &FIXED_NOW};
+            ea_status rs = ea_template_render_ex(t, ctx, strlen(ctx), &o, &out, &on, &err);
+            if (ext || diverge) { /* we render (extension) / we raise differently */
+                good = ext ? rs == EA_OK : rs != EA_OK;
+                if (!good)
+                    fprintf(stderr, "    SNIPPET %s: expected %s: %s\n", name, ext ? "an extension render" : "an error",
+                            err.msg);
+            } else if (jout) {
+                const char *want = json_string_value(jout);
+                size_t wn = json_string_length(jout);
+                good = rs == EA_OK && on == wn && memcmp(out, want, wn) == 0;
+                if (!good) {
+                    fprintf(stderr, "    SNIPPET %s: %s\n", name, src);
+                    if (rs != EA_OK)
+                        fprintf(stderr, "        we failed: %s\n", err.msg);
+                    else
+                        show_diff(out, on, want, wn);
+                }
+            } else {
+                strip_line_suffix(err.msg);
+                good = rs != EA_OK && strcmp(err.msg, json_string_value(jerr)) == 0;
+                if (!good) {
+                    fprintf(stderr, "    SNIPPET %s: %s\n        the reference raises \"%s\"\n", name, src,
+                            json_string_value(jerr));
+                    if (rs == EA_OK)
+                        fprintf(stderr, "        we rendered [%.*s]\n", (int)(on < 300 ? on : 300), out);
+                    else
+                        fprintf(stderr, "        we raised \"%s\"\n", err.msg);
+                }
+            }
+        }
+        ok += good;
+        ea_free(out);
+        ea_template_destroy(t);
+    }
+    json_decref(all);
+    printf("    snippets identical: %zu/%zu\n", ok, n);
+    ASSERT_EQ(ok, n);
+}
+
+EA_TESTS(EA_TEST(golden_templates), EA_TEST(golden_snippets))

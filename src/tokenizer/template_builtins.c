@@ -163,6 +163,51 @@ static int msort(struct rctx *r, struct tv *v, struct tv *tmp, size_t n, cmp_fn 
     return 0;
 }
 
+/* Array.prototype.sort of V8 for fewer than 64 items: one run found by
+ * CountAndMakeRun, extended by binary insertion. Calling the comparator in
+ * V8's order matters: a failing comparison names its operands in that order
+ * ("Cannot compare StringValue with IntegerValue"). */
+static int v8_small_sort(struct rctx *r, struct tv *v, size_t n, cmp_fn cmp, void *ctx)
+{
+    if (n < 2)
+        return 0;
+    int c, rc;
+    size_t run = 2;
+    if ((rc = cmp(r, v[1], v[0], ctx, &c)))
+        return rc;
+    bool desc = c < 0;
+    for (size_t i = 2; i < n; i++) {
+        if ((rc = cmp(r, v[i], v[i - 1], ctx, &c)))
+            return rc;
+        if (desc ? c >= 0 : c < 0)
+            break;
+        run++;
+    }
+    if (desc)
+        for (size_t i = 0, j = run - 1; i < j; i++, j--) {
+            struct tv t = v[i];
+            v[i] = v[j];
+            v[j] = t;
+        }
+    for (size_t start = run; start < n; start++) {
+        size_t left = 0, right = start;
+        struct tv pivot = v[start];
+        while (left < right) {
+            size_t mid = left + ((right - left) >> 1);
+            if ((rc = cmp(r, pivot, v[mid], ctx, &c)))
+                return rc;
+            if (c < 0)
+                right = mid;
+            else
+                left = mid + 1;
+        }
+        memmove(v + left + 1, v + left, (start - left) * sizeof *v);
+        v[left] = pivot;
+    }
+    r->steps += n;
+    return 0;
+}
+
 static int sorted_copy(struct rctx *r, const struct tarr *src, cmp_fn cmp, void *ctx, struct tv *out)
 {
     struct tarr *a = tarr_new(r, src->n);
@@ -171,7 +216,8 @@ static int sorted_copy(struct rctx *r, const struct tarr *src, cmp_fn cmp, void 
         return rt_oom(r);
     memcpy(a->v, src->v, src->n * sizeof *a->v);
     a->n = src->n;
-    int rc = msort(r, a->v, tmp, a->n, cmp, ctx);
+    /* Both are stable, so they agree on every consistent ordering. */
+    int rc = a->n < 64 ? v8_small_sort(r, a->v, a->n, cmp, ctx) : msort(r, a->v, tmp, a->n, cmp, ctx);
     *out = tv_array(a);
     return rc;
 }
@@ -701,8 +747,10 @@ static int obj_items(struct rctx *r, const struct tobj *o, struct tv *out)
 }
 METHOD(m_get)
 {
-    if (n < 1 || args[0].k != TV_STR)
-        return rt_err(r, LINE, "Object key must be a string: got %s", n < 1 ? "undefined" : tv_type_name(args[0]));
+    if (n < 1)
+        return rt_err(r, LINE, "Cannot read properties of undefined (reading 'type')");
+    if (args[0].k != TV_STR)
+        return rt_err(r, LINE, "Object key must be a string: got %s", tv_type_name(args[0]));
     const struct tobj_ent *e = tobj_find(OSELF, args[0].u.s->s, args[0].u.s->len);
     if (e && e->v.k != TV_JSUNDEF)
         *out = e->v;
@@ -1522,7 +1570,8 @@ METHOD(g_raise_exception)
     if (!b)
         return rt_oom(r);
     int rc = 0;
-    if (n > 0 && args[0].k != TV_UNDEF)
+    /* new Error(x.value): none and undefined both hold `undefined` -> "" */
+    if (n > 0 && args[0].k != TV_UNDEF && args[0].k != TV_NULL)
         rc = tv_js_string(r, b, args[0], 0);
     if (!rc && r->err && r->err->status == EA_OK)
         ea_error_set(r->err, EA_EINVAL, "%.*s", (int)(b->len < EA_ERROR_MSG_MAX ? b->len : EA_ERROR_MSG_MAX - 1),

@@ -393,8 +393,8 @@ int tv_to_string(struct rctx *r, struct ea_buf *b, struct tv v, int line)
 {
     char num[400];
     switch (v.k) {
-    case TV_UNDEF: return putz(r, b, "undefined");
-    case TV_NULL: return putz(r, b, "null");
+    case TV_UNDEF:
+    case TV_NULL: return putz(r, b, "undefined"); /* String(undefined): NullValue holds undefined too */
     case TV_BOOL: return putz(r, b, v.u.b ? "true" : "false");
     case TV_INT: return put(r, b, num, tx_num(v.u.n, num));
     case TV_FLOAT: return put(r, b, num, tx_float(v.u.n, num));
@@ -455,7 +455,7 @@ static struct jv jv_of(struct tv v)
 {
     struct jv j = {.src = v};
     switch (v.k) {
-    case TV_NULL: j.k = J_NULL; break;
+    case TV_NULL: j.k = J_UNDEF; break; /* the reference's NullValue holds `undefined` */
     case TV_BOOL: j.k = J_BOOL; j.n = v.u.b; break;
     case TV_INT:
     case TV_FLOAT: j.k = J_NUM; j.n = v.u.n; break;

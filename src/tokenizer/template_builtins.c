@@ -481,31 +481,20 @@ static int starts_ends(struct rctx *r, const struct tstr *s, struct tv *args, si
     if (n == 0)
         return rt_err(r, LINE, "%s() requires at least one argument", name);
     struct tv p = args[0];
-    const struct tstr *one[1];
-    const struct tstr **pats = one;
-    size_t np = 1;
-    if (p.k == TV_STR) {
-        one[0] = p.u.s;
-    } else if (tv_is_array(p)) {
-        np = p.u.a->n;
-        pats = ta_alloc(&r->ar, (np ? np : 1) * sizeof *pats);
-        if (!pats)
-            return rt_oom(r);
-        for (size_t i = 0; i < np; i++) {
-            if (p.u.a->v[i].k != TV_STR)
-                return rt_err(r, LINE, "%s() tuple elements must be strings", name);
-            pats[i] = p.u.a->v[i].u.s;
-        }
-    } else {
+    size_t np = p.k == TV_STR ? 1 : tv_is_array(p) ? p.u.a->n : 0;
+    if (p.k != TV_STR && !tv_is_array(p))
         return rt_err(r, LINE, "%s() argument must be a string or tuple of strings", name);
+    *out = tv_bool(false);
+    for (size_t i = 0; i < np; i++) { /* elements are checked as they are reached */
+        struct tv e = p.k == TV_STR ? p : p.u.a->v[i];
+        if (e.k != TV_STR)
+            return rt_err(r, LINE, "%s() tuple elements must be strings", name);
+        const struct tstr *q = e.u.s;
+        if (q->len <= s->len && memcmp(ends ? s->s + s->len - q->len : s->s, q->s, q->len) == 0) {
+            *out = tv_bool(true);
+            return 0;
+        }
     }
-    bool hit = false;
-    for (size_t i = 0; i < np && !hit; i++) {
-        const struct tstr *q = pats[i];
-        if (q->len <= s->len)
-            hit = memcmp(ends ? s->s + s->len - q->len : s->s, q->s, q->len) == 0;
-    }
-    *out = tv_bool(hit);
     return 0;
 }
 METHOD(m_startswith) { return starts_ends(r, SELF, args, n, false, out); }

@@ -670,11 +670,6 @@ static int ev_binary(struct rctx *r, const struct node *n, struct tenv *env, str
         *out = tv_bool(op == OP_LT ? c < 0 : op == OP_GT ? c > 0 : op == OP_LE ? c <= 0 : c >= 0);
         return 0;
     }
-    if ((op == OP_IN || op == OP_NOTIN) && a.k == TV_STR && b.k == TV_NS) {
-        bool c = tobj_find(b.u.o, a.u.s->s, a.u.s->len) != NULL;
-        *out = tv_bool(op == OP_IN ? c : !c);
-        return 0;
-    }
     return rt_err(r, n->line, "Unknown operator \"%s\" between %s and %s", on, tv_type_name(a), tv_type_name(b));
 }
 

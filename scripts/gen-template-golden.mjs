@@ -603,10 +603,13 @@ const templates = fs
 	.readdirSync(templatesDir)
 	.filter((f) => f.endsWith(".jinja"))
 	.sort();
+// edgeagent's own ChatML fallback (ea_template_default_chatml) is checked too
+const extraTemplates = { "_default-chatml.jinja": path.join(outDir, "default-chatml.jinja") };
+templates.push(...Object.keys(extraTemplates));
 const summary = { rendered: 0, raised: 0, extension: 0 };
 for (const file of templates) {
 	const stem = file.replace(/\.jinja$/, "");
-	const src = fs.readFileSync(path.join(templatesDir, file), "utf8");
+	const src = fs.readFileSync(extraTemplates[file] ?? path.join(templatesDir, file), "utf8");
 	const dir = path.join(outDir, stem);
 	fs.rmSync(dir, { recursive: true, force: true });
 	fs.mkdirSync(dir, { recursive: true });

@@ -165,21 +165,105 @@ static void show_diff(const char *got, size_t gn, const char *want, size_t wn)
     fprintf(stderr, "        want: [%.*s]\n", (int)((wn - from) < 160 ? wn - from : 160), want + from);
 }
 
+struct golden_stats {
+    size_t pairs, ok, ext, err;
+};
+
+/* Renders one template on every conversation and compares with its golden
+ * files in tests/data/templates/<stem>/; returns the number of mismatches. */
+static int check_template(const char *stem, const char *src, size_t srclen, char **cases, size_t nc,
+                          struct golden_stats *st)
+{
+    char gdir[4096], path[8400];
+    snprintf(gdir, sizeof gdir, "%s/tests/data/templates", source_dir());
+    ea_template *t = NULL;
+    struct ea_error err = {0};
+    ea_status cs = ea_template_compile(src, srclen, &t, &err);
+    int mismatches = 0;
+    for (size_t c = 0; c < nc; c++) {
+        char base[8400], *ctx, *want_out, *want_ext, *want_err;
+        size_t ctxlen, wn = 0;
+        snprintf(path, sizeof path, "%s/cases/%s.json", gdir, cases[c]);
+        ctx = ea_test_read_file(path, &ctxlen);
+        ASSERT(ctx != NULL);
+        snprintf(base, sizeof base, "%s/%s/%s", gdir, stem, cases[c]);
+        snprintf(path, sizeof path, "%s.ext", base);
+        want_ext = ea_test_read_file(path, &wn);
+        snprintf(path, sizeof path, "%s.out", base);
+        want_out = want_ext ? NULL : ea_test_read_file(path, &wn);
+        snprintf(path, sizeof path, "%s.err", base);
+        want_err = ea_test_read_file(path, NULL);
+        if (!want_ext && !want_out && !want_err)
+            FAIL("no golden file for %s/%s (run scripts/gen-template-golden.mjs)", stem, cases[c]);
+        const char *want = want_ext ? want_ext : want_out;
+        char *out = NULL;
+        size_t on = 0;
+        struct ea_error rerr = {0};
+        ea_status rs = cs;
+        if (cs == EA_OK) {
+            struct ea_template_render_opts o = {.now = &FIXED_NOW};
+            rs = ea_template_render_ex(t, ctx, ctxlen, &o, &out, &on, &rerr);
+        } else {
+            rerr = err;
+        }
+        bool ok;
+        if (want) {
+            ok = rs == EA_OK && on == wn && memcmp(out, want, wn) == 0;
+            if (!ok) {
+                fprintf(stderr, "    MISMATCH %s / %s%s\n", stem, cases[c], want_ext ? " (extension render)" : "");
+                if (rs != EA_OK)
+                    fprintf(stderr, "        we failed: %s: %s\n", ea_status_name(rs), rerr.msg);
+                else
+                    show_diff(out, on, want, wn);
+            }
+        } else {
+            strip_line_suffix(rerr.msg);
+            ok = rs != EA_OK && strcmp(rerr.msg, want_err) == 0;
+            if (!ok) {
+                fprintf(stderr, "    MISMATCH %s / %s: the reference raises \"%s\"\n", stem, cases[c], want_err);
+                if (rs == EA_OK)
+                    fprintf(stderr, "        we rendered %zu bytes: [%.200s]\n", on, out);
+                else
+                    fprintf(stderr, "        we raised \"%s\"\n", rerr.msg);
+            }
+        }
+        st->pairs++;
+        st->ok += ok;
+        st->ext += ok && want_ext;
+        st->err += ok && !want;
+        mismatches += !ok;
+        ea_free(out);
+        free(ctx);
+        free(want_out);
+        free(want_ext);
+        free(want_err);
+    }
+    ea_template_destroy(t);
+    return mismatches;
+}
+
+static char **golden_cases(size_t *nc)
+{
+    char cdir[4200];
+    snprintf(cdir, sizeof cdir, "%s/tests/data/templates/cases", source_dir());
+    char **cases = list_dir(cdir, ".json", nc);
+    if (!*nc)
+        FAIL("no conversations in %s (run from the source tree or set EA_SOURCE_DIR)", cdir);
+    return cases;
+}
+
+/* The 57 published templates (EA_TEMPLATE=<stem> checks one). */
 static void golden_templates(void)
 {
     const char *tdir = ea_test_shared_path("templates");
-    char gdir[4096], cdir[4200];
-    snprintf(gdir, sizeof gdir, "%s/tests/data/templates", source_dir());
-    snprintf(cdir, sizeof cdir, "%s/cases", gdir);
     size_t nt, nc;
     char **tpls = list_dir(tdir, ".jinja", &nt);
-    char **cases = list_dir(cdir, ".json", &nc);
-    if (!nc)
-        FAIL("no conversations in %s (run from the source tree or set EA_SOURCE_DIR)", cdir);
+    char **cases = golden_cases(&nc);
     ASSERT(nt > 0);
     const char *only = getenv("EA_TEMPLATE");
-    size_t identical = 0, pairs = 0, pairs_ok = 0, ext_pairs = 0, err_pairs = 0, total = 0;
+    size_t identical = 0, total = 0;
     int hard_failures = 0;
+    struct golden_stats st = {0};
     for (size_t i = 0; i < nt; i++) {
         if (only && strcmp(only, tpls[i]) != 0)
             continue;
@@ -189,70 +273,8 @@ static void golden_templates(void)
         size_t srclen;
         char *src = ea_test_read_file(path, &srclen);
         ASSERT(src != NULL);
-        ea_template *t = NULL;
-        struct ea_error err = {0};
-        ea_status cs = ea_template_compile(src, srclen, &t, &err);
+        int mismatches = check_template(tpls[i], src, srclen, cases, nc, &st);
         free(src);
-        int mismatches = 0;
-        for (size_t c = 0; c < nc; c++) {
-            char base[8400], *ctx, *want_out, *want_ext, *want_err;
-            size_t ctxlen, wn = 0;
-            snprintf(path, sizeof path, "%s/%s.json", cdir, cases[c]);
-            ctx = ea_test_read_file(path, &ctxlen);
-            ASSERT(ctx != NULL);
-            snprintf(base, sizeof base, "%s/%s/%s", gdir, tpls[i], cases[c]);
-            snprintf(path, sizeof path, "%s.ext", base);
-            want_ext = ea_test_read_file(path, &wn);
-            snprintf(path, sizeof path, "%s.out", base);
-            want_out = want_ext ? NULL : ea_test_read_file(path, &wn);
-            snprintf(path, sizeof path, "%s.err", base);
-            want_err = ea_test_read_file(path, NULL);
-            if (!want_ext && !want_out && !want_err)
-                FAIL("no golden file for %s/%s (run scripts/gen-template-golden.mjs)", tpls[i], cases[c]);
-            const char *want = want_ext ? want_ext : want_out;
-            pairs++;
-            char *out = NULL;
-            size_t on = 0;
-            struct ea_error rerr = {0};
-            ea_status rs = cs;
-            if (cs == EA_OK) {
-                struct ea_template_render_opts o = {.now = &FIXED_NOW};
-                rs = ea_template_render_ex(t, ctx, ctxlen, &o, &out, &on, &rerr);
-            } else {
-                rerr = err;
-            }
-            bool ok;
-            if (want) {
-                ok = rs == EA_OK && on == wn && memcmp(out, want, wn) == 0;
-                if (!ok) {
-                    fprintf(stderr, "    MISMATCH %s / %s%s\n", tpls[i], cases[c], want_ext ? " (extension render)" : "");
-                    if (rs != EA_OK)
-                        fprintf(stderr, "        we failed: %s: %s\n", ea_status_name(rs), rerr.msg);
-                    else
-                        show_diff(out, on, want, wn);
-                }
-            } else {
-                strip_line_suffix(rerr.msg);
-                ok = rs != EA_OK && strcmp(rerr.msg, want_err) == 0;
-                if (!ok) {
-                    fprintf(stderr, "    MISMATCH %s / %s: the reference raises \"%s\"\n", tpls[i], cases[c], want_err);
-                    if (rs == EA_OK)
-                        fprintf(stderr, "        we rendered %zu bytes: [%.200s]\n", on, out);
-                    else
-                        fprintf(stderr, "        we raised \"%s\"\n", rerr.msg);
-                }
-            }
-            pairs_ok += ok;
-            ext_pairs += ok && want_ext;
-            err_pairs += ok && !want;
-            mismatches += !ok;
-            ea_free(out);
-            free(ctx);
-            free(want_out);
-            free(want_ext);
-            free(want_err);
-        }
-        ea_template_destroy(t);
         if (mismatches == 0) {
             identical++;
         } else if (listed_unsupported(tpls[i])) {
@@ -261,13 +283,42 @@ static void golden_templates(void)
             hard_failures++;
         }
     }
-    printf("    pairs identical: %zu/%zu (%zu of them reference errors, %zu extension renders)\n", pairs_ok, pairs,
-           err_pairs, ext_pairs);
+    printf("    pairs identical: %zu/%zu (%zu of them reference errors, %zu extension renders)\n", st.ok, st.pairs,
+           st.err, st.ext);
     printf("templates identical: %zu/%zu\n", identical, total);
     free_list(tpls, nt);
     free_list(cases, nc);
     if (hard_failures)
         FAIL("%d template(s) mismatch and are not listed as unsupported in docs/TEMPLATES.md", hard_failures);
+}
+
+/* The ChatML fallback: the same text as tests/data/templates/default-chatml.jinja
+ * and the same renders as the reference gives for it. */
+static void default_chatml(void)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tests/data/templates/default-chatml.jinja", source_dir());
+    char *file = ea_test_read_file(path, NULL);
+    ASSERT(file != NULL);
+    ASSERT_STR_EQ(ea_template_default_chatml(), file);
+    free(file);
+    size_t nc;
+    char **cases = golden_cases(&nc);
+    struct golden_stats st = {0};
+    const char *src = ea_template_default_chatml();
+    ASSERT_EQ(check_template("_default-chatml", src, strlen(src), cases, nc, &st), 0);
+    free_list(cases, nc);
+    ea_template *t = NULL;
+    struct ea_error err = {0};
+    ASSERT_OK(ea_template_compile_default(&t, &err), &err);
+    char *out = NULL;
+    size_t n = 0;
+    const char *ctx = "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], \"add_generation_prompt\": true}";
+    ASSERT_OK(ea_template_render(t, ctx, strlen(ctx), &out, &n, &err), &err);
+    ASSERT_STR_EQ(out, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    ASSERT_EQ(n, strlen(out));
+    ea_free(out);
+    ea_template_destroy(t);
 }
 
 /* The language snippets of snippets.json, rendered by the reference. A
@@ -350,4 +401,4 @@ static void golden_snippets(void)
     ASSERT_EQ(ok, n);
 }
 
-EA_TESTS(EA_TEST(golden_templates), EA_TEST(golden_snippets))
+EA_TESTS(EA_TEST(golden_templates), EA_TEST(golden_snippets), EA_TEST(default_chatml))

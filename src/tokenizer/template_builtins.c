@@ -158,7 +158,7 @@ static int msort(struct rctx *r, struct tv *v, struct tv *tmp, size_t n, cmp_fn 
         tmp[k++] = v[i++];
     while (j < n)
         tmp[k++] = v[j++];
-    memcpy(v, tmp, n * sizeof *v);
+    t_copy(v, tmp, n * sizeof *v);
     r->steps += n;
     return 0;
 }
@@ -201,7 +201,7 @@ static int v8_small_sort(struct rctx *r, struct tv *v, size_t n, cmp_fn cmp, voi
             else
                 left = mid + 1;
         }
-        memmove(v + left + 1, v + left, (start - left) * sizeof *v);
+        t_copy(v + left + 1, v + left, (start - left) * sizeof *v);
         v[left] = pivot;
     }
     r->steps += n;
@@ -214,7 +214,7 @@ static int sorted_copy(struct rctx *r, const struct tarr *src, cmp_fn cmp, void 
     struct tv *tmp = ta_alloc(&r->ar, (src->n ? src->n : 1) * sizeof *tmp);
     if (!a || !tmp)
         return rt_oom(r);
-    memcpy(a->v, src->v, src->n * sizeof *a->v);
+    t_copy(a->v, src->v, src->n * sizeof *a->v);
     a->n = src->n;
     /* Both are stable, so they agree on every consistent ordering. */
     int rc = a->n < 64 ? v8_small_sort(r, a->v, a->n, cmp, ctx) : msort(r, a->v, tmp, a->n, cmp, ctx);
@@ -699,7 +699,7 @@ METHOD(m_pop)
         return rt_err(r, LINE, "pop index out of range");
     size_t k = (size_t)i;
     *out = a->v[k];
-    memmove(a->v + k, a->v + k + 1, (a->n - k - 1) * sizeof *a->v);
+    t_copy(a->v + k, a->v + k + 1, (a->n - k - 1) * sizeof *a->v);
     a->n--;
     return 0;
 }

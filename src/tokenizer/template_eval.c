@@ -227,7 +227,7 @@ static int bind_args(struct rctx *r, const char *display, struct node *const *pa
         npos--;
         if (!(kw = tobj_new(r, src->n)))
             return rt_oom(r);
-        memcpy(kw->e, src->e, src->n * sizeof *kw->e);
+        t_copy(kw->e, src->e, src->n * sizeof *kw->e);
         kw->n = src->n;
     }
     size_t *pending = np ? ta_alloc(&r->ar, np * sizeof *pending) : NULL;
@@ -246,7 +246,7 @@ static int bind_args(struct rctx *r, const char *display, struct node *const *pa
                 v = e->v;
                 present = true;
                 size_t at = (size_t)(e - kw->e);
-                memmove(kw->e + at, kw->e + at + 1, (kw->n - at - 1) * sizeof *kw->e);
+                t_copy(kw->e + at, kw->e + at + 1, (kw->n - at - 1) * sizeof *kw->e);
                 kw->n--;
             }
         }
@@ -540,7 +540,7 @@ static int repeat(struct rctx *r, struct tv seq, double times, struct tv *out, i
         if (!s)
             return rt_oom(r);
         for (size_t i = 0; i < k; i++)
-            memcpy(s->s + i * len, seq.u.s->s, len);
+            t_copy(s->s + i * len, seq.u.s->s, len);
         s->len = len * k;
         s->s[s->len] = '\0';
         *out = tv_str(s);
@@ -633,8 +633,8 @@ static int ev_binary(struct rctx *r, const struct node *n, struct tenv *env, str
             struct tarr *c = tarr_new(r, a.u.a->n + b.u.a->n);
             if (!c)
                 return rt_oom(r);
-            memcpy(c->v, a.u.a->v, a.u.a->n * sizeof *c->v);
-            memcpy(c->v + a.u.a->n, b.u.a->v, b.u.a->n * sizeof *c->v);
+            t_copy(c->v, a.u.a->v, a.u.a->n * sizeof *c->v);
+            t_copy(c->v + a.u.a->n, b.u.a->v, b.u.a->n * sizeof *c->v);
             c->n = a.u.a->n + b.u.a->n;
             *out = tv_array(c);
             return 0;

@@ -42,6 +42,13 @@ void ta_release(struct tarena *a);
 void *ta_alloc(struct tarena *a, size_t n);  /* 16-aligned, uninitialised */
 void *ta_zalloc(struct tarena *a, size_t n); /* zeroed */
 
+/* memcpy/memmove that accept NULL pointers when n is 0 (C does not). */
+static inline void t_copy(void *dst, const void *src, size_t n)
+{
+    if (n)
+        __builtin_memmove(dst, src, n);
+}
+
 /* ---- strings ----------------------------------------------------------- */
 
 /* Immutable byte string, NUL-terminated for convenience (may hold NULs). */

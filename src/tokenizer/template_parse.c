@@ -185,13 +185,12 @@ static bool enter(struct parser *p)
 
 /* Parses statements until one of the `{% stop %}` names (not consumed). */
 static bool parse_body(struct parser *p, const char *const *stop, const struct token *opener, const char *what,
-                       struct node ***out, size_t *n)
+                       const char *end, struct node ***out, size_t *n)
 {
     struct nvec v = {0};
     while (!p->st && !is_statement(p, stop)) {
         if (is(p, TK_EOF)) {
-            perr(p, opener, EA_EFORMAT, "unterminated %s: no {%% %s %%} before the end of the template", what,
-                 stop[0]);
+            perr(p, opener, EA_EFORMAT, "unterminated %s: no {%% %s %%} before the end of the template", what, end);
             break;
         }
         if (!nv_push(p, &v, parse_any(p)))
@@ -845,7 +844,7 @@ static struct node *parse_if(struct parser *p, const struct token *opener)
     struct node *n = mk(p, N_IF, opener->line);
     if (!n || !(n->a = parse_expression(p)) || expect(p, TK_CLOSE_STMT, "%}", "after the if condition"))
         return NULL;
-    if (!parse_body(p, STOP_IF, opener, "{% if %}", &n->list, &n->nlist))
+    if (!parse_body(p, STOP_IF, opener, "{% if %}", "endif", &n->list, &n->nlist))
         return NULL;
     const struct token *k = peek_at(p, 1);
     if (tstr_eqz(k->val, "elif")) {
@@ -865,7 +864,7 @@ static struct node *parse_if(struct parser *p, const struct token *opener)
         advance(p);
         advance(p);
         if (expect(p, TK_CLOSE_STMT, "%}", "after else") ||
-            !parse_body(p, STOP_ENDIF, opener, "{% if %}", &n->list2, &n->nlist2))
+            !parse_body(p, STOP_ENDIF, opener, "{% if %}", "endif", &n->list2, &n->nlist2))
             return NULL;
     }
     return n;
@@ -898,13 +897,13 @@ static struct node *parse_for(struct parser *p, const struct token *opener)
         n->b = it;
     }
     if (expect(p, TK_CLOSE_STMT, "%}", "after the for-loop head") ||
-        !parse_body(p, STOP_FOR, opener, "{% for %}", &n->list, &n->nlist))
+        !parse_body(p, STOP_FOR, opener, "{% for %}", "endfor", &n->list, &n->nlist))
         return NULL;
     if (tstr_eqz(peek_at(p, 1)->val, "else")) {
         advance(p);
         advance(p);
         if (expect(p, TK_CLOSE_STMT, "%}", "after else") ||
-            !parse_body(p, STOP_ENDFOR, opener, "{% for %}", &n->list2, &n->nlist2))
+            !parse_body(p, STOP_ENDFOR, opener, "{% for %}", "endfor", &n->list2, &n->nlist2))
             return NULL;
     }
     return n;
@@ -921,7 +920,7 @@ static struct node *parse_set(struct parser *p, const struct token *opener)
             return NULL;
     } else {
         if (expect(p, TK_CLOSE_STMT, "%} or =", "after the set target") ||
-            !parse_body(p, STOP_SET, opener, "{% set %} block", &n->list, &n->nlist))
+            !parse_body(p, STOP_SET, opener, "{% set %} block", "endset", &n->list, &n->nlist))
             return NULL;
         advance(p); /* {% */
         advance(p); /* endset */
@@ -1071,7 +1070,7 @@ static struct node *parse_macro(struct parser *p, const struct token *opener)
     n->str = name->str;
     n->hash = name->hash;
     if (!parse_args(p, true, &n->list2, &n->nlist2) || expect(p, TK_CLOSE_STMT, "%}", "after the macro head") ||
-        !parse_body(p, STOP_MACRO, opener, "{% macro %}", &n->list, &n->nlist))
+        !parse_body(p, STOP_MACRO, opener, "{% macro %}", "endmacro", &n->list, &n->nlist))
         return NULL;
     n->flags |= special_flags(n->list2, n->nlist2, n->list, n->nlist);
     return n;
@@ -1094,7 +1093,7 @@ static struct node *parse_call_stmt(struct parser *p, const struct token *opener
     }
     if (!parse_args(p, false, &n->list2, &n->nlist2) ||
         expect(p, TK_CLOSE_STMT, "%}", "after the call statement head") ||
-        !parse_body(p, STOP_CALL, opener, "{% call %}", &n->list, &n->nlist))
+        !parse_body(p, STOP_CALL, opener, "{% call %}", "endcall", &n->list, &n->nlist))
         return NULL;
     n->flags |= special_flags(n->list3, n->nlist3, n->list, n->nlist);
     return n;
@@ -1122,7 +1121,7 @@ static struct node *parse_filter_stmt(struct parser *p, const struct token *open
     }
     n->a = f;
     if (expect(p, TK_CLOSE_STMT, "%}", "after the filter name") ||
-        !parse_body(p, STOP_FILTER, opener, "{% filter %}", &n->list, &n->nlist))
+        !parse_body(p, STOP_FILTER, opener, "{% filter %}", "endfilter", &n->list, &n->nlist))
         return NULL;
     return n;
 }

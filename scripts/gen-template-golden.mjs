@@ -431,6 +431,9 @@ const SNIPPETS = [
 	S("context_conflict_err", "x", { namespace: 1 }),
 	S("context_conflict_true_err", "x", { true: 1 }),
 	S("context_dict_ok", "{{ dict }}", { dict: "mine" }),
+	S("loop_captured", "{% set ns = namespace(l=[]) %}{% for x in [1, 2, 3] %}{% set ns.l = ns.l + [loop] %}{% endfor %}{{ ns.l|map(attribute='index')|list }}|{% for x in 'ab'|list if false else ['a', 'b'] %}{% set saved = loop %}{% for y in [1] %}{{ saved.index }}{{ loop.index }}{% endfor %}{% endfor %}"),
+	S("loop_captured_macro", "{% macro keep(l) %}{{ l.index }}{% endmacro %}{% for x in [1, 2] %}{{ keep(loop) }}{% endfor %}{% for x in [1, 2] %}{{ loop == loop }}{% endfor %}"),
+	S("range_edge", "{{ range() }}{{ range(0, 1, 0.25) }}{{ range(2.5) }}{{ range(true) }}"),
 	S("loop_var_leak", "{% for x in [1] %}{% set loop = 5 %}{{ loop }}{% endfor %}"),
 	S("long_output", "{% for i in range(300) %}{{ i }},{% endfor %}"),
 	// lexer and whitespace corners

@@ -17,6 +17,9 @@
  *
  * Thread safety: a compiled template is immutable; any number of threads may
  * render it at once. Each render uses its own memory.
+ * Stack: evaluation recurses; at the default max_depth a render needs about
+ * 256 KiB of stack in a release build (compiling, 128 KiB). Lower max_depth
+ * for threads with smaller stacks.
  */
 #ifndef EDGEAGENT_TEMPLATE_H
 #define EDGEAGENT_TEMPLATE_H
@@ -60,7 +63,7 @@ struct ea_template_render_opts {
 #define EA_TEMPLATE_DEFAULT_MAX_MEMORY (256u << 20)
 #define EA_TEMPLATE_DEFAULT_MAX_DEPTH 400u
 #define EA_TEMPLATE_DEFAULT_MAX_STEPS 50000000u
-#define EA_TEMPLATE_DEFAULT_MAX_ITERS 1000000u
+#define EA_TEMPLATE_DEFAULT_MAX_ITERS 10000000u
 
 /* Renders tpl with the variables of context_json[0..len), a JSON object
  * (messages, tools, add_generation_prompt, bos_token, eos_token and any extra

@@ -699,7 +699,14 @@ METHOD(m_pop)
         return rt_err(r, LINE, "pop index out of range");
     size_t k = (size_t)i;
     *out = a->v[k];
-    t_copy(a->v + k, a->v + k + 1, (a->n - k - 1) * sizeof *a->v);
+    /* copy, not shift in place: a for loop may be iterating the old items */
+    struct tv *nv = ta_alloc(&r->ar, (a->n > 1 ? a->n - 1 : 1) * sizeof *nv);
+    if (!nv)
+        return rt_oom(r);
+    t_copy(nv, a->v, k * sizeof *nv);
+    t_copy(nv + k, a->v + k + 1, (a->n - k - 1) * sizeof *nv);
+    a->v = nv;
+    a->cap = a->n - 1;
     a->n--;
     return 0;
 }
@@ -1588,7 +1595,12 @@ METHOD(g_range)
     }
     if (step == 0)
         return rt_err(r, LINE, "range() step must not be zero");
-    struct tarr *a = tarr_new(r, 0);
+    double count = (step > 0 ? stop - start : start - stop) / fabs(step);
+    count = count > 0 ? ceil(count) : 0; /* NaN (no stop) gives [] as in JS */
+    if (!(count <= (double)(r->max_iters - (r->iters < r->max_iters ? r->iters : r->max_iters))))
+        return ea_error_set(r->err, EA_ETOOBIG, "range() of %.0f elements exceeds the iteration limit (%llu)", count,
+                            (unsigned long long)r->max_iters);
+    struct tarr *a = tarr_new(r, (size_t)count);
     if (!a)
         return rt_oom(r);
     for (double i = start; step > 0 ? i < stop : i > stop; i += step) {

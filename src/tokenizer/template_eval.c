@@ -440,9 +440,15 @@ static int ev_slice(struct rctx *r, struct tv obj, const struct node *s, struct 
 static int ev_member(struct rctx *r, const struct node *n, struct tenv *env, struct tv *out)
 {
     struct tv obj, prop;
-    int rc = ev_expr(r, n->a, env, &obj);
-    if (rc)
+    int rc;
+    if (n->a->kind == N_IDENT) { /* `loop.index` reads a field: no reference escapes */
+        if ((rc = enter(r, n->a->line)))
+            return rc;
+        r->depth--;
+        obj = env_lookup(r, env, n->a->str->s, n->a->str->len, n->a->hash);
+    } else if ((rc = ev_expr(r, n->a, env, &obj))) {
         return rc;
+    }
     if (n->flags & NF_COMPUTED) {
         if (n->b->kind == N_SLICE)
             return ev_slice(r, obj, n->b, env, out);
@@ -583,7 +589,9 @@ static int ev_binary(struct rctx *r, const struct node *n, struct tenv *env, str
     if (a.k == TV_JSUNDEF || b.k == TV_JSUNDEF)
         return rt_err(r, n->line, "Cannot read properties of undefined (reading 'value')");
     if (op == OP_EQ || op == OP_NE) {
-        bool eq = tv_loose_eq(r, a, b);
+        bool eq;
+        if ((rc = tv_loose_eq(r, a, b, &eq, n->line)))
+            return rc;
         *out = tv_bool(op == OP_EQ ? eq : !eq);
         return 0;
     }
@@ -702,7 +710,11 @@ static int ev_expr_inner(struct rctx *r, const struct node *n, struct tenv *env,
     case N_STR: *out = tv_str(n->str); return 0;
     case N_INT: *out = tv_int(n->num); return 0;
     case N_FLOAT: *out = tv_float(n->num); return 0;
-    case N_IDENT: *out = env_lookup(r, env, n->str->s, n->str->len, n->hash); return 0;
+    case N_IDENT:
+        *out = env_lookup(r, env, n->str->s, n->str->len, n->hash);
+        if (out->k == TV_OBJECT && (out->u.o->flags & TOBJ_LOOP))
+            out->u.o->flags |= TOBJ_ESCAPED; /* held as a value: the loop must not reuse it */
+        return 0;
     case N_ARRAY:
     case N_TUPLE: {
         struct tarr *a = tarr_new(r, n->nlist);
@@ -808,10 +820,15 @@ static int ev_for(struct rctx *r, const struct node *n, struct tenv *env)
     if (!tv_is_array(it) && !tv_is_object(it))
         return rt_err(r, n->line, "Expected iterable or object type in for loop: got %s", tv_type_name(it));
     size_t count = tv_is_array(it) ? it.u.a->n : it.u.o->n;
-    struct tarr *items = tarr_new(r, count);
-    if (!items)
+    struct tarr view, *items = &view;
+    if (tv_is_array(it) && !n->c && n->a->kind == N_IDENT) {
+        /* Lists never change under a loop in the reference; list.pop (an
+         * extension) copies before it removes, so this view stays intact. */
+        view = (struct tarr){.n = count, .cap = count, .v = it.u.a->v};
+    } else if (!(items = tarr_new(r, count))) {
         return rt_oom(r);
-    for (size_t i = 0; i < count; i++) {
+    }
+    for (size_t i = 0; items != &view && i < count; i++) {
         struct tv cur;
         if (tv_is_array(it)) {
             cur = it.u.a->v[i];
@@ -848,12 +865,15 @@ static int ev_for(struct rctx *r, const struct node *n, struct tenv *env)
     uint32_t loop_hash = tstr_hash("loop", 4);
     bool none = true;
     size_t len = items->n;
+    struct tobj *loop = NULL;
     for (size_t i = 0; i < len; i++) {
         if ((rc = rt_iter(r, n->line)))
             return rc;
-        struct tobj *loop = tobj_new(r, 9);
-        if (!loop)
-            return rt_oom(r);
+        if (!loop || (loop->flags & TOBJ_ESCAPED)) {
+            if (!(loop = tobj_new(r, 9)))
+                return rt_oom(r);
+            loop->flags = TOBJ_LOOP;
+        }
         struct tv vals[9] = {
             tv_int((double)(i + 1)),
             tv_int((double)i),
@@ -865,6 +885,7 @@ static int ev_for(struct rctx *r, const struct node *n, struct tenv *env)
             i > 0 ? items->v[i - 1] : tv_undef(),
             i + 1 < len ? items->v[i + 1] : tv_undef(),
         };
+        loop->n = 0;
         for (int k = 0; k < 9; k++)
             loop->e[loop->n++] = (struct tobj_ent){keys[k], vals[k]};
         if ((rc = env_set(r, scope, loop_name, loop_hash, tv_object(loop, TV_OBJECT))) ||

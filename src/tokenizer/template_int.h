@@ -282,7 +282,12 @@ struct tobj_ent {
 struct tobj {
     size_t n, cap;
     struct tobj_ent *e;
+    /* A for loop's `loop` object is reused by the next iteration unless the
+     * template took a reference to it (TOBJ_ESCAPED). */
+    uint8_t flags;
 };
+#define TOBJ_LOOP 1u
+#define TOBJ_ESCAPED 2u
 
 struct rctx;
 struct tenv;
@@ -382,8 +387,9 @@ bool tv_truthy(struct tv v);
 int tv_to_string(struct rctx *r, struct ea_buf *b, struct tv v, int line);
 /* String(value.value): what `~`, `+` and join produce for an operand. */
 int tv_js_string(struct rctx *r, struct ea_buf *b, struct tv v, int line);
-/* JS `a.value == b.value` and `a.value === b.value`. */
-bool tv_loose_eq(struct rctx *r, struct tv a, struct tv b);
+/* JS `a.value == b.value` (may fail: comparing a list with a string prints
+ * the list) and `a.value === b.value`. */
+int tv_loose_eq(struct rctx *r, struct tv a, struct tv b, bool *eq, int line);
 bool tv_strict_eq(struct tv a, struct tv b);
 /* SameValueZero, for |unique (a JS Set). */
 bool tv_same_value_zero(struct tv a, struct tv b);

@@ -780,6 +780,8 @@ static struct node *parse_primary(struct parser *p)
         return n;
     case TK_LBRACKET: {
         struct nvec v = {0};
+        if (!enter(p))
+            return NULL;
         while (!p->st && !is(p, TK_RBRACKET)) {
             if (is(p, TK_EOF)) {
                 perr(p, k, EA_EFORMAT, "unterminated list literal [ ]");
@@ -790,6 +792,7 @@ static struct node *parse_primary(struct parser *p)
             if (is(p, TK_COMMA))
                 advance(p);
         }
+        p->depth--;
         n = p->st ? NULL : mk(p, N_ARRAY, k->line);
         if (!n) {
             ea_free(v.v);
@@ -800,6 +803,8 @@ static struct node *parse_primary(struct parser *p)
     }
     case TK_LBRACE: {
         struct nvec v = {0};
+        if (!enter(p))
+            return NULL;
         while (!p->st && !is(p, TK_RBRACE)) {
             if (is(p, TK_EOF)) {
                 perr(p, k, EA_EFORMAT, "unterminated dict literal { }");
@@ -814,6 +819,7 @@ static struct node *parse_primary(struct parser *p)
             if (is(p, TK_COMMA))
                 advance(p);
         }
+        p->depth--;
         n = p->st ? NULL : mk(p, N_OBJECT, k->line);
         if (!n) {
             ea_free(v.v);

@@ -277,6 +277,7 @@ struct tobj *tobj_new(struct rctx *r, size_t cap)
     o->n = 0;
     o->cap = cap;
     o->e = NULL;
+    o->flags = 0;
     if (cap && !(o->e = ta_alloc(&r->ar, cap * sizeof *o->e)))
         return NULL;
     return o;
@@ -500,50 +501,68 @@ bool tv_same_value_zero(struct tv a, struct tv b)
 }
 
 /* ToPrimitive of an object: its string form, in the arena. */
-static bool jv_to_prim(struct rctx *r, struct jv *j)
+static int jv_to_prim(struct rctx *r, struct jv *j, int line)
 {
     struct ea_buf *b = rt_scratch(r);
     if (!b)
-        return false;
-    int rc = tv_js_string(r, b, j->src, 0);
+        return rt_oom(r);
+    int rc = tv_js_string(r, b, j->src, line);
     const struct tstr *s = rc ? NULL : rt_buf_str(r, b);
     rt_scratch_done(r, b);
+    if (rc)
+        return rc;
     if (!s)
-        return false;
+        return rt_oom(r);
     j->k = J_STR;
     j->s = s->s;
     j->len = s->len;
-    return true;
+    return 0;
 }
 
-static bool jv_loose(struct rctx *r, struct jv a, struct jv b, int guard)
+/* IsLooselyEqual of ECMAScript over the JS values behind a and b. */
+static int jv_loose(struct rctx *r, struct jv a, struct jv b, bool *eq, int line)
 {
-    if (a.k == b.k)
-        return jv_strict(&a, &b);
-    if ((a.k == J_NULL || a.k == J_UNDEF) && (b.k == J_NULL || b.k == J_UNDEF))
-        return true;
-    if (a.k == J_NULL || a.k == J_UNDEF || b.k == J_NULL || b.k == J_UNDEF || guard > 4)
-        return false;
-    if (a.k == J_NUM && b.k == J_STR)
-        return a.n == tx_to_number(b.s, b.len);
-    if (a.k == J_STR && b.k == J_NUM)
-        return tx_to_number(a.s, a.len) == b.n;
-    if (a.k == J_BOOL) {
-        a.k = J_NUM;
-        return jv_loose(r, a, b, guard + 1);
+    for (int guard = 0; guard < 4; guard++) {
+        *eq = false;
+        if (a.k == b.k) {
+            *eq = jv_strict(&a, &b);
+            return 0;
+        }
+        if ((a.k == J_NULL || a.k == J_UNDEF) && (b.k == J_NULL || b.k == J_UNDEF)) {
+            *eq = true;
+            return 0;
+        }
+        if (a.k == J_NULL || a.k == J_UNDEF || b.k == J_NULL || b.k == J_UNDEF)
+            return 0;
+        if (a.k == J_NUM && b.k == J_STR) {
+            *eq = a.n == tx_to_number(b.s, b.len);
+            return 0;
+        }
+        if (a.k == J_STR && b.k == J_NUM) {
+            *eq = tx_to_number(a.s, a.len) == b.n;
+            return 0;
+        }
+        int rc = 0;
+        if (a.k == J_BOOL)
+            a.k = J_NUM;
+        else if (b.k == J_BOOL)
+            b.k = J_NUM;
+        else if (a.k == J_OBJ && (b.k == J_NUM || b.k == J_STR))
+            rc = jv_to_prim(r, &a, line);
+        else if (b.k == J_OBJ && (a.k == J_NUM || a.k == J_STR))
+            rc = jv_to_prim(r, &b, line);
+        else
+            return 0;
+        if (rc)
+            return rc;
     }
-    if (b.k == J_BOOL) {
-        b.k = J_NUM;
-        return jv_loose(r, a, b, guard + 1);
-    }
-    if (a.k == J_OBJ && (b.k == J_NUM || b.k == J_STR))
-        return jv_to_prim(r, &a) && jv_loose(r, a, b, guard + 1);
-    if (b.k == J_OBJ && (a.k == J_NUM || a.k == J_STR))
-        return jv_to_prim(r, &b) && jv_loose(r, a, b, guard + 1);
-    return false;
+    return 0;
 }
 
-bool tv_loose_eq(struct rctx *r, struct tv a, struct tv b) { return jv_loose(r, jv_of(a), jv_of(b), 0); }
+int tv_loose_eq(struct rctx *r, struct tv a, struct tv b, bool *eq, int line)
+{
+    return jv_loose(r, jv_of(a), jv_of(b), eq, line);
+}
 
 /* ---- ordering ------------------------------------------------------------------- */
 

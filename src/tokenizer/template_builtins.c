@@ -1323,6 +1323,16 @@ static int apply_ident(struct rctx *r, struct tv x, const struct tstr *name, int
     return rt_err(r, line, "Cannot apply filter \"%s\" to type: %s", name->s, tv_type_name(x));
 }
 
+/* Extension: `x|f()` as `x|f` where the reference refuses the call form. If
+ * that fails too, the caller reports the reference's own message. */
+static int empty_call_fallback(struct rctx *r, struct tv x, const struct tstr *name, int line, struct tv *out)
+{
+    int rc = apply_ident(r, x, name, line, out);
+    if (rc == EA_EINVAL)
+        ea_error_clear(r->err);
+    return rc;
+}
+
 static int tojson_call(struct rctx *r, struct tv x, struct tobj *kw, int line, struct tv *out)
 {
     struct json_opts o = {.undef_null = true};
@@ -1492,8 +1502,8 @@ static int apply_call(struct rctx *r, struct tv x, const struct tstr *name, cons
         }
         if ((rc = ext_filter(r, x, name, pos, kw, line, out, &done)) || done)
             return rc;
-        if (empty_call)
-            return apply_ident(r, x, name, line, out);
+        if (empty_call && (rc = empty_call_fallback(r, x, name, line, out)) != EA_EINVAL)
+            return rc;
         return rt_err(r, line, "Unknown ArrayValue filter: %s", name->s);
     }
     if (x.k == TV_STR) {
@@ -1517,8 +1527,8 @@ static int apply_call(struct rctx *r, struct tv x, const struct tstr *name, cons
         }
         if ((rc = ext_filter(r, x, name, pos, kw, line, out, &done)) || done)
             return rc;
-        if (empty_call)
-            return apply_ident(r, x, name, line, out);
+        if (empty_call && (rc = empty_call_fallback(r, x, name, line, out)) != EA_EINVAL)
+            return rc;
         return rt_err(r, line, "Unknown StringValue filter: %s", name->s);
     }
     if (tv_is_object(x)) {
@@ -1535,14 +1545,14 @@ static int apply_call(struct rctx *r, struct tv x, const struct tstr *name, cons
         }
         if ((rc = ext_filter(r, x, name, pos, kw, line, out, &done)) || done)
             return rc;
-        if (empty_call)
-            return apply_ident(r, x, name, line, out);
+        if (empty_call && (rc = empty_call_fallback(r, x, name, line, out)) != EA_EINVAL)
+            return rc;
         return rt_err(r, line, "Unknown ObjectValue filter: %s", name->s);
     }
     if ((rc = ext_filter(r, x, name, pos, kw, line, out, &done)) || done)
         return rc;
-    if (empty_call && x.k != TV_UNDEF && x.k != TV_NULL && x.k != TV_NS && x.k != TV_FUNC)
-        return apply_ident(r, x, name, line, out);
+    if (empty_call && (rc = empty_call_fallback(r, x, name, line, out)) != EA_EINVAL)
+        return rc;
     return rt_err(r, line, "Cannot apply filter \"%s\" to type: %s", name->s, tv_type_name(x));
 }
 

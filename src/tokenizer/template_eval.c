@@ -157,6 +157,16 @@ int ev_capture(struct rctx *r, struct node *const *body, size_t n, struct tenv *
     return rc;
 }
 
+/* __bool__ of a value; a bare JS undefined has none (the reference throws). */
+static int truthy(struct rctx *r, struct tv v, int line, bool *out)
+{
+    *out = false;
+    if (v.k == TV_JSUNDEF)
+        return rt_err(r, line, "Cannot read properties of undefined (reading '__bool__')");
+    *out = tv_truthy(v);
+    return 0;
+}
+
 /* ---- arguments and calls ------------------------------------------------------ */
 
 int ev_args(struct rctx *r, struct node *const *args, size_t n, struct tenv *env, struct tarr **pos,
@@ -580,10 +590,14 @@ static int ev_binary(struct rctx *r, const struct node *n, struct tenv *env, str
     if (rc)
         return rc;
     int op = n->op;
-    if (op == OP_AND)
-        return tv_truthy(a) ? ev_expr(r, n->b, env, out) : (*out = a, 0);
-    if (op == OP_OR)
-        return tv_truthy(a) ? (*out = a, 0) : ev_expr(r, n->b, env, out);
+    if (op == OP_AND || op == OP_OR) {
+        bool t;
+        if ((rc = truthy(r, a, n->line, &t)))
+            return rc;
+        if (op == OP_AND)
+            return t ? ev_expr(r, n->b, env, out) : (*out = a, 0);
+        return t ? (*out = a, 0) : ev_expr(r, n->b, env, out);
+    }
     if ((rc = ev_expr(r, n->b, env, &b)))
         return rc;
     if (a.k == TV_JSUNDEF || b.k == TV_JSUNDEF)
@@ -688,9 +702,10 @@ static int ev_unary(struct rctx *r, const struct node *n, struct tenv *env, stru
     if (rc)
         return rc;
     if (n->op == OP_NOT) {
-        if (a.k == TV_JSUNDEF)
-            return rt_err(r, n->line, "Cannot read properties of undefined (reading '__bool__')");
-        *out = tv_bool(!tv_truthy(a));
+        bool t;
+        if ((rc = truthy(r, a, n->line, &t)))
+            return rc;
+        *out = tv_bool(!t);
         return 0;
     }
     if (a.k == TV_INT || a.k == TV_FLOAT || a.k == TV_BOOL) {
@@ -763,9 +778,10 @@ static int ev_expr_inner(struct rctx *r, const struct node *n, struct tenv *env,
     }
     case N_SELECT: {
         struct tv c;
-        if ((rc = ev_expr(r, n->b, env, &c)))
+        bool t;
+        if ((rc = ev_expr(r, n->b, env, &c)) || (rc = truthy(r, c, n->line, &t)))
             return rc;
-        if (!tv_truthy(c)) {
+        if (!t) {
             *out = tv_undef();
             return 0;
         }
@@ -773,9 +789,10 @@ static int ev_expr_inner(struct rctx *r, const struct node *n, struct tenv *env,
     }
     case N_TERNARY: {
         struct tv c;
-        if ((rc = ev_expr(r, n->a, env, &c)))
+        bool t;
+        if ((rc = ev_expr(r, n->a, env, &c)) || (rc = truthy(r, c, n->line, &t)))
             return rc;
-        return ev_expr(r, tv_truthy(c) ? n->b : n->c, env, out);
+        return ev_expr(r, t ? n->b : n->c, env, out);
     }
     default: return rt_err(r, n->line, "Unknown node type: %s", node_type_name(n));
     }
@@ -846,9 +863,11 @@ static int ev_for(struct rctx *r, const struct node *n, struct tenv *env)
             struct tv t;
             if (!ls)
                 return rt_oom(r);
-            if ((rc = bind_target(r, n->a, cur, ls)) || (rc = ev_expr(r, n->c, ls, &t)))
+            bool keep;
+            if ((rc = bind_target(r, n->a, cur, ls)) || (rc = ev_expr(r, n->c, ls, &t)) ||
+                (rc = truthy(r, t, n->line, &keep)))
                 return rc;
-            if (!tv_truthy(t))
+            if (!keep)
                 continue;
         }
         items->v[items->n++] = cur;
@@ -986,12 +1005,12 @@ static int ev_stmt(struct rctx *r, const struct node *n, struct tenv *env)
     switch (n->kind) {
     case N_STR: return rt_buf(r, ea__buf_append(&r->out, n->str->s, n->str->len));
     case N_COMMENT: return 0;
-    case N_IF:
-        if ((rc = ev_expr(r, n->a, env, &v)))
+    case N_IF: {
+        bool t;
+        if ((rc = ev_expr(r, n->a, env, &v)) || (rc = truthy(r, v, n->line, &t)))
             return rc;
-        if (v.k == TV_JSUNDEF)
-            return rt_err(r, n->line, "Cannot read properties of undefined (reading '__bool__')");
-        return tv_truthy(v) ? ev_block(r, n->list, n->nlist, env) : ev_block(r, n->list2, n->nlist2, env);
+        return t ? ev_block(r, n->list, n->nlist, env) : ev_block(r, n->list2, n->nlist2, env);
+    }
     case N_FOR: return ev_for(r, n, env);
     case N_SET: return ev_set(r, n, env);
     case N_MACRO: {

@@ -132,8 +132,13 @@ function expr(depth) {
 	if (depth <= 0) return primary(0);
 	switch (Math.floor(rnd() * 9)) {
 		case 0:
-		case 1:
-			return `${expr(depth - 1)} ${pick(BINOPS)} ${expr(depth - 1)}`;
+		case 1: {
+			const op = pick(BINOPS);
+			// V8's pow is not correctly rounded for fractional exponents (a
+			// documented divergence): keep exponents integral
+			if (op === "**") return `${expr(depth - 1)} ** ${pick(["0", "1", "2", "3", "-1", "n", "z"])}`;
+			return `${expr(depth - 1)} ${op} ${expr(depth - 1)}`;
+		}
 		case 2:
 			return `${primary(depth)}|${filter(depth)}`;
 		case 3:
@@ -149,7 +154,15 @@ function expr(depth) {
 	}
 }
 
+const TEXTS = ["", " ", "  ", "\n", " \n ", "\n\n", "\t", "a", " b ", "\n  c\n", "\u00a0", "x\r\n", "{", "}", "%"];
+const OPEN_S = ["{%", "{%-"];
+const CLOSE_S = ["%}", "-%}"];
+const OPEN_E = ["{{", "{{-"];
+const CLOSE_E = ["}}", "-}}"];
+const ws = () => pick(TEXTS);
+
 function statement(depth) {
+	if (chance(0.35)) return wsStatement(depth);
 	switch (Math.floor(rnd() * 8)) {
 		case 0:
 			return `{% if ${expr(depth)} %}[Y]{% else %}[N]{% endif %}`;
@@ -163,6 +176,33 @@ function statement(depth) {
 			return `{% macro mm(a, b=${literal(0)}) %}<{{ a }}|{{ b }}>{% endmacro %}{{ mm(${expr(depth - 1)}) }}`;
 		default:
 			return `{{${pick([" ", "- ", " "])}${expr(depth)}${pick([" ", " -", " "])}}}${pick(["", " ", "\n", "  \n"])}`;
+	}
+}
+
+// Statements with whitespace control and text around them.
+function wsStatement(depth) {
+	const os = () => pick(OPEN_S), cs = () => pick(CLOSE_S), oe = () => pick(OPEN_E), ce = () => pick(CLOSE_E);
+	switch (Math.floor(rnd() * 10)) {
+		case 0:
+			return `${ws()}${os()} if ${expr(depth)} ${cs()}${ws()}A${ws()}${os()} elif ${expr(depth)} ${cs()}${ws()}B${ws()}${os()} else ${cs()}${ws()}C${ws()}${os()} endif ${cs()}${ws()}`;
+		case 1:
+			return `${ws()}${os()} for x in ${pick(["l", "sl", "m", "range(4)"])} ${cs()}${ws()}${oe()} x ${ce()}${ws()}${os()} if loop.index ${pick(["== 2", "is odd", "> 1"])} ${cs()}${os()} ${pick(["break", "continue"])} ${cs()}${os()} endif ${cs()}${ws()}|${ws()}${os()} else ${cs()}none${os()} endfor ${cs()}${ws()}`;
+		case 2:
+			return `${ws()}{#${pick(["", "-"])} comment ${pick(["", "-"])}#}${ws()}${oe()} ${expr(depth)} ${ce()}${ws()}`;
+		case 3:
+			return `${os()} macro w(${pick(["", "a", "a, b=2"])}) ${cs()}${ws()}<${oe()} caller() ${ce()}>${ws()}${os()} endmacro ${cs()}${ws()}${os()} call w(${pick(["", "1", "1, 3"])}) ${cs()}${ws()}${oe()} ${expr(depth - 1)} ${ce()}${ws()}${os()} endcall ${cs()}`;
+		case 4:
+			return `${os()} filter ${pick(["upper", "trim", "lower", "replace('a', 'b')", "indent(2)", "title"])} ${cs()}${ws()}abc ${oe()} ${expr(depth - 1)} ${ce()}${ws()}${os()} endfilter ${cs()}${ws()}`;
+		case 5:
+			return `${os()} for k, v in ${pick(["d.items()", "d|items", "d|dictsort", "[[1, 2], [3, 4]]", "ed.items()"])} ${cs()}${ws()}${oe()} k ${ce()}=${oe()} v ${ce()}${pick([",", "\n", ""])}${os()} endfor ${cs()}${ws()}`;
+		case 6:
+			return `${os()} set ${pick(["a, b", "a"])} = ${pick(["[1, 2]", "(3, 4)", expr(depth - 1)])} ${cs()}${ws()}${oe()} a ${ce()}`;
+		case 7:
+			return `${os()} set blk ${cs()}${ws()}in${oe()} ${expr(depth - 1)} ${ce()}${ws()}${os()} endset ${cs()}[${oe()} blk ${ce()}]`;
+		case 8:
+			return `${os()} for x in m ${cs()}${oe()} loop.previtem.role if loop.previtem else '-' ${ce()}>${oe()} x.role ${ce()}>${oe()} loop.nextitem is defined ${ce()};${os()} endfor ${cs()}`;
+		default:
+			return `${ws()}${oe()} ${expr(depth)} ${ce()}${ws()}`;
 	}
 }
 

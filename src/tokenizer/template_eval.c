@@ -583,6 +583,31 @@ static bool str_contains(const struct tstr *hay, const struct tstr *needle)
     return tx_find(hay->s, hay->len, needle->s, needle->len) != NULL;
 }
 
+/* A bare JS undefined ([]|first) as an operand: the reference fails with a
+ * TypeError whose text depends on which of its checks touches the operand
+ * first. Returns -1 to go on with the normal path. */
+static int binary_jsundef(struct rctx *r, int op, struct tv a, struct tv b, struct tv *out, int line)
+{
+    static const char *const msg = "Cannot read properties of undefined (reading '%s')";
+    if (op == OP_EQ || op == OP_NE)
+        return rt_err(r, line, msg, "value");
+    if (a.k == TV_UNDEF || b.k == TV_UNDEF || a.k == TV_NULL || b.k == TV_NULL)
+        return -1; /* the undefined / null errors come first */
+    if (op == OP_CONCAT)
+        return rt_err(r, line, msg, "value");
+    if (tv_is_array(b) && !(tv_is_array(a))) {
+        if (b.u.a->n)
+            return rt_err(r, line, msg, "value");
+        if (op == OP_IN || op == OP_NOTIN) {
+            *out = tv_bool(op == OP_NOTIN);
+            return 0;
+        }
+    }
+    if ((a.k == TV_STR || b.k == TV_STR) && op == OP_ADD)
+        return rt_err(r, line, msg, "value");
+    return rt_err(r, line, msg, "type");
+}
+
 static int ev_binary(struct rctx *r, const struct node *n, struct tenv *env, struct tv *out)
 {
     struct tv a, b;
@@ -600,8 +625,8 @@ static int ev_binary(struct rctx *r, const struct node *n, struct tenv *env, str
     }
     if ((rc = ev_expr(r, n->b, env, &b)))
         return rc;
-    if (a.k == TV_JSUNDEF || b.k == TV_JSUNDEF)
-        return rt_err(r, n->line, "Cannot read properties of undefined (reading 'value')");
+    if ((a.k == TV_JSUNDEF || b.k == TV_JSUNDEF) && (rc = binary_jsundef(r, op, a, b, out, n->line)) != -1)
+        return rc;
     if (op == OP_EQ || op == OP_NE) {
         bool eq;
         if ((rc = tv_loose_eq(r, a, b, &eq, n->line)))

@@ -9,8 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-void rt_scratch_release_all(struct rctx *r);
-
 ea_status ea_template_compile(const char *src, size_t len, ea_template **out, struct ea_error *err)
 {
     if (!out || (!src && len))

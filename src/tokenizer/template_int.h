@@ -27,6 +27,78 @@
 #include "edgeagent/template.h"
 #include "util/buf.h"
 
+/* Internal functions are linked as ea__tpl_<name> (STYLE.md: internal
+ * non-static symbols carry ea__); the template_*.c files use the short
+ * names. */
+#define bi_filter              ea__tpl_bi_filter
+#define bi_find_test           ea__tpl_bi_find_test
+#define bi_globals             ea__tpl_bi_globals
+#define bi_member              ea__tpl_bi_member
+#define bi_namespace           ea__tpl_bi_namespace
+#define bi_test                ea__tpl_bi_test
+#define env_lookup             ea__tpl_env_lookup
+#define env_new                ea__tpl_env_new
+#define env_set                ea__tpl_env_set
+#define ev_args                ea__tpl_ev_args
+#define ev_block               ea__tpl_ev_block
+#define ev_call_value          ea__tpl_ev_call_value
+#define ev_capture             ea__tpl_ev_capture
+#define ev_expr                ea__tpl_ev_expr
+#define rt_buf                 ea__tpl_rt_buf
+#define rt_buf_str             ea__tpl_rt_buf_str
+#define rt_err                 ea__tpl_rt_err
+#define rt_iter                ea__tpl_rt_iter
+#define rt_oom                 ea__tpl_rt_oom
+#define rt_scratch             ea__tpl_rt_scratch
+#define rt_scratch_done        ea__tpl_rt_scratch_done
+#define rt_scratch_release_all ea__tpl_rt_scratch_release_all
+#define rt_str                 ea__tpl_rt_str
+#define rt_strz                ea__tpl_rt_strz
+#define ta_alloc               ea__tpl_ta_alloc
+#define ta_init                ea__tpl_ta_init
+#define ta_release             ea__tpl_ta_release
+#define ta_zalloc              ea__tpl_ta_zalloc
+#define tarr_new               ea__tpl_tarr_new
+#define tarr_push              ea__tpl_tarr_push
+#define tobj_find              ea__tpl_tobj_find
+#define tobj_new               ea__tpl_tobj_new
+#define tobj_set               ea__tpl_tobj_set
+#define tpl_lex                ea__tpl_tpl_lex
+#define tpl_op_name            ea__tpl_tpl_op_name
+#define tpl_parse              ea__tpl_tpl_parse
+#define tstr_cat               ea__tpl_tstr_cat
+#define tstr_empty             ea__tpl_tstr_empty
+#define tstr_hash              ea__tpl_tstr_hash
+#define tstr_new               ea__tpl_tstr_new
+#define tv_array               ea__tpl_tv_array
+#define tv_compare             ea__tpl_tv_compare
+#define tv_from_json           ea__tpl_tv_from_json
+#define tv_func                ea__tpl_tv_func
+#define tv_js_string           ea__tpl_tv_js_string
+#define tv_loose_eq            ea__tpl_tv_loose_eq
+#define tv_object              ea__tpl_tv_object
+#define tv_same_value_zero     ea__tpl_tv_same_value_zero
+#define tv_strict_eq           ea__tpl_tv_strict_eq
+#define tv_to_json             ea__tpl_tv_to_json
+#define tv_to_string           ea__tpl_tv_to_string
+#define tv_truthy              ea__tpl_tv_truthy
+#define tv_type_name           ea__tpl_tv_type_name
+#define tx_cmp_utf16           ea__tpl_tx_cmp_utf16
+#define tx_find                ea__tpl_tx_find
+#define tx_float               ea__tpl_tx_float
+#define tx_json_str            ea__tpl_tx_json_str
+#define tx_lower               ea__tpl_tx_lower
+#define tx_num                 ea__tpl_tx_num
+#define tx_parse_float         ea__tpl_tx_parse_float
+#define tx_parse_int           ea__tpl_tx_parse_int
+#define tx_to_number           ea__tpl_tx_to_number
+#define tx_trim                ea__tpl_tx_trim
+#define tx_upper               ea__tpl_tx_upper
+#define tx_utf16_at            ea__tpl_tx_utf16_at
+#define tx_utf16_len           ea__tpl_tx_utf16_len
+#define tx_ws_at               ea__tpl_tx_ws_at
+#define tx_ws_before           ea__tpl_tx_ws_before
+
 /* ---- arena ------------------------------------------------------------- */
 
 /* Bump allocator in chunks; frees everything at once. `max` caps the bytes
@@ -411,6 +483,8 @@ int tv_from_json(struct rctx *r, const void *json, struct tv *out);
 /* A scratch buffer for building a string, returned to a small pool. */
 struct ea_buf *rt_scratch(struct rctx *r);
 void rt_scratch_done(struct rctx *r, struct ea_buf *b);
+/* Frees every pooled buffer (end of a render). */
+void rt_scratch_release_all(struct rctx *r);
 
 /* ---- evaluation (template_eval.c) --------------------------------------- */
 

@@ -212,7 +212,6 @@ void rt_scratch_done(struct rctx *r, struct ea_buf *b)
     r->scratch_free = s;
 }
 
-void rt_scratch_release_all(struct rctx *r);
 void rt_scratch_release_all(struct rctx *r)
 {
     struct rscratch *s = r->scratch_all;

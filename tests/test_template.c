@@ -593,6 +593,15 @@ static void compile_errors(void)
     FAILS("{{ x[] }}", NULL, EA_EFORMAT, "expected an index or slice");
 }
 
+/* Invalid UTF-8 in a template reads as U+FFFD, one per maximal ill-formed
+ * subsequence, as Node decodes the template file. */
+static void invalid_utf8_source(void)
+{
+    RENDERS("{{ \"a\xff\xe2\x82 b\xed\xa0\x80" "c\xf0\x9f\x99\" }}|x\xc0\xafy", NULL,
+            "a\xEF\xBF\xBD\xEF\xBF\xBD b\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+            "c\xEF\xBF\xBD|x\xEF\xBF\xBD\xEF\xBF\xBDy");
+}
+
 static void context_json(void)
 {
     /* key order is kept, with JS's integer-like keys first */
@@ -754,5 +763,5 @@ static void concurrent_renders(void)
 
 EA_TESTS(EA_TEST(golden_templates), EA_TEST(golden_snippets), EA_TEST(default_chatml), EA_TEST(operators),
          EA_TEST(statements), EA_TEST(whitespace_control), EA_TEST(filters), EA_TEST(tests_and_methods),
-         EA_TEST(globals), EA_TEST(extensions), EA_TEST(compile_errors), EA_TEST(context_json), EA_TEST(limits),
+         EA_TEST(globals), EA_TEST(extensions), EA_TEST(compile_errors), EA_TEST(invalid_utf8_source), EA_TEST(context_json), EA_TEST(limits),
          EA_TEST(allocation_failures), EA_TEST(concurrent_renders))

@@ -22,9 +22,18 @@ ea_status ea_template_compile(const char *src, size_t len, ea_template **out, st
         return ea_error_set(err, EA_ENOMEM, "out of memory");
     /* tokens and AST of the largest accepted source fit many times over */
     ta_init(&t->ar, (size_t)EA_TEMPLATE_MAX_SOURCE * 64);
+    /* Node reads a template file as UTF-8 with replacement characters */
+    char *clean = NULL;
+    size_t clean_len = len;
+    ea_status st = tx_sanitize_utf8(src ? src : "", len, &clean, &clean_len);
+    if (st) {
+        ea_error_set(err, st, "out of memory");
+        goto out_free_template;
+    }
     struct token *toks = NULL;
     size_t n = 0;
-    ea_status st = tpl_lex(&t->ar, src ? src : "", len, &toks, &n, err);
+    st = tpl_lex(&t->ar, clean ? clean : src ? src : "", clean_len, &toks, &n, err);
+    ea_free(clean);
     if (st)
         goto out_free_template;
     st = tpl_parse(t, toks, n, err);

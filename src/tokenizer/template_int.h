@@ -92,6 +92,7 @@
 #define tx_parse_float         ea__tpl_tx_parse_float
 #define tx_parse_int           ea__tpl_tx_parse_int
 #define tx_to_number           ea__tpl_tx_to_number
+#define tx_sanitize_utf8 ea__tpl_tx_sanitize_utf8
 #define tx_trim                ea__tpl_tx_trim
 #define tx_upper               ea__tpl_tx_upper
 #define tx_utf16_at            ea__tpl_tx_utf16_at
@@ -173,6 +174,10 @@ size_t tx_float(double x, char out[400]);
 double tx_parse_int(const char *s, size_t n);
 double tx_parse_float(const char *s, size_t n);
 double tx_to_number(const char *s, size_t n);
+/* Decodes s as Node decodes a UTF-8 file: each maximal ill-formed
+ * subsequence becomes U+FFFD. *out is NULL when s is valid (use s as is),
+ * else a new buffer (free with ea_free) of *out_len bytes. */
+ea_status tx_sanitize_utf8(const char *s, size_t n, char **out, size_t *out_len);
 /* First occurrence of needle in hay (memmem, which C11 lacks); NULL if none.
  * An empty needle is found at hay. */
 const char *tx_find(const char *hay, size_t hn, const char *needle, size_t nn);

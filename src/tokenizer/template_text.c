@@ -178,6 +178,72 @@ const char *tx_find(const char *hay, size_t hn, const char *needle, size_t nn)
     return NULL;
 }
 
+/* Length of the maximal subpart of an ill-formed sequence at s (WHATWG
+ * decoder: the prefix that could still have become a valid character). */
+static size_t bad_prefix(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t need = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (!need)
+        return 1;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    size_t i = 1;
+    for (; i < need && i < n; i++) {
+        if (s[i] < lo || s[i] > hi)
+            break;
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    return i;
+}
+
+ea_status tx_sanitize_utf8(const char *s, size_t n, char **out, size_t *out_len)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = (unsigned char)s[i] < 0x80 ? 1 : ea__utf8_decode(s + i, n - i, &cp);
+        if (!l) {
+            bad++;
+            l = bad_prefix((const unsigned char *)s + i, n - i);
+        }
+        i += l;
+    }
+    *out = NULL;
+    *out_len = n;
+    if (!bad)
+        return EA_OK;
+    char *o = ea_malloc(n + bad * 2 + 1);
+    if (!o)
+        return EA_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = (unsigned char)s[i] < 0x80 ? 1 : ea__utf8_decode(s + i, n - i, &cp);
+        if (l) {
+            memcpy(o + k, s + i, l);
+            k += l;
+        } else {
+            l = bad_prefix((const unsigned char *)s + i, n - i);
+            memcpy(o + k, "\xEF\xBF\xBD", 3);
+            k += 3;
+        }
+        i += l;
+    }
+    o[k] = '\0';
+    *out = o;
+    *out_len = k;
+    return EA_OK;
+}
+
 /* ---- case mapping -------------------------------------------------------- */
 
 /* Simple one-to-one mappings; special cases handled by the callers. */

@@ -67,9 +67,9 @@ struct ea_template_render_opts {
 
 /* Renders tpl with the variables of context_json[0..len), a JSON object
  * (messages, tools, add_generation_prompt, bos_token, eos_token and any extra
- * keys such as enable_thinking; key order is kept). On success *out is the
- * NUL-terminated text (*out_len bytes, may contain NUL) that the caller frees
- * with ea_free. Errors leave *out NULL:
+ * keys such as enable_thinking; key order is kept; len 0 = no variables).
+ * On success *out is the NUL-terminated text (*out_len bytes, may contain
+ * NUL) that the caller frees with ea_free. Errors leave *out NULL:
  *   EA_EINVAL   the context is not a JSON object, or the template raised:
  *               raise_exception(msg) puts exactly msg in err; other runtime
  *               errors read "<message> (template line N)"

@@ -82,12 +82,14 @@ ea_status ea_template_render_ex(const ea_template *tpl, const char *context_json
                                 const struct ea_template_render_opts *opts, char **out, size_t *out_len,
                                 struct ea_error *err);
 
-/* The fallback for models without a chat template: ChatML, as Qwen2.5 and
- * SmolLM use it (static string, do not free):
+/* The fallback for models without a chat template: ChatML as Qwen2.5 writes
+ * it (static string, do not free):
  *   <|im_start|>{role}\n{content}<|im_end|>\n   for every message, then
  *   <|im_start|>assistant\n                      when add_generation_prompt.
- * Content parts ([{type: text, text}]) are joined; tool calls are written as
- * <tool_call>{"name": ..., "arguments": ...}</tool_call> lines. */
+ * Content parts ([{type: text, text}]) are joined. With tools, a first system
+ * turn lists them in <tools></tools> (after the system message, if any);
+ * assistant tool calls are <tool_call>\n{"name": ..., "arguments": ...}
+ * \n</tool_call> and role tool results are user turns in <tool_response>. */
 const char *ea_template_default_chatml(void);
 /* Compiles ea_template_default_chatml() (cannot fail except EA_ENOMEM). */
 ea_status ea_template_compile_default(ea_template **out, struct ea_error *err);

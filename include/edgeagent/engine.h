@@ -64,6 +64,9 @@ struct ea_kv_seq {
  * out (nothing is leaked; the sequence keeps what it had). */
 ea_status ea_kv_seq_reserve(ea_kv_cache *c, struct ea_kv_seq *s, int32_t n_total,
                             struct ea_error *err);
+/* Forgets positions n.. (n <= n_tokens): blocks past the new end go back to
+ * the pool; the sequence continues from position n. */
+void ea_kv_seq_truncate(ea_kv_cache *c, struct ea_kv_seq *s, int32_t n);
 /* Returns all blocks of the sequence and frees its table. */
 void ea_kv_seq_release(ea_kv_cache *c, struct ea_kv_seq *s);
 /* Evaluates n tokens appended to the sequence (reserving blocks), writing

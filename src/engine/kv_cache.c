@@ -291,6 +291,19 @@ ea_status ea_kv_seq_reserve(ea_kv_cache *c, struct ea_kv_seq *s, int32_t n_total
     return EA_OK;
 }
 
+void ea_kv_seq_truncate(ea_kv_cache *c, struct ea_kv_seq *s, int32_t n)
+{
+    if (n < 0)
+        n = 0;
+    if (n >= s->n_tokens)
+        return;
+    int32_t bs = (int32_t)c->store.block_size;
+    int32_t keep = (n + bs - 1) / bs;
+    while (s->n_blocks > keep)
+        ea_kv_block_unref(c, s->blocks[--s->n_blocks]);
+    s->n_tokens = n;
+}
+
 void ea_kv_seq_release(ea_kv_cache *c, struct ea_kv_seq *s)
 {
     for (int32_t i = 0; i < s->n_blocks; i++)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/bench_int.h"
 #include "cli/cli.h"
 #include "edgeagent/engine.h"
 #include "edgeagent/kernels.h"
@@ -22,6 +23,8 @@ static double now_s(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+
+long bench_rss_kib(void);
 
 static long rss_kib(const char *field)
 {
@@ -101,6 +104,8 @@ static int mem_bandwidth(int threads)
     return 0;
 }
 
+long bench_rss_kib(void) { return rss_kib("VmHWM"); }
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: edgeagent bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] "
@@ -108,7 +113,10 @@ static void usage(FILE *f)
                "  -p N   prompt tokens per pp test (0 skips it)\n"
                "  -n N   generated tokens per tg test (0 skips it)\n"
                "  -r N   repetitions (default 5) after one warm-up run\n"
-               "usage: edgeagent bench --mem-bandwidth [-t THREADS]   (memory read bandwidth)\n");
+               "usage: edgeagent bench --mem-bandwidth [-t THREADS]   (memory read bandwidth)\n"
+               "usage: edgeagent bench -m MODEL --concurrency 1,4,16 [--prompt 256] [--gen 128]\n"
+               "                       [--shared-prefix N] [--kv-mem MB] [--max-batch 512] [--json]\n"
+               "  continuous batching under load: aggregate tok/s, TTFT and inter-token latency\n");
 }
 
 struct stats {
@@ -165,6 +173,7 @@ int cmd_bench(int argc, char **argv)
     const char *model = NULL;
     uint64_t pp = 512, tg = 128, threads = 0, reps = 5;
     bool json = false, bandwidth = false;
+    struct serving_opts so = {.prompt = 256, .gen = 128, .max_batch = 512, .kv_mem_mb = 1024};
     uint32_t kv_type = EA_TYPE_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -199,6 +208,33 @@ int cmd_bench(int argc, char **argv)
                 cli_errorf("bench", "-r needs a positive integer");
                 return 2;
             }
+        } else if (!strcmp(a, "--concurrency")) {
+            char *copy = strdup(v), *save = NULL;
+            for (char *tok = strtok_r(copy, ",", &save); tok && so.n_levels < 16;
+                 tok = strtok_r(NULL, ",", &save)) {
+                uint64_t c;
+                if (!cli_parse_u64("bench", a, tok, &c) || c == 0 || c > 1024) {
+                    free(copy);
+                    return 2;
+                }
+                so.levels[so.n_levels++] = (int)c;
+            }
+            free(copy);
+        } else if (!strcmp(a, "--prompt") || !strcmp(a, "--gen") || !strcmp(a, "--shared-prefix") ||
+                   !strcmp(a, "--max-batch") || !strcmp(a, "--kv-mem")) {
+            uint64_t x;
+            if (!cli_parse_u64("bench", a, v, &x) || x > 1u << 20)
+                return 2;
+            if (!strcmp(a, "--prompt"))
+                so.prompt = (int)x;
+            else if (!strcmp(a, "--gen"))
+                so.gen = (int)x;
+            else if (!strcmp(a, "--shared-prefix"))
+                so.shared_prefix = (int)x;
+            else if (!strcmp(a, "--max-batch"))
+                so.max_batch = (int)x;
+            else
+                so.kv_mem_mb = x;
         } else if (!strcmp(a, "--kv")) {
             if (!strcmp(v, "f16"))
                 kv_type = EA_TYPE_F16;
@@ -215,6 +251,16 @@ int cmd_bench(int argc, char **argv)
     }
     if (bandwidth)
         return mem_bandwidth((int)threads);
+    if (so.n_levels) {
+        if (!model || so.prompt < 1 || so.gen < 1) {
+            usage(stderr);
+            return 2;
+        }
+        so.model = model;
+        so.threads = (int)threads;
+        so.json = json;
+        return bench_serving(&so);
+    }
     if (!model || pp > 16384 || tg > 16384 || reps > 1000) {
         usage(stderr);
         return 2;

@@ -32,6 +32,7 @@
 #define EDGEAGENT_KERNELS_X86_KERNELS_H
 
 #include <immintrin.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "kernels/quant_blocks.h"
@@ -106,8 +107,6 @@ EA_ALWAYS_INLINE __m256 bcast_fp16(const void *p)
     return _mm256_cvtph_ps(_mm_set1_epi16((short)h));
 }
 
-EA_ALWAYS_INLINE float fp16_scalar(uint16_t h) { return _cvtsh_ss(h); }
-
 EA_ALWAYS_INLINE __m256i srl16(__m256i v, int n) { return _mm256_srl_epi16(v, _mm_cvtsi32_si128(n)); }
 
 /* Byte j of the result is 0xFF when bit j of the 32-bit word h is set. */
@@ -139,6 +138,68 @@ EA_ALWAYS_INLINE void transpose_8x8_epi32(__m256i r[8])
         r[i] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x20);
         r[i + 4] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x31);
     }
+}
+
+/* Lane r = the 4 bytes at p[r] + off. */
+EA_ALWAYS_INLINE __m256i gather_dwords(const uint8_t *const p[8], size_t off)
+{
+    int32_t v[8];
+    for (int r = 0; r < 8; r++)
+        memcpy(&v[r], p[r] + off, 4);
+    return _mm256_setr_epi32(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+}
+
+/* Lane r = the half float at p[r] + off, as float. */
+EA_ALWAYS_INLINE __m256 gather_fp16(const uint8_t *const p[8], size_t off)
+{
+    uint16_t h[8];
+    for (int r = 0; r < 8; r++)
+        memcpy(&h[r], p[r] + off, 2);
+    return _mm256_cvtph_ps(_mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3], (short)h[4],
+                                          (short)h[5], (short)h[6], (short)h[7]));
+}
+
+/* out[u] lane r = dword u of the 16 bytes at p[r] + off: rows r and r + 4
+ * share a vector, then two rounds of unpacks within 128-bit halves. */
+EA_ALWAYS_INLINE void transpose_16B(const uint8_t *const p[8], size_t off, __m256i out[4])
+{
+    __m256i y[4], t[4];
+    for (int r = 0; r < 4; r++)
+        y[r] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p[r] + off))),
+                                       _mm_loadu_si128((const __m128i *)(p[r + 4] + off)), 1);
+    t[0] = _mm256_unpacklo_epi32(y[0], y[1]);
+    t[1] = _mm256_unpackhi_epi32(y[0], y[1]);
+    t[2] = _mm256_unpacklo_epi32(y[2], y[3]);
+    t[3] = _mm256_unpackhi_epi32(y[2], y[3]);
+    out[0] = _mm256_unpacklo_epi64(t[0], t[2]);
+    out[1] = _mm256_unpackhi_epi64(t[0], t[2]);
+    out[2] = _mm256_unpacklo_epi64(t[1], t[3]);
+    out[3] = _mm256_unpackhi_epi64(t[1], t[3]);
+}
+
+/* The same for 32 bytes: out[0..7]. */
+EA_ALWAYS_INLINE void transpose_32B(const uint8_t *const p[8], size_t off, __m256i out[8])
+{
+    transpose_16B(p, off, out);
+    transpose_16B(p, off + 16, out + 4);
+}
+
+/* Bits shift.. of each 32-bit lane under mask (variable shift counts). */
+EA_ALWAYS_INLINE __m256i field32(__m256i v, int shift, int mask)
+{
+    return _mm256_and_si256(_mm256_srl_epi32(v, _mm_cvtsi32_si128(shift)), _mm256_set1_epi32(mask));
+}
+
+/* Signed byte b (0..3) of each 32-bit lane. */
+EA_ALWAYS_INLINE __m256i sbyte32(__m256i v, int b)
+{
+    return _mm256_sra_epi32(_mm256_sll_epi32(v, _mm_cvtsi32_si128(24 - 8 * b)), _mm_cvtsi32_si128(24));
+}
+
+/* Two int16 per lane: lo in the low half, hi in the high half. */
+EA_ALWAYS_INLINE __m256i pack16x2(__m256i lo, __m256i hi)
+{
+    return _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(hi, 16));
 }
 
 /* Stores (or adds to, after the first segment of k) the outputs of rows
@@ -199,58 +260,59 @@ EA_ALWAYS_INLINE __m256i fifth_bits_32(const uint8_t qh[4])
     return _mm256_and_si256(bits_to_bytes(h), _mm256_set1_epi8(16));
 }
 
-/* Levels and scales of one block of one row. */
-EA_ALWAYS_INLINE __m256i legacy_levels(enum legacy_kind kind, const uint8_t *p, float *d, float *m)
+/* Levels of one Q5_0/Q5_1 block of one row (the fifth bits are easiest to
+ * spread before the transpose). */
+EA_ALWAYS_INLINE __m256i q5_levels(const uint8_t *qs, const uint8_t *qh)
 {
-    switch (kind) {
-    case L_Q4_0: {
-        const struct ea_blk_q4_0 *b = (const void *)p;
-        *d = fp16_scalar(b->d);
-        return nibbles_32(b->qs);
-    }
-    case L_Q4_1: {
-        const struct ea_blk_q4_1 *b = (const void *)p;
-        *d = fp16_scalar(b->d);
-        *m = fp16_scalar(b->m);
-        return nibbles_32(b->qs);
-    }
-    case L_Q5_0: {
-        const struct ea_blk_q5_0 *b = (const void *)p;
-        *d = fp16_scalar(b->d);
-        return _mm256_or_si256(nibbles_32(b->qs), fifth_bits_32(b->qh));
-    }
-    case L_Q5_1: {
-        const struct ea_blk_q5_1 *b = (const void *)p;
-        *d = fp16_scalar(b->d);
-        *m = fp16_scalar(b->m);
-        return _mm256_or_si256(nibbles_32(b->qs), fifth_bits_32(b->qh));
-    }
-    default: {
-        const struct ea_blk_q8_0 *b = (const void *)p;
-        *d = fp16_scalar(b->d);
-        __m256i q = _mm256_loadu_si256((const __m256i *)b->qs);
-#ifdef EA_X86_VNNI
-        q = _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)); /* q + 128 as unsigned */
-#endif
-        return q;
-    }
-    }
+    return _mm256_or_si256(nibbles_32(qs), fifth_bits_32(qh));
 }
 
+/* Unpacks blocks blk0 .. blk0 + nblk - 1 of 8 rows. Nibble formats are
+ * transposed while still packed (one 16-byte transpose gives 8 level
+ * vectors), Q8_0 as 32 bytes. */
 EA_ALWAYS_INLINE void legacy_unpack(enum legacy_kind kind, const uint8_t *const rows[8], int64_t blk0,
                                     int nblk, struct legacy_tile *tile)
 {
     const size_t bs = legacy_wsize(kind);
+    const __m256i low4 = _mm256_set1_epi8(15);
     for (int b = 0; b < nblk; b++) {
-        __m256i r[8];
-        for (int i = 0; i < 8; i++) {
-            float m = 0;
-            r[i] = legacy_levels(kind, rows[i] + (size_t)(blk0 + b) * bs, &tile[b].d[i], &m);
-            tile[b].m[i] = m;
+        const uint8_t *bp[8];
+        __m256i w[8];
+        for (int i = 0; i < 8; i++)
+            bp[i] = rows[i] + (size_t)(blk0 + b) * bs;
+        switch (kind) {
+        case L_Q4_0:
+        case L_Q4_1: {
+            __m256i q[4];
+            transpose_16B(bp, kind == L_Q4_0 ? offsetof(struct ea_blk_q4_0, qs) : offsetof(struct ea_blk_q4_1, qs), q);
+            for (int u = 0; u < 4; u++) {
+                w[u] = _mm256_and_si256(q[u], low4);
+                w[u + 4] = _mm256_and_si256(_mm256_srli_epi16(q[u], 4), low4);
+            }
+            break;
         }
-        transpose_8x8_epi32(r);
+        case L_Q5_0:
+        case L_Q5_1:
+            for (int i = 0; i < 8; i++)
+                w[i] = kind == L_Q5_0 ? q5_levels(((const struct ea_blk_q5_0 *)(const void *)bp[i])->qs,
+                                                  ((const struct ea_blk_q5_0 *)(const void *)bp[i])->qh)
+                                      : q5_levels(((const struct ea_blk_q5_1 *)(const void *)bp[i])->qs,
+                                                  ((const struct ea_blk_q5_1 *)(const void *)bp[i])->qh);
+            transpose_8x8_epi32(w);
+            break;
+        default:
+            transpose_32B(bp, offsetof(struct ea_blk_q8_0, qs), w);
+#ifdef EA_X86_VNNI
+            for (int t = 0; t < 8; t++) /* q + 128 as unsigned */
+                w[t] = _mm256_xor_si256(w[t], _mm256_set1_epi8((char)0x80));
+#endif
+            break;
+        }
         for (int t = 0; t < 8; t++)
-            _mm256_store_si256((__m256i *)tile[b].w[t], r[t]);
+            _mm256_store_si256((__m256i *)tile[b].w[t], w[t]);
+        _mm256_store_ps(tile[b].d, gather_fp16(bp, 0)); /* d leads every block */
+        if (legacy_q8_1_act(kind))
+            _mm256_store_ps(tile[b].m, gather_fp16(bp, 2));
     }
 }
 
@@ -315,47 +377,88 @@ EA_ALWAYS_INLINE void legacy_micro(enum legacy_kind kind, int C, const struct le
         out[c] = acc[c];
 }
 
+/* One row tile (rows i0.., n of them) x one segment of k x activation rows
+ * j0 .. j0 + jn - 1: unpack the tile, then run the micro-kernel over the
+ * activation rows, QCOLS at a time. */
+EA_ALWAYS_INLINE void legacy_tile_pass(enum legacy_kind kind, struct legacy_tile *tile, const uint8_t *const rows[8],
+                                       int n, int64_t i0, int64_t blk0, int nblk, int64_t j0, int jn,
+                                       int32_t (*sums)[EA_X86_SEG / 32], const void *x, size_t x_stride,
+                                       float *s, size_t s_stride, bool accumulate)
+{
+    const size_t xb = legacy_q8_1_act(kind) ? 36 : 34;
+    const uint8_t *xp[QCOLS];
+    const int32_t *sp[QCOLS];
+    legacy_unpack(kind, rows, blk0, nblk, tile);
+    int j = 0;
+    for (; j + QCOLS <= jn; j += QCOLS) {
+        __m256 out[QCOLS];
+        for (int c = 0; c < QCOLS; c++) {
+            xp[c] = (const uint8_t *)x + (size_t)(j0 + j + c) * x_stride + (size_t)blk0 * xb;
+            sp[c] = sums[j + c];
+        }
+        legacy_micro(kind, QCOLS, tile, nblk, xp, sp, out);
+        for (int c = 0; c < QCOLS; c++)
+            store_rows(s + (size_t)(j0 + j + c) * s_stride + i0, out[c], n, accumulate);
+    }
+    for (; j < jn; j++) {
+        __m256 out[1];
+        xp[0] = (const uint8_t *)x + (size_t)(j0 + j) * x_stride + (size_t)blk0 * xb;
+        sp[0] = sums[j];
+        legacy_micro(kind, 1, tile, nblk, xp, sp, out);
+        store_rows(s + (size_t)(j0 + j) * s_stride + i0, out[0], n, accumulate);
+    }
+}
+
+/* Rows of the tile starting at i0; missing rows repeat the last one. */
+EA_ALWAYS_INLINE int tile_rows(const void *w, size_t w_stride, int64_t nr, int64_t i0, const uint8_t *rows[8])
+{
+    const int n = (int)(nr - i0 < 8 ? nr - i0 : 8);
+    for (int i = 0; i < 8; i++)
+        rows[i] = (const uint8_t *)w + (size_t)(i0 + (i < n ? i : n - 1)) * w_stride;
+    return n;
+}
+
+/* Two loop orders. With few activation rows (decode) each row tile runs
+ * through all of k before the next, so the weights stream from memory in
+ * order; the block-sum table is then rebuilt per tile, which costs little
+ * for so few rows. With many (prefill) the segment of k is the outer loop
+ * and the table is built once per segment for up to COLBLK activation rows. */
+#define EA_X86_FEW_COLS 4
+
 EA_ALWAYS_INLINE void gemm_legacy(enum legacy_kind kind, int64_t k, int64_t nr, int64_t nc, const void *w,
                                   size_t w_stride, const void *x, size_t x_stride, float *s, size_t s_stride)
 {
     struct legacy_tile tile[EA_X86_SEG / 32];
     int32_t sums[COLBLK][EA_X86_SEG / 32];
-    const int32_t *sp[QCOLS];
-    const uint8_t *rows[8], *xp[QCOLS];
-    const size_t xb = legacy_q8_1_act(kind) ? 36 : 34;
+    const uint8_t *rows[8];
     const int off = legacy_offset(kind);
+    if (nc <= EA_X86_FEW_COLS) {
+        for (int64_t i0 = 0; i0 < nr; i0 += 8) {
+            const int n = tile_rows(w, w_stride, nr, i0, rows);
+            for (int64_t k0 = 0; k0 < k; k0 += EA_X86_SEG) {
+                const int nblk = (int)((k - k0 < EA_X86_SEG ? k - k0 : EA_X86_SEG) / 32);
+                if (off)
+                    for (int j = 0; j < nc; j++)
+                        q8_0_block_sums((const uint8_t *)x + (size_t)j * x_stride + (size_t)(k0 / 32) * 34,
+                                        nblk, off, sums[j]);
+                legacy_tile_pass(kind, tile, rows, n, i0, k0 / 32, nblk, 0, (int)nc, sums, x, x_stride, s,
+                                 s_stride, k0 > 0);
+            }
+        }
+        return;
+    }
     for (int64_t k0 = 0; k0 < k; k0 += EA_X86_SEG) {
         const int nblk = (int)((k - k0 < EA_X86_SEG ? k - k0 : EA_X86_SEG) / 32);
-        const int64_t blk0 = k0 / 32;
         for (int64_t j0 = 0; j0 < nc; j0 += COLBLK) {
             const int jn = (int)(nc - j0 < COLBLK ? nc - j0 : COLBLK);
             if (off)
                 for (int j = 0; j < jn; j++)
-                    q8_0_block_sums((const uint8_t *)x + (size_t)(j0 + j) * x_stride + (size_t)blk0 * 34,
+                    q8_0_block_sums((const uint8_t *)x + (size_t)(j0 + j) * x_stride + (size_t)(k0 / 32) * 34,
                                     nblk, off, sums[j]);
             for (int64_t i0 = 0; i0 < nr; i0 += 8) {
-                const int n = (int)(nr - i0 < 8 ? nr - i0 : 8);
-                for (int i = 0; i < 8; i++) /* missing rows repeat the last one */
-                    rows[i] = (const uint8_t *)w + (size_t)(i0 + (i < n ? i : n - 1)) * w_stride;
-                legacy_unpack(kind, rows, blk0, nblk, tile);
-                int j = 0;
-                for (; j + QCOLS <= jn; j += QCOLS) {
-                    __m256 out[QCOLS];
-                    for (int c = 0; c < QCOLS; c++) {
-                        xp[c] = (const uint8_t *)x + (size_t)(j0 + j + c) * x_stride + (size_t)blk0 * xb;
-                        sp[c] = sums[j + c];
-                    }
-                    legacy_micro(kind, QCOLS, tile, nblk, xp, sp, out);
-                    for (int c = 0; c < QCOLS; c++)
-                        store_rows(s + (size_t)(j0 + j + c) * s_stride + i0, out[c], n, k0 > 0);
-                }
-                for (; j < jn; j++) {
-                    __m256 out[1];
-                    xp[0] = (const uint8_t *)x + (size_t)(j0 + j) * x_stride + (size_t)blk0 * xb;
-                    sp[0] = sums[j];
-                    legacy_micro(kind, 1, tile, nblk, xp, sp, out);
-                    store_rows(s + (size_t)(j0 + j) * s_stride + i0, out[0], n, k0 > 0);
-                }
+                const int n = tile_rows(w, w_stride, nr, i0, rows);
+                legacy_tile_pass(kind, tile, rows, n, i0, k0 / 32, nblk, j0, jn, sums, x, x_stride, s,
+                                 s_stride, k0 > 0);
             }
         }
     }
@@ -391,100 +494,141 @@ EA_ALWAYS_INLINE __m256i low_bits(__m256i v, int shift, int mask)
     return _mm256_and_si256(srl16(v, shift), _mm256_set1_epi8((char)mask));
 }
 
-/* Levels (unsigned) of values 32v .. 32v + 31 of one super-block. */
-EA_ALWAYS_INLINE __m256i k_levels(enum k_kind kind, const uint8_t *p, int v)
+EA_ALWAYS_INLINE void put_w(struct k_tile *t, int v, int u, __m256i w)
 {
-    const int h = v / 4, s = v % 4;
+    _mm256_store_si256((__m256i *)t->w[8 * v + u], w);
+}
+
+/* Levels of one super-block of 8 rows: each 32-byte run of packed bits is
+ * transposed as it is stored, then the 2-, 4- or 6-bit fields are cut out of
+ * the transposed words (a field's bytes keep their place within the word).
+ * Level vector 8v + u holds values 32v + 4u .. 32v + 4u + 3. */
+EA_ALWAYS_INLINE void k_levels(enum k_kind kind, const uint8_t *const bp[8], struct k_tile *t)
+{
+    __m256i a[8], h[8];
     switch (kind) {
-    case K_Q2: {
-        const struct ea_blk_q2_k *b = (const void *)p;
-        return low_bits(_mm256_loadu_si256((const __m256i *)(b->qs + 32 * h)), 2 * s, 3);
-    }
-    case K_Q3: {
-        const struct ea_blk_q3_k *b = (const void *)p;
-        __m256i lo = low_bits(_mm256_loadu_si256((const __m256i *)(b->qs + 32 * h)), 2 * s, 3);
-        __m256i hi = low_bits(_mm256_loadu_si256((const __m256i *)b->hmask), v, 1);
-        return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
-    }
-    case K_Q4: {
-        const struct ea_blk_q4_k *b = (const void *)p;
-        return low_bits(_mm256_loadu_si256((const __m256i *)(b->qs + 32 * (v / 2))), 4 * (v & 1), 15);
-    }
+    case K_Q2:
+        for (int half = 0; half < 2; half++) {
+            transpose_32B(bp, offsetof(struct ea_blk_q2_k, qs) + 32 * half, a);
+            for (int sh = 0; sh < 4; sh++)
+                for (int u = 0; u < 8; u++)
+                    put_w(t, 4 * half + sh, u, low_bits(a[u], 2 * sh, 3));
+        }
+        break;
+    case K_Q3:
+        transpose_32B(bp, offsetof(struct ea_blk_q3_k, hmask), h);
+        for (int half = 0; half < 2; half++) {
+            transpose_32B(bp, offsetof(struct ea_blk_q3_k, qs) + 32 * half, a);
+            for (int sh = 0; sh < 4; sh++)
+                for (int u = 0; u < 8; u++) {
+                    const int v = 4 * half + sh;
+                    put_w(t, v, u, _mm256_or_si256(low_bits(a[u], 2 * sh, 3), _mm256_slli_epi16(low_bits(h[u], v, 1), 2)));
+                }
+        }
+        break;
+    case K_Q4:
     case K_Q5: {
-        const struct ea_blk_q5_k *b = (const void *)p;
-        __m256i lo = low_bits(_mm256_loadu_si256((const __m256i *)(b->qs + 32 * (v / 2))), 4 * (v & 1), 15);
-        __m256i hi = low_bits(_mm256_loadu_si256((const __m256i *)b->qh), v, 1);
-        return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+        const size_t qs = kind == K_Q4 ? offsetof(struct ea_blk_q4_k, qs) : offsetof(struct ea_blk_q5_k, qs);
+        if (kind == K_Q5)
+            transpose_32B(bp, offsetof(struct ea_blk_q5_k, qh), h);
+        for (int p = 0; p < 4; p++) {
+            transpose_32B(bp, qs + 32 * p, a);
+            for (int u = 0; u < 8; u++) {
+                __m256i lo = low_bits(a[u], 0, 15), hi = low_bits(a[u], 4, 15);
+                if (kind == K_Q5) {
+                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(low_bits(h[u], 2 * p, 1), 4));
+                    hi = _mm256_or_si256(hi, _mm256_slli_epi16(low_bits(h[u], 2 * p + 1, 1), 4));
+                }
+                put_w(t, 2 * p, u, lo);
+                put_w(t, 2 * p + 1, u, hi);
+            }
+        }
+        break;
     }
-    default: {
-        const struct ea_blk_q6_k *b = (const void *)p;
-        __m256i lo = low_bits(_mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32 * (s & 1))),
-                              4 * (s >> 1), 15);
-        __m256i hi = low_bits(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * h)), 2 * s, 3);
-        return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-    }
+    default:
+        for (int half = 0; half < 2; half++) {
+            __m256i b[8];
+            transpose_32B(bp, offsetof(struct ea_blk_q6_k, ql) + 64 * half, a);
+            transpose_32B(bp, offsetof(struct ea_blk_q6_k, ql) + 64 * half + 32, b);
+            transpose_32B(bp, offsetof(struct ea_blk_q6_k, qh) + 32 * half, h);
+            for (int sh = 0; sh < 4; sh++)
+                for (int u = 0; u < 8; u++) {
+                    __m256i lo = low_bits((sh & 1) ? b[u] : a[u], 4 * (sh >> 1), 15);
+                    __m256i hi = low_bits(h[u], 2 * sh, 3);
+                    put_w(t, 4 * half + sh, u, _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)));
+                }
+        }
+        break;
     }
 }
 
-EA_ALWAYS_INLINE int32_t pair16(int a, int b) { return (int32_t)((uint32_t)(uint16_t)a | (uint32_t)(uint16_t)b << 16); }
+EA_ALWAYS_INLINE void put_sc(struct k_tile *t, int g, __m256i v) { _mm256_store_si256((__m256i *)t->sc[g], v); }
+EA_ALWAYS_INLINE void put_mins(struct k_tile *t, int u, __m256i v) { _mm256_store_si256((__m256i *)t->mins[u], v); }
 
-/* Scales of one super-block of row i into the tile's lane i. */
-EA_ALWAYS_INLINE void k_scales(enum k_kind kind, const uint8_t *p, struct k_tile *t, int i)
+/* Scales of one super-block of 8 rows, lane r = row r: the packed scale
+ * bytes of the 8 rows are gathered as 32-bit lanes and decoded for all rows
+ * at once (the same bit layout as ea__k4_scale_min / ea__q3k_scales). */
+EA_ALWAYS_INLINE void k_scales(enum k_kind kind, const uint8_t *const bp[8], struct k_tile *t)
 {
-    int sc[16], mn[16];
+    __m256i v[4], mins[16];
     switch (kind) {
-    case K_Q2: {
-        const struct ea_blk_q2_k *b = (const void *)p;
+    case K_Q2:
+        for (int q = 0; q < 4; q++)
+            v[q] = gather_dwords(bp, offsetof(struct ea_blk_q2_k, scales) + 4 * q);
         for (int g = 0; g < 16; g++) {
-            sc[g] = b->scales[g] & 15;
-            mn[g] = b->scales[g] >> 4;
+            put_sc(t, g, field32(v[g / 4], 8 * (g % 4), 15));
+            mins[g] = field32(v[g / 4], 8 * (g % 4) + 4, 15);
         }
-        t->d[i] = fp16_scalar(b->d);
-        t->dmin[i] = fp16_scalar(b->dmin);
+        _mm256_store_ps(t->d, gather_fp16(bp, offsetof(struct ea_blk_q2_k, d)));
+        _mm256_store_ps(t->dmin, gather_fp16(bp, offsetof(struct ea_blk_q2_k, dmin)));
         break;
-    }
-    case K_Q3: {
-        const struct ea_blk_q3_k *b = (const void *)p;
-        int8_t s8[16];
-        ea__q3k_scales(b->scales, s8);
-        for (int g = 0; g < 16; g++) {
-            sc[g] = s8[g];
-            mn[g] = 4 * s8[g];
+    case K_Q3:
+        for (int q = 0; q < 3; q++)
+            v[q] = gather_dwords(bp, offsetof(struct ea_blk_q3_k, scales) + 4 * q);
+        for (int j = 0; j < 16; j++) {
+            __m256i lo = j < 8 ? field32(v[j / 4], 8 * (j % 4), 15) : field32(v[(j - 8) / 4], 8 * ((j - 8) % 4) + 4, 15);
+            __m256i hi = field32(v[2], 8 * (j % 4) + 2 * (j / 4), 3);
+            __m256i sc = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
+            put_sc(t, j, sc);
+            mins[j] = _mm256_slli_epi32(sc, 2); /* offset 4 * scale */
         }
-        t->d[i] = fp16_scalar(b->d);
-        t->dmin[i] = 0;
+        _mm256_store_ps(t->d, gather_fp16(bp, offsetof(struct ea_blk_q3_k, d)));
+        _mm256_store_ps(t->dmin, _mm256_setzero_ps());
         break;
-    }
     case K_Q4:
-    case K_Q5: {
-        const uint8_t *packed = kind == K_Q4 ? ((const struct ea_blk_q4_k *)(const void *)p)->scales
-                                             : ((const struct ea_blk_q5_k *)(const void *)p)->scales;
+    case K_Q5:
+        for (int q = 0; q < 3; q++)
+            v[q] = gather_dwords(bp, offsetof(struct ea_blk_q4_k, scales) + 4 * q); /* same place in Q5_K */
         for (int j = 0; j < 8; j++) {
-            uint8_t s, m;
-            ea__k4_scale_min(j, packed, &s, &m);
-            sc[j] = s;
-            mn[2 * j] = mn[2 * j + 1] = m; /* one min per 32 = two 16-groups */
+            __m256i sc, m;
+            if (j < 4) {
+                sc = field32(v[0], 8 * j, 63);
+                m = field32(v[1], 8 * j, 63);
+            } else {
+                const int i = j - 4;
+                sc = _mm256_or_si256(field32(v[2], 8 * i, 15), _mm256_slli_epi32(field32(v[0], 8 * i + 6, 3), 4));
+                m = _mm256_or_si256(field32(v[2], 8 * i + 4, 15), _mm256_slli_epi32(field32(v[1], 8 * i + 6, 3), 4));
+            }
+            put_sc(t, j, sc);
+            mins[2 * j] = mins[2 * j + 1] = m; /* one min per 32 = two 16-groups */
         }
-        const uint16_t *dd = (const void *)p; /* d, dmin lead both structs */
-        t->d[i] = fp16_scalar(dd[0]);
-        t->dmin[i] = fp16_scalar(dd[1]);
+        _mm256_store_ps(t->d, gather_fp16(bp, 0)); /* d, dmin lead both structs */
+        _mm256_store_ps(t->dmin, gather_fp16(bp, 2));
         break;
-    }
-    default: {
-        const struct ea_blk_q6_k *b = (const void *)p;
+    default:
+        for (int q = 0; q < 4; q++)
+            v[q] = gather_dwords(bp, offsetof(struct ea_blk_q6_k, scales) + 4 * q);
         for (int g = 0; g < 16; g++) {
-            sc[g] = b->scales[g];
-            mn[g] = 32 * b->scales[g];
+            __m256i sc = sbyte32(v[g / 4], g % 4);
+            put_sc(t, g, sc);
+            mins[g] = _mm256_slli_epi32(sc, 5); /* offset 32 * scale */
         }
-        t->d[i] = fp16_scalar(b->d);
-        t->dmin[i] = 0;
+        _mm256_store_ps(t->d, gather_fp16(bp, offsetof(struct ea_blk_q6_k, d)));
+        _mm256_store_ps(t->dmin, _mm256_setzero_ps());
         break;
     }
-    }
-    for (int g = 0; g < k_nsub(kind); g++)
-        t->sc[g][i] = sc[g];
     for (int u = 0; u < 8; u++)
-        t->mins[u][i] = pair16(mn[2 * u], mn[2 * u + 1]);
+        put_mins(t, u, pack16x2(mins[2 * u], mins[2 * u + 1]));
 }
 
 EA_ALWAYS_INLINE void k_unpack(enum k_kind kind, const uint8_t *const rows[8], int64_t sb0, int nsb,
@@ -492,16 +636,11 @@ EA_ALWAYS_INLINE void k_unpack(enum k_kind kind, const uint8_t *const rows[8], i
 {
     const size_t bs = k_wsize(kind);
     for (int b = 0; b < nsb; b++) {
-        for (int v = 0; v < 8; v++) {
-            __m256i r[8];
-            for (int i = 0; i < 8; i++)
-                r[i] = k_levels(kind, rows[i] + (size_t)(sb0 + b) * bs, v);
-            transpose_8x8_epi32(r);
-            for (int t = 0; t < 8; t++)
-                _mm256_store_si256((__m256i *)tile[b].w[8 * v + t], r[t]);
-        }
+        const uint8_t *bp[8];
         for (int i = 0; i < 8; i++)
-            k_scales(kind, rows[i] + (size_t)(sb0 + b) * bs, &tile[b], i);
+            bp[i] = rows[i] + (size_t)(sb0 + b) * bs;
+        k_levels(kind, bp, &tile[b]);
+        k_scales(kind, bp, &tile[b]);
     }
 }
 
@@ -554,38 +693,43 @@ EA_ALWAYS_INLINE void k_micro(enum k_kind kind, int C, const struct k_tile *tile
         out[c] = acc[c];
 }
 
+EA_ALWAYS_INLINE void k_tile_pass(enum k_kind kind, struct k_tile *tile, const uint8_t *const rows[8], int n,
+                                  int64_t i0, int64_t sb0, int nsb, int64_t nc, const void *x, size_t x_stride,
+                                  float *s, size_t s_stride, bool accumulate)
+{
+    const struct ea_blk_q8_k *xp[QCOLS];
+    k_unpack(kind, rows, sb0, nsb, tile);
+    int64_t j = 0;
+    for (; j + QCOLS <= nc; j += QCOLS) {
+        __m256 out[QCOLS];
+        for (int c = 0; c < QCOLS; c++)
+            xp[c] = (const struct ea_blk_q8_k *)(const void *)((const uint8_t *)x + (size_t)(j + c) * x_stride) + sb0;
+        k_micro(kind, QCOLS, tile, nsb, xp, out);
+        for (int c = 0; c < QCOLS; c++)
+            store_rows(s + (size_t)(j + c) * s_stride + i0, out[c], n, accumulate);
+    }
+    for (; j < nc; j++) {
+        __m256 out[1];
+        xp[0] = (const struct ea_blk_q8_k *)(const void *)((const uint8_t *)x + (size_t)j * x_stride) + sb0;
+        k_micro(kind, 1, tile, nsb, xp, out);
+        store_rows(s + (size_t)j * s_stride + i0, out[0], n, accumulate);
+    }
+}
+
+/* Loop orders as for gemm_legacy (no table: Q8_K carries its sums). */
 EA_ALWAYS_INLINE void gemm_k(enum k_kind kind, int64_t k, int64_t nr, int64_t nc, const void *w,
                              size_t w_stride, const void *x, size_t x_stride, float *s, size_t s_stride)
 {
     struct k_tile tile[EA_X86_SEG / EA_QK_K];
     const uint8_t *rows[8];
-    const struct ea_blk_q8_k *xp[QCOLS];
-    for (int64_t k0 = 0; k0 < k; k0 += EA_X86_SEG) {
-        const int nsb = (int)((k - k0 < EA_X86_SEG ? k - k0 : EA_X86_SEG) / EA_QK_K);
-        const int64_t sb0 = k0 / EA_QK_K;
-        for (int64_t i0 = 0; i0 < nr; i0 += 8) {
-            const int n = (int)(nr - i0 < 8 ? nr - i0 : 8);
-            for (int i = 0; i < 8; i++)
-                rows[i] = (const uint8_t *)w + (size_t)(i0 + (i < n ? i : n - 1)) * w_stride;
-            k_unpack(kind, rows, sb0, nsb, tile);
-            int64_t j = 0;
-            for (; j + QCOLS <= nc; j += QCOLS) {
-                __m256 out[QCOLS];
-                for (int c = 0; c < QCOLS; c++)
-                    xp[c] = (const struct ea_blk_q8_k *)(const void *)((const uint8_t *)x +
-                                                                      (size_t)(j + c) * x_stride) + sb0;
-                k_micro(kind, QCOLS, tile, nsb, xp, out);
-                for (int c = 0; c < QCOLS; c++)
-                    store_rows(s + (size_t)(j + c) * s_stride + i0, out[c], n, k0 > 0);
-            }
-            for (; j < nc; j++) {
-                __m256 out[1];
-                xp[0] = (const struct ea_blk_q8_k *)(const void *)((const uint8_t *)x + (size_t)j * x_stride) + sb0;
-                k_micro(kind, 1, tile, nsb, xp, out);
-                store_rows(s + (size_t)j * s_stride + i0, out[0], n, k0 > 0);
-            }
+    const bool few = nc <= EA_X86_FEW_COLS;
+    for (int64_t o0 = 0; o0 < (few ? nr : k); o0 += few ? 8 : EA_X86_SEG)
+        for (int64_t o1 = 0; o1 < (few ? k : nr); o1 += few ? EA_X86_SEG : 8) {
+            const int64_t i0 = few ? o0 : o1, k0 = few ? o1 : o0;
+            const int nsb = (int)((k - k0 < EA_X86_SEG ? k - k0 : EA_X86_SEG) / EA_QK_K);
+            const int n = tile_rows(w, w_stride, nr, i0, rows);
+            k_tile_pass(kind, tile, rows, n, i0, k0 / EA_QK_K, nsb, nc, x, x_stride, s, s_stride, k0 > 0);
         }
-    }
 }
 
 #define EA_X86_QGEMM(name, driver, kind)                                                             \

@@ -607,22 +607,24 @@ static double decoded_dot(uint32_t wtype, uint32_t xtype, int64_t k, const void 
 /* For each quantized type: generic gemm against the decoded-float dot
  * product, then every variant against generic, on 1, 3, 17 and 33 blocks and
  * odd tile shapes. Budgets are relative to sum |w*x|:
- *   generic vs decoded floats: 1e-5, except 2e-3 for Q4_1/Q5_1 whose Q8_1
- *     sum term is an fp16 rounding of d*sum(q) (llama.cpp's format);
+ *   generic vs decoded floats: 1e-5, except 4e-3 for Q4_1/Q5_1: their Q8_1
+ *     sum term s is d*sum(q) rounded to fp16 (llama.cpp's format), off by up
+ *     to 2^-11 of m*s per block, and m*s can be several times |w*x| when the
+ *     activations have a mean, as here;
  *   variant vs generic: 2e-6 (float rounding; integer sums are exact). */
 static void quant_matmul(void)
 {
     static const int64_t nblocks[] = {1, 3, 17, 33};
     /* {9, 70}: more activation rows than one block-sum table holds */
     static const int64_t shapes[][2] = {{1, 1}, {7, 1}, {5, 3}, {13, 5}, {17, 9}, {9, 70}};
-    double worst_ref = 0, worst_var = 0;
     rng_state = 11;
     for (size_t t = 0; t < sizeof quant_weight_types / sizeof quant_weight_types[0]; t++) {
+        double worst_ref = 0, worst_var[8] = {0};
         uint32_t type = quant_weight_types[t];
         const struct ea_type_info *ti = ea_type_info(type);
         const struct ea_matmul_ops *ref = ea_kernels_variant_matmul(0, type);
         ASSERT(ref != NULL);
-        double ref_tol = (type == EA_TYPE_Q4_1 || type == EA_TYPE_Q5_1) ? 2e-3 : 1e-5;
+        double ref_tol = (type == EA_TYPE_Q4_1 || type == EA_TYPE_Q5_1) ? 4e-3 : 1e-5;
         for (size_t bi = 0; bi < sizeof nblocks / sizeof nblocks[0]; bi++)
             for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
                 int64_t k = nblocks[bi] * ti->block_size, nr = shapes[si][0], nc = shapes[si][1];
@@ -650,7 +652,7 @@ static void quant_matmul(void)
                         if (e > ref_tol)
                             FAIL("%s k=%" PRId64 " (%" PRId64 ",%" PRId64 "): generic %.9g vs decoded %.9g",
                                  ti->name, k, i, j, s_ref[j * nr + i], want);
-                        if (type != EA_TYPE_Q4_1 && type != EA_TYPE_Q5_1 && e > worst_ref)
+                        if (e > worst_ref)
                             worst_ref = e;
                         mags[j * nr + i] = mag;
                     }
@@ -666,15 +668,17 @@ static void quant_matmul(void)
                             FAIL("%s %s k=%" PRId64 " nr=%" PRId64 " nc=%" PRId64 " out %" PRId64
                                  ": %.9g vs generic %.9g",
                                  ea_kernels_variant_name(v), ti->name, k, nr, nc, i, s[i], s_ref[i]);
-                        if (e > worst_var)
-                            worst_var = e;
+                        if (e > worst_var[v])
+                            worst_var[v] = e;
                     }
                 }
                 free(f), free(w), free(x), free(s_ref), free(s), free(mags);
             }
+        printf("    %-5s worst error / sum|w*x|: generic vs decoded floats %.1e;", ti->name, worst_ref);
+        for (unsigned v = 1; v < ea_kernels_n_variants(); v++)
+            printf(" %s vs generic %.1e;", ea_kernels_variant_name(v), worst_var[v]);
+        printf("\n");
     }
-    printf("    worst relative error: generic vs decoded floats %.2e, variants vs generic %.2e "
-           "(%u variants)\n", worst_ref, worst_var, ea_kernels_n_variants());
 }
 
 EA_TESTS(EA_TEST(fp16_conversions), EA_TEST(float_matmul), EA_TEST(vec_ops), EA_TEST(variant_selection),

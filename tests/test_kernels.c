@@ -674,6 +674,13 @@ static void quant_matmul(void)
                 }
                 free(f), free(w), free(x), free(s_ref), free(s), free(mags);
             }
+        for (unsigned v = 0; v < ea_kernels_n_variants(); v++) { /* k = 0: all dot products 0 */
+            float z[6] = {1, 1, 1, 1, 1, 1};
+            uint8_t none[4] = {0};
+            ea_kernels_variant_matmul(v, type)->gemm(0, 3, 2, none, 0, none, 0, z, 3);
+            for (int i = 0; i < 6; i++)
+                ASSERT_NEAR(z[i], 0, 0);
+        }
         printf("    %-5s worst error / sum|w*x|: generic vs decoded floats %.1e;", ti->name, worst_ref);
         for (unsigned v = 1; v < ea_kernels_n_variants(); v++)
             printf(" %s vs generic %.1e;", ea_kernels_variant_name(v), worst_var[v]);

@@ -46,7 +46,9 @@ ea_status ea_quant_to_f32(uint32_t type, const void *src, float *dst, int64_t n,
  *     s[j * s_stride + i] = dot(W row i, X row j)
  * where W rows are w_stride bytes apart (k values of the weight type) and X
  * rows x_stride bytes apart (k values of act_type). k is a multiple of both
- * types' block sizes. Callers split i across threads; gemm tiles inside. */
+ * types' block sizes. Callers split i across threads; gemm tiles inside
+ * (SIMD variants keep up to ~24 KB of scratch on the calling thread's stack).
+ * Weight rows need 2-byte alignment (4 for F32), activation rows 4 bytes. */
 struct ea_matmul_ops {
     uint32_t act_type;
     void (*quantize_act)(const float *x, void *y, int64_t k);

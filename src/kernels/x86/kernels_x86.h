@@ -12,7 +12,10 @@
  * lane then advances 8 dot products at once, and the per-block scaling is
  * one float multiply-add for 8 outputs. The tile is unpacked once and reused
  * for every activation row (prefill runs near compute peak), and for a single
- * activation row (decode) the unpacking is cheap next to reading the weights.
+ * activation row (decode) the unpacking is cheap next to reading the weights:
+ * packed bits are transposed before the fields are cut out, and the K-quant
+ * scale bytes of 8 rows are decoded together. The scratch lives on the stack
+ * (about 20 KB: 10-12 KB of tile, 8 KB of block sums).
  *   - Offsets are applied in integers: Q4_0/Q5_0 (and Q8_0 stored as q+128
  *     with VNNI) subtract off * sum(activations of the block), taken from a
  *     table computed once per segment and activation row; Q3_K/Q6_K subtract
@@ -433,6 +436,17 @@ EA_ALWAYS_INLINE void prefetch_next_tile(const void *w, size_t w_stride, int64_t
 #endif
 }
 
+/* k = 0: every dot product is 0 (the loops below would write nothing). */
+EA_ALWAYS_INLINE bool empty_k(int64_t k, int64_t nr, int64_t nc, float *s, size_t s_stride)
+{
+    if (k > 0)
+        return false;
+    for (int64_t j = 0; j < nc; j++)
+        for (int64_t i = 0; i < nr; i++)
+            s[(size_t)j * s_stride + (size_t)i] = 0;
+    return true;
+}
+
 /* Two loop orders. With few activation rows (decode) each row tile runs
  * through all of k before the next, so the weights stream from memory in
  * order; the block-sum table is then rebuilt per tile, which costs little
@@ -447,6 +461,8 @@ EA_ALWAYS_INLINE void gemm_legacy(enum legacy_kind kind, int64_t k, int64_t nr, 
     int32_t sums[COLBLK][EA_X86_SEG / 32];
     const uint8_t *rows[8];
     const int off = legacy_offset(kind);
+    if (empty_k(k, nr, nc, s, s_stride))
+        return;
     if (nc <= EA_X86_FEW_COLS) {
         for (int64_t i0 = 0; i0 < nr; i0 += 8) {
             const int n = tile_rows(w, w_stride, nr, i0, rows);
@@ -740,6 +756,8 @@ EA_ALWAYS_INLINE void gemm_k(enum k_kind kind, int64_t k, int64_t nr, int64_t nc
     struct k_tile tile[EA_X86_SEG / EA_QK_K];
     const uint8_t *rows[8];
     const bool few = nc <= EA_X86_FEW_COLS;
+    if (empty_k(k, nr, nc, s, s_stride))
+        return;
     for (int64_t o0 = 0; o0 < (few ? nr : k); o0 += few ? 8 : EA_X86_SEG)
         for (int64_t o1 = 0; o1 < (few ? k : nr); o1 += few ? EA_X86_SEG : 8) {
             const int64_t i0 = few ? o0 : o1, k0 = few ? o1 : o0;

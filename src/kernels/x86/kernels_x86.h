@@ -421,21 +421,6 @@ EA_ALWAYS_INLINE int tile_rows(const void *w, size_t w_stride, int64_t nr, int64
     return n;
 }
 
-/* Decode streams each weight tile once: while one tile is computed, ask
- * for the same segment of the next tile, so the 8 row streams of a tile do
- * not each start with a cache miss. */
-EA_ALWAYS_INLINE void prefetch_next_tile(const void *w, size_t w_stride, int64_t nr, int64_t i0, size_t off,
-                                         size_t nbytes)
-{
-#ifndef EA_X86_NO_PREFETCH
-    for (int64_t i = i0 + 8; i < i0 + 16 && i < nr; i++)
-        for (size_t b = 0; b < nbytes; b += 64)
-            _mm_prefetch((const char *)w + (size_t)i * w_stride + off + b, _MM_HINT_T0);
-#else
-    (void)w, (void)w_stride, (void)nr, (void)i0, (void)off, (void)nbytes;
-#endif
-}
-
 /* k = 0: every dot product is 0 (the loops below would write nothing). */
 EA_ALWAYS_INLINE bool empty_k(int64_t k, int64_t nr, int64_t nc, float *s, size_t s_stride)
 {
@@ -468,8 +453,6 @@ EA_ALWAYS_INLINE void gemm_legacy(enum legacy_kind kind, int64_t k, int64_t nr, 
             const int n = tile_rows(w, w_stride, nr, i0, rows);
             for (int64_t k0 = 0; k0 < k; k0 += EA_X86_SEG) {
                 const int nblk = (int)((k - k0 < EA_X86_SEG ? k - k0 : EA_X86_SEG) / 32);
-                const size_t bs = legacy_wsize(kind);
-                prefetch_next_tile(w, w_stride, nr, i0, (size_t)(k0 / 32) * bs, (size_t)nblk * bs);
                 if (off)
                     for (int j = 0; j < nc; j++)
                         q8_0_block_sums((const uint8_t *)x + (size_t)j * x_stride + (size_t)(k0 / 32) * 34,
@@ -763,9 +746,6 @@ EA_ALWAYS_INLINE void gemm_k(enum k_kind kind, int64_t k, int64_t nr, int64_t nc
             const int64_t i0 = few ? o0 : o1, k0 = few ? o1 : o0;
             const int nsb = (int)((k - k0 < EA_X86_SEG ? k - k0 : EA_X86_SEG) / EA_QK_K);
             const int n = tile_rows(w, w_stride, nr, i0, rows);
-            if (few)
-                prefetch_next_tile(w, w_stride, nr, i0, (size_t)(k0 / EA_QK_K) * k_wsize(kind),
-                                   (size_t)nsb * k_wsize(kind));
             k_tile_pass(kind, tile, rows, n, i0, k0 / EA_QK_K, nsb, nc, x, x_stride, s, s_stride, k0 > 0);
         }
 }

@@ -338,10 +338,11 @@ EA_ALWAYS_INLINE void legacy_micro(enum legacy_kind kind, int C, const struct le
 #if !defined(EA_X86_VNNI)
     const bool sign_trick = kind == L_Q8_0;
 #endif
-    __m256 acc[QCOLS];
+    __m256 acc[2][QCOLS]; /* even and odd blocks: two float add chains */
     for (int c = 0; c < C; c++)
-        acc[c] = _mm256_setzero_ps();
+        acc[0][c] = acc[1][c] = _mm256_setzero_ps();
     for (int b = 0; b < nblk; b++) {
+        __m256 *ab = acc[b & 1];
         const struct legacy_tile *t = &tile[b];
         __m256i p0[QCOLS], p1[QCOLS];
         for (int c = 0; c < C; c++)
@@ -371,13 +372,13 @@ EA_ALWAYS_INLINE void legacy_micro(enum legacy_kind kind, int C, const struct le
             __m256i isum = _mm256_add_epi32(p0[c], p1[c]);
             if (off)
                 isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(sums[c][b]));
-            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, bcast_fp16(xblk)), acc[c]);
+            ab[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, bcast_fp16(xblk)), ab[c]);
             if (legacy_q8_1_act(kind))
-                acc[c] = _mm256_fmadd_ps(_mm256_load_ps(t->m), bcast_fp16(xblk + 2), acc[c]);
+                ab[c] = _mm256_fmadd_ps(_mm256_load_ps(t->m), bcast_fp16(xblk + 2), ab[c]);
         }
     }
     for (int c = 0; c < C; c++)
-        out[c] = acc[c];
+        out[c] = _mm256_add_ps(acc[0][c], acc[1][c]);
 }
 
 /* One row tile (rows i0.., n of them) x one segment of k x activation rows

@@ -329,56 +329,66 @@ static void q8_0_block_sums(const uint8_t *x, int nblk, int off, int32_t *out)
     }
 }
 
-/* out[c] += the 8 row dot products with activation row c over nblk blocks. */
-EA_ALWAYS_INLINE void legacy_micro(enum legacy_kind kind, int C, const struct legacy_tile *tile, int nblk,
-                                   const uint8_t *const x[], const int32_t *const sums[], __m256 out[])
+/* acc[c] += the 8 row dot products of block b with activation row c. */
+EA_ALWAYS_INLINE void legacy_block(enum legacy_kind kind, int C, const struct legacy_tile *t, int b,
+                                   const uint8_t *const x[], const int32_t *const sums[], __m256 acc[])
 {
     const size_t xb = legacy_q8_1_act(kind) ? 36 : 34, qoff = xb - 32;
     const int off = legacy_offset(kind);
 #if !defined(EA_X86_VNNI)
     const bool sign_trick = kind == L_Q8_0;
 #endif
-    __m256 acc[2][QCOLS]; /* even and odd blocks: two float add chains */
+    __m256i p0[QCOLS], p1[QCOLS]; /* even and odd steps: two add chains */
     for (int c = 0; c < C; c++)
-        acc[0][c] = acc[1][c] = _mm256_setzero_ps();
-    for (int b = 0; b < nblk; b++) {
-        __m256 *ab = acc[b & 1];
-        const struct legacy_tile *t = &tile[b];
-        __m256i p0[QCOLS], p1[QCOLS];
-        for (int c = 0; c < C; c++)
-            p0[c] = p1[c] = _mm256_setzero_si256();
-        for (int s = 0; s < 8; s++) {
-            const __m256i w = _mm256_load_si256((const __m256i *)t->w[s]);
+        p0[c] = p1[c] = _mm256_setzero_si256();
+    for (int s = 0; s < 8; s++) {
+        const __m256i w = _mm256_load_si256((const __m256i *)t->w[s]);
 #if !defined(EA_X86_VNNI)
-            const __m256i wabs = sign_trick ? _mm256_abs_epi8(w) : w;
+        const __m256i wabs = sign_trick ? _mm256_abs_epi8(w) : w;
 #endif
-            for (int c = 0; c < C; c++) {
-                __m256i a = bcast4(x[c] + (size_t)b * xb + qoff + 4 * s), wu = w;
-#if !defined(EA_X86_VNNI)
-                if (sign_trick) { /* |w| * (a with w's sign): the same products */
-                    a = _mm256_sign_epi8(a, w);
-                    wu = wabs;
-                }
-#endif
-                if (s & 1)
-                    p1[c] = dot_u8s8(p1[c], wu, a);
-                else
-                    p0[c] = dot_u8s8(p0[c], wu, a);
-            }
-        }
-        const __m256 d = _mm256_load_ps(t->d);
         for (int c = 0; c < C; c++) {
-            const uint8_t *xblk = x[c] + (size_t)b * xb;
-            __m256i isum = _mm256_add_epi32(p0[c], p1[c]);
-            if (off)
-                isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(sums[c][b]));
-            ab[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, bcast_fp16(xblk)), ab[c]);
-            if (legacy_q8_1_act(kind))
-                ab[c] = _mm256_fmadd_ps(_mm256_load_ps(t->m), bcast_fp16(xblk + 2), ab[c]);
+            __m256i a = bcast4(x[c] + (size_t)b * xb + qoff + 4 * s), wu = w;
+#if !defined(EA_X86_VNNI)
+            if (sign_trick) { /* |w| * (a with w's sign): the same products */
+                a = _mm256_sign_epi8(a, w);
+                wu = wabs;
+            }
+#endif
+            if (s & 1)
+                p1[c] = dot_u8s8(p1[c], wu, a);
+            else
+                p0[c] = dot_u8s8(p0[c], wu, a);
         }
     }
+    const __m256 d = _mm256_load_ps(t->d);
+    for (int c = 0; c < C; c++) {
+        const uint8_t *xblk = x[c] + (size_t)b * xb;
+        __m256i isum = _mm256_add_epi32(p0[c], p1[c]);
+        if (off)
+            isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(sums[c][b]));
+        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, bcast_fp16(xblk)), acc[c]);
+        if (legacy_q8_1_act(kind))
+            acc[c] = _mm256_fmadd_ps(_mm256_load_ps(t->m), bcast_fp16(xblk + 2), acc[c]);
+    }
+}
+
+/* out[c] = the 8 row dot products with activation row c over nblk blocks;
+ * even and odd blocks go to separate accumulators (two float add chains). */
+EA_ALWAYS_INLINE void legacy_micro(enum legacy_kind kind, int C, const struct legacy_tile *tile, int nblk,
+                                   const uint8_t *const x[], const int32_t *const sums[], __m256 out[])
+{
+    __m256 acc0[QCOLS], acc1[QCOLS];
     for (int c = 0; c < C; c++)
-        out[c] = _mm256_add_ps(acc[0][c], acc[1][c]);
+        acc0[c] = acc1[c] = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 2 <= nblk; b += 2) {
+        legacy_block(kind, C, &tile[b], b, x, sums, acc0);
+        legacy_block(kind, C, &tile[b + 1], b + 1, x, sums, acc1);
+    }
+    if (b < nblk)
+        legacy_block(kind, C, &tile[b], b, x, sums, acc0);
+    for (int c = 0; c < C; c++)
+        out[c] = _mm256_add_ps(acc0[c], acc1[c]);
 }
 
 /* One row tile (rows i0.., n of them) x one segment of k x activation rows

@@ -393,10 +393,11 @@ EA_ALWAYS_INLINE void legacy_micro(enum legacy_kind kind, int C, const struct le
 
 /* One row tile (rows i0.., n of them) x one segment of k x activation rows
  * j0 .. j0 + jn - 1: unpack the tile, then run the micro-kernel over the
- * activation rows, QCOLS at a time. */
+ * activation rows, QCOLS at a time. sums + j * sums_stride holds the block
+ * sums of activation row j0 + j, from block blk0 on. */
 EA_ALWAYS_INLINE void legacy_tile_pass(enum legacy_kind kind, struct legacy_tile *tile, const uint8_t *const rows[8],
                                        int n, int64_t i0, int64_t blk0, int nblk, int64_t j0, int jn,
-                                       int32_t (*sums)[EA_X86_SEG / 32], const void *x, size_t x_stride,
+                                       const int32_t *sums, size_t sums_stride, const void *x, size_t x_stride,
                                        float *s, size_t s_stride, bool accumulate)
 {
     const size_t xb = legacy_q8_1_act(kind) ? 36 : 34;
@@ -408,7 +409,7 @@ EA_ALWAYS_INLINE void legacy_tile_pass(enum legacy_kind kind, struct legacy_tile
         __m256 out[QCOLS];
         for (int c = 0; c < QCOLS; c++) {
             xp[c] = (const uint8_t *)x + (size_t)(j0 + j + c) * x_stride + (size_t)blk0 * xb;
-            sp[c] = sums[j + c];
+            sp[c] = sums + (size_t)(j + c) * sums_stride;
         }
         legacy_micro(kind, QCOLS, tile, nblk, xp, sp, out);
         for (int c = 0; c < QCOLS; c++)
@@ -417,7 +418,7 @@ EA_ALWAYS_INLINE void legacy_tile_pass(enum legacy_kind kind, struct legacy_tile
     for (; j < jn; j++) {
         __m256 out[1];
         xp[0] = (const uint8_t *)x + (size_t)(j0 + j) * x_stride + (size_t)blk0 * xb;
-        sp[0] = sums[j];
+        sp[0] = sums + (size_t)j * sums_stride;
         legacy_micro(kind, 1, tile, nblk, xp, sp, out);
         store_rows(s + (size_t)(j0 + j) * s_stride + i0, out[0], n, accumulate);
     }
@@ -445,31 +446,40 @@ EA_ALWAYS_INLINE bool empty_k(int64_t k, int64_t nr, int64_t nc, float *s, size_
 
 /* Two loop orders. With few activation rows (decode) each row tile runs
  * through all of k before the next, so the weights stream from memory in
- * order; the block-sum table is then rebuilt per tile, which costs little
- * for so few rows. With many (prefill) the segment of k is the outer loop
- * and the table is built once per segment for up to COLBLK activation rows. */
+ * order, and the block sums of those few rows are computed once for all of
+ * k (when they fit the table; else per tile and segment). With many
+ * (prefill) the segment of k is the outer loop and the table is built once
+ * per segment for up to COLBLK activation rows. */
 #define EA_X86_FEW_COLS 4
+#define SUMS_MAX 4096 /* block sums in the table: COLBLK * SEG/32, or nc * k/32 */
+_Static_assert(COLBLK * (EA_X86_SEG / 32) <= SUMS_MAX, "block-sum table too small for prefill");
 
 EA_ALWAYS_INLINE void gemm_legacy(enum legacy_kind kind, int64_t k, int64_t nr, int64_t nc, const void *w,
                                   size_t w_stride, const void *x, size_t x_stride, float *s, size_t s_stride)
 {
     struct legacy_tile tile[EA_X86_SEG / 32];
-    int32_t sums[COLBLK][EA_X86_SEG / 32];
+    int32_t sums[SUMS_MAX];
     const uint8_t *rows[8];
     const int off = legacy_offset(kind);
+    const int64_t nb = k / 32;
     if (empty_k(k, nr, nc, s, s_stride))
         return;
     if (nc <= EA_X86_FEW_COLS) {
+        const bool whole = nc * nb <= SUMS_MAX;
+        if (off && whole)
+            for (int j = 0; j < nc; j++)
+                q8_0_block_sums((const uint8_t *)x + (size_t)j * x_stride, (int)nb, off, sums + j * nb);
         for (int64_t i0 = 0; i0 < nr; i0 += 8) {
             const int n = tile_rows(w, w_stride, nr, i0, rows);
             for (int64_t k0 = 0; k0 < k; k0 += EA_X86_SEG) {
                 const int nblk = (int)((k - k0 < EA_X86_SEG ? k - k0 : EA_X86_SEG) / 32);
-                if (off)
+                if (off && !whole)
                     for (int j = 0; j < nc; j++)
                         q8_0_block_sums((const uint8_t *)x + (size_t)j * x_stride + (size_t)(k0 / 32) * 34,
-                                        nblk, off, sums[j]);
-                legacy_tile_pass(kind, tile, rows, n, i0, k0 / 32, nblk, 0, (int)nc, sums, x, x_stride, s,
-                                 s_stride, k0 > 0);
+                                        nblk, off, sums + j * (EA_X86_SEG / 32));
+                legacy_tile_pass(kind, tile, rows, n, i0, k0 / 32, nblk, 0, (int)nc,
+                                 whole ? sums + k0 / 32 : sums, whole ? (size_t)nb : EA_X86_SEG / 32, x,
+                                 x_stride, s, s_stride, k0 > 0);
             }
         }
         return;
@@ -481,11 +491,11 @@ EA_ALWAYS_INLINE void gemm_legacy(enum legacy_kind kind, int64_t k, int64_t nr, 
             if (off)
                 for (int j = 0; j < jn; j++)
                     q8_0_block_sums((const uint8_t *)x + (size_t)(j0 + j) * x_stride + (size_t)(k0 / 32) * 34,
-                                    nblk, off, sums[j]);
+                                    nblk, off, sums + j * (EA_X86_SEG / 32));
             for (int64_t i0 = 0; i0 < nr; i0 += 8) {
                 const int n = tile_rows(w, w_stride, nr, i0, rows);
-                legacy_tile_pass(kind, tile, rows, n, i0, k0 / 32, nblk, j0, jn, sums, x, x_stride, s,
-                                 s_stride, k0 > 0);
+                legacy_tile_pass(kind, tile, rows, n, i0, k0 / 32, nblk, j0, jn, sums, EA_X86_SEG / 32, x,
+                                 x_stride, s, s_stride, k0 > 0);
             }
         }
     }

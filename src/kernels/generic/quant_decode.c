@@ -7,6 +7,12 @@
  * Does not hold: encoders (quant_encode.c), dot products (generic_quants.c).
  */
 #include "kernels/quant_codec.h"
+
+/* Byte-exactness needs every a*b+c rounded twice, as written: GCC does not
+ * contract in ISO C mode; clang would whenever FMA is enabled. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include "util/fp16.h"
 
 /* The 5th bits of a Q5_0/Q5_1 block: bit j belongs to value j. */

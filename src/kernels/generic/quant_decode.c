@@ -2,18 +2,16 @@
  *
  * Each value is computed with the same float expression, in the same order,
  * as llama.cpp's dequantization (e.g. Q4_K: (d*sc)*q - dmin*m), so decoded
- * rows are bit-identical. This file is built without FMA flags and in ISO C
- * mode, where GCC does not contract a*b+c, which keeps that true.
+ * rows are bit-identical. That needs every a*b+c rounded twice, as written:
+ * GCC does not contract in ISO C mode, and the pragma stops clang.
  * Does not hold: encoders (quant_encode.c), dot products (generic_quants.c).
  */
 #include "kernels/quant_codec.h"
+#include "util/fp16.h"
 
-/* Byte-exactness needs every a*b+c rounded twice, as written: GCC does not
- * contract in ISO C mode; clang would whenever FMA is enabled. */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
-#include "util/fp16.h"
 
 /* The 5th bits of a Q5_0/Q5_1 block: bit j belongs to value j. */
 static uint32_t q5_high_bits(const uint8_t qh[4])

@@ -1,7 +1,13 @@
-/* test_kernels.c - every kernel variant against the generic reference, and
- * the generic reference against a plain f64 computation, on odd sizes; the
- * quantized formats: decoders on hand-built blocks and on tensors llama.cpp
- * wrote (../shared/reference/models), encoders by their error budget. */
+/* test_kernels.c - the kernels module.
+ *   - Formats: decoders on hand-built blocks and on the tensors llama.cpp
+ *     wrote in ../shared/reference/models (against their F32 originals);
+ *     encoders re-quantizing those originals byte for byte like
+ *     llama-quantize, and within a documented error budget on random data.
+ *   - Activation quantizers: llama.cpp's rounding on hand-picked ties, and
+ *     every variant byte-identical to generic.
+ *   - Matmul: generic against f64 / decoded-float dot products, every variant
+ *     against generic on 1, 3, 17, 33 (and 1400) blocks and odd tile shapes.
+ * Each prints its figures (RMSE, worst relative errors). */
 #include <stdlib.h>
 
 #include "edgeagent/gguf.h"

@@ -8,8 +8,9 @@
  * the caches; reported as GB/s of weights read. Prefill: nr = 512, k = 4096,
  * nc = 128; reported as GMAC/s (multiply-adds of the dot products).
  * Threads split the weight rows as the model does. Each figure is the
- * median of reps runs, variants alternating so that load from other jobs
- * hits them alike.
+ * median of reps runs; every run goes through all types and variants in
+ * turn, so that load from other jobs hits them alike (F16, whose decode is
+ * a plain stream of the weights, is the bandwidth baseline).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -100,17 +101,29 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_kernels [-t threads 1..16] [-r reps] [type ...]\n");
         return 2;
     }
-    static const char *defaults[] = {"Q4_0", "Q8_0", "Q4_K", "Q6_K", "F16"};
+    static const char *defaults[] = {"F16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"};
     if (!n_types) {
-        n_types = 5;
+        n_types = 6;
         memcpy(types, defaults, sizeof defaults);
     }
-    const int64_t k = 4096;
+    const int64_t k = 4096, nr_pre = 512, nc_pre = 128;
     unsigned nv = ea_kernels_n_variants();
-    printf("k=%lld, %d thread(s), median of %d; variants:", (long long)k, threads, reps);
+    printf("k=%lld, %d thread(s), median of %d interleaved runs; variants:", (long long)k, threads, reps);
     for (unsigned v = 1; v < nv; v++)
         printf(" %s", ea_kernels_variant_name(v));
     printf("\n");
+    struct data {
+        uint32_t type;
+        size_t wrow, xrow;
+        int64_t nr_dec;
+        uint8_t *w, *x;
+        double dec[16][50], pre[16][50];
+    } *d = calloc((size_t)n_types, sizeof *d);
+    float *f = malloc(sizeof(float) * k * 8), *s = malloc(sizeof(float) * 100000 * 8);
+    if (!d || !f || !s)
+        return 1;
+    for (int64_t i = 0; i < k * 8; i++)
+        f[i] = (float)((i * 7919 % 2003) - 1001) / 700.0f;
     for (int ti = 0; ti < n_types; ti++) {
         int t = ea_type_from_name(types[ti]);
         if (t < 0 || !ea_kernels_matmul((uint32_t)t)) {
@@ -118,40 +131,44 @@ int main(int argc, char **argv)
             return 2;
         }
         const struct ea_matmul_ops *gops = ea_kernels_variant_matmul(0, (uint32_t)t);
-        size_t wrow = row_bytes((uint32_t)t, k), xrow = row_bytes(gops->act_type, k);
-        int64_t nr_dec = (int64_t)(96e6 / wrow) / 64 * 64, nr_pre = 512, nc_pre = 128;
-        uint8_t *w = malloc(wrow * nr_dec), *x = malloc(xrow * nc_pre);
-        float *f = malloc(sizeof(float) * k * 8), *s = malloc(sizeof(float) * nr_dec * nc_pre);
-        if (!w || !x || !f || !s)
+        d[ti].type = (uint32_t)t;
+        d[ti].wrow = row_bytes((uint32_t)t, k);
+        d[ti].xrow = row_bytes(gops->act_type, k);
+        /* weights of ~96 MB: more than the caches hold */
+        d[ti].nr_dec = (int64_t)(96e6 / d[ti].wrow) / 64 * 64;
+        d[ti].w = malloc(d[ti].wrow * d[ti].nr_dec);
+        d[ti].x = malloc(d[ti].xrow * nc_pre);
+        if (!d[ti].w || !d[ti].x || d[ti].nr_dec > 100000)
             return 1;
-        for (int64_t i = 0; i < k * 8; i++)
-            f[i] = (float)((i * 7919 % 2003) - 1001) / 700.0f;
-        for (int64_t r = 0; r < nr_dec; r++) /* 8 distinct rows are enough to time */
+        for (int64_t r = 0; r < d[ti].nr_dec; r++) /* 8 distinct rows are enough to time */
             if (r < 8)
-                ea_quant_from_f32((uint32_t)t, f + r * k, w + r * wrow, k, NULL);
+                ea_quant_from_f32((uint32_t)t, f + r * k, d[ti].w + r * d[ti].wrow, k, NULL);
             else
-                memcpy(w + r * wrow, w + (r % 8) * wrow, wrow);
+                memcpy(d[ti].w + r * d[ti].wrow, d[ti].w + (r % 8) * d[ti].wrow, d[ti].wrow);
         for (int64_t j = 0; j < nc_pre; j++)
-            gops->quantize_act(f + (j % 8) * k, x + j * xrow, k);
-        double dec[16][50], pre[16][50];
-        for (int rep = 0; rep < reps; rep++)
+            gops->quantize_act(f + (j % 8) * k, d[ti].x + j * d[ti].xrow, k);
+    }
+    for (int rep = 0; rep < reps; rep++)
+        for (int ti = 0; ti < n_types; ti++)
             for (unsigned v = 1; v < nv; v++) {
-                const struct ea_matmul_ops *ops = ea_kernels_variant_matmul(v, (uint32_t)t);
-                struct job jd = {ops, k, nr_dec, 1, w, wrow, x, xrow, s};
-                struct job jp = {ops, k, nr_pre, nc_pre, w, wrow, x, xrow, s};
-                dec[v][rep] = run(&jd, threads);
-                pre[v][rep] = run(&jp, threads);
+                const struct ea_matmul_ops *ops = ea_kernels_variant_matmul(v, d[ti].type);
+                struct job jd = {ops, k, d[ti].nr_dec, 1, d[ti].w, d[ti].wrow, d[ti].x, d[ti].xrow, s};
+                struct job jp = {ops, k, nr_pre, nc_pre, d[ti].w, d[ti].wrow, d[ti].x, d[ti].xrow, s};
+                d[ti].dec[v][rep] = run(&jd, threads);
+                d[ti].pre[v][rep] = run(&jp, threads);
             }
+    for (int ti = 0; ti < n_types; ti++)
         for (unsigned v = 1; v < nv; v++) {
-            qsort(dec[v], (size_t)reps, sizeof(double), cmp_double);
-            qsort(pre[v], (size_t)reps, sizeof(double), cmp_double);
-            double td = dec[v][reps / 2], tp = pre[v][reps / 2];
+            qsort(d[ti].dec[v], (size_t)reps, sizeof(double), cmp_double);
+            qsort(d[ti].pre[v], (size_t)reps, sizeof(double), cmp_double);
+            double td = d[ti].dec[v][reps / 2], tp = d[ti].pre[v][reps / 2];
             printf("%-5s %-7s decode %6.2f GB/s (%6.2f ms, nr=%lld)   prefill %7.1f GMAC/s (%6.2f ms, %lldx%lld)\n",
-                   types[ti], ea_kernels_variant_name(v), wrow * nr_dec / td / 1e9, td * 1e3,
-                   (long long)nr_dec, (double)k * nr_pre * nc_pre / tp / 1e9, tp * 1e3,
+                   types[ti], ea_kernels_variant_name(v), d[ti].wrow * d[ti].nr_dec / td / 1e9, td * 1e3,
+                   (long long)d[ti].nr_dec, (double)k * nr_pre * nc_pre / tp / 1e9, tp * 1e3,
                    (long long)nr_pre, (long long)nc_pre);
         }
-        free(w), free(x), free(f), free(s);
-    }
+    for (int ti = 0; ti < n_types; ti++)
+        free(d[ti].w), free(d[ti].x);
+    free(d), free(f), free(s);
     return 0;
 }

@@ -444,13 +444,15 @@ EA_ALWAYS_INLINE bool empty_k(int64_t k, int64_t nr, int64_t nc, float *s, size_
     return true;
 }
 
-/* Two loop orders. With few activation rows (decode) each row tile runs
- * through all of k before the next, so the weights stream from memory in
- * order, and the block sums of those few rows are computed once for all of
- * k (when they fit the table; else per tile and segment). With many
- * (prefill) the segment of k is the outer loop and the table is built once
- * per segment for up to COLBLK activation rows. */
-#define EA_X86_FEW_COLS 4
+/* Two loop orders. With few activation rows (decode, small batches) each
+ * row tile runs through all of k before the next, so the weights stream from
+ * memory in address order (a k-slice at a time over all rows halves the
+ * bandwidth), the few activation rows stay in L2, and their block sums are
+ * computed once for all of k. With many (prefill, or when those sums do not
+ * fit the table) the segment of k is the outer loop: the activation rows of
+ * one segment stay in L2 while every row tile uses them, and the table is
+ * built once per segment for up to COLBLK activation rows. */
+#define EA_X86_FEW_COLS 16
 #define SUMS_MAX 4096 /* block sums in the table: COLBLK * SEG/32, or nc * k/32 */
 _Static_assert(COLBLK * (EA_X86_SEG / 32) <= SUMS_MAX, "block-sum table too small for prefill");
 
@@ -464,22 +466,16 @@ EA_ALWAYS_INLINE void gemm_legacy(enum legacy_kind kind, int64_t k, int64_t nr, 
     const int64_t nb = k / 32;
     if (empty_k(k, nr, nc, s, s_stride))
         return;
-    if (nc <= EA_X86_FEW_COLS) {
-        const bool whole = nc * nb <= SUMS_MAX;
-        if (off && whole)
+    if (nc <= EA_X86_FEW_COLS && nc * nb <= SUMS_MAX) {
+        if (off)
             for (int j = 0; j < nc; j++)
                 q8_0_block_sums((const uint8_t *)x + (size_t)j * x_stride, (int)nb, off, sums + j * nb);
         for (int64_t i0 = 0; i0 < nr; i0 += 8) {
             const int n = tile_rows(w, w_stride, nr, i0, rows);
             for (int64_t k0 = 0; k0 < k; k0 += EA_X86_SEG) {
                 const int nblk = (int)((k - k0 < EA_X86_SEG ? k - k0 : EA_X86_SEG) / 32);
-                if (off && !whole)
-                    for (int j = 0; j < nc; j++)
-                        q8_0_block_sums((const uint8_t *)x + (size_t)j * x_stride + (size_t)(k0 / 32) * 34,
-                                        nblk, off, sums + j * (EA_X86_SEG / 32));
-                legacy_tile_pass(kind, tile, rows, n, i0, k0 / 32, nblk, 0, (int)nc,
-                                 whole ? sums + k0 / 32 : sums, whole ? (size_t)nb : EA_X86_SEG / 32, x,
-                                 x_stride, s, s_stride, k0 > 0);
+                legacy_tile_pass(kind, tile, rows, n, i0, k0 / 32, nblk, 0, (int)nc, sums + k0 / 32, (size_t)nb,
+                                 x, x_stride, s, s_stride, k0 > 0);
             }
         }
         return;

@@ -230,27 +230,33 @@ EA_ALWAYS_INLINE void store_rows(float *dst, __m256 v, int n, bool accumulate)
  * thread, loaded machine): Q4_0 5.6 -> 10 GB/s, Q8_0 11 -> 16, Q4_K 7-9 ->
  * 10.5-11; a burst of T0 prefetches per tile instead made it slower. */
 struct pf_cursor {
-    const uint8_t *base; /* first row of the next tile, NULL when none */
-    size_t stride, row_bytes, line, n_lines;
+    const uint8_t *row;   /* row of the next tile being requested */
+    size_t stride, row_bytes, off;
+    int rows_left;        /* rows of the next tile not yet fully requested */
 };
 
 EA_ALWAYS_INLINE void pf_start(struct pf_cursor *pf, const void *w, size_t w_stride, size_t row_bytes,
                                int64_t nr, int64_t i0)
 {
     const int64_t next = i0 + 8, n = nr - next < 8 ? nr - next : 8;
-    pf->base = n > 0 ? (const uint8_t *)w + (size_t)next * w_stride : NULL;
+    pf->row = (const uint8_t *)w + (size_t)(n > 0 ? next : 0) * w_stride;
     pf->stride = w_stride;
     pf->row_bytes = row_bytes;
-    pf->line = 0;
-    pf->n_lines = n > 0 ? (size_t)n * ((row_bytes + 63) / 64) : 0;
+    pf->off = 0;
+    pf->rows_left = n > 0 ? (int)n : 0;
 }
 
 EA_ALWAYS_INLINE void pf_step(struct pf_cursor *pf, int lines)
 {
-    const size_t per_row = (pf->row_bytes + 63) / 64;
-    for (int q = 0; q < lines && pf->line < pf->n_lines; q++, pf->line++)
-        _mm_prefetch((const char *)pf->base + pf->line / per_row * pf->stride + pf->line % per_row * 64,
-                     _MM_HINT_T1);
+    for (int q = 0; q < lines && pf->rows_left > 0; q++) {
+        _mm_prefetch((const char *)pf->row + pf->off, _MM_HINT_T1);
+        pf->off += 64;
+        if (pf->off >= pf->row_bytes) {
+            pf->off = 0;
+            pf->row += pf->stride;
+            pf->rows_left--;
+        }
+    }
 }
 
 /* ---- 32-value formats -------------------------------------------------- */

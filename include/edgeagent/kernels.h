@@ -31,11 +31,15 @@ bool ea_quant_can_encode(uint32_t type);
 /* True when ea_quant_to_f32 can read type. */
 bool ea_quant_can_decode(uint32_t type);
 
-/* Encodes n floats (a whole number of blocks) into dst. For quantized types
- * this is the quality-oriented quantizer used by `quantize` and gen-model. */
+/* Encodes n floats (a whole number of blocks) into dst. For the weight
+ * formats (Q4_0 .. Q8_0, Q2_K .. Q6_K) this is the quantizer llama-quantize
+ * runs without an importance matrix, byte for byte (the K-quants' scale/min
+ * searches included); Q8_1 and Q8_K, which only ever hold activations, use
+ * the activation quantizer of ea_matmul_ops.quantize_act. */
 ea_status ea_quant_from_f32(uint32_t type, const float *src, void *dst, int64_t n,
                             struct ea_error *err);
-/* Decodes n values (a whole number of blocks) of type into dst. */
+/* Decodes n values (a whole number of blocks) of type into dst, bit-exact
+ * with llama.cpp's dequantization. */
 ea_status ea_quant_to_f32(uint32_t type, const void *src, float *dst, int64_t n,
                           struct ea_error *err);
 

@@ -376,7 +376,7 @@ static void decode_llama_cpp_tensors(void)
             n_tensors++;
         }
         double rel = sqrt(se / ss);
-        printf("    %-5s %2d llama.cpp tensors decode to relative RMSE %.5f (budget %.3f)\n",
+        printf("    %-5s %2d llama.cpp tensors decode to relative RMSE %.5f (budget %.4f)\n",
                ea_type_info(type)->name, n_tensors, rel, ref_types[t].rel_rmse_max);
         ASSERT(n_tensors >= 14);
         ASSERT(rel < ref_types[t].rel_rmse_max);

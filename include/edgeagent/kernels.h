@@ -68,6 +68,11 @@ struct ea_vec_ops {
     void (*f16_to_f32)(const uint16_t *x, float *y, int64_t n);
     float (*dot_f32)(int64_t n, const float *a, const float *b);
     void (*axpy_f32)(int64_t n, float alpha, const float *x, float *y);
+    /* Q8_0 KV cache rows (n a multiple of 32): blocks . b, y += alpha*blocks,
+     * and the row encoder (the activation quantizer's rounding). */
+    float (*dot_q8_0_f32)(int64_t n, const void *blocks, const float *b);
+    void (*axpy_q8_0)(int64_t n, float alpha, const void *blocks, float *y);
+    void (*f32_to_q8_0)(const float *x, void *blocks, int64_t n);
 };
 
 /* Matmul ops of the active variant for weight type, or NULL when the type is

@@ -109,7 +109,7 @@ long bench_rss_kib(void) { return rss_kib("VmHWM"); }
 static void usage(FILE *f)
 {
     fprintf(f, "usage: edgeagent bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] "
-               "[--kv f16|f32] [--json]\n"
+               "[--kv f16|q8_0|f32] [--json]\n"
                "  -p N   prompt tokens per pp test (0 skips it)\n"
                "  -n N   generated tokens per tg test (0 skips it)\n"
                "  -r N   repetitions (default 5) after one warm-up run\n"
@@ -240,8 +240,10 @@ int cmd_bench(int argc, char **argv)
                 kv_type = EA_TYPE_F16;
             else if (!strcmp(v, "f32"))
                 kv_type = EA_TYPE_F32;
+            else if (!strcmp(v, "q8_0"))
+                kv_type = EA_TYPE_Q8_0;
             else {
-                cli_errorf("bench", "--kv must be f16 or f32");
+                cli_errorf("bench", "--kv must be f16, q8_0 or f32");
                 return 2;
             }
         } else {
@@ -346,7 +348,7 @@ int cmd_bench(int argc, char **argv)
                        params, backend, ea_model_threads(m), test, tps);
             }
             printf("\nload %.3f s, peak RSS %.1f MiB, KV %s\n", tl, rss / 1024.0,
-                   kv_type == EA_TYPE_F16 ? "f16" : "f32");
+                   ea_type_info(kv_type)->name);
         }
     }
     ea_kv_cache_destroy(c);

@@ -44,7 +44,7 @@ test-tsan: deps
 
 # Cross build for aarch64; the suite runs under qemu-aarch64 (generic and NEON kernels).
 test-aarch64: deps
-	@EA_EXTRA_PACKAGES="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libpcre2-dev:arm64 libjansson-dev:arm64" \
+	@EA_EXTRA_PACKAGES="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libc6:arm64 libpcre2-dev:arm64 libjansson-dev:arm64" \
 	  EA_FOREIGN_ARCH=arm64 bash scripts/install-deps.sh
 	@cmake -S . -B build-aarch64 $(GEN) -DCMAKE_BUILD_TYPE=Release -DEA_WERROR=$(WERROR) \
 	  -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake >/dev/null

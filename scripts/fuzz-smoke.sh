@@ -2,6 +2,7 @@
 # fuzz-smoke.sh BUILD_DIR SECONDS - runs each libFuzzer target in
 # BUILD_DIR/fuzz for SECONDS from fuzz/corpus/<target> (read-only seeds; new
 # inputs go to a scratch dir). Fails on any crash, leak or sanitizer report.
+# FUZZ_SECONDS_<target> (e.g. FUZZ_SECONDS_fuzz_gguf=60) overrides SECONDS.
 set -euo pipefail
 build=${1:?build dir}
 secs=${2:-60}
@@ -12,8 +13,10 @@ for bin in "$build"/fuzz/fuzz_*; do
   name=$(basename "$bin")
   seeds="$root/fuzz/corpus/${name#fuzz_}"
   work=$(mktemp -d)
-  echo "fuzz-smoke: $name for ${secs}s"
-  if ! "$bin" -artifact_prefix="$build/fuzz/$name-" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  override="FUZZ_SECONDS_$name"
+  t=${!override:-$secs}
+  echo "fuzz-smoke: $name for ${t}s"
+  if ! "$bin" -artifact_prefix="$build/fuzz/$name-" -max_total_time="$t" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
        "$work" "$seeds" >"$work.log" 2>&1; then
     tail -n 60 "$work.log"
     status=1

@@ -10,7 +10,7 @@
 struct count_ctx {
     _Atomic int calls;
     _Atomic long sum;
-    int seen_nth;
+    _Atomic int seen_nth;
     int64_t n;
     int64_t *cover;
 };
@@ -19,7 +19,7 @@ static void count_fn(void *p, int ith, int nth)
 {
     struct count_ctx *c = p;
     atomic_fetch_add(&c->calls, 1);
-    c->seen_nth = nth;
+    atomic_store(&c->seen_nth, nth);
     int64_t b, e;
     ea__split(c->n, ith, nth, 1, &b, &e);
     for (int64_t i = b; i < e; i++) {

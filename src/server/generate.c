@@ -476,7 +476,12 @@ static bool gen_failure(struct ea__gen *g, struct ea__api_error *e)
         }
     }
     if (g->overflow) {
-        ea__api_errorf(e, 500, "server_error", NULL, NULL, "the output exceeded the server's buffer");
+        char id[48];
+        ea__server_new_id(g->srv, "err", id, sizeof id);
+        ea__server_log(g->srv, "error %s: request %s: the output passed the %zu-byte buffer cap",
+                       id, g->id, g->pending_cap);
+        ea__api_errorf(e, 500, "server_error", NULL, NULL,
+                       "the answer exceeded the server's output buffer (error id %s)", id);
         return true;
     }
     return false;
@@ -834,7 +839,8 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
     ctx->gen = g;
 
     size_t piece_max = ea_detok_max_output(be->tok) + 8;
-    size_t qcap = r.stream ? srv->p.max_stream_pending : (size_t)64 << 20;
+    /* the same cap bounds a stream's unsent output and a whole non-streamed answer */
+    size_t qcap = srv->p.max_stream_pending;
     for (int p = 0; p < n_prompts; p++)
         g->n_prompt_tokens += pn[p];
     if (srv->p.log_content) {

@@ -67,6 +67,8 @@ static void usage(FILE *f)
             "  --max-connections N     open connections (default 256)\n"
             "  --timeout S             idle / stalled-client timeout in seconds (default 60)\n"
             "  --grace S               shutdown grace period for in-flight requests (default 10)\n"
+            "  --max-output BYTES      output buffered per request: a whole answer, or what a\n"
+            "                          streaming client leaves unread (default 1048576)\n"
             "  --config FILE           'option = value' lines (names as above, no dashes);\n"
             "                          command-line options override them\n");
 }
@@ -137,6 +139,7 @@ static int apply(struct serve_options *o, const char *key, const char *value)
     U("max-connections", o->sp.max_connections, 65536)
     U("timeout", o->sp.idle_timeout_s, 86400)
     U("grace", o->grace_s, 3600)
+    U("max-output", o->sp.max_stream_pending, (uint64_t)1 << 30)
 #undef U
     cli_errorf("serve", "unknown option '%s'", key);
     return -1;

@@ -73,7 +73,7 @@ KEY=sekrit-test-key
 AUTH=(-H "Authorization: Bearer $KEY")
 
 # ---- server A: with a key, small output cap for the 500 case -------------------
-start_server a --api-key "$KEY" --max-body 1048576
+start_server a --api-key "$KEY"
 A_PID=$pid
 A_PORT=$port
 
@@ -107,7 +107,7 @@ head -c $((10 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$tmp/big.json"
 s=$(req POST /v1/chat/completions "$tmp/big.json" "${AUTH[@]}")
 check "curl 413 for a 10 MB body" '[ "$s" = 413 ] && err_shape'
 s=$(req POST /v1/chat/completions "$tmp/big.json" -H "Transfer-Encoding: chunked" "${AUTH[@]}")
-check "curl 413 for a 10 MB chunked body (got $s; 000 = cut off)" '[ "$s" = 413 ] || [ "$s" = 000 ]'
+check "curl 413 for a 10 MB chunked body" '[ "$s" = 413 ] && err_shape'
 s=$(req GET /health "")
 check "curl health 200 without key" '[ "$s" = 200 ] && grep -q "\"ok\"" "$tmp/body"'
 s=$(req GET / "")
@@ -134,7 +134,7 @@ cases = {
   "bad_utf8": b'{"messages":[{"role":"user","content":"\xc3\x28\xa0\xa1\xff"}]}',
   "overlong_utf8": b'{"messages":[{"role":"user","content":"\xc0\xaf"}]}',
   "lone_surrogate": b'{"messages":[{"role":"user","content":"\\udc00"}]}',
-  "nul_escape": b'{"messages":[{"role":"user","content":"a\\u0000b"}]}',
+  "nul_in_role": b'{"messages":[{"role":"user\\u0000","content":"a"}]}',
   "bias_type": b'{' + msg.encode() + b',"logit_bias":[1,2]}',
   "stop_type": b'{' + msg.encode() + b',"stop":{"a":1}}',
   "many_stops": b'{' + msg.encode() + b',"stop":["a","b","c","d","e"]}',

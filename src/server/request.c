@@ -53,6 +53,12 @@ void ea__gen_request_release(struct ea__gen_request *r)
     memset(r, 0, sizeof *r);
 }
 
+/* True when v is a string without NUL bytes (names, roles, types, stops). */
+static bool is_name(json_t *v)
+{
+    return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
+}
+
 /* The value of key, or NULL when absent or null. */
 static json_t *opt(json_t *o, const char *key)
 {
@@ -125,8 +131,8 @@ static bool parse_stop(json_t *root, struct ea__gen_request *r, struct ea__api_e
     }
     for (size_t i = 0; i < n; i++) {
         json_t *s = items ? items[i] : json_array_get(v, i);
-        if (!json_is_string(s))
-            return BAD("stop", "'stop' must be a string or an array of strings");
+        if (!is_name(s))
+            return BAD("stop", "'stop' must be a string or an array of strings (without NUL)");
         size_t len = json_string_length(s);
         if (len == 0)
             continue; /* an empty stop string can never usefully match */
@@ -195,7 +201,7 @@ static bool parse_content(json_t *c, int idx, struct ea__chat_msg *m, struct ea_
     json_array_foreach(c, i, part)
     {
         json_t *type = json_object_get(part, "type");
-        if (!json_is_object(part) || !json_is_string(type)) {
+        if (!json_is_object(part) || !is_name(type)) {
             ea__buf_release(&b);
             return BAD(param, "each part of '%s' must be an object with a 'type'", param);
         }
@@ -243,8 +249,8 @@ static bool parse_messages(json_t *root, struct ea__gen_request *r, struct ea__a
             return BAD(param, "'%s' must be an object", param);
         json_t *role = json_object_get(m, "role");
         snprintf(param, sizeof param, "messages[%zu].role", i);
-        if (!json_is_string(role))
-            return BAD(param, "'%s' must be a string", param);
+        if (!is_name(role))
+            return BAD(param, "'%s' must be a string naming a role", param);
         const char *rs = json_string_value(role);
         struct ea__chat_msg *cm = &r->msgs[r->n_msgs];
         if (!strcmp(rs, "system") || !strcmp(rs, "developer"))
@@ -350,13 +356,13 @@ static bool reject_unsupported(json_t *root, struct ea__api_error *e)
     if (fns && (!json_is_array(fns) || json_array_size(fns) > 0))
         return BAD("functions", "'functions' is not supported by this server yet");
     json_t *tc = opt(root, "tool_choice");
-    if (tc && !(json_is_string(tc) && (!strcmp(json_string_value(tc), "none") ||
+    if (tc && !(is_name(tc) && (!strcmp(json_string_value(tc), "none") ||
                                        !strcmp(json_string_value(tc), "auto"))))
         return BAD("tool_choice", "'tool_choice' is not supported by this server yet");
     json_t *rf = opt(root, "response_format");
     if (rf) {
         json_t *t = json_is_object(rf) ? json_object_get(rf, "type") : NULL;
-        if (!json_is_string(t))
+        if (!is_name(t))
             return BAD("response_format", "'response_format' must be an object with a 'type'");
         if (strcmp(json_string_value(t), "text") != 0)
             return BAD("response_format",
@@ -375,9 +381,11 @@ bool ea__gen_request_parse(enum ea__req_kind kind, const char *body, size_t len,
     r->kind = kind;
     r->n = 1;
     json_error_t jerr;
-    /* jansson validates UTF-8, rejects \u0000, caps nesting depth and reports
-     * integers and reals that overflow; all of those are malformed JSON here */
-    json_t *root = json_loadb(body, len, 0, &jerr);
+    /* jansson validates UTF-8, caps nesting depth and reports integers and
+     * reals that overflow; all of those are malformed JSON here. \u0000 is
+     * allowed in strings (models do generate NUL bytes, and clients send the
+     * history back); fields compared as names must not contain it (is_name) */
+    json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
     if (!root)
         return BAD("", "the request body is not valid JSON: %.200s (at byte %d)", jerr.text,
                    jerr.position);

@@ -518,9 +518,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cl) {
             char *end;
             unsigned long long v = strtoull(cl, &end, 10);
-            if (*end || v > s->p.max_body_bytes)
+            /* a body up to 4x the cap is read and dropped so that the client,
+             * which may be sending it without waiting, reads the 413 instead
+             * of a reset; a larger one is answered at once and the
+             * connection closed (clients sending Expect: 100-continue get the
+             * 413 before sending anything) */
+            if (*end || v > s->p.max_body_bytes * 4)
                 return error(c, conn, 413, "invalid_request_error", "request_too_large", NULL,
                              "the request body is larger than %zu bytes", s->p.max_body_bytes);
+            if (v > s->p.max_body_bytes)
+                c->too_big = true;
         }
         return MHD_YES;
     }

@@ -15,7 +15,10 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "edgeagent/engine.h"
@@ -805,6 +808,53 @@ static void disconnect_frees_kv(void)
     fx_stop(&f);
 }
 
+static void slow_client_never_blocks_engine(void)
+{
+    /* a client that stops reading: its unread output hits the cap, its
+     * generation is stopped (KV back to zero) while other clients are served;
+     * the stalled connection is closed by the idle timeout */
+    struct ea_server_params p;
+    ea_server_params_default(&p);
+    p.max_stream_pending = 4096;
+    p.idle_timeout_s = 1;
+    struct fixture f;
+    fx_start(&f, &p, 2, 8);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 2048;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ea_server_port(f.srv))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    const char *body = long_body(&f, 1000);
+    char req[1024];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     strlen(body), body);
+    ASSERT_EQ(write(fd, req, (size_t)n), n);
+    /* meanwhile another client is served normally */
+    struct resp r;
+    http(&f, "POST", "/v1/chat/completions",
+         "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":20,\"stream\":true}", &r);
+    ASSERT_EQ(r.status, 200);
+    ASSERT(strstr(r.body, "data: [DONE]"));
+    resp_free(&r);
+    struct ea_engine_stats st;
+    for (int i = 0; i < 500; i++) {
+        ea_engine_get_stats(f.eng, &st);
+        if (st.kv_blocks_used == 0 && st.running == 0)
+            break;
+        usleep(10000);
+    }
+    ASSERT_EQ(st.kv_blocks_used, 0);
+    ASSERT(st.tokens_generated < 1000 + 20); /* stopped before its max_tokens */
+    for (int i = 0; i < 500 && ea_server_inflight(f.srv) != 0; i++)
+        usleep(10000);
+    ASSERT_EQ(ea_server_inflight(f.srv), 0); /* the stalled connection was closed */
+    close(fd);
+    fx_stop(&f);
+}
+
 static void overload_429(void)
 {
     /* one slot, no queue in the engine and a server cap of 2 in flight */
@@ -1051,6 +1101,6 @@ EA_TESTS(EA_TEST(parser_fields), EA_TEST(health_loading_then_ready), EA_TEST(mod
          EA_TEST(chat_nonstream), EA_TEST(chat_stream_usage), EA_TEST(completions_variants),
          EA_TEST(tokenize_detokenize), EA_TEST(malformed_corpus), EA_TEST(error_statuses),
          EA_TEST(error_500_has_logged_id), EA_TEST(concurrent_streams),
-         EA_TEST(disconnect_frees_kv), EA_TEST(overload_429), EA_TEST(retry_after_header),
+         EA_TEST(disconnect_frees_kv), EA_TEST(slow_client_never_blocks_engine), EA_TEST(overload_429), EA_TEST(retry_after_header),
          EA_TEST(graceful_shutdown), EA_TEST(shutdown_cancels_after_grace), EA_TEST(auth_and_bind),
          EA_TEST(no_content_in_log))

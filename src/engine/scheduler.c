@@ -389,7 +389,9 @@ static void run_step(ea_engine *e, int32_t n_plan)
             finish(e, e->plan[i].s, EA_FINISH_ERROR, st, err.msg);
         return;
     }
+    pthread_mutex_lock(&e->mu); /* ea_engine_get_stats reads the rates under it */
     update_rates(e, n_prefill, n_decode, ms);
+    pthread_mutex_unlock(&e->mu);
     int32_t row = 0;
     for (int32_t i = 0; i < n_plan; i++) {
         struct plan_item *it = &e->plan[i];
@@ -628,10 +630,11 @@ ea_status ea_engine_submit(ea_engine *e, const struct ea_engine_request *r, uint
     s->t_submit = now_ms();
     pthread_mutex_lock(&e->mu);
     if (e->n_waiting >= e->p.max_queue || e->stop) {
+        int32_t n_waiting = e->n_waiting; /* read under the lock */
         e->st.rejected_overloaded++;
         pthread_mutex_unlock(&e->mu);
         st = ea_error_set(err, EA_EOVERLOADED, "engine: %d requests are already waiting",
-                          e->n_waiting);
+                          n_waiting);
         goto fail;
     }
     s->id = ++e->next_id;

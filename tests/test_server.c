@@ -816,7 +816,7 @@ static void slow_client_never_blocks_engine(void)
     struct ea_server_params p;
     ea_server_params_default(&p);
     p.max_stream_pending = 4096;
-    p.idle_timeout_s = 1;
+    p.idle_timeout_s = 2;
     struct fixture f;
     fx_start(&f, &p, 2, 8);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -825,7 +825,7 @@ static void slow_client_never_blocks_engine(void)
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ea_server_port(f.srv))};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_EQ(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    const char *body = long_body(&f, 1000);
+    const char *body = long_body(&f, 3000);
     char req[1024];
     int n = snprintf(req, sizeof req,
                      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -840,14 +840,14 @@ static void slow_client_never_blocks_engine(void)
     ASSERT(strstr(r.body, "data: [DONE]"));
     resp_free(&r);
     struct ea_engine_stats st;
-    for (int i = 0; i < 500; i++) {
+    for (int i = 0; i < 6000; i++) { /* slow under sanitizers */
         ea_engine_get_stats(f.eng, &st);
         if (st.kv_blocks_used == 0 && st.running == 0)
             break;
         usleep(10000);
     }
     ASSERT_EQ(st.kv_blocks_used, 0);
-    ASSERT(st.tokens_generated < 1000 + 20); /* stopped before its max_tokens */
+    ASSERT(st.tokens_generated < 3000); /* stopped long before its max_tokens */
     for (int i = 0; i < 500 && ea_server_inflight(f.srv) != 0; i++)
         usleep(10000);
     ASSERT_EQ(ea_server_inflight(f.srv), 0); /* the stalled connection was closed */

@@ -182,7 +182,7 @@ t.join()
 print("done", out.get("stream", "").rstrip().endswith("data: [DONE]"))
 EOF2
 wait $A_PID; rc=$?
-check "SIGTERM: exit status 0" '[ $rc = 0 ]'
+check "SIGTERM: exit status 0 (got $rc)" '[ $rc = 0 ]'; [ $rc = 0 ] || grep -A30 "WARNING" "$tmp/a.err" | head -60
 check "SIGTERM: the in-flight stream finished within the grace period" 'grep -q "^done True" "$tmp/drain.out"'
 check "503 on a kept-alive connection while draining" 'grep -q "^status 503" "$tmp/drain.out" && grep -q server_shutting_down "$tmp/drain.out"'
 
@@ -209,7 +209,7 @@ done
 check "curl 429 with Retry-After when overloaded ($n200 done, $n429 refused)" '[ $n429 -ge 1 ] && [ $n200 -ge 1 ] && [ $other = 0 ]'
 kill -INT $B_PID
 wait $B_PID; rc=$?
-check "SIGINT: exit status 0" '[ $rc = 0 ]'
+check "SIGINT: exit status 0 (got $rc)" '[ $rc = 0 ]'; [ $rc = 0 ] || grep -A30 "WARNING" "$tmp/b.err" | head -60
 
 # ---- security defaults of the binary ---------------------------------------------
 "$bin" serve -m "$model" --host 0.0.0.0 --port 0 >"$tmp/c.out" 2>"$tmp/c.err" &

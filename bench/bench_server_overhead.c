@@ -6,7 +6,7 @@
  * noise hits both alike. Prints per-path medians/p90 and the difference of
  * medians. Not a test: nothing is asserted on time.
  *
- *   build/bench/bench_server_overhead MODEL.gguf [N=100] [MAX_TOKENS=16] [--stream]
+ *   [EA_THREADS=T] build/bench/bench_server_overhead MODEL.gguf [N=100] [MAX_TOKENS=16] [--stream]
  */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -92,7 +92,7 @@ int main(int argc, char **argv)
     ea_tokenizer *tok = NULL;
     ea_engine *eng = NULL;
     ea_server *srv = NULL;
-    struct ea_model_load_params lp = {0};
+    struct ea_model_load_params lp = {.n_threads = getenv("EA_THREADS") ? atoi(getenv("EA_THREADS")) : 0};
     if (ea_model_load(argv[1], &lp, &m, &err) || ea_tokenizer_create(ea_model_gguf(m), &tok, &err)) {
         fprintf(stderr, "load: %s\n", err.msg);
         return 1;
@@ -181,6 +181,10 @@ int main(int argc, char **argv)
         }
         free(b.p);
     }
+    double *diff = calloc((size_t)n, sizeof(double));
+    for (int i = 0; i < n; i++)
+        diff[i] = t_http[i] - t_eng[i];
+    double d50 = pct(diff, n, 0.5), d10 = pct(diff, n, 0.1), d90 = pct(diff, n, 0.9);
     double e50 = pct(t_eng, n, 0.5), e90 = pct(t_eng, n, 0.9);
     double h50 = pct(t_http, n, 0.5), h90 = pct(t_http, n, 0.9);
     printf("requests: %d per path, alternating; prompt %zu tokens, max_tokens %d (%.1f generated "
@@ -189,7 +193,37 @@ int main(int argc, char **argv)
     printf("same token count over HTTP: %d/%d\n", stream ? n : gen_http_ok, n);
     printf("in-process engine: p50 %.3f ms  p90 %.3f ms\n", e50, e90);
     printf("HTTP /v1/completions: p50 %.3f ms  p90 %.3f ms\n", h50, h90);
-    printf("server overhead (p50 difference): %.3f ms (%.1f%%)\n", h50 - e50, 100 * (h50 - e50) / e50);
+    printf("difference of medians: %.3f ms (%.1f%%)\n", h50 - e50, 100 * (h50 - e50) / e50);
+    printf("server overhead, paired (HTTP - engine, same iteration): p50 %.3f ms  p10 %.3f  p90 %.3f\n",
+           d50, d10, d90);
+    free(diff);
+    /* the HTTP layer alone, no engine step to add noise: request parsing,
+     * routing, JSON in/out, loopback round trip */
+    char turl[128], tbody[256];
+    snprintf(turl, sizeof turl, "http://127.0.0.1:%u/tokenize", (unsigned)ea_server_port(srv));
+    snprintf(tbody, sizeof tbody, "{\"content\":\"%s\"}", prompt);
+    curl_easy_setopt(c, CURLOPT_URL, turl);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, tbody);
+    double *t_tok = calloc((size_t)n * 5, sizeof(double));
+    for (int i = -20; i < n * 5; i++) {
+        struct body b = {0};
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+        double t0 = now_ms();
+        CURLcode cc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (cc != CURLE_OK || status != 200 || !b.p || !strstr(b.p, "\"tokens\":[")) {
+            fprintf(stderr, "tokenize: status %ld: %s\n", status, b.p ? b.p : "");
+            return 1;
+        }
+        if (i >= 0)
+            t_tok[i] = now_ms() - t0;
+        free(b.p);
+    }
+    printf("HTTP round trip of POST /tokenize (same prompt, no engine): p50 %.3f ms  p90 %.3f ms  "
+           "(%d requests)\n",
+           pct(t_tok, n * 5, 0.5), pct(t_tok, n * 5, 0.9), n * 5);
+    free(t_tok);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     ea_server_destroy(srv);

@@ -855,6 +855,41 @@ static void slow_client_never_blocks_engine(void)
     fx_stop(&f);
 }
 
+static void header_cap_and_idle_timeout(void)
+{
+    struct ea_server_params p;
+    ea_server_params_default(&p);
+    p.idle_timeout_s = 1;
+    struct fixture f;
+    fx_start(&f, &p, 2, 8);
+    /* headers past the per-connection memory: refused with a 4xx, server up */
+    size_t hn = 64 << 10;
+    char *hdr = malloc(hn + 16);
+    memcpy(hdr, "X-Big: ", 7);
+    memset(hdr + 7, 'a', hn);
+    hdr[7 + hn] = '\0';
+    struct resp r;
+    memset(&r, 0, sizeof r);
+    http_ex(&f, "GET", "/health", NULL, -1, hdr, false, &r);
+    ASSERT(r.status == 431 || r.status == 413);
+    resp_free(&r);
+    free(hdr);
+    /* a connection that sends nothing is closed after the idle timeout */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ea_server_port(f.srv))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[16];
+    ASSERT_EQ(read(fd, buf, sizeof buf), 0); /* closed by the server, not by our 5 s limit */
+    close(fd);
+    http(&f, "GET", "/health", NULL, &r);
+    ASSERT_EQ(r.status, 200);
+    resp_free(&r);
+    fx_stop(&f);
+}
+
 static void overload_429(void)
 {
     /* one slot, no queue in the engine and a server cap of 2 in flight */
@@ -1101,6 +1136,7 @@ EA_TESTS(EA_TEST(parser_fields), EA_TEST(health_loading_then_ready), EA_TEST(mod
          EA_TEST(chat_nonstream), EA_TEST(chat_stream_usage), EA_TEST(completions_variants),
          EA_TEST(tokenize_detokenize), EA_TEST(malformed_corpus), EA_TEST(error_statuses),
          EA_TEST(error_500_has_logged_id), EA_TEST(concurrent_streams),
-         EA_TEST(disconnect_frees_kv), EA_TEST(slow_client_never_blocks_engine), EA_TEST(overload_429), EA_TEST(retry_after_header),
+         EA_TEST(disconnect_frees_kv), EA_TEST(slow_client_never_blocks_engine),
+         EA_TEST(header_cap_and_idle_timeout), EA_TEST(overload_429), EA_TEST(retry_after_header),
          EA_TEST(graceful_shutdown), EA_TEST(shutdown_cancels_after_grace), EA_TEST(auth_and_bind),
          EA_TEST(no_content_in_log))

@@ -29,7 +29,9 @@ model="$tmp/tiny.gguf"
 # start_server NAME ARGS... : starts serve on port 0, sets $port and $pid
 start_server() {
   local name=$1; shift
-  "$bin" serve -m "$model" --port 0 --model-id tiny "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  local idarg=(--model-id tiny)
+  case " $* " in *" --config "*) idarg=();; esac
+  "$bin" serve -m "$model" --port 0 "${idarg[@]}" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   pid=$!
   pids+=("$pid")
   port=""
@@ -210,6 +212,21 @@ check "curl 429 with Retry-After when overloaded ($n200 done, $n429 refused)" '[
 kill -INT $B_PID
 wait $B_PID; rc=$?
 check "SIGINT: exit status 0 (got $rc)" '[ $rc = 0 ]'; [ $rc = 0 ] || grep -A30 "WARNING" "$tmp/b.err" | head -60
+
+# ---- --config file, EDGEAGENT_API_KEY and --api-key-file ---------------------------
+printf '# serve settings\nmodel-id = from-config\nparallel = 2\nlog-content = false\n' >"$tmp/serve.conf"
+EDGEAGENT_API_KEY=env-key start_server c --config "$tmp/serve.conf"
+C_PID=$pid
+s=$(req GET /v1/models "" -H "Authorization: Bearer env-key")
+check "--config sets options (model-id) and EDGEAGENT_API_KEY the key" '[ "$s" = 200 ] && grep -q "\"from-config\"" "$tmp/body"'
+kill -TERM $C_PID; wait $C_PID
+printf 'file-key\n' >"$tmp/key"
+start_server d --api-key-file "$tmp/key"
+D_PID=$pid
+s=$(req GET /v1/models "" -H "Authorization: Bearer file-key")
+s2=$(req GET /v1/models "" -H "Authorization: Bearer env-key")
+check "--api-key-file" '[ "$s" = 200 ] && [ "$s2" = 401 ]'
+kill -TERM $D_PID; wait $D_PID
 
 # ---- security defaults of the binary ---------------------------------------------
 "$bin" serve -m "$model" --host 0.0.0.0 --port 0 >"$tmp/c.out" 2>"$tmp/c.err" &

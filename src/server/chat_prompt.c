@@ -4,12 +4,15 @@
  *   <|im_start|>{role}\n{content}<|im_end|>\n ... <|im_start|>assistant\n
  * The Jinja interpreter (template.h, branch `jinja`) replaces the body of
  * ea__chat_prompt_render in a few lines:
- *   - build the context JSON {messages, add_generation_prompt: true,
- *     bos_token, eos_token} (jansson, from msgs and tok),
- *   - ea_template_compile(model_template or the ChatML fallback), then
- *     ea_template_render(tpl, ctx, len, &out, &out_len, err); destroy.
- * model_template is the model's tokenizer.chat_template (NULL when it has
- * none); the caller already passes it.
+ *   - once, in ea_server_set_backend: read tokenizer.chat_template with
+ *     ea_gguf_get_str(ea_model_gguf(model), ...) and ea_template_compile it,
+ *     or ea_template_compile_default() (ChatML) when the model has none; keep
+ *     the ea_template * in the server (its first parameter here);
+ *   - per request: build the context JSON {messages, add_generation_prompt:
+ *     true, bos_token, eos_token} with jansson from msgs and tok, then
+ *     ea_template_render(tpl, ctx, len, &out, &out_len, err).
+ * Everything around it (tokenizing with special tokens, limits, errors as a
+ * 500 with an id) stays as it is.
  * Does not hold: tokenization of the result (generate.c does it with
  * special-token parsing, as llama.cpp's server does).
  */

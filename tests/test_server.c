@@ -70,6 +70,7 @@ static void load_backend(struct fixture *f, int parallel, int max_queue)
     ep.max_running = parallel;
     ep.max_queue = max_queue;
     ep.max_context = 1024;
+    ep.reserve_kv = true; /* as serve does */
     ep.eog_tokens = f->eog;
     ep.n_eog_tokens = n;
     ASSERT_OK(ea_engine_create(f->m, &ep, &f->eng, &err), &err);

@@ -292,6 +292,7 @@ int cmd_serve(int argc, char **argv)
     ep.max_context = (int32_t)o.ctx;
     ep.eog_tokens = eog;
     ep.n_eog_tokens = n_eog;
+    ep.reserve_kv = true; /* memory use is fixed from the start (see docs/SERVER.md) */
     if (ea_engine_create(m, &ep, &eng, &err)) {
         cli_error("serve", &err);
         goto out_model;

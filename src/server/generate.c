@@ -64,7 +64,7 @@ struct choice {
     ea_status status;
     char errmsg[160];
     int32_t n_prompt, n_generated;
-    double ttft_ms, total_ms;
+    double ttft_ms, total_ms, queue_ms;
     /* HTTP thread only */
     struct pending local;
     bool sent_role, sent_finish, done_seen;
@@ -299,6 +299,7 @@ static bool on_engine_event(const struct ea_engine_event *ev)
     c->n_generated = ev->n_generated;
     c->ttft_ms = ev->ttft_ms;
     c->total_ms = ev->total_ms;
+    c->queue_ms = ev->queue_ms;
     g->n_done++;
     if (g->stream || g->n_done == g->n_choices)
         wake_locked(g);
@@ -1028,7 +1029,18 @@ int ea__handle_generate_resumed(struct ea__req_ctx *ctx, struct MHD_Connection *
         ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory formatting the answer");
         ret = ea__respond_error(ctx, conn, &e);
     } else {
-        ret = ea__respond_json(ctx, conn, 200, o.data, o.len);
+        /* W3C Server-Timing: the engine's share (submit to last token, the
+         * slowest choice), so clients and benchmarks can tell it from the
+         * server's own overhead */
+        double eng = 0, q = 0;
+        for (int i = 0; i < g->n_choices; i++)
+            if (g->choices[i].total_ms > eng) {
+                eng = g->choices[i].total_ms;
+                q = g->choices[i].queue_ms;
+            }
+        char timing[96];
+        snprintf(timing, sizeof timing, "queue;dur=%.3f, engine;dur=%.3f", q, eng);
+        ret = ea__respond_json_hdr(ctx, conn, 200, o.data, o.len, "Server-Timing", timing);
     }
     ea__buf_release(&o);
     return ret;

@@ -112,14 +112,23 @@ static int queue(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
     return ret;
 }
 
-int ea__respond_json(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
-                     const char *json, size_t len)
+int ea__respond_json_hdr(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
+                         const char *json, size_t len, const char *name, const char *value)
 {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)json, MHD_RESPMEM_MUST_COPY);
-    if (r)
+    if (r) {
         MHD_add_response_header(r, "Content-Type", "application/json");
+        if (name)
+            MHD_add_response_header(r, name, value);
+    }
     return queue(c, conn, status, r);
+}
+
+int ea__respond_json(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
+                     const char *json, size_t len)
+{
+    return ea__respond_json_hdr(c, conn, status, json, len, NULL, NULL);
 }
 
 static ea_status json_opt_str(struct ea_buf *b, const char *s)

@@ -201,6 +201,9 @@ void ea__server_log(ea_server *s, const char *fmt, ...)
 /* Queues a JSON response (the body is copied) and counts it. */
 int ea__respond_json(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
                      const char *json, size_t len);
+/* Same with one extra header (name NULL: none). */
+int ea__respond_json_hdr(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
+                         const char *json, size_t len, const char *name, const char *value);
 /* Queues {"error":{...}} for e. */
 int ea__respond_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
                       const struct ea__api_error *e);

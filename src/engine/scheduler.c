@@ -548,10 +548,11 @@ ea_status ea_engine_create(ea_model *m, const struct ea_engine_params *p, ea_eng
         memcpy(e->eog, p->eog_tokens, sizeof *e->eog * (size_t)e->p.n_eog_tokens);
     e->p.eog_tokens = e->eog;
     if (e->p.reserve_kv) {
-        /* layer l holds K at k[l], V at v[l]: n_blocks * block_size * kv_dim elements each */
+        /* layer l holds K at k[l], V at v[l]: n_blocks * block_size tokens each, of
+         * bytes_per_token / (2 * n_layer) bytes (any KV type) */
         const struct ea_kv_store *kv = ea_kv_cache_store(e->kv);
-        size_t el = kv->type == EA_TYPE_F32 ? 4 : 2;
-        size_t bytes = (size_t)kv->n_blocks * kv->block_size * info->n_head_kv * info->head_dim * el;
+        size_t bytes = (size_t)(ea_kv_cache_bytes_per_token(m, kv->type) / (2ull * info->n_layer)) *
+                       kv->n_blocks * kv->block_size;
         for (uint32_t l = 0; l < info->n_layer; l++) {
             memset(kv->k[l], 0, bytes);
             memset(kv->v[l], 0, bytes);

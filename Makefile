@@ -7,7 +7,7 @@ CMAKE_ARGS ?=
 MODEL    ?=
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build test run test-sanitize test-tsan fuzz fuzz-smoke clean
+.PHONY: all deps build test run test-sanitize test-tsan test-aarch64 fuzz fuzz-smoke clean
 
 all: build
 
@@ -52,6 +52,15 @@ test-tsan: deps
 	@cmake --build build-tsan -j $$(nproc)
 	@EA_TEST_LOAD_N=300 bash scripts/run-tests.sh build-tsan -R '$(TSAN_TESTS)'
 
+# Cross build for aarch64; the suite runs under qemu-aarch64 (generic and NEON kernels).
+test-aarch64: deps
+	@EA_EXTRA_PACKAGES="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libc6:arm64 libpcre2-dev:arm64 libjansson-dev:arm64" \
+	  EA_FOREIGN_ARCH=arm64 bash scripts/install-deps.sh
+	@cmake -S . -B build-aarch64 $(GEN) -DCMAKE_BUILD_TYPE=Release -DEA_WERROR=$(WERROR) \
+	  -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake >/dev/null
+	@cmake --build build-aarch64 -j $$(nproc)
+	@EA_TEST_LOAD_N=200 EA_MAX_THREADS=1 bash scripts/run-tests.sh build-aarch64
+
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEA_FUZZ=ON \
 	  -DEA_SANITIZE=address,undefined >/dev/null
@@ -62,4 +71,4 @@ fuzz-smoke: fuzz
 	@bash scripts/fuzz-smoke.sh build-fuzz $(FUZZ_SECONDS)
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz build-aarch64

@@ -1,4 +1,5 @@
-/* bench_server_overhead.c - what the HTTP server adds per request over calling
+/* bench_server_overhead.c (EA_TEST_NEEDS_NET: built only with the server) -
+ * what the HTTP server adds per request over calling
  * the engine in-process: the same model, engine, prompt and greedy max_tokens,
  * once through ea_engine_submit (submit -> DONE) and once as POST
  * /v1/completions over loopback (libcurl, one kept-alive connection;

@@ -21,6 +21,16 @@ fi
 # (tests/node/package.json); use the machine's own node when it has one.
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 
+# A foreign architecture (for cross -dev packages such as libpcre2-dev:arm64).
+if [ -n "${EA_FOREIGN_ARCH:-}" ] && ! dpkg --print-foreign-architectures | grep -qx "$EA_FOREIGN_ARCH"; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: need root to add architecture $EA_FOREIGN_ARCH" >&2
+    exit 1
+  fi
+  dpkg --add-architecture "$EA_FOREIGN_ARCH"
+  force_update=1
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -56,6 +66,6 @@ else
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get update -qq  # also picks up a newly added architecture
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 install_node_packages

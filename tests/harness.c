@@ -190,6 +190,10 @@ int ea_test_run(const char *cmdline, char **out, char **errout)
 const char *ea_test_binary(void)
 {
     static char path[4096 + 32];
-    snprintf(path, sizeof path, "%.4096s/edgeagent", ea_test_build_dir());
+    const char *b = getenv("EA_TEST_BINARY");
+    if (b && *b)
+        snprintf(path, sizeof path, "%.4096s", b);
+    else
+        snprintf(path, sizeof path, "%.4096s/edgeagent", ea_test_build_dir());
     return path;
 }

@@ -82,7 +82,10 @@ static void mutated_models(void)
     int invalid = 0, valid = 0;
     char path[4096];
     snprintf(path, sizeof path, "%s", ea_test_tmp_path("mutated.gguf"));
-    for (int iter = 0; iter < 2000; iter++) {
+    /* EA_TEST_LOAD_N shrinks the run under emulation (CI's qemu stage) */
+    const char *env = getenv("EA_TEST_LOAD_N");
+    int n_iter = env && atoi(env) > 0 ? atoi(env) : 2000;
+    for (int iter = 0; iter < n_iter; iter++) {
         const char *model = ea_test_shared_path(models[iter % 2]);
         size_t n;
         uint8_t *img = ea_test_read_file(model, &n);
@@ -131,8 +134,8 @@ static void mutated_models(void)
         free(err);
     }
     remove(path);
-    printf("    2000 mutated files: %d rejected with one line, %d still valid\n", invalid, valid);
-    ASSERT(invalid > 500);
+    printf("    %d mutated files: %d rejected with one line, %d still valid\n", n_iter, invalid, valid);
+    ASSERT(invalid > n_iter / 4);
 }
 
 EA_TESTS(EA_TEST(inspect_stories), EA_TEST(inspect_errors), EA_TEST(gen_model_cli),

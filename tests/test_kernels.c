@@ -1,7 +1,13 @@
-/* test_kernels.c - every kernel variant against the generic reference, and
- * the generic reference against a plain f64 computation, on odd sizes; the
- * quantized formats: decoders on hand-built blocks and on tensors llama.cpp
- * wrote (../shared/reference/models), encoders by their error budget. */
+/* test_kernels.c - the kernels module.
+ *   - Formats: decoders on hand-built blocks and on the tensors llama.cpp
+ *     wrote in ../shared/reference/models (against their F32 originals);
+ *     encoders re-quantizing those originals byte for byte like
+ *     llama-quantize, and within a documented error budget on random data.
+ *   - Activation quantizers: llama.cpp's rounding on hand-picked ties, and
+ *     every variant byte-identical to generic.
+ *   - Matmul: generic against f64 / decoded-float dot products, every variant
+ *     against generic on 1, 3, 17, 33 (and 1400) blocks and odd tile shapes.
+ * Each prints its figures (RMSE, worst relative errors). */
 #include <stdlib.h>
 
 #include "edgeagent/gguf.h"
@@ -46,41 +52,77 @@ static void fp16_conversions(void)
     ASSERT_NEAR(ea_bf16_to_f32(ea_f32_to_bf16(3.14159f)), 3.140625, 0);
 }
 
+/* Float weights: generic against an f64 dot product (tol per unit of k),
+ * every variant against generic, on odd k and tile shapes that leave
+ * remainders in both directions. */
 static void check_float_type(uint32_t type, double tol)
 {
     static const int64_t ks[] = {1, 3, 17, 33, 64, 257};
+    static const int64_t shapes[][2] = {{5, 3}, {4, 4}, {9, 5}, {13, 9}};
     for (unsigned v = 0; v < ea_kernels_n_variants(); v++) {
         const struct ea_matmul_ops *ref = ea_kernels_variant_matmul(0, type);
         const struct ea_matmul_ops *ops = ea_kernels_variant_matmul(v, type);
         ASSERT(ref && ops);
-        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
-            int64_t k = ks[ki], nr = 5, nc = 3;
-            float *wf = malloc(sizeof(float) * k * nr), *xf = malloc(sizeof(float) * k * nc);
-            for (int64_t i = 0; i < k * nr; i++)
-                wf[i] = frand();
-            for (int64_t i = 0; i < k * nc; i++)
-                xf[i] = frand();
-            size_t wrow = (size_t)k * 4, xrow = (size_t)k * 4;
-            uint8_t *w = malloc(wrow * nr), *x = malloc(xrow * nc), *x_ref = malloc(xrow * nc);
-            struct ea_error err = {0};
-            for (int64_t i = 0; i < nr; i++)
-                ASSERT_OK(ea_quant_from_f32(type, wf + i * k, w + i * wrow, k, &err), &err);
-            for (int64_t j = 0; j < nc; j++) {
-                ops->quantize_act(xf + j * k, x + j * xrow, k);
-                ref->quantize_act(xf + j * k, x_ref + j * xrow, k);
-            }
-            float s[15], s_ref[15];
-            ops->gemm(k, nr, nc, w, wrow, x, xrow, s, nr);
-            ref->gemm(k, nr, nc, w, wrow, x_ref, xrow, s_ref, nr);
-            for (int64_t j = 0; j < nc; j++)
-                for (int64_t i = 0; i < nr; i++) {
-                    double exact = 0;
-                    for (int64_t t = 0; t < k; t++)
-                        exact += (double)wf[i * k + t] * xf[j * k + t];
-                    ASSERT_NEAR(s_ref[j * nr + i], exact, tol * k);
-                    ASSERT_NEAR(s[j * nr + i], s_ref[j * nr + i], 1e-5 * k);
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                int64_t k = ks[ki], nr = shapes[si][0], nc = shapes[si][1];
+                float *wf = malloc(sizeof(float) * k * nr), *xf = malloc(sizeof(float) * k * nc);
+                for (int64_t i = 0; i < k * nr; i++)
+                    wf[i] = frand();
+                for (int64_t i = 0; i < k * nc; i++)
+                    xf[i] = frand();
+                size_t wrow = (size_t)k * 4, xrow = (size_t)k * 4;
+                uint8_t *w = malloc(wrow * nr), *x = malloc(xrow * nc), *x_ref = malloc(xrow * nc);
+                float *s = malloc(sizeof(float) * nr * nc), *s_ref = malloc(sizeof(float) * nr * nc);
+                struct ea_error err = {0};
+                for (int64_t i = 0; i < nr; i++)
+                    ASSERT_OK(ea_quant_from_f32(type, wf + i * k, w + i * wrow, k, &err), &err);
+                for (int64_t j = 0; j < nc; j++) {
+                    ops->quantize_act(xf + j * k, x + j * xrow, k);
+                    ref->quantize_act(xf + j * k, x_ref + j * xrow, k);
                 }
-            free(wf), free(xf), free(w), free(x), free(x_ref);
+                ops->gemm(k, nr, nc, w, wrow, x, xrow, s, nr);
+                ref->gemm(k, nr, nc, w, wrow, x_ref, xrow, s_ref, nr);
+                for (int64_t j = 0; j < nc; j++)
+                    for (int64_t i = 0; i < nr; i++) {
+                        double exact = 0;
+                        for (int64_t t = 0; t < k; t++)
+                            exact += (double)wf[i * k + t] * xf[j * k + t];
+                        ASSERT_NEAR(s_ref[j * nr + i], exact, tol * k);
+                        ASSERT_NEAR(s[j * nr + i], s_ref[j * nr + i], 1e-5 * k);
+                    }
+                free(wf), free(xf), free(w), free(x), free(x_ref), free(s), free(s_ref);
+            }
+    }
+}
+
+/* Vector helpers of every variant against generic on odd lengths. */
+static void vec_ops(void)
+{
+    static const int64_t ns[] = {1, 3, 7, 8, 17, 33, 100, 257};
+    const struct ea_vec_ops *ref = ea_kernels_variant_vec(0);
+    for (unsigned v = 0; v < ea_kernels_n_variants(); v++) {
+        const struct ea_vec_ops *op = ea_kernels_variant_vec(v);
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+            int64_t n = ns[ni];
+            float a[257], b[257], y1[257], y2[257], f1[257], f2[257];
+            uint16_t h[257], h1[257], h2[257];
+            for (int64_t i = 0; i < n; i++) {
+                a[i] = frand() * 4, b[i] = frand();
+                h[i] = ea_f32_to_fp16(frand() * 2);
+                y1[i] = y2[i] = frand();
+            }
+            ASSERT_NEAR(op->dot_f32(n, a, b), ref->dot_f32(n, a, b), 1e-5 * n);
+            ASSERT_NEAR(op->dot_f16_f32(n, h, b), ref->dot_f16_f32(n, h, b), 1e-5 * n);
+            op->axpy_f32(n, 0.75f, a, y1), ref->axpy_f32(n, 0.75f, a, y2);
+            op->axpy_f16(n, -1.25f, h, y1), ref->axpy_f16(n, -1.25f, h, y2);
+            op->f32_to_f16(a, h1, n), ref->f32_to_f16(a, h2, n);
+            op->f16_to_f32(h, f1, n), ref->f16_to_f32(h, f2, n);
+            for (int64_t i = 0; i < n; i++) {
+                ASSERT_NEAR(y1[i], y2[i], 1e-6);
+                ASSERT_EQ(h1[i], h2[i]); /* both round to nearest even */
+                ASSERT_EQ(ea_f32_to_bits(f1[i]), ea_f32_to_bits(f2[i]));
+            }
         }
     }
 }
@@ -334,7 +376,7 @@ static void decode_llama_cpp_tensors(void)
             n_tensors++;
         }
         double rel = sqrt(se / ss);
-        printf("    %-5s %2d llama.cpp tensors decode to relative RMSE %.5f (budget %.3f)\n",
+        printf("    %-5s %2d llama.cpp tensors decode to relative RMSE %.5f (budget %.4f)\n",
                ea_type_info(type)->name, n_tensors, rel, ref_types[t].rel_rmse_max);
         ASSERT(n_tensors >= 14);
         ASSERT(rel < ref_types[t].rel_rmse_max);
@@ -571,24 +613,30 @@ static double decoded_dot(uint32_t wtype, uint32_t xtype, int64_t k, const void 
 /* For each quantized type: generic gemm against the decoded-float dot
  * product, then every variant against generic, on 1, 3, 17 and 33 blocks and
  * odd tile shapes. Budgets are relative to sum |w*x|:
- *   generic vs decoded floats: 1e-5, except 2e-3 for Q4_1/Q5_1 whose Q8_1
- *     sum term is an fp16 rounding of d*sum(q) (llama.cpp's format);
+ *   generic vs decoded floats: 1e-5, except 4e-3 for Q4_1/Q5_1: their Q8_1
+ *     sum term s is d*sum(q) rounded to fp16 (llama.cpp's format), off by up
+ *     to 2^-11 of m*s per block, and m*s can be several times |w*x| when the
+ *     activations have a mean, as here;
  *   variant vs generic: 2e-6 (float rounding; integer sums are exact). */
 static void quant_matmul(void)
 {
-    static const int64_t nblocks[] = {1, 3, 17, 33};
-    static const int64_t shapes[][2] = {{1, 1}, {7, 1}, {5, 3}, {13, 5}, {17, 9}};
-    double worst_ref = 0, worst_var = 0;
+    /* 1400 blocks: more block sums than the x86 decode table holds at once */
+    static const int64_t nblocks[] = {1, 3, 17, 33, 1400};
+    /* {9, 70}: more activation rows than one block-sum table holds */
+    static const int64_t shapes[][2] = {{1, 1}, {7, 1}, {5, 3}, {13, 5}, {17, 9}, {9, 70}};
     rng_state = 11;
     for (size_t t = 0; t < sizeof quant_weight_types / sizeof quant_weight_types[0]; t++) {
+        double worst_ref = 0, worst_var[8] = {0};
         uint32_t type = quant_weight_types[t];
         const struct ea_type_info *ti = ea_type_info(type);
         const struct ea_matmul_ops *ref = ea_kernels_variant_matmul(0, type);
         ASSERT(ref != NULL);
-        double ref_tol = (type == EA_TYPE_Q4_1 || type == EA_TYPE_Q5_1) ? 2e-3 : 1e-5;
+        double ref_tol = (type == EA_TYPE_Q4_1 || type == EA_TYPE_Q5_1) ? 4e-3 : 1e-5;
         for (size_t bi = 0; bi < sizeof nblocks / sizeof nblocks[0]; bi++)
             for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
                 int64_t k = nblocks[bi] * ti->block_size, nr = shapes[si][0], nc = shapes[si][1];
+                if ((nc > 9 && nblocks[bi] > 3) || (nblocks[bi] > 33 && !(nr == 5 && nc == 3)))
+                    continue; /* keeps the f64 reference loop short */
                 size_t wrow = row_bytes(type, k), xrow = row_bytes(ref->act_type, k);
                 float *f = malloc(sizeof(float) * k * (nr > nc ? nr : nc));
                 uint8_t *w = malloc(wrow * nr), *x = malloc(xrow * nc);
@@ -602,7 +650,7 @@ static void quant_matmul(void)
                 for (int64_t j = 0; j < nc; j++)
                     ref->quantize_act(f + j * k, x + j * xrow, k);
                 ref->gemm(k, nr, nc, w, wrow, x, xrow, s_ref, (size_t)nr);
-                double mags[17 * 9];
+                double *mags = malloc(sizeof(double) * nr * nc);
                 for (int64_t j = 0; j < nc; j++)
                     for (int64_t i = 0; i < nr; i++) {
                         double mag, want = decoded_dot(type, ref->act_type, k, w + i * wrow,
@@ -611,7 +659,7 @@ static void quant_matmul(void)
                         if (e > ref_tol)
                             FAIL("%s k=%" PRId64 " (%" PRId64 ",%" PRId64 "): generic %.9g vs decoded %.9g",
                                  ti->name, k, i, j, s_ref[j * nr + i], want);
-                        if (type != EA_TYPE_Q4_1 && type != EA_TYPE_Q5_1 && e > worst_ref)
+                        if (e > worst_ref)
                             worst_ref = e;
                         mags[j * nr + i] = mag;
                     }
@@ -627,18 +675,27 @@ static void quant_matmul(void)
                             FAIL("%s %s k=%" PRId64 " nr=%" PRId64 " nc=%" PRId64 " out %" PRId64
                                  ": %.9g vs generic %.9g",
                                  ea_kernels_variant_name(v), ti->name, k, nr, nc, i, s[i], s_ref[i]);
-                        if (e > worst_var)
-                            worst_var = e;
+                        if (e > worst_var[v])
+                            worst_var[v] = e;
                     }
                 }
-                free(f), free(w), free(x), free(s_ref), free(s);
+                free(f), free(w), free(x), free(s_ref), free(s), free(mags);
             }
+        for (unsigned v = 0; v < ea_kernels_n_variants(); v++) { /* k = 0: all dot products 0 */
+            float z[6] = {1, 1, 1, 1, 1, 1};
+            uint8_t none[4] = {0};
+            ea_kernels_variant_matmul(v, type)->gemm(0, 3, 2, none, 0, none, 0, z, 3);
+            for (int i = 0; i < 6; i++)
+                ASSERT_NEAR(z[i], 0, 0);
+        }
+        printf("    %-5s worst error / sum|w*x|: generic vs decoded floats %.1e;", ti->name, worst_ref);
+        for (unsigned v = 1; v < ea_kernels_n_variants(); v++)
+            printf(" %s vs generic %.1e;", ea_kernels_variant_name(v), worst_var[v]);
+        printf("\n");
     }
-    printf("    worst relative error: generic vs decoded floats %.2e, variants vs generic %.2e "
-           "(%u variants)\n", worst_ref, worst_var, ea_kernels_n_variants());
 }
 
-EA_TESTS(EA_TEST(fp16_conversions), EA_TEST(float_matmul), EA_TEST(variant_selection),
+EA_TESTS(EA_TEST(fp16_conversions), EA_TEST(float_matmul), EA_TEST(vec_ops), EA_TEST(variant_selection),
          EA_TEST(decode_known_blocks), EA_TEST(decode_llama_cpp_tensors),
          EA_TEST(encode_like_llama_cpp), EA_TEST(encode_error_budgets), EA_TEST(encode_edge_cases),
          EA_TEST(activation_rounding), EA_TEST(activation_quantizers_match), EA_TEST(quant_matmul))

@@ -174,10 +174,25 @@ static void check_model(const char *stem, bool exact_type)
                   &err);
     ea_kv_seq_release(c16, &s);
     struct kl_stats st16 = compare(r.logits, seq_logits);
+    /* Q8_0 KV (half the memory of F16), one batch */
+    struct kl_stats stq = {0};
+    bool q8 = ea_model_get_info(m)->head_dim % 32 == 0;
+    if (q8) {
+        ea_kv_cache *cq = make_cache(m, EA_TYPE_Q8_0, 16, 256);
+        ASSERT_OK(ea_kv_seq_eval(m, cq, &s, r.tokens, N_POS, EA_LOGITS_ALL, seq_logits, &err), &err);
+        ea_kv_seq_release(cq, &s);
+        ea_kv_cache_destroy(cq);
+        stq = compare(r.logits, seq_logits);
+        ASSERT(stq.max_kl <= 3e-3);
+    }
     printf("    %-26s max KL %.2e mean KL %.2e top1 %.3f max|dlogit| %.2e | greedy agrees "
-           "%d/%d (first fragile step %d) | F16-KV sequential max KL %.2e\n",
+           "%d/%d (first fragile step %d) | F16-KV sequential max KL %.2e | Q8_0-KV max KL ",
            stem, st.max_kl, st.mean_kl, st.top1, st.max_abs, agree_until, r.n_greedy,
            first_fragile, st16.max_kl);
+    if (q8)
+        printf("%.2e top1 %.3f\n", stq.max_kl, stq.top1);
+    else
+        printf("n/a (head_dim %% 32 != 0)\n");
     if (exact_type) {
         ASSERT(st.max_kl <= 1e-4);
         ASSERT(st16.max_kl <= 1e-4);

@@ -24,7 +24,7 @@ extern "C" {
 typedef struct ea_kv_cache ea_kv_cache;
 
 struct ea_kv_cache_params {
-    uint32_t type;       /* EA_TYPE_F16 or EA_TYPE_F32 (EA_TYPE_F32 is 0: say which) */
+    uint32_t type;       /* EA_TYPE_F16, EA_TYPE_Q8_0 (half the memory) or EA_TYPE_F32 */
     uint32_t block_size; /* tokens per block; 0 = 16 */
     uint64_t mem_bytes;  /* total K+V memory over all layers; the pool gets what fits */
 };
@@ -64,6 +64,9 @@ struct ea_kv_seq {
  * out (nothing is leaked; the sequence keeps what it had). */
 ea_status ea_kv_seq_reserve(ea_kv_cache *c, struct ea_kv_seq *s, int32_t n_total,
                             struct ea_error *err);
+/* Forgets positions n.. (n <= n_tokens): blocks past the new end go back to
+ * the pool; the sequence continues from position n. */
+void ea_kv_seq_truncate(ea_kv_cache *c, struct ea_kv_seq *s, int32_t n);
 /* Returns all blocks of the sequence and frees its table. */
 void ea_kv_seq_release(ea_kv_cache *c, struct ea_kv_seq *s);
 /* Evaluates n tokens appended to the sequence (reserving blocks), writing
@@ -143,7 +146,7 @@ typedef struct ea_engine ea_engine;
 
 struct ea_engine_params {
     uint64_t kv_mem_bytes;     /* KV pool size; 0 = 256 MiB */
-    uint32_t kv_type;          /* EA_TYPE_F16 by default, or EA_TYPE_F32 */
+    uint32_t kv_type;          /* EA_TYPE_F16 by default, EA_TYPE_Q8_0 or EA_TYPE_F32 */
     uint32_t block_size;       /* tokens per KV block; default 16 */
     int32_t max_batch_tokens;  /* tokens per forward step (decode + prefill chunks); default 512 */
     int32_t max_running;       /* sequences decoding at once; default 16 */

@@ -31,11 +31,15 @@ bool ea_quant_can_encode(uint32_t type);
 /* True when ea_quant_to_f32 can read type. */
 bool ea_quant_can_decode(uint32_t type);
 
-/* Encodes n floats (a whole number of blocks) into dst. For quantized types
- * this is the quality-oriented quantizer used by `quantize` and gen-model. */
+/* Encodes n floats (a whole number of blocks) into dst. For the weight
+ * formats (Q4_0 .. Q8_0, Q2_K .. Q6_K) this is the quantizer llama-quantize
+ * runs without an importance matrix, byte for byte (the K-quants' scale/min
+ * searches included); Q8_1 and Q8_K, which only ever hold activations, use
+ * the activation quantizer of ea_matmul_ops.quantize_act. */
 ea_status ea_quant_from_f32(uint32_t type, const float *src, void *dst, int64_t n,
                             struct ea_error *err);
-/* Decodes n values (a whole number of blocks) of type into dst. */
+/* Decodes n values (a whole number of blocks) of type into dst, bit-exact
+ * with llama.cpp's dequantization. */
 ea_status ea_quant_to_f32(uint32_t type, const void *src, float *dst, int64_t n,
                           struct ea_error *err);
 
@@ -46,7 +50,9 @@ ea_status ea_quant_to_f32(uint32_t type, const void *src, float *dst, int64_t n,
  *     s[j * s_stride + i] = dot(W row i, X row j)
  * where W rows are w_stride bytes apart (k values of the weight type) and X
  * rows x_stride bytes apart (k values of act_type). k is a multiple of both
- * types' block sizes. Callers split i across threads; gemm tiles inside. */
+ * types' block sizes. Callers split i across threads; gemm tiles inside
+ * (SIMD variants keep up to ~24 KB of scratch on the calling thread's stack).
+ * Weight rows need 2-byte alignment (4 for F32), activation rows 4 bytes. */
 struct ea_matmul_ops {
     uint32_t act_type;
     void (*quantize_act)(const float *x, void *y, int64_t k);
@@ -62,6 +68,11 @@ struct ea_vec_ops {
     void (*f16_to_f32)(const uint16_t *x, float *y, int64_t n);
     float (*dot_f32)(int64_t n, const float *a, const float *b);
     void (*axpy_f32)(int64_t n, float alpha, const float *x, float *y);
+    /* Q8_0 KV cache rows (n a multiple of 32): blocks . b, y += alpha*blocks,
+     * and the row encoder (the activation quantizer's rounding). */
+    float (*dot_q8_0_f32)(int64_t n, const void *blocks, const float *b);
+    void (*axpy_q8_0)(int64_t n, float alpha, const void *blocks, float *y);
+    void (*f32_to_q8_0)(const float *x, void *blocks, int64_t n);
 };
 
 /* Matmul ops of the active variant for weight type, or NULL when the type is

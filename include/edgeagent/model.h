@@ -59,7 +59,8 @@ int ea_model_threads(const ea_model *m);
 
 /* Where K/V live: per layer, a pool of blocks of block_size tokens; block b
  * of layer l holds K at k[l] + b * block_size * kv_dim elements (token-major,
- * kv_dim = n_head_kv * head_dim), V likewise. type is F16 or F32. */
+ * kv_dim = n_head_kv * head_dim), V likewise. type is F16, F32 or Q8_0
+ * (blocks of 32 per row; needs head_dim % 32 == 0). */
 struct ea_kv_store {
     uint32_t type;
     uint32_t block_size;

@@ -115,6 +115,12 @@ int32_t ea_tokenizer_find(const ea_tokenizer *t, const char *s, size_t n);
 ea_status ea_tokenize(const ea_tokenizer *t, const char *text, size_t len, unsigned flags,
                       int32_t *out, size_t cap, size_t *n_out, struct ea_error *err);
 
+/* Like ea_tokenize, into a new array of at most max ids: *out is owned by the
+ * caller (free with ea_free) and non-NULL on success even for no ids.
+ * EA_ETOOBIG when the text has more than max tokens. */
+ea_status ea_tokenize_alloc(const ea_tokenizer *t, const char *text, size_t len, unsigned flags,
+                            size_t max, int32_t **out, size_t *n_out, struct ea_error *err);
+
 /* ---- ids -> text -------------------------------------------------------- */
 
 /* The bytes token id stands for in generated text (llama.cpp's

@@ -10,10 +10,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/bench_int.h"
 #include "cli/cli.h"
 #include "edgeagent/engine.h"
 #include "edgeagent/kernels.h"
 #include "edgeagent/model.h"
+#include "util/threadpool.h"
 
 static double now_s(void)
 {
@@ -21,6 +23,8 @@ static double now_s(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+
+long bench_rss_kib(void);
 
 static long rss_kib(const char *field)
 {
@@ -37,13 +41,82 @@ static long rss_kib(const char *field)
     return v;
 }
 
+/* ---- memory read bandwidth ------------------------------------------------ */
+
+struct bw_ctx {
+    const uint64_t *buf;
+    size_t n;
+    uint64_t sums[64];
+};
+
+static void bw_worker(void *p, int ith, int nth)
+{
+    struct bw_ctx *c = p;
+    int64_t b, e;
+    ea__split((int64_t)c->n, ith, nth, 64, &b, &e);
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int64_t i = b; i + 3 < e; i += 4) {
+        s0 += c->buf[i];
+        s1 += c->buf[i + 1];
+        s2 += c->buf[i + 2];
+        s3 += c->buf[i + 3];
+    }
+    c->sums[ith % 64] = s0 + s1 + s2 + s3;
+}
+
+/* Streams through 1 GiB with every thread; the median of 7 passes. */
+static int mem_bandwidth(int threads)
+{
+    size_t bytes = (size_t)1 << 30;
+    struct bw_ctx c = {0};
+    c.n = bytes / sizeof(uint64_t);
+    uint64_t *buf = malloc(bytes);
+    if (!buf) {
+        cli_errorf("bench", "cannot allocate 1 GiB for the bandwidth test");
+        return 1;
+    }
+    for (size_t i = 0; i < c.n; i++)
+        buf[i] = i;
+    c.buf = buf;
+    ea_pool *pool = NULL;
+    struct ea_error err = {0};
+    if (ea__pool_create(threads > 0 ? threads : ea__cpu_count(), &pool, &err)) {
+        cli_error("bench", &err);
+        free(buf);
+        return 1;
+    }
+    double gbs[7];
+    for (int r = 0; r < 7; r++) {
+        double t0 = now_s();
+        ea__pool_run(pool, bw_worker, &c);
+        gbs[r] = bytes / (now_s() - t0) / 1e9;
+    }
+    for (int i = 1; i < 7; i++) /* insertion sort for the median */
+        for (int j = i; j > 0 && gbs[j] < gbs[j - 1]; j--) {
+            double t = gbs[j];
+            gbs[j] = gbs[j - 1];
+            gbs[j - 1] = t;
+        }
+    printf("memory read bandwidth: %.1f GB/s (median of 7 passes over 1 GiB, %d threads)\n", gbs[3],
+           ea__pool_size(pool));
+    ea__pool_destroy(pool);
+    free(buf);
+    return 0;
+}
+
+long bench_rss_kib(void) { return rss_kib("VmHWM"); }
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: edgeagent bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] "
-               "[--kv f16|f32] [--json]\n"
+               "[--kv f16|q8_0|f32] [--json]\n"
                "  -p N   prompt tokens per pp test (0 skips it)\n"
                "  -n N   generated tokens per tg test (0 skips it)\n"
-               "  -r N   repetitions (default 5) after one warm-up run\n");
+               "  -r N   repetitions (default 5) after one warm-up run\n"
+               "usage: edgeagent bench --mem-bandwidth [-t THREADS]   (memory read bandwidth)\n"
+               "usage: edgeagent bench -m MODEL --concurrency 1,4,16 [--prompt 256] [--gen 128]\n"
+               "                       [--shared-prefix N] [--kv-mem MB] [--max-batch 512] [--json]\n"
+               "  continuous batching under load: aggregate tok/s, TTFT and inter-token latency\n");
 }
 
 struct stats {
@@ -99,7 +172,8 @@ int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL;
     uint64_t pp = 512, tg = 128, threads = 0, reps = 5;
-    bool json = false;
+    bool json = false, bandwidth = false;
+    struct serving_opts so = {.prompt = 256, .gen = 128, .max_batch = 512, .kv_mem_mb = 1024};
     uint32_t kv_type = EA_TYPE_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -108,6 +182,9 @@ int cmd_bench(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = true;
+            continue;
+        } else if (!strcmp(a, "--mem-bandwidth")) {
+            bandwidth = true;
             continue;
         }
         if (!v) {
@@ -131,19 +208,60 @@ int cmd_bench(int argc, char **argv)
                 cli_errorf("bench", "-r needs a positive integer");
                 return 2;
             }
+        } else if (!strcmp(a, "--concurrency")) {
+            char *copy = strdup(v), *save = NULL;
+            for (char *tok = strtok_r(copy, ",", &save); tok && so.n_levels < 16;
+                 tok = strtok_r(NULL, ",", &save)) {
+                uint64_t c;
+                if (!cli_parse_u64("bench", a, tok, &c) || c == 0 || c > 1024) {
+                    free(copy);
+                    return 2;
+                }
+                so.levels[so.n_levels++] = (int)c;
+            }
+            free(copy);
+        } else if (!strcmp(a, "--prompt") || !strcmp(a, "--gen") || !strcmp(a, "--shared-prefix") ||
+                   !strcmp(a, "--max-batch") || !strcmp(a, "--kv-mem")) {
+            uint64_t x;
+            if (!cli_parse_u64("bench", a, v, &x) || x > 1u << 20)
+                return 2;
+            if (!strcmp(a, "--prompt"))
+                so.prompt = (int)x;
+            else if (!strcmp(a, "--gen"))
+                so.gen = (int)x;
+            else if (!strcmp(a, "--shared-prefix"))
+                so.shared_prefix = (int)x;
+            else if (!strcmp(a, "--max-batch"))
+                so.max_batch = (int)x;
+            else
+                so.kv_mem_mb = x;
         } else if (!strcmp(a, "--kv")) {
             if (!strcmp(v, "f16"))
                 kv_type = EA_TYPE_F16;
             else if (!strcmp(v, "f32"))
                 kv_type = EA_TYPE_F32;
+            else if (!strcmp(v, "q8_0"))
+                kv_type = EA_TYPE_Q8_0;
             else {
-                cli_errorf("bench", "--kv must be f16 or f32");
+                cli_errorf("bench", "--kv must be f16, q8_0 or f32");
                 return 2;
             }
         } else {
             cli_errorf("bench", "unknown option '%s'", a);
             return 2;
         }
+    }
+    if (bandwidth)
+        return mem_bandwidth((int)threads);
+    if (so.n_levels) {
+        if (!model || so.prompt < 1 || so.gen < 1) {
+            usage(stderr);
+            return 2;
+        }
+        so.model = model;
+        so.threads = (int)threads;
+        so.json = json;
+        return bench_serving(&so);
     }
     if (!model || pp > 16384 || tg > 16384 || reps > 1000) {
         usage(stderr);
@@ -230,7 +348,7 @@ int cmd_bench(int argc, char **argv)
                        params, backend, ea_model_threads(m), test, tps);
             }
             printf("\nload %.3f s, peak RSS %.1f MiB, KV %s\n", tl, rss / 1024.0,
-                   kv_type == EA_TYPE_F16 ? "f16" : "f32");
+                   ea_type_info(kv_type)->name);
         }
     }
     ea_kv_cache_destroy(c);

@@ -19,7 +19,7 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: edgeagent perplexity -m MODEL -f TEXT [--ctx 512] [-t THREADS] [--kv f16|f32]\n");
+    fprintf(f, "usage: edgeagent perplexity -m MODEL -f TEXT [--ctx 512] [-t THREADS] [--kv f16|q8_0|f32]\n");
 }
 
 int cmd_perplexity(int argc, char **argv)
@@ -49,7 +49,16 @@ int cmd_perplexity(int argc, char **argv)
             if (!cli_parse_u64("perplexity", a, v, &threads))
                 return 2;
         } else if (!strcmp(a, "--kv")) {
-            kv_type = !strcmp(v, "f32") ? EA_TYPE_F32 : EA_TYPE_F16;
+            if (!strcmp(v, "f32"))
+                kv_type = EA_TYPE_F32;
+            else if (!strcmp(v, "q8_0"))
+                kv_type = EA_TYPE_Q8_0;
+            else if (!strcmp(v, "f16"))
+                kv_type = EA_TYPE_F16;
+            else {
+                cli_errorf("perplexity", "--kv must be f16, q8_0 or f32");
+                return 2;
+            }
         } else {
             cli_errorf("perplexity", "unknown option '%s'", a);
             return 2;

@@ -61,19 +61,57 @@ void run_session_release(struct run_session *rs)
     ea_tokenizer_destroy(rs->tok);
     ea_model_destroy(rs->m);
     free(rs->logits);
+    free(rs->hist);
 }
 
-/* Feeds tokens, then samples and streams up to max_new tokens. */
+static ea_status eval_tokens(struct run_session *rs, const int32_t *t, int32_t n,
+                             struct ea_error *err)
+{
+    if (rs->n_hist + n > rs->cap_hist) {
+        int32_t cap = (rs->n_hist + n) * 2 + 64;
+        int32_t *h = realloc(rs->hist, sizeof *h * (size_t)cap);
+        if (!h)
+            return ea_error_set(err, EA_ENOMEM, "run: out of memory");
+        rs->hist = h;
+        rs->cap_hist = cap;
+    }
+    ea_status s = ea_kv_seq_eval(rs->m, rs->kv, &rs->seq, t, n, EA_LOGITS_LAST, rs->logits, err);
+    if (!s) {
+        memcpy(rs->hist + rs->n_hist, t, sizeof *t * (size_t)n);
+        rs->n_hist += n;
+    }
+    return s;
+}
+
+static ea_status append_text(char **text, size_t *len, const char *p, size_t n)
+{
+    char *t = realloc(*text, *len + n + 1);
+    if (!t)
+        return EA_ENOMEM;
+    memcpy(t + *len, p, n);
+    *len += n;
+    t[*len] = '\0';
+    *text = t;
+    return EA_OK;
+}
+
 ea_status run_generate(struct run_session *rs, const int32_t *tokens, int32_t n, int32_t max_new,
-                       FILE *out, int32_t *n_generated, struct ea_error *err)
+                       FILE *out, char **text, int32_t *n_generated, struct ea_error *err)
 {
     *n_generated = 0;
+    rs->last_was_eog = false;
+    size_t text_len = 0;
+    if (text) {
+        *text = NULL;
+        if (append_text(text, &text_len, "", 0))
+            return ea_error_set(err, EA_ENOMEM, "run: out of memory");
+    }
     if (rs->seq.n_tokens + n >= rs->n_ctx)
         return ea_error_set(err, EA_ETOOBIG, "run: the conversation reached the %d-token context",
                             rs->n_ctx);
     for (int32_t i = 0; i < n; i++)
         ea_sampler_accept(rs->sampler, tokens[i]);
-    ea_status s = ea_kv_seq_eval(rs->m, rs->kv, &rs->seq, tokens, n, EA_LOGITS_LAST, rs->logits, err);
+    ea_status s = eval_tokens(rs, tokens, n, err);
     if (s)
         return s;
     struct ea_detok d;
@@ -95,17 +133,23 @@ ea_status run_generate(struct run_session *rs, const int32_t *tokens, int32_t n,
             break;
         if (np && fwrite(piece, 1, np, out) != np)
             break;
+        if (text && np && append_text(text, &text_len, piece, np)) {
+            s = ea_error_set(err, EA_ENOMEM, "run: out of memory");
+            break;
+        }
         fflush(out);
         (*n_generated)++;
         if (rs->seq.n_tokens + 1 >= rs->n_ctx)
             break;
-        if ((s = ea_kv_seq_eval(rs->m, rs->kv, &rs->seq, &r.token, 1, EA_LOGITS_LAST, rs->logits,
-                                err)))
+        if ((s = eval_tokens(rs, &r.token, 1, err)))
             break;
     }
     size_t np = 0;
-    if (!s && ea_detok_flush(&d, piece, cap, &np, err) == EA_OK && np)
+    if (!s && ea_detok_flush(&d, piece, cap, &np, err) == EA_OK && np) {
         fwrite(piece, 1, np, out);
+        if (text)
+            append_text(text, &text_len, piece, np);
+    }
     fflush(out);
     free(piece);
     return s;
@@ -221,7 +265,7 @@ int run_completion(struct run_session *rs)
         return 2;
     }
     int32_t got;
-    ea_status s = run_generate(rs, t, (int32_t)n, rs->o->n_predict, stdout, &got, &err);
+    ea_status s = run_generate(rs, t, (int32_t)n, rs->o->n_predict, stdout, NULL, &got, &err);
     free(t);
     if (s) {
         cli_error("run", &err);

@@ -29,14 +29,19 @@ struct run_session {
     float *logits;
     int32_t n_ctx;
     bool last_was_eog;
+    int32_t *hist; /* tokens whose K/V are in the cache, in order */
+    int32_t n_hist, cap_hist;
 };
 
 extern volatile sig_atomic_t run_interrupted;
 
 ea_status run_session_init(struct run_session *rs, const struct run_options *o, struct ea_error *err);
 void run_session_release(struct run_session *rs);
+/* Evaluates tokens after what the cache holds, then samples and streams up
+ * to max_new tokens to out (and appends their text to *text when text is not
+ * NULL; free() it). Stops at end-of-generation, the context, or Ctrl-C. */
 ea_status run_generate(struct run_session *rs, const int32_t *tokens, int32_t n, int32_t max_new,
-                       FILE *out, int32_t *n_generated, struct ea_error *err);
+                       FILE *out, char **text, int32_t *n_generated, struct ea_error *err);
 int run_completion(struct run_session *rs);
 int run_chat(struct run_session *rs, bool interactive);
 

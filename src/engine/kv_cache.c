@@ -42,8 +42,9 @@ struct ea_kv_cache {
 uint64_t ea_kv_cache_bytes_per_token(const ea_model *m, uint32_t type)
 {
     const struct ea_model_info *h = ea_model_get_info(m);
-    uint64_t es = type == EA_TYPE_F16 ? 2 : 4;
-    return 2ull * h->n_layer * h->n_head_kv * h->head_dim * es;
+    uint64_t n = (uint64_t)h->n_head_kv * h->head_dim;
+    uint64_t row = type == EA_TYPE_F16 ? 2 * n : type == EA_TYPE_Q8_0 ? n / 32 * 34 : 4 * n;
+    return 2ull * h->n_layer * row;
 }
 
 ea_status ea_kv_cache_create(const ea_model *m, const struct ea_kv_cache_params *p,
@@ -51,8 +52,13 @@ ea_status ea_kv_cache_create(const ea_model *m, const struct ea_kv_cache_params 
 {
     *out = NULL;
     const struct ea_model_info *h = ea_model_get_info(m);
-    if (p->type != EA_TYPE_F16 && p->type != EA_TYPE_F32)
-        return ea_error_set(err, EA_EUNSUPPORTED, "kv cache: type must be F16 or F32");
+    if (p->type != EA_TYPE_F16 && p->type != EA_TYPE_F32 && p->type != EA_TYPE_Q8_0)
+        return ea_error_set(err, EA_EUNSUPPORTED, "kv cache: type must be F16, Q8_0 or F32");
+    if (p->type == EA_TYPE_Q8_0 && h->head_dim % 32 != 0)
+        return ea_error_set(err, EA_EUNSUPPORTED,
+                            "kv cache: Q8_0 needs a head dimension that is a multiple of 32 (this "
+                            "model has %u)",
+                            h->head_dim);
     uint32_t bs = p->block_size ? p->block_size : 16;
     if (bs > 4096)
         return ea_error_set(err, EA_EINVAL, "kv cache: block size %u is too large", bs);
@@ -289,6 +295,19 @@ ea_status ea_kv_seq_reserve(ea_kv_cache *c, struct ea_kv_seq *s, int32_t n_total
     while (s->n_blocks < need)
         s->blocks[s->n_blocks++] = ea_kv_block_alloc(c);
     return EA_OK;
+}
+
+void ea_kv_seq_truncate(ea_kv_cache *c, struct ea_kv_seq *s, int32_t n)
+{
+    if (n < 0)
+        n = 0;
+    if (n >= s->n_tokens)
+        return;
+    int32_t bs = (int32_t)c->store.block_size;
+    int32_t keep = (n + bs - 1) / bs;
+    while (s->n_blocks > keep)
+        ea_kv_block_unref(c, s->blocks[--s->n_blocks]);
+    s->n_tokens = n;
 }
 
 void ea_kv_seq_release(ea_kv_cache *c, struct ea_kv_seq *s)

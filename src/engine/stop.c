@@ -59,8 +59,10 @@ bool ea_stop_feed(struct ea_stop_matcher *m, const char *piece, size_t len, char
                   size_t *out_len)
 {
     size_t n = m->n_held + len;
-    memcpy(out, m->held, m->n_held);
-    memcpy(out + m->n_held, piece, len);
+    if (m->n_held)
+        memcpy(out, m->held, m->n_held);
+    if (len)
+        memcpy(out + m->n_held, piece, len);
     m->n_held = 0;
     if (m->n == 0) {
         *out_len = n;
@@ -91,7 +93,8 @@ bool ea_stop_feed(struct ea_stop_matcher *m, const char *piece, size_t len, char
                 break;
             }
     }
-    memcpy(m->held, out + n - hold, hold);
+    if (hold)
+        memcpy(m->held, out + n - hold, hold);
     m->n_held = hold;
     *out_len = n - hold;
     return false;
@@ -100,7 +103,8 @@ bool ea_stop_feed(struct ea_stop_matcher *m, const char *piece, size_t len, char
 size_t ea_stop_flush(struct ea_stop_matcher *m, char *out)
 {
     size_t n = m->n_held;
-    memcpy(out, m->held, n);
+    if (n)
+        memcpy(out, m->held, n);
     m->n_held = 0;
     return n;
 }

@@ -102,7 +102,11 @@ void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea_gguf_tensor *con
         jb->act_stride = conv_stride[found];
         c.total_rows += (int64_t)ws[j]->ne[1];
     }
-    ea__pool_run(f->m->pool, mm_worker, &c);
+    /* a thread gets at least ~64K multiply-adds per token, or it costs more
+     * to wake than it saves */
+    int64_t work = c.total_rows * k * n_tokens;
+    int want = (int)(work / (1 << 16));
+    ea__pool_run_n(f->m->pool, mm_worker, &c, want < 1 ? 1 : want);
 }
 
 void ea__matmul(struct ea__fwd *f, const struct ea_gguf_tensor *w, const float *x,
@@ -147,13 +151,18 @@ struct att_ctx {
     uint32_t layer;
 };
 
+/* Bytes of n K or V values in the store's type (n a multiple of 32 for Q8_0). */
+static inline size_t kv_bytes(uint32_t type, size_t n)
+{
+    return type == EA_TYPE_F16 ? 2 * n : type == EA_TYPE_Q8_0 ? n / 32 * 34 : 4 * n;
+}
+
 static inline const void *kv_row(const struct ea_kv_store *kv, void *base, const int32_t *table,
                                  int32_t p, uint32_t kvd)
 {
-    size_t es = kv->type == EA_TYPE_F16 ? 2 : 4;
     size_t slot = (size_t)table[p / (int32_t)kv->block_size] * kv->block_size +
                   (size_t)(p % (int32_t)kv->block_size);
-    return (const char *)base + slot * kvd * es;
+    return (const char *)base + slot * kv_bytes(kv->type, kvd);
 }
 
 static void att_worker(void *p, int ith, int nth)
@@ -181,10 +190,11 @@ static void att_worker(void *p, int ith, int nth)
         float *out = s->att + t * qd + head * hd;
         float mx = -INFINITY;
         for (int32_t j = 0; j < n_ctx; j++) {
-            const void *kr = kv_row(kv, kbase, seg->block_table, j, kvd);
-            float d = kv->type == EA_TYPE_F16
-                          ? vec->dot_f16_f32(hd, (const uint16_t *)kr + kvh * hd, q)
-                          : vec->dot_f32(hd, (const float *)kr + kvh * hd, q);
+            const char *kr = (const char *)kv_row(kv, kbase, seg->block_table, j, kvd) +
+                             kv_bytes(kv->type, (size_t)kvh * hd);
+            float d = kv->type == EA_TYPE_F16   ? vec->dot_f16_f32(hd, (const uint16_t *)kr, q)
+                      : kv->type == EA_TYPE_Q8_0 ? vec->dot_q8_0_f32(hd, kr, q)
+                                                 : vec->dot_f32(hd, (const float *)kr, q);
             d *= scale;
             scores[j] = d;
             if (d > mx)
@@ -199,11 +209,14 @@ static void att_worker(void *p, int ith, int nth)
         float inv = (float)(1.0 / sum);
         memset(out, 0, hd * sizeof *out);
         for (int32_t j = 0; j < n_ctx; j++) {
-            const void *vr = kv_row(kv, vbase, seg->block_table, j, kvd);
+            const char *vr = (const char *)kv_row(kv, vbase, seg->block_table, j, kvd) +
+                             kv_bytes(kv->type, (size_t)kvh * hd);
             if (kv->type == EA_TYPE_F16)
-                vec->axpy_f16(hd, scores[j] * inv, (const uint16_t *)vr + kvh * hd, out);
+                vec->axpy_f16(hd, scores[j] * inv, (const uint16_t *)vr, out);
+            else if (kv->type == EA_TYPE_Q8_0)
+                vec->axpy_q8_0(hd, scores[j] * inv, vr, out);
             else
-                vec->axpy_f32(hd, scores[j] * inv, (const float *)vr + kvh * hd, out);
+                vec->axpy_f32(hd, scores[j] * inv, (const float *)vr, out);
         }
     }
 }
@@ -224,13 +237,21 @@ void ea__attention(struct ea__fwd *f, uint32_t layer)
         if (kv->type == EA_TYPE_F16) {
             vec->f32_to_f16(s->k + t * kvd, kd, kvd);
             vec->f32_to_f16(s->v + t * kvd, vd, kvd);
+        } else if (kv->type == EA_TYPE_Q8_0) {
+            vec->f32_to_q8_0(s->k + t * kvd, kd, kvd);
+            vec->f32_to_q8_0(s->v + t * kvd, vd, kvd);
         } else {
             memcpy(kd, s->k + t * kvd, kvd * sizeof(float));
             memcpy(vd, s->v + t * kvd, kvd * sizeof(float));
         }
     }
     struct att_ctx c = {f, layer};
-    ea__pool_run(m->pool, att_worker, &c);
+    int64_t ctx_total = 0;
+    for (int64_t t = 0; t < f->n_tokens; t++)
+        ctx_total += s->row_pos[t] + 1;
+    int64_t work = ctx_total * m->info.n_head * m->info.head_dim * 2;
+    int want = (int)(work / (1 << 16));
+    ea__pool_run_n(m->pool, att_worker, &c, want < 1 ? 1 : want);
 }
 
 /* ---- the standard decoder layer ---------------------------------------------- */

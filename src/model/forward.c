@@ -101,9 +101,13 @@ ea_status ea_model_forward(ea_model *m, const struct ea_kv_store *kv, const stru
     const struct ea_model_info *h = &m->info;
     if (!kv || !b || b->n_segs < 0 || (b->n_segs > 0 && !b->segs))
         return ea_error_set(err, EA_EINVAL, "forward: missing KV store or batch");
-    if (kv->type != EA_TYPE_F16 && kv->type != EA_TYPE_F32)
+    if (kv->type != EA_TYPE_F16 && kv->type != EA_TYPE_F32 && kv->type != EA_TYPE_Q8_0)
         return ea_error_set(err, EA_EUNSUPPORTED, "forward: KV type %u is not supported",
                             kv->type);
+    if (kv->type == EA_TYPE_Q8_0 && h->head_dim % 32 != 0)
+        return ea_error_set(err, EA_EUNSUPPORTED,
+                            "forward: a Q8_0 KV cache needs a head dimension that is a multiple of 32 (%u)",
+                            h->head_dim);
     int64_t T = 0, max_ctx = 0;
     for (int32_t i = 0; i < b->n_segs; i++) {
         const struct ea_batch_seg *g = &b->segs[i];

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/model_int.h"
@@ -274,6 +275,11 @@ ea_status ea_model_load(const char *path, const struct ea_model_load_params *par
         if (bytes_by_type[t] > bytes_by_type[m->info.file_type_major])
             m->info.file_type_major = t;
     int nt = params && params->n_threads > 0 ? params->n_threads : ea__cpu_count();
+    /* EA_MAX_THREADS caps every pool (deployments sharing cores; CI under
+     * emulation, where spinning workers are very slow) */
+    const char *cap = getenv("EA_MAX_THREADS");
+    if (cap && atoi(cap) > 0 && atoi(cap) < nt)
+        nt = atoi(cap);
     if ((s = ea__pool_create(nt, &m->pool, err)))
         goto fail_prefix;
     *out = m;

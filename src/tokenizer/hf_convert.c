@@ -20,8 +20,6 @@
 
 #include "tokenizer/tok_int.h"
 
-#define MAX_ADDED 65536u
-
 struct conv {
     const struct ea_tokenizer_hf_params *p;
     json_t *tok, *cfg;
@@ -30,7 +28,8 @@ struct conv {
     const char **text;     /* per id, NULL = gap (strings owned by the JSON) */
     size_t *text_len;
     int32_t *type;
-    char **own;            /* texts we rewrote (freed at the end) */
+    char **own;            /* texts we rewrote (freed at the end), NULL-terminated */
+    size_t n_own_cap;
     const char *pre;
     struct ea_error *err;
 };
@@ -131,7 +130,8 @@ static ea_status detect_pre(struct conv *c, bool *byte_level)
         name = digits ? "smollm" : "gpt-2";
     if (!name)
         return ea_error_set(c->err, EA_EUNSUPPORTED,
-                            "cannot tell the pre-tokenizer from tokenizer.json (%u Split regex%s%s); "
+                            "cannot tell the pre-tokenizer from tokenizer.json "
+                            "(%u Split regex%s%s); "
                             "name it (--pre)", n_re, n_re == 1 ? ": " : "es",
                             n_re == 1 ? re[0] : "");
     c->pre = name;
@@ -163,8 +163,10 @@ static ea_status load_vocab(struct conv *c, json_t *model, json_t *added)
     const char *key;
     json_t *v;
     size_t i;
-    json_object_foreach(vocab, key, v) if (json_is_integer(v) && json_integer_value(v) > max_id)
-        max_id = json_integer_value(v);
+    json_object_foreach(vocab, key, v) {
+        if (json_is_integer(v) && json_integer_value(v) > max_id)
+            max_id = json_integer_value(v);
+    }
     json_array_foreach(added, i, v) {
         json_t *jid = json_object_get(v, "id");
         if (json_is_integer(jid) && json_integer_value(jid) > max_id)
@@ -182,7 +184,8 @@ static ea_status load_vocab(struct conv *c, json_t *model, json_t *added)
     c->text = ea_calloc(cap, sizeof *c->text);
     c->text_len = ea_calloc(cap, sizeof *c->text_len);
     c->type = ea_calloc(cap, sizeof *c->type);
-    c->own = ea_calloc(MAX_ADDED, sizeof *c->own);
+    c->n_own_cap = json_array_size(added) + 1;
+    c->own = ea_calloc(c->n_own_cap, sizeof *c->own);
     if (!c->text || !c->text_len || !c->type || !c->own)
         return ea_error_set(c->err, EA_ENOMEM, "out of memory");
     ea_status s;
@@ -194,7 +197,6 @@ static ea_status load_vocab(struct conv *c, json_t *model, json_t *added)
         if (id >= 0 && id < (json_int_t)c->cap && c->text[id])
             return ea_error_set(c->err, EA_EFORMAT, "tokenizer.json: id %" PRId64 " is used twice "
                                 "in model.vocab", (int64_t)id);
-        /* jansson keys are NUL-terminated; a NUL inside a key is rejected on load */
         if ((s = set_token(c, id, key, strlen(key), EA__TT_NORMAL)))
             return s;
     }
@@ -219,8 +221,6 @@ static ea_status load_vocab(struct conv *c, json_t *model, json_t *added)
             type = EA__TT_USER_DEFINED;
             /* user-defined tokens are stored pre-normalised: U+2581 -> ' ' */
             if (strstr(text, "\xe2\x96\x81")) {
-                if (n_own == MAX_ADDED)
-                    return ea_error_set(c->err, EA_ETOOBIG, "tokenizer.json: too many added tokens");
                 char *o = ea_malloc(n + 1);
                 if (!o)
                     return ea_error_set(c->err, EA_ENOMEM, "out of memory");
@@ -491,7 +491,8 @@ static ea_status write_templates(struct conv *c, ea_gguf_writer *w)
         size_t k = 0;
         for (; name[k] && k < sizeof name_buf[0] - 1; k++) {
             char ch = name[k];
-            bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+            bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                         (ch >= '0' && ch <= '9');
             name_buf[nn][k] = alnum ? ch : '_';
         }
         name_buf[nn][k] = '\0';
@@ -535,8 +536,8 @@ ea_status ea_tokenizer_hf_to_gguf(const struct ea_tokenizer_hf_params *p, ea_ggu
     /* configs hold numbers like model_max_length = 1e30 that no integer holds;
      * nothing we read from them is a number */
     if (!s && p->config)
-        s = parse("tokenizer_config.json", p->config, p->config_len, JSON_DECODE_INT_AS_REAL, &c.cfg,
-                  err);
+        s = parse("tokenizer_config.json", p->config, p->config_len, JSON_DECODE_INT_AS_REAL,
+                  &c.cfg, err);
     if (s)
         goto out;
     json_t *model = json_object_get(c.tok, "model");
@@ -576,7 +577,7 @@ ea_status ea_tokenizer_hf_to_gguf(const struct ea_tokenizer_hf_params *p, ea_ggu
         goto out;
 out:
     if (c.own)
-        for (unsigned i = 0; i < MAX_ADDED && c.own[i]; i++)
+        for (size_t i = 0; i < c.n_own_cap && c.own[i]; i++)
             ea_free(c.own[i]);
     ea_free(c.own);
     ea_free(c.text);

@@ -19,6 +19,8 @@
 
 /* ---- patterns (facts from llama.cpp) ------------------------------------ */
 
+/* One line each, byte for byte as in llama-vocab.cpp, so they can be compared. */
+
 #define RE_LLAMA3 "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define RE_JAIS2 "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s{512}(?!\\S)|\\s{256}(?!\\S)|\\s{128}(?!\\S)|\\s{64}(?!\\S)|\\s{32}(?!\\S)|\\s{16}(?!\\S)|\\s{8}(?!\\S)|\\s{4}(?!\\S)|\\s{1,2}(?!\\S)|\\s{1}"
 #define RE_CRLF "[\r\n]"
@@ -272,18 +274,19 @@ ea_status ea__pretok_setup(ea_tokenizer *t, const char *pre, struct ea_error *er
     for (unsigned i = 0; i < EA__TOK_MAX_REGEX && def->re[i]; i++) {
         char pat[4096];
         if (!rewrite(def->re[i], pat, sizeof pat)) {
-            s = ea_error_set(err, EA_EINTERNAL, "pre-tokenizer '%s': pattern %u cannot be rewritten",
-                             pre, i);
+            s = ea_error_set(err, EA_EINTERNAL,
+                             "pre-tokenizer '%s': pattern %u cannot be rewritten", pre, i);
             break;
         }
         int code;
         PCRE2_SIZE at;
-        pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
-                                       PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, &code, &at, cc);
+        const uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY;
+        pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, opts, &code, &at, cc);
         if (!re) {
             PCRE2_UCHAR msg[160];
             pcre2_get_error_message(code, msg, sizeof msg);
-            s = ea_error_set(err, code == PCRE2_ERROR_NOMEMORY ? EA_ENOMEM : EA_EINTERNAL,
+            bool oom = code == PCRE2_ERROR_HEAP_FAILED || code == PCRE2_ERROR_NOMEMORY;
+            s = ea_error_set(err, oom ? EA_ENOMEM : EA_EINTERNAL,
                              "pre-tokenizer '%s': regex %u: %s at offset %zu", pre, i,
                              (const char *)msg, (size_t)at);
             break;

@@ -1,6 +1,7 @@
 /* spm.c - SentencePiece-style encoding of one text fragment, as llama.cpp's
  * SPM tokenizer does it: spaces become U+2581 (plus one in front when asked),
- * the text is cut into UTF-8 characters, and adjacent symbols whose
+ * the text is cut into UTF-8 characters (an invalid byte is a symbol of its
+ * own), and adjacent symbols whose
  * concatenation is a vocabulary token are merged, highest score first (ties:
  * leftmost). A final symbol that is not a token is spelled with byte tokens
  * <0xNN>, so any byte string, valid UTF-8 or not, is encoded losslessly.
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "tokenizer/tok_int.h"
+#include "util/utf8.h"
 
 struct sym {
     uint32_t start, n; /* bytes of the escaped text */
@@ -60,11 +62,15 @@ static struct bigram heap_pop(struct bigram *h, size_t *n)
     return top;
 }
 
-/* Byte length llama.cpp gives a UTF-8 lead byte (from its high nibble). */
-static uint32_t lead_len(unsigned char c)
+/* Length of the symbol starting at s[0..n): a whole valid UTF-8 character,
+ * or a single byte when there is none. (llama.cpp goes by the lead byte
+ * alone, so "\xff " would swallow the escaped space into a 4-byte symbol
+ * spelled in byte tokens; on valid UTF-8 both agree.) */
+static uint32_t sym_len(const char *s, size_t n)
 {
-    static const uint8_t len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    return len[c >> 4];
+    uint32_t cp;
+    size_t k = ea__utf8_decode(s, n, &cp);
+    return k ? (uint32_t)k : 1;
 }
 
 static void try_bigram(const ea_tokenizer *t, const char *text, const struct sym *syms,
@@ -117,9 +123,7 @@ ea_status ea__spm_encode(const ea_tokenizer *t, const char *text, size_t len, bo
 
     int32_t ns = 0;
     for (uint32_t off = 0; off < n;) {
-        uint32_t k = lead_len((unsigned char)buf[off]);
-        if (k > n - off)
-            k = (uint32_t)(n - off);
+        uint32_t k = sym_len(buf + off, n - off);
         syms[ns].start = off;
         syms[ns].n = k;
         syms[ns].prev = ns - 1;

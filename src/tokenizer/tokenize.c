@@ -117,8 +117,8 @@ static ea_status split_at(const ea_tokenizer *t, const char *text, int32_t id, s
     return s;
 }
 
-static ea_status partition(const ea_tokenizer *t, const char *text, uint32_t len, bool parse_special,
-                           struct frags *out, struct ea_error *err)
+static ea_status partition(const ea_tokenizer *t, const char *text, uint32_t len,
+                           bool parse_special, struct frags *out, struct ea_error *err)
 {
     out->n = 0;
     if (len == 0)
@@ -135,47 +135,45 @@ static ea_status partition(const ea_tokenizer *t, const char *text, uint32_t len
     return s;
 }
 
-ea_status ea_tokenize(const ea_tokenizer *t, const char *text, size_t len, unsigned flags,
-                      int32_t *out, size_t cap, size_t *n_out, struct ea_error *err)
+/* Tokenizes into ids (whose max the caller may have lowered). */
+static ea_status tokenize_ids(const ea_tokenizer *t, const char *text, size_t len, unsigned flags,
+                              struct ea__ids *ids, struct ea_error *err)
 {
-    if (n_out)
-        *n_out = 0;
-    if (!t || (!text && len) || (!out && cap) || !n_out)
-        return ea_error_set(err, EA_EINVAL, "tokenize: NULL argument");
     if (len > EA_TOKENIZE_MAX_INPUT)
         return ea_error_set(err, EA_ETOOBIG, "tokenize: %zu bytes of text, the limit is %zu", len,
                             EA_TOKENIZE_MAX_INPUT);
     bool add = flags & EA_TOK_ADD_SPECIAL;
     struct frags frags = {0};
-    struct ea__ids ids = {0};
     ea_status s = partition(t, text, (uint32_t)len, flags & EA_TOK_PARSE_SPECIAL, &frags, err);
     if (s)
         goto out;
     /* Bound: an input byte yields at most 3 ids (U+FFFD or an escaped space
      * spelled in byte tokens), a fragment 3 more for the space prefix or an
      * unknown word, plus BOS/EOS/SEP. */
-    ids.max = 3 * len + 3 * frags.n + 4;
+    size_t bound = 3 * len + 3 * frags.n + 4;
+    if (!ids->max || ids->max > bound)
+        ids->max = bound;
 
-    if (add && t->add_bos && (s = ea__ids_push(&ids, t->bos, err)))
+    if (add && t->add_bos && (s = ea__ids_push(ids, t->bos, err)))
         goto out;
     bool prev_special = true; /* SPM: the first text fragment gets the prefix */
     for (size_t i = 0; i < frags.n && !s; i++) {
         const struct frag *f = &frags.v[i];
         if (f->id >= 0) {
-            s = ea__ids_push(&ids, f->id, err);
+            s = ea__ids_push(ids, f->id, err);
             prev_special = true;
             continue;
         }
         switch (t->kind) {
         case EA_TOKENIZER_SPM:
-            s = ea__spm_encode(t, text + f->off, f->len, t->add_space_prefix && prev_special, &ids,
+            s = ea__spm_encode(t, text + f->off, f->len, t->add_space_prefix && prev_special, ids,
                                err);
             break;
         case EA_TOKENIZER_BPE:
-            s = ea__bpe_encode(t, text + f->off, f->len, &ids, err);
+            s = ea__bpe_encode(t, text + f->off, f->len, ids, err);
             break;
         case EA_TOKENIZER_WPM:
-            s = ea__wpm_encode(t, text + f->off, f->len, &ids, err);
+            s = ea__wpm_encode(t, text + f->off, f->len, ids, err);
             break;
         }
         prev_special = false;
@@ -184,10 +182,24 @@ ea_status ea_tokenize(const ea_tokenizer *t, const char *text, size_t len, unsig
         goto out;
     if (add && t->kind == EA_TOKENIZER_WPM) {
         if (t->add_sep)
-            s = ea__ids_push(&ids, t->sep, err);
+            s = ea__ids_push(ids, t->sep, err);
     } else if (add && t->add_eos) {
-        s = ea__ids_push(&ids, t->eos, err);
+        s = ea__ids_push(ids, t->eos, err);
     }
+out:
+    ea_free(frags.v);
+    return s;
+}
+
+ea_status ea_tokenize(const ea_tokenizer *t, const char *text, size_t len, unsigned flags,
+                      int32_t *out, size_t cap, size_t *n_out, struct ea_error *err)
+{
+    if (n_out)
+        *n_out = 0;
+    if (!t || (!text && len) || (!out && cap) || !n_out)
+        return ea_error_set(err, EA_EINVAL, "tokenize: NULL argument");
+    struct ea__ids ids = {0};
+    ea_status s = tokenize_ids(t, text, len, flags, &ids, err);
     if (s)
         goto out;
     *n_out = ids.n;
@@ -200,7 +212,28 @@ ea_status ea_tokenize(const ea_tokenizer *t, const char *text, size_t len, unsig
     if (ids.n)
         memcpy(out, ids.v, ids.n * sizeof *out);
 out:
-    ea_free(frags.v);
     ea_free(ids.v);
     return s;
+}
+
+ea_status ea_tokenize_alloc(const ea_tokenizer *t, const char *text, size_t len, unsigned flags,
+                            size_t max, int32_t **out, size_t *n_out, struct ea_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (n_out)
+        *n_out = 0;
+    if (!t || (!text && len) || !out || !n_out || !max)
+        return ea_error_set(err, EA_EINVAL, "tokenize: NULL argument or zero maximum");
+    struct ea__ids ids = {.max = max};
+    ea_status s = tokenize_ids(t, text, len, flags, &ids, err);
+    if (s) {
+        ea_free(ids.v);
+        return s;
+    }
+    if (!ids.v && !(ids.v = ea_malloc(sizeof *ids.v))) /* a valid pointer even for no ids */
+        return ea_error_set(err, EA_ENOMEM, "tokenize: out of memory");
+    *out = ids.v;
+    *n_out = ids.n;
+    return EA_OK;
 }

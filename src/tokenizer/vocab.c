@@ -84,7 +84,7 @@ ea_status ea__ids_push(struct ea__ids *ids, int32_t id, struct ea_error *err)
 {
     if (ids->n == ids->cap) {
         if (ids->cap >= ids->max)
-            return ea_error_set(err, EA_EINTERNAL, "tokenizer: more ids than the bound %zu",
+            return ea_error_set(err, EA_ETOOBIG, "tokenize: the text has more than %zu tokens",
                                 ids->max);
         size_t cap = ids->cap ? ids->cap * 2 : 64;
         if (cap > ids->max)

@@ -23,8 +23,9 @@
 #define cpu_relax() ((void)0)
 #endif
 
-/* Spin iterations before sleeping: roughly 50-100 microseconds. */
-#define SPIN_ITERS 20000
+/* Spin iterations before sleeping: tens of microseconds. Longer spins
+ * collapse when another process competes for the cores. */
+#define SPIN_ITERS 2000
 
 struct ea_pool {
     int n;
@@ -35,6 +36,7 @@ struct ea_pool {
     _Atomic int stop;
     _Atomic int sleeping_workers;
     _Atomic int sleeping_caller;
+    int active; /* threads taking part in the current region */
     ea_pool_fn fn;
     void *ctx;
 };
@@ -96,7 +98,8 @@ static void *worker_main(void *p)
         seen = wait_change(&pool->generation, seen, &pool->sleeping_workers);
         if (atomic_load(&pool->stop))
             return NULL;
-        pool->fn(pool->ctx, ith, pool->n);
+        if (ith < pool->active)
+            pool->fn(pool->ctx, ith, pool->active);
         if (atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_acq_rel) == 1) {
             atomic_fetch_add(&pool->done_word, 1);
             if (atomic_load(&pool->sleeping_caller))
@@ -161,12 +164,15 @@ void ea__pool_destroy(ea_pool *p)
 
 int ea__pool_size(const ea_pool *p) { return p ? p->n : 1; }
 
-void ea__pool_run(ea_pool *p, ea_pool_fn fn, void *ctx)
+void ea__pool_run(ea_pool *p, ea_pool_fn fn, void *ctx) { ea__pool_run_n(p, fn, ctx, p ? p->n : 1); }
+
+void ea__pool_run_n(ea_pool *p, ea_pool_fn fn, void *ctx, int max_threads)
 {
-    if (!p || p->n == 1) {
+    if (!p || p->n == 1 || max_threads <= 1) {
         fn(ctx, 0, 1);
         return;
     }
+    p->active = max_threads < p->n ? max_threads : p->n;
     p->fn = fn;
     p->ctx = ctx;
     atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
@@ -174,7 +180,7 @@ void ea__pool_run(ea_pool *p, ea_pool_fn fn, void *ctx)
     atomic_fetch_add(&p->generation, 1);
     if (atomic_load(&p->sleeping_workers))
         futex_wake_all(&p->generation);
-    fn(ctx, 0, p->n);
+    fn(ctx, 0, p->active);
     /* wait for the workers: they bump done_word when the last one finishes */
     while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0)
         done = wait_change(&p->done_word, done, &p->sleeping_caller);

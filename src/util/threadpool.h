@@ -22,6 +22,10 @@ ea_status ea__pool_create(int n_threads, ea_pool **out, struct ea_error *err);
 void ea__pool_destroy(ea_pool *p); /* NULL-safe */
 int ea__pool_size(const ea_pool *p);
 void ea__pool_run(ea_pool *p, ea_pool_fn fn, void *ctx);
+/* Like ea__pool_run on at most max_threads threads (>= 1): small regions run
+ * on fewer threads (or inline), where waking workers costs more than it
+ * saves. fn sees nth = the number actually used. */
+void ea__pool_run_n(ea_pool *p, ea_pool_fn fn, void *ctx, int max_threads);
 
 /* Splits [0, n) into nth nearly equal contiguous parts; part ith. Parts are
  * rounded to multiples of align (the last part takes the remainder). */

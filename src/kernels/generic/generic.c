@@ -7,4 +7,5 @@ void ea__generic_install(struct ea_matmul_ops table[EA_TYPE_ID_LIMIT], struct ea
 {
     ea__generic_install_float(table, vec);
     ea__generic_install_quants(table);
+    ea__generic_install_kv(vec);
 }

@@ -21,5 +21,6 @@
 
 void ea__generic_install_float(struct ea_matmul_ops table[EA_TYPE_ID_LIMIT], struct ea_vec_ops *vec);
 void ea__generic_install_quants(struct ea_matmul_ops table[EA_TYPE_ID_LIMIT]);
+void ea__generic_install_kv(struct ea_vec_ops *vec);
 
 #endif

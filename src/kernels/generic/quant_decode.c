@@ -2,12 +2,16 @@
  *
  * Each value is computed with the same float expression, in the same order,
  * as llama.cpp's dequantization (e.g. Q4_K: (d*sc)*q - dmin*m), so decoded
- * rows are bit-identical. This file is built without FMA flags and in ISO C
- * mode, where GCC does not contract a*b+c, which keeps that true.
+ * rows are bit-identical. That needs every a*b+c rounded twice, as written:
+ * GCC does not contract in ISO C mode, and the pragma stops clang.
  * Does not hold: encoders (quant_encode.c), dot products (generic_quants.c).
  */
 #include "kernels/quant_codec.h"
 #include "util/fp16.h"
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 /* The 5th bits of a Q5_0/Q5_1 block: bit j belongs to value j. */
 static uint32_t q5_high_bits(const uint8_t qh[4])
@@ -69,25 +73,26 @@ void ea__dec_q5_1(const void *src, float *dst, int64_t nb)
     }
 }
 
+/* Q8_0 and Q8_1 values are d * q; Q8_1's sum field only feeds dot products. */
+static void scaled_i8(uint16_t d16, const int8_t *q, float *dst)
+{
+    const float d = ea_fp16_to_f32(d16);
+    for (int j = 0; j < EA_QK; j++)
+        dst[j] = (float)q[j] * d;
+}
+
 void ea__dec_q8_0(const void *src, float *dst, int64_t nb)
 {
     const struct ea_blk_q8_0 *b = src;
-    for (int64_t i = 0; i < nb; i++, b++, dst += EA_QK) {
-        const float d = ea_fp16_to_f32(b->d);
-        for (int j = 0; j < EA_QK; j++)
-            dst[j] = (float)b->qs[j] * d;
-    }
+    for (int64_t i = 0; i < nb; i++)
+        scaled_i8(b[i].d, b[i].qs, dst + i * EA_QK);
 }
 
-/* The sum field s only feeds dot products; values are d * q as in Q8_0. */
 void ea__dec_q8_1(const void *src, float *dst, int64_t nb)
 {
     const struct ea_blk_q8_1 *b = src;
-    for (int64_t i = 0; i < nb; i++, b++, dst += EA_QK) {
-        const float d = ea_fp16_to_f32(b->d);
-        for (int j = 0; j < EA_QK; j++)
-            dst[j] = (float)b->qs[j] * d;
-    }
+    for (int64_t i = 0; i < nb; i++)
+        scaled_i8(b[i].d, b[i].qs, dst + i * EA_QK);
 }
 
 void ea__dec_q2_k(const void *src, float *dst, int64_t nb)

@@ -22,6 +22,12 @@
  */
 #include <math.h>
 
+/* Byte-exactness needs every a*b+c rounded twice, as written: GCC does not
+ * contract in ISO C mode; clang would whenever FMA is enabled. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include "kernels/quant_codec.h"
 #include "util/fp16.h"
 

@@ -9,6 +9,7 @@
 set -uo pipefail
 build=${EA_BUILD_DIR:-build}
 src=${EA_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+bin="${EA_TEST_BINARY:-$build/edgeagent}"
 chromium=${EA_CHROMIUM:-/usr/bin/chromium}
 [ -x "$chromium" ] || { echo "SKIP: $chromium not installed (apt-get install chromium)"; exit 77; }
 command -v node >/dev/null || { echo "SKIP: node not installed"; exit 77; }
@@ -17,8 +18,8 @@ tmp=$(mktemp -d)
 pid=""
 cleanup() { [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
-"$build/edgeagent" gen-model --preset tiny --type F16 --seed 1 -o "$tmp/tiny.gguf" >/dev/null || exit 1
-"$build/edgeagent" serve -m "$tmp/tiny.gguf" --port 0 --model-id tiny-chat >"$tmp/out" 2>"$tmp/err" &
+"$bin" gen-model --preset tiny --type F16 --seed 1 -o "$tmp/tiny.gguf" >/dev/null || exit 1
+"$bin" serve -m "$tmp/tiny.gguf" --port 0 --model-id tiny-chat >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 port=""
 for _ in $(seq 1 200); do

@@ -12,7 +12,7 @@
 set -uo pipefail
 build=${EA_BUILD_DIR:-build}
 src=${EA_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-bin="$build/edgeagent"
+bin="${EA_TEST_BINARY:-$build/edgeagent}"
 command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
 tmp=$(mktemp -d)
 pids=()

@@ -36,6 +36,7 @@ struct fixture {
     ea_engine *eng;
     ea_server *srv;
     int32_t eog[64];
+    int n_eog;
     char base[64];
     char log_path[4200];
     FILE *log;
@@ -64,6 +65,7 @@ static void load_backend(struct fixture *f, int parallel, int max_queue)
     for (uint32_t t = 0; t < ea_tokenizer_n_vocab(f->tok) && n < 64; t++)
         if (ea_tokenizer_is_eog(f->tok, (int32_t)t))
             f->eog[n++] = (int32_t)t;
+    f->n_eog = n;
     struct ea_engine_params ep;
     ea_engine_params_default(&ep);
     ep.kv_mem_bytes = 16 << 20;
@@ -207,7 +209,7 @@ static long http(const struct fixture *f, const char *method, const char *path, 
 static json_t *parse(const struct resp *r)
 {
     json_error_t je;
-    json_t *j = json_loadb(r->body ? r->body : "", r->len, 0, &je);
+    json_t *j = json_loadb(r->body ? r->body : "", r->len, JSON_ALLOW_NUL, &je);
     if (!j)
         FAIL("not JSON (%s): %.300s", je.text, r->body ? r->body : "");
     return j;
@@ -245,7 +247,7 @@ static int sse_events(const char *body, json_t **events, int cap, bool *done)
                 *done = true;
             else if (n < cap) {
                 json_error_t je;
-                events[n] = json_loadb(p + 6, (size_t)(end - p - 6), 0, &je);
+                events[n] = json_loadb(p + 6, (size_t)(end - p - 6), JSON_ALLOW_NUL, &je);
                 if (!events[n])
                     FAIL("bad SSE data: %.200s", p);
                 n++;
@@ -399,12 +401,15 @@ static void chat_stream_usage(void)
          "\"stream\":true}",
          &r);
     n = sse_events(r.body, ev, 64, &done);
-    char streamed[4096] = "";
+    char streamed[4096];
+    size_t sl = 0; /* by length: the text may hold NUL bytes */
     for (int i = 0; i < n; i++) {
         json_t *c = json_array_get(json_object_get(ev[i], "choices"), 0);
-        const char *t = json_string_value(json_object_get(json_object_get(c, "delta"), "content"));
-        if (t)
-            strncat(streamed, t, sizeof streamed - strlen(streamed) - 1);
+        json_t *t = json_object_get(json_object_get(c, "delta"), "content");
+        if (json_is_string(t) && sl + json_string_length(t) < sizeof streamed) {
+            memcpy(streamed + sl, json_string_value(t), json_string_length(t));
+            sl += json_string_length(t);
+        }
         json_decref(ev[i]);
     }
     resp_free(&r);
@@ -413,7 +418,9 @@ static void chat_stream_usage(void)
          &r);
     json_t *j = parse(&r);
     json_t *msg = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message");
-    ASSERT_STR_EQ(json_string_value(json_object_get(msg, "content")), streamed);
+    json_t *content = json_object_get(msg, "content");
+    ASSERT_EQ(json_string_length(content), sl);
+    ASSERT(memcmp(json_string_value(content), streamed, sl) == 0);
     json_decref(j);
     resp_free(&r);
     fx_stop(&f);
@@ -708,11 +715,15 @@ struct stream_job {
 /* A request body that generates max_tokens tokens: EOG tokens banned. */
 static const char *long_body(const struct fixture *f, int max_tokens)
 {
-    static _Thread_local char b[512];
+    static _Thread_local char b[1024];
+    char bias[512] = "";
+    size_t o = 0;
+    for (int i = 0; i < f->n_eog && o + 24 < sizeof bias; i++)
+        o += (size_t)snprintf(bias + o, sizeof bias - o, "%s\"%d\":-100", i ? "," : "", f->eog[i]);
     snprintf(b, sizeof b,
              "{\"messages\":[{\"role\":\"user\",\"content\":\"go on forever\"}],\"max_tokens\":%d,"
-             "\"stream\":true,\"logit_bias\":{\"%d\":-100}}",
-             max_tokens, f->eog[0]);
+             "\"stream\":true,\"logit_bias\":{%s}}",
+             max_tokens, bias);
     return b;
 }
 

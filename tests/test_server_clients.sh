@@ -75,7 +75,7 @@ KEY=sekrit-test-key
 AUTH=(-H "Authorization: Bearer $KEY")
 
 # ---- server A: with a key, small output cap for the 500 case -------------------
-start_server a --api-key "$KEY"
+start_server a --api-key "$KEY" --grace 120
 A_PID=$pid
 A_PORT=$port
 
@@ -157,26 +157,40 @@ check "malformed corpus: every case 400/413 with the error shape, server still u
 # ---- 503 on a kept-alive connection during the grace period; SIGTERM exits 0 ---
 # a long stream in flight and a kept-alive connection; SIGTERM; then a new
 # request on the kept-alive connection gets 503 while the stream finishes
-banned=$(curl -s -H "Authorization: Bearer $KEY" "http://127.0.0.1:$port/tokenize" -d '{"content":"<|im_end|>"}' |
-         python3 -c 'import json,sys; t=json.load(sys.stdin)["tokens"]; print(t[0] if len(t)==1 else 0)')
-python3 - "$port" "$KEY" "$A_PID" "$banned" >"$tmp/drain.out" 2>&1 <<'EOF2'
+# a logit_bias object banning the end-of-generation tokens, so generations run long
+bias=$(python3 - "$port" "$KEY" <<'EOF2'
+import json, sys, urllib.request
+b = {}
+for t in ["<|im_end|>", "<|endoftext|>", "<|im_start|>", "</s>"]:
+    rq = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/tokenize", json.dumps({"content": t}).encode(),
+                                {"Authorization": "Bearer " + sys.argv[2]})
+    ids = json.load(urllib.request.urlopen(rq))["tokens"]
+    if len(ids) == 1:
+        b[str(ids[0])] = -100
+print(json.dumps(b))
+EOF2
+)
+python3 - "$port" "$KEY" "$A_PID" "$bias" >"$tmp/drain.out" 2>&1 <<'EOF2'
 import http.client, json, os, signal, sys, threading, time
-port, key, pid, banned = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+port, key, pid, bias = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
 H = {"Authorization": "Bearer " + key, "Content-Type": "application/json"}
 out = {}
+started = threading.Event()
 def stream():
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    body = {"messages": [{"role": "user", "content": "long"}], "max_tokens": 400, "stream": True,
-            "logit_bias": {banned: -100}}
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    body = {"messages": [{"role": "user", "content": "long"}], "max_tokens": 1000, "stream": True,
+            "logit_bias": bias}
     c.request("POST", "/v1/chat/completions", json.dumps(body), H)
     r = c.getresponse()
-    out["stream"] = r.read().decode("utf-8", "replace")
-t = threading.Thread(target=stream); t.start()
+    first = r.readline()  # the stream is in flight once its first event arrived
+    started.set()
+    out["stream"] = (first + r.read()).decode("utf-8", "replace")
 ka = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 ka.request("GET", "/health"); r = ka.getresponse(); r.read()
-time.sleep(0.3)
+t = threading.Thread(target=stream); t.start()
+started.wait(60)
 os.kill(pid, signal.SIGTERM)
-time.sleep(0.3)
+time.sleep(0.2)
 ka.request("GET", "/v1/models", headers=H); r = ka.getresponse(); body = r.read()
 print("status", r.status)
 print("body", body.decode())
@@ -186,7 +200,7 @@ EOF2
 wait $A_PID; rc=$?
 check "SIGTERM: exit status 0 (got $rc)" '[ $rc = 0 ]'; [ $rc = 0 ] || grep -A30 "WARNING" "$tmp/a.err" | head -60
 check "SIGTERM: the in-flight stream finished within the grace period" 'grep -q "^done True" "$tmp/drain.out"'
-check "503 on a kept-alive connection while draining" 'grep -q "^status 503" "$tmp/drain.out" && grep -q server_shutting_down "$tmp/drain.out"'
+check "503 on a kept-alive connection while draining" 'grep -q "^status 503" "$tmp/drain.out" && grep -q server_shutting_down "$tmp/drain.out"'; grep -q "^status 503" "$tmp/drain.out" || cat "$tmp/drain.out"
 
 # ---- server B: no key, tiny output cap (500), 1 slot + 1 queued (429) ----------
 start_server b --max-output 8 --parallel 1 --max-queue 1
@@ -194,7 +208,7 @@ B_PID=$pid
 s=$(req POST /v1/completions "$(body '{"prompt":"x","max_tokens":60}')")
 id=$(python3 -c 'import json,sys,re; m=re.search(r"err-[0-9a-f]+", json.load(open(sys.argv[1]))["error"]["message"]); print(m.group(0) if m else "")' "$tmp/body")
 check "curl 500 carries an error id that is in the log" '[ "$s" = 500 ] && err_shape && [ -n "$id" ] && grep -q "$id" "$tmp/b.err"'
-printf '{"prompt":"x","max_tokens":200,"stream":true,"logit_bias":{"%s":-100}}' "$banned" >"$tmp/slow.json"
+printf '{"prompt":"x","max_tokens":200,"stream":true,"logit_bias":%s}' "$bias" >"$tmp/slow.json"
 cpids=()
 for i in 1 2 3 4 5 6; do
   curl -s -o "$tmp/c$i" -D "$tmp/h$i" -w '%{http_code}' -H 'Content-Type: application/json' \

@@ -979,7 +979,7 @@ static void graceful_shutdown(void)
     pthread_create(&th, NULL, stream_thread, &j);
     for (int i = 0; i < 500 && ea_server_inflight(f.srv) == 0; i++)
         usleep(2000);
-    struct shutdown_arg sa = {f.srv, 2000};
+    struct shutdown_arg sa = {f.srv, 30000}; /* returns as soon as the stream ends */
     pthread_create(&sd, NULL, shutdown_thread, &sa);
     pthread_join(th, NULL);
     pthread_join(sd, NULL);

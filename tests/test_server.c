@@ -417,6 +417,9 @@ static void chat_stream_usage(void)
          "{\"messages\":[{\"role\":\"user\",\"content\":\"Tell a story\"}],\"max_tokens\":12,\"seed\":3}",
          &r);
     json_t *j = parse(&r);
+    /* the same prompt a third time: its full blocks come from the prefix cache */
+    json_t *details = json_object_get(json_object_get(j, "usage"), "prompt_tokens_details");
+    ASSERT(json_integer_value(json_object_get(details, "cached_tokens")) > 0);
     json_t *msg = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message");
     json_t *content = json_object_get(msg, "content");
     ASSERT_EQ(json_string_length(content), sl);

@@ -63,7 +63,7 @@ struct choice {
     enum ea_finish_reason finish;
     ea_status status;
     char errmsg[160];
-    int32_t n_prompt, n_generated;
+    int32_t n_prompt, n_generated, n_cached;
     double ttft_ms, total_ms, queue_ms;
     /* HTTP thread only */
     struct pending local;
@@ -297,6 +297,7 @@ static bool on_engine_event(const struct ea_engine_event *ev)
         snprintf(c->errmsg, sizeof c->errmsg, "%s", ev->error);
     c->n_prompt = ev->n_prompt;
     c->n_generated = ev->n_generated;
+    c->n_cached = ev->n_cached;
     c->ttft_ms = ev->ttft_ms;
     c->total_ms = ev->total_ms;
     c->queue_ms = ev->queue_ms;
@@ -435,13 +436,18 @@ static ea_status put_logprobs(struct ea_buf *o, struct ea__gen *g, struct choice
 
 static ea_status put_usage(struct ea_buf *o, struct ea__gen *g)
 {
-    int32_t out = 0;
-    for (int i = 0; i < g->n_choices; i++)
+    int32_t out = 0, cached = 0;
+    for (int i = 0; i < g->n_choices; i++) {
         out += g->choices[i].n_generated;
+        /* prompt tokens are counted once per prompt: take its first choice's
+         * prefix-cache hits */
+        if (i == 0 || g->choices[i].prompt_idx != g->choices[i - 1].prompt_idx)
+            cached += g->choices[i].n_cached;
+    }
     return ea__buf_printf(o,
                           "{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d,"
-                          "\"prompt_tokens_details\":{\"cached_tokens\":0}}",
-                          g->n_prompt_tokens, out, g->n_prompt_tokens + out);
+                          "\"prompt_tokens_details\":{\"cached_tokens\":%d}}",
+                          g->n_prompt_tokens, out, g->n_prompt_tokens + out, cached);
 }
 
 static ea_status put_head(struct ea_buf *o, struct ea__gen *g, const char *object)

@@ -858,12 +858,7 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
                 if (r.prompts[p].text)
                     log_content(srv, g->id, "prompt", r.prompts[p].text, r.prompts[p].len);
     }
-    uint64_t seed0 = r.has_seed ? r.seed : 0;
-    if (!r.has_seed) {
-        char sid[48];
-        ea__server_new_id(srv, "s", sid, sizeof sid);
-        seed0 = strtoull(sid + 2, NULL, 16);
-    }
+    uint64_t seed0 = r.has_seed ? r.seed : ea__server_rand(srv);
     for (int i = 0; i < n_choices; i++) {
         struct choice *c = &g->choices[i];
         c->g = g;

@@ -89,10 +89,14 @@ static uint64_t splitmix(uint64_t x)
     return x ^ (x >> 31);
 }
 
+uint64_t ea__server_rand(ea_server *s)
+{
+    return splitmix(s->id_salt ^ atomic_fetch_add(&s->next_id, 1));
+}
+
 void ea__server_new_id(ea_server *s, const char *prefix, char *out, size_t cap)
 {
-    uint64_t n = atomic_fetch_add(&s->next_id, 1);
-    snprintf(out, cap, "%s-%016" PRIx64, prefix, splitmix(s->id_salt ^ n));
+    snprintf(out, cap, "%s-%016" PRIx64, prefix, ea__server_rand(s));
 }
 
 /* ---- responses ---------------------------------------------------------------------- */

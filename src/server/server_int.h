@@ -207,6 +207,8 @@ int ea__respond_json_hdr(struct ea__req_ctx *c, struct MHD_Connection *conn, int
 /* Queues {"error":{...}} for e. */
 int ea__respond_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
                       const struct ea__api_error *e);
+/* A fresh pseudo-random value (ids, default seeds); not for secrets. */
+uint64_t ea__server_rand(ea_server *s);
 /* A fresh id "prefix-<hex>" into out. */
 void ea__server_new_id(ea_server *s, const char *prefix, char *out, size_t cap);
 

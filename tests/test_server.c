@@ -974,8 +974,10 @@ static void graceful_shutdown(void)
 {
     struct fixture f;
     fx_start(&f, NULL, 2, 8);
-    /* a long stream in flight, then shutdown with a short grace */
-    struct stream_job j = {.f = &f, .idx = 1};
+    /* a long stream in flight, then shutdown: it finishes within the grace */
+    char body[1024];
+    snprintf(body, sizeof body, "%s", long_body(&f, 400));
+    struct stream_job j = {.f = &f, .idx = 1, .body = body, .keep_out = true};
     pthread_t th, sd;
     struct resp r;
     memset(&r, 0, sizeof r);
@@ -987,6 +989,8 @@ static void graceful_shutdown(void)
     pthread_join(th, NULL);
     pthread_join(sd, NULL);
     ASSERT(atomic_load(&j.ok)); /* finished within the grace period */
+    ASSERT(j.out && !strstr(j.out, "shutting down") && strstr(j.out, "\"finish_reason\":\"length\""));
+    free(j.out);
     ASSERT_EQ(ea_server_inflight(f.srv), 0);
     /* no longer accepting */
     http(&f, "GET", "/health", NULL, &r);

@@ -24,11 +24,21 @@ build: deps
 test: build
 	@bash scripts/run-tests.sh $(BUILD)
 
-# Starts the main job. Until `serve` exists: inspect a generated model.
+# Starts the main job: the OpenAI-compatible server with its chat page.
+# MODEL=path serves your own GGUF (default: a generated tiny model); HOST,
+# PORT and SERVE_ARGS pass through (e.g. SERVE_ARGS="--api-key KEY").
+HOST ?= 127.0.0.1
+PORT ?= 8080
+SERVE_ARGS ?=
 run: build
 	@m="$(MODEL)"; if [ -z "$$m" ]; then m=$(BUILD)/models/tiny.gguf; \
 	  [ -f $$m ] || { mkdir -p $(BUILD)/models && $(BUILD)/edgeagent gen-model --preset tiny --type f16 --seed 1 -o $$m; }; fi; \
-	  $(BUILD)/edgeagent inspect $$m
+	  h="$(HOST)"; case "$$h" in 0.0.0.0|::) h=127.0.0.1;; esac; \
+	  echo; echo "  chat page:  http://$$h:$(PORT)/"; \
+	  echo "  curl:       curl http://$$h:$(PORT)/v1/chat/completions -H 'Content-Type: application/json' \\"; \
+	  echo "                -d '{\"model\":\"default\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":32}'"; \
+	  echo "  metrics:    http://$$h:$(PORT)/metrics     stop: Ctrl-C"; echo; \
+	  exec $(BUILD)/edgeagent serve -m $$m --host $(HOST) --port $(PORT) $(SERVE_ARGS)
 
 test-sanitize: deps
 	@$(MAKE) --no-print-directory test BUILD=build-asan TYPE=RelWithDebInfo \

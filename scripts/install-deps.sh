@@ -10,6 +10,7 @@ packages=(
   python3                           # JSON checks in tests
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
   libsqlite3-dev libpcre2-dev libyaml-dev
+  chromium                          # headless browser for the chat page test
 )
 if [ -n "${EA_EXTRA_PACKAGES:-}" ]; then
   # shellcheck disable=SC2206

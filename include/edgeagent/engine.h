@@ -155,6 +155,10 @@ struct ea_engine_params {
     bool prefix_cache;         /* reuse cached blocks of shared prompt prefixes; default true */
     const int32_t *eog_tokens; /* end-of-generation ids (copied); generation stops at them */
     int32_t n_eog_tokens;
+    bool reserve_kv;           /* touch the whole KV pool at creation, so that the
+                                * process's memory includes it from the start and no
+                                * page is first faulted in while serving (the server
+                                * sets it); default false */
 };
 
 void ea_engine_params_default(struct ea_engine_params *p);

@@ -21,6 +21,7 @@ static const struct command commands[] = {
     {"gen-model", cmd_gen_model, "write a deterministic random-weight model of a real shape"},
     {"quantize", cmd_quantize, "convert a model's weights to a quantized type (llama.cpp mixes)"},
     {"run", cmd_run, "generate text or chat with a model in the terminal"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server with streaming, metrics and a chat page"},
     {"bench", cmd_bench, "measure prompt and generation throughput of a model"},
     {"perplexity", cmd_perplexity, "perplexity of a model over a text file (llama.cpp method)"},
     {"tokenize", cmd_tokenize, "show the tokens of a text under a model's vocabulary"},

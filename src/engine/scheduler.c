@@ -389,7 +389,9 @@ static void run_step(ea_engine *e, int32_t n_plan)
             finish(e, e->plan[i].s, EA_FINISH_ERROR, st, err.msg);
         return;
     }
+    pthread_mutex_lock(&e->mu); /* ea_engine_get_stats reads the rates under it */
     update_rates(e, n_prefill, n_decode, ms);
+    pthread_mutex_unlock(&e->mu);
     int32_t row = 0;
     for (int32_t i = 0; i < n_plan; i++) {
         struct plan_item *it = &e->plan[i];
@@ -545,6 +547,17 @@ ea_status ea_engine_create(ea_model *m, const struct ea_engine_params *p, ea_eng
     if (e->p.n_eog_tokens)
         memcpy(e->eog, p->eog_tokens, sizeof *e->eog * (size_t)e->p.n_eog_tokens);
     e->p.eog_tokens = e->eog;
+    if (e->p.reserve_kv) {
+        /* layer l holds K at k[l], V at v[l]: n_blocks * block_size tokens each, of
+         * bytes_per_token / (2 * n_layer) bytes (any KV type) */
+        const struct ea_kv_store *kv = ea_kv_cache_store(e->kv);
+        size_t bytes = (size_t)(ea_kv_cache_bytes_per_token(m, kv->type) / (2ull * info->n_layer)) *
+                       kv->n_blocks * kv->block_size;
+        for (uint32_t l = 0; l < info->n_layer; l++) {
+            memset(kv->k[l], 0, bytes);
+            memset(kv->v[l], 0, bytes);
+        }
+    }
     e->st.kv_blocks_total = ea_kv_cache_n_blocks(e->kv);
     e->st.kv_block_size = e->p.block_size;
     pthread_mutex_init(&e->mu, NULL);
@@ -628,10 +641,11 @@ ea_status ea_engine_submit(ea_engine *e, const struct ea_engine_request *r, uint
     s->t_submit = now_ms();
     pthread_mutex_lock(&e->mu);
     if (e->n_waiting >= e->p.max_queue || e->stop) {
+        int32_t n_waiting = e->n_waiting; /* read under the lock */
         e->st.rejected_overloaded++;
         pthread_mutex_unlock(&e->mu);
         st = ea_error_set(err, EA_EOVERLOADED, "engine: %d requests are already waiting",
-                          e->n_waiting);
+                          n_waiting);
         goto fail;
     }
     s->id = ++e->next_id;

@@ -1,0 +1,88 @@
+/* server.h - the OpenAI-compatible HTTP server (`edgeagent serve`) on
+ * libmicrohttpd: /v1/chat/completions, /v1/completions, /v1/models,
+ * /tokenize, /detokenize, /health, /metrics and the chat page at /.
+ *
+ * Holds: server parameters (limits, timeouts, security switches), the
+ * lifecycle (create = listen, set_backend = ready, shutdown = drain, destroy).
+ * Does not hold: model loading or the engine (the caller owns both and hands
+ * them over with ea_server_set_backend), signal handling (the CLI's job),
+ * chat-template interpretation (template.h; the server renders ChatML until
+ * the interpreter is wired in src/server/chat_prompt.c).
+ *
+ * Threads: create/set_backend/shutdown/destroy are called from one thread;
+ * the server runs its own HTTP threads. Built only with EA_HAVE_NET.
+ */
+#ifndef EDGEAGENT_SERVER_H
+#define EDGEAGENT_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "edgeagent/engine.h"
+#include "edgeagent/error.h"
+#include "edgeagent/model.h"
+#include "edgeagent/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ea_server ea_server;
+
+struct ea_server_params {
+    const char *host;          /* address to bind; default "127.0.0.1" */
+    uint16_t port;             /* 0 = any free port (see ea_server_port) */
+    const char *api_key;       /* required as "Authorization: Bearer KEY"; NULL = none */
+    bool insecure_no_auth;     /* allow a non-loopback host without a key */
+    bool log_content;          /* log prompts and completions (off: never) */
+    int http_threads;          /* libmicrohttpd worker threads; default 2 */
+    uint32_t max_connections;  /* open connections; default 256 */
+    size_t max_body_bytes;     /* request body cap; default 4 MiB (413 past it) */
+    size_t max_header_bytes;   /* per-connection header memory; default 32 KiB */
+    unsigned idle_timeout_s;   /* idle / stalled-client timeout; default 60 s */
+    int32_t max_tokens;        /* cap on max_tokens of a request; default 4096 */
+    int32_t max_n;             /* cap on n (choices per request); default 8 */
+    int32_t max_inflight;      /* generation requests at once before 429; default 256 */
+    size_t max_stream_pending; /* output a slow client may leave unread; default 1 MiB */
+    FILE *log;                 /* request log (one line each); default stderr */
+};
+
+void ea_server_params_default(struct ea_server_params *p);
+
+/* What the server answers with, once loaded. All borrowed: they must outlive
+ * the server (destroy the server first). */
+struct ea_server_backend {
+    ea_model *model;
+    const ea_tokenizer *tok;
+    ea_engine *engine;
+    const char *model_id;  /* name shown in /v1/models and responses (copied) */
+    int32_t max_context;   /* the engine's context limit (prompt + output) */
+};
+
+/* Binds host:port and starts answering (GET /health says "loading", model
+ * endpoints 503 until ea_server_set_backend). EA_EAUTH when host is not a
+ * loopback address and there is neither an API key nor insecure_no_auth;
+ * EA_EIO when the address cannot be bound. The caller owns *out. */
+ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
+                           struct ea_error *err);
+/* The bound port (useful with port 0). */
+uint16_t ea_server_port(const ea_server *s);
+/* Makes the server ready. Called once. */
+ea_status ea_server_set_backend(ea_server *s, const struct ea_server_backend *b,
+                                struct ea_error *err);
+/* Graceful stop: closes the listening socket, lets in-flight generations end
+ * for up to grace_ms, then cancels the rest and waits for them to be
+ * reported. New requests on open connections get 503. Idempotent. */
+void ea_server_shutdown(ea_server *s, unsigned grace_ms);
+/* Shuts down (grace 0 if not done yet) and frees. NULL-safe. */
+void ea_server_destroy(ea_server *s);
+
+/* Generation requests currently in flight (for tests and shutdown). */
+int ea_server_inflight(const ea_server *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

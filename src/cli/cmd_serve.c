@@ -1,0 +1,352 @@
+/* cmd_serve.c - `edgeagent serve`: the OpenAI-compatible HTTP server.
+ *
+ * Order: options (config file, then command line), API key (option, file or
+ * EDGEAGENT_API_KEY), block SIGINT/SIGTERM in every thread, listen (health
+ * says "loading"), load model + tokenizer, start the engine, mark ready,
+ * then wait for a signal in sigwait and shut down gracefully (stop
+ * accepting, let streams finish for --grace seconds, cancel the rest) and
+ * exit 0.
+ * Does not hold: HTTP handling (src/server/), the engine.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+#ifndef EA_HAVE_NET
+int cmd_serve(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    cli_errorf("serve", "this build has no HTTP server (libmicrohttpd, libcurl or sqlite3 "
+                        "were missing at configure time)");
+    return 2;
+}
+#else
+#include "edgeagent/engine.h"
+#include "edgeagent/server.h"
+
+struct serve_options {
+    const char *model;
+    const char *model_id;
+    const char *api_key_file;
+    char *api_key; /* owned */
+    struct ea_server_params sp;
+    uint64_t parallel, kv_mem_mb, ctx, threads, max_queue, grace_s;
+    char host[256];
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: edgeagent serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N]\n"
+            "                       [--kv-mem MB] [--api-key KEY | --api-key-file FILE]\n"
+            "                       [--config FILE] [options]\n"
+            "  -m, --model FILE        GGUF model to serve\n"
+            "  --model-id NAME         name in /v1/models and responses (default: file name)\n"
+            "  --host ADDR             address to bind (default 127.0.0.1); any other address\n"
+            "                          needs an API key or --insecure-no-auth\n"
+            "  --port N                TCP port (default 8080; 0 = any free port)\n"
+            "  --parallel N            sequences decoded at once (default 4)\n"
+            "  --max-queue N           requests waiting for a slot before 429 (default 64)\n"
+            "  --kv-mem MB             KV cache memory (default 256)\n"
+            "  --ctx N                 context per sequence (default min(training, 4096))\n"
+            "  -t, --threads N         forward-pass threads (default: all CPUs)\n"
+            "  --http-threads N        HTTP worker threads (default 2)\n"
+            "  --api-key KEY           require 'Authorization: Bearer KEY' (also\n"
+            "                          EDGEAGENT_API_KEY, or --api-key-file: first line)\n"
+            "  --insecure-no-auth      allow a non-loopback --host without a key\n"
+            "  --log-content           log prompts and completions (never logged otherwise)\n"
+            "  --max-body BYTES        request body cap (default 4194304)\n"
+            "  --max-tokens N          cap on a request's max_tokens (default 4096)\n"
+            "  --max-connections N     open connections (default 256)\n"
+            "  --timeout S             idle / stalled-client timeout in seconds (default 60)\n"
+            "  --grace S               shutdown grace period for in-flight requests (default 10)\n"
+            "  --max-output BYTES      output buffered per request: a whole answer, or what a\n"
+            "                          streaming client leaves unread (default 1048576)\n"
+            "  --config FILE           'option = value' lines (names as above, no dashes);\n"
+            "                          command-line options override them\n");
+}
+
+/* Applies one option. value is NULL for a flag given on the command line. */
+static int apply(struct serve_options *o, const char *key, const char *value)
+{
+    const char *k = key;
+    while (*k == '-')
+        k++;
+    uint64_t u;
+    bool flag = !value || !strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes");
+    if (!strcmp(k, "insecure-no-auth")) {
+        o->sp.insecure_no_auth = flag;
+        return 1;
+    }
+    if (!strcmp(k, "log-content")) {
+        o->sp.log_content = flag;
+        return 1;
+    }
+    if (!value) {
+        cli_errorf("serve", "option '%s' needs a value (or is unknown)", key);
+        return -1;
+    }
+#define U(name, field, max)                                                  \
+    if (!strcmp(k, name)) {                                                  \
+        if (!cli_parse_u64("serve", key, value, &u) || u > (uint64_t)(max)) { \
+            cli_errorf("serve", "%s: out of range (at most %llu)", key,     \
+                       (unsigned long long)(max));                           \
+            return -1;                                                       \
+        }                                                                    \
+        field = u;                                                           \
+        return 2;                                                            \
+    }
+    if (!strcmp(k, "m") || !strcmp(k, "model")) {
+        o->model = value;
+        return 2;
+    }
+    if (!strcmp(k, "model-id")) {
+        o->model_id = value;
+        return 2;
+    }
+    if (!strcmp(k, "host")) {
+        snprintf(o->host, sizeof o->host, "%s", value);
+        return 2;
+    }
+    if (!strcmp(k, "api-key")) {
+        free(o->api_key);
+        o->api_key = strdup(value);
+        return 2;
+    }
+    if (!strcmp(k, "api-key-file")) {
+        o->api_key_file = value;
+        return 2;
+    }
+    if (!strcmp(k, "config"))
+        return 2; /* handled before */
+    U("port", o->sp.port, 65535)
+    U("parallel", o->parallel, 4096)
+    U("max-queue", o->max_queue, 1 << 20)
+    U("kv-mem", o->kv_mem_mb, 1 << 20)
+    U("ctx", o->ctx, 1 << 20)
+    U("t", o->threads, 1024)
+    U("threads", o->threads, 1024)
+    U("http-threads", o->sp.http_threads, 64)
+    U("max-body", o->sp.max_body_bytes, (uint64_t)1 << 30)
+    U("max-tokens", o->sp.max_tokens, 1 << 20)
+    U("max-connections", o->sp.max_connections, 65536)
+    U("timeout", o->sp.idle_timeout_s, 86400)
+    U("grace", o->grace_s, 3600)
+    U("max-output", o->sp.max_stream_pending, (uint64_t)1 << 30)
+#undef U
+    cli_errorf("serve", "unknown option '%s'", key);
+    return -1;
+}
+
+static bool load_config(struct serve_options *o, const char *path, char **keep)
+{
+    struct ea_error err = {0};
+    size_t len;
+    char *text = cli_read_file(path, 1 << 20, &len, &err);
+    if (!text) {
+        cli_error("serve", &err);
+        return false;
+    }
+    *keep = text; /* values point into it */
+    int line_no = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        line_no++;
+        char *h = strchr(line, '#');
+        if (h)
+            *h = '\0';
+        char *k = line + strspn(line, " \t\r");
+        if (!*k)
+            continue;
+        char *end = k + strcspn(k, " \t=\r");
+        char *v = end + strspn(end, " \t=");
+        *end = '\0';
+        size_t vn = strlen(v);
+        while (vn && (v[vn - 1] == ' ' || v[vn - 1] == '\t' || v[vn - 1] == '\r'))
+            v[--vn] = '\0';
+        if (vn >= 2 && (v[0] == '"' || v[0] == '\'') && v[vn - 1] == v[0]) {
+            v[vn - 1] = '\0';
+            v++;
+        }
+        if (apply(o, k, *v ? v : "true") < 0) {
+            cli_errorf("serve", "%s: in the line starting '%s'", path, k);
+            return false;
+        }
+    }
+    return true;
+}
+
+static char *read_key_file(const char *path)
+{
+    struct ea_error err = {0};
+    size_t len;
+    char *t = cli_read_file(path, 4096, &len, &err);
+    if (!t) {
+        cli_error("serve", &err);
+        return NULL;
+    }
+    t[strcspn(t, "\r\n")] = '\0';
+    return t;
+}
+
+/* The model's file name without directories and .gguf. */
+static void default_model_id(const char *path, char *out, size_t cap)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    snprintf(out, cap, "%s", b);
+    size_t n = strlen(out);
+    if (n > 5 && !strcmp(out + n - 5, ".gguf"))
+        out[n - 5] = '\0';
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    struct serve_options o;
+    memset(&o, 0, sizeof o);
+    ea_server_params_default(&o.sp);
+    snprintf(o.host, sizeof o.host, "127.0.0.1");
+    o.parallel = 4;
+    o.max_queue = 64;
+    o.kv_mem_mb = 256;
+    o.grace_s = 10;
+    char *config_text = NULL;
+    int rc = 2;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--config") && i + 1 < argc && !load_config(&o, argv[i + 1], &config_text))
+            goto out;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool is_flag = !strcmp(argv[i], "--insecure-no-auth") || !strcmp(argv[i], "--log-content");
+        int used = apply(&o, argv[i], is_flag ? NULL : v);
+        if (used < 0)
+            goto out;
+        i += used - 1;
+    }
+    if (!o.model) {
+        usage(stderr);
+        goto out;
+    }
+    if (!o.api_key && o.api_key_file && !(o.api_key = read_key_file(o.api_key_file)))
+        goto out;
+    if (!o.api_key && getenv("EDGEAGENT_API_KEY") && *getenv("EDGEAGENT_API_KEY"))
+        o.api_key = strdup(getenv("EDGEAGENT_API_KEY"));
+    o.sp.host = o.host;
+    o.sp.api_key = o.api_key;
+    o.sp.max_inflight = (int32_t)(o.parallel + o.max_queue);
+
+    /* signals are taken by sigwait below; every thread started from here on
+     * inherits the mask, so none of them is interrupted */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct ea_error err = {0};
+    ea_server *srv = NULL;
+    ea_model *m = NULL;
+    ea_tokenizer *tok = NULL;
+    ea_engine *eng = NULL;
+    int32_t *eog = NULL;
+    rc = 1;
+    if (ea_server_create(&o.sp, &srv, &err)) {
+        cli_error("serve", &err);
+        goto out;
+    }
+    const char *shown = strchr(o.host, ':') ? "[%s]" : "%s";
+    char hostpart[300];
+    snprintf(hostpart, sizeof hostpart, shown, o.host);
+    printf("edgeagent serve: listening on http://%s:%u/ (loading %s)\n", hostpart,
+           (unsigned)ea_server_port(srv), o.model);
+    fflush(stdout);
+
+    if (cli_load(o.model, (int)o.threads, &m, &tok, &err)) {
+        cli_error("serve", &err);
+        goto out_server;
+    }
+    const struct ea_model_info *mi = ea_model_get_info(m);
+    uint32_t nv = ea_tokenizer_n_vocab(tok);
+    int32_t n_eog = 0;
+    eog = malloc(sizeof *eog * 64);
+    for (uint32_t t = 0; eog && t < nv && n_eog < 64; t++)
+        if (ea_tokenizer_is_eog(tok, (int32_t)t))
+            eog[n_eog++] = (int32_t)t;
+    struct ea_engine_params ep;
+    ea_engine_params_default(&ep);
+    ep.kv_mem_bytes = o.kv_mem_mb << 20;
+    ep.max_running = (int32_t)o.parallel;
+    ep.max_queue = (int32_t)o.max_queue;
+    ep.max_context = (int32_t)o.ctx;
+    ep.eog_tokens = eog;
+    ep.n_eog_tokens = n_eog;
+    ep.reserve_kv = true; /* memory use is fixed from the start (see docs/SERVER.md) */
+    if (ea_engine_create(m, &ep, &eng, &err)) {
+        cli_error("serve", &err);
+        goto out_model;
+    }
+    /* the engine's context limit, computed as it does (it clamps to the
+     * training context and to what the KV pool holds) */
+    int64_t max_ctx = o.ctx ? (int64_t)o.ctx : (mi->n_ctx_train < 4096 ? mi->n_ctx_train : 4096);
+    if (max_ctx > mi->n_ctx_train)
+        max_ctx = mi->n_ctx_train;
+    struct ea_engine_stats st;
+    ea_engine_get_stats(eng, &st);
+    int64_t pool = (int64_t)st.kv_blocks_total * st.kv_block_size - st.kv_block_size;
+    if (max_ctx > pool)
+        max_ctx = pool;
+    char model_id[128];
+    default_model_id(o.model, model_id, sizeof model_id);
+    struct ea_server_backend be = {m, tok, eng, o.model_id ? o.model_id : model_id, (int32_t)max_ctx};
+    if (ea_server_set_backend(srv, &be, &err)) {
+        cli_error("serve", &err);
+        goto out_engine;
+    }
+    printf("edgeagent serve: ready: model %s (%s, %u layers, context %d), %d parallel, "
+           "API key %s\n",
+           be.model_id, mi->arch, mi->n_layer, (int)max_ctx, (int)o.parallel,
+           o.api_key ? "required" : "not required");
+    fflush(stdout);
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0 || (sig != SIGINT && sig != SIGTERM))
+        ;
+    printf("edgeagent serve: %s: shutting down (grace %u s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+           (unsigned)o.grace_s);
+    fflush(stdout);
+    ea_server_shutdown(srv, (unsigned)o.grace_s * 1000u);
+    ea_server_destroy(srv);
+    srv = NULL;
+    rc = 0;
+out_engine:
+    ea_server_destroy(srv); /* before the engine it borrows */
+    srv = NULL;
+    ea_engine_destroy(eng);
+out_model:
+    ea_tokenizer_destroy(tok);
+    ea_model_destroy(m);
+out_server:
+    ea_server_destroy(srv);
+    free(eog);
+    if (rc == 0) {
+        printf("edgeagent serve: stopped\n");
+        fflush(stdout);
+    }
+out:
+    free(o.api_key);
+    free(config_text);
+    return rc;
+}
+#endif /* EA_HAVE_NET */

@@ -1,0 +1,1048 @@
+/* generate.c - /v1/chat/completions and /v1/completions: from a complete
+ * request body to engine submissions, and from engine events to a JSON
+ * answer or a Server-Sent Events stream.
+ *
+ * Threads and ownership. A generation (struct ea__gen) is shared by
+ *   - the HTTP request (one reference, dropped when libmicrohttpd reports
+ *     the request finished, whether completed or the client went away),
+ *   - the streaming response object (one reference, dropped when MHD frees it),
+ *   - each choice submitted to the engine (one reference, dropped at its
+ *     DONE event).
+ * The engine callback runs on the engine thread and only enqueues: it turns
+ * the token into text (streaming detokenizer, stop-string matcher: bounded
+ * work, no I/O), appends it to the choice's pending buffer under the
+ * generation's mutex and, when the connection is suspended waiting for
+ * output, resumes it (a flag and an eventfd write inside MHD; it never waits
+ * for the client). All JSON formatting and socket writes happen on the HTTP
+ * threads, which swap the pending buffers out under the mutex and format
+ * outside it. A client that leaves more than max_stream_pending bytes unread
+ * has its generation stopped; a client that disconnects has its sequences
+ * cancelled (ea_engine_cancel), which returns their KV blocks.
+ * Does not hold: request validation (request.c), routing and auth (server.c).
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "server/server_int.h"
+
+struct lp_entry {
+    int32_t token;
+    float logprob;
+    int32_t n_top;
+    struct ea_token_logprob top[20];
+};
+
+/* A pending-output queue: text plus logprob entries. */
+struct pending {
+    struct ea_buf text;
+    struct lp_entry *lps;
+    int32_t n_lps, cap_lps;
+};
+
+struct choice {
+    struct ea__gen *g;
+    int index;
+    int prompt_idx;
+    uint64_t engine_id;
+    bool submitted;
+    /* engine thread only */
+    struct ea_detok detok;
+    struct ea_stop_matcher stop;
+    bool has_stop, stopped_by_string;
+    char *scratch, *released;
+    size_t scratch_cap, released_cap;
+    /* under g->mu */
+    struct pending q;
+    bool done;
+    enum ea_finish_reason finish;
+    ea_status status;
+    char errmsg[160];
+    int32_t n_prompt, n_generated, n_cached;
+    double ttft_ms, total_ms, queue_ms;
+    /* HTTP thread only */
+    struct pending local;
+    bool sent_role, sent_finish, done_seen;
+    size_t text_offset; /* completions logprobs text_offset */
+};
+
+struct ea__gen {
+    ea_server *srv;
+    const struct ea_server_backend *be;
+    struct ea__gen *prev, *next;
+    pthread_mutex_t mu;
+    int refs;
+    struct MHD_Connection *conn;
+    bool suspended, http_gone, overflow;
+    bool stream, include_usage, logprobs;
+    int top_logprobs;
+    enum ea__req_kind kind;
+    int n_choices, n_done;
+    struct choice *choices;
+    int32_t n_prompt_tokens; /* sum over distinct prompts */
+    char id[48];
+    int64_t created;
+    double t_start;
+    size_t pending_cap;
+    bool http_ok, disconnected;
+    /* HTTP-thread stream output */
+    struct ea_buf out;
+    size_t out_off;
+    bool final_queued;
+};
+
+/* ---- lifetime ----------------------------------------------------------------- */
+
+static void pending_release(struct pending *p)
+{
+    ea__buf_release(&p->text);
+    ea_free(p->lps);
+    memset(p, 0, sizeof *p);
+}
+
+static void gen_record_metrics(struct ea__gen *g)
+{
+    struct ea__metrics *m = &g->srv->metrics;
+    int32_t out = 0;
+    for (int i = 0; i < g->n_choices; i++) {
+        struct choice *c = &g->choices[i];
+        if (!c->submitted)
+            continue;
+        out += c->n_generated;
+        if (c->ttft_ms >= 0 && c->n_generated > 0)
+            ea__metrics_observe(&m->ttft, c->ttft_ms / 1e3, false);
+        if (c->n_generated > 1 && c->ttft_ms >= 0)
+            ea__metrics_observe(&m->tpot, (c->total_ms - c->ttft_ms) / 1e3 / (c->n_generated - 1),
+                                false);
+    }
+    atomic_fetch_add(&m->tokens_in, (uint64_t)g->n_prompt_tokens);
+    atomic_fetch_add(&m->tokens_out, (uint64_t)out);
+    ea__metrics_observe(&m->usage_in, g->n_prompt_tokens, true);
+    ea__metrics_observe(&m->usage_out, out, true);
+    ea__metrics_observe(&m->duration, (ea__now_ms() - g->t_start) / 1e3, false);
+    if (g->disconnected)
+        atomic_fetch_add(&m->disconnects, 1);
+}
+
+static void gen_free(struct ea__gen *g)
+{
+    ea_server *s = g->srv;
+    bool any = false;
+    for (int i = 0; i < g->n_choices; i++)
+        any |= g->choices[i].submitted;
+    if (any)
+        gen_record_metrics(g);
+    pthread_mutex_lock(&s->mu);
+    if (g->prev)
+        g->prev->next = g->next;
+    else
+        s->gens = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+    s->n_gens--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < g->n_choices; i++) {
+        struct choice *c = &g->choices[i];
+        ea_stop_release(&c->stop);
+        ea_free(c->scratch);
+        ea_free(c->released);
+        pending_release(&c->q);
+        pending_release(&c->local);
+    }
+    ea_free(g->choices);
+    ea__buf_release(&g->out);
+    pthread_mutex_destroy(&g->mu);
+    ea_free(g);
+}
+
+static void gen_unref(struct ea__gen *g)
+{
+    pthread_mutex_lock(&g->mu);
+    int r = --g->refs;
+    pthread_mutex_unlock(&g->mu);
+    if (r == 0)
+        gen_free(g);
+}
+
+/* Resumes the connection if it is suspended waiting for us (under g->mu). */
+static void wake_locked(struct ea__gen *g)
+{
+    if (g->suspended && !g->http_gone) {
+        g->suspended = false;
+        MHD_resume_connection(g->conn);
+    }
+}
+
+void ea__gen_http_done(struct ea__gen *g, bool ok)
+{
+    const struct ea_server_backend *be = g->be;
+    uint64_t ids[64];
+    int n = 0;
+    pthread_mutex_lock(&g->mu);
+    g->http_gone = true;
+    g->http_ok = ok;
+    for (int i = 0; i < g->n_choices; i++) {
+        struct choice *c = &g->choices[i];
+        if (c->submitted && !c->done) {
+            g->disconnected = true;
+            if (n < 64)
+                ids[n++] = c->engine_id;
+            else
+                ea_engine_cancel(be->engine, c->engine_id);
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    for (int i = 0; i < n; i++)
+        ea_engine_cancel(be->engine, ids[i]);
+    gen_unref(g);
+}
+
+void ea__gens_cancel_all(ea_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (struct ea__gen *g = s->gens; g; g = g->next) {
+        pthread_mutex_lock(&g->mu);
+        for (int i = 0; i < g->n_choices; i++)
+            if (g->choices[i].submitted && !g->choices[i].done)
+                ea_engine_cancel(g->be->engine, g->choices[i].engine_id);
+        pthread_mutex_unlock(&g->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- the engine side: only enqueue ----------------------------------------------- */
+
+/* Appends text and a logprob entry to c's queue (under g->mu). False when the
+ * queue passed its cap (the client is not reading). */
+static bool enqueue_locked(struct ea__gen *g, struct choice *c, const char *text, size_t n,
+                           const struct ea_sample_result *r)
+{
+    if (n && ea__buf_append(&c->q.text, text, n))
+        return false;
+    if (r && g->logprobs) {
+        if (c->q.n_lps == c->q.cap_lps) {
+            int32_t cap = c->q.cap_lps ? c->q.cap_lps * 2 : 16;
+            size_t bytes = sizeof *c->q.lps * (size_t)cap;
+            if (bytes > g->pending_cap * 4)
+                return false;
+            struct lp_entry *nl = ea_realloc(c->q.lps, bytes);
+            if (!nl)
+                return false;
+            c->q.lps = nl;
+            c->q.cap_lps = cap;
+        }
+        struct lp_entry *e = &c->q.lps[c->q.n_lps++];
+        e->token = r->token;
+        e->logprob = r->logprob;
+        e->n_top = r->n_top < g->top_logprobs ? r->n_top : g->top_logprobs;
+        memcpy(e->top, r->top, sizeof e->top[0] * (size_t)e->n_top);
+    }
+    return true;
+}
+
+static bool on_engine_event(const struct ea_engine_event *ev)
+{
+    struct choice *c = ev->user;
+    struct ea__gen *g = c->g;
+    struct ea_error err;
+    if (ev->kind == EA_EVENT_TOKEN) {
+        size_t n = 0, rn = 0;
+        if (ea_detok_push(&c->detok, ev->sample->token, c->scratch, c->scratch_cap, &n, &err))
+            n = 0;
+        const char *text = c->scratch;
+        bool matched = false;
+        if (c->has_stop) {
+            matched = ea_stop_feed(&c->stop, c->scratch, n, c->released, &rn);
+            text = c->released;
+            n = rn;
+            c->stopped_by_string = matched;
+        }
+        pthread_mutex_lock(&g->mu);
+        bool ok = enqueue_locked(g, c, text, n, ev->sample);
+        if (!ok)
+            g->overflow = true;
+        if (g->stream)
+            wake_locked(g);
+        pthread_mutex_unlock(&g->mu);
+        return ok && !matched;
+    }
+    /* DONE: release what the detokenizer and the matcher still hold, unless
+     * a stop string ended the text (what is held belongs to it) */
+    size_t n = 0, rn = 0;
+    const char *text = c->scratch;
+    if (!c->stopped_by_string && ev->finish != EA_FINISH_ERROR) {
+        if (ea_detok_flush(&c->detok, c->scratch, c->scratch_cap, &n, &err))
+            n = 0;
+        if (c->has_stop) {
+            bool m = ea_stop_feed(&c->stop, c->scratch, n, c->released, &rn);
+            if (!m)
+                rn += ea_stop_flush(&c->stop, c->released + rn);
+            text = c->released;
+            n = rn;
+        }
+    }
+    pthread_mutex_lock(&g->mu);
+    if (!enqueue_locked(g, c, text, n, NULL))
+        g->overflow = true;
+    c->done = true;
+    c->finish = ev->finish;
+    c->status = ev->status;
+    if (ev->error)
+        snprintf(c->errmsg, sizeof c->errmsg, "%s", ev->error);
+    c->n_prompt = ev->n_prompt;
+    c->n_generated = ev->n_generated;
+    c->n_cached = ev->n_cached;
+    c->ttft_ms = ev->ttft_ms;
+    c->total_ms = ev->total_ms;
+    c->queue_ms = ev->queue_ms;
+    g->n_done++;
+    if (g->stream || g->n_done == g->n_choices)
+        wake_locked(g);
+    pthread_mutex_unlock(&g->mu);
+    gen_unref(g);
+    return true;
+}
+
+/* ---- formatting (HTTP threads) ------------------------------------------------------ */
+
+static const char *finish_name(const struct choice *c)
+{
+    if (c->stopped_by_string)
+        return "stop";
+    switch (c->finish) {
+    case EA_FINISH_LENGTH:
+        return "length";
+    default:
+        return "stop";
+    }
+}
+
+static double clamp_lp(float lp)
+{
+    if (isnan(lp))
+        return 0;
+    return lp < -9999.0f ? -9999.0 : lp;
+}
+
+/* token text (raw piece, JSON-escaped with U+FFFD for invalid bytes) and bytes */
+static ea_status put_token(struct ea_buf *o, const ea_tokenizer *tok, int32_t id, bool bytes)
+{
+    const char *p = "";
+    size_t n = 0;
+    if (ea_token_piece(tok, id, true, &p, &n))
+        n = 0;
+    ea_status s = ea__buf_puts(o, "\"token\":");
+    if (!s)
+        s = ea__buf_json_str(o, p, n);
+    if (!s && bytes) {
+        s = ea__buf_puts(o, ",\"bytes\":[");
+        for (size_t i = 0; i < n && !s; i++)
+            s = ea__buf_printf(o, "%s%u", i ? "," : "", (unsigned char)p[i]);
+        if (!s)
+            s = ea__buf_putc(o, ']');
+    }
+    return s;
+}
+
+static ea_status put_logprobs(struct ea_buf *o, struct ea__gen *g, struct choice *c,
+                              const struct pending *q, size_t text_len)
+{
+    const ea_tokenizer *tok = g->be->tok;
+    ea_status s = EA_OK;
+    if (!g->logprobs || q->n_lps == 0)
+        return ea__buf_puts(o, "null");
+    if (g->kind == EA__REQ_CHAT) {
+        s = ea__buf_puts(o, "{\"content\":[");
+        for (int32_t i = 0; i < q->n_lps && !s; i++) {
+            const struct lp_entry *e = &q->lps[i];
+            s = ea__buf_puts(o, i ? ",{" : "{");
+            if (!s)
+                s = put_token(o, tok, e->token, true);
+            if (!s)
+                s = ea__buf_printf(o, ",\"logprob\":%.6g,\"top_logprobs\":[", clamp_lp(e->logprob));
+            for (int32_t k = 0; k < e->n_top && !s; k++) {
+                s = ea__buf_puts(o, k ? ",{" : "{");
+                if (!s)
+                    s = put_token(o, tok, e->top[k].token, true);
+                if (!s)
+                    s = ea__buf_printf(o, ",\"logprob\":%.6g}", clamp_lp(e->top[k].logprob));
+            }
+            if (!s)
+                s = ea__buf_puts(o, "]}");
+        }
+        if (!s)
+            s = ea__buf_puts(o, "],\"refusal\":null}");
+        return s;
+    }
+    /* completions: parallel arrays */
+    s = ea__buf_puts(o, "{\"tokens\":[");
+    for (int32_t i = 0; i < q->n_lps && !s; i++) {
+        const char *p = "";
+        size_t n = 0;
+        if (ea_token_piece(tok, q->lps[i].token, true, &p, &n))
+            n = 0;
+        if (i)
+            s = ea__buf_putc(o, ',');
+        if (!s)
+            s = ea__buf_json_str(o, p, n);
+    }
+    if (!s)
+        s = ea__buf_puts(o, "],\"token_logprobs\":[");
+    for (int32_t i = 0; i < q->n_lps && !s; i++)
+        s = ea__buf_printf(o, "%s%.6g", i ? "," : "", clamp_lp(q->lps[i].logprob));
+    if (!s)
+        s = ea__buf_puts(o, "],\"top_logprobs\":[");
+    for (int32_t i = 0; i < q->n_lps && !s; i++) {
+        s = ea__buf_puts(o, i ? ",{" : "{");
+        for (int32_t k = 0; k < q->lps[i].n_top && !s; k++) {
+            const char *p = "";
+            size_t n = 0;
+            if (ea_token_piece(tok, q->lps[i].top[k].token, true, &p, &n))
+                n = 0;
+            if (k)
+                s = ea__buf_putc(o, ',');
+            if (!s)
+                s = ea__buf_json_str(o, p, n);
+            if (!s)
+                s = ea__buf_printf(o, ":%.6g", clamp_lp(q->lps[i].top[k].logprob));
+        }
+        if (!s)
+            s = ea__buf_putc(o, '}');
+    }
+    if (!s)
+        s = ea__buf_puts(o, "],\"text_offset\":[");
+    /* offsets: each token's piece length advances the offset (approximate when
+     * the detokenizer held bytes across tokens) */
+    size_t off = c->text_offset;
+    for (int32_t i = 0; i < q->n_lps && !s; i++) {
+        const char *p;
+        size_t n = 0;
+        if (ea_token_piece(tok, q->lps[i].token, false, &p, &n))
+            n = 0;
+        s = ea__buf_printf(o, "%s%zu", i ? "," : "", off);
+        off += n;
+    }
+    c->text_offset += text_len;
+    if (!s)
+        s = ea__buf_puts(o, "]}");
+    return s;
+}
+
+static ea_status put_usage(struct ea_buf *o, struct ea__gen *g)
+{
+    int32_t out = 0, cached = 0;
+    for (int i = 0; i < g->n_choices; i++) {
+        out += g->choices[i].n_generated;
+        /* prompt tokens are counted once per prompt: take its first choice's
+         * prefix-cache hits */
+        if (i == 0 || g->choices[i].prompt_idx != g->choices[i - 1].prompt_idx)
+            cached += g->choices[i].n_cached;
+    }
+    return ea__buf_printf(o,
+                          "{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d,"
+                          "\"prompt_tokens_details\":{\"cached_tokens\":%d}}",
+                          g->n_prompt_tokens, out, g->n_prompt_tokens + out, cached);
+}
+
+static ea_status put_head(struct ea_buf *o, struct ea__gen *g, const char *object)
+{
+    ea_status s = ea__buf_printf(o, "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%" PRId64
+                                    ",\"model\":",
+                                 g->id, object, g->created);
+    if (!s)
+        s = ea__buf_json_str(o, g->srv->model_id, strlen(g->srv->model_id));
+    if (!s)
+        s = ea__buf_puts(o, ",\"system_fingerprint\":\"edgeagent-0.1.0\",\"choices\":[");
+    return s;
+}
+
+/* The first failure among the choices, as an API error; false if none. */
+static bool gen_failure(struct ea__gen *g, struct ea__api_error *e)
+{
+    for (int i = 0; i < g->n_choices; i++) {
+        struct choice *c = &g->choices[i];
+        if (c->finish == EA_FINISH_ERROR) {
+            char id[48];
+            ea__server_new_id(g->srv, "err", id, sizeof id);
+            ea__server_log(g->srv, "error %s: request %s: generation failed: %s (%s)", id, g->id,
+                           c->errmsg[0] ? c->errmsg : "engine error", ea_status_name(c->status));
+            ea__api_errorf(e, 500, "server_error", NULL, NULL,
+                           "internal error while generating (error id %s)", id);
+            return true;
+        }
+        if (c->finish == EA_FINISH_CANCELLED) {
+            ea__api_errorf(e, 503, "server_error", "server_shutting_down", NULL,
+                           "the server is shutting down; the generation was cancelled");
+            return true;
+        }
+    }
+    if (g->overflow) {
+        char id[48];
+        ea__server_new_id(g->srv, "err", id, sizeof id);
+        ea__server_log(g->srv, "error %s: request %s: the output passed the %zu-byte buffer cap",
+                       id, g->id, g->pending_cap);
+        ea__api_errorf(e, 500, "server_error", NULL, NULL,
+                       "the answer exceeded the server's output buffer (error id %s)", id);
+        return true;
+    }
+    return false;
+}
+
+static ea_status format_full(struct ea__gen *g, struct ea_buf *o)
+{
+    bool chat = g->kind == EA__REQ_CHAT;
+    ea_status s = put_head(o, g, chat ? "chat.completion" : "text_completion");
+    for (int i = 0; i < g->n_choices && !s; i++) {
+        struct choice *c = &g->choices[i];
+        struct pending *q = &c->q; /* all done: the engine no longer touches it */
+        if (i)
+            s = ea__buf_putc(o, ',');
+        if (!s && chat)
+            s = ea__buf_printf(o, "{\"index\":%d,\"message\":{\"role\":\"assistant\",\"content\":",
+                               c->index);
+        else if (!s)
+            s = ea__buf_printf(o, "{\"index\":%d,\"text\":", c->index);
+        if (!s)
+            s = ea__buf_json_str(o, q->text.data ? q->text.data : "", q->text.len);
+        if (!s && chat)
+            s = ea__buf_puts(o, ",\"refusal\":null}");
+        if (!s)
+            s = ea__buf_puts(o, ",\"logprobs\":");
+        if (!s)
+            s = put_logprobs(o, g, c, q, q->text.len);
+        if (!s)
+            s = ea__buf_printf(o, ",\"finish_reason\":\"%s\"}", finish_name(c));
+    }
+    if (!s)
+        s = ea__buf_puts(o, "],\"usage\":");
+    if (!s)
+        s = put_usage(o, g);
+    if (!s)
+        s = ea__buf_putc(o, '}');
+    return s;
+}
+
+/* One SSE chunk for choice c carrying local (text + logprobs), and/or its
+ * finish reason. */
+static ea_status sse_chunk(struct ea__gen *g, struct choice *c, bool finish)
+{
+    struct ea_buf *o = &g->out;
+    bool chat = g->kind == EA__REQ_CHAT;
+    ea_status s = ea__buf_puts(o, "data: ");
+    if (!s)
+        s = put_head(o, g, chat ? "chat.completion.chunk" : "text_completion");
+    if (!s && chat) {
+        s = ea__buf_printf(o, "{\"index\":%d,\"delta\":{", c->index);
+        if (!s && !c->sent_role) {
+            s = ea__buf_puts(o, "\"role\":\"assistant\",");
+            c->sent_role = true;
+        }
+        if (!s && (c->local.text.len || !finish)) {
+            s = ea__buf_puts(o, "\"content\":");
+            if (!s)
+                s = ea__buf_json_str(o, c->local.text.data ? c->local.text.data : "",
+                                     c->local.text.len);
+        } else if (!s && o->data[o->len - 1] == ',') {
+            o->len--; /* role only */
+        }
+        if (!s)
+            s = ea__buf_putc(o, '}');
+    } else if (!s) {
+        s = ea__buf_printf(o, "{\"index\":%d,\"text\":", c->index);
+        if (!s)
+            s = ea__buf_json_str(o, c->local.text.data ? c->local.text.data : "",
+                                 c->local.text.len);
+    }
+    if (!s)
+        s = ea__buf_puts(o, ",\"logprobs\":");
+    if (!s)
+        s = put_logprobs(o, g, c, &c->local, c->local.text.len);
+    if (!s && finish)
+        s = ea__buf_printf(o, ",\"finish_reason\":\"%s\"}]", finish_name(c));
+    else if (!s)
+        s = ea__buf_puts(o, ",\"finish_reason\":null}]");
+    if (!s && g->include_usage)
+        s = ea__buf_puts(o, ",\"usage\":null");
+    if (!s)
+        s = ea__buf_puts(o, "}\n\n");
+    ea__buf_reset(&c->local.text);
+    c->local.n_lps = 0;
+    return s;
+}
+
+static void swap_pending(struct pending *a, struct pending *b)
+{
+    struct pending t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct ea__gen *g = cls;
+    for (;;) {
+        if (g->out_off < g->out.len) {
+            size_t n = g->out.len - g->out_off;
+            if (n > max)
+                n = max;
+            memcpy(buf, g->out.data + g->out_off, n);
+            g->out_off += n;
+            return (ssize_t)n;
+        }
+        ea__buf_reset(&g->out);
+        g->out_off = 0;
+        if (g->final_queued)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        bool any = false;
+        pthread_mutex_lock(&g->mu);
+        if (g->overflow) {
+            pthread_mutex_unlock(&g->mu);
+            ea__server_log(g->srv, "request %s: client left more than %zu bytes unread; closing",
+                           g->id, g->pending_cap);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        for (int i = 0; i < g->n_choices; i++) {
+            struct choice *c = &g->choices[i];
+            if (c->sent_finish)
+                continue;
+            if (c->q.text.len || c->q.n_lps) {
+                swap_pending(&c->q, &c->local);
+                any = true;
+            }
+            /* DONE is enqueued after the last text, under the same lock, so a
+             * choice seen done here has nothing more to come */
+            c->done_seen = c->done;
+            any |= c->done;
+        }
+        bool all_done = g->n_done == g->n_choices;
+        if (!any) {
+            /* nothing to send: park the connection until the engine has output */
+            g->suspended = true;
+            MHD_suspend_connection(g->conn);
+            pthread_mutex_unlock(&g->mu);
+            return 0;
+        }
+        pthread_mutex_unlock(&g->mu);
+        ea_status s = EA_OK;
+        for (int i = 0; i < g->n_choices && !s; i++) {
+            struct choice *c = &g->choices[i];
+            if (c->sent_finish)
+                continue;
+            if (c->local.text.len || c->local.n_lps || !c->sent_role)
+                s = sse_chunk(g, c, false);
+            if (!s && c->done_seen) {
+                c->sent_finish = true;
+                if (c->finish == EA_FINISH_STOP || c->finish == EA_FINISH_LENGTH)
+                    s = sse_chunk(g, c, true);
+            }
+        }
+        if (!s && all_done) {
+            bool finished = true;
+            for (int i = 0; i < g->n_choices; i++)
+                finished &= g->choices[i].sent_finish;
+            if (finished) {
+                struct ea__api_error e;
+                if (gen_failure(g, &e)) {
+                    s = ea__buf_puts(&g->out, "data: {\"error\":{\"message\":");
+                    if (!s)
+                        s = ea__buf_json_str(&g->out, e.message, strlen(e.message));
+                    if (!s)
+                        s = ea__buf_printf(&g->out, ",\"type\":\"%s\",\"param\":null,\"code\":%s%s%s}}\n\n",
+                                           e.type, e.code ? "\"" : "", e.code ? e.code : "null",
+                                           e.code ? "\"" : "");
+                } else if (g->include_usage) {
+                    s = ea__buf_puts(&g->out, "data: ");
+                    if (!s)
+                        s = put_head(&g->out, g, g->kind == EA__REQ_CHAT ? "chat.completion.chunk"
+                                                                          : "text_completion");
+                    if (!s)
+                        s = ea__buf_puts(&g->out, "],\"usage\":");
+                    if (!s)
+                        s = put_usage(&g->out, g);
+                    if (!s)
+                        s = ea__buf_puts(&g->out, "}\n\n");
+                }
+                if (!s)
+                    s = ea__buf_puts(&g->out, "data: [DONE]\n\n");
+                g->final_queued = true;
+            }
+        }
+        if (s)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+}
+
+static void stream_free(void *cls) { gen_unref(cls); }
+
+/* ---- request handling ---------------------------------------------------------------- */
+
+static int respond_gen_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
+                             const struct ea__api_error *e)
+{
+    return ea__respond_error(c, conn, e);
+}
+
+/* Tokenizes text into a fresh array; EA_ETOOBIG when it has max or more tokens. */
+static ea_status tokenize_prompt(const ea_tokenizer *tok, const char *text, size_t len,
+                                 int32_t max, int32_t **out, int32_t *n_out, struct ea_error *err)
+{
+    size_t cap = (size_t)max + 1, n = 0;
+    /* a prompt far longer in bytes than the context in tokens cannot fit:
+     * refuse before spending time on it (no vocabulary averages 64 bytes/token) */
+    if (len / 64 > cap)
+        return ea_error_set(err, EA_ETOOBIG, "prompt too long");
+    int32_t *t = ea_malloc(sizeof *t * cap);
+    if (!t)
+        return ea_error_set(err, EA_ENOMEM, "out of memory");
+    ea_status s = ea_tokenize(tok, text, len, EA_TOK_ADD_SPECIAL | EA_TOK_PARSE_SPECIAL, t, cap,
+                              &n, err);
+    if (!s && n >= cap)
+        s = ea_error_set(err, EA_ETOOBIG, "prompt too long");
+    if (s) {
+        ea_free(t);
+        return s;
+    }
+    *out = t;
+    *n_out = (int32_t)n;
+    return EA_OK;
+}
+
+static void log_content(ea_server *s, const char *id, const char *what, const char *text, size_t n)
+{
+    struct ea_buf b;
+    ea__buf_init(&b, n * 6 + 16);
+    if (ea__buf_json_str(&b, text, n) == EA_OK)
+        ea__server_log(s, "request %s %s: %s", id, what, b.data);
+    ea__buf_release(&b);
+}
+
+int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
+{
+    ea_server *srv = ctx->srv;
+    const struct ea_server_backend *be = atomic_load(&srv->be);
+    enum ea__req_kind kind = ctx->ep == EA__EP_CHAT ? EA__REQ_CHAT : EA__REQ_COMPLETION;
+    struct ea__req_limits lim = {srv->p.max_tokens, srv->p.max_n,
+                                 (int32_t)ea_tokenizer_n_vocab(be->tok)};
+    struct ea__gen_request r;
+    struct ea__api_error e = {0};
+    if (!ea__gen_request_parse(kind, ctx->body.data ? ctx->body.data : "", ctx->body.len, &lim, &r,
+                               &e))
+        return respond_gen_error(ctx, conn, &e);
+
+    int n_prompts = kind == EA__REQ_CHAT ? 1 : r.n_prompts;
+    int32_t *ptoks[EA__MAX_PROMPTS] = {0};
+    int32_t pn[EA__MAX_PROMPTS] = {0};
+    struct ea__gen *g = NULL;
+    int ret = MHD_NO;
+    struct ea_error err = {0};
+    char *chat_text = NULL;
+    size_t chat_len = 0;
+    int32_t ctx_max = be->max_context;
+
+    for (int p = 0; p < n_prompts; p++) {
+        ea_status s = EA_OK;
+        const char *text = NULL;
+        size_t len = 0;
+        if (kind == EA__REQ_CHAT) {
+            s = ea__chat_prompt_render(NULL, be->tok, r.msgs, r.n_msgs, srv->p.max_body_bytes * 2,
+                                       &chat_text, &chat_len, &err);
+            text = chat_text;
+            len = chat_len;
+        } else if (r.prompts[p].text) {
+            text = r.prompts[p].text;
+            len = r.prompts[p].len;
+        }
+        if (!s && text) {
+            s = tokenize_prompt(be->tok, text, len, ctx_max, &ptoks[p], &pn[p], &err);
+        } else if (!s) {
+            pn[p] = r.prompts[p].n_tokens;
+            ptoks[p] = ea_malloc(sizeof(int32_t) * (size_t)pn[p]);
+            if (!ptoks[p])
+                s = EA_ENOMEM;
+            else
+                memcpy(ptoks[p], r.prompts[p].tokens, sizeof(int32_t) * (size_t)pn[p]);
+            if (!s && pn[p] >= ctx_max)
+                s = EA_ETOOBIG;
+        }
+        if (s == EA_ETOOBIG) {
+            ea__api_errorf(&e, 400, "invalid_request_error", "context_length_exceeded",
+                           kind == EA__REQ_CHAT ? "messages" : "prompt",
+                           "this model's maximum context length is %d tokens; the prompt is longer",
+                           ctx_max);
+            ret = respond_gen_error(ctx, conn, &e);
+            goto out;
+        }
+        if (s) {
+            char id[48];
+            ea__server_new_id(srv, "err", id, sizeof id);
+            ea__server_log(srv, "error %s: preparing the prompt: %s", id, err.msg);
+            ea__api_errorf(&e, 500, "server_error", NULL, NULL,
+                           "internal error preparing the prompt (error id %s)", id);
+            ret = respond_gen_error(ctx, conn, &e);
+            goto out;
+        }
+        if (pn[p] == 0) {
+            ea__api_errorf(&e, 400, "invalid_request_error", NULL,
+                           kind == EA__REQ_CHAT ? "messages" : "prompt",
+                           "the prompt is empty (and this vocabulary adds no BOS token)");
+            ret = respond_gen_error(ctx, conn, &e);
+            goto out;
+        }
+    }
+
+    /* admission: a cap on generations in flight besides the engine's queue */
+    pthread_mutex_lock(&srv->mu);
+    bool full = srv->n_gens >= srv->p.max_inflight;
+    pthread_mutex_unlock(&srv->mu);
+    if (full) {
+        ea__api_errorf(&e, 429, "rate_limit_error", "server_overloaded", NULL,
+                       "the server is at its limit of %d requests in flight; retry shortly",
+                       srv->p.max_inflight);
+        ret = respond_gen_error(ctx, conn, &e);
+        goto out;
+    }
+
+    g = ea_calloc(1, sizeof *g);
+    int n_choices = n_prompts * r.n;
+    if (g)
+        g->choices = ea_calloc((size_t)n_choices, sizeof *g->choices);
+    if (!g || !g->choices) {
+        ea_free(g);
+        g = NULL;
+        ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+        ret = respond_gen_error(ctx, conn, &e);
+        goto out;
+    }
+    pthread_mutex_init(&g->mu, NULL);
+    g->srv = srv;
+    g->be = be;
+    g->refs = 1; /* the HTTP request */
+    g->conn = conn;
+    g->kind = kind;
+    g->stream = r.stream;
+    g->include_usage = r.include_usage;
+    g->logprobs = r.logprobs;
+    g->top_logprobs = r.top_logprobs;
+    g->n_choices = n_choices;
+    g->created = (int64_t)time(NULL);
+    g->t_start = ctx->t_start;
+    g->pending_cap = srv->p.max_stream_pending;
+    ea__buf_init(&g->out, (size_t)1 << 30);
+    snprintf(g->id, sizeof g->id, "%s", ctx->id);
+    pthread_mutex_lock(&srv->mu);
+    g->next = srv->gens;
+    if (srv->gens)
+        srv->gens->prev = g;
+    srv->gens = g;
+    srv->n_gens++;
+    pthread_mutex_unlock(&srv->mu);
+    ctx->gen = g;
+
+    size_t piece_max = ea_detok_max_output(be->tok) + 8;
+    /* the same cap bounds a stream's unsent output and a whole non-streamed answer */
+    size_t qcap = srv->p.max_stream_pending;
+    for (int p = 0; p < n_prompts; p++)
+        g->n_prompt_tokens += pn[p];
+    if (srv->p.log_content) {
+        if (kind == EA__REQ_CHAT)
+            log_content(srv, g->id, "prompt", chat_text, chat_len);
+        else
+            for (int p = 0; p < n_prompts; p++)
+                if (r.prompts[p].text)
+                    log_content(srv, g->id, "prompt", r.prompts[p].text, r.prompts[p].len);
+    }
+    uint64_t seed0 = r.has_seed ? r.seed : ea__server_rand(srv);
+    for (int i = 0; i < n_choices; i++) {
+        struct choice *c = &g->choices[i];
+        c->g = g;
+        c->index = i;
+        c->prompt_idx = i / r.n;
+        c->ttft_ms = -1;
+        ea__buf_init(&c->q.text, qcap);
+        ea__buf_init(&c->local.text, qcap);
+        c->scratch_cap = piece_max;
+        c->released_cap = piece_max + EA__MAX_STOP_LEN + 8;
+        c->scratch = ea_malloc(c->scratch_cap);
+        c->released = ea_malloc(c->released_cap);
+        ea_detok_init(&c->detok, be->tok, 0);
+        if (!c->scratch || !c->released ||
+            (r.n_stop && ea_stop_init(&c->stop, (const char *const *)r.stops, r.n_stop, &err))) {
+            ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+            goto submit_failed;
+        }
+        c->has_stop = r.n_stop > 0;
+        c->sent_role = kind != EA__REQ_CHAT; /* completions chunks carry no role */
+        if (r.echo && kind == EA__REQ_COMPLETION) {
+            /* echo: the prompt text goes out first, as if generated */
+            struct ea__prompt *pr = &r.prompts[c->prompt_idx];
+            ea_status es;
+            if (pr->text) {
+                es = ea__buf_append(&c->q.text, pr->text, pr->len);
+            } else {
+                size_t need = 0;
+                ea_detokenize(be->tok, pr->tokens, (size_t)pr->n_tokens, 0, NULL, 0, &need, &err);
+                es = ea__buf_reserve(&c->q.text, need + 1);
+                if (!es)
+                    es = ea_detokenize(be->tok, pr->tokens, (size_t)pr->n_tokens, 0, c->q.text.data,
+                                       need + 1, &c->q.text.len, &err);
+            }
+            if (es) {
+                ea__api_errorf(&e, 400, "invalid_request_error", NULL, "echo",
+                               "the prompt is too long to echo");
+                goto submit_failed;
+            }
+        }
+    }
+    for (int i = 0; i < n_choices; i++) {
+        struct choice *c = &g->choices[i];
+        int p = c->prompt_idx;
+        struct ea_engine_request er = {0};
+        er.prompt = ptoks[p];
+        er.n_prompt = pn[p];
+        ea_sampling_params_default(&er.sampling);
+        er.sampling.temperature = r.has_temperature ? r.temperature : 1.0f;
+        er.sampling.top_p = r.has_top_p ? r.top_p : 1.0f;
+        er.sampling.presence_penalty = r.presence_penalty;
+        er.sampling.frequency_penalty = r.frequency_penalty;
+        er.sampling.seed = seed0 + (uint64_t)i;
+        er.sampling.logit_bias = r.bias;
+        er.sampling.n_logit_bias = r.n_bias;
+        er.sampling.logprobs = r.logprobs;
+        er.sampling.n_logprobs = r.top_logprobs;
+        int32_t room = ctx_max - pn[p];
+        er.max_tokens = r.max_tokens ? r.max_tokens : srv->p.max_tokens;
+        if (er.max_tokens > room)
+            er.max_tokens = room; /* the context ends it with finish_reason "length" */
+        er.cb = on_engine_event;
+        er.user = c;
+        pthread_mutex_lock(&g->mu);
+        g->refs++; /* the engine's, dropped at DONE (which may come before submit returns) */
+        c->submitted = true;
+        pthread_mutex_unlock(&g->mu);
+        uint64_t id = 0;
+        ea_status s = ea_engine_submit(be->engine, &er, &id, &err);
+        pthread_mutex_lock(&g->mu);
+        if (s) {
+            c->submitted = false;
+            g->refs--;
+        } else {
+            c->engine_id = id;
+        }
+        pthread_mutex_unlock(&g->mu);
+        if (s == EA_EOVERLOADED) {
+            ea__api_errorf(&e, 429, "rate_limit_error", "server_overloaded", NULL,
+                           "the server is overloaded (%s); retry shortly", err.msg);
+            goto submit_failed;
+        } else if (s == EA_ETOOBIG) {
+            ea__api_errorf(&e, 400, "invalid_request_error", "context_length_exceeded",
+                           kind == EA__REQ_CHAT ? "messages" : "prompt", "%s", err.msg);
+            goto submit_failed;
+        } else if (s) {
+            char eid[48];
+            ea__server_new_id(srv, "err", eid, sizeof eid);
+            ea__server_log(srv, "error %s: submit: %s", eid, err.msg);
+            ea__api_errorf(&e, 500, "server_error", NULL, NULL, "internal error (error id %s)", eid);
+            goto submit_failed;
+        }
+    }
+
+    if (r.stream) {
+        struct MHD_Response *resp =
+            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, g, stream_free);
+        if (!resp) {
+            ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+            goto submit_failed;
+        }
+        pthread_mutex_lock(&g->mu);
+        g->refs++; /* the response's */
+        pthread_mutex_unlock(&g->mu);
+        MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
+        MHD_add_response_header(resp, "Cache-Control", "no-cache");
+        MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+        MHD_add_response_header(resp, "X-Request-Id", g->id);
+        ctx->status = 200;
+        ctx->responded = true;
+        ea__metrics_count(&srv->metrics, ctx->ep, 200);
+        ret = MHD_queue_response(conn, 200, resp);
+        MHD_destroy_response(resp);
+        goto out;
+    }
+    pthread_mutex_lock(&g->mu);
+    if (g->n_done < g->n_choices) {
+        g->suspended = true;
+        MHD_suspend_connection(conn);
+        pthread_mutex_unlock(&g->mu);
+        ret = MHD_YES;
+        goto out;
+    }
+    pthread_mutex_unlock(&g->mu);
+    ret = ea__handle_generate_resumed(ctx, conn);
+    goto out;
+
+submit_failed:
+    /* cancel what went in; their DONE events drop their references */
+    pthread_mutex_lock(&g->mu);
+    for (int i = 0; i < n_choices; i++)
+        if (g->choices[i].submitted && !g->choices[i].done)
+            ea_engine_cancel(be->engine, g->choices[i].engine_id);
+    pthread_mutex_unlock(&g->mu);
+    if (e.status == 429)
+        ea__server_log(srv, "request %s: 429 %s", ctx->id, e.message);
+    ret = respond_gen_error(ctx, conn, &e);
+out:
+    for (int p = 0; p < n_prompts; p++)
+        ea_free(ptoks[p]);
+    ea_free(chat_text);
+    ea__gen_request_release(&r);
+    return ret;
+}
+
+int ea__handle_generate_resumed(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
+{
+    struct ea__gen *g = ctx->gen;
+    pthread_mutex_lock(&g->mu);
+    if (g->n_done < g->n_choices) { /* woken early: park again */
+        g->suspended = true;
+        MHD_suspend_connection(conn);
+        pthread_mutex_unlock(&g->mu);
+        return MHD_YES;
+    }
+    pthread_mutex_unlock(&g->mu);
+    struct ea__api_error e;
+    if (gen_failure(g, &e))
+        return ea__respond_error(ctx, conn, &e);
+    if (ctx->srv->p.log_content)
+        for (int i = 0; i < g->n_choices; i++)
+            log_content(ctx->srv, g->id, "completion", g->choices[i].q.text.data ? g->choices[i].q.text.data : "",
+                        g->choices[i].q.text.len);
+    struct ea_buf o;
+    ea__buf_init(&o, (size_t)1 << 30);
+    ea_status s = format_full(g, &o);
+    int ret;
+    if (s) {
+        ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory formatting the answer");
+        ret = ea__respond_error(ctx, conn, &e);
+    } else {
+        /* W3C Server-Timing: the engine's share (submit to last token, the
+         * slowest choice), so clients and benchmarks can tell it from the
+         * server's own overhead */
+        double eng = 0, q = 0;
+        for (int i = 0; i < g->n_choices; i++)
+            if (g->choices[i].total_ms > eng) {
+                eng = g->choices[i].total_ms;
+                q = g->choices[i].queue_ms;
+            }
+        char timing[96];
+        snprintf(timing, sizeof timing, "queue;dur=%.3f, engine;dur=%.3f", q, eng);
+        ret = ea__respond_json_hdr(ctx, conn, 200, o.data, o.len, "Server-Timing", timing);
+    }
+    ea__buf_release(&o);
+    return ret;
+}

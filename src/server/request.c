@@ -1,0 +1,511 @@
+/* request.c - parses and validates the JSON bodies of /v1/chat/completions
+ * and /v1/completions into struct ea__gen_request, with OpenAI's rules:
+ * unknown fields are ignored, null means "not given", wrong types and
+ * out-of-range values are a 400 that names the field. Features that arrive
+ * with their own issue (tools, response_format other than text, non-text
+ * content parts) are rejected clearly.
+ * Does not hold: tokenization or anything that needs the model (the caller
+ * checks prompt length against the context); this file is what
+ * fuzz/fuzz_request.c exercises.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "server/server_int.h"
+
+bool ea__api_errorf(struct ea__api_error *e, int status, const char *type, const char *code,
+                    const char *param, const char *fmt, ...)
+{
+    e->status = status;
+    e->type = type;
+    e->code = code;
+    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+#define BAD(param, ...) ea__api_errorf(e, 400, "invalid_request_error", NULL, param, __VA_ARGS__)
+
+void ea__gen_request_release(struct ea__gen_request *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->n_msgs; i++)
+        ea_free(r->msgs[i].content);
+    ea_free(r->msgs);
+    for (int i = 0; i < r->n_prompts; i++) {
+        ea_free(r->prompts[i].text);
+        ea_free(r->prompts[i].tokens);
+    }
+    ea_free(r->prompts);
+    for (int i = 0; i < r->n_stop; i++)
+        ea_free(r->stops[i]);
+    ea_free(r->bias);
+    memset(r, 0, sizeof *r);
+}
+
+/* True when v is a string without NUL bytes (names, roles, types, stops). */
+static bool is_name(json_t *v)
+{
+    return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
+}
+
+/* The value of key, or NULL when absent or null. */
+static json_t *opt(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return v && !json_is_null(v) ? v : NULL;
+}
+
+static bool get_bool(json_t *o, const char *key, bool *out, struct ea__api_error *e)
+{
+    json_t *v = opt(o, key);
+    if (!v)
+        return true;
+    if (!json_is_boolean(v))
+        return BAD(key, "'%s' must be a boolean", key);
+    *out = json_is_true(v);
+    return true;
+}
+
+/* A number in [lo, hi]; *has set when present. */
+static bool get_num(json_t *o, const char *key, double lo, double hi, float *out, bool *has,
+                    struct ea__api_error *e)
+{
+    json_t *v = opt(o, key);
+    if (!v)
+        return true;
+    if (!json_is_number(v))
+        return BAD(key, "'%s' must be a number", key);
+    double d = json_number_value(v);
+    if (!(d >= lo && d <= hi))
+        return BAD(key, "'%s' must be between %g and %g", key, lo, hi);
+    *out = (float)d;
+    if (has)
+        *has = true;
+    return true;
+}
+
+/* An integer in [lo, hi]; *has set when present. */
+static bool get_int(json_t *o, const char *key, long long lo, long long hi, long long *out,
+                    bool *has, struct ea__api_error *e)
+{
+    json_t *v = opt(o, key);
+    if (!v)
+        return true;
+    if (!json_is_integer(v))
+        return BAD(key, "'%s' must be an integer", key);
+    long long x = json_integer_value(v);
+    if (x < lo || x > hi)
+        return BAD(key, "'%s' must be between %lld and %lld", key, lo, hi);
+    *out = x;
+    if (has)
+        *has = true;
+    return true;
+}
+
+static bool parse_stop(json_t *root, struct ea__gen_request *r, struct ea__api_error *e)
+{
+    json_t *v = opt(root, "stop");
+    if (!v)
+        return true;
+    json_t *one[1] = {v};
+    json_t **items = one;
+    size_t n = 1;
+    if (json_is_array(v)) {
+        n = json_array_size(v);
+        if (n > EA__MAX_STOP)
+            return BAD("stop", "'stop' takes at most %d strings", EA__MAX_STOP);
+        items = NULL;
+    } else if (!json_is_string(v)) {
+        return BAD("stop", "'stop' must be a string or an array of strings");
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = items ? items[i] : json_array_get(v, i);
+        if (!is_name(s))
+            return BAD("stop", "'stop' must be a string or an array of strings (without NUL)");
+        size_t len = json_string_length(s);
+        if (len == 0)
+            continue; /* an empty stop string can never usefully match */
+        if (len > EA__MAX_STOP_LEN)
+            return BAD("stop", "a stop string is longer than %d bytes", EA__MAX_STOP_LEN);
+        char *c = ea_strndup(json_string_value(s), len);
+        if (!c)
+            return ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+        r->stops[r->n_stop++] = c;
+    }
+    return true;
+}
+
+static bool parse_bias(json_t *root, const struct ea__req_limits *lim, struct ea__gen_request *r,
+                       struct ea__api_error *e)
+{
+    json_t *v = opt(root, "logit_bias");
+    if (!v)
+        return true;
+    if (!json_is_object(v))
+        return BAD("logit_bias", "'logit_bias' must be an object mapping token ids to numbers");
+    size_t n = json_object_size(v);
+    if (n > EA__MAX_BIAS)
+        return BAD("logit_bias", "'logit_bias' takes at most %d entries", EA__MAX_BIAS);
+    if (n == 0)
+        return true;
+    r->bias = ea_calloc(n, sizeof *r->bias);
+    if (!r->bias)
+        return ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+    const char *key;
+    json_t *val;
+    json_object_foreach(v, key, val)
+    {
+        char *end;
+        errno = 0;
+        long t = strtol(key, &end, 10);
+        if (!*key || *end || errno || t < 0 || (lim->n_vocab > 0 && t >= lim->n_vocab))
+            return BAD("logit_bias", "logit_bias key '%.40s' is not a token id of this model", key);
+        if (!json_is_number(val))
+            return BAD("logit_bias", "logit_bias values must be numbers");
+        double b = json_number_value(val);
+        if (!(b >= -100 && b <= 100))
+            return BAD("logit_bias", "logit_bias values must be between -100 and 100");
+        /* OpenAI: -100 bans the token, 100 makes it the only choice. */
+        r->bias[r->n_bias++] = (struct ea_logit_bias){(int32_t)t, b <= -100 ? -INFINITY : (float)b};
+    }
+    return true;
+}
+
+/* Concatenates a message content: a string, or an array of text parts. */
+static bool parse_content(json_t *c, int idx, struct ea__chat_msg *m, struct ea__api_error *e)
+{
+    char param[64];
+    snprintf(param, sizeof param, "messages[%d].content", idx);
+    if (json_is_string(c)) {
+        m->len = json_string_length(c);
+        m->content = ea_strndup(json_string_value(c), m->len);
+        return m->content ? true : ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+    }
+    if (!json_is_array(c))
+        return BAD(param, "'%s' must be a string or an array of content parts", param);
+    struct ea_buf b;
+    ea__buf_init(&b, (size_t)1 << 30);
+    size_t i;
+    json_t *part;
+    json_array_foreach(c, i, part)
+    {
+        json_t *type = json_object_get(part, "type");
+        if (!json_is_object(part) || !is_name(type)) {
+            ea__buf_release(&b);
+            return BAD(param, "each part of '%s' must be an object with a 'type'", param);
+        }
+        if (strcmp(json_string_value(type), "text") != 0) {
+            ea__buf_release(&b);
+            return BAD(param, "content parts of type '%.32s' are not supported (only 'text')",
+                       json_string_value(type));
+        }
+        json_t *t = json_object_get(part, "text");
+        if (!json_is_string(t)) {
+            ea__buf_release(&b);
+            return BAD(param, "a text part of '%s' needs a string 'text'", param);
+        }
+        if (ea__buf_append(&b, json_string_value(t), json_string_length(t))) {
+            ea__buf_release(&b);
+            return ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+        }
+    }
+    m->len = b.len;
+    m->content = b.len ? ea__buf_steal(&b) : ea_strdup("");
+    ea__buf_release(&b);
+    return m->content ? true : ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+}
+
+static bool parse_messages(json_t *root, struct ea__gen_request *r, struct ea__api_error *e)
+{
+    json_t *v = json_object_get(root, "messages");
+    if (!v || json_is_null(v))
+        return BAD("messages", "'messages' is required");
+    if (!json_is_array(v))
+        return BAD("messages", "'messages' must be an array");
+    size_t n = json_array_size(v);
+    if (n == 0)
+        return BAD("messages", "'messages' must not be empty");
+    if (n > EA__MAX_MESSAGES)
+        return BAD("messages", "'messages' holds more than %d messages", EA__MAX_MESSAGES);
+    r->msgs = ea_calloc(n, sizeof *r->msgs);
+    if (!r->msgs)
+        return ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = json_array_get(v, i);
+        char param[64];
+        snprintf(param, sizeof param, "messages[%zu]", i);
+        if (!json_is_object(m))
+            return BAD(param, "'%s' must be an object", param);
+        json_t *role = json_object_get(m, "role");
+        snprintf(param, sizeof param, "messages[%zu].role", i);
+        if (!is_name(role))
+            return BAD(param, "'%s' must be a string naming a role", param);
+        const char *rs = json_string_value(role);
+        struct ea__chat_msg *cm = &r->msgs[r->n_msgs];
+        if (!strcmp(rs, "system") || !strcmp(rs, "developer"))
+            snprintf(cm->role, sizeof cm->role, "system");
+        else if (!strcmp(rs, "user") || !strcmp(rs, "assistant"))
+            snprintf(cm->role, sizeof cm->role, "%s", rs);
+        else if (!strcmp(rs, "tool") || !strcmp(rs, "function"))
+            return BAD(param, "role '%s' needs tool support, which this server does not have yet",
+                       rs);
+        else
+            return BAD(param, "unknown role '%.32s' (system, developer, user or assistant)", rs);
+        if (opt(m, "tool_calls") || opt(m, "function_call")) {
+            snprintf(param, sizeof param, "messages[%zu].tool_calls", i);
+            return BAD(param, "tool calls are not supported by this server yet");
+        }
+        json_t *c = json_object_get(m, "content");
+        if (!c || json_is_null(c)) {
+            snprintf(param, sizeof param, "messages[%zu].content", i);
+            return BAD(param, "'%s' is required", param);
+        }
+        if (!parse_content(c, (int)i, cm, e))
+            return false;
+        r->n_msgs++;
+    }
+    return true;
+}
+
+/* A token id array; false (with e) when not one. */
+static bool token_array(json_t *a, const struct ea__req_limits *lim, struct ea__prompt *p,
+                        struct ea__api_error *e)
+{
+    size_t n = json_array_size(a);
+    if (n == 0)
+        return BAD("prompt", "a token prompt must not be empty");
+    p->tokens = ea_malloc(sizeof *p->tokens * n);
+    if (!p->tokens)
+        return ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(a, i);
+        if (!json_is_integer(t))
+            return BAD("prompt", "'prompt' must be a string, an array of strings, or token ids");
+        long long x = json_integer_value(t);
+        if (x < 0 || (lim->n_vocab > 0 && x >= lim->n_vocab))
+            return BAD("prompt", "token id %lld is outside the vocabulary", x);
+        p->tokens[i] = (int32_t)x;
+    }
+    p->n_tokens = (int32_t)n;
+    return true;
+}
+
+static bool parse_prompt(json_t *root, const struct ea__req_limits *lim, struct ea__gen_request *r,
+                         struct ea__api_error *e)
+{
+    json_t *v = json_object_get(root, "prompt");
+    if (!v || json_is_null(v))
+        return BAD("prompt", "'prompt' is required");
+    const char *shape = "'prompt' must be a string, an array of strings, or token ids";
+    size_t n = 1;
+    bool list = false;
+    if (json_is_array(v)) {
+        n = json_array_size(v);
+        if (n == 0)
+            return BAD("prompt", "'prompt' must not be empty");
+        json_t *first = json_array_get(v, 0);
+        if (json_is_integer(first)) {
+            n = 1; /* one prompt of token ids */
+        } else {
+            list = true;
+            if (n > EA__MAX_PROMPTS)
+                return BAD("prompt", "at most %d prompts per request", EA__MAX_PROMPTS);
+        }
+    } else if (!json_is_string(v)) {
+        return BAD("prompt", "%s", shape);
+    }
+    r->prompts = ea_calloc(n, sizeof *r->prompts);
+    if (!r->prompts)
+        return ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *item = list ? json_array_get(v, i) : v;
+        struct ea__prompt *p = &r->prompts[r->n_prompts++];
+        if (json_is_string(item)) {
+            p->len = json_string_length(item);
+            p->text = ea_strndup(json_string_value(item), p->len);
+            if (!p->text)
+                return ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+        } else if (json_is_array(item) && (!list || json_array_size(item) > 0)) {
+            if (!token_array(item, lim, p, e))
+                return false;
+        } else {
+            return BAD("prompt", "%s", shape);
+        }
+    }
+    return true;
+}
+
+/* Features that arrive with their own issue: reject them by name. */
+static bool reject_unsupported(json_t *root, struct ea__api_error *e)
+{
+    json_t *tools = opt(root, "tools");
+    if (tools && (!json_is_array(tools) || json_array_size(tools) > 0))
+        return BAD("tools", "'tools' is not supported by this server yet");
+    json_t *fns = opt(root, "functions");
+    if (fns && (!json_is_array(fns) || json_array_size(fns) > 0))
+        return BAD("functions", "'functions' is not supported by this server yet");
+    json_t *tc = opt(root, "tool_choice");
+    if (tc && !(is_name(tc) && (!strcmp(json_string_value(tc), "none") ||
+                                       !strcmp(json_string_value(tc), "auto"))))
+        return BAD("tool_choice", "'tool_choice' is not supported by this server yet");
+    json_t *rf = opt(root, "response_format");
+    if (rf) {
+        json_t *t = json_is_object(rf) ? json_object_get(rf, "type") : NULL;
+        if (!is_name(t))
+            return BAD("response_format", "'response_format' must be an object with a 'type'");
+        if (strcmp(json_string_value(t), "text") != 0)
+            return BAD("response_format",
+                       "response_format type '%.32s' is not supported by this server yet "
+                       "(only 'text')",
+                       json_string_value(t));
+    }
+    return true;
+}
+
+bool ea__gen_request_parse(enum ea__req_kind kind, const char *body, size_t len,
+                           const struct ea__req_limits *lim, struct ea__gen_request *r,
+                           struct ea__api_error *e)
+{
+    memset(r, 0, sizeof *r);
+    r->kind = kind;
+    r->n = 1;
+    json_error_t jerr;
+    /* jansson validates UTF-8, caps nesting depth and reports integers and
+     * reals that overflow; all of those are malformed JSON here. \u0000 is
+     * allowed in strings (models do generate NUL bytes, and clients send the
+     * history back); fields compared as names must not contain it (is_name) */
+    json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
+    if (!root)
+        return BAD("", "the request body is not valid JSON: %.200s (at byte %d)", jerr.text,
+                   jerr.position);
+    bool ok = false;
+    long long x;
+    if (!json_is_object(root)) {
+        BAD("", "the request body must be a JSON object");
+        goto out;
+    }
+    json_t *model = opt(root, "model");
+    if (model && !json_is_string(model)) {
+        BAD("model", "'model' must be a string");
+        goto out;
+    }
+    if (model)
+        snprintf(r->model, sizeof r->model, "%s", json_string_value(model));
+    if (!reject_unsupported(root, e))
+        goto out;
+    if (kind == EA__REQ_CHAT ? !parse_messages(root, r, e) : !parse_prompt(root, lim, r, e))
+        goto out;
+
+    /* max_completion_tokens supersedes max_tokens, as in OpenAI's API */
+    const char *mt_key = opt(root, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+    x = 0;
+    if (!get_int(root, mt_key, 1, lim->max_tokens, &x, NULL, e)) {
+        json_t *mv = opt(root, mt_key);
+        if (json_is_integer(mv) && json_integer_value(mv) > lim->max_tokens)
+            ea__api_errorf(e, 400, "invalid_request_error", NULL, mt_key,
+                           "'%s' is %lld; this server allows at most %d", mt_key,
+                           (long long)json_integer_value(mv), lim->max_tokens);
+        goto out;
+    }
+    r->max_tokens = (int32_t)x;
+    if (!get_num(root, "temperature", 0, 2, &r->temperature, &r->has_temperature, e) ||
+        !get_num(root, "top_p", 0, 1, &r->top_p, &r->has_top_p, e) ||
+        !get_num(root, "presence_penalty", -2, 2, &r->presence_penalty, NULL, e) ||
+        !get_num(root, "frequency_penalty", -2, 2, &r->frequency_penalty, NULL, e))
+        goto out;
+    x = 1;
+    if (!get_int(root, "n", 1, lim->max_n, &x, NULL, e))
+        goto out;
+    r->n = (int)x;
+    if (kind == EA__REQ_COMPLETION) {
+        json_t *bo = opt(root, "best_of");
+        if (bo && (!json_is_integer(bo) || json_integer_value(bo) != r->n)) {
+            BAD("best_of", "'best_of' other than n is not supported");
+            goto out;
+        }
+        if (opt(root, "suffix")) {
+            BAD("suffix", "'suffix' is not supported by this model");
+            goto out;
+        }
+        if (r->n * (r->n_prompts ? r->n_prompts : 1) > lim->max_n) {
+            BAD("n", "prompts x n exceeds %d choices per request", lim->max_n);
+            goto out;
+        }
+    }
+    if (!parse_stop(root, r, e))
+        goto out;
+    json_t *seed = opt(root, "seed");
+    if (seed) {
+        if (!json_is_integer(seed)) {
+            BAD("seed", "'seed' must be an integer");
+            goto out;
+        }
+        r->has_seed = true;
+        r->seed = (uint64_t)json_integer_value(seed);
+    }
+    if (!parse_bias(root, lim, r, e))
+        goto out;
+    if (kind == EA__REQ_CHAT) {
+        if (!get_bool(root, "logprobs", &r->logprobs, e))
+            goto out;
+        bool has_top = false;
+        x = 0;
+        if (!get_int(root, "top_logprobs", 0, 20, &x, &has_top, e))
+            goto out;
+        if (has_top && !r->logprobs && x > 0) {
+            BAD("top_logprobs", "'top_logprobs' requires 'logprobs' to be true");
+            goto out;
+        }
+        r->top_logprobs = (int)x;
+    } else {
+        bool has = false;
+        x = 0;
+        if (!get_int(root, "logprobs", 0, 5, &x, &has, e))
+            goto out;
+        r->logprobs = has;
+        r->top_logprobs = (int)x;
+        if (!get_bool(root, "echo", &r->echo, e))
+            goto out;
+    }
+    json_t *user = opt(root, "user");
+    if (user && !json_is_string(user)) {
+        BAD("user", "'user' must be a string");
+        goto out;
+    }
+    if (!get_bool(root, "stream", &r->stream, e))
+        goto out;
+    json_t *so = opt(root, "stream_options");
+    if (so) {
+        if (!json_is_object(so)) {
+            BAD("stream_options", "'stream_options' must be an object");
+            goto out;
+        }
+        if (!r->stream) {
+            BAD("stream_options", "'stream_options' is only allowed when 'stream' is true");
+            goto out;
+        }
+        json_t *iu = opt(so, "include_usage");
+        if (iu && !json_is_boolean(iu)) {
+            BAD("stream_options.include_usage", "'stream_options.include_usage' must be a boolean");
+            goto out;
+        }
+        r->include_usage = iu && json_is_true(iu);
+    }
+    ok = true;
+out:
+    json_decref(root);
+    if (!ok)
+        ea__gen_request_release(r);
+    return ok;
+}

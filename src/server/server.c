@@ -1,0 +1,818 @@
+/* server.c - the libmicrohttpd daemon: lifecycle, routing, authentication,
+ * body collection with caps, OpenAI-shaped errors, and the small endpoints
+ * (/health, /v1/models, /tokenize, /detokenize, /metrics, the chat page).
+ *
+ * Threading mode: MHD_USE_EPOLL_INTERNAL_THREAD with a small thread pool
+ * (--http-threads, default 2) and MHD_ALLOW_SUSPEND_RESUME. Why:
+ *   - the work per request on the HTTP side is small (JSON, tokenizing the
+ *     prompt, formatting chunks); the heavy work is on the engine thread, so
+ *     a thread per connection would only add stacks and context switches;
+ *   - with epoll, 64 or 256 open connections (keep-alive clients, SSE
+ *     streams that wait for tokens) cost a file descriptor each, not a
+ *     thread; a waiting stream is suspended and takes no poll slot at all;
+ *   - a pool of 2 lets a long prompt's tokenization on one worker not delay
+ *     every other client, on the 2-core machines we target;
+ *   - suspend/resume is what lets the engine callback only enqueue: it never
+ *     touches a socket, so a slow client cannot stall the engine thread.
+ * Does not hold: generation (generate.c), request validation (request.c).
+ */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "server/server_int.h"
+
+/* the chat page, embedded at build time from web/index.html (cmake/embed.cmake) */
+extern const unsigned char ea__web_index_html[];
+extern const size_t ea__web_index_html_len;
+
+double ea__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+void ea_server_params_default(struct ea_server_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->host = "127.0.0.1";
+    p->port = 8080;
+    p->http_threads = 2;
+    p->max_connections = 256;
+    p->max_body_bytes = (size_t)4 << 20;
+    p->max_header_bytes = (size_t)32 << 10;
+    p->idle_timeout_s = 60;
+    p->max_tokens = 4096;
+    p->max_n = 8;
+    p->max_inflight = 256;
+    p->max_stream_pending = (size_t)1 << 20;
+}
+
+void ea__server_log(ea_server *s, const char *fmt, ...)
+{
+    FILE *f = s->p.log ? s->p.log : stderr;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    /* control bytes never reach the log (client-controlled paths, ids) */
+    for (char *c = line; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7F)
+            *c = '?';
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char ts[32];
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    pthread_mutex_lock(&s->log_mu);
+    fprintf(f, "%s %s\n", ts, line);
+    fflush(f);
+    pthread_mutex_unlock(&s->log_mu);
+}
+
+static uint64_t splitmix(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+uint64_t ea__server_rand(ea_server *s)
+{
+    return splitmix(s->id_salt ^ atomic_fetch_add(&s->next_id, 1));
+}
+
+void ea__server_new_id(ea_server *s, const char *prefix, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s-%016" PRIx64, prefix, ea__server_rand(s));
+}
+
+/* ---- responses ---------------------------------------------------------------------- */
+
+static int queue(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
+                 struct MHD_Response *r)
+{
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "X-Request-Id", c->id);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    c->status = status;
+    c->responded = true;
+    ea__metrics_count(&c->srv->metrics, c->ep, status);
+    int ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+int ea__respond_json_hdr(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
+                         const char *json, size_t len, const char *name, const char *value)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)json, MHD_RESPMEM_MUST_COPY);
+    if (r) {
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        if (name)
+            MHD_add_response_header(r, name, value);
+    }
+    return queue(c, conn, status, r);
+}
+
+int ea__respond_json(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
+                     const char *json, size_t len)
+{
+    return ea__respond_json_hdr(c, conn, status, json, len, NULL, NULL);
+}
+
+static ea_status json_opt_str(struct ea_buf *b, const char *s)
+{
+    if (!s || !*s)
+        return ea__buf_puts(b, "null");
+    return ea__buf_json_str(b, s, strlen(s));
+}
+
+int ea__respond_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
+                      const struct ea__api_error *e)
+{
+    struct ea_buf b;
+    ea__buf_init(&b, 4096);
+    ea__buf_puts(&b, "{\"error\":{\"message\":");
+    ea__buf_json_str(&b, e->message, strlen(e->message));
+    ea__buf_puts(&b, ",\"type\":");
+    json_opt_str(&b, e->type);
+    ea__buf_puts(&b, ",\"param\":");
+    json_opt_str(&b, e->param);
+    ea__buf_puts(&b, ",\"code\":");
+    json_opt_str(&b, e->code);
+    ea__buf_puts(&b, "}}");
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+    ea__buf_release(&b);
+    if (r) {
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        if (e->status == 429 || e->status == 503)
+            MHD_add_response_header(r, "Retry-After", "1");
+        if (e->status == 401)
+            MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+        if (e->status == 405)
+            MHD_add_response_header(r, "Allow", c->method == 0 ? "POST" : "GET");
+    }
+    return queue(c, conn, e->status, r);
+}
+
+static int error(struct ea__req_ctx *c, struct MHD_Connection *conn, int status, const char *type,
+                 const char *code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+static int error(struct ea__req_ctx *c, struct MHD_Connection *conn, int status, const char *type,
+                 const char *code, const char *param, const char *fmt, ...)
+{
+    struct ea__api_error e = {.status = status, .type = type, .code = code};
+    snprintf(e.param, sizeof e.param, "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.message, sizeof e.message, fmt, ap);
+    va_end(ap);
+    return ea__respond_error(c, conn, &e);
+}
+
+/* ---- small endpoints ----------------------------------------------------------------- */
+
+static int respond_buf(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
+                       struct ea_buf *b, ea_status s)
+{
+    int ret;
+    if (s)
+        ret = error(c, conn, 500, "server_error", NULL, NULL, "out of memory");
+    else
+        ret = ea__respond_json(c, conn, status, b->data ? b->data : "", b->len);
+    ea__buf_release(b);
+    return ret;
+}
+
+static ea_status model_object(struct ea_buf *b, ea_server *s, const struct ea_server_backend *be)
+{
+    const struct ea_model_info *mi = ea_model_get_info(be->model);
+    ea_status st = ea__buf_puts(b, "{\"id\":");
+    if (!st)
+        st = ea__buf_json_str(b, s->model_id, strlen(s->model_id));
+    if (!st)
+        st = ea__buf_printf(b,
+                            ",\"object\":\"model\",\"created\":0,\"owned_by\":\"edgeagent\","
+                            "\"meta\":{\"n_ctx\":%d,\"n_ctx_train\":%u,\"n_vocab\":%u,"
+                            "\"n_params\":%" PRIu64 ",\"arch\":",
+                            be->max_context, mi->n_ctx_train, mi->n_vocab, mi->n_params);
+    if (!st)
+        st = ea__buf_json_str(b, mi->arch, strlen(mi->arch));
+    if (!st)
+        st = ea__buf_puts(b, "}}");
+    return st;
+}
+
+static int handle_models(struct ea__req_ctx *c, struct MHD_Connection *conn, const char *url,
+                         const struct ea_server_backend *be)
+{
+    ea_server *s = c->srv;
+    struct ea_buf b;
+    ea__buf_init(&b, 1 << 16);
+    const char *sub = url + strlen("/v1/models");
+    if (*sub == '/' && sub[1]) {
+        if (strcmp(sub + 1, s->model_id) != 0) {
+            ea__buf_release(&b);
+            return error(c, conn, 404, "invalid_request_error", "model_not_found", "model",
+                         "the model '%.100s' does not exist", sub + 1);
+        }
+        return respond_buf(c, conn, 200, &b, model_object(&b, s, be));
+    }
+    ea_status st = ea__buf_puts(&b, "{\"object\":\"list\",\"data\":[");
+    if (!st)
+        st = model_object(&b, s, be);
+    if (!st)
+        st = ea__buf_puts(&b, "]}");
+    return respond_buf(c, conn, 200, &b, st);
+}
+
+static int handle_tokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
+                           const struct ea_server_backend *be)
+{
+    json_error_t je;
+    json_t *root = json_loadb(c->body.data ? c->body.data : "", c->body.len, 0, &je);
+    if (!root)
+        return error(c, conn, 400, "invalid_request_error", NULL, NULL,
+                     "the request body is not valid JSON: %.200s", je.text);
+    int ret;
+    json_t *content = json_object_get(root, "content");
+    json_t *add = json_object_get(root, "add_special");
+    json_t *parse = json_object_get(root, "parse_special");
+    json_t *pieces = json_object_get(root, "with_pieces");
+    if (!json_is_object(root) || !json_is_string(content)) {
+        ret = error(c, conn, 400, "invalid_request_error", NULL, "content",
+                    "'content' must be a string");
+        goto out;
+    }
+    if ((add && !json_is_boolean(add)) || (parse && !json_is_boolean(parse)) ||
+        (pieces && !json_is_boolean(pieces))) {
+        ret = error(c, conn, 400, "invalid_request_error", NULL,
+                    add && !json_is_boolean(add)       ? "add_special"
+                    : parse && !json_is_boolean(parse) ? "parse_special"
+                                                       : "with_pieces",
+                    "flags must be booleans");
+        goto out;
+    }
+    unsigned flags = (json_is_true(add) ? EA_TOK_ADD_SPECIAL : 0) |
+                     (!parse || json_is_true(parse) ? EA_TOK_PARSE_SPECIAL : 0);
+    size_t len = json_string_length(content), n = 0;
+    size_t cap = len + 4;
+    int32_t *t = ea_malloc(sizeof *t * cap);
+    struct ea_error err = {0};
+    if (!t || ea_tokenize(be->tok, json_string_value(content), len, flags, t, cap, &n, &err)) {
+        ea_free(t);
+        ret = error(c, conn, 500, "server_error", NULL, NULL, "tokenization failed");
+        goto out;
+    }
+    struct ea_buf b;
+    ea__buf_init(&b, (size_t)1 << 30);
+    ea_status st = ea__buf_puts(&b, "{\"tokens\":[");
+    for (size_t i = 0; i < n && !st; i++) {
+        if (json_is_true(pieces)) {
+            const char *p = "";
+            size_t pn = 0;
+            if (ea_token_piece(be->tok, t[i], true, &p, &pn))
+                pn = 0;
+            st = ea__buf_printf(&b, "%s{\"id\":%d,\"piece\":", i ? "," : "", t[i]);
+            if (!st)
+                st = ea__buf_json_str(&b, p, pn);
+            if (!st)
+                st = ea__buf_putc(&b, '}');
+        } else {
+            st = ea__buf_printf(&b, "%s%d", i ? "," : "", t[i]);
+        }
+    }
+    if (!st)
+        st = ea__buf_puts(&b, "]}");
+    ea_free(t);
+    ret = respond_buf(c, conn, 200, &b, st);
+out:
+    json_decref(root);
+    return ret;
+}
+
+static int handle_detokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
+                             const struct ea_server_backend *be)
+{
+    json_error_t je;
+    json_t *root = json_loadb(c->body.data ? c->body.data : "", c->body.len, 0, &je);
+    if (!root)
+        return error(c, conn, 400, "invalid_request_error", NULL, NULL,
+                     "the request body is not valid JSON: %.200s", je.text);
+    int ret;
+    json_t *tokens = json_object_get(root, "tokens");
+    if (!json_is_object(root) || !json_is_array(tokens)) {
+        ret = error(c, conn, 400, "invalid_request_error", NULL, "tokens",
+                    "'tokens' must be an array of token ids");
+        goto out;
+    }
+    size_t n = json_array_size(tokens);
+    int32_t *t = ea_malloc(sizeof *t * (n + 1));
+    if (!t) {
+        ret = error(c, conn, 500, "server_error", NULL, NULL, "out of memory");
+        goto out;
+    }
+    uint32_t nv = ea_tokenizer_n_vocab(be->tok);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(tokens, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= nv) {
+            ea_free(t);
+            ret = error(c, conn, 400, "invalid_request_error", NULL, "tokens",
+                        "tokens[%zu] is not a token id of this model", i);
+            goto out;
+        }
+        t[i] = (int32_t)json_integer_value(v);
+    }
+    size_t need = 0;
+    struct ea_error err = {0};
+    ea_detokenize(be->tok, t, n, 0, NULL, 0, &need, &err);
+    char *text = ea_malloc(need + 1);
+    size_t got = 0;
+    if (!text || ea_detokenize(be->tok, t, n, 0, text, need + 1, &got, &err)) {
+        ea_free(t);
+        ea_free(text);
+        ret = error(c, conn, 500, "server_error", NULL, NULL, "detokenization failed");
+        goto out;
+    }
+    struct ea_buf b;
+    ea__buf_init(&b, (size_t)1 << 30);
+    ea_status st = ea__buf_puts(&b, "{\"content\":");
+    if (!st)
+        st = ea__buf_json_str(&b, text, got);
+    if (!st)
+        st = ea__buf_putc(&b, '}');
+    ea_free(t);
+    ea_free(text);
+    ret = respond_buf(c, conn, 200, &b, st);
+out:
+    json_decref(root);
+    return ret;
+}
+
+static int handle_metrics(struct ea__req_ctx *c, struct MHD_Connection *conn,
+                          const struct ea_server_backend *be)
+{
+    struct ea_buf b;
+    ea__buf_init(&b, (size_t)1 << 22);
+    ea_status st = ea__metrics_render(&c->srv->metrics, be ? be->engine : NULL,
+                                      ea_server_inflight(c->srv), be != NULL, &b);
+    if (st) {
+        ea__buf_release(&b);
+        return error(c, conn, 500, "server_error", NULL, NULL, "metrics too large");
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+    ea__buf_release(&b);
+    if (r)
+        MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    return queue(c, conn, 200, r);
+}
+
+static int handle_page(struct ea__req_ctx *c, struct MHD_Connection *conn)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        ea__web_index_html_len, (void *)ea__web_index_html, MHD_RESPMEM_PERSISTENT);
+    if (r) {
+        MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+        /* everything is inline and same-origin: nothing may load from elsewhere */
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'none'; script-src 'unsafe-inline'; "
+                                "style-src 'unsafe-inline'; connect-src 'self'; img-src data:; "
+                                "base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+        MHD_add_response_header(r, "Cache-Control", "no-cache");
+    }
+    return queue(c, conn, 200, r);
+}
+
+static int handle_health(struct ea__req_ctx *c, struct MHD_Connection *conn,
+                         const struct ea_server_backend *be)
+{
+    if (atomic_load(&c->srv->draining)) {
+        static const char b[] = "{\"status\":\"shutting_down\"}";
+        return ea__respond_json(c, conn, 503, b, sizeof b - 1);
+    }
+    if (!be) {
+        static const char b[] = "{\"status\":\"loading\"}";
+        return ea__respond_json(c, conn, 503, b, sizeof b - 1);
+    }
+    static const char b[] = "{\"status\":\"ok\"}";
+    return ea__respond_json(c, conn, 200, b, sizeof b - 1);
+}
+
+/* ---- routing ------------------------------------------------------------------------- */
+
+struct route {
+    const char *path;
+    bool prefix;
+    enum ea__endpoint ep;
+    int method;      /* 0 GET, 1 POST */
+    bool auth;       /* needs the API key when one is set */
+    bool needs_model;
+};
+
+static const struct route routes[] = {
+    {"/v1/chat/completions", false, EA__EP_CHAT, 1, true, true},
+    {"/v1/completions", false, EA__EP_COMPLETIONS, 1, true, true},
+    {"/v1/models", true, EA__EP_MODELS, 0, true, true},
+    {"/tokenize", false, EA__EP_TOKENIZE, 1, true, true},
+    {"/detokenize", false, EA__EP_DETOKENIZE, 1, true, true},
+    {"/health", false, EA__EP_HEALTH, 0, false, false},
+    {"/metrics", false, EA__EP_METRICS, 0, true, false},
+    {"/", false, EA__EP_PAGE, 0, false, false},
+    {"/index.html", false, EA__EP_PAGE, 0, false, false},
+};
+
+static const struct route *find_route(const char *url)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const struct route *r = &routes[i];
+        size_t n = strlen(r->path);
+        if (!strcmp(url, r->path) || (r->prefix && !strncmp(url, r->path, n) && url[n] == '/'))
+            return r;
+    }
+    return NULL;
+}
+
+/* Compares in time that depends only on the key's length, never on where the
+ * first difference is. */
+static bool key_matches(const char *given, size_t n, const char *key, size_t key_len)
+{
+    volatile unsigned char d = (unsigned char)(n != key_len);
+    for (size_t i = 0; i < key_len; i++)
+        d |= (unsigned char)(key[i] ^ (i < n ? given[i] : 0));
+    return d == 0;
+}
+
+static bool authorized(ea_server *s, struct MHD_Connection *conn)
+{
+    if (!s->api_key)
+        return true;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t n = strlen(h);
+    while (n && h[n - 1] == ' ')
+        n--;
+    return key_matches(h, n, s->api_key, s->api_key_len);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    ea_server *s = cls;
+    struct ea__req_ctx *c = *con_cls;
+    const struct ea_server_backend *be = atomic_load(&s->be);
+    if (!c) {
+        c = ea_calloc(1, sizeof *c);
+        if (!c)
+            return MHD_NO;
+        *con_cls = c;
+        c->srv = s;
+        c->t_start = ea__now_ms();
+        c->method = !strcmp(method, "GET") || !strcmp(method, "HEAD") ? 0
+                    : !strcmp(method, "POST")                         ? 1
+                                                                      : 2;
+        const struct route *r = find_route(url);
+        c->ep = r ? r->ep : EA__EP_OTHER;
+        ea__server_new_id(s, c->ep == EA__EP_CHAT ? "chatcmpl" : c->ep == EA__EP_COMPLETIONS ? "cmpl" : "req",
+                          c->id, sizeof c->id);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr) {
+            const struct sockaddr *sa = ci->client_addr;
+            if (sa->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->client,
+                          sizeof c->client);
+            else if (sa->sa_family == AF_INET6)
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->client,
+                          sizeof c->client);
+        }
+        ea__buf_init(&c->body, s->p.max_body_bytes);
+        if (!r)
+            return error(c, conn, 404, "invalid_request_error", "not_found", NULL,
+                         "Invalid URL (%s %.200s)", method, url);
+        if (c->method != r->method) {
+            c->method = r->method == 0 ? 1 : 0; /* for the Allow header */
+            return error(c, conn, 405, "invalid_request_error", "method_not_allowed", NULL,
+                         "%s is not allowed on %.200s; use %s", method, url,
+                         r->method == 0 ? "GET" : "POST");
+        }
+        if (r->auth && !authorized(s, conn))
+            return error(c, conn, 401, "invalid_request_error", "invalid_api_key", NULL,
+                         "missing or incorrect API key (send 'Authorization: Bearer KEY')");
+        if (r->needs_model && atomic_load(&s->draining))
+            return error(c, conn, 503, "server_error", "server_shutting_down", NULL,
+                         "the server is shutting down");
+        if (r->needs_model && !be)
+            return error(c, conn, 503, "server_error", "model_loading", NULL,
+                         "the model is still loading; retry shortly");
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl) {
+            char *end;
+            unsigned long long v = strtoull(cl, &end, 10);
+            /* a body up to 4x the cap is read and dropped so that the client,
+             * which may be sending it without waiting, reads the 413 instead
+             * of a reset; a larger one is answered at once and the
+             * connection closed (clients sending Expect: 100-continue get the
+             * 413 before sending anything) */
+            if (*end || v > s->p.max_body_bytes * 4)
+                return error(c, conn, 413, "invalid_request_error", "request_too_large", NULL,
+                             "the request body is larger than %zu bytes", s->p.max_body_bytes);
+            if (v > s->p.max_body_bytes)
+                c->too_big = true;
+        }
+        return MHD_YES;
+    }
+    if (c->responded)
+        return MHD_YES; /* e.g. the rest of a body after an early answer */
+    if (*upload_data_size) {
+        if (!c->too_big && ea__buf_append(&c->body, upload_data, *upload_data_size))
+            c->too_big = true;
+        if (c->too_big) {
+            /* chunked bodies have no Content-Length: read and drop up to 4x the
+             * cap to answer 413 properly, then hang up */
+            c->dropped += *upload_data_size;
+            if (c->dropped > s->p.max_body_bytes * 4)
+                return MHD_NO;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (c->gen)
+        return ea__handle_generate_resumed(c, conn);
+    if (c->too_big)
+        return error(c, conn, 413, "invalid_request_error", "request_too_large", NULL,
+                     "the request body is larger than %zu bytes", s->p.max_body_bytes);
+    switch (c->ep) {
+    case EA__EP_CHAT:
+    case EA__EP_COMPLETIONS:
+        return ea__handle_generate(c, conn);
+    case EA__EP_MODELS:
+        return handle_models(c, conn, url, be);
+    case EA__EP_TOKENIZE:
+        return handle_tokenize(c, conn, be);
+    case EA__EP_DETOKENIZE:
+        return handle_detokenize(c, conn, be);
+    case EA__EP_HEALTH:
+        return handle_health(c, conn, be);
+    case EA__EP_METRICS:
+        return handle_metrics(c, conn, be);
+    case EA__EP_PAGE:
+        return handle_page(c, conn);
+    default:
+        return error(c, conn, 404, "invalid_request_error", "not_found", NULL, "Invalid URL");
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    ea_server *s = cls;
+    struct ea__req_ctx *c = *con_cls;
+    if (!c)
+        return;
+    *con_cls = NULL;
+    const char *path = c->ep == EA__EP_OTHER ? "other" : NULL;
+    static const char *const names[EA__EP_COUNT] = {
+        "/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize",
+        "/health",              "/metrics",        "/",          "other"};
+    if (!path)
+        path = names[c->ep];
+    if (c->ep != EA__EP_HEALTH && c->ep != EA__EP_METRICS)
+        ea__server_log(s, "%s %s %s %d %.1fms%s", c->client[0] ? c->client : "-", c->id, path,
+                       c->status, ea__now_ms() - c->t_start,
+                       toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (client gone)");
+    if (c->gen)
+        ea__gen_http_done(c->gen, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    ea__buf_release(&c->body);
+    ea_free(c);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    ea__server_log(cls, "libmicrohttpd: %s", msg);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------- */
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a))
+            return true;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            return a->s6_addr[12] == 127;
+    }
+    return false;
+}
+
+ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
+                           struct ea_error *err)
+{
+    *out = NULL;
+    struct ea_server_params d;
+    ea_server_params_default(&d);
+    ea_server *s = ea_calloc(1, sizeof *s);
+    if (!s)
+        return ea_error_set(err, EA_ENOMEM, "server: out of memory");
+    s->p = p ? *p : d;
+#define DEF(f)         \
+    if (!s->p.f)       \
+    s->p.f = d.f
+    DEF(host);
+    DEF(http_threads);
+    DEF(max_connections);
+    DEF(max_body_bytes);
+    DEF(max_header_bytes);
+    DEF(idle_timeout_s);
+    DEF(max_tokens);
+    DEF(max_n);
+    DEF(max_inflight);
+    DEF(max_stream_pending);
+#undef DEF
+    if (s->p.max_n > 64)
+        s->p.max_n = 64;
+    if (s->p.http_threads > 64)
+        s->p.http_threads = 64;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_init(&s->log_mu, NULL);
+    s->id_salt = (uint64_t)time(NULL) * 6364136223846793005ull ^ (uint64_t)getpid() ^
+                 (uint64_t)(uintptr_t)s;
+    snprintf(s->host, sizeof s->host, "%s", s->p.host);
+    s->p.host = s->host;
+    ea_status st = EA_OK;
+    if (s->p.api_key && *s->p.api_key) {
+        s->api_key = ea_strdup(s->p.api_key);
+        s->api_key_len = strlen(s->p.api_key);
+        if (!s->api_key) {
+            st = ea_error_set(err, EA_ENOMEM, "server: out of memory");
+            goto fail;
+        }
+    }
+    s->p.api_key = NULL; /* only the copy is kept */
+
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char port[8];
+    snprintf(port, sizeof port, "%u", (unsigned)s->p.port);
+    int gai = getaddrinfo(s->host, port, &hints, &ai);
+    if (gai != 0 || !ai) {
+        st = ea_error_set(err, EA_EINVAL, "server: cannot resolve host '%s': %s", s->host,
+                          gai_strerror(gai));
+        goto fail;
+    }
+    if (!is_loopback(ai->ai_addr) && !s->api_key && !s->p.insecure_no_auth) {
+        freeaddrinfo(ai);
+        st = ea_error_set(err, EA_EAUTH,
+                          "server: binding %s (not a loopback address) requires an API key "
+                          "(--api-key, EDGEAGENT_API_KEY or --api-key-file), or "
+                          "--insecure-no-auth to accept anyone",
+                          s->host);
+        goto fail;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->p.http_threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)s->p.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)s->p.idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)s->p.max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 256u,
+        MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!s->daemon) {
+        st = ea_error_set(err, EA_EIO, "server: cannot listen on %s:%u (in use, or not permitted)",
+                          s->host, (unsigned)s->p.port);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : s->p.port;
+    *out = s;
+    return EA_OK;
+fail:
+    ea_free(s->api_key);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->log_mu);
+    ea_free(s);
+    return st;
+}
+
+uint16_t ea_server_port(const ea_server *s) { return s->port; }
+
+ea_status ea_server_set_backend(ea_server *s, const struct ea_server_backend *b,
+                                struct ea_error *err)
+{
+    if (!b || !b->model || !b->tok || !b->engine || b->max_context < 2)
+        return ea_error_set(err, EA_EINVAL, "server: the backend needs a model, tokenizer and engine");
+    if (atomic_load(&s->be))
+        return ea_error_set(err, EA_ESTATE, "server: the backend is already set");
+    s->be_store = *b;
+    snprintf(s->model_id, sizeof s->model_id, "%s", b->model_id ? b->model_id : "edgeagent");
+    s->be_store.model_id = s->model_id;
+    atomic_store(&s->be, &s->be_store);
+    return EA_OK;
+}
+
+int ea_server_inflight(const ea_server *s)
+{
+    ea_server *m = (ea_server *)s; /* the mutex, not the data, changes */
+    pthread_mutex_lock(&m->mu);
+    int n = m->n_gens;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
+/* Waits until no generation is alive or ms pass; true when none is. */
+static bool wait_gens(ea_server *s, double ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long ns = ts.tv_nsec + (long long)(ms * 1e6);
+    ts.tv_sec += (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
+    pthread_mutex_lock(&s->mu);
+    while (s->n_gens > 0)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)
+            break;
+    bool none = s->n_gens == 0;
+    pthread_mutex_unlock(&s->mu);
+    return none;
+}
+
+void ea_server_shutdown(ea_server *s, unsigned grace_ms)
+{
+    if (!s || s->shut)
+        return;
+    s->shut = true;
+    atomic_store(&s->draining, true);
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    int n = ea_server_inflight(s);
+    if (n)
+        ea__server_log(s, "shutdown: waiting up to %u ms for %d request(s)", grace_ms, n);
+    if (!wait_gens(s, grace_ms)) {
+        ea__server_log(s, "shutdown: grace period over; cancelling %d request(s)",
+                       ea_server_inflight(s));
+        ea__gens_cancel_all(s);
+        /* cancelled streams end at the next engine step; stalled clients are
+         * cut off by MHD_stop_daemon in ea_server_destroy */
+        wait_gens(s, 5000);
+    }
+}
+
+void ea_server_destroy(ea_server *s)
+{
+    if (!s)
+        return;
+    ea_server_shutdown(s, 0);
+    MHD_stop_daemon(s->daemon);
+    /* every HTTP reference is gone now; engine references end with DONE */
+    if (!wait_gens(s, 30000)) {
+        ea__server_log(s, "shutdown: %d generation(s) never ended; leaking them",
+                       ea_server_inflight(s));
+        return;
+    }
+    ea_free(s->api_key);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->log_mu);
+    ea_free(s);
+}

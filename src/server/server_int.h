@@ -1,0 +1,224 @@
+/* server_int.h - internals of the HTTP server shared by its files:
+ *   request.c      JSON request bodies -> struct ea__gen_request (validated)
+ *   chat_prompt.c  messages -> prompt text (built-in ChatML for now)
+ *   metrics.c      Prometheus counters and histograms
+ *   generate.c     chat/completions: submit to the engine, stream or answer
+ *   server.c       libmicrohttpd daemon, routing, auth, small endpoints
+ * Does not hold: the public API (edgeagent/server.h).
+ */
+#ifndef EDGEAGENT_SERVER_INT_H
+#define EDGEAGENT_SERVER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edgeagent/server.h"
+#include "util/buf.h"
+
+struct MHD_Connection;
+struct MHD_Daemon;
+
+/* ---- requests (request.c) ---------------------------------------------------- */
+
+enum ea__req_kind { EA__REQ_CHAT, EA__REQ_COMPLETION };
+
+struct ea__chat_msg {
+    char role[16]; /* "system", "user", "assistant" ("developer" is mapped to system) */
+    char *content; /* owned; text parts concatenated */
+    size_t len;
+};
+
+/* One prompt of a completion request: text, or token ids. */
+struct ea__prompt {
+    char *text; /* owned, or NULL when tokens */
+    size_t len;
+    int32_t *tokens; /* owned, or NULL when text */
+    int32_t n_tokens;
+};
+
+#define EA__MAX_STOP 4
+#define EA__MAX_STOP_LEN 256
+#define EA__MAX_MESSAGES 1024
+#define EA__MAX_PROMPTS 16
+#define EA__MAX_BIAS 1024
+
+/* A validated generation request. Optional fields have has_* flags. */
+struct ea__gen_request {
+    enum ea__req_kind kind;
+    char model[128];
+    struct ea__chat_msg *msgs; /* chat */
+    int n_msgs;
+    struct ea__prompt *prompts; /* completion */
+    int n_prompts;
+    bool echo;
+    int32_t max_tokens; /* 0 = not given */
+    bool has_temperature, has_top_p;
+    float temperature, top_p, presence_penalty, frequency_penalty;
+    int n; /* choices per prompt, >= 1 */
+    char *stops[EA__MAX_STOP];
+    int n_stop;
+    bool has_seed;
+    uint64_t seed;
+    struct ea_logit_bias *bias; /* owned */
+    int n_bias;
+    bool logprobs;
+    int top_logprobs; /* chat: top_logprobs; completions: the logprobs integer */
+    bool stream, include_usage;
+};
+
+struct ea__req_limits {
+    int32_t max_tokens; /* max_tokens above this: 400 */
+    int32_t max_n;
+    int32_t n_vocab;    /* logit_bias and token prompts are checked against it */
+};
+
+/* A request error in OpenAI's shape. */
+struct ea__api_error {
+    int status;        /* HTTP status */
+    const char *type;  /* "invalid_request_error", "server_error", ... */
+    const char *code;  /* NULL or "context_length_exceeded", ... */
+    char param[64];    /* field name, or "" */
+    char message[384];
+};
+
+/* Parses and validates body[0..len) (need not be NUL-terminated or valid
+ * UTF-8). On success fills *r (release with ea__gen_request_release) and
+ * returns true; otherwise fills *e (status 400, the offending field in
+ * param) and leaves *r empty. Unknown fields are ignored; wrong types and
+ * out-of-range values are rejected. */
+bool ea__gen_request_parse(enum ea__req_kind kind, const char *body, size_t len,
+                           const struct ea__req_limits *lim, struct ea__gen_request *r,
+                           struct ea__api_error *e);
+void ea__gen_request_release(struct ea__gen_request *r);
+
+/* Fills e; returns false so handlers can `return ea__api_errorf(...)`. */
+bool ea__api_errorf(struct ea__api_error *e, int status, const char *type, const char *code,
+                    const char *param, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 6, 7)))
+#endif
+    ;
+
+/* ---- chat prompt (chat_prompt.c) ------------------------------------------------ */
+
+/* Renders msgs into the prompt text a model is given, ending with the
+ * assistant turn's opening. tok (may be NULL) supplies bos/eos texts for a
+ * template. Today: ChatML for every model; see chat_prompt.c for the swap to
+ * the model's own template. The caller owns *out (ea_free). */
+ea_status ea__chat_prompt_render(const char *model_template, const ea_tokenizer *tok,
+                                 const struct ea__chat_msg *msgs, int n_msgs, size_t max_len,
+                                 char **out, size_t *out_len, struct ea_error *err);
+
+/* ---- metrics (metrics.c) ----------------------------------------------------------- */
+
+enum ea__endpoint {
+    EA__EP_CHAT,
+    EA__EP_COMPLETIONS,
+    EA__EP_MODELS,
+    EA__EP_TOKENIZE,
+    EA__EP_DETOKENIZE,
+    EA__EP_HEALTH,
+    EA__EP_METRICS,
+    EA__EP_PAGE,
+    EA__EP_OTHER,
+    EA__EP_COUNT
+};
+
+#define EA__N_CODES 11 /* 10 tracked status codes + "other" */
+#define EA__HIST_BUCKETS 14
+
+struct ea__hist {
+    _Atomic uint64_t bucket[EA__HIST_BUCKETS + 1]; /* last = +Inf */
+    _Atomic uint64_t sum_us; /* sum in microseconds (or tokens for token hists) */
+    _Atomic uint64_t count;
+};
+
+struct ea__metrics {
+    _Atomic uint64_t requests[EA__EP_COUNT][EA__N_CODES];
+    _Atomic uint64_t tokens_in, tokens_out;
+    _Atomic uint64_t disconnects, cancelled;
+    struct ea__hist ttft, tpot, duration, usage_in, usage_out;
+};
+
+void ea__metrics_count(struct ea__metrics *m, enum ea__endpoint ep, int status);
+/* Seconds for ttft/tpot/duration; tokens for usage hists. */
+void ea__metrics_observe(struct ea__hist *h, double value, bool tokens);
+/* Appends the Prometheus text exposition (engine may be NULL). */
+ea_status ea__metrics_render(const struct ea__metrics *m, ea_engine *engine, int inflight,
+                             bool ready, struct ea_buf *out);
+
+/* ---- the server ----------------------------------------------------------------------- */
+
+struct ea__gen;
+
+struct ea_server {
+    struct ea_server_params p;
+    char host[64];
+    uint16_t port;
+    char *api_key;
+    size_t api_key_len;
+    struct MHD_Daemon *daemon;
+    _Atomic(const struct ea_server_backend *) be; /* NULL while loading */
+    struct ea_server_backend be_store;
+    char model_id[128];
+    _Atomic bool draining;
+    _Atomic uint64_t next_id;
+    uint64_t id_salt;
+    pthread_mutex_t mu; /* guards gens list */
+    pthread_cond_t cv;  /* signalled when a gen is freed */
+    struct ea__gen *gens; /* live generations (doubly linked) */
+    int n_gens;
+    bool shut;
+    struct ea__metrics metrics;
+    pthread_mutex_t log_mu;
+};
+
+/* Per-HTTP-request state (MHD's con_cls). */
+struct ea__req_ctx {
+    ea_server *srv;
+    enum ea__endpoint ep;
+    int method; /* 0 GET, 1 POST, 2 other */
+    struct ea_buf body;
+    bool too_big, responded;
+    size_t dropped; /* body bytes read and dropped past the cap */
+    int status;
+    double t_start;
+    char id[48];
+    struct ea__gen *gen; /* chat/completions once submitted */
+    char client[64];
+};
+
+double ea__now_ms(void);
+/* Writes one log line (no content unless the caller checked log_content). */
+void ea__server_log(ea_server *s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Queues a JSON response (the body is copied) and counts it. */
+int ea__respond_json(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
+                     const char *json, size_t len);
+/* Same with one extra header (name NULL: none). */
+int ea__respond_json_hdr(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
+                         const char *json, size_t len, const char *name, const char *value);
+/* Queues {"error":{...}} for e. */
+int ea__respond_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
+                      const struct ea__api_error *e);
+/* A fresh pseudo-random value (ids, default seeds); not for secrets. */
+uint64_t ea__server_rand(ea_server *s);
+/* A fresh id "prefix-<hex>" into out. */
+void ea__server_new_id(ea_server *s, const char *prefix, char *out, size_t cap);
+
+/* generate.c: handles a complete chat/completions body. */
+int ea__handle_generate(struct ea__req_ctx *c, struct MHD_Connection *conn);
+/* Re-entry after the connection was resumed (non-streaming answers). */
+int ea__handle_generate_resumed(struct ea__req_ctx *c, struct MHD_Connection *conn);
+/* The HTTP request ended (completed or client gone). Cancels what is left. */
+void ea__gen_http_done(struct ea__gen *g, bool ok);
+/* Cancels every live generation (shutdown). */
+void ea__gens_cancel_all(ea_server *s);
+
+#endif

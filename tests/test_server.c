@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "edgeagent/engine.h"
+#include "edgeagent/gguf.h"
 #include "edgeagent/model.h"
 #include "edgeagent/server.h"
 #include "edgeagent/tokenizer.h"
@@ -43,9 +44,13 @@ struct fixture {
     int32_t max_ctx;
 };
 
+static const char *model_override; /* a test's own model, or NULL */
+
 static const char *model_path(void)
 {
     static char path[4200];
+    if (model_override)
+        return model_override;
     if (!path[0]) {
         snprintf(path, sizeof path, "%s", ea_test_tmp_path("server-tiny.gguf"));
         struct ea_gen_params gp = {.preset = "tiny", .ftype = "F16", .seed = 7};
@@ -1113,6 +1118,111 @@ static void no_content_in_log(void)
 
 /* ---- the parser alone ------------------------------------------------------------ */
 
+/* The tiny model with its tokenizer.chat_template replaced by a real one. */
+static const char *model_with_template(const char *tpl_rel, char *out, size_t cap)
+{
+    size_t n;
+    char *tpl = ea_test_read_file(ea_test_shared_path(tpl_rel), &n);
+    ASSERT(tpl);
+    ea_gguf *g = NULL;
+    struct ea_error err = {0};
+    ASSERT_OK(ea_gguf_open(model_path(), &g, &err), &err);
+    ea_gguf_writer *w = ea_gguf_writer_create();
+    for (uint64_t i = 0; i < ea_gguf_n_kv(g); i++) {
+        const struct ea_gguf_kv *kv = ea_gguf_kv_at(g, i);
+        if (strcmp(kv->key, "tokenizer.chat_template"))
+            ASSERT_EQ(ea_gguf_writer_add_value(w, kv->key, &kv->value), EA_OK);
+    }
+    ASSERT_EQ(ea_gguf_writer_add_strn(w, "tokenizer.chat_template", tpl, n), EA_OK);
+    for (uint64_t i = 0; i < ea_gguf_n_tensors(g); i++) {
+        const struct ea_gguf_tensor *t = ea_gguf_tensor_at(g, i);
+        ASSERT_EQ(ea_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data), EA_OK);
+    }
+    snprintf(out, cap, "%s", ea_test_tmp_path("server-templated.gguf"));
+    ASSERT_OK(ea_gguf_writer_write_file(w, out, &err), &err);
+    ea_gguf_writer_destroy(w);
+    ea_gguf_close(g);
+    free(tpl);
+    return out;
+}
+
+static const char *rendered_prompt(const struct fixture *f, const char *body, long want_status)
+{
+    static char prompt[8192];
+    struct resp r = {0};
+    ASSERT_EQ(http(f, "POST", "/apply-template", body, &r), want_status);
+    json_t *j = parse(&r);
+    prompt[0] = '\0';
+    if (want_status == 200)
+        snprintf(prompt, sizeof prompt, "%s", json_string_value(json_object_get(j, "prompt")));
+    else
+        snprintf(prompt, sizeof prompt, "%s",
+                 json_string_value(json_object_get(json_object_get(j, "error"), "message")));
+    json_decref(j);
+    resp_free(&r);
+    return prompt;
+}
+
+/* Chat prompts are rendered with the model's own template. */
+static void chat_templates_applied(void)
+{
+    struct fixture f;
+    fx_start(&f, NULL, 2, 8);
+    const char *conv = "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                       "{\"role\":\"user\",\"content\":\"hi\"}]}";
+    ASSERT_STR_EQ(rendered_prompt(&f, conv, 200),
+                  "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"
+                  "<|im_start|>assistant\n");
+    fx_stop(&f);
+
+    char path[4200];
+    model_override = model_with_template("templates/meta-llama-Llama-3.2-3B-Instruct.jinja", path,
+                                         sizeof path);
+    fx_start(&f, NULL, 2, 8);
+    const char *p = rendered_prompt(&f, conv, 200);
+    ASSERT(strstr(p, "<|start_header_id|>system<|end_header_id|>\n\n") != NULL);
+    ASSERT(strstr(p, "Be brief.<|eot_id|>") != NULL);
+    ASSERT(strstr(p, "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>") != NULL);
+    size_t len = strlen(p);
+    const char *tail = "<|start_header_id|>assistant<|end_header_id|>\n\n";
+    ASSERT(len > strlen(tail) && strcmp(p + len - strlen(tail), tail) == 0);
+    /* the completion's prompt is exactly that text, tokenized */
+    struct resp r = {0};
+    ASSERT_EQ(http(&f, "POST", "/v1/chat/completions",
+                   "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                   "{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":2}",
+                   &r),
+              200);
+    json_t *j = parse(&r);
+    int64_t prompt_tokens =
+        json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens"));
+    json_decref(j);
+    resp_free(&r);
+    int32_t toks[4096];
+    size_t n = 0;
+    struct ea_error err = {0};
+    ASSERT_OK(ea_tokenize(f.tok, p, len, EA_TOK_PARSE_SPECIAL, toks, 4096, &n, &err), &err);
+    ASSERT_EQ(prompt_tokens, (int64_t)n);
+    fx_stop(&f);
+
+    /* a template that rejects the conversation: a 400 carrying its message */
+    model_override = model_with_template("templates/mistralai-Mistral-Nemo-Instruct-2407.jinja",
+                                         path, sizeof path);
+    fx_start(&f, NULL, 2, 8);
+    const char *msg = rendered_prompt(
+        &f, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"user\",\"content\":\"b\"}]}",
+        400);
+    ASSERT(strstr(msg, "alternate") != NULL);
+    ASSERT_EQ(http(&f, "POST", "/v1/chat/completions",
+                   "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"user\",\"content\":\"b\"}]}",
+                   &r),
+              400);
+    resp_free(&r);
+    fx_stop(&f);
+    model_override = NULL;
+    remove(path);
+}
+
 static void parser_fields(void)
 {
     struct ea__req_limits lim = {4096, 8, 1000};
@@ -1144,14 +1254,17 @@ static void parser_fields(void)
     size_t n = 0;
     struct ea_error err = {0};
     struct ea__chat_msg msgs[2] = {{"system", "S", 1}, {"user", "U", 1}};
-    ASSERT_OK(ea__chat_prompt_render(NULL, NULL, msgs, 2, 1 << 20, &out, &n, &err), &err);
+    ea_template *chatml = NULL;
+    ASSERT_OK(ea_template_compile_default(&chatml, &err), &err);
+    ASSERT_OK(ea__chat_prompt_render(chatml, NULL, msgs, 2, 1 << 20, &out, &n, &err), &err);
     ASSERT_STR_EQ(out, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
                        "<|im_start|>assistant\n");
     ea_free(out);
-    ASSERT_EQ(ea__chat_prompt_render(NULL, NULL, msgs, 2, 10, &out, &n, &err), EA_ETOOBIG);
+    ASSERT_EQ(ea__chat_prompt_render(chatml, NULL, msgs, 2, 10, &out, &n, &err), EA_ETOOBIG);
+    ea_template_destroy(chatml);
 }
 
-EA_TESTS(EA_TEST(parser_fields), EA_TEST(health_loading_then_ready), EA_TEST(models_and_page),
+EA_TESTS(EA_TEST(parser_fields), EA_TEST(chat_templates_applied), EA_TEST(health_loading_then_ready), EA_TEST(models_and_page),
          EA_TEST(chat_nonstream), EA_TEST(chat_stream_usage), EA_TEST(completions_variants),
          EA_TEST(tokenize_detokenize), EA_TEST(malformed_corpus), EA_TEST(error_statuses),
          EA_TEST(error_500_has_logged_id), EA_TEST(concurrent_streams),

@@ -690,7 +690,19 @@ static int respond_gen_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
 }
 
 /* Tokenizes text into a fresh array; EA_ETOOBIG when it has max or more tokens. */
-static ea_status tokenize_prompt(const ea_tokenizer *tok, const char *text, size_t len,
+/* Chat prompts come from the template, which usually writes BOS itself:
+ * BOS is added only when the vocabulary wants one and the text lacks it. */
+static unsigned prompt_flags(const ea_tokenizer *tok, const char *text, size_t len, bool chat)
+{
+    if (!chat)
+        return EA_TOK_ADD_SPECIAL | EA_TOK_PARSE_SPECIAL;
+    const char *bos = ea_tokenizer_bos(tok) >= 0 ? ea_token_text(tok, ea_tokenizer_bos(tok)) : NULL;
+    size_t bl = bos ? strlen(bos) : 0;
+    bool has_bos = bl && len >= bl && memcmp(text, bos, bl) == 0;
+    return EA_TOK_PARSE_SPECIAL | (ea_tokenizer_adds_bos(tok) && !has_bos ? EA_TOK_ADD_SPECIAL : 0);
+}
+
+static ea_status tokenize_prompt(const ea_tokenizer *tok, const char *text, size_t len, bool chat,
                                  int32_t max, int32_t **out, int32_t *n_out, struct ea_error *err)
 {
     size_t cap = (size_t)max + 1, n = 0;
@@ -701,8 +713,7 @@ static ea_status tokenize_prompt(const ea_tokenizer *tok, const char *text, size
     int32_t *t = ea_malloc(sizeof *t * cap);
     if (!t)
         return ea_error_set(err, EA_ENOMEM, "out of memory");
-    ea_status s = ea_tokenize(tok, text, len, EA_TOK_ADD_SPECIAL | EA_TOK_PARSE_SPECIAL, t, cap,
-                              &n, err);
+    ea_status s = ea_tokenize(tok, text, len, prompt_flags(tok, text, len, chat), t, cap, &n, err);
     if (!s && n >= cap)
         s = ea_error_set(err, EA_ETOOBIG, "prompt too long");
     if (s) {
@@ -751,8 +762,8 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
         const char *text = NULL;
         size_t len = 0;
         if (kind == EA__REQ_CHAT) {
-            s = ea__chat_prompt_render(NULL, be->tok, r.msgs, r.n_msgs, srv->p.max_body_bytes * 2,
-                                       &chat_text, &chat_len, &err);
+            s = ea__chat_prompt_render(srv->tpl, be->tok, r.msgs, r.n_msgs,
+                                       srv->p.max_body_bytes * 2, &chat_text, &chat_len, &err);
             text = chat_text;
             len = chat_len;
         } else if (r.prompts[p].text) {
@@ -760,7 +771,8 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
             len = r.prompts[p].len;
         }
         if (!s && text) {
-            s = tokenize_prompt(be->tok, text, len, ctx_max, &ptoks[p], &pn[p], &err);
+            s = tokenize_prompt(be->tok, text, len, kind == EA__REQ_CHAT, ctx_max, &ptoks[p], &pn[p],
+                                &err);
         } else if (!s) {
             pn[p] = r.prompts[p].n_tokens;
             ptoks[p] = ea_malloc(sizeof(int32_t) * (size_t)pn[p]);
@@ -776,6 +788,11 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
                            kind == EA__REQ_CHAT ? "messages" : "prompt",
                            "this model's maximum context length is %d tokens; the prompt is longer",
                            ctx_max);
+            ret = respond_gen_error(ctx, conn, &e);
+            goto out;
+        }
+        if (s == EA_EINVAL && kind == EA__REQ_CHAT) {
+            ea__api_errorf(&e, 400, "invalid_request_error", NULL, "messages", "%s", err.msg);
             ret = respond_gen_error(ctx, conn, &e);
             goto out;
         }

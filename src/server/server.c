@@ -307,6 +307,41 @@ out:
     return ret;
 }
 
+/* POST /apply-template: a chat request's messages rendered with the model's
+ * chat template, as the model will see them ({"prompt": "..."}). */
+static int handle_apply_template(struct ea__req_ctx *c, struct MHD_Connection *conn,
+                                 const struct ea_server_backend *be)
+{
+    ea_server *s = c->srv;
+    struct ea__req_limits lim = {s->p.max_tokens, s->p.max_n, (int32_t)ea_tokenizer_n_vocab(be->tok)};
+    struct ea__gen_request r;
+    struct ea__api_error e = {0};
+    if (!ea__gen_request_parse(EA__REQ_CHAT, c->body.data ? c->body.data : "", c->body.len, &lim,
+                               &r, &e))
+        return error(c, conn, e.status, e.type, e.code, e.param, "%s", e.message);
+    char *text = NULL;
+    size_t len = 0;
+    struct ea_error err = {0};
+    ea_status st = ea__chat_prompt_render(s->tpl, be->tok, r.msgs, r.n_msgs, s->p.max_body_bytes * 2,
+                                          &text, &len, &err);
+    ea__gen_request_release(&r);
+    if (st == EA_EINVAL)
+        return error(c, conn, 400, "invalid_request_error", NULL, "messages", "%s", err.msg);
+    if (st)
+        return error(c, conn, st == EA_ETOOBIG ? 400 : 500,
+                     st == EA_ETOOBIG ? "invalid_request_error" : "server_error", NULL, NULL, "%s",
+                     err.msg);
+    struct ea_buf b;
+    ea__buf_init(&b, (size_t)1 << 30);
+    ea_status bs = ea__buf_puts(&b, "{\"prompt\":");
+    if (!bs)
+        bs = ea__buf_json_str(&b, text, len);
+    if (!bs)
+        bs = ea__buf_putc(&b, '}');
+    ea_free(text);
+    return respond_buf(c, conn, 200, &b, bs);
+}
+
 static int handle_detokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
                              const struct ea_server_backend *be)
 {
@@ -432,6 +467,7 @@ static const struct route routes[] = {
     {"/v1/models", true, EA__EP_MODELS, 0, true, true},
     {"/tokenize", false, EA__EP_TOKENIZE, 1, true, true},
     {"/detokenize", false, EA__EP_DETOKENIZE, 1, true, true},
+    {"/apply-template", false, EA__EP_APPLY_TEMPLATE, 1, true, true},
     {"/health", false, EA__EP_HEALTH, 0, false, false},
     {"/metrics", false, EA__EP_METRICS, 0, true, false},
     {"/", false, EA__EP_PAGE, 0, false, false},
@@ -574,6 +610,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return handle_tokenize(c, conn, be);
     case EA__EP_DETOKENIZE:
         return handle_detokenize(c, conn, be);
+    case EA__EP_APPLY_TEMPLATE:
+        return handle_apply_template(c, conn, be);
     case EA__EP_HEALTH:
         return handle_health(c, conn, be);
     case EA__EP_METRICS:
@@ -597,7 +635,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     const char *path = c->ep == EA__EP_OTHER ? "other" : NULL;
     static const char *const names[EA__EP_COUNT] = {
         "/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize",
-        "/health",              "/metrics",        "/",          "other"};
+        "/health",              "/metrics",        "/",          "/apply-template",
+        "other"};
     if (!path)
         path = names[c->ep];
     if (c->ep != EA__EP_HEALTH && c->ep != EA__EP_METRICS)
@@ -743,6 +782,12 @@ ea_status ea_server_set_backend(ea_server *s, const struct ea_server_backend *b,
         return ea_error_set(err, EA_EINVAL, "server: the backend needs a model, tokenizer and engine");
     if (atomic_load(&s->be))
         return ea_error_set(err, EA_ESTATE, "server: the backend is already set");
+    char why[EA_ERROR_MSG_MAX + 64];
+    ea_status ts = ea__chat_template_load(b->model, &s->tpl, why, sizeof why, err);
+    if (ts)
+        return ts;
+    if (why[0])
+        ea__server_log(s, "%s", why);
     s->be_store = *b;
     snprintf(s->model_id, sizeof s->model_id, "%s", b->model_id ? b->model_id : "edgeagent");
     s->be_store.model_id = s->model_id;
@@ -811,6 +856,7 @@ void ea_server_destroy(ea_server *s)
         return;
     }
     ea_free(s->api_key);
+    ea_template_destroy(s->tpl);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->log_mu);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "edgeagent/server.h"
+#include "edgeagent/template.h"
 #include "util/buf.h"
 
 struct MHD_Connection;
@@ -106,11 +107,16 @@ bool ea__api_errorf(struct ea__api_error *e, int status, const char *type, const
 
 /* Renders msgs into the prompt text a model is given, ending with the
  * assistant turn's opening. tok (may be NULL) supplies bos/eos texts for a
- * template. Today: ChatML for every model; see chat_prompt.c for the swap to
- * the model's own template. The caller owns *out (ea_free). */
-ea_status ea__chat_prompt_render(const char *model_template, const ea_tokenizer *tok,
+ * template. Errors: EA_EINVAL when the template rejects the conversation
+ * (raise_exception: the message says why), EA_ETOOBIG past max_len. The
+ * caller owns *out (ea_free). */
+ea_status ea__chat_prompt_render(const ea_template *tpl, const ea_tokenizer *tok,
                                  const struct ea__chat_msg *msgs, int n_msgs, size_t max_len,
                                  char **out, size_t *out_len, struct ea_error *err);
+/* The model's own chat template (tokenizer.chat_template), or ChatML when it
+ * has none or it does not compile (*fallback_reason says why, or is empty). */
+ea_status ea__chat_template_load(const ea_model *m, ea_template **out, char *fallback_reason,
+                                 size_t reason_cap, struct ea_error *err);
 
 /* ---- metrics (metrics.c) ----------------------------------------------------------- */
 
@@ -123,6 +129,7 @@ enum ea__endpoint {
     EA__EP_HEALTH,
     EA__EP_METRICS,
     EA__EP_PAGE,
+    EA__EP_APPLY_TEMPLATE,
     EA__EP_OTHER,
     EA__EP_COUNT
 };
@@ -163,6 +170,7 @@ struct ea_server {
     struct MHD_Daemon *daemon;
     _Atomic(const struct ea_server_backend *) be; /* NULL while loading */
     struct ea_server_backend be_store;
+    ea_template *tpl; /* chat template of the backend's model */
     char model_id[128];
     _Atomic bool draining;
     _Atomic uint64_t next_id;

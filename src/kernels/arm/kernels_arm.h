@@ -53,6 +53,11 @@
 #include "kernels/quant_blocks.h"
 #include "util/fp16.h"
 
+/* Block fields are read as little-endian words and bytes of vector lanes. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the ARM kernels assume little-endian AArch64"
+#endif
+
 #define EA_ARM_INLINE static inline __attribute__((always_inline))
 
 /* Activation rows per quantized micro-kernel: sdot keeps 2 int32 vectors
@@ -252,9 +257,12 @@ EA_ARM_INLINE int tile_rows(const void *w, size_t w_stride, int64_t nr, int64_t 
     return n;
 }
 
-/* k = 0: every dot product is 0 (the loops below would write nothing). */
-EA_ARM_INLINE bool empty_k(int64_t k, int64_t nr, int64_t nc, float *s, size_t s_stride)
+/* Nothing to compute: no outputs, or k = 0 where every dot product is 0
+ * (the loops below would write nothing). */
+EA_ARM_INLINE bool trivial_gemm(int64_t k, int64_t nr, int64_t nc, float *s, size_t s_stride)
 {
+    if (nr <= 0 || nc <= 0)
+        return true;
     if (k > 0)
         return false;
     for (int64_t j = 0; j < nc; j++)
@@ -446,7 +454,7 @@ EA_ARM_INLINE void gemm_legacy(enum legacy_kind kind, int64_t k, int64_t nr, int
 {
     struct legacy_tile tile[EA_ARM_SEG / EA_QK];
     const uint8_t *rows[4];
-    if (empty_k(k, nr, nc, s, s_stride))
+    if (trivial_gemm(k, nr, nc, s, s_stride))
         return;
     if (nc <= EA_ARM_FEW_COLS) {
         for (int64_t i0 = 0; i0 < nr; i0 += 4) {
@@ -771,7 +779,7 @@ EA_ARM_INLINE void gemm_k(enum k_kind kind, int64_t k, int64_t nr, int64_t nc, c
 {
     struct k_tile tile[EA_ARM_SEG / EA_QK_K];
     const uint8_t *rows[4];
-    if (empty_k(k, nr, nc, s, s_stride))
+    if (trivial_gemm(k, nr, nc, s, s_stride))
         return;
     if (nc <= EA_ARM_FEW_COLS) {
         for (int64_t i0 = 0; i0 < nr; i0 += 4) {

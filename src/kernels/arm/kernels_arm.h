@@ -1028,39 +1028,49 @@ EA_ARM_INLINE float fload1(enum f_kind kind, const void *p, int64_t i)
 EA_ARM_INLINE void float_tile(enum f_kind kind, int R, int C, int64_t k, const void *const wr[],
                               const void *const xr[], float *out)
 {
-    float32x4_t acc[FROWS][FCOLS];
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++)
-            acc[r][c] = vdupq_n_f32(0);
+    float32x4_t acc[FROWS * FCOLS]; /* [r * C + c]; fully unrolled loops keep it in registers */
+#pragma GCC unroll 16
+    for (int a = 0; a < R * C; a++)
+        acc[a] = vdupq_n_f32(0);
     int64_t i = 0;
     for (; i + 8 <= k; i += 8) {
         float32x4_t wl[FROWS], wh[FROWS];
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++)
             fload8(kind, wr[r], i, &wl[r], &wh[r]);
+#pragma GCC unroll 4
         for (int c = 0; c < C; c++) {
             float32x4_t xl, xh;
             fload8(kind, xr[c], i, &xl, &xh);
+#pragma GCC unroll 4
             for (int r = 0; r < R; r++)
-                acc[r][c] = vfmaq_f32(vfmaq_f32(acc[r][c], wl[r], xl), wh[r], xh);
+                acc[r * C + c] = vfmaq_f32(vfmaq_f32(acc[r * C + c], wl[r], xl), wh[r], xh);
         }
     }
     if (i + 4 <= k) {
         float32x4_t wv[FROWS];
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++)
             wv[r] = fload4(kind, wr[r], i);
+#pragma GCC unroll 4
         for (int c = 0; c < C; c++) {
             const float32x4_t xv = fload4(kind, xr[c], i);
+#pragma GCC unroll 4
             for (int r = 0; r < R; r++)
-                acc[r][c] = vfmaq_f32(acc[r][c], wv[r], xv);
+                acc[r * C + c] = vfmaq_f32(acc[r * C + c], wv[r], xv);
         }
         i += 4;
     }
+    float sums[FROWS * FCOLS]; /* leaves acc before the tail loops index anything */
+#pragma GCC unroll 16
+    for (int a = 0; a < R * C; a++)
+        sums[a] = vaddvq_f32(acc[a]);
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {
             float tail = 0;
             for (int64_t t = i; t < k; t++)
                 tail += fload1(kind, wr[r], t) * fload1(kind, xr[c], t);
-            out[c * R + r] = vaddvq_f32(acc[r][c]) + tail;
+            out[c * R + r] = sums[r * C + c] + tail;
         }
 }
 

@@ -695,7 +695,71 @@ static void quant_matmul(void)
     }
 }
 
+/* The largest integer sums a variant can meet: weight blocks whose level
+ * bits are all set (or all clear, or Q8_0's -128, Q6_K's scale -128) against
+ * activation rows that quantize to +-127 everywhere. SIMD variants that
+ * accumulate products in narrow lanes (NEON's int16 smlal) would overflow
+ * here first; every variant must still match generic within float rounding. */
+static void quant_matmul_extremes(void)
+{
+    static const uint8_t fills[] = {0xFF, 0x00, 0x80, 0x7F};
+    static const float acts[] = {1.0f, -1.0f, 0.0f}; /* 0: alternating signs */
+    const int64_t nr = 6, nc = 5;
+    for (size_t t = 0; t < sizeof quant_weight_types / sizeof quant_weight_types[0]; t++) {
+        uint32_t type = quant_weight_types[t];
+        const struct ea_type_info *ti = ea_type_info(type);
+        const struct ea_matmul_ops *ref = ea_kernels_variant_matmul(0, type);
+        const int64_t k = 3 * (int64_t)ti->block_size;
+        const size_t wrow = row_bytes(type, k), xrow = row_bytes(ref->act_type, k);
+        uint8_t *w = malloc(wrow * nr), *x = malloc(xrow * nc);
+        float *f = malloc(sizeof(float) * k), s_ref[6 * 5], s[6 * 5];
+        double mags[6 * 5];
+        for (size_t fi = 0; fi < sizeof fills; fi++)
+            for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++) {
+                memset(w, fills[fi], wrow * nr);
+                /* fp16 scales: 1.0 (d, m, dmin), so no block decodes to inf/NaN */
+                for (int64_t b = 0; b < nr * k / (int64_t)ti->block_size; b++) {
+                    uint8_t *blk = w + b * ti->type_size;
+                    size_t h[2] = {0, 2}, nh = 1;
+                    if (type == EA_TYPE_Q4_1 || type == EA_TYPE_Q5_1 || type == EA_TYPE_Q4_K || type == EA_TYPE_Q5_K)
+                        nh = 2;
+                    else if (type == EA_TYPE_Q2_K)
+                        h[0] = offsetof(struct ea_blk_q2_k, d), h[1] = offsetof(struct ea_blk_q2_k, dmin), nh = 2;
+                    else if (type == EA_TYPE_Q3_K)
+                        h[0] = offsetof(struct ea_blk_q3_k, d);
+                    else if (type == EA_TYPE_Q6_K)
+                        h[0] = offsetof(struct ea_blk_q6_k, d);
+                    for (size_t i = 0; i < nh; i++)
+                        blk[h[i]] = 0x00, blk[h[i] + 1] = 0x3C;
+                }
+                for (int64_t j = 0; j < nc; j++) {
+                    for (int64_t i = 0; i < k; i++)
+                        f[i] = acts[ai] != 0 ? acts[ai] : ((i + j) % 2 ? 1.0f : -1.0f);
+                    ref->quantize_act(f, x + j * xrow, k);
+                }
+                ref->gemm(k, nr, nc, w, wrow, x, xrow, s_ref, (size_t)nr);
+                for (int64_t j = 0; j < nc; j++)
+                    for (int64_t i = 0; i < nr; i++) {
+                        double want = decoded_dot(type, ref->act_type, k, w + i * wrow, x + j * xrow,
+                                                  &mags[j * nr + i]);
+                        double tol = (type == EA_TYPE_Q4_1 || type == EA_TYPE_Q5_1) ? 4e-3 : 1e-5;
+                        ASSERT_NEAR(s_ref[j * nr + i], want, tol * mags[j * nr + i]);
+                    }
+                for (unsigned v = 1; v < ea_kernels_n_variants(); v++) {
+                    const struct ea_matmul_ops *ops = ea_kernels_variant_matmul(v, type);
+                    ops->gemm(k, nr, nc, w, wrow, x, xrow, s, (size_t)nr);
+                    for (int64_t i = 0; i < nr * nc; i++)
+                        if (!(fabs(s[i] - s_ref[i]) <= 2e-6 * mags[i]))
+                            FAIL("%s %s fill 0x%02X act %g out %" PRId64 ": %.9g vs generic %.9g",
+                                 ea_kernels_variant_name(v), ti->name, fills[fi], acts[ai], i, s[i], s_ref[i]);
+                }
+            }
+        free(w), free(x), free(f);
+    }
+}
+
 EA_TESTS(EA_TEST(fp16_conversions), EA_TEST(float_matmul), EA_TEST(vec_ops), EA_TEST(variant_selection),
          EA_TEST(decode_known_blocks), EA_TEST(decode_llama_cpp_tensors),
          EA_TEST(encode_like_llama_cpp), EA_TEST(encode_error_budgets), EA_TEST(encode_edge_cases),
-         EA_TEST(activation_rounding), EA_TEST(activation_quantizers_match), EA_TEST(quant_matmul))
+         EA_TEST(activation_rounding), EA_TEST(activation_quantizers_match), EA_TEST(quant_matmul),
+         EA_TEST(quant_matmul_extremes))

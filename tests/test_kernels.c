@@ -695,7 +695,78 @@ static void quant_matmul(void)
     }
 }
 
+/* Packed layouts (ea_pack_ops): for every variant and type that packs, the
+ * packed matrix gives bit for bit the results of that variant's gemm on the
+ * rows it was packed from, for partial tiles, odd shapes, every activation
+ * row count the micro-kernels special-case, and row ranges starting at any
+ * tile (as threads split them); unpackable shapes report size 0. */
+static void packed_matmul(void)
+{
+    static const int64_t nblocks[] = {1, 3, 33, 40};
+    static const int64_t rows[] = {1, 15, 16, 17, 37, 100};
+    static const int64_t cols[] = {1, 2, 3, 4, 5, 9, 70};
+    rng_state = 23;
+    int checked = 0;
+    for (unsigned v = 0; v < ea_kernels_n_variants(); v++)
+        for (size_t t = 0; t < sizeof quant_weight_types / sizeof quant_weight_types[0]; t++) {
+            uint32_t type = quant_weight_types[t];
+            const struct ea_pack_ops *pk = ea_kernels_variant_pack(v, type);
+            const struct ea_matmul_ops *ops = ea_kernels_variant_matmul(v, type);
+            if (!pk)
+                continue;
+            const struct ea_type_info *ti = ea_type_info(type);
+            ASSERT(pk->rows > 0 && pk->size && pk->repack && pk->gemm);
+            ASSERT_EQ(pk->size(ti->block_size + (ti->block_size > 1 ? 1 : 0), 16), 0);
+            for (size_t bi = 0; bi < sizeof nblocks / sizeof nblocks[0]; bi++)
+                for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+                    const int64_t k = nblocks[bi] * ti->block_size, nr = rows[ri], nc = 70;
+                    if (nblocks[bi] > 3 && nr > 17)
+                        continue;
+                    size_t wrow = row_bytes(type, k), xrow = row_bytes(ops->act_type, k);
+                    size_t psize = pk->size(k, nr);
+                    ASSERT(psize > 0);
+                    float *f = malloc(sizeof(float) * k * (nr > nc ? nr : nc));
+                    uint8_t *w = malloc(wrow * nr), *x = malloc(xrow * nc);
+                    void *wp = aligned_alloc(64, (psize + 63) / 64 * 64);
+                    float *s_ref = malloc(sizeof(float) * nr * nc), *s = malloc(sizeof(float) * nr * nc);
+                    struct ea_error err = {0};
+                    for (int64_t i = 0; i < k * nr; i++)
+                        f[i] = gauss();
+                    ASSERT_OK(ea_quant_from_f32(type, f, w, k * nr, &err), &err);
+                    for (int64_t i = 0; i < k * nc; i++)
+                        f[i] = gauss() * 3 + 0.5f;
+                    for (int64_t j = 0; j < nc; j++)
+                        ops->quantize_act(f + j * k, x + j * xrow, k);
+                    memset(wp, 0xA5, psize); /* repack must write every byte it reads */
+                    for (int64_t r0 = 0; r0 < nr; r0 += 2 * pk->rows) /* in pieces, as threads do */
+                        pk->repack(k, nr, r0, r0 + 2 * pk->rows, w, wrow, wp);
+                    for (size_t ci = 0; ci < sizeof cols / sizeof cols[0]; ci++) {
+                        const int64_t n = cols[ci];
+                        ops->gemm(k, nr, n, w, wrow, x, xrow, s_ref, (size_t)nr);
+                        for (int64_t i = 0; i < nr * n; i++)
+                            s[i] = NAN;
+                        if (ci % 2) /* all rows at once, or one tile at a time */
+                            pk->gemm(k, 0, nr, n, wp, x, xrow, s, (size_t)nr);
+                        else
+                            for (int64_t i0 = 0; i0 < nr; i0 += pk->rows)
+                                pk->gemm(k, i0, nr - i0 < pk->rows ? nr - i0 : pk->rows, n, wp, x, xrow,
+                                         s + i0, (size_t)nr);
+                        for (int64_t i = 0; i < nr * n; i++)
+                            if (memcmp(&s[i], &s_ref[i], 4) != 0)
+                                FAIL("%s %s packed k=%" PRId64 " nr=%" PRId64 " nc=%" PRId64 " out %" PRId64
+                                     ": %.9g vs unpacked %.9g",
+                                     ea_kernels_variant_name(v), ti->name, k, nr, n, i, s[i], s_ref[i]);
+                    }
+                    free(f), free(w), free(x), free(wp), free(s_ref), free(s);
+                    checked++;
+                }
+            printf("    %s %s: packed == unpacked, bit for bit\n", ea_kernels_variant_name(v), ti->name);
+        }
+    printf("    %d packed shapes checked\n", checked);
+}
+
 EA_TESTS(EA_TEST(fp16_conversions), EA_TEST(float_matmul), EA_TEST(vec_ops), EA_TEST(variant_selection),
          EA_TEST(decode_known_blocks), EA_TEST(decode_llama_cpp_tensors),
          EA_TEST(encode_like_llama_cpp), EA_TEST(encode_error_budgets), EA_TEST(encode_edge_cases),
-         EA_TEST(activation_rounding), EA_TEST(activation_quantizers_match), EA_TEST(quant_matmul))
+         EA_TEST(activation_rounding), EA_TEST(activation_quantizers_match), EA_TEST(quant_matmul),
+         EA_TEST(packed_matmul))

@@ -60,6 +60,29 @@ struct ea_matmul_ops {
                  const void *x, size_t x_stride, float *s, size_t s_stride);
 };
 
+/* Optional packed layout of one weight type in one variant: a weight matrix
+ * rearranged once, at load, into tiles of `rows` rows that gemm reads
+ * without unpacking. Activations are those of the same variant's
+ * ea_matmul_ops for the type (act_type, quantize_act). A separate table from
+ * ea_matmul_ops so that variants without packing need not know of it.
+ *   size: bytes of the packed copy of nr rows of k values; 0 when this shape
+ *     cannot be packed (then use ea_matmul_ops.gemm on the original rows).
+ *   repack: writes the tiles holding rows [r0, r1) of W (rows w_stride bytes
+ *     apart) into dst, which has `size` bytes and is 64-byte aligned; r0 is
+ *     a multiple of rows, so threads can split a matrix.
+ *   gemm: as ea_matmul_ops.gemm for rows i0 .. i0 + nr - 1 of the packed
+ *     matrix wp (i0 a multiple of rows); s points at the output of row i0.
+ *     Results equal the unpacked gemm's up to float rounding and, like them,
+ *     depend neither on nc nor on the row range (batch invariance). */
+struct ea_pack_ops {
+    int rows;
+    size_t (*size)(int64_t k, int64_t nr);
+    void (*repack)(int64_t k, int64_t nr, int64_t r0, int64_t r1, const void *w, size_t w_stride,
+                   void *dst);
+    void (*gemm)(int64_t k, int64_t i0, int64_t nr, int64_t nc, const void *wp, const void *x,
+                 size_t x_stride, float *s, size_t s_stride);
+};
+
 /* Vector helpers for attention over an F16 KV cache and for conversions. */
 struct ea_vec_ops {
     float (*dot_f16_f32)(int64_t n, const uint16_t *a, const float *b);
@@ -74,6 +97,8 @@ struct ea_vec_ops {
  * not computable. Thread-safe; the first call picks the variant. */
 const struct ea_matmul_ops *ea_kernels_matmul(uint32_t weight_type);
 const struct ea_vec_ops *ea_kernels_vec(void);
+/* Packed-layout ops of the active variant for weight_type, or NULL. */
+const struct ea_pack_ops *ea_kernels_pack(uint32_t weight_type);
 /* Name of the active variant ("generic", "avx2", "avx512", "neon", ...). */
 const char *ea_kernels_name(void);
 
@@ -84,6 +109,7 @@ const char *ea_kernels_variant_name(unsigned i);
  * NULL if that variant lacks the type (callers fall back to generic). */
 const struct ea_matmul_ops *ea_kernels_variant_matmul(unsigned i, uint32_t weight_type);
 const struct ea_vec_ops *ea_kernels_variant_vec(unsigned i);
+const struct ea_pack_ops *ea_kernels_variant_pack(unsigned i, uint32_t weight_type);
 /* Makes variant name the active one (before or after first use); EA_EINVAL
  * with the list of names if unknown or unusable on this CPU. */
 ea_status ea_kernels_select(const char *name, struct ea_error *err);

@@ -42,6 +42,12 @@ struct ea_model_info {
 
 struct ea_model_load_params {
     int n_threads; /* threads for the forward pass; 0 = number of CPUs */
+    /* Keep every weight in the file mapping. By default the weights of types
+     * the active kernels pack are copied at load into their packed layout
+     * (about the model's size in anonymous memory, the mapped pages are
+     * released; faster matmuls). EA_REPACK=0 in the environment does the
+     * same as setting this. */
+    bool no_repack;
 };
 
 /* Opens path, validates hyper-parameters and every tensor (names, shapes,

@@ -30,45 +30,56 @@ void ea__rmsnorm(const float *x, const float *w, float *y, int64_t n_rows, int64
 #define MM_ROW_ALIGN 16 /* rows per split unit: kernels tile a few rows at a time */
 
 struct mm_job {
-    const struct ea_gguf_tensor *w;
+    const struct ea__mat *w;
     const struct ea_matmul_ops *ops;
     const void *act;
     size_t act_stride;
     float *y;
     size_t row_bytes;
+    int64_t unit;  /* rows per split unit (a packed tile, or MM_ROW_ALIGN) */
+    int64_t units; /* split units of this weight */
 };
 
 struct mm_ctx {
     int n;
     struct mm_job jobs[MM_MAX];
     int64_t n_tokens;
-    int64_t total_rows;
+    int64_t total_units;
 };
 
+/* Thread ith takes a contiguous range of the weights' split units (rows of
+ * the weights one after the other); a unit never straddles two weights, so
+ * packed matrices are entered at a tile boundary. */
 static void mm_worker(void *p, int ith, int nth)
 {
     struct mm_ctx *c = p;
     int64_t b, e;
-    ea__split(c->total_rows, ith, nth, MM_ROW_ALIGN, &b, &e);
+    ea__split(c->total_units, ith, nth, 1, &b, &e);
     int64_t base = 0;
     for (int j = 0; j < c->n && b < e; j++) {
         const struct mm_job *jb = &c->jobs[j];
-        int64_t rows = (int64_t)jb->w->ne[1];
-        int64_t lo = b > base ? b - base : 0, hi = e - base < rows ? e - base : rows;
-        if (lo < hi)
-            jb->ops->gemm((int64_t)jb->w->ne[0], hi - lo, c->n_tokens,
-                          (const char *)jb->w->data + lo * jb->row_bytes, jb->row_bytes, jb->act,
-                          jb->act_stride, jb->y + lo, (size_t)rows);
-        base += rows;
+        const struct ea_gguf_tensor *t = jb->w->t;
+        int64_t rows = (int64_t)t->ne[1], k = (int64_t)t->ne[0];
+        int64_t ulo = b > base ? b - base : 0, uhi = e - base < jb->units ? e - base : jb->units;
+        int64_t lo = ulo * jb->unit, hi = uhi * jb->unit < rows ? uhi * jb->unit : rows;
+        if (lo < hi) {
+            if (jb->w->packed)
+                jb->w->pack->gemm(k, lo, hi - lo, c->n_tokens, jb->w->packed, jb->act, jb->act_stride,
+                                  jb->y + lo, (size_t)rows);
+            else
+                jb->ops->gemm(k, hi - lo, c->n_tokens, (const char *)t->data + lo * jb->row_bytes,
+                              jb->row_bytes, jb->act, jb->act_stride, jb->y + lo, (size_t)rows);
+        }
+        base += jb->units;
     }
 }
 
-void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea_gguf_tensor *const *ws,
-                      const float *x, int64_t n_tokens, float *const *ys)
+void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea__mat *const *ws, const float *x,
+                      int64_t n_tokens, float *const *ys)
 {
     struct ea__scratch *s = &f->m->s;
     struct mm_ctx c = {.n = n, .n_tokens = n_tokens};
-    int64_t k = (int64_t)ws[0]->ne[0];
+    int64_t k = (int64_t)ws[0]->t->ne[0], total_rows = 0;
     /* one conversion of x per distinct activation type (slots in s->act) */
     uint32_t conv_type[MM_MAX];
     const void *conv_ptr[MM_MAX];
@@ -77,12 +88,15 @@ void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea_gguf_tensor *con
     size_t slot_bytes = s->act_bytes / MM_MAX;
     for (int j = 0; j < n; j++) {
         struct mm_job *jb = &c.jobs[j];
+        const struct ea_gguf_tensor *t = ws[j]->t;
         jb->w = ws[j];
-        jb->ops = ea_kernels_matmul(ws[j]->type);
+        jb->ops = ea_kernels_matmul(t->type);
         jb->y = ys[j];
         uint64_t rb;
-        ea_type_bytes(ws[j]->type, (uint64_t)k, &rb);
+        ea_type_bytes(t->type, (uint64_t)k, &rb);
         jb->row_bytes = (size_t)rb;
+        jb->unit = ws[j]->packed ? ws[j]->pack->rows : MM_ROW_ALIGN;
+        jb->units = ((int64_t)t->ne[1] + jb->unit - 1) / jb->unit;
         int found = -1;
         for (int i = 0; i < n_conv; i++)
             if (conv_type[i] == jb->ops->act_type)
@@ -92,25 +106,26 @@ void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea_gguf_tensor *con
             uint64_t ab;
             ea_type_bytes(jb->ops->act_type, (uint64_t)k, &ab);
             char *dst = (char *)s->act + (size_t)found * slot_bytes;
-            for (int64_t t = 0; t < n_tokens; t++)
-                jb->ops->quantize_act(x + t * k, dst + t * ab, k);
+            for (int64_t tk = 0; tk < n_tokens; tk++)
+                jb->ops->quantize_act(x + tk * k, dst + tk * ab, k);
             conv_type[found] = jb->ops->act_type;
             conv_ptr[found] = dst;
             conv_stride[found] = (size_t)ab;
         }
         jb->act = conv_ptr[found];
         jb->act_stride = conv_stride[found];
-        c.total_rows += (int64_t)ws[j]->ne[1];
+        c.total_units += jb->units;
+        total_rows += (int64_t)t->ne[1];
     }
     /* a thread gets at least ~64K multiply-adds per token, or it costs more
      * to wake than it saves */
-    int64_t work = c.total_rows * k * n_tokens;
+    int64_t work = total_rows * k * n_tokens;
     int want = (int)(work / (1 << 16));
     ea__pool_run_n(f->m->pool, mm_worker, &c, want < 1 ? 1 : want);
 }
 
-void ea__matmul(struct ea__fwd *f, const struct ea_gguf_tensor *w, const float *x,
-                int64_t n_tokens, float *y)
+void ea__matmul(struct ea__fwd *f, const struct ea__mat *w, const float *x, int64_t n_tokens,
+                float *y)
 {
     ea__matmul_multi(f, 1, &w, x, n_tokens, &y);
 }
@@ -260,7 +275,7 @@ void ea__std_layer_forward(struct ea__fwd *f, uint32_t l)
     uint32_t e = h->n_embd, qd = h->n_head * h->head_dim, kvd = h->n_head_kv * h->head_dim;
 
     ea__rmsnorm(s->x, ly->attn_norm->data, s->h, T, e, h->rms_eps);
-    const struct ea_gguf_tensor *qkv[3] = {ly->wq, ly->wk, ly->wv};
+    const struct ea__mat *qkv[3] = {&ly->wq, &ly->wk, &ly->wv};
     float *const qkv_out[3] = {s->q, s->k, s->v};
     ea__matmul_multi(f, 3, qkv, s->h, T, qkv_out);
     if (ly->bq) {
@@ -275,19 +290,19 @@ void ea__std_layer_forward(struct ea__fwd *f, uint32_t l)
     ea__rope(m, s->q, T, h->n_head, s->row_pos);
     ea__rope(m, s->k, T, h->n_head_kv, s->row_pos);
     ea__attention(f, l);
-    ea__matmul(f, ly->wo, s->att, T, s->tmp);
+    ea__matmul(f, &ly->wo, s->att, T, s->tmp);
     for (int64_t i = 0; i < T * e; i++)
         s->x[i] += s->tmp[i];
 
     ea__rmsnorm(s->x, ly->ffn_norm->data, s->h, T, e, h->rms_eps);
-    const struct ea_gguf_tensor *gu[2] = {ly->w_gate, ly->w_up};
+    const struct ea__mat *gu[2] = {&ly->w_gate, &ly->w_up};
     float *const gu_out[2] = {s->gate, s->up};
     ea__matmul_multi(f, 2, gu, s->h, T, gu_out);
     for (int64_t i = 0; i < T * (int64_t)h->n_ff; i++) {
         float g = s->gate[i];
         s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
     }
-    ea__matmul(f, ly->w_down, s->gate, T, s->tmp);
+    ea__matmul(f, &ly->w_down, s->gate, T, s->tmp);
     for (int64_t i = 0; i < T * e; i++)
         s->x[i] += s->tmp[i];
 }

@@ -14,11 +14,22 @@
 
 /* ---- loaded model ------------------------------------------------------- */
 
+/* A matmul weight: its tensor in the file and, when the active kernels have
+ * a packed layout for its type (ea_pack_ops), the packed copy in the
+ * model's slab, which the matmul then reads instead of t->data. */
+struct ea__mat {
+    const struct ea_gguf_tensor *t;
+    const void *packed;             /* NULL: gemm over t->data */
+    const struct ea_pack_ops *pack; /* non-NULL with packed */
+};
+
 struct ea__layer {
-    const struct ea_gguf_tensor *attn_norm, *wq, *wk, *wv, *wo;
+    const struct ea_gguf_tensor *attn_norm;
+    struct ea__mat wq, wk, wv, wo;
     const struct ea_gguf_tensor *bq, *bk, *bv;         /* optional (qwen2) */
     const struct ea_gguf_tensor *q_norm, *k_norm;      /* optional (qwen3) */
-    const struct ea_gguf_tensor *ffn_norm, *w_gate, *w_up, *w_down;
+    const struct ea_gguf_tensor *ffn_norm;
+    struct ea__mat w_gate, w_up, w_down;
 };
 
 struct ea__fwd;
@@ -51,7 +62,10 @@ struct ea_model {
     ea_gguf *gguf;
     struct ea_model_info info;
     const struct ea__arch *arch;
-    const struct ea_gguf_tensor *tok_embd, *output_norm, *output;
+    const struct ea_gguf_tensor *tok_embd, *output_norm;
+    struct ea__mat output;   /* token_embd's tensor when the embeddings are tied */
+    void *packed;            /* slab of the packed weights (NULL: none) */
+    size_t packed_bytes;
     double *rope_inv_freq;   /* n_rot/2: base^(-2i/n_rot) / factor */
     struct ea__layer *layers;
     ea_pool *pool;
@@ -65,6 +79,11 @@ enum ea__tensor_use { EA_USE_MATMUL, EA_USE_VECTOR, EA_USE_EMBED };
 ea_status ea__bind_tensor(ea_model *m, const char *name, uint64_t ne0, uint64_t ne1,
                           enum ea__tensor_use use, bool optional,
                           const struct ea_gguf_tensor **out, struct ea_error *err);
+/* Packs every matmul weight whose type the active kernels pack (unless
+ * disabled) into one slab, in parallel on the model's pool, and lets the
+ * file mapping drop the pages it copied. */
+ea_status ea__pack_weights(ea_model *m, struct ea_error *err);
+void ea__packed_free(void *slab, size_t bytes); /* NULL-safe */
 /* The standard llama-family tensor set of layer l (q/k/v/o, norms, SwiGLU). */
 ea_status ea__bind_std_layer(ea_model *m, uint32_t l, struct ea__layer *ly, struct ea_error *err);
 
@@ -82,10 +101,10 @@ void ea__rmsnorm(const float *x, const float *w, float *y, int64_t n_rows, int64
                  float eps);
 /* y[t][0..n_out) = x[t] . W rows for every weight in ws, in one parallel
  * region; x is converted once per activation type. */
-void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea_gguf_tensor *const *ws,
+void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea__mat *const *ws,
                       const float *x, int64_t n_tokens, float *const *ys);
-void ea__matmul(struct ea__fwd *f, const struct ea_gguf_tensor *w, const float *x,
-                int64_t n_tokens, float *y);
+void ea__matmul(struct ea__fwd *f, const struct ea__mat *w, const float *x, int64_t n_tokens,
+                float *y);
 void ea__add_bias(float *y, const struct ea_gguf_tensor *b, int64_t n_rows, int64_t width);
 void ea__rope(const ea_model *m, float *x, int64_t n_tokens, uint32_t n_heads,
               const int32_t *pos);

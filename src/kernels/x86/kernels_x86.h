@@ -53,7 +53,6 @@
 #define FROWS 3
 #define FCOLS 2
 #endif
-#define EA_X86_SEG 1024 /* values of k per unpacked segment (a multiple of 256) */
 #define COLBLK 64      /* activation rows sharing one block-sum table */
 
 /* ---- primitives -------------------------------------------------------- */

@@ -118,10 +118,16 @@ void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea__mat *const *ws,
         total_rows += (int64_t)t->ne[1];
     }
     /* a thread gets at least ~64K multiply-adds per token, or it costs more
-     * to wake than it saves */
+     * to wake than it saves; each thread's share comes in a few parts, so
+     * that one slowed down by another process is relieved by the others */
     int64_t work = total_rows * k * n_tokens;
-    int want = (int)(work / (1 << 16));
-    ea__pool_run_n(f->m->pool, mm_worker, &c, want < 1 ? 1 : want);
+    int64_t want = work / (1 << 16), nth = ea__pool_size(f->m->pool);
+    if (want > nth)
+        want = nth;
+    int64_t parts = want > 1 ? want * EA__PARTS_PER_THREAD : 1;
+    if (parts > c.total_units)
+        parts = c.total_units;
+    ea__pool_run_parts(f->m->pool, mm_worker, &c, (int)parts);
 }
 
 void ea__matmul(struct ea__fwd *f, const struct ea__mat *w, const float *x, int64_t n_tokens,
@@ -253,8 +259,15 @@ void ea__attention(struct ea__fwd *f, uint32_t layer)
     for (int64_t t = 0; t < f->n_tokens; t++)
         ctx_total += s->row_pos[t] + 1;
     int64_t work = ctx_total * m->info.n_head * m->info.head_dim * 2;
-    int want = (int)(work / (1 << 16));
-    ea__pool_run_n(m->pool, att_worker, &c, want < 1 ? 1 : want);
+    int64_t want = work / (1 << 16), nth = ea__pool_size(m->pool);
+    if (want > nth)
+        want = nth;
+    int64_t parts = want > 1 ? want * EA__PARTS_PER_THREAD : 1, items = f->n_tokens * m->info.n_head;
+    if (parts > items)
+        parts = items;
+    if (parts > s->scores_parts)
+        parts = s->scores_parts;
+    ea__pool_run_parts(m->pool, att_worker, &c, (int)parts); /* scores: one row per part */
 }
 
 /* ---- the standard decoder layer ---------------------------------------------- */

@@ -24,7 +24,7 @@ static ea_status scratch_ensure(ea_model *m, int64_t T, int64_t max_ctx, struct 
 {
     struct ea__scratch *s = &m->s;
     const struct ea_model_info *h = &m->info;
-    int nth = ea__pool_size(m->pool);
+    int nth = ea__pool_size(m->pool) * EA__PARTS_PER_THREAD; /* attention parts */
     if (T > s->cap_tokens) {
         struct ea__scratch n = {0};
         int64_t qd = (int64_t)h->n_head * h->head_dim, kvd = (int64_t)h->n_head_kv * h->head_dim;
@@ -56,6 +56,7 @@ static ea_status scratch_ensure(ea_model *m, int64_t T, int64_t max_ctx, struct 
         }
         n.scores = s->scores;
         n.scores_per_thread = s->scores_per_thread;
+        n.scores_parts = s->scores_parts;
         s->scores = NULL;
         ea__scratch_release(s);
         *s = n;
@@ -68,6 +69,7 @@ static ea_status scratch_ensure(ea_model *m, int64_t T, int64_t max_ctx, struct 
         ea_free(s->scores);
         s->scores = sc;
         s->scores_per_thread = max_ctx;
+        s->scores_parts = nth;
     }
     return EA_OK;
 }

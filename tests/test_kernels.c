@@ -127,6 +127,71 @@ static void vec_ops(void)
     }
 }
 
+/* The attention and activation helpers of every variant against generic:
+ * head sizes with and without SIMD paths, groups of 1 to 9 heads, odd row
+ * counts, strided rows; exp over the softmax range and SiLU both ways. */
+static void vec_attention_ops(void)
+{
+    static const int64_t hds[] = {8, 16, 24, 64, 128, 6};
+    static const int groups[] = {1, 3, 4, 8, 9};
+    static const int64_t rows[] = {1, 5, 16, 17};
+    const struct ea_vec_ops *ref = ea_kernels_variant_vec(0);
+    double worst_s = 0, worst_a = 0, worst_e = 0;
+    for (unsigned v = 0; v < ea_kernels_n_variants(); v++) {
+        const struct ea_vec_ops *op = ea_kernels_variant_vec(v);
+        for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
+            for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++)
+                for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+                    const int64_t hd = hds[hi], n = rows[ri], stride = hd * 2 + 3;
+                    const int g = groups[gi];
+                    float q[9 * 128], s1[9 * 20], s2[9 * 20], o1[9 * 128], o2[9 * 128];
+                    uint16_t kv[17 * 259];
+                    for (int64_t i = 0; i < g * hd; i++) {
+                        q[i] = frand();
+                        o1[i] = o2[i] = frand();
+                    }
+                    for (int64_t i = 0; i < n * stride; i++)
+                        kv[i] = ea_f32_to_fp16(frand() * 2);
+                    op->att_scores_f16(hd, g, q, kv, (size_t)stride, n, 0.125f, s1, 20);
+                    ref->att_scores_f16(hd, g, q, kv, (size_t)stride, n, 0.125f, s2, 20);
+                    for (int i = 0; i < g; i++)
+                        for (int64_t j = 0; j < n; j++) {
+                            double e = fabs(s1[i * 20 + j] - s2[i * 20 + j]);
+                            ASSERT(e <= 1e-6 * hd);
+                            worst_s = e > worst_s ? e : worst_s;
+                        }
+                    op->att_accum_f16(hd, g, s2, 20, kv, (size_t)stride, n, o1);
+                    ref->att_accum_f16(hd, g, s2, 20, kv, (size_t)stride, n, o2);
+                    for (int64_t i = 0; i < g * hd; i++) {
+                        double e = fabs(o1[i] - o2[i]);
+                        ASSERT(e <= 1e-6 * n);
+                        worst_a = e > worst_a ? e : worst_a;
+                    }
+                }
+        for (int64_t n = 1; n <= 40; n += 13) {
+            float x1[40], x2[40], g1[40], g2[40], u[40];
+            for (int64_t i = 0; i < n; i++) {
+                x1[i] = x2[i] = frand() * 40 - 30; /* softmax range, and below -87 */
+                g1[i] = g2[i] = frand() * 120;      /* SiLU far out both ways */
+                u[i] = frand();
+            }
+            x1[0] = x2[0] = -100;
+            const float e1 = op->exp_sum(n, x1, 5.0f), e2 = ref->exp_sum(n, x2, 5.0f);
+            ASSERT(fabs(e1 - e2) <= 1e-6 * e2);
+            for (int64_t i = 0; i < n; i++) {
+                double e = fabs(x1[i] - x2[i]) / (x2[i] > 1e-30 ? x2[i] : 1e-30);
+                ASSERT(x1[i] >= 0 && (e <= 1e-6 || x2[i] < 1e-37));
+                worst_e = x2[i] > 1e-37 && e > worst_e ? e : worst_e;
+            }
+            op->silu_mul(n, g1, u);
+            ref->silu_mul(n, g2, u);
+            for (int64_t i = 0; i < n; i++)
+                ASSERT_NEAR(g1[i], g2[i], 1e-6 * (1 + fabs(g2[i])));
+        }
+    }
+    printf("    worst vs generic: scores %.1e, accumulation %.1e, exp relative %.1e\n", worst_s, worst_a, worst_e);
+}
+
 static void float_matmul(void)
 {
     check_float_type(EA_TYPE_F32, 1e-6);
@@ -765,7 +830,7 @@ static void packed_matmul(void)
     printf("    %d packed shapes checked\n", checked);
 }
 
-EA_TESTS(EA_TEST(fp16_conversions), EA_TEST(float_matmul), EA_TEST(vec_ops), EA_TEST(variant_selection),
+EA_TESTS(EA_TEST(fp16_conversions), EA_TEST(float_matmul), EA_TEST(vec_ops), EA_TEST(vec_attention_ops), EA_TEST(variant_selection),
          EA_TEST(decode_known_blocks), EA_TEST(decode_llama_cpp_tensors),
          EA_TEST(encode_like_llama_cpp), EA_TEST(encode_error_budgets), EA_TEST(encode_edge_cases),
          EA_TEST(activation_rounding), EA_TEST(activation_quantizers_match), EA_TEST(quant_matmul),

@@ -91,6 +91,18 @@ struct ea_vec_ops {
     void (*f16_to_f32)(const uint16_t *x, float *y, int64_t n);
     float (*dot_f32)(int64_t n, const float *a, const float *b);
     void (*axpy_f32)(int64_t n, float alpha, const float *x, float *y);
+    /* Attention over F16 rows, for the g query heads that share a KV head:
+     * s[i * s_stride + j] = scale * dot(q + i * hd, k + j * k_stride) for
+     * i < g, j < n (rows of hd values, k_stride elements apart). */
+    void (*att_scores_f16)(int64_t hd, int g, const float *q, const uint16_t *k, size_t k_stride,
+                           int64_t n, float scale, float *s, size_t s_stride);
+    /* out[i * hd + d] += sum_j p[i * p_stride + j] * v[j * v_stride + d]. */
+    void (*att_accum_f16)(int64_t hd, int g, const float *p, size_t p_stride, const uint16_t *v,
+                          size_t v_stride, int64_t n, float *out);
+    /* x[i] = exp(x[i] - shift); returns the sum of the results. */
+    float (*exp_sum)(int64_t n, float *x, float shift);
+    /* g[i] = silu(g[i]) * u[i], silu(v) = v / (1 + exp(-v)). */
+    void (*silu_mul)(int64_t n, float *g, const float *u);
 };
 
 /* Matmul ops of the active variant for weight type, or NULL when the type is

@@ -181,55 +181,89 @@ static inline const void *kv_row(const struct ea_kv_store *kv, void *base, const
     return (const char *)base + slot * kvd * es;
 }
 
-static void att_worker(void *p, int ith, int nth)
+/* One (token, KV head) item over an F16 store: the group of query heads
+ * sharing the KV head go together, so each key and value row is read and
+ * converted once for all of them; rows are taken a KV block at a time (the
+ * rows of a block are contiguous). scores: group x n_ctx. */
+static void att_item_f16(struct ea__fwd *f, uint32_t layer, int64_t t, uint32_t kvh, float *scores)
 {
-    struct att_ctx *c = p;
-    struct ea__fwd *f = c->f;
     ea_model *m = f->m;
     struct ea__scratch *s = &m->s;
     const struct ea_kv_store *kv = f->kv;
     const struct ea_model_info *h = &m->info;
     const struct ea_vec_ops *vec = ea_kernels_vec();
-    uint32_t hd = h->head_dim, qd = h->n_head * hd, kvd = h->n_head_kv * hd;
-    uint32_t group = h->n_head / h->n_head_kv;
-    float scale = 1.0f / sqrtf((float)hd);
+    const uint32_t hd = h->head_dim, qd = h->n_head * hd, kvd = h->n_head_kv * hd;
+    const int group = (int)(h->n_head / h->n_head_kv);
+    const float scale = 1.0f / sqrtf((float)hd);
+    const struct ea_batch_seg *seg = &f->b->segs[s->row_seg[t]];
+    const int32_t n_ctx = s->row_pos[t] + 1, bs = (int32_t)kv->block_size;
+    const float *q = s->q + t * qd + (size_t)kvh * group * hd; /* group x hd */
+    float *out = s->att + t * qd + (size_t)kvh * group * hd;
+    for (int32_t j0 = 0; j0 < n_ctx; j0 += bs) {
+        const uint16_t *kr = (const uint16_t *)kv_row(kv, kv->k[layer], seg->block_table, j0, kvd) + kvh * hd;
+        vec->att_scores_f16(hd, group, q, kr, kvd, n_ctx - j0 < bs ? n_ctx - j0 : bs, scale, scores + j0,
+                            (size_t)n_ctx);
+    }
+    for (int i = 0; i < group; i++) { /* softmax of each head's row */
+        float *row = scores + (size_t)i * n_ctx, mx = -INFINITY;
+        for (int32_t j = 0; j < n_ctx; j++)
+            mx = row[j] > mx ? row[j] : mx;
+        const float inv = 1.0f / vec->exp_sum(n_ctx, row, mx);
+        for (int32_t j = 0; j < n_ctx; j++)
+            row[j] *= inv;
+    }
+    memset(out, 0, sizeof(float) * hd * group);
+    for (int32_t j0 = 0; j0 < n_ctx; j0 += bs) {
+        const uint16_t *vr = (const uint16_t *)kv_row(kv, kv->v[layer], seg->block_table, j0, kvd) + kvh * hd;
+        vec->att_accum_f16(hd, group, scores + j0, (size_t)n_ctx, vr, kvd, n_ctx - j0 < bs ? n_ctx - j0 : bs,
+                           out);
+    }
+}
+
+/* One (token, head) item over an F32 store. scores: n_ctx. */
+static void att_item_f32(struct ea__fwd *f, uint32_t layer, int64_t t, uint32_t head, float *scores)
+{
+    ea_model *m = f->m;
+    struct ea__scratch *s = &m->s;
+    const struct ea_kv_store *kv = f->kv;
+    const struct ea_model_info *h = &m->info;
+    const struct ea_vec_ops *vec = ea_kernels_vec();
+    const uint32_t hd = h->head_dim, qd = h->n_head * hd, kvd = h->n_head_kv * hd;
+    const uint32_t kvh = head / (h->n_head / h->n_head_kv);
+    const float scale = 1.0f / sqrtf((float)hd);
+    const struct ea_batch_seg *seg = &f->b->segs[s->row_seg[t]];
+    const int32_t n_ctx = s->row_pos[t] + 1;
+    const float *q = s->q + t * qd + head * hd;
+    float *out = s->att + t * qd + head * hd;
+    float mx = -INFINITY;
+    for (int32_t j = 0; j < n_ctx; j++) {
+        const float *kr = (const float *)kv_row(kv, kv->k[layer], seg->block_table, j, kvd) + kvh * hd;
+        scores[j] = vec->dot_f32(hd, kr, q) * scale;
+        mx = scores[j] > mx ? scores[j] : mx;
+    }
+    const float inv = 1.0f / vec->exp_sum(n_ctx, scores, mx);
+    memset(out, 0, hd * sizeof *out);
+    for (int32_t j = 0; j < n_ctx; j++)
+        vec->axpy_f32(hd, scores[j] * inv, (const float *)kv_row(kv, kv->v[layer], seg->block_table, j, kvd) + kvh * hd,
+                      out);
+}
+
+static void att_worker(void *p, int ith, int nth)
+{
+    struct att_ctx *c = p;
+    struct ea__fwd *f = c->f;
+    struct ea__scratch *s = &f->m->s;
+    const struct ea_model_info *h = &f->m->info;
+    const bool f16 = f->kv->type == EA_TYPE_F16;
+    const uint32_t per_token = f16 ? h->n_head_kv : h->n_head;
     float *scores = s->scores + (int64_t)ith * s->scores_per_thread;
-    void *kbase = kv->k[c->layer], *vbase = kv->v[c->layer];
-    int64_t items = f->n_tokens * h->n_head, b, e;
-    ea__split(items, ith, nth, 1, &b, &e);
+    int64_t b, e;
+    ea__split(f->n_tokens * per_token, ith, nth, 1, &b, &e);
     for (int64_t it = b; it < e; it++) {
-        int64_t t = it / h->n_head;
-        uint32_t head = (uint32_t)(it % h->n_head), kvh = head / group;
-        const struct ea_batch_seg *seg = &f->b->segs[s->row_seg[t]];
-        int32_t n_ctx = s->row_pos[t] + 1;
-        const float *q = s->q + t * qd + head * hd;
-        float *out = s->att + t * qd + head * hd;
-        float mx = -INFINITY;
-        for (int32_t j = 0; j < n_ctx; j++) {
-            const void *kr = kv_row(kv, kbase, seg->block_table, j, kvd);
-            float d = kv->type == EA_TYPE_F16
-                          ? vec->dot_f16_f32(hd, (const uint16_t *)kr + kvh * hd, q)
-                          : vec->dot_f32(hd, (const float *)kr + kvh * hd, q);
-            d *= scale;
-            scores[j] = d;
-            if (d > mx)
-                mx = d;
-        }
-        double sum = 0;
-        for (int32_t j = 0; j < n_ctx; j++) {
-            float ex = expf(scores[j] - mx);
-            scores[j] = ex;
-            sum += ex;
-        }
-        float inv = (float)(1.0 / sum);
-        memset(out, 0, hd * sizeof *out);
-        for (int32_t j = 0; j < n_ctx; j++) {
-            const void *vr = kv_row(kv, vbase, seg->block_table, j, kvd);
-            if (kv->type == EA_TYPE_F16)
-                vec->axpy_f16(hd, scores[j] * inv, (const uint16_t *)vr + kvh * hd, out);
-            else
-                vec->axpy_f32(hd, scores[j] * inv, (const float *)vr + kvh * hd, out);
-        }
+        if (f16)
+            att_item_f16(f, c->layer, it / per_token, (uint32_t)(it % per_token), scores);
+        else
+            att_item_f32(f, c->layer, it / per_token, (uint32_t)(it % per_token), scores);
     }
 }
 
@@ -262,7 +296,8 @@ void ea__attention(struct ea__fwd *f, uint32_t layer)
     int64_t want = work / (1 << 16), nth = ea__pool_size(m->pool);
     if (want > nth)
         want = nth;
-    int64_t parts = want > 1 ? want * EA__PARTS_PER_THREAD : 1, items = f->n_tokens * m->info.n_head;
+    int64_t parts = want > 1 ? want * EA__PARTS_PER_THREAD : 1;
+    int64_t items = f->n_tokens * (kv->type == EA_TYPE_F16 ? m->info.n_head_kv : m->info.n_head);
     if (parts > items)
         parts = items;
     if (parts > s->scores_parts)
@@ -311,10 +346,7 @@ void ea__std_layer_forward(struct ea__fwd *f, uint32_t l)
     const struct ea__mat *gu[2] = {&ly->w_gate, &ly->w_up};
     float *const gu_out[2] = {s->gate, s->up};
     ea__matmul_multi(f, 2, gu, s->h, T, gu_out);
-    for (int64_t i = 0; i < T * (int64_t)h->n_ff; i++) {
-        float g = s->gate[i];
-        s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
-    }
+    ea_kernels_vec()->silu_mul(T * (int64_t)h->n_ff, s->gate, s->up);
     ea__matmul(f, &ly->w_down, s->gate, T, s->tmp);
     for (int64_t i = 0; i < T * e; i++)
         s->x[i] += s->tmp[i];

@@ -61,6 +61,8 @@ static ea_status scratch_ensure(ea_model *m, int64_t T, int64_t max_ctx, struct 
         ea__scratch_release(s);
         *s = n;
     }
+    /* attention scores: per part, the group of heads sharing a KV head */
+    max_ctx *= h->n_head / h->n_head_kv;
     if (max_ctx > s->scores_per_thread) {
         float *sc = ea_malloc(sizeof(float) * (size_t)max_ctx * nth);
         if (!sc)

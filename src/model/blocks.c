@@ -31,6 +31,7 @@ void ea__rmsnorm(const float *x, const float *w, float *y, int64_t n_rows, int64
 
 struct mm_job {
     const struct ea__mat *w;
+    const void *packed; /* w->packed as it was when the call began (or NULL) */
     const struct ea_matmul_ops *ops;
     const void *act;
     size_t act_stride;
@@ -63,8 +64,8 @@ static void mm_worker(void *p, int ith, int nth)
         int64_t ulo = b > base ? b - base : 0, uhi = e - base < jb->units ? e - base : jb->units;
         int64_t lo = ulo * jb->unit, hi = uhi * jb->unit < rows ? uhi * jb->unit : rows;
         if (lo < hi) {
-            if (jb->w->packed)
-                jb->w->pack->gemm(k, lo, hi - lo, c->n_tokens, jb->w->packed, jb->act, jb->act_stride,
+            if (jb->packed)
+                jb->w->pack->gemm(k, lo, hi - lo, c->n_tokens, jb->packed, jb->act, jb->act_stride,
                                   jb->y + lo, (size_t)rows);
             else
                 jb->ops->gemm(k, hi - lo, c->n_tokens, (const char *)t->data + lo * jb->row_bytes,
@@ -95,7 +96,9 @@ void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea__mat *const *ws,
         uint64_t rb;
         ea_type_bytes(t->type, (uint64_t)k, &rb);
         jb->row_bytes = (size_t)rb;
-        jb->unit = ws[j]->packed ? ws[j]->pack->rows : MM_ROW_ALIGN;
+        /* one read for the whole call: the packing thread may publish it meanwhile */
+        jb->packed = atomic_load_explicit(&ws[j]->packed, memory_order_acquire);
+        jb->unit = jb->packed ? ws[j]->pack->rows : MM_ROW_ALIGN;
         jb->units = ((int64_t)t->ne[1] + jb->unit - 1) / jb->unit;
         int found = -1;
         for (int i = 0; i < n_conv; i++)

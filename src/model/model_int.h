@@ -4,6 +4,8 @@
 #ifndef EDGEAGENT_MODEL_INT_H
 #define EDGEAGENT_MODEL_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,8 +21,21 @@
  * model's slab, which the matmul then reads instead of t->data. */
 struct ea__mat {
     const struct ea_gguf_tensor *t;
-    const void *packed;             /* NULL: gemm over t->data */
-    const struct ea_pack_ops *pack; /* non-NULL with packed */
+    const struct ea_pack_ops *pack;  /* set at load when the tensor is to be packed */
+    _Atomic(const void *) packed;    /* NULL until the packing thread has filled it */
+};
+
+/* The background packing of the matmul weights (pack.c). */
+struct ea__pack_plan {
+    struct ea__mat **mats; /* in packing order */
+    size_t *offset;        /* of each in the slab */
+    int n, cap;
+    void *slab;
+    size_t slab_bytes;
+    pthread_t thread;
+    bool running;          /* thread started and not joined (under lock) */
+    pthread_mutex_t lock;
+    _Atomic int stop;
 };
 
 struct ea__layer {
@@ -71,8 +86,7 @@ struct ea_model {
     const struct ea__arch *arch;
     const struct ea_gguf_tensor *tok_embd, *output_norm;
     struct ea__mat output;   /* token_embd's tensor when the embeddings are tied */
-    void *packed;            /* slab of the packed weights (NULL: none) */
-    size_t packed_bytes;
+    struct ea__pack_plan pack;
     double *rope_inv_freq;   /* n_rot/2: base^(-2i/n_rot) / factor */
     struct ea__layer *layers;
     ea_pool *pool;
@@ -86,11 +100,15 @@ enum ea__tensor_use { EA_USE_MATMUL, EA_USE_VECTOR, EA_USE_EMBED };
 ea_status ea__bind_tensor(ea_model *m, const char *name, uint64_t ne0, uint64_t ne1,
                           enum ea__tensor_use use, bool optional,
                           const struct ea_gguf_tensor **out, struct ea_error *err);
-/* Packs every matmul weight whose type the active kernels pack (unless
- * disabled) into one slab, in parallel on the model's pool, and lets the
- * file mapping drop the pages it copied. */
-ea_status ea__pack_weights(ea_model *m, struct ea_error *err);
-void ea__packed_free(void *slab, size_t bytes); /* NULL-safe */
+/* Plans the packed copies of every matmul weight whose type the active
+ * kernels pack, reserves their slab and starts the packing thread (none
+ * when nothing packs, or without memory: the weights are then read where
+ * they are mapped). m->pack.lock must be initialised. */
+ea_status ea__pack_start(ea_model *m, struct ea_error *err);
+/* Joins the packing thread: after it is done (finish) or asked to stop. */
+void ea__pack_stop(ea_model *m, bool finish);
+/* Stops packing and frees the slab (model destroy). */
+void ea__pack_release(ea_model *m);
 /* The standard llama-family tensor set of layer l (q/k/v/o, norms, SwiGLU). */
 ea_status ea__bind_std_layer(ea_model *m, uint32_t l, struct ea__layer *ly, struct ea_error *err);
 

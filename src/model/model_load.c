@@ -227,6 +227,7 @@ ea_status ea_model_load(const char *path, const struct ea_model_load_params *par
     ea_model *m = ea_calloc(1, sizeof *m);
     if (!m)
         return ea_error_set(err, EA_ENOMEM, "model: out of memory");
+    pthread_mutex_init(&m->pack.lock, NULL);
     ea_status s = ea_gguf_open(path, &m->gguf, err);
     if (s)
         goto fail;
@@ -284,7 +285,7 @@ ea_status ea_model_load(const char *path, const struct ea_model_load_params *par
         goto fail_prefix;
     const char *rp = getenv("EA_REPACK");
     if (!(params && params->no_repack) && !(rp && strcmp(rp, "0") == 0) &&
-        (s = ea__pack_weights(m, err)))
+        (s = ea__pack_start(m, err)))
         goto fail_prefix;
     *out = m;
     return EA_OK;
@@ -301,9 +302,9 @@ void ea_model_destroy(ea_model *m)
 {
     if (!m)
         return;
+    ea__pack_release(m); /* before the mapping it reads goes */
     ea__pool_destroy(m->pool);
     ea__scratch_release(&m->s);
-    ea__packed_free(m->packed, m->packed_bytes);
     ea_free(m->layers);
     ea_free(m->rope_inv_freq);
     ea_gguf_close(m->gguf);

@@ -1,48 +1,34 @@
 /* pack.c - copies the matmul weights into the active kernels' packed layout
- * (ea_pack_ops) at load: one slab for all of them, anonymous memory asking
- * for huge pages (a 1.1B model is ~600 MB: 4 KB pages would cost 150 000
- * page faults), filled in parallel on the model's pool. The file mapping's
- * copies are then released (ea_gguf_drop_pages), so resident memory stays
- * about the model's size; embeddings still read token_embd from the file
- * (tied output projections get a packed copy, their rows are read again
- * from the page cache only for the tokens looked up).
+ * (ea_pack_ops), in the background: ea_model_load plans one slab for all of
+ * them and starts one packing thread, which fills the slab tensor by
+ * tensor and publishes each packed copy (an atomic pointer) when it is
+ * complete. Until then the matmuls read the mapped rows; both give the same
+ * bits (kernels.h: the packed gemm equals the unpacked one on this
+ * variant), so when a tensor switches does not change any result.
+ *
+ * Why in the background: the slab is fresh anonymous memory (a 1.1B model
+ * is ~600 MB, asked for in huge pages), and faulting it in costs the kernel
+ * its zeroing, 0.1 s at best and over a second on a virtual machine whose
+ * freed memory goes back to the host; the first token should not wait for
+ * it. The file mapping's copies are released after packing
+ * (ea_gguf_drop_pages), so resident memory stays about the model's size;
+ * embeddings read token_embd from the file (a tied output projection gets a
+ * packed copy; its rows come back from the page cache for the tokens
+ * looked up).
  * Does not hold: the layouts or kernels (src/kernels).
  */
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "model/model_int.h"
 
 #define SLAB_ALIGN 64
 
-struct pack_job {
-    struct ea__mat **mats;
-    size_t *offset;
-    int n, cap;
-};
-
-struct pack_ctx {
-    struct ea__mat *mat;
-    void *dst;
-};
-
-static void pack_worker(void *p, int ith, int nth)
-{
-    struct pack_ctx *c = p;
-    const struct ea_gguf_tensor *t = c->mat->t;
-    const struct ea_pack_ops *pk = c->mat->pack;
-    const int64_t k = (int64_t)t->ne[0], nr = (int64_t)t->ne[1];
-    uint64_t row_bytes;
-    ea_type_bytes(t->type, (uint64_t)k, &row_bytes);
-    int64_t b, e;
-    ea__split(nr, ith, nth, pk->rows, &b, &e);
-    if (b < e)
-        pk->repack(k, nr, b, e, t->data, (size_t)row_bytes, c->dst);
-}
-
 static void *slab_alloc(size_t bytes)
 {
-#ifdef MAP_ANONYMOUS
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
@@ -50,28 +36,13 @@ static void *slab_alloc(size_t bytes)
     madvise(p, bytes, MADV_HUGEPAGE);
 #endif
     return p;
-#else
-    return ea_malloc(bytes);
-#endif
 }
 
-void ea__packed_free(void *slab, size_t bytes)
+/* Adds w to the plan when its type packs (a tied output projection is the
+ * embedding tensor, bound once as a matmul, so nothing is planned twice). */
+static void plan(struct ea__pack_plan *pl, struct ea__mat *w, size_t *total)
 {
-    if (!slab)
-        return;
-#ifdef MAP_ANONYMOUS
-    munmap(slab, bytes);
-#else
-    (void)bytes;
-    ea_free(slab);
-#endif
-}
-
-/* Adds w to the job when its type packs and it is not there yet (a tied
- * output projection is the embedding tensor, bound once as a matmul). */
-static void consider(struct pack_job *j, struct ea__mat *w, size_t *total)
-{
-    if (!w->t || j->n >= j->cap)
+    if (!w->t || pl->n >= pl->cap)
         return;
     const struct ea_pack_ops *pk = ea_kernels_pack(w->t->type);
     if (!pk)
@@ -80,52 +51,89 @@ static void consider(struct pack_job *j, struct ea__mat *w, size_t *total)
     if (bytes == 0)
         return;
     w->pack = pk;
-    j->mats[j->n] = w;
-    j->offset[j->n] = *total;
-    j->n++;
+    pl->mats[pl->n] = w;
+    pl->offset[pl->n] = *total;
+    pl->n++;
     *total += (bytes + SLAB_ALIGN - 1) / SLAB_ALIGN * SLAB_ALIGN;
 }
 
-ea_status ea__pack_weights(ea_model *m, struct ea_error *err)
+static void *packer_main(void *arg)
 {
-    struct pack_job job = {.cap = (int)m->info.n_layer * 7 + 1}, *j = &job;
-    j->mats = ea_calloc((size_t)j->cap, sizeof *j->mats);
-    j->offset = ea_calloc((size_t)j->cap, sizeof *j->offset);
-    if (!j->mats || !j->offset) {
-        ea_free(j->mats);
-        ea_free(j->offset);
-        return ea_error_set(err, EA_ENOMEM, "model: out of memory");
+    ea_model *m = arg;
+    struct ea__pack_plan *pl = &m->pack;
+#ifdef SYS_gettid
+    /* below the forward pass's threads when they compete for the cores */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);
+#endif
+    for (int i = 0; i < pl->n && !atomic_load_explicit(&pl->stop, memory_order_relaxed); i++) {
+        struct ea__mat *w = pl->mats[i];
+        const struct ea_gguf_tensor *t = w->t;
+        const int64_t k = (int64_t)t->ne[0], nr = (int64_t)t->ne[1];
+        uint64_t row_bytes;
+        ea_type_bytes(t->type, (uint64_t)k, &row_bytes);
+        uint8_t *dst = (uint8_t *)pl->slab + pl->offset[i];
+        w->pack->repack(k, nr, 0, nr, t->data, (size_t)row_bytes, dst);
+        atomic_store_explicit(&w->packed, (const void *)dst, memory_order_release);
+        ea_gguf_drop_pages(m->gguf, t->data, (size_t)t->size);
     }
+    return NULL;
+}
+
+ea_status ea__pack_start(ea_model *m, struct ea_error *err)
+{
+    struct ea__pack_plan *pl = &m->pack;
+    pl->cap = (int)m->info.n_layer * 7 + 1;
+    pl->mats = ea_calloc((size_t)pl->cap, sizeof *pl->mats);
+    pl->offset = ea_calloc((size_t)pl->cap, sizeof *pl->offset);
+    if (!pl->mats || !pl->offset)
+        return ea_error_set(err, EA_ENOMEM, "model: out of memory");
     size_t total = 0;
     for (uint32_t l = 0; l < m->info.n_layer; l++) {
         struct ea__layer *ly = &m->layers[l];
         struct ea__mat *ws[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-            consider(j, ws[i], &total);
+            plan(pl, ws[i], &total);
     }
-    consider(j, &m->output, &total);
-    if (j->n == 0)
-        goto out_free_job;
-    uint8_t *slab = slab_alloc(total);
-    if (!slab) {
-        /* not fatal: the kernels read the mapped weights as they are */
-        for (int i = 0; i < j->n; i++)
-            j->mats[i]->pack = NULL;
-        goto out_free_job;
+    plan(pl, &m->output, &total);
+    if (pl->n > 0)
+        pl->slab = slab_alloc(total);
+    /* without memory or a thread the kernels keep reading the mapped rows */
+    if (pl->slab) {
+        pl->slab_bytes = total;
+        if (pthread_create(&pl->thread, NULL, packer_main, m) == 0)
+            pl->running = true;
     }
-    /* tensor by tensor, releasing each source right away: resident memory
-     * peaks at the slab plus one tensor */
-    for (int i = 0; i < j->n; i++) {
-        struct ea__mat *w = j->mats[i];
-        struct pack_ctx c = {w, slab + j->offset[i]};
-        ea__pool_run(m->pool, pack_worker, &c);
-        w->packed = c.dst;
-        ea_gguf_drop_pages(m->gguf, w->t->data, (size_t)w->t->size);
-    }
-    m->packed = slab;
-    m->packed_bytes = total;
-out_free_job:
-    ea_free(j->mats);
-    ea_free(j->offset);
     return EA_OK;
 }
+
+void ea__pack_stop(ea_model *m, bool finish)
+{
+    struct ea__pack_plan *pl = &m->pack;
+    pthread_mutex_lock(&pl->lock);
+    if (pl->running) {
+        if (!finish)
+            atomic_store(&pl->stop, 1);
+        pthread_join(pl->thread, NULL);
+        pl->running = false;
+    }
+    pthread_mutex_unlock(&pl->lock);
+}
+
+void ea__pack_release(ea_model *m)
+{
+    struct ea__pack_plan *pl = &m->pack;
+    ea__pack_stop(m, false);
+    if (pl->slab)
+        munmap(pl->slab, pl->slab_bytes);
+    ea_free(pl->mats);
+    ea_free(pl->offset);
+    pthread_mutex_destroy(&pl->lock);
+}
+
+void ea_model_wait_packed(ea_model *m)
+{
+    if (m)
+        ea__pack_stop(m, true);
+}
+
+size_t ea_model_packed_bytes(const ea_model *m) { return m ? m->pack.slab_bytes : 0; }

@@ -172,9 +172,12 @@ ea_status ea_model_forward(ea_model *m, const struct ea_kv_store *kv, const stru
             }
         }
     }
-    if (n_out == 0)
+    if (n_out == 0) {
+        ea__pack_forward_done(m);
         return EA_OK;
+    }
     ea__rmsnorm(sc->x, m->output_norm->data, sc->h, n_out, h->n_embd, h->rms_eps);
     ea__matmul(&f, &m->output, sc->h, n_out, logits);
+    ea__pack_forward_done(m);
     return EA_OK;
 }

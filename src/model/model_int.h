@@ -33,8 +33,11 @@ struct ea__pack_plan {
     void *slab;
     size_t slab_bytes;
     pthread_t thread;
-    bool running;          /* thread started and not joined (under lock) */
-    pthread_mutex_t lock;
+    bool running;          /* thread started and not joined (under join_lock) */
+    pthread_mutex_t join_lock;
+    pthread_mutex_t lock;  /* with cond: the go signal */
+    pthread_cond_t cond;
+    _Atomic int go;        /* the thread may start packing */
     _Atomic int stop;
 };
 
@@ -103,12 +106,15 @@ ea_status ea__bind_tensor(ea_model *m, const char *name, uint64_t ne0, uint64_t 
 /* Plans the packed copies of every matmul weight whose type the active
  * kernels pack, reserves their slab and starts the packing thread (none
  * when nothing packs, or without memory: the weights are then read where
- * they are mapped). m->pack.lock must be initialised. */
+ * they are mapped). m->pack's locks and cond must be initialised. */
 ea_status ea__pack_start(ea_model *m, struct ea_error *err);
 /* Joins the packing thread: after it is done (finish) or asked to stop. */
 void ea__pack_stop(ea_model *m, bool finish);
 /* Stops packing and frees the slab (model destroy). */
 void ea__pack_release(ea_model *m);
+/* Called at the end of every forward pass: the first one lets packing
+ * begin. Cheap after that. */
+void ea__pack_forward_done(ea_model *m);
 /* The standard llama-family tensor set of layer l (q/k/v/o, norms, SwiGLU). */
 ea_status ea__bind_std_layer(ea_model *m, uint32_t l, struct ea__layer *ly, struct ea_error *err);
 

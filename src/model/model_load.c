@@ -228,6 +228,8 @@ ea_status ea_model_load(const char *path, const struct ea_model_load_params *par
     if (!m)
         return ea_error_set(err, EA_ENOMEM, "model: out of memory");
     pthread_mutex_init(&m->pack.lock, NULL);
+    pthread_mutex_init(&m->pack.join_lock, NULL);
+    pthread_cond_init(&m->pack.cond, NULL);
     ea_status s = ea_gguf_open(path, &m->gguf, err);
     if (s)
         goto fail;

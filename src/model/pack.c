@@ -10,7 +10,8 @@
  * is ~600 MB, asked for in huge pages), and faulting it in costs the kernel
  * its zeroing, 0.1 s at best and over a second on a virtual machine whose
  * freed memory goes back to the host; the first token should not wait for
- * it. The file mapping's copies are released after packing
+ * it. The thread starts once the first forward pass is over (or a second
+ * after loading), so the first token does not share the cores with it. The file mapping's copies are released after packing
  * (ea_gguf_drop_pages), so resident memory stays about the model's size;
  * embeddings read token_embd from the file (a tied output projection gets a
  * packed copy; its rows come back from the page cache for the tokens
@@ -19,6 +20,7 @@
  */
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -26,6 +28,7 @@
 #include "model/model_int.h"
 
 #define SLAB_ALIGN 64
+#define PACK_DELAY_S 1 /* packing starts at the latest this long after loading */
 
 static void *slab_alloc(size_t bytes)
 {
@@ -57,6 +60,19 @@ static void plan(struct ea__pack_plan *pl, struct ea__mat *w, size_t *total)
     *total += (bytes + SLAB_ALIGN - 1) / SLAB_ALIGN * SLAB_ALIGN;
 }
 
+/* Lets the packing thread begin (first forward pass done, or a waiter). */
+static void pack_go(struct ea__pack_plan *pl)
+{
+    if (atomic_load_explicit(&pl->go, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&pl->lock);
+    atomic_store_explicit(&pl->go, 1, memory_order_release);
+    pthread_cond_broadcast(&pl->cond);
+    pthread_mutex_unlock(&pl->lock);
+}
+
+void ea__pack_forward_done(ea_model *m) { pack_go(&m->pack); }
+
 static void *packer_main(void *arg)
 {
     ea_model *m = arg;
@@ -65,6 +81,16 @@ static void *packer_main(void *arg)
     /* below the forward pass's threads when they compete for the cores */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);
 #endif
+    /* the first forward pass (the first token after loading) runs alone:
+     * start after it, or after PACK_DELAY_S when none comes */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += PACK_DELAY_S;
+    pthread_mutex_lock(&pl->lock);
+    while (!atomic_load(&pl->go) && !atomic_load(&pl->stop))
+        if (pthread_cond_timedwait(&pl->cond, &pl->lock, &until) != 0)
+            break;
+    pthread_mutex_unlock(&pl->lock);
     for (int i = 0; i < pl->n && !atomic_load_explicit(&pl->stop, memory_order_relaxed); i++) {
         struct ea__mat *w = pl->mats[i];
         const struct ea_gguf_tensor *t = w->t;
@@ -109,14 +135,18 @@ ea_status ea__pack_start(ea_model *m, struct ea_error *err)
 void ea__pack_stop(ea_model *m, bool finish)
 {
     struct ea__pack_plan *pl = &m->pack;
-    pthread_mutex_lock(&pl->lock);
+    pthread_mutex_lock(&pl->join_lock);
     if (pl->running) {
         if (!finish)
             atomic_store(&pl->stop, 1);
+        pthread_mutex_lock(&pl->lock);
+        atomic_store(&pl->go, 1);
+        pthread_cond_broadcast(&pl->cond);
+        pthread_mutex_unlock(&pl->lock);
         pthread_join(pl->thread, NULL);
         pl->running = false;
     }
-    pthread_mutex_unlock(&pl->lock);
+    pthread_mutex_unlock(&pl->join_lock);
 }
 
 void ea__pack_release(ea_model *m)
@@ -128,6 +158,8 @@ void ea__pack_release(ea_model *m)
     ea_free(pl->mats);
     ea_free(pl->offset);
     pthread_mutex_destroy(&pl->lock);
+    pthread_mutex_destroy(&pl->join_lock);
+    pthread_cond_destroy(&pl->cond);
 }
 
 void ea_model_wait_packed(ea_model *m)

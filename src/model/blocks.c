@@ -15,13 +15,117 @@ void ea__rmsnorm(const float *x, const float *w, float *y, int64_t n_rows, int64
     for (int64_t r = 0; r < n_rows; r++) {
         const float *xr = x + r * width;
         float *yr = y + r * width;
+        /* 8 float partial sums (the compiler vectorizes them), then double */
+        float part[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= width; i += 8)
+            for (int l = 0; l < 8; l++)
+                part[l] += xr[i + l] * xr[i + l];
         double sum = 0;
-        for (int64_t i = 0; i < width; i++)
+        for (int l = 0; l < 8; l++)
+            sum += part[l];
+        for (; i < width; i++)
             sum += (double)(xr[i] * xr[i]);
         float scale = 1.0f / sqrtf((float)(sum / width) + eps);
-        for (int64_t i = 0; i < width; i++)
+        for (i = 0; i < width; i++)
             yr[i] = xr[i] * scale * w[i];
     }
+}
+
+/* ---- row-parallel elementwise work (prefill) ------------------------------- */
+
+/* Below this many values a pass over rows runs on the calling thread: the
+ * region would cost more than it saves (decode). */
+#define PAR_MIN_VALUES (1 << 16)
+
+struct rows_ctx {
+    void (*fn)(void *arg, int64_t r0, int64_t r1);
+    void *arg;
+    int64_t n;
+};
+
+static void rows_worker(void *p, int ith, int nth)
+{
+    struct rows_ctx *c = p;
+    int64_t b, e;
+    ea__split(c->n, ith, nth, 1, &b, &e);
+    if (b < e)
+        c->fn(c->arg, b, e);
+}
+
+/* fn(arg, r0, r1) over rows [0, n) of `width` values each, split across the
+ * pool when the pass is big enough. */
+static void parallel_rows(ea_model *m, int64_t n, int64_t width, void (*fn)(void *, int64_t, int64_t), void *arg)
+{
+    if (n < 2 || n * width < PAR_MIN_VALUES) {
+        fn(arg, 0, n);
+        return;
+    }
+    struct rows_ctx c = {fn, arg, n};
+    int64_t parts = (int64_t)ea__pool_size(m->pool) * EA__PARTS_PER_THREAD;
+    ea__pool_run_parts(m->pool, rows_worker, &c, (int)(parts < n ? parts : n));
+}
+
+struct norm_args {
+    const float *x, *w;
+    float *y;
+    int64_t width;
+    float eps;
+};
+
+static void norm_rows(void *p, int64_t r0, int64_t r1)
+{
+    struct norm_args *a = p;
+    ea__rmsnorm(a->x + r0 * a->width, a->w, a->y + r0 * a->width, r1 - r0, a->width, a->eps);
+}
+
+void ea__rmsnorm_rows(struct ea__fwd *f, const float *x, const float *w, float *y, int64_t n_rows, int64_t width,
+                      float eps)
+{
+    struct norm_args a = {x, w, y, width, eps};
+    parallel_rows(f->m, n_rows, width, norm_rows, &a);
+}
+
+struct silu_args {
+    float *g;
+    const float *u;
+    int64_t width;
+};
+
+static void silu_rows(void *p, int64_t r0, int64_t r1)
+{
+    struct silu_args *a = p;
+    ea_kernels_vec()->silu_mul((r1 - r0) * a->width, a->g + r0 * a->width, a->u + r0 * a->width);
+}
+
+struct add_args {
+    float *x;
+    const float *d;
+    int64_t width;
+};
+
+static void add_rows(void *p, int64_t r0, int64_t r1)
+{
+    struct add_args *a = p;
+    float *restrict x = a->x;
+    const float *restrict d = a->d;
+    for (int64_t i = r0 * a->width; i < r1 * a->width; i++)
+        x[i] += d[i];
+}
+
+struct act_args {
+    const struct ea_matmul_ops *ops;
+    const float *x;
+    char *dst;
+    int64_t k;
+    size_t row_bytes;
+};
+
+static void act_rows(void *p, int64_t r0, int64_t r1)
+{
+    struct act_args *a = p;
+    for (int64_t t = r0; t < r1; t++)
+        a->ops->quantize_act(a->x + t * a->k, a->dst + (size_t)t * a->row_bytes, a->k);
 }
 
 /* ---- matmul ---------------------------------------------------------------- */
@@ -109,8 +213,8 @@ void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea__mat *const *ws,
             uint64_t ab;
             ea_type_bytes(jb->ops->act_type, (uint64_t)k, &ab);
             char *dst = (char *)s->act + (size_t)found * slot_bytes;
-            for (int64_t tk = 0; tk < n_tokens; tk++)
-                jb->ops->quantize_act(x + tk * k, dst + tk * ab, k);
+            struct act_args aa = {jb->ops, x, dst, k, (size_t)ab};
+            parallel_rows(f->m, n_tokens, k, act_rows, &aa);
             conv_type[found] = jb->ops->act_type;
             conv_ptr[found] = dst;
             conv_stride[found] = (size_t)ab;
@@ -149,14 +253,24 @@ void ea__add_bias(float *y, const struct ea_gguf_tensor *b, int64_t n_rows, int6
 
 /* ---- RoPE ------------------------------------------------------------------ */
 
-void ea__rope(const ea_model *m, float *x, int64_t n_tokens, uint32_t n_heads, const int32_t *pos)
+void ea__rope_table(const ea_model *m, int64_t n_tokens, const int32_t *pos, float *cs)
+{
+    const uint32_t half = m->info.n_rot / 2;
+    for (int64_t t = 0; t < n_tokens; t++)
+        for (uint32_t i = 0; i < half; i++) {
+            double theta = (double)pos[t] * m->rope_inv_freq[i];
+            cs[(t * half + i) * 2] = (float)cos(theta);
+            cs[(t * half + i) * 2 + 1] = (float)sin(theta);
+        }
+}
+
+void ea__rope(const ea_model *m, float *x, int64_t n_tokens, uint32_t n_heads, const float *cs)
 {
     const struct ea_model_info *h = &m->info;
     uint32_t hd = h->head_dim, half = h->n_rot / 2;
     for (int64_t t = 0; t < n_tokens; t++) {
         for (uint32_t i = 0; i < half; i++) {
-            double theta = (double)pos[t] * m->rope_inv_freq[i];
-            float c = (float)cos(theta), s = (float)sin(theta);
+            float c = cs[(t * half + i) * 2], s = cs[(t * half + i) * 2 + 1];
             for (uint32_t hh = 0; hh < n_heads; hh++) {
                 float *v = x + (t * n_heads + hh) * hd;
                 uint32_t a = h->rope_neox ? i : 2 * i, b = h->rope_neox ? i + half : 2 * i + 1;
@@ -310,10 +424,10 @@ void ea__attention(struct ea__fwd *f, uint32_t layer)
 
 /* ---- the standard decoder layer ---------------------------------------------- */
 
-static void head_rmsnorm(float *x, const struct ea_gguf_tensor *w, int64_t n_rows, uint32_t hd,
+static void head_rmsnorm(struct ea__fwd *f, float *x, const struct ea_gguf_tensor *w, int64_t n_rows, uint32_t hd,
                          float eps)
 {
-    ea__rmsnorm(x, w->data, x, n_rows, hd, eps);
+    ea__rmsnorm_rows(f, x, w->data, x, n_rows, hd, eps);
 }
 
 void ea__std_layer_forward(struct ea__fwd *f, uint32_t l)
@@ -325,7 +439,7 @@ void ea__std_layer_forward(struct ea__fwd *f, uint32_t l)
     int64_t T = f->n_tokens;
     uint32_t e = h->n_embd, qd = h->n_head * h->head_dim, kvd = h->n_head_kv * h->head_dim;
 
-    ea__rmsnorm(s->x, ly->attn_norm->data, s->h, T, e, h->rms_eps);
+    ea__rmsnorm_rows(f, s->x, ly->attn_norm->data, s->h, T, e, h->rms_eps);
     const struct ea__mat *qkv[3] = {&ly->wq, &ly->wk, &ly->wv};
     float *const qkv_out[3] = {s->q, s->k, s->v};
     ea__matmul_multi(f, 3, qkv, s->h, T, qkv_out);
@@ -335,22 +449,22 @@ void ea__std_layer_forward(struct ea__fwd *f, uint32_t l)
         ea__add_bias(s->v, ly->bv, T, kvd);
     }
     if (ly->q_norm) {
-        head_rmsnorm(s->q, ly->q_norm, T * h->n_head, h->head_dim, h->rms_eps);
-        head_rmsnorm(s->k, ly->k_norm, T * h->n_head_kv, h->head_dim, h->rms_eps);
+        head_rmsnorm(f, s->q, ly->q_norm, T * h->n_head, h->head_dim, h->rms_eps);
+        head_rmsnorm(f, s->k, ly->k_norm, T * h->n_head_kv, h->head_dim, h->rms_eps);
     }
-    ea__rope(m, s->q, T, h->n_head, s->row_pos);
-    ea__rope(m, s->k, T, h->n_head_kv, s->row_pos);
+    ea__rope(m, s->q, T, h->n_head, s->rope_cs);
+    ea__rope(m, s->k, T, h->n_head_kv, s->rope_cs);
     ea__attention(f, l);
     ea__matmul(f, &ly->wo, s->att, T, s->tmp);
-    for (int64_t i = 0; i < T * e; i++)
-        s->x[i] += s->tmp[i];
+    struct add_args res = {s->x, s->tmp, e};
+    parallel_rows(m, T, e, add_rows, &res);
 
-    ea__rmsnorm(s->x, ly->ffn_norm->data, s->h, T, e, h->rms_eps);
+    ea__rmsnorm_rows(f, s->x, ly->ffn_norm->data, s->h, T, e, h->rms_eps);
     const struct ea__mat *gu[2] = {&ly->w_gate, &ly->w_up};
     float *const gu_out[2] = {s->gate, s->up};
     ea__matmul_multi(f, 2, gu, s->h, T, gu_out);
-    ea_kernels_vec()->silu_mul(T * (int64_t)h->n_ff, s->gate, s->up);
+    struct silu_args sa = {s->gate, s->up, h->n_ff};
+    parallel_rows(m, T, h->n_ff, silu_rows, &sa);
     ea__matmul(f, &ly->w_down, s->gate, T, s->tmp);
-    for (int64_t i = 0; i < T * e; i++)
-        s->x[i] += s->tmp[i];
+    parallel_rows(m, T, e, add_rows, &res);
 }

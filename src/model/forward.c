@@ -14,7 +14,7 @@
 void ea__scratch_release(struct ea__scratch *s)
 {
     void *ptrs[] = {s->x, s->h, s->q, s->k, s->v, s->att, s->gate, s->up, s->tmp, s->act,
-                    s->scores, s->row_pos, s->row_seg};
+                    s->scores, s->row_pos, s->row_seg, s->rope_cs};
     for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)
         ea_free(ptrs[i]);
     memset(s, 0, sizeof *s);
@@ -48,8 +48,9 @@ static ea_status scratch_ensure(ea_model *m, int64_t T, int64_t max_ctx, struct 
         n.act = ea_malloc(n.act_bytes);
         n.row_pos = ea_malloc(sizeof(int32_t) * T);
         n.row_seg = ea_malloc(sizeof(int32_t) * T);
+        n.rope_cs = ea_malloc(sizeof(float) * T * h->n_rot);
         if (!n.x || !n.h || !n.tmp || !n.q || !n.att || !n.k || !n.v || !n.gate || !n.up ||
-            !n.act || !n.row_pos || !n.row_seg) {
+            !n.act || !n.row_pos || !n.row_seg || !n.rope_cs) {
             ea__scratch_release(&n);
             return ea_error_set(err, EA_ENOMEM, "model: out of memory for a %" PRId64
                                                 "-token batch", T);
@@ -153,6 +154,7 @@ ea_status ea_model_forward(ea_model *m, const struct ea_kv_store *kv, const stru
             sc->row_seg[row] = i;
         }
     }
+    ea__rope_table(m, T, sc->row_pos, sc->rope_cs);
     struct ea__fwd f = {m, kv, b, T};
     for (uint32_t l = 0; l < h->n_layer; l++)
         m->arch->layer_forward(&f, l);
@@ -176,7 +178,7 @@ ea_status ea_model_forward(ea_model *m, const struct ea_kv_store *kv, const stru
         ea__pack_forward_done(m);
         return EA_OK;
     }
-    ea__rmsnorm(sc->x, m->output_norm->data, sc->h, n_out, h->n_embd, h->rms_eps);
+    ea__rmsnorm_rows(&f, sc->x, m->output_norm->data, sc->h, n_out, h->n_embd, h->rms_eps);
     ea__matmul(&f, &m->output, sc->h, n_out, logits);
     ea__pack_forward_done(m);
     return EA_OK;

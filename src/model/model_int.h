@@ -81,6 +81,7 @@ struct ea__scratch {
     int64_t scores_per_thread;
     int64_t scores_parts; /* rows of scores: parts an attention region may have */
     int32_t *row_pos, *row_seg;
+    float *rope_cs; /* ea__rope_table of the batch's rows */
 };
 
 struct ea_model {
@@ -130,6 +131,9 @@ struct ea__fwd {
 /* Building blocks (blocks.c). Matrices are row-major [n_tokens][width]. */
 void ea__rmsnorm(const float *x, const float *w, float *y, int64_t n_rows, int64_t width,
                  float eps);
+/* ea__rmsnorm over the pool when the batch is big enough (prefill). */
+void ea__rmsnorm_rows(struct ea__fwd *f, const float *x, const float *w, float *y, int64_t n_rows, int64_t width,
+                      float eps);
 /* y[t][0..n_out) = x[t] . W rows for every weight in ws, in one parallel
  * region; x is converted once per activation type. */
 void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea__mat *const *ws,
@@ -137,8 +141,10 @@ void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea__mat *const *ws,
 void ea__matmul(struct ea__fwd *f, const struct ea__mat *w, const float *x, int64_t n_tokens,
                 float *y);
 void ea__add_bias(float *y, const struct ea_gguf_tensor *b, int64_t n_rows, int64_t width);
-void ea__rope(const ea_model *m, float *x, int64_t n_tokens, uint32_t n_heads,
-              const int32_t *pos);
+/* cs[(t * n_rot/2 + i) * 2 + {0, 1}] = cos, sin of pos[t] * inv_freq[i]:
+ * once per forward pass, for every layer's RoPE. */
+void ea__rope_table(const ea_model *m, int64_t n_tokens, const int32_t *pos, float *cs);
+void ea__rope(const ea_model *m, float *x, int64_t n_tokens, uint32_t n_heads, const float *cs);
 /* Stores K/V rows of the batch into the KV store and runs causal attention
  * of q over each token's sequence; writes f->m->s.att. */
 void ea__attention(struct ea__fwd *f, uint32_t layer);

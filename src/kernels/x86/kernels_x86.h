@@ -1145,30 +1145,56 @@ static void vec_silu_mul(int64_t n, float *g, const float *u)
         g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
-/* Scores of up to 4 query heads against one key row at a time: each
- * converted chunk of the key serves every head. hd a multiple of 8 (other
- * head sizes take the per-row helpers). */
+/* a[0..7] -> the vector of their 8 horizontal sums (hadd tree). */
+EA_ALWAYS_INLINE __m256 hsum8_ps(const __m256 a[8])
+{
+    const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+#define ATT_MAX_HD 256 /* head sizes the blocked score kernel takes (stack: 8 rows of floats) */
+
+/* Scores against 8 keys at a time: the 8 key rows are converted once into
+ * floats, then each query head runs 8 accumulators over the head and one
+ * reduction gives its 8 scores. hd a multiple of 8 and at most ATT_MAX_HD
+ * (other head sizes take the per-row helpers). */
 static void vec_att_scores_f16(int64_t hd, int g, const float *q, const uint16_t *k, size_t k_stride,
                                int64_t n, float scale, float *s, size_t s_stride)
 {
-    for (int i0 = 0; i0 < g; i0 += 4) {
-        const int gn = g - i0 < 4 ? g - i0 : 4;
-        const float *qi = q + (size_t)i0 * hd;
-        for (int64_t j = 0; j < n; j++) {
-            const uint16_t *kr = k + (size_t)j * k_stride;
-            if (hd % 8) {
-                for (int i = 0; i < gn; i++)
-                    s[(size_t)(i0 + i) * s_stride + (size_t)j] = scale * vec_dot_f16_f32(hd, kr, qi + i * hd);
-                continue;
-            }
-            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    if (hd % 8 || hd > ATT_MAX_HD) {
+        for (int i = 0; i < g; i++)
+            for (int64_t j = 0; j < n; j++)
+                s[(size_t)i * s_stride + (size_t)j] = scale * vec_dot_f16_f32(hd, k + (size_t)j * k_stride, q + i * hd);
+        return;
+    }
+    _Alignas(32) float kf[8 * ATT_MAX_HD];
+    const __m256 sc = _mm256_set1_ps(scale);
+    for (int64_t j0 = 0; j0 < n; j0 += 8) {
+        const int jn = n - j0 < 8 ? (int)(n - j0) : 8;
+        for (int jj = 0; jj < 8; jj++) { /* missing rows repeat the last one */
+            const uint16_t *kr = k + (size_t)(j0 + (jj < jn ? jj : jn - 1)) * k_stride;
+            for (int64_t d = 0; d < hd; d += 8)
+                _mm256_store_ps(kf + jj * hd + d, fload8(F_F16, kr, d));
+        }
+        for (int i = 0; i < g; i++) {
+            __m256 acc[8];
+            for (int jj = 0; jj < 8; jj++)
+                acc[jj] = _mm256_setzero_ps();
             for (int64_t d = 0; d < hd; d += 8) {
-                const __m256 kv = fload8(F_F16, kr, d);
-                for (int i = 0; i < gn; i++)
-                    acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(qi + i * hd + d), kv, acc[i]);
+                const __m256 qv = _mm256_loadu_ps(q + i * hd + d);
+                for (int jj = 0; jj < 8; jj++)
+                    acc[jj] = _mm256_fmadd_ps(qv, _mm256_load_ps(kf + jj * hd + d), acc[jj]);
             }
-            for (int i = 0; i < gn; i++)
-                s[(size_t)(i0 + i) * s_stride + (size_t)j] = scale * hsum_ps(acc[i]);
+            const __m256 r = _mm256_mul_ps(hsum8_ps(acc), sc);
+            float *dst = s + (size_t)i * s_stride + (size_t)j0;
+            if (jn == 8) {
+                _mm256_storeu_ps(dst, r);
+            } else {
+                float tmp[8];
+                _mm256_storeu_ps(tmp, r);
+                memcpy(dst, tmp, sizeof(float) * (size_t)jn);
+            }
         }
     }
 }

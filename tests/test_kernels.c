@@ -127,6 +127,71 @@ static void vec_ops(void)
     }
 }
 
+/* The attention and activation helpers of every variant against generic:
+ * head sizes with and without SIMD paths, groups of 1 to 9 heads, odd row
+ * counts, strided rows; exp over the softmax range and SiLU both ways. */
+static void vec_attention_ops(void)
+{
+    static const int64_t hds[] = {8, 16, 24, 64, 128, 6};
+    static const int groups[] = {1, 3, 4, 8, 9};
+    static const int64_t rows[] = {1, 5, 16, 17};
+    const struct ea_vec_ops *ref = ea_kernels_variant_vec(0);
+    double worst_s = 0, worst_a = 0, worst_e = 0;
+    for (unsigned v = 0; v < ea_kernels_n_variants(); v++) {
+        const struct ea_vec_ops *op = ea_kernels_variant_vec(v);
+        for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
+            for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++)
+                for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+                    const int64_t hd = hds[hi], n = rows[ri], stride = hd * 2 + 3;
+                    const int g = groups[gi];
+                    float q[9 * 128], s1[9 * 20], s2[9 * 20], o1[9 * 128], o2[9 * 128];
+                    uint16_t kv[17 * 259];
+                    for (int64_t i = 0; i < g * hd; i++) {
+                        q[i] = frand();
+                        o1[i] = o2[i] = frand();
+                    }
+                    for (int64_t i = 0; i < n * stride; i++)
+                        kv[i] = ea_f32_to_fp16(frand() * 2);
+                    op->att_scores_f16(hd, g, q, kv, (size_t)stride, n, 0.125f, s1, 20);
+                    ref->att_scores_f16(hd, g, q, kv, (size_t)stride, n, 0.125f, s2, 20);
+                    for (int i = 0; i < g; i++)
+                        for (int64_t j = 0; j < n; j++) {
+                            double e = fabs(s1[i * 20 + j] - s2[i * 20 + j]);
+                            ASSERT(e <= 1e-6 * hd);
+                            worst_s = e > worst_s ? e : worst_s;
+                        }
+                    op->att_accum_f16(hd, g, s2, 20, kv, (size_t)stride, n, o1);
+                    ref->att_accum_f16(hd, g, s2, 20, kv, (size_t)stride, n, o2);
+                    for (int64_t i = 0; i < g * hd; i++) {
+                        double e = fabs(o1[i] - o2[i]);
+                        ASSERT(e <= 1e-6 * n);
+                        worst_a = e > worst_a ? e : worst_a;
+                    }
+                }
+        for (int64_t n = 1; n <= 40; n += 13) {
+            float x1[40], x2[40], g1[40], g2[40], u[40];
+            for (int64_t i = 0; i < n; i++) {
+                x1[i] = x2[i] = frand() * 40 - 30; /* softmax range, and below -87 */
+                g1[i] = g2[i] = frand() * 120;      /* SiLU far out both ways */
+                u[i] = frand();
+            }
+            x1[0] = x2[0] = -100;
+            const float e1 = op->exp_sum(n, x1, 5.0f), e2 = ref->exp_sum(n, x2, 5.0f);
+            ASSERT(fabs(e1 - e2) <= 1e-6 * e2);
+            for (int64_t i = 0; i < n; i++) {
+                double e = fabs(x1[i] - x2[i]) / (x2[i] > 1e-30 ? x2[i] : 1e-30);
+                ASSERT(x1[i] >= 0 && (e <= 1e-6 || x2[i] < 1e-37));
+                worst_e = x2[i] > 1e-37 && e > worst_e ? e : worst_e;
+            }
+            op->silu_mul(n, g1, u);
+            ref->silu_mul(n, g2, u);
+            for (int64_t i = 0; i < n; i++)
+                ASSERT_NEAR(g1[i], g2[i], 1e-6 * (1 + fabs(g2[i])));
+        }
+    }
+    printf("    worst vs generic: scores %.1e, accumulation %.1e, exp relative %.1e\n", worst_s, worst_a, worst_e);
+}
+
 static void float_matmul(void)
 {
     check_float_type(EA_TYPE_F32, 1e-6);
@@ -758,8 +823,78 @@ static void quant_matmul_extremes(void)
     }
 }
 
-EA_TESTS(EA_TEST(fp16_conversions), EA_TEST(float_matmul), EA_TEST(vec_ops), EA_TEST(variant_selection),
-         EA_TEST(decode_known_blocks), EA_TEST(decode_llama_cpp_tensors),
+/* Packed layouts (ea_pack_ops): for every variant and type that packs, the
+ * packed matrix gives bit for bit the results of that variant's gemm on the
+ * rows it was packed from, for partial tiles, odd shapes, every activation
+ * row count the micro-kernels special-case, and row ranges starting at any
+ * tile (as threads split them); unpackable shapes report size 0. */
+static void packed_matmul(void)
+{
+    static const int64_t nblocks[] = {1, 3, 33, 40};
+    static const int64_t rows[] = {1, 15, 16, 17, 37, 100};
+    static const int64_t cols[] = {1, 2, 3, 4, 5, 9, 70};
+    rng_state = 23;
+    int checked = 0;
+    for (unsigned v = 0; v < ea_kernels_n_variants(); v++)
+        for (size_t t = 0; t < sizeof quant_weight_types / sizeof quant_weight_types[0]; t++) {
+            uint32_t type = quant_weight_types[t];
+            const struct ea_pack_ops *pk = ea_kernels_variant_pack(v, type);
+            const struct ea_matmul_ops *ops = ea_kernels_variant_matmul(v, type);
+            if (!pk)
+                continue;
+            const struct ea_type_info *ti = ea_type_info(type);
+            ASSERT(pk->rows > 0 && pk->size && pk->repack && pk->gemm);
+            ASSERT_EQ(pk->size(ti->block_size + (ti->block_size > 1 ? 1 : 0), 16), 0);
+            for (size_t bi = 0; bi < sizeof nblocks / sizeof nblocks[0]; bi++)
+                for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+                    const int64_t k = nblocks[bi] * ti->block_size, nr = rows[ri], nc = 70;
+                    if (nblocks[bi] > 3 && nr > 17)
+                        continue;
+                    size_t wrow = row_bytes(type, k), xrow = row_bytes(ops->act_type, k);
+                    size_t psize = pk->size(k, nr);
+                    ASSERT(psize > 0);
+                    float *f = malloc(sizeof(float) * k * (nr > nc ? nr : nc));
+                    uint8_t *w = malloc(wrow * nr), *x = malloc(xrow * nc);
+                    void *wp = aligned_alloc(64, (psize + 63) / 64 * 64);
+                    float *s_ref = malloc(sizeof(float) * nr * nc), *s = malloc(sizeof(float) * nr * nc);
+                    struct ea_error err = {0};
+                    for (int64_t i = 0; i < k * nr; i++)
+                        f[i] = gauss();
+                    ASSERT_OK(ea_quant_from_f32(type, f, w, k * nr, &err), &err);
+                    for (int64_t i = 0; i < k * nc; i++)
+                        f[i] = gauss() * 3 + 0.5f;
+                    for (int64_t j = 0; j < nc; j++)
+                        ops->quantize_act(f + j * k, x + j * xrow, k);
+                    memset(wp, 0xA5, psize); /* repack must write every byte it reads */
+                    for (int64_t r0 = 0; r0 < nr; r0 += 2 * pk->rows) /* in pieces, as threads do */
+                        pk->repack(k, nr, r0, r0 + 2 * pk->rows, w, wrow, wp);
+                    for (size_t ci = 0; ci < sizeof cols / sizeof cols[0]; ci++) {
+                        const int64_t n = cols[ci];
+                        ops->gemm(k, nr, n, w, wrow, x, xrow, s_ref, (size_t)nr);
+                        for (int64_t i = 0; i < nr * n; i++)
+                            s[i] = NAN;
+                        if (ci % 2) /* all rows at once, or one tile at a time */
+                            pk->gemm(k, 0, nr, n, wp, x, xrow, s, (size_t)nr);
+                        else
+                            for (int64_t i0 = 0; i0 < nr; i0 += pk->rows)
+                                pk->gemm(k, i0, nr - i0 < pk->rows ? nr - i0 : pk->rows, n, wp, x, xrow,
+                                         s + i0, (size_t)nr);
+                        for (int64_t i = 0; i < nr * n; i++)
+                            if (memcmp(&s[i], &s_ref[i], 4) != 0)
+                                FAIL("%s %s packed k=%" PRId64 " nr=%" PRId64 " nc=%" PRId64 " out %" PRId64
+                                     ": %.9g vs unpacked %.9g",
+                                     ea_kernels_variant_name(v), ti->name, k, nr, n, i, s[i], s_ref[i]);
+                    }
+                    free(f), free(w), free(x), free(wp), free(s_ref), free(s);
+                    checked++;
+                }
+            printf("    %s %s: packed == unpacked, bit for bit\n", ea_kernels_variant_name(v), ti->name);
+        }
+    printf("    %d packed shapes checked\n", checked);
+}
+
+EA_TESTS(EA_TEST(fp16_conversions), EA_TEST(float_matmul), EA_TEST(vec_ops), EA_TEST(vec_attention_ops),
+         EA_TEST(variant_selection), EA_TEST(decode_known_blocks), EA_TEST(decode_llama_cpp_tensors),
          EA_TEST(encode_like_llama_cpp), EA_TEST(encode_error_budgets), EA_TEST(encode_edge_cases),
          EA_TEST(activation_rounding), EA_TEST(activation_quantizers_match), EA_TEST(quant_matmul),
-         EA_TEST(quant_matmul_extremes))
+         EA_TEST(quant_matmul_extremes), EA_TEST(packed_matmul))

@@ -459,6 +459,55 @@ static void malformed_models(void)
     ASSERT(m == NULL);
 }
 
+/* Packed weights (the default where the kernels pack the type) give the
+ * bits of the mapped ones: logits of a batch and of single steps, with the
+ * model in the file mapping, while the packing thread runs, and after it
+ * is done. */
+static void packed_weights_same_bits(void)
+{
+    static const char *const stems[] = {"ref-llama-Q4_0", "ref-llama-Q8_0", "ref-llama-Q4_K_M",
+                                        "ref-llama-Q6_K", "ref-qwen2-Q4_K_M"};
+    for (size_t i = 0; i < sizeof stems / sizeof stems[0]; i++) {
+        char gguf[256], json[256], logits[256];
+        snprintf(gguf, sizeof gguf, "reference/models/%s.gguf", stems[i]);
+        snprintf(json, sizeof json, "reference/models/%s.json", stems[i]);
+        snprintf(logits, sizeof logits, "reference/models/%s.logits.f32", stems[i]);
+        struct ref r;
+        load_ref(json, logits, &r);
+        struct ea_error err = {0};
+        float *out[3];
+        size_t packed = 0;
+        for (int mode = 0; mode < 3; mode++) { /* mapped, while packing, packed */
+            ea_model *m = NULL;
+            struct ea_model_load_params lp = {.n_threads = 2, .no_repack = mode == 0};
+            ASSERT_OK(ea_model_load(ea_test_shared_path(gguf), &lp, &m, &err), &err);
+            if (mode == 2) {
+                ea_model_wait_packed(m);
+                packed = ea_model_packed_bytes(m);
+            }
+            ea_kv_cache *c = make_cache(m, EA_TYPE_F16, 16, 256);
+            struct ea_kv_seq sq = {0};
+            out[mode] = malloc(sizeof(float) * (N_POS + 8) * N_VOCAB);
+            ASSERT_OK(ea_kv_seq_eval(m, c, &sq, r.tokens, N_POS, EA_LOGITS_ALL, out[mode], &err), &err);
+            for (int k = 0; k < 8; k++)
+                ASSERT_OK(ea_kv_seq_eval(m, c, &sq, &r.tokens[k], 1, EA_LOGITS_LAST,
+                                         out[mode] + (N_POS + k) * N_VOCAB, &err),
+                          &err);
+            ea_kv_seq_release(c, &sq);
+            ea_kv_cache_destroy(c);
+            ea_model_destroy(m);
+        }
+        for (int mode = 1; mode < 3; mode++)
+            if (memcmp(out[0], out[mode], sizeof(float) * (N_POS + 8) * N_VOCAB) != 0)
+                FAIL("%s: logits differ between mapped and %s weights", stems[i],
+                     mode == 1 ? "partly packed" : "packed");
+        printf("    %-18s %8zu bytes packed: same logits\n", stems[i], packed);
+        for (int mode = 0; mode < 3; mode++)
+            free(out[mode]);
+        free_ref(&r);
+    }
+}
+
 EA_TESTS(EA_TEST(ref_float_models), EA_TEST(ref_quantized_models), EA_TEST(stories_greedy_256), EA_TEST(stories_nll),
          EA_TEST(multi_sequence_batch), EA_TEST(forward_rejects_bad_batches),
-         EA_TEST(malformed_models))
+         EA_TEST(malformed_models), EA_TEST(packed_weights_same_bits))

@@ -3,6 +3,7 @@
  * pattern), splits cover ranges exactly. Run under ThreadSanitizer in CI. */
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "harness.h"
 #include "util/threadpool.h"
@@ -10,7 +11,7 @@
 struct count_ctx {
     _Atomic int calls;
     _Atomic long sum;
-    _Atomic int seen_nth;
+    _Atomic int seen_nth; /* every part writes it */
     int64_t n;
     int64_t *cover;
 };
@@ -51,7 +52,7 @@ static void regions(void)
         atomic_store(&c.calls, 0);
         ea__pool_run_n(p, count_fn, &c, 1);
         ASSERT_EQ(atomic_load(&c.calls), 1);
-        ASSERT_EQ(c.seen_nth, 1);
+        ASSERT_EQ(atomic_load(&c.seen_nth), 1);
         atomic_store(&c.calls, 0);
         ea__pool_run_n(p, count_fn, &c, 2);
         ASSERT_EQ(atomic_load(&c.calls), nt < 2 ? 1 : 2);
@@ -59,6 +60,40 @@ static void regions(void)
         ea__pool_destroy(p);
     }
     ea__pool_destroy(NULL);
+}
+
+/* More parts than threads: every part runs exactly once per region, even
+ * when one thread is slowed down (here: parts that sleep now and then). */
+struct parts_ctx {
+    _Atomic int hits[64];
+    _Atomic int calls;
+};
+
+static void parts_fn(void *p, int ith, int nth)
+{
+    struct parts_ctx *c = p;
+    if (nth != 37)
+        abort();
+    atomic_fetch_add(&c->hits[ith], 1);
+    if (atomic_fetch_add(&c->calls, 1) % 97 == 0) {
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void parts(void)
+{
+    for (int nt = 1; nt <= 3; nt++) {
+        ea_pool *p = NULL;
+        struct ea_error err = {0};
+        ASSERT_OK(ea__pool_create(nt, &p, &err), &err);
+        struct parts_ctx c = {0};
+        for (int r = 0; r < 300; r++)
+            ea__pool_run_parts(p, parts_fn, &c, 37);
+        for (int i = 0; i < 37; i++)
+            ASSERT_EQ(atomic_load(&c.hits[i]), 300);
+        ea__pool_destroy(p);
+    }
 }
 
 static void split_exact(void)
@@ -88,4 +123,4 @@ static void bad_sizes(void)
     ASSERT(p == NULL);
 }
 
-EA_TESTS(EA_TEST(regions), EA_TEST(split_exact), EA_TEST(bad_sizes))
+EA_TESTS(EA_TEST(regions), EA_TEST(parts), EA_TEST(split_exact), EA_TEST(bad_sizes))

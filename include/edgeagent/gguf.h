@@ -174,6 +174,11 @@ struct ea_gguf_tensor {
 /* Maps and validates the file at path. On success *out owns the mapping;
  * release with ea_gguf_close. */
 ea_status ea_gguf_open(const char *path, ea_gguf **out, struct ea_error *err);
+/* Tells the OS that the mapped bytes [p, p + len) are not needed for now
+ * (whole pages inside the range; they are read back from the file if
+ * touched again), e.g. after copying tensors elsewhere. No-op for in-memory
+ * images and for ranges outside the mapping. */
+void ea_gguf_drop_pages(const ea_gguf *g, const void *p, size_t len);
 /* Validates an in-memory image; data must outlive the returned handle. */
 ea_status ea_gguf_open_memory(const void *data, size_t size, ea_gguf **out,
                               struct ea_error *err);

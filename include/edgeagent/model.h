@@ -14,6 +14,7 @@
 #define EDGEAGENT_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "edgeagent/error.h"
@@ -42,6 +43,13 @@ struct ea_model_info {
 
 struct ea_model_load_params {
     int n_threads; /* threads for the forward pass; 0 = number of CPUs */
+    /* Keep every weight in the file mapping. By default the weights of types
+     * the active kernels pack are copied into their packed layout (faster
+     * matmuls) by a background thread started at load: about the model's
+     * size in anonymous memory, while the copied pages of the mapping are
+     * released; results are the same bits either way. EA_REPACK=0 in the
+     * environment does the same as setting this. */
+    bool no_repack;
 };
 
 /* Opens path, validates hyper-parameters and every tensor (names, shapes,
@@ -54,6 +62,11 @@ const struct ea_model_info *ea_model_get_info(const ea_model *m);
 /* The underlying GGUF (tokenizer and template metadata); owned by the model. */
 const struct ea_gguf *ea_model_gguf(const ea_model *m);
 int ea_model_threads(const ea_model *m);
+/* Waits until the background packing of the weights (see no_repack) is
+ * done; the model is usable before, only slower. NULL-safe. */
+void ea_model_wait_packed(ea_model *m);
+/* Bytes of packed weight copies (0: none). */
+size_t ea_model_packed_bytes(const ea_model *m);
 
 /* ---- forward pass ------------------------------------------------------- */
 

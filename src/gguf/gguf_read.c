@@ -587,6 +587,21 @@ void ea_gguf_close(ea_gguf *g)
     ea_free(g);
 }
 
+void ea_gguf_drop_pages(const ea_gguf *g, const void *p, size_t len)
+{
+    if (!g || !g->map || !p || len == 0)
+        return;
+    const uintptr_t lo = (uintptr_t)g->map, hi = lo + g->map_len;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p, b = a + len;
+    if (a < lo || b > hi || b < a)
+        return;
+    a = (a + page - 1) & ~(page - 1); /* whole pages inside the range only */
+    b &= ~(page - 1);
+    if (b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 /* ---- accessors --------------------------------------------------------- */
 
 uint32_t ea_gguf_version(const ea_gguf *g) { return g->version; }

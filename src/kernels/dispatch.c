@@ -1,7 +1,8 @@
 /* dispatch.c - picks the kernel variant at run time: every variant built
  * into this binary whose CPU check passes is usable; the best one (last in
  * the list) is active unless EA_KERNELS names another. Each variant's table
- * starts as a copy of the generic one, so missing entries fall back.
+ * starts as a copy of the generic one, so missing entries fall back; its
+ * packed layouts (ea_pack_ops) start empty.
  * Does not hold: kernels.
  */
 #include <pthread.h>
@@ -11,14 +12,15 @@
 #include "kernels/kernels_int.h"
 
 static const struct ea__kernel_variant all_variants[] = {
-    {"generic", NULL, ea__generic_install},
+    {.name = "generic", .install = ea__generic_install},
 #if !defined(EA_GENERIC_KERNELS_ONLY) && (defined(__x86_64__) || defined(_M_X64)) && defined(EA_HAVE_X86_KERNELS)
-    {"avx2", ea__cpu_has_avx2, ea__avx2_install},
-    {"avx512", ea__cpu_has_avx512, ea__avx512_install},
+    {.name = "avx2", .available = ea__cpu_has_avx2, .install = ea__avx2_install},
+    {.name = "avx512", .available = ea__cpu_has_avx512, .install = ea__avx512_install,
+     .install_pack = ea__avx512_install_pack},
 #endif
 #if !defined(EA_GENERIC_KERNELS_ONLY) && defined(__aarch64__) && defined(EA_HAVE_ARM_KERNELS)
-    {"neon", ea__cpu_has_neon, ea__neon_install},
-    {"neon-dotprod", ea__cpu_has_dotprod, ea__dotprod_install},
+    {.name = "neon", .available = ea__cpu_has_neon, .install = ea__neon_install},
+    {.name = "neon-dotprod", .available = ea__cpu_has_dotprod, .install = ea__dotprod_install},
 #endif
 };
 #define N_ALL (sizeof all_variants / sizeof all_variants[0])
@@ -27,6 +29,7 @@ struct ready_variant {
     const char *name;
     struct ea_matmul_ops table[EA_TYPE_ID_LIMIT];
     struct ea_vec_ops vec;
+    struct ea_pack_ops pack[EA_TYPE_ID_LIMIT]; /* zero = no packed layout */
 };
 
 _Static_assert(N_ALL <= 8, "grow ready[]");
@@ -48,6 +51,8 @@ static void init(void)
             r->vec = ready[0].vec;
         }
         v->install(r->table, &r->vec);
+        if (v->install_pack)
+            v->install_pack(r->pack);
         n_ready++;
     }
     unsigned pick = n_ready - 1;
@@ -74,6 +79,14 @@ const struct ea_vec_ops *ea_kernels_vec(void)
 {
     ensure();
     return &ready[active].vec;
+}
+
+const struct ea_pack_ops *ea_kernels_pack(uint32_t t)
+{
+    ensure();
+    if (t >= EA_TYPE_ID_LIMIT || !ready[active].pack[t].gemm)
+        return NULL;
+    return &ready[active].pack[t];
 }
 
 const char *ea_kernels_name(void)
@@ -106,6 +119,14 @@ const struct ea_vec_ops *ea_kernels_variant_vec(unsigned i)
 {
     ensure();
     return i < n_ready ? &ready[i].vec : NULL;
+}
+
+const struct ea_pack_ops *ea_kernels_variant_pack(unsigned i, uint32_t t)
+{
+    ensure();
+    if (i >= n_ready || t >= EA_TYPE_ID_LIMIT || !ready[i].pack[t].gemm)
+        return NULL;
+    return &ready[i].pack[t];
 }
 
 ea_status ea_kernels_select(const char *name, struct ea_error *err)

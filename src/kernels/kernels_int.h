@@ -15,6 +15,8 @@ struct ea__kernel_variant {
     const char *name;
     bool (*available)(void);
     void (*install)(struct ea_matmul_ops table[EA_TYPE_ID_LIMIT], struct ea_vec_ops *vec);
+    /* optional: packed layouts (ea_pack_ops); the table starts empty */
+    void (*install_pack)(struct ea_pack_ops table[EA_TYPE_ID_LIMIT]);
 };
 
 /* generic/: always present. */
@@ -29,5 +31,6 @@ void ea__avx2_install(struct ea_matmul_ops table[EA_TYPE_ID_LIMIT], struct ea_ve
 void ea__avx512_install(struct ea_matmul_ops table[EA_TYPE_ID_LIMIT], struct ea_vec_ops *vec);
 void ea__neon_install(struct ea_matmul_ops table[EA_TYPE_ID_LIMIT], struct ea_vec_ops *vec);
 void ea__dotprod_install(struct ea_matmul_ops table[EA_TYPE_ID_LIMIT], struct ea_vec_ops *vec);
+void ea__avx512_install_pack(struct ea_pack_ops table[EA_TYPE_ID_LIMIT]);
 
 #endif

@@ -15,13 +15,117 @@ void ea__rmsnorm(const float *x, const float *w, float *y, int64_t n_rows, int64
     for (int64_t r = 0; r < n_rows; r++) {
         const float *xr = x + r * width;
         float *yr = y + r * width;
+        /* 8 float partial sums (the compiler vectorizes them), then double */
+        float part[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= width; i += 8)
+            for (int l = 0; l < 8; l++)
+                part[l] += xr[i + l] * xr[i + l];
         double sum = 0;
-        for (int64_t i = 0; i < width; i++)
+        for (int l = 0; l < 8; l++)
+            sum += part[l];
+        for (; i < width; i++)
             sum += (double)(xr[i] * xr[i]);
         float scale = 1.0f / sqrtf((float)(sum / width) + eps);
-        for (int64_t i = 0; i < width; i++)
+        for (i = 0; i < width; i++)
             yr[i] = xr[i] * scale * w[i];
     }
+}
+
+/* ---- row-parallel elementwise work (prefill) ------------------------------- */
+
+/* Below this many values a pass over rows runs on the calling thread: the
+ * region would cost more than it saves (decode). */
+#define PAR_MIN_VALUES (1 << 16)
+
+struct rows_ctx {
+    void (*fn)(void *arg, int64_t r0, int64_t r1);
+    void *arg;
+    int64_t n;
+};
+
+static void rows_worker(void *p, int ith, int nth)
+{
+    struct rows_ctx *c = p;
+    int64_t b, e;
+    ea__split(c->n, ith, nth, 1, &b, &e);
+    if (b < e)
+        c->fn(c->arg, b, e);
+}
+
+/* fn(arg, r0, r1) over rows [0, n) of `width` values each, split across the
+ * pool when the pass is big enough. */
+static void parallel_rows(ea_model *m, int64_t n, int64_t width, void (*fn)(void *, int64_t, int64_t), void *arg)
+{
+    if (n < 2 || n * width < PAR_MIN_VALUES) {
+        fn(arg, 0, n);
+        return;
+    }
+    struct rows_ctx c = {fn, arg, n};
+    int64_t parts = (int64_t)ea__pool_size(m->pool) * EA__PARTS_PER_THREAD;
+    ea__pool_run_parts(m->pool, rows_worker, &c, (int)(parts < n ? parts : n));
+}
+
+struct norm_args {
+    const float *x, *w;
+    float *y;
+    int64_t width;
+    float eps;
+};
+
+static void norm_rows(void *p, int64_t r0, int64_t r1)
+{
+    struct norm_args *a = p;
+    ea__rmsnorm(a->x + r0 * a->width, a->w, a->y + r0 * a->width, r1 - r0, a->width, a->eps);
+}
+
+void ea__rmsnorm_rows(struct ea__fwd *f, const float *x, const float *w, float *y, int64_t n_rows, int64_t width,
+                      float eps)
+{
+    struct norm_args a = {x, w, y, width, eps};
+    parallel_rows(f->m, n_rows, width, norm_rows, &a);
+}
+
+struct silu_args {
+    float *g;
+    const float *u;
+    int64_t width;
+};
+
+static void silu_rows(void *p, int64_t r0, int64_t r1)
+{
+    struct silu_args *a = p;
+    ea_kernels_vec()->silu_mul((r1 - r0) * a->width, a->g + r0 * a->width, a->u + r0 * a->width);
+}
+
+struct add_args {
+    float *x;
+    const float *d;
+    int64_t width;
+};
+
+static void add_rows(void *p, int64_t r0, int64_t r1)
+{
+    struct add_args *a = p;
+    float *restrict x = a->x;
+    const float *restrict d = a->d;
+    for (int64_t i = r0 * a->width; i < r1 * a->width; i++)
+        x[i] += d[i];
+}
+
+struct act_args {
+    const struct ea_matmul_ops *ops;
+    const float *x;
+    char *dst;
+    int64_t k;
+    size_t row_bytes;
+};
+
+static void act_rows(void *p, int64_t r0, int64_t r1)
+{
+    struct act_args *a = p;
+    for (int64_t t = r0; t < r1; t++)
+        a->ops->quantize_act(a->x + t * a->k, a->dst + (size_t)t * a->row_bytes, a->k);
 }
 
 /* ---- matmul ---------------------------------------------------------------- */
@@ -30,45 +134,57 @@ void ea__rmsnorm(const float *x, const float *w, float *y, int64_t n_rows, int64
 #define MM_ROW_ALIGN 16 /* rows per split unit: kernels tile a few rows at a time */
 
 struct mm_job {
-    const struct ea_gguf_tensor *w;
+    const struct ea__mat *w;
+    const void *packed; /* w->packed as it was when the call began (or NULL) */
     const struct ea_matmul_ops *ops;
     const void *act;
     size_t act_stride;
     float *y;
     size_t row_bytes;
+    int64_t unit;  /* rows per split unit (a packed tile, or MM_ROW_ALIGN) */
+    int64_t units; /* split units of this weight */
 };
 
 struct mm_ctx {
     int n;
     struct mm_job jobs[MM_MAX];
     int64_t n_tokens;
-    int64_t total_rows;
+    int64_t total_units;
 };
 
+/* Thread ith takes a contiguous range of the weights' split units (rows of
+ * the weights one after the other); a unit never straddles two weights, so
+ * packed matrices are entered at a tile boundary. */
 static void mm_worker(void *p, int ith, int nth)
 {
     struct mm_ctx *c = p;
     int64_t b, e;
-    ea__split(c->total_rows, ith, nth, MM_ROW_ALIGN, &b, &e);
+    ea__split(c->total_units, ith, nth, 1, &b, &e);
     int64_t base = 0;
     for (int j = 0; j < c->n && b < e; j++) {
         const struct mm_job *jb = &c->jobs[j];
-        int64_t rows = (int64_t)jb->w->ne[1];
-        int64_t lo = b > base ? b - base : 0, hi = e - base < rows ? e - base : rows;
-        if (lo < hi)
-            jb->ops->gemm((int64_t)jb->w->ne[0], hi - lo, c->n_tokens,
-                          (const char *)jb->w->data + lo * jb->row_bytes, jb->row_bytes, jb->act,
-                          jb->act_stride, jb->y + lo, (size_t)rows);
-        base += rows;
+        const struct ea_gguf_tensor *t = jb->w->t;
+        int64_t rows = (int64_t)t->ne[1], k = (int64_t)t->ne[0];
+        int64_t ulo = b > base ? b - base : 0, uhi = e - base < jb->units ? e - base : jb->units;
+        int64_t lo = ulo * jb->unit, hi = uhi * jb->unit < rows ? uhi * jb->unit : rows;
+        if (lo < hi) {
+            if (jb->packed)
+                jb->w->pack->gemm(k, lo, hi - lo, c->n_tokens, jb->packed, jb->act, jb->act_stride,
+                                  jb->y + lo, (size_t)rows);
+            else
+                jb->ops->gemm(k, hi - lo, c->n_tokens, (const char *)t->data + lo * jb->row_bytes,
+                              jb->row_bytes, jb->act, jb->act_stride, jb->y + lo, (size_t)rows);
+        }
+        base += jb->units;
     }
 }
 
-void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea_gguf_tensor *const *ws,
-                      const float *x, int64_t n_tokens, float *const *ys)
+void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea__mat *const *ws, const float *x,
+                      int64_t n_tokens, float *const *ys)
 {
     struct ea__scratch *s = &f->m->s;
     struct mm_ctx c = {.n = n, .n_tokens = n_tokens};
-    int64_t k = (int64_t)ws[0]->ne[0];
+    int64_t k = (int64_t)ws[0]->t->ne[0], total_rows = 0;
     /* one conversion of x per distinct activation type (slots in s->act) */
     uint32_t conv_type[MM_MAX];
     const void *conv_ptr[MM_MAX];
@@ -77,12 +193,17 @@ void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea_gguf_tensor *con
     size_t slot_bytes = s->act_bytes / MM_MAX;
     for (int j = 0; j < n; j++) {
         struct mm_job *jb = &c.jobs[j];
+        const struct ea_gguf_tensor *t = ws[j]->t;
         jb->w = ws[j];
-        jb->ops = ea_kernels_matmul(ws[j]->type);
+        jb->ops = ea_kernels_matmul(t->type);
         jb->y = ys[j];
         uint64_t rb;
-        ea_type_bytes(ws[j]->type, (uint64_t)k, &rb);
+        ea_type_bytes(t->type, (uint64_t)k, &rb);
         jb->row_bytes = (size_t)rb;
+        /* one read for the whole call: the packing thread may publish it meanwhile */
+        jb->packed = atomic_load_explicit(&ws[j]->packed, memory_order_acquire);
+        jb->unit = jb->packed ? ws[j]->pack->rows : MM_ROW_ALIGN;
+        jb->units = ((int64_t)t->ne[1] + jb->unit - 1) / jb->unit;
         int found = -1;
         for (int i = 0; i < n_conv; i++)
             if (conv_type[i] == jb->ops->act_type)
@@ -92,25 +213,32 @@ void ea__matmul_multi(struct ea__fwd *f, int n, const struct ea_gguf_tensor *con
             uint64_t ab;
             ea_type_bytes(jb->ops->act_type, (uint64_t)k, &ab);
             char *dst = (char *)s->act + (size_t)found * slot_bytes;
-            for (int64_t t = 0; t < n_tokens; t++)
-                jb->ops->quantize_act(x + t * k, dst + t * ab, k);
+            struct act_args aa = {jb->ops, x, dst, k, (size_t)ab};
+            parallel_rows(f->m, n_tokens, k, act_rows, &aa);
             conv_type[found] = jb->ops->act_type;
             conv_ptr[found] = dst;
             conv_stride[found] = (size_t)ab;
         }
         jb->act = conv_ptr[found];
         jb->act_stride = conv_stride[found];
-        c.total_rows += (int64_t)ws[j]->ne[1];
+        c.total_units += jb->units;
+        total_rows += (int64_t)t->ne[1];
     }
     /* a thread gets at least ~64K multiply-adds per token, or it costs more
-     * to wake than it saves */
-    int64_t work = c.total_rows * k * n_tokens;
-    int want = (int)(work / (1 << 16));
-    ea__pool_run_n(f->m->pool, mm_worker, &c, want < 1 ? 1 : want);
+     * to wake than it saves; each thread's share comes in a few parts, so
+     * that one slowed down by another process is relieved by the others */
+    int64_t work = total_rows * k * n_tokens;
+    int64_t want = work / (1 << 16), nth = ea__pool_size(f->m->pool);
+    if (want > nth)
+        want = nth;
+    int64_t parts = want > 1 ? want * EA__PARTS_PER_THREAD : 1;
+    if (parts > c.total_units)
+        parts = c.total_units;
+    ea__pool_run_parts(f->m->pool, mm_worker, &c, (int)parts);
 }
 
-void ea__matmul(struct ea__fwd *f, const struct ea_gguf_tensor *w, const float *x,
-                int64_t n_tokens, float *y)
+void ea__matmul(struct ea__fwd *f, const struct ea__mat *w, const float *x, int64_t n_tokens,
+                float *y)
 {
     ea__matmul_multi(f, 1, &w, x, n_tokens, &y);
 }
@@ -125,14 +253,24 @@ void ea__add_bias(float *y, const struct ea_gguf_tensor *b, int64_t n_rows, int6
 
 /* ---- RoPE ------------------------------------------------------------------ */
 
-void ea__rope(const ea_model *m, float *x, int64_t n_tokens, uint32_t n_heads, const int32_t *pos)
+void ea__rope_table(const ea_model *m, int64_t n_tokens, const int32_t *pos, float *cs)
+{
+    const uint32_t half = m->info.n_rot / 2;
+    for (int64_t t = 0; t < n_tokens; t++)
+        for (uint32_t i = 0; i < half; i++) {
+            double theta = (double)pos[t] * m->rope_inv_freq[i];
+            cs[(t * half + i) * 2] = (float)cos(theta);
+            cs[(t * half + i) * 2 + 1] = (float)sin(theta);
+        }
+}
+
+void ea__rope(const ea_model *m, float *x, int64_t n_tokens, uint32_t n_heads, const float *cs)
 {
     const struct ea_model_info *h = &m->info;
     uint32_t hd = h->head_dim, half = h->n_rot / 2;
     for (int64_t t = 0; t < n_tokens; t++) {
         for (uint32_t i = 0; i < half; i++) {
-            double theta = (double)pos[t] * m->rope_inv_freq[i];
-            float c = (float)cos(theta), s = (float)sin(theta);
+            float c = cs[(t * half + i) * 2], s = cs[(t * half + i) * 2 + 1];
             for (uint32_t hh = 0; hh < n_heads; hh++) {
                 float *v = x + (t * n_heads + hh) * hd;
                 uint32_t a = h->rope_neox ? i : 2 * i, b = h->rope_neox ? i + half : 2 * i + 1;
@@ -165,59 +303,96 @@ static inline const void *kv_row(const struct ea_kv_store *kv, void *base, const
     return (const char *)base + slot * kv_bytes(kv->type, kvd);
 }
 
-static void att_worker(void *p, int ith, int nth)
+/* One (token, KV head) item over an F16 store: the group of query heads
+ * sharing the KV head go together, so each key and value row is read and
+ * converted once for all of them; rows are taken a KV block at a time (the
+ * rows of a block are contiguous). scores: group x n_ctx. */
+static void att_item_f16(struct ea__fwd *f, uint32_t layer, int64_t t, uint32_t kvh, float *scores)
 {
-    struct att_ctx *c = p;
-    struct ea__fwd *f = c->f;
     ea_model *m = f->m;
     struct ea__scratch *s = &m->s;
     const struct ea_kv_store *kv = f->kv;
     const struct ea_model_info *h = &m->info;
     const struct ea_vec_ops *vec = ea_kernels_vec();
-    uint32_t hd = h->head_dim, qd = h->n_head * hd, kvd = h->n_head_kv * hd;
-    uint32_t group = h->n_head / h->n_head_kv;
-    float scale = 1.0f / sqrtf((float)hd);
+    const uint32_t hd = h->head_dim, qd = h->n_head * hd, kvd = h->n_head_kv * hd;
+    const int group = (int)(h->n_head / h->n_head_kv);
+    const float scale = 1.0f / sqrtf((float)hd);
+    const struct ea_batch_seg *seg = &f->b->segs[s->row_seg[t]];
+    const int32_t n_ctx = s->row_pos[t] + 1, bs = (int32_t)kv->block_size;
+    const float *q = s->q + t * qd + (size_t)kvh * group * hd; /* group x hd */
+    float *out = s->att + t * qd + (size_t)kvh * group * hd;
+    for (int32_t j0 = 0; j0 < n_ctx; j0 += bs) {
+        const uint16_t *kr = (const uint16_t *)kv_row(kv, kv->k[layer], seg->block_table, j0, kvd) + kvh * hd;
+        vec->att_scores_f16(hd, group, q, kr, kvd, n_ctx - j0 < bs ? n_ctx - j0 : bs, scale, scores + j0,
+                            (size_t)n_ctx);
+    }
+    for (int i = 0; i < group; i++) { /* softmax of each head's row */
+        float *row = scores + (size_t)i * n_ctx, mx = -INFINITY;
+        for (int32_t j = 0; j < n_ctx; j++)
+            mx = row[j] > mx ? row[j] : mx;
+        const float inv = 1.0f / vec->exp_sum(n_ctx, row, mx);
+        for (int32_t j = 0; j < n_ctx; j++)
+            row[j] *= inv;
+    }
+    memset(out, 0, sizeof(float) * hd * group);
+    for (int32_t j0 = 0; j0 < n_ctx; j0 += bs) {
+        const uint16_t *vr = (const uint16_t *)kv_row(kv, kv->v[layer], seg->block_table, j0, kvd) + kvh * hd;
+        vec->att_accum_f16(hd, group, scores + j0, (size_t)n_ctx, vr, kvd, n_ctx - j0 < bs ? n_ctx - j0 : bs,
+                           out);
+    }
+}
+
+/* One (token, head) item over an F32 or Q8_0 store, a row at a time.
+ * scores: n_ctx. */
+static void att_item_rows(struct ea__fwd *f, uint32_t layer, int64_t t, uint32_t head, float *scores)
+{
+    ea_model *m = f->m;
+    struct ea__scratch *s = &m->s;
+    const struct ea_kv_store *kv = f->kv;
+    const struct ea_model_info *h = &m->info;
+    const struct ea_vec_ops *vec = ea_kernels_vec();
+    const uint32_t hd = h->head_dim, qd = h->n_head * hd, kvd = h->n_head_kv * hd;
+    const uint32_t kvh = head / (h->n_head / h->n_head_kv);
+    const size_t off = kv_bytes(kv->type, (size_t)kvh * hd);
+    const bool q8 = kv->type == EA_TYPE_Q8_0;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const struct ea_batch_seg *seg = &f->b->segs[s->row_seg[t]];
+    const int32_t n_ctx = s->row_pos[t] + 1;
+    const float *q = s->q + t * qd + head * hd;
+    float *out = s->att + t * qd + head * hd;
+    float mx = -INFINITY;
+    for (int32_t j = 0; j < n_ctx; j++) {
+        const char *kr = (const char *)kv_row(kv, kv->k[layer], seg->block_table, j, kvd) + off;
+        scores[j] = (q8 ? vec->dot_q8_0_f32(hd, kr, q) : vec->dot_f32(hd, (const float *)kr, q)) * scale;
+        mx = scores[j] > mx ? scores[j] : mx;
+    }
+    const float inv = 1.0f / vec->exp_sum(n_ctx, scores, mx);
+    memset(out, 0, hd * sizeof *out);
+    for (int32_t j = 0; j < n_ctx; j++) {
+        const char *vr = (const char *)kv_row(kv, kv->v[layer], seg->block_table, j, kvd) + off;
+        if (q8)
+            vec->axpy_q8_0(hd, scores[j] * inv, vr, out);
+        else
+            vec->axpy_f32(hd, scores[j] * inv, (const float *)vr, out);
+    }
+}
+
+static void att_worker(void *p, int ith, int nth)
+{
+    struct att_ctx *c = p;
+    struct ea__fwd *f = c->f;
+    struct ea__scratch *s = &f->m->s;
+    const struct ea_model_info *h = &f->m->info;
+    const bool f16 = f->kv->type == EA_TYPE_F16;
+    const uint32_t per_token = f16 ? h->n_head_kv : h->n_head;
     float *scores = s->scores + (int64_t)ith * s->scores_per_thread;
-    void *kbase = kv->k[c->layer], *vbase = kv->v[c->layer];
-    int64_t items = f->n_tokens * h->n_head, b, e;
-    ea__split(items, ith, nth, 1, &b, &e);
+    int64_t b, e;
+    ea__split(f->n_tokens * per_token, ith, nth, 1, &b, &e);
     for (int64_t it = b; it < e; it++) {
-        int64_t t = it / h->n_head;
-        uint32_t head = (uint32_t)(it % h->n_head), kvh = head / group;
-        const struct ea_batch_seg *seg = &f->b->segs[s->row_seg[t]];
-        int32_t n_ctx = s->row_pos[t] + 1;
-        const float *q = s->q + t * qd + head * hd;
-        float *out = s->att + t * qd + head * hd;
-        float mx = -INFINITY;
-        for (int32_t j = 0; j < n_ctx; j++) {
-            const char *kr = (const char *)kv_row(kv, kbase, seg->block_table, j, kvd) +
-                             kv_bytes(kv->type, (size_t)kvh * hd);
-            float d = kv->type == EA_TYPE_F16   ? vec->dot_f16_f32(hd, (const uint16_t *)kr, q)
-                      : kv->type == EA_TYPE_Q8_0 ? vec->dot_q8_0_f32(hd, kr, q)
-                                                 : vec->dot_f32(hd, (const float *)kr, q);
-            d *= scale;
-            scores[j] = d;
-            if (d > mx)
-                mx = d;
-        }
-        double sum = 0;
-        for (int32_t j = 0; j < n_ctx; j++) {
-            float ex = expf(scores[j] - mx);
-            scores[j] = ex;
-            sum += ex;
-        }
-        float inv = (float)(1.0 / sum);
-        memset(out, 0, hd * sizeof *out);
-        for (int32_t j = 0; j < n_ctx; j++) {
-            const char *vr = (const char *)kv_row(kv, vbase, seg->block_table, j, kvd) +
-                             kv_bytes(kv->type, (size_t)kvh * hd);
-            if (kv->type == EA_TYPE_F16)
-                vec->axpy_f16(hd, scores[j] * inv, (const uint16_t *)vr, out);
-            else if (kv->type == EA_TYPE_Q8_0)
-                vec->axpy_q8_0(hd, scores[j] * inv, vr, out);
-            else
-                vec->axpy_f32(hd, scores[j] * inv, (const float *)vr, out);
-        }
+        if (f16)
+            att_item_f16(f, c->layer, it / per_token, (uint32_t)(it % per_token), scores);
+        else
+            att_item_rows(f, c->layer, it / per_token, (uint32_t)(it % per_token), scores);
     }
 }
 
@@ -250,16 +425,24 @@ void ea__attention(struct ea__fwd *f, uint32_t layer)
     for (int64_t t = 0; t < f->n_tokens; t++)
         ctx_total += s->row_pos[t] + 1;
     int64_t work = ctx_total * m->info.n_head * m->info.head_dim * 2;
-    int want = (int)(work / (1 << 16));
-    ea__pool_run_n(m->pool, att_worker, &c, want < 1 ? 1 : want);
+    int64_t want = work / (1 << 16), nth = ea__pool_size(m->pool);
+    if (want > nth)
+        want = nth;
+    int64_t parts = want > 1 ? want * EA__PARTS_PER_THREAD : 1;
+    int64_t items = f->n_tokens * (kv->type == EA_TYPE_F16 ? m->info.n_head_kv : m->info.n_head);
+    if (parts > items)
+        parts = items;
+    if (parts > s->scores_parts)
+        parts = s->scores_parts;
+    ea__pool_run_parts(m->pool, att_worker, &c, (int)parts); /* scores: one row per part */
 }
 
 /* ---- the standard decoder layer ---------------------------------------------- */
 
-static void head_rmsnorm(float *x, const struct ea_gguf_tensor *w, int64_t n_rows, uint32_t hd,
+static void head_rmsnorm(struct ea__fwd *f, float *x, const struct ea_gguf_tensor *w, int64_t n_rows, uint32_t hd,
                          float eps)
 {
-    ea__rmsnorm(x, w->data, x, n_rows, hd, eps);
+    ea__rmsnorm_rows(f, x, w->data, x, n_rows, hd, eps);
 }
 
 void ea__std_layer_forward(struct ea__fwd *f, uint32_t l)
@@ -271,8 +454,8 @@ void ea__std_layer_forward(struct ea__fwd *f, uint32_t l)
     int64_t T = f->n_tokens;
     uint32_t e = h->n_embd, qd = h->n_head * h->head_dim, kvd = h->n_head_kv * h->head_dim;
 
-    ea__rmsnorm(s->x, ly->attn_norm->data, s->h, T, e, h->rms_eps);
-    const struct ea_gguf_tensor *qkv[3] = {ly->wq, ly->wk, ly->wv};
+    ea__rmsnorm_rows(f, s->x, ly->attn_norm->data, s->h, T, e, h->rms_eps);
+    const struct ea__mat *qkv[3] = {&ly->wq, &ly->wk, &ly->wv};
     float *const qkv_out[3] = {s->q, s->k, s->v};
     ea__matmul_multi(f, 3, qkv, s->h, T, qkv_out);
     if (ly->bq) {
@@ -281,25 +464,22 @@ void ea__std_layer_forward(struct ea__fwd *f, uint32_t l)
         ea__add_bias(s->v, ly->bv, T, kvd);
     }
     if (ly->q_norm) {
-        head_rmsnorm(s->q, ly->q_norm, T * h->n_head, h->head_dim, h->rms_eps);
-        head_rmsnorm(s->k, ly->k_norm, T * h->n_head_kv, h->head_dim, h->rms_eps);
+        head_rmsnorm(f, s->q, ly->q_norm, T * h->n_head, h->head_dim, h->rms_eps);
+        head_rmsnorm(f, s->k, ly->k_norm, T * h->n_head_kv, h->head_dim, h->rms_eps);
     }
-    ea__rope(m, s->q, T, h->n_head, s->row_pos);
-    ea__rope(m, s->k, T, h->n_head_kv, s->row_pos);
+    ea__rope(m, s->q, T, h->n_head, s->rope_cs);
+    ea__rope(m, s->k, T, h->n_head_kv, s->rope_cs);
     ea__attention(f, l);
-    ea__matmul(f, ly->wo, s->att, T, s->tmp);
-    for (int64_t i = 0; i < T * e; i++)
-        s->x[i] += s->tmp[i];
+    ea__matmul(f, &ly->wo, s->att, T, s->tmp);
+    struct add_args res = {s->x, s->tmp, e};
+    parallel_rows(m, T, e, add_rows, &res);
 
-    ea__rmsnorm(s->x, ly->ffn_norm->data, s->h, T, e, h->rms_eps);
-    const struct ea_gguf_tensor *gu[2] = {ly->w_gate, ly->w_up};
+    ea__rmsnorm_rows(f, s->x, ly->ffn_norm->data, s->h, T, e, h->rms_eps);
+    const struct ea__mat *gu[2] = {&ly->w_gate, &ly->w_up};
     float *const gu_out[2] = {s->gate, s->up};
     ea__matmul_multi(f, 2, gu, s->h, T, gu_out);
-    for (int64_t i = 0; i < T * (int64_t)h->n_ff; i++) {
-        float g = s->gate[i];
-        s->gate[i] = g / (1.0f + expf(-g)) * s->up[i];
-    }
-    ea__matmul(f, ly->w_down, s->gate, T, s->tmp);
-    for (int64_t i = 0; i < T * e; i++)
-        s->x[i] += s->tmp[i];
+    struct silu_args sa = {s->gate, s->up, h->n_ff};
+    parallel_rows(m, T, h->n_ff, silu_rows, &sa);
+    ea__matmul(f, &ly->w_down, s->gate, T, s->tmp);
+    parallel_rows(m, T, e, add_rows, &res);
 }

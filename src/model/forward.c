@@ -14,7 +14,7 @@
 void ea__scratch_release(struct ea__scratch *s)
 {
     void *ptrs[] = {s->x, s->h, s->q, s->k, s->v, s->att, s->gate, s->up, s->tmp, s->act,
-                    s->scores, s->row_pos, s->row_seg};
+                    s->scores, s->row_pos, s->row_seg, s->rope_cs};
     for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)
         ea_free(ptrs[i]);
     memset(s, 0, sizeof *s);
@@ -24,7 +24,7 @@ static ea_status scratch_ensure(ea_model *m, int64_t T, int64_t max_ctx, struct 
 {
     struct ea__scratch *s = &m->s;
     const struct ea_model_info *h = &m->info;
-    int nth = ea__pool_size(m->pool);
+    int nth = ea__pool_size(m->pool) * EA__PARTS_PER_THREAD; /* attention parts */
     if (T > s->cap_tokens) {
         struct ea__scratch n = {0};
         int64_t qd = (int64_t)h->n_head * h->head_dim, kvd = (int64_t)h->n_head_kv * h->head_dim;
@@ -48,18 +48,22 @@ static ea_status scratch_ensure(ea_model *m, int64_t T, int64_t max_ctx, struct 
         n.act = ea_malloc(n.act_bytes);
         n.row_pos = ea_malloc(sizeof(int32_t) * T);
         n.row_seg = ea_malloc(sizeof(int32_t) * T);
+        n.rope_cs = ea_malloc(sizeof(float) * T * h->n_rot);
         if (!n.x || !n.h || !n.tmp || !n.q || !n.att || !n.k || !n.v || !n.gate || !n.up ||
-            !n.act || !n.row_pos || !n.row_seg) {
+            !n.act || !n.row_pos || !n.row_seg || !n.rope_cs) {
             ea__scratch_release(&n);
             return ea_error_set(err, EA_ENOMEM, "model: out of memory for a %" PRId64
                                                 "-token batch", T);
         }
         n.scores = s->scores;
         n.scores_per_thread = s->scores_per_thread;
+        n.scores_parts = s->scores_parts;
         s->scores = NULL;
         ea__scratch_release(s);
         *s = n;
     }
+    /* attention scores: per part, the group of heads sharing a KV head */
+    max_ctx *= h->n_head / h->n_head_kv;
     if (max_ctx > s->scores_per_thread) {
         float *sc = ea_malloc(sizeof(float) * (size_t)max_ctx * nth);
         if (!sc)
@@ -68,6 +72,7 @@ static ea_status scratch_ensure(ea_model *m, int64_t T, int64_t max_ctx, struct 
         ea_free(s->scores);
         s->scores = sc;
         s->scores_per_thread = max_ctx;
+        s->scores_parts = nth;
     }
     return EA_OK;
 }
@@ -153,6 +158,7 @@ ea_status ea_model_forward(ea_model *m, const struct ea_kv_store *kv, const stru
             sc->row_seg[row] = i;
         }
     }
+    ea__rope_table(m, T, sc->row_pos, sc->rope_cs);
     struct ea__fwd f = {m, kv, b, T};
     for (uint32_t l = 0; l < h->n_layer; l++)
         m->arch->layer_forward(&f, l);
@@ -172,9 +178,12 @@ ea_status ea_model_forward(ea_model *m, const struct ea_kv_store *kv, const stru
             }
         }
     }
-    if (n_out == 0)
+    if (n_out == 0) {
+        ea__pack_forward_done(m);
         return EA_OK;
-    ea__rmsnorm(sc->x, m->output_norm->data, sc->h, n_out, h->n_embd, h->rms_eps);
-    ea__matmul(&f, m->output, sc->h, n_out, logits);
+    }
+    ea__rmsnorm_rows(&f, sc->x, m->output_norm->data, sc->h, n_out, h->n_embd, h->rms_eps);
+    ea__matmul(&f, &m->output, sc->h, n_out, logits);
+    ea__pack_forward_done(m);
     return EA_OK;
 }

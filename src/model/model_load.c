@@ -79,14 +79,14 @@ ea_status ea__bind_std_layer(ea_model *m, uint32_t l, struct ea__layer *ly, stru
             return s;                                                                      \
     } while (0)
     BIND(attn_norm, "attn_norm.weight", e, 0, EA_USE_VECTOR);
-    BIND(wq, "attn_q.weight", e, qd, EA_USE_MATMUL);
-    BIND(wk, "attn_k.weight", e, kvd, EA_USE_MATMUL);
-    BIND(wv, "attn_v.weight", e, kvd, EA_USE_MATMUL);
-    BIND(wo, "attn_output.weight", qd, e, EA_USE_MATMUL);
+    BIND(wq.t, "attn_q.weight", e, qd, EA_USE_MATMUL);
+    BIND(wk.t, "attn_k.weight", e, kvd, EA_USE_MATMUL);
+    BIND(wv.t, "attn_v.weight", e, kvd, EA_USE_MATMUL);
+    BIND(wo.t, "attn_output.weight", qd, e, EA_USE_MATMUL);
     BIND(ffn_norm, "ffn_norm.weight", e, 0, EA_USE_VECTOR);
-    BIND(w_gate, "ffn_gate.weight", e, h->n_ff, EA_USE_MATMUL);
-    BIND(w_up, "ffn_up.weight", e, h->n_ff, EA_USE_MATMUL);
-    BIND(w_down, "ffn_down.weight", h->n_ff, e, EA_USE_MATMUL);
+    BIND(w_gate.t, "ffn_gate.weight", e, h->n_ff, EA_USE_MATMUL);
+    BIND(w_up.t, "ffn_up.weight", e, h->n_ff, EA_USE_MATMUL);
+    BIND(w_down.t, "ffn_down.weight", h->n_ff, e, EA_USE_MATMUL);
 #undef BIND
     return EA_OK;
 }
@@ -187,13 +187,13 @@ static ea_status bind_globals(ea_model *m, struct ea_error *err)
         (s = ea__bind_tensor(m, "output_norm.weight", h->n_embd, 0, EA_USE_VECTOR, false,
                              &m->output_norm, err)) ||
         (s = ea__bind_tensor(m, "output.weight", h->n_embd, h->n_vocab, EA_USE_MATMUL, true,
-                             &m->output, err)))
+                             &m->output.t, err)))
         return s;
-    if (!m->output) {
+    if (!m->output.t) {
         /* tied embeddings: the output projection reads token_embd */
         h->tied_embeddings = true;
         if ((s = ea__bind_tensor(m, "token_embd.weight", h->n_embd, h->n_vocab, EA_USE_MATMUL,
-                                 false, &m->output, err)))
+                                 false, &m->output.t, err)))
             return s;
     }
     const struct ea_gguf_tensor *rf;
@@ -227,6 +227,9 @@ ea_status ea_model_load(const char *path, const struct ea_model_load_params *par
     ea_model *m = ea_calloc(1, sizeof *m);
     if (!m)
         return ea_error_set(err, EA_ENOMEM, "model: out of memory");
+    pthread_mutex_init(&m->pack.lock, NULL);
+    pthread_mutex_init(&m->pack.join_lock, NULL);
+    pthread_cond_init(&m->pack.cond, NULL);
     ea_status s = ea_gguf_open(path, &m->gguf, err);
     if (s)
         goto fail;
@@ -282,6 +285,10 @@ ea_status ea_model_load(const char *path, const struct ea_model_load_params *par
         nt = atoi(cap);
     if ((s = ea__pool_create(nt, &m->pool, err)))
         goto fail_prefix;
+    const char *rp = getenv("EA_REPACK");
+    if (!(params && params->no_repack) && !(rp && strcmp(rp, "0") == 0) &&
+        (s = ea__pack_start(m, err)))
+        goto fail_prefix;
     *out = m;
     return EA_OK;
 fail_prefix:
@@ -297,6 +304,7 @@ void ea_model_destroy(ea_model *m)
 {
     if (!m)
         return;
+    ea__pack_release(m); /* before the mapping it reads goes */
     ea__pool_destroy(m->pool);
     ea__scratch_release(&m->s);
     ea_free(m->layers);

@@ -27,23 +27,29 @@
  * collapse when another process competes for the cores. */
 #define SPIN_ITERS 2000
 
+/* A region is split into nth parts that threads claim one at a time from
+ * one atomic word, (generation << 32 | nth << 16 | next part): the caller
+ * takes parts too, so a worker that is descheduled (another process on the
+ * core) costs at most the part it holds, not the whole region; a worker that
+ * wakes after every part was taken finds another generation in the word and
+ * touches nothing. fn and ctx belong to the region until every part is done,
+ * which is when the caller returns. */
 struct ea_pool {
     int n;
     pthread_t *threads;
     _Atomic uint32_t generation; /* bumped to start a region (also the futex word) */
-    _Atomic int pending;         /* workers still running the current region */
+    _Atomic uint64_t claim;      /* generation << 32 | nth << 16 | next part */
+    _Atomic int done;            /* parts of the current region finished */
     _Atomic uint32_t done_word;  /* futex word the caller sleeps on */
     _Atomic int stop;
     _Atomic int sleeping_workers;
     _Atomic int sleeping_caller;
-    int active; /* threads taking part in the current region */
     ea_pool_fn fn;
     void *ctx;
 };
 
 struct worker_arg {
     ea_pool *pool;
-    int ith;
 };
 
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
@@ -87,24 +93,39 @@ static uint32_t wait_change(_Atomic uint32_t *word, uint32_t seen, _Atomic int *
     }
 }
 
+/* Claims and runs parts of region gen until none is left (or the region is
+ * over); the thread that finishes the last part wakes the caller. */
+static void run_parts(ea_pool *pool, uint32_t gen)
+{
+    uint64_t c = atomic_load_explicit(&pool->claim, memory_order_acquire);
+    for (;;) {
+        const int nth = (int)((c >> 16) & 0xFFFF), i = (int)(c & 0xFFFF);
+        if ((uint32_t)(c >> 32) != gen || i >= nth)
+            return;
+        if (!atomic_compare_exchange_weak_explicit(&pool->claim, &c, c + 1, memory_order_acquire,
+                                                   memory_order_acquire))
+            continue; /* c was reloaded */
+        pool->fn(pool->ctx, i, nth);
+        if (atomic_fetch_add_explicit(&pool->done, 1, memory_order_acq_rel) + 1 == nth) {
+            atomic_fetch_add(&pool->done_word, 1);
+            if (atomic_load(&pool->sleeping_caller))
+                futex_wake_all(&pool->done_word);
+        }
+        c = atomic_load_explicit(&pool->claim, memory_order_acquire);
+    }
+}
+
 static void *worker_main(void *p)
 {
     struct worker_arg *a = p;
     ea_pool *pool = a->pool;
-    int ith = a->ith;
     ea_free(a);
     uint32_t seen = 0;
     for (;;) {
         seen = wait_change(&pool->generation, seen, &pool->sleeping_workers);
         if (atomic_load(&pool->stop))
             return NULL;
-        if (ith < pool->active)
-            pool->fn(pool->ctx, ith, pool->active);
-        if (atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_acq_rel) == 1) {
-            atomic_fetch_add(&pool->done_word, 1);
-            if (atomic_load(&pool->sleeping_caller))
-                futex_wake_all(&pool->done_word);
-        }
+        run_parts(pool, seen);
     }
 }
 
@@ -132,10 +153,8 @@ ea_status ea__pool_create(int n_threads, ea_pool **out, struct ea_error *err)
     }
     for (int i = 1; i < n_threads; i++) {
         struct worker_arg *a = ea_malloc(sizeof *a);
-        if (a) {
+        if (a)
             a->pool = p;
-            a->ith = i;
-        }
         if (!a || pthread_create(&p->threads[i], NULL, worker_main, a) != 0) {
             ea_free(a);
             p->n = i; /* destroy joins the ones that started */
@@ -168,22 +187,32 @@ void ea__pool_run(ea_pool *p, ea_pool_fn fn, void *ctx) { ea__pool_run_n(p, fn, 
 
 void ea__pool_run_n(ea_pool *p, ea_pool_fn fn, void *ctx, int max_threads)
 {
-    if (!p || p->n == 1 || max_threads <= 1) {
-        fn(ctx, 0, 1);
+    ea__pool_run_parts(p, fn, ctx, p && max_threads > p->n ? p->n : max_threads);
+}
+
+void ea__pool_run_parts(ea_pool *p, ea_pool_fn fn, void *ctx, int n_parts)
+{
+    if (n_parts > EA_POOL_MAX_PARTS)
+        n_parts = EA_POOL_MAX_PARTS;
+    if (!p || p->n == 1 || n_parts <= 1) {
+        for (int i = 0; i < (n_parts > 1 ? n_parts : 1); i++)
+            fn(ctx, i, n_parts > 1 ? n_parts : 1);
         return;
     }
-    p->active = max_threads < p->n ? max_threads : p->n;
+    const int nth = n_parts;
+    const uint32_t gen = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
-    uint32_t done = atomic_load_explicit(&p->done_word, memory_order_acquire);
-    atomic_fetch_add(&p->generation, 1);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    uint32_t done_seen = atomic_load_explicit(&p->done_word, memory_order_acquire);
+    atomic_store_explicit(&p->claim, (uint64_t)gen << 32 | (uint64_t)nth << 16, memory_order_release);
+    atomic_store(&p->generation, gen);
     if (atomic_load(&p->sleeping_workers))
         futex_wake_all(&p->generation);
-    fn(ctx, 0, p->active);
-    /* wait for the workers: they bump done_word when the last one finishes */
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0)
-        done = wait_change(&p->done_word, done, &p->sleeping_caller);
+    run_parts(p, gen);
+    /* parts still running on workers: they bump done_word when the last ends */
+    while (atomic_load_explicit(&p->done, memory_order_acquire) != nth)
+        done_seen = wait_change(&p->done_word, done_seen, &p->sleeping_caller);
 }
 
 void ea__split(int64_t n, int ith, int nth, int64_t align, int64_t *begin, int64_t *end)

@@ -1,10 +1,15 @@
 /* threadpool.h - persistent worker threads for data-parallel regions.
  *
- * ea__pool_run(pool, fn, ctx) runs fn(ctx, ith, nth) on every thread (the
- * caller is thread 0) and returns when all have finished. Workers spin for a
- * short while waiting for the next region (regions come thousands of times a
- * second during decode) and then sleep on a futex, so the pool does not burn
- * the cores another process needs. No thread is created per region.
+ * ea__pool_run(pool, fn, ctx) splits a region into nth parts (nth = the
+ * number of threads) and runs fn(ctx, ith, nth) once for every part ith;
+ * threads, the caller included, claim parts as they come, so when a worker
+ * is descheduled by another process the others take its parts instead of
+ * waiting for it. It returns when every part has finished. A part is never
+ * run by two threads at once, so per-part scratch indexed by ith is safe;
+ * which thread runs a part is not fixed. Workers spin for a short while
+ * waiting for the next region (regions come thousands of times a second
+ * during decode) and then sleep on a futex, so the pool does not burn the
+ * cores another process needs. No thread is created per region.
  * Not reentrant: one region at a time per pool.
  */
 #ifndef EDGEAGENT_UTIL_THREADPOOL_H
@@ -22,10 +27,15 @@ ea_status ea__pool_create(int n_threads, ea_pool **out, struct ea_error *err);
 void ea__pool_destroy(ea_pool *p); /* NULL-safe */
 int ea__pool_size(const ea_pool *p);
 void ea__pool_run(ea_pool *p, ea_pool_fn fn, void *ctx);
-/* Like ea__pool_run on at most max_threads threads (>= 1): small regions run
- * on fewer threads (or inline), where waking workers costs more than it
- * saves. fn sees nth = the number actually used. */
+/* Like ea__pool_run with at most max_threads parts (>= 1): small regions
+ * run in fewer parts (or inline), where waking workers costs more than it
+ * saves. fn sees nth = the number of parts. */
 void ea__pool_run_n(ea_pool *p, ea_pool_fn fn, void *ctx, int max_threads);
+/* Runs fn(ctx, ith, n_parts) for every part ith < n_parts (1 ..
+ * EA_POOL_MAX_PARTS; more parts than threads balance better when a thread
+ * is slowed down, at the cost of a claim per part). */
+#define EA_POOL_MAX_PARTS 4096
+void ea__pool_run_parts(ea_pool *p, ea_pool_fn fn, void *ctx, int n_parts);
 
 /* Splits [0, n) into nth nearly equal contiguous parts; part ith. Parts are
  * rounded to multiples of align (the last part takes the remainder). */

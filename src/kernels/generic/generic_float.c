@@ -3,6 +3,7 @@
  * activations converted to their own type, F32 weights take f32.
  * Does not hold: quantized formats (generic_quants.c).
  */
+#include <math.h>
 #include "kernels/generic/generic_int.h"
 #include "util/fp16.h"
 
@@ -100,6 +101,38 @@ static void vec_axpy_f32(int64_t n, float alpha, const float *x, float *y)
         y[i] += alpha * x[i];
 }
 
+static void vec_att_scores_f16(int64_t hd, int g, const float *q, const uint16_t *k, size_t k_stride,
+                               int64_t n, float scale, float *s, size_t s_stride)
+{
+    for (int i = 0; i < g; i++)
+        for (int64_t j = 0; j < n; j++)
+            s[(size_t)i * s_stride + (size_t)j] = scale * vec_dot_f16_f32(hd, k + (size_t)j * k_stride, q + i * hd);
+}
+
+static void vec_att_accum_f16(int64_t hd, int g, const float *p, size_t p_stride, const uint16_t *v,
+                              size_t v_stride, int64_t n, float *out)
+{
+    for (int i = 0; i < g; i++)
+        for (int64_t j = 0; j < n; j++)
+            vec_axpy_f16(hd, p[(size_t)i * p_stride + (size_t)j], v + (size_t)j * v_stride, out + i * hd);
+}
+
+static float vec_exp_sum(int64_t n, float *x, float shift)
+{
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - shift);
+        sum += x[i];
+    }
+    return (float)sum;
+}
+
+static void vec_silu_mul(int64_t n, float *g, const float *u)
+{
+    for (int64_t i = 0; i < n; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
 void ea__generic_install_float(struct ea_matmul_ops table[EA_TYPE_ID_LIMIT], struct ea_vec_ops *vec)
 {
     table[EA_TYPE_F32] = (struct ea_matmul_ops){EA_TYPE_F32, act_f32, gemm_f32};
@@ -111,4 +144,8 @@ void ea__generic_install_float(struct ea_matmul_ops table[EA_TYPE_ID_LIMIT], str
     vec->f16_to_f32 = vec_f16_to_f32;
     vec->dot_f32 = vec_dot_f32;
     vec->axpy_f32 = vec_axpy_f32;
+    vec->att_scores_f16 = vec_att_scores_f16;
+    vec->att_accum_f16 = vec_att_accum_f16;
+    vec->exp_sum = vec_exp_sum;
+    vec->silu_mul = vec_silu_mul;
 }

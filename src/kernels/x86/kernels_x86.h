@@ -35,6 +35,7 @@
 #define EDGEAGENT_KERNELS_X86_KERNELS_H
 
 #include <immintrin.h>
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -53,7 +54,6 @@
 #define FROWS 3
 #define FCOLS 2
 #endif
-#define EA_X86_SEG 1024 /* values of k per unpacked segment (a multiple of 256) */
 #define COLBLK 64      /* activation rows sharing one block-sum table */
 
 /* ---- primitives -------------------------------------------------------- */
@@ -1091,6 +1091,151 @@ static void vec_axpy_f32(int64_t n, float alpha, const float *x, float *y)
         y[i] += alpha * x[i];
 }
 
+/* exp(x), |relative error| ~2e-7: x = n ln2 + r with |r| <= ln2/2 (ln2 in
+ * two parts, Cody-Waite), exp(r) by the degree-7 minimax polynomial of the
+ * Cephes library's expf, 2^n from the exponent bits. Inputs are clamped to
+ * the range where the result is a normal float (the caller's x - max <= 0,
+ * and -v of SiLU, which may be large either way). */
+EA_ALWAYS_INLINE __m256 exp_ps(__m256 x)
+{
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+static float vec_exp_sum(int64_t n, float *x, float shift)
+{
+    const __m256 sh = _mm256_set1_ps(shift);
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh));
+        _mm256_storeu_ps(x + i, v);
+        acc = _mm256_add_ps(acc, v);
+    }
+    float sum = hsum_ps(acc);
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - shift);
+        sum += x[i];
+    }
+    return sum;
+}
+
+static void vec_silu_mul(int64_t n, float *g, const float *u)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(g + i);
+        const __m256 d = _mm256_add_ps(one, exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), v)));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(v, d), _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+/* a[0..7] -> the vector of their 8 horizontal sums (hadd tree). */
+EA_ALWAYS_INLINE __m256 hsum8_ps(const __m256 a[8])
+{
+    const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+#define ATT_MAX_HD 256 /* head sizes the blocked score kernel takes (stack: 8 rows of floats) */
+
+/* Scores against 8 keys at a time: the 8 key rows are converted once into
+ * floats, then each query head runs 8 accumulators over the head and one
+ * reduction gives its 8 scores. hd a multiple of 8 and at most ATT_MAX_HD
+ * (other head sizes take the per-row helpers). */
+static void vec_att_scores_f16(int64_t hd, int g, const float *q, const uint16_t *k, size_t k_stride,
+                               int64_t n, float scale, float *s, size_t s_stride)
+{
+    if (hd % 8 || hd > ATT_MAX_HD) {
+        for (int i = 0; i < g; i++)
+            for (int64_t j = 0; j < n; j++)
+                s[(size_t)i * s_stride + (size_t)j] = scale * vec_dot_f16_f32(hd, k + (size_t)j * k_stride, q + i * hd);
+        return;
+    }
+    _Alignas(32) float kf[8 * ATT_MAX_HD];
+    const __m256 sc = _mm256_set1_ps(scale);
+    for (int64_t j0 = 0; j0 < n; j0 += 8) {
+        const int jn = n - j0 < 8 ? (int)(n - j0) : 8;
+        for (int jj = 0; jj < 8; jj++) { /* missing rows repeat the last one */
+            const uint16_t *kr = k + (size_t)(j0 + (jj < jn ? jj : jn - 1)) * k_stride;
+            for (int64_t d = 0; d < hd; d += 8)
+                _mm256_store_ps(kf + jj * hd + d, fload8(F_F16, kr, d));
+        }
+        for (int i = 0; i < g; i++) {
+            __m256 acc[8];
+            for (int jj = 0; jj < 8; jj++)
+                acc[jj] = _mm256_setzero_ps();
+            for (int64_t d = 0; d < hd; d += 8) {
+                const __m256 qv = _mm256_loadu_ps(q + i * hd + d);
+                for (int jj = 0; jj < 8; jj++)
+                    acc[jj] = _mm256_fmadd_ps(qv, _mm256_load_ps(kf + jj * hd + d), acc[jj]);
+            }
+            const __m256 r = _mm256_mul_ps(hsum8_ps(acc), sc);
+            float *dst = s + (size_t)i * s_stride + (size_t)j0;
+            if (jn == 8) {
+                _mm256_storeu_ps(dst, r);
+            } else {
+                float tmp[8];
+                _mm256_storeu_ps(tmp, r);
+                memcpy(dst, tmp, sizeof(float) * (size_t)jn);
+            }
+        }
+    }
+}
+
+/* out += p * V for up to 4 heads and 16 values of the head at a time: the
+ * accumulators stay in registers over the rows, each converted chunk of a
+ * value row serves every head. */
+static void vec_att_accum_f16(int64_t hd, int g, const float *p, size_t p_stride, const uint16_t *v,
+                              size_t v_stride, int64_t n, float *out)
+{
+    if (hd % 16) {
+        for (int i = 0; i < g; i++)
+            for (int64_t j = 0; j < n; j++)
+                vec_axpy_f16(hd, p[(size_t)i * p_stride + (size_t)j], v + (size_t)j * v_stride, out + i * hd);
+        return;
+    }
+    for (int i0 = 0; i0 < g; i0 += 4) {
+        const int gn = g - i0 < 4 ? g - i0 : 4;
+        for (int64_t d = 0; d < hd; d += 16) {
+            __m256 a0[4], a1[4];
+            for (int i = 0; i < gn; i++) {
+                a0[i] = _mm256_loadu_ps(out + (size_t)(i0 + i) * hd + d);
+                a1[i] = _mm256_loadu_ps(out + (size_t)(i0 + i) * hd + d + 8);
+            }
+            for (int64_t j = 0; j < n; j++) {
+                const uint16_t *vr = v + (size_t)j * v_stride + d;
+                const __m256 v0 = fload8(F_F16, vr, 0), v1 = fload8(F_F16, vr, 8);
+                for (int i = 0; i < gn; i++) {
+                    const __m256 pb = _mm256_broadcast_ss(p + (size_t)(i0 + i) * p_stride + (size_t)j);
+                    a0[i] = _mm256_fmadd_ps(pb, v0, a0[i]);
+                    a1[i] = _mm256_fmadd_ps(pb, v1, a1[i]);
+                }
+            }
+            for (int i = 0; i < gn; i++) {
+                _mm256_storeu_ps(out + (size_t)(i0 + i) * hd + d, a0[i]);
+                _mm256_storeu_ps(out + (size_t)(i0 + i) * hd + d + 8, a1[i]);
+            }
+        }
+    }
+}
+
 /* ---- installation ------------------------------------------------------ */
 
 static void x86_install_float(struct ea_matmul_ops table[EA_TYPE_ID_LIMIT], struct ea_vec_ops *vec)
@@ -1105,6 +1250,10 @@ static void x86_install_float(struct ea_matmul_ops table[EA_TYPE_ID_LIMIT], stru
     vec->f16_to_f32 = vec_f16_to_f32;
     vec->dot_f32 = vec_dot_f32;
     vec->axpy_f32 = vec_axpy_f32;
+    vec->att_scores_f16 = vec_att_scores_f16;
+    vec->att_accum_f16 = vec_att_accum_f16;
+    vec->exp_sum = vec_exp_sum;
+    vec->silu_mul = vec_silu_mul;
 }
 
 static void x86_install_quants(struct ea_matmul_ops table[EA_TYPE_ID_LIMIT])

@@ -14,6 +14,12 @@
 
 #include "kernels/kernels_int.h"
 
+/* Values of k per segment of the x86 matmuls (a multiple of 256): the
+ * unpacked kernels unpack a segment at a time, and every x86 kernel sums
+ * the segments' partial dot products in order, so that packed and unpacked
+ * weights give the same bits. */
+#define EA_X86_SEG 1024
+
 /* AVX512_VNNI usable (implies ea__cpu_has_avx512). Without it the avx512
  * variant keeps the avx2 quantized kernels (see kernels_avx512.c). */
 bool ea__cpu_has_avx512_vnni(void);

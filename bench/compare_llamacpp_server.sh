@@ -8,7 +8,7 @@
 # llama-server must be built outside this repository from a llama.cpp source
 # tree (never commit it or a script that builds it). Without one this script
 # says so and stops. Load: for each concurrency C in $LEVELS, C streaming
-# requests of PROMPT random-ish words, GEN tokens each (ignore_eos), at once.
+# requests of PROMPT random token ids, GEN tokens each (ignore_eos), at once.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 model=${1:?usage: compare_llamacpp_server.sh MODEL.gguf}

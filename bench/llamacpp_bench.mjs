@@ -2,7 +2,8 @@
 // a GGUF, through the prebuilt llama.cpp in npm node-llama-cpp (installed
 // outside this repository). Prints one JSON line: {"pp": tok/s, "tg": tok/s}.
 // Methodology as llama-bench: pp = N random tokens in one batch from an empty
-// context; tg = M tokens decoded one at a time from an empty context.
+// context; tg = M tokens decoded one at a time after 4 warm-up tokens; the
+// better of two runs of each is reported.
 //   NODE_PATH=/cache/node_modules node bench/llamacpp_bench.mjs MODEL PP TG THREADS
 import { createRequire } from "module";
 const require = createRequire(process.env.NODE_PATH ? process.env.NODE_PATH + "/" : import.meta.url);
@@ -31,6 +32,10 @@ async function timeTG() {
   const ctx = await model.createContext({ contextSize: Math.max(pp, tg) + 64, batchSize: 512, threads });
   const seq = ctx.getSequence();
   let tok = rnd();
+  for (let i = 0; i < 4; i++) { // warm-up: first decode graphs and buffers
+    await seq.evaluateWithoutGeneratingNewTokens([tok]);
+    tok = rnd();
+  }
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < tg; i++) {
     await seq.evaluateWithoutGeneratingNewTokens([tok]);
@@ -42,6 +47,8 @@ async function timeTG() {
 }
 
 await timePP(); // warm-up: page in the weights
-const out = { pp: pp > 0 ? await timePP() : 0, tg: tg > 0 ? await timeTG() : 0 };
+// best of two runs each: the baseline gets every benefit of the doubt
+const best = async (f) => Math.max(await f(), await f());
+const out = { pp: pp > 0 ? await best(timePP) : 0, tg: tg > 0 ? await best(timeTG) : 0 };
 console.log(JSON.stringify(out));
 await model.dispose();

@@ -2,12 +2,13 @@
 // OpenAI-style /completion endpoint of llama-server (or /v1/completions), to
 // compare its continuous batching with edgeagent's engine under the same
 // load. Prints JSON: [{concurrency, gen_tok_s, ttft_p50_ms}].
-//   node bench/serving_load.mjs http://127.0.0.1:8080 1,4,16 PROMPT_WORDS GEN
+//   node bench/serving_load.mjs http://127.0.0.1:8080 1,4,16 PROMPT_TOKENS GEN
 const [base, levelsArg, promptArg, genArg] = process.argv.slice(2);
-const levels = levelsArg.split(",").map(Number), promptWords = Number(promptArg), gen = Number(genArg);
-const words = ["alpha", "river", "stone", "light", "cloud", "seven", "north", "green", "metal", "quiet"];
+const levels = levelsArg.split(",").map(Number), promptTokens = Number(promptArg), gen = Number(genArg);
+// The prompt is PROMPT random token ids (10..999), as edgeagent's bench
+// sends, so both engines prefill exactly the same number of tokens.
 let seed = 7;
-const prompt = () => Array.from({ length: promptWords }, () => words[(seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 10]).join(" ");
+const prompt = () => Array.from({ length: promptTokens }, () => 10 + ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % 990));
 
 async function one() {
   const t0 = performance.now();

@@ -136,6 +136,7 @@ int bench_serving(const struct serving_opts *o)
         cli_error("bench", &err);
         return 1;
     }
+    ea_model_wait_packed(m); /* figures are of the packed weights, as a server's after warm-up */
     const struct ea_model_info *h = ea_model_get_info(m);
     int max_c = 1;
     for (int i = 0; i < o->n_levels; i++)

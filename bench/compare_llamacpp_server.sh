@@ -49,7 +49,7 @@ port=$((20000 + RANDOM % 20000))
 spid=$!
 trap 'kill $spid 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.5; done
-node "$root/bench/serving_load.mjs" "http://127.0.0.1:$port" "$levels" "$prompt" "$gen" > /tmp/lcpp_serving.json
+node "$root/bench/serving_load.mjs" "http://127.0.0.1:$port" "$levels" "$prompt" "$gen" "$model" > /tmp/lcpp_serving.json
 python3 - <<PY
 import json
 a=json.load(open("/tmp/ea_serving.json"))["levels"]; b=json.load(open("/tmp/lcpp_serving.json"))

@@ -2,8 +2,44 @@
 // OpenAI-style /completion endpoint of llama-server (or /v1/completions), to
 // compare its continuous batching with edgeagent's engine under the same
 // load. Prints JSON: [{concurrency, gen_tok_s, ttft_p50_ms}].
-//   node bench/serving_load.mjs http://127.0.0.1:8080 1,4,16 PROMPT_TOKENS GEN
-const [base, levelsArg, promptArg, genArg] = process.argv.slice(2);
+//   node bench/serving_load.mjs http://127.0.0.1:8080 1,4,16 PROMPT_TOKENS GEN [MODEL.gguf]
+//
+// llama-server parses every streamed completion as text and fails the request
+// ("output that does not match the expected Content-only format") when a
+// random-weight model starts with a byte that is not valid UTF-8. Given the
+// GGUF of a byte-level BPE vocabulary, tokens that decode to anything but
+// ASCII are banned with logit_bias, so every request runs to its end.
+import { readFileSync } from "fs";
+const [base, levelsArg, promptArg, genArg, modelPath] = process.argv.slice(2);
+
+// Minimal GGUF metadata walk: returns tokenizer.ggml.tokens (strings).
+function ggufTokens(path) {
+  const b = readFileSync(path);
+  let o = 8; // magic, version
+  const u32 = () => ((o += 4), b.readUInt32LE(o - 4));
+  const u64 = () => ((o += 8), Number(b.readBigUInt64LE(o - 8)));
+  const str = () => { const n = u64(); o += n; return b.toString("utf8", o - n, o); };
+  const size = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+  const skip = (t) => { if (t === 8) str(); else if (t === 9) { const et = u32(), n = u64(); for (let i = 0; i < n; i++) skip(et); } else o += size[t]; };
+  u64(); // tensor count
+  const nkv = u64();
+  for (let i = 0; i < nkv; i++) {
+    const key = str(), t = u32();
+    if (key === "tokenizer.ggml.tokens" && t === 9) {
+      u32();
+      const n = u64(), out = [];
+      for (let j = 0; j < n; j++) out.push(str());
+      return out;
+    }
+    skip(t);
+  }
+  return [];
+}
+// GPT-2 byte-to-unicode: printable ASCII is itself; bytes 0-32 and 127 are
+// U+0100..U+0121; everything else is a byte >= 0x80.
+const asciiSafe = (tok) => [...tok].every((c) => { const u = c.codePointAt(0); return (u >= 0x21 && u <= 0x7e) || (u >= 0x100 && u <= 0x121); });
+const banned = modelPath ? ggufTokens(modelPath).flatMap((t, i) => (asciiSafe(t) ? [] : [[i, false]])) : [];
+if (process.env.VERBOSE) console.error(`banned ${banned.length} tokens`);
 const levels = levelsArg.split(",").map(Number), promptTokens = Number(promptArg), gen = Number(genArg);
 // The prompt is PROMPT random token ids (10..999), as edgeagent's bench
 // sends, so both engines prefill exactly the same number of tokens.
@@ -15,7 +51,7 @@ async function one() {
   const res = await fetch(`${base}/completion`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ prompt: prompt(), n_predict: gen, ignore_eos: true, temperature: 0, stream: true, cache_prompt: false }),
+    body: JSON.stringify({ prompt: prompt(), n_predict: gen, ignore_eos: true, temperature: 0, stream: true, cache_prompt: false, logit_bias: banned }),
   });
   let ttft = -1, n = 0;
   const reader = res.body.getReader();

@@ -52,14 +52,20 @@ test-tsan: deps
 	@cmake --build build-tsan -j $$(nproc)
 	@EA_TEST_LOAD_N=300 bash scripts/run-tests.sh build-tsan -R '$(TSAN_TESTS)'
 
-# Cross build for aarch64; the suite runs under qemu-aarch64 (generic and NEON kernels).
+# Cross build for aarch64; the suite runs under qemu-aarch64 (generic and NEON kernels):
+# the kernel/model/engine tests on a Cortex-A53 (neon), then everything on qemu's
+# default CPU (neon-dotprod).
 test-aarch64: deps
 	@EA_EXTRA_PACKAGES="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libc6:arm64 libpcre2-dev:arm64 libjansson-dev:arm64" \
 	  EA_FOREIGN_ARCH=arm64 bash scripts/install-deps.sh
 	@cmake -S . -B build-aarch64 $(GEN) -DCMAKE_BUILD_TYPE=Release -DEA_WERROR=$(WERROR) \
 	  -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake >/dev/null
 	@cmake --build build-aarch64 -j $$(nproc)
-	@EA_TEST_LOAD_N=200 EA_MAX_THREADS=1 bash scripts/run-tests.sh build-aarch64
+	@echo "--- kernels, model and engine tests on a Cortex-A53 (ARMv8.0, no dotprod): the neon fallback"
+	@QEMU_CPU=cortex-a53 EA_EXPECT_KERNELS=neon EA_TEST_LOAD_N=200 EA_MAX_THREADS=1 \
+	  bash scripts/run-tests.sh build-aarch64 -R '^test_(kernels|kernels_batch|model|engine)$$'
+	@echo "--- the whole suite on qemu's default CPU (dotprod)"
+	@EA_EXPECT_KERNELS=neon-dotprod EA_TEST_LOAD_N=200 EA_MAX_THREADS=1 bash scripts/run-tests.sh build-aarch64
 
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEA_FUZZ=ON \

@@ -370,9 +370,17 @@ static void att_tile_f16(struct ea__fwd *f, uint32_t layer, int64_t tile, uint32
             float *row = sc + (size_t)r * ATT_CHUNK;
             const int32_t seen = s->row_pos[t0 + r / group] + 1 - j0; /* keys of the chunk row r sees */
             const int32_t nv = seen < n ? (seen > 0 ? seen : 0) : n;
-            float cm = mx[r];
-            for (int32_t j = 0; j < nv; j++)
+            float part[8], cm = mx[r]; /* 8 partial maxima: the compiler vectorizes them */
+            for (int l = 0; l < 8; l++)
+                part[l] = cm;
+            int32_t j = 0;
+            for (; j + 8 <= nv; j += 8)
+                for (int l = 0; l < 8; l++)
+                    part[l] = row[j + l] > part[l] ? row[j + l] : part[l];
+            for (; j < nv; j++)
                 cm = row[j] > cm ? row[j] : cm;
+            for (int l = 0; l < 8; l++)
+                cm = part[l] > cm ? part[l] : cm;
             if (cm > mx[r]) { /* rescale what the row has so far to the new max */
                 const float c = expf(mx[r] - cm);
                 float *o = out + (size_t)r * hd;

@@ -77,6 +77,7 @@ static void attention_invariance(void)
     enum { R = 48, N = 37, MAXHD = 128 };
     static const int64_t hds[] = {64, 128, 40, 6};
     static const int64_t cuts[] = {0, 5, 16, 17, 32, N}; /* key pieces, as KV blocks split them */
+    static const int groups[] = {1, 2, 3, 5, 8, 9};
     static float q[R * MAXHD], all[R * N], one[R * N], part[R * N], p[R * N];
     static float oall[R * MAXHD], oone[R * MAXHD], opart[R * MAXHD];
     static uint16_t kv[N * (MAXHD + 5)];
@@ -93,23 +94,27 @@ static void attention_invariance(void)
             for (int64_t i = 0; i < R * N; i++)
                 p[i] = (frand() + 1) / N;
             op->att_scores_f16(hd, R, q, kv, stride, N, 0.125f, all, N);
-            for (int i = 0; i < R; i++)
-                op->att_scores_f16(hd, 1, q + i * hd, kv, stride, N, 0.125f, one + i * N, N);
+            for (int i = 0, gi = 0; i < R; i += groups[gi++ % 6]) { /* rows in groups of 1 .. 9 */
+                const int g = R - i < groups[gi % 6] ? R - i : groups[gi % 6];
+                op->att_scores_f16(hd, g, q + i * hd, kv, stride, N, 0.125f, one + i * N, N);
+            }
             for (int c = 0; c + 1 < 6; c++)
-                op->att_scores_f16(hd, 5, q, kv + cuts[c] * stride, stride, cuts[c + 1] - cuts[c], 0.125f,
+                op->att_scores_f16(hd, R, q, kv + cuts[c] * stride, stride, cuts[c + 1] - cuts[c], 0.125f,
                                    part + cuts[c], N);
             memset(oall, 0, sizeof oall);
             memset(oone, 0, sizeof oone);
             memset(opart, 0, sizeof opart);
             op->att_accum_f16(hd, R, p, N, kv, stride, N, oall);
-            for (int i = 0; i < R; i++)
-                op->att_accum_f16(hd, 1, p + i * N, N, kv, stride, N, oone + i * hd);
+            for (int i = 0, gi = 0; i < R; i += groups[gi++ % 6]) {
+                const int g = R - i < groups[gi % 6] ? R - i : groups[gi % 6];
+                op->att_accum_f16(hd, g, p + i * N, N, kv, stride, N, oone + i * hd);
+            }
             for (int c = 0; c + 1 < 6; c++)
-                op->att_accum_f16(hd, 7, p + cuts[c], N, kv + cuts[c] * stride, stride, cuts[c + 1] - cuts[c], opart);
-            if (memcmp(all, one, sizeof(float) * R * N) != 0 || memcmp(all, part, sizeof(float) * 5 * N) != 0)
+                op->att_accum_f16(hd, R, p + cuts[c], N, kv + cuts[c] * stride, stride, cuts[c + 1] - cuts[c], opart);
+            if (memcmp(all, one, sizeof(float) * R * N) != 0 || memcmp(all, part, sizeof(float) * R * N) != 0)
                 FAIL("%s hd %lld: scores depend on the rows or keys around them", ea_kernels_variant_name(v),
                      (long long)hd);
-            if (memcmp(oall, oone, sizeof(float) * R * hd) != 0 || memcmp(oall, opart, sizeof(float) * 7 * hd) != 0)
+            if (memcmp(oall, oone, sizeof(float) * R * hd) != 0 || memcmp(oall, opart, sizeof(float) * R * hd) != 0)
                 FAIL("%s hd %lld: accumulation depends on the rows or keys around it", ea_kernels_variant_name(v),
                      (long long)hd);
             checked++;

@@ -312,9 +312,12 @@ static inline const void *kv_row(const struct ea_kv_store *kv, void *base, const
  * keeps a running max and sum, rescaling its output when the max grows.
  * Causality: the chunks cover the keys of the tile's last token; a row's
  * probabilities past its own position are exact zeros, which the value
- * accumulation adds without changing anything. A row's arithmetic thus
- * depends only on its own position, never on the tile around it, so a
- * token's output is the same alone or batched (batch invariance). */
+ * accumulation adds without changing anything (0 * v = 0 for the finite
+ * values of a store; an infinite one spoils its own token anyway). The
+ * kernels compute each score and output the same way whatever the rows
+ * around them (tests/test_kernels_batch.c). A row's arithmetic thus depends
+ * only on its own position, never on the tile around it: a token's output
+ * is the same alone or batched (batch invariance). */
 #define ATT_TILE_TOKENS 16
 #define ATT_TILE_ROWS 64 /* fewer tokens per tile for large groups: bounds the scratch */
 #define ATT_CHUNK 64
@@ -370,7 +373,7 @@ static void att_tile_f16(struct ea__fwd *f, uint32_t layer, int64_t tile, uint32
             float *row = sc + (size_t)r * ATT_CHUNK;
             const int32_t seen = s->row_pos[t0 + r / group] + 1 - j0; /* keys of the chunk row r sees */
             const int32_t nv = seen < n ? (seen > 0 ? seen : 0) : n;
-            float part[8], cm = mx[r]; /* 8 partial maxima: the compiler vectorizes them */
+            float part[8], cm = mx[r]; /* 8 independent maxima, not one long chain */
             for (int l = 0; l < 8; l++)
                 part[l] = cm;
             int32_t j = 0;

@@ -1227,7 +1227,8 @@ static void vec_att_scores_f16(int64_t hd, int g, const float *q, const uint16_t
         if (g <= ATT_SCORE_DIRECT_MAX) { /* one decode token's group: a few rows at a time */
             int i = 0;
             for (; i + ATT_SCORE_DIRECT <= g; i += ATT_SCORE_DIRECT)
-                att_scores_rows(ATT_SCORE_DIRECT, hd, q + i * hd, NULL, kr, jn, sc, sj + (size_t)i * s_stride, s_stride);
+                att_scores_rows(ATT_SCORE_DIRECT, hd, q + i * hd, NULL, kr, jn, sc, sj + (size_t)i * s_stride,
+                                s_stride);
             switch (g - i) {
             case 1: att_scores_rows(1, hd, q + i * hd, NULL, kr, jn, sc, sj + (size_t)i * s_stride, s_stride); break;
 #if ATT_SCORE_DIRECT > 2
@@ -1257,7 +1258,7 @@ static void vec_att_scores_f16(int64_t hd, int g, const float *q, const uint16_t
  * (v_stride apart) converted on the fly. R is a constant at each call, so
  * the accumulators stay in registers. */
 EA_ALWAYS_INLINE void att_accum_rows(int R, int64_t hd, const float *p, size_t p_stride, const float *vf,
-                                     const uint16_t *v, size_t v_stride, int jn, float *out)
+                                     const uint16_t *v, size_t v_stride, int64_t jn, float *out)
 {
     for (int64_t d = 0; d < hd; d += 16) {
         __m256 a0[ATT_ACC_ROWS], a1[ATT_ACC_ROWS];
@@ -1265,7 +1266,7 @@ EA_ALWAYS_INLINE void att_accum_rows(int R, int64_t hd, const float *p, size_t p
             a0[i] = _mm256_loadu_ps(out + (size_t)i * hd + d);
             a1[i] = _mm256_loadu_ps(out + (size_t)i * hd + d + 8);
         }
-        for (int j = 0; j < jn; j++) {
+        for (int64_t j = 0; j < jn; j++) {
             const __m256 v0 = v ? fload8(F_F16, v + (size_t)j * v_stride, d) : _mm256_load_ps(vf + (size_t)j * hd + d);
             const __m256 v1 = v ? fload8(F_F16, v + (size_t)j * v_stride, d + 8)
                                 : _mm256_load_ps(vf + (size_t)j * hd + d + 8);
@@ -1285,10 +1286,10 @@ EA_ALWAYS_INLINE void att_accum_rows(int R, int64_t hd, const float *p, size_t p
 /* out += p * V: up to ATT_ACC_KEYS value rows are converted to floats once
  * and serve every query row (a tile of tokens x heads in prefill), taken
  * ATT_ACC_ROWS rows at a time; up to 3 rows (one decode token's group)
- * convert the value rows on the fly instead. Each output is one chain of multiply-adds
- * over j in order, whatever g and n, so a row's result does not depend on
- * the rows around it. hd a multiple of 16 and at most ATT_MAX_HD (others
- * take the per-row helper). */
+ * convert the value rows on the fly instead. Each output is one chain of
+ * multiply-adds over j in order, whatever g and n, so a row's result does
+ * not depend on the rows around it. hd a multiple of 16 and at most
+ * ATT_MAX_HD (others take the per-row helper). */
 static void vec_att_accum_f16(int64_t hd, int g, const float *p, size_t p_stride, const uint16_t *v,
                               size_t v_stride, int64_t n, float *out)
 {
@@ -1299,9 +1300,9 @@ static void vec_att_accum_f16(int64_t hd, int g, const float *p, size_t p_stride
         return;
     }
     switch (g) { /* one decode token's group: no conversion buffer */
-    case 1: att_accum_rows(1, hd, p, p_stride, NULL, v, v_stride, (int)n, out); return;
-    case 2: att_accum_rows(2, hd, p, p_stride, NULL, v, v_stride, (int)n, out); return;
-    case 3: att_accum_rows(3, hd, p, p_stride, NULL, v, v_stride, (int)n, out); return;
+    case 1: att_accum_rows(1, hd, p, p_stride, NULL, v, v_stride, n, out); return;
+    case 2: att_accum_rows(2, hd, p, p_stride, NULL, v, v_stride, n, out); return;
+    case 3: att_accum_rows(3, hd, p, p_stride, NULL, v, v_stride, n, out); return;
     default: break;
     }
     _Alignas(32) float vf[ATT_ACC_KEYS * ATT_MAX_HD];

@@ -128,13 +128,18 @@ static void vec_ops(void)
 }
 
 /* The attention and activation helpers of every variant against generic:
- * head sizes with and without SIMD paths, groups of 1 to 9 heads, odd row
- * counts, strided rows; exp over the softmax range and SiLU both ways. */
+ * head sizes with and without SIMD paths (64, 128, multiples of 8 but not
+ * of 16, odd), query rows of a group of 1 to 9 heads and of prefill tiles
+ * (tokens x heads: 17, 48, 64), odd key counts, strided rows; exp over the
+ * softmax range and SiLU both ways. */
 static void vec_attention_ops(void)
 {
-    static const int64_t hds[] = {8, 16, 24, 64, 128, 6};
-    static const int groups[] = {1, 3, 4, 8, 9};
-    static const int64_t rows[] = {1, 5, 16, 17};
+    enum { MAXG = 64, MAXN = 67, SST = 70 };
+    static const int64_t hds[] = {8, 16, 24, 40, 64, 128, 6};
+    static const int groups[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 48, 64};
+    static const int64_t rows[] = {1, 5, 16, 17, 67};
+    static float q[MAXG * 128], s1[MAXG * SST], s2[MAXG * SST], o1[MAXG * 128], o2[MAXG * 128];
+    static uint16_t kv[MAXN * 259];
     const struct ea_vec_ops *ref = ea_kernels_variant_vec(0);
     double worst_s = 0, worst_a = 0, worst_e = 0;
     for (unsigned v = 0; v < ea_kernels_n_variants(); v++) {
@@ -144,24 +149,22 @@ static void vec_attention_ops(void)
                 for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
                     const int64_t hd = hds[hi], n = rows[ri], stride = hd * 2 + 3;
                     const int g = groups[gi];
-                    float q[9 * 128], s1[9 * 20], s2[9 * 20], o1[9 * 128], o2[9 * 128];
-                    uint16_t kv[17 * 259];
                     for (int64_t i = 0; i < g * hd; i++) {
                         q[i] = frand();
                         o1[i] = o2[i] = frand();
                     }
                     for (int64_t i = 0; i < n * stride; i++)
                         kv[i] = ea_f32_to_fp16(frand() * 2);
-                    op->att_scores_f16(hd, g, q, kv, (size_t)stride, n, 0.125f, s1, 20);
-                    ref->att_scores_f16(hd, g, q, kv, (size_t)stride, n, 0.125f, s2, 20);
+                    op->att_scores_f16(hd, g, q, kv, (size_t)stride, n, 0.125f, s1, SST);
+                    ref->att_scores_f16(hd, g, q, kv, (size_t)stride, n, 0.125f, s2, SST);
                     for (int i = 0; i < g; i++)
                         for (int64_t j = 0; j < n; j++) {
-                            double e = fabs(s1[i * 20 + j] - s2[i * 20 + j]);
+                            double e = fabs(s1[i * SST + j] - s2[i * SST + j]);
                             ASSERT(e <= 1e-6 * hd);
                             worst_s = e > worst_s ? e : worst_s;
                         }
-                    op->att_accum_f16(hd, g, s2, 20, kv, (size_t)stride, n, o1);
-                    ref->att_accum_f16(hd, g, s2, 20, kv, (size_t)stride, n, o2);
+                    op->att_accum_f16(hd, g, s2, SST, kv, (size_t)stride, n, o1);
+                    ref->att_accum_f16(hd, g, s2, SST, kv, (size_t)stride, n, o2);
                     for (int64_t i = 0; i < g * hd; i++) {
                         double e = fabs(o1[i] - o2[i]);
                         ASSERT(e <= 1e-6 * n);

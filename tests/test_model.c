@@ -353,6 +353,55 @@ static void multi_sequence_batch(void)
     ea_model_destroy(m);
 }
 
+/* F16 KV attention runs tiles of consecutive tokens; a token's logits must
+ * not depend on the tile it lands in: a 200-token prompt (several 64-key
+ * chunks) as one batch, in pieces of 1, 7, 16 and 33 tokens, and next to
+ * another sequence give the same bits. F32 weights: quantized activations
+ * would hide a last-bit difference. */
+static void f16_attention_tiling_invariant(void)
+{
+    enum { N = 200 };
+    static const int pieces[] = {N, 1, 7, 16, 33};
+    ea_model *m = load_model("reference/models/ref-llama-F32.gguf", 2);
+    ea_kv_cache *c = make_cache(m, EA_TYPE_F16, 16, 2 * N + 32);
+    struct ea_error err = {0};
+    int32_t toks[N], other[40];
+    for (int i = 0; i < N; i++)
+        toks[i] = (int32_t)((i * 37 + 11) % 509 + 3);
+    for (int i = 0; i < 40; i++)
+        other[i] = (int32_t)((i * 53 + 7) % 509 + 3);
+    float *want = malloc(sizeof(float) * N * N_VOCAB), *got = malloc(sizeof(float) * N * N_VOCAB);
+    for (size_t pi = 0; pi < sizeof pieces / sizeof pieces[0]; pi++) {
+        struct ea_kv_seq q = {0};
+        float *dst = pi == 0 ? want : got;
+        for (int p = 0; p < N; p += pieces[pi]) {
+            int n = N - p < pieces[pi] ? N - p : pieces[pi];
+            ASSERT_OK(ea_kv_seq_eval(m, c, &q, toks + p, n, EA_LOGITS_ALL, dst + (size_t)p * N_VOCAB, &err),
+                      &err);
+        }
+        ea_kv_seq_release(c, &q);
+        if (pi > 0 && memcmp(want, got, sizeof(float) * N * N_VOCAB) != 0)
+            FAIL("pieces of %d tokens: logits differ from one batch", pieces[pi]);
+    }
+    /* the last 100 tokens batched after another sequence's 40 */
+    struct ea_kv_seq q[2] = {{0}};
+    ASSERT_OK(ea_kv_seq_reserve(c, &q[0], 40, &err), &err);
+    ASSERT_OK(ea_kv_seq_reserve(c, &q[1], N, &err), &err);
+    ASSERT_OK(ea_kv_seq_eval(m, c, &q[1], toks, N - 100, EA_LOGITS_NONE, NULL, &err), &err);
+    struct ea_batch_seg segs[2] = {{0, 40, other, q[0].blocks, EA_LOGITS_ALL},
+                                   {N - 100, 100, toks + N - 100, q[1].blocks, EA_LOGITS_ALL}};
+    struct ea_batch b = {2, segs};
+    ASSERT_OK(ea_model_forward(m, ea_kv_cache_store(c), &b, got, &err), &err);
+    if (memcmp(want + (size_t)(N - 100) * N_VOCAB, got + (size_t)40 * N_VOCAB, sizeof(float) * 100 * N_VOCAB) != 0)
+        FAIL("batched with another sequence: logits differ from alone");
+    for (int i = 0; i < 2; i++)
+        ea_kv_seq_release(c, &q[i]);
+    free(want);
+    free(got);
+    ea_kv_cache_destroy(c);
+    ea_model_destroy(m);
+}
+
 static void forward_rejects_bad_batches(void)
 {
     ea_model *m = load_model("models/stories260K.gguf", 1);
@@ -509,5 +558,5 @@ static void packed_weights_same_bits(void)
 }
 
 EA_TESTS(EA_TEST(ref_float_models), EA_TEST(ref_quantized_models), EA_TEST(stories_greedy_256), EA_TEST(stories_nll),
-         EA_TEST(multi_sequence_batch), EA_TEST(forward_rejects_bad_batches),
+         EA_TEST(multi_sequence_batch), EA_TEST(f16_attention_tiling_invariant), EA_TEST(forward_rejects_bad_batches),
          EA_TEST(malformed_models), EA_TEST(packed_weights_same_bits))

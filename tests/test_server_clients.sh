@@ -170,9 +170,13 @@ for t in ["<|im_end|>", "<|endoftext|>", "<|im_start|>", "</s>"]:
 print(json.dumps(b))
 EOF2
 )
-python3 - "$port" "$KEY" "$A_PID" "$bias" >"$tmp/drain.out" 2>&1 <<'EOF2'
+# The tiny model streams 1000 tokens in ~150 ms on a quiet machine: rather
+# than sleep a fixed time after SIGTERM, the client asks again as soon as the
+# server logs that it is draining.
+python3 - "$port" "$KEY" "$A_PID" "$bias" "$tmp/a.err" >"$tmp/drain.out" 2>&1 <<'EOF2'
 import http.client, json, os, signal, sys, threading, time
 port, key, pid, bias = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+log = sys.argv[5]
 H = {"Authorization": "Bearer " + key, "Content-Type": "application/json"}
 out = {}
 started = threading.Event()
@@ -190,7 +194,10 @@ ka.request("GET", "/health"); r = ka.getresponse(); r.read()
 t = threading.Thread(target=stream); t.start()
 started.wait(60)
 os.kill(pid, signal.SIGTERM)
-time.sleep(0.2)
+for _ in range(2000):  # up to 10 s
+    if "shutdown: waiting" in open(log, errors="replace").read():
+        break
+    time.sleep(0.005)
 ka.request("GET", "/v1/models", headers=H); r = ka.getresponse(); body = r.read()
 print("status", r.status)
 print("body", body.decode())

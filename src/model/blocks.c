@@ -287,6 +287,7 @@ void ea__rope(const ea_model *m, float *x, int64_t n_tokens, uint32_t n_heads, c
 struct att_ctx {
     struct ea__fwd *f;
     uint32_t layer;
+    int64_t n_tiles; /* F16 stores: tiles in s->tile_row */
 };
 
 /* Bytes of n K or V values in the store's type (n a multiple of 32 for Q8_0). */
@@ -303,11 +304,39 @@ static inline const void *kv_row(const struct ea_kv_store *kv, void *base, const
     return (const char *)base + slot * kv_bytes(kv->type, kvd);
 }
 
-/* One (token, KV head) item over an F16 store: the group of query heads
- * sharing the KV head go together, so each key and value row is read and
- * converted once for all of them; rows are taken a KV block at a time (the
- * rows of a block are contiguous). scores: group x n_ctx. */
-static void att_item_f16(struct ea__fwd *f, uint32_t layer, int64_t t, uint32_t kvh, float *scores)
+/* F16 stores: attention runs over tiles of up to ATT_TILE_TOKENS consecutive
+ * query tokens of one segment times the group of query heads sharing a KV
+ * head, so each chunk of key and value rows is read and converted once for
+ * the whole tile (rows: token-major, then head). The softmax is online: keys
+ * go in chunks of ATT_CHUNK starting at multiples of ATT_CHUNK, and each row
+ * keeps a running max and sum, rescaling its output when the max grows.
+ * Causality: the chunks cover the keys of the tile's last token; a row's
+ * probabilities past its own position are exact zeros, which the value
+ * accumulation adds without changing anything (0 * v = 0 for the finite
+ * values of a store; an infinite one spoils its own token anyway). The
+ * kernels compute each score and output the same way whatever the rows
+ * around them (tests/test_kernels_batch.c). A row's arithmetic thus depends
+ * only on its own position, never on the tile around it: a token's output
+ * is the same alone or batched (batch invariance). */
+#define ATT_TILE_TOKENS 16
+#define ATT_TILE_ROWS 64 /* fewer tokens per tile for large groups: bounds the scratch */
+#define ATT_CHUNK 64
+
+static int att_tile_tokens(const struct ea_model_info *h)
+{
+    const int group = (int)(h->n_head / h->n_head_kv), tt = ATT_TILE_ROWS / group;
+    return tt < 1 ? 1 : tt > ATT_TILE_TOKENS ? ATT_TILE_TOKENS : tt;
+}
+
+int64_t ea__att_tile_floats(const struct ea_model_info *h)
+{
+    /* q and output (rows x hd each), scores (rows x ATT_CHUNK), max and sum */
+    const int64_t rows = (int64_t)att_tile_tokens(h) * (h->n_head / h->n_head_kv);
+    return rows * (2 * (int64_t)h->head_dim + ATT_CHUNK + 2);
+}
+
+/* Tile `tile` of the batch for KV head kvh; buf: ea__att_tile_floats. */
+static void att_tile_f16(struct ea__fwd *f, uint32_t layer, int64_t tile, uint32_t kvh, float *buf)
 {
     ea_model *m = f->m;
     struct ea__scratch *s = &m->s;
@@ -317,28 +346,68 @@ static void att_item_f16(struct ea__fwd *f, uint32_t layer, int64_t t, uint32_t 
     const uint32_t hd = h->head_dim, qd = h->n_head * hd, kvd = h->n_head_kv * hd;
     const int group = (int)(h->n_head / h->n_head_kv);
     const float scale = 1.0f / sqrtf((float)hd);
-    const struct ea_batch_seg *seg = &f->b->segs[s->row_seg[t]];
-    const int32_t n_ctx = s->row_pos[t] + 1, bs = (int32_t)kv->block_size;
-    const float *q = s->q + t * qd + (size_t)kvh * group * hd; /* group x hd */
-    float *out = s->att + t * qd + (size_t)kvh * group * hd;
-    for (int32_t j0 = 0; j0 < n_ctx; j0 += bs) {
-        const uint16_t *kr = (const uint16_t *)kv_row(kv, kv->k[layer], seg->block_table, j0, kvd) + kvh * hd;
-        vec->att_scores_f16(hd, group, q, kr, kvd, n_ctx - j0 < bs ? n_ctx - j0 : bs, scale, scores + j0,
-                            (size_t)n_ctx);
+    const int64_t t0 = s->tile_row[tile];
+    const int nt = (int)(s->tile_row[tile + 1] - t0), rows = nt * group;
+    const struct ea_batch_seg *seg = &f->b->segs[s->row_seg[t0]];
+    const int32_t bs = (int32_t)kv->block_size, n_ctx = s->row_pos[t0 + nt - 1] + 1;
+    const size_t span = sizeof(float) * (size_t)group * hd; /* one token's rows */
+    float *q = buf, *out = q + (size_t)rows * hd;           /* rows x hd */
+    float *sc = out + (size_t)rows * hd;                     /* rows x ATT_CHUNK */
+    float *mx = sc + (size_t)rows * ATT_CHUNK, *sum = mx + rows;
+    for (int tt = 0; tt < nt; tt++)
+        memcpy(q + (size_t)tt * group * hd, s->q + (t0 + tt) * qd + (size_t)kvh * group * hd, span);
+    memset(out, 0, (size_t)rows * hd * sizeof *out);
+    for (int r = 0; r < rows; r++) {
+        mx[r] = -INFINITY;
+        sum[r] = 0;
     }
-    for (int i = 0; i < group; i++) { /* softmax of each head's row */
-        float *row = scores + (size_t)i * n_ctx, mx = -INFINITY;
-        for (int32_t j = 0; j < n_ctx; j++)
-            mx = row[j] > mx ? row[j] : mx;
-        const float inv = 1.0f / vec->exp_sum(n_ctx, row, mx);
-        for (int32_t j = 0; j < n_ctx; j++)
-            row[j] *= inv;
+    for (int32_t j0 = 0; j0 < n_ctx; j0 += ATT_CHUNK) {
+        const int32_t n = n_ctx - j0 < ATT_CHUNK ? n_ctx - j0 : ATT_CHUNK;
+        /* the chunk's rows a KV block at a time (a block's rows are contiguous) */
+        for (int32_t j = j0, jn; j < j0 + n; j += jn) {
+            jn = bs - j % bs < j0 + n - j ? bs - j % bs : j0 + n - j;
+            const uint16_t *kr = (const uint16_t *)kv_row(kv, kv->k[layer], seg->block_table, j, kvd) + kvh * hd;
+            vec->att_scores_f16(hd, rows, q, kr, kvd, jn, scale, sc + (j - j0), ATT_CHUNK);
+        }
+        for (int r = 0; r < rows; r++) {
+            float *row = sc + (size_t)r * ATT_CHUNK;
+            const int32_t seen = s->row_pos[t0 + r / group] + 1 - j0; /* keys of the chunk row r sees */
+            const int32_t nv = seen < n ? (seen > 0 ? seen : 0) : n;
+            float part[8], cm = mx[r]; /* 8 independent maxima, not one long chain */
+            for (int l = 0; l < 8; l++)
+                part[l] = cm;
+            int32_t j = 0;
+            for (; j + 8 <= nv; j += 8)
+                for (int l = 0; l < 8; l++)
+                    part[l] = row[j + l] > part[l] ? row[j + l] : part[l];
+            for (; j < nv; j++)
+                cm = row[j] > cm ? row[j] : cm;
+            for (int l = 0; l < 8; l++)
+                cm = part[l] > cm ? part[l] : cm;
+            if (cm > mx[r]) { /* rescale what the row has so far to the new max */
+                const float c = expf(mx[r] - cm);
+                float *o = out + (size_t)r * hd;
+                for (uint32_t d = 0; d < hd; d++)
+                    o[d] *= c;
+                sum[r] *= c;
+                mx[r] = cm;
+            }
+            if (nv > 0)
+                sum[r] += vec->exp_sum(nv, row, mx[r]);
+            memset(row + nv, 0, sizeof(float) * (size_t)(n - nv));
+        }
+        for (int32_t j = j0, jn; j < j0 + n; j += jn) {
+            jn = bs - j % bs < j0 + n - j ? bs - j % bs : j0 + n - j;
+            const uint16_t *vr = (const uint16_t *)kv_row(kv, kv->v[layer], seg->block_table, j, kvd) + kvh * hd;
+            vec->att_accum_f16(hd, rows, sc + (j - j0), ATT_CHUNK, vr, kvd, jn, out);
+        }
     }
-    memset(out, 0, sizeof(float) * hd * group);
-    for (int32_t j0 = 0; j0 < n_ctx; j0 += bs) {
-        const uint16_t *vr = (const uint16_t *)kv_row(kv, kv->v[layer], seg->block_table, j0, kvd) + kvh * hd;
-        vec->att_accum_f16(hd, group, scores + j0, (size_t)n_ctx, vr, kvd, n_ctx - j0 < bs ? n_ctx - j0 : bs,
-                           out);
+    for (int r = 0; r < rows; r++) {
+        const float inv = 1.0f / sum[r];
+        float *dst = s->att + (t0 + r / group) * qd + ((size_t)kvh * group + (size_t)(r % group)) * hd;
+        const float *o = out + (size_t)r * hd;
+        for (uint32_t d = 0; d < hd; d++)
+            dst[d] = o[d] * inv;
     }
 }
 
@@ -377,23 +446,45 @@ static void att_item_rows(struct ea__fwd *f, uint32_t layer, int64_t t, uint32_t
     }
 }
 
+/* First item whose work begins at or after `cost` (items: n_tiles * n_kv). */
+static int64_t att_item_at(const struct ea__scratch *s, int64_t n_tiles, int64_t n_kv, int64_t cost)
+{
+    int64_t lo = 0, hi = n_tiles * n_kv; /* answer in [lo, hi] */
+    while (lo < hi) {
+        const int64_t it = lo + (hi - lo) / 2, t = it / n_kv;
+        const int64_t begin = s->tile_cost[t] * n_kv + (it % n_kv) * (s->tile_cost[t + 1] - s->tile_cost[t]);
+        if (begin >= cost)
+            hi = it;
+        else
+            lo = it + 1;
+    }
+    return lo;
+}
+
+/* F16: part ith takes the (tile, KV head) items whose work starts in its
+ * share of the total (keys attended to, summed over the rows), so parts are
+ * even although late tokens of a prefill see many more keys than early
+ * ones. F32 and Q8_0: (token, head) items, split by count. */
 static void att_worker(void *p, int ith, int nth)
 {
     struct att_ctx *c = p;
     struct ea__fwd *f = c->f;
     struct ea__scratch *s = &f->m->s;
     const struct ea_model_info *h = &f->m->info;
-    const bool f16 = f->kv->type == EA_TYPE_F16;
-    const uint32_t per_token = f16 ? h->n_head_kv : h->n_head;
     float *scores = s->scores + (int64_t)ith * s->scores_per_thread;
     int64_t b, e;
-    ea__split(f->n_tokens * per_token, ith, nth, 1, &b, &e);
-    for (int64_t it = b; it < e; it++) {
-        if (f16)
-            att_item_f16(f, c->layer, it / per_token, (uint32_t)(it % per_token), scores);
-        else
-            att_item_rows(f, c->layer, it / per_token, (uint32_t)(it % per_token), scores);
+    if (f->kv->type == EA_TYPE_F16) {
+        const int64_t n_kv = h->n_head_kv, total = s->tile_cost[c->n_tiles] * n_kv;
+        b = att_item_at(s, c->n_tiles, n_kv, total / nth * ith + total % nth * ith / nth);
+        e = ith + 1 == nth ? c->n_tiles * n_kv
+                           : att_item_at(s, c->n_tiles, n_kv, total / nth * (ith + 1) + total % nth * (ith + 1) / nth);
+        for (int64_t it = b; it < e; it++)
+            att_tile_f16(f, c->layer, it / n_kv, (uint32_t)(it % n_kv), scores);
+        return;
     }
+    ea__split(f->n_tokens * h->n_head, ith, nth, 1, &b, &e);
+    for (int64_t it = b; it < e; it++)
+        att_item_rows(f, c->layer, it / h->n_head, (uint32_t)(it % h->n_head), scores);
 }
 
 void ea__attention(struct ea__fwd *f, uint32_t layer)
@@ -420,21 +511,31 @@ void ea__attention(struct ea__fwd *f, uint32_t layer)
             memcpy(vd, s->v + t * kvd, kvd * sizeof(float));
         }
     }
-    struct att_ctx c = {f, layer};
+    /* tiles: runs of up to att_tile_tokens rows of one segment (its rows
+     * are consecutive, at consecutive positions) */
+    struct att_ctx c = {f, layer, 0};
+    const int tt = att_tile_tokens(&m->info);
     int64_t ctx_total = 0;
-    for (int64_t t = 0; t < f->n_tokens; t++)
+    for (int64_t t = 0; t < f->n_tokens; t++) {
+        if (t == 0 || s->row_seg[t] != s->row_seg[t - 1] || t - s->tile_row[c.n_tiles - 1] == tt) {
+            s->tile_row[c.n_tiles] = (int32_t)t;
+            s->tile_cost[c.n_tiles++] = ctx_total;
+        }
         ctx_total += s->row_pos[t] + 1;
+    }
+    s->tile_row[c.n_tiles] = (int32_t)f->n_tokens;
+    s->tile_cost[c.n_tiles] = ctx_total;
     int64_t work = ctx_total * m->info.n_head * m->info.head_dim * 2;
     int64_t want = work / (1 << 16), nth = ea__pool_size(m->pool);
     if (want > nth)
         want = nth;
     int64_t parts = want > 1 ? want * EA__PARTS_PER_THREAD : 1;
-    int64_t items = f->n_tokens * (kv->type == EA_TYPE_F16 ? m->info.n_head_kv : m->info.n_head);
+    int64_t items = kv->type == EA_TYPE_F16 ? c.n_tiles * m->info.n_head_kv : f->n_tokens * m->info.n_head;
     if (parts > items)
         parts = items;
     if (parts > s->scores_parts)
         parts = s->scores_parts;
-    ea__pool_run_parts(m->pool, att_worker, &c, (int)parts); /* scores: one row per part */
+    ea__pool_run_parts(m->pool, att_worker, &c, (int)parts); /* scratch: one slot per part */
 }
 
 /* ---- the standard decoder layer ---------------------------------------------- */

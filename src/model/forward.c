@@ -14,7 +14,7 @@
 void ea__scratch_release(struct ea__scratch *s)
 {
     void *ptrs[] = {s->x, s->h, s->q, s->k, s->v, s->att, s->gate, s->up, s->tmp, s->act,
-                    s->scores, s->row_pos, s->row_seg, s->rope_cs};
+                    s->scores, s->row_pos, s->row_seg, s->tile_row, s->tile_cost, s->rope_cs};
     for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)
         ea_free(ptrs[i]);
     memset(s, 0, sizeof *s);
@@ -48,9 +48,11 @@ static ea_status scratch_ensure(ea_model *m, int64_t T, int64_t max_ctx, struct 
         n.act = ea_malloc(n.act_bytes);
         n.row_pos = ea_malloc(sizeof(int32_t) * T);
         n.row_seg = ea_malloc(sizeof(int32_t) * T);
+        n.tile_row = ea_malloc(sizeof(int32_t) * (T + 1));
+        n.tile_cost = ea_malloc(sizeof(int64_t) * (T + 1));
         n.rope_cs = ea_malloc(sizeof(float) * T * h->n_rot);
         if (!n.x || !n.h || !n.tmp || !n.q || !n.att || !n.k || !n.v || !n.gate || !n.up ||
-            !n.act || !n.row_pos || !n.row_seg || !n.rope_cs) {
+            !n.act || !n.row_pos || !n.row_seg || !n.tile_row || !n.tile_cost || !n.rope_cs) {
             ea__scratch_release(&n);
             return ea_error_set(err, EA_ENOMEM, "model: out of memory for a %" PRId64
                                                 "-token batch", T);
@@ -62,8 +64,10 @@ static ea_status scratch_ensure(ea_model *m, int64_t T, int64_t max_ctx, struct 
         ea__scratch_release(s);
         *s = n;
     }
-    /* attention scores: per part, the group of heads sharing a KV head */
-    max_ctx *= h->n_head / h->n_head_kv;
+    /* attention, per part: a tile's working set (F16 stores) or one head's
+     * scores over the context (F32 and Q8_0 stores) */
+    if (max_ctx < ea__att_tile_floats(h))
+        max_ctx = ea__att_tile_floats(h);
     if (max_ctx > s->scores_per_thread) {
         float *sc = ea_malloc(sizeof(float) * (size_t)max_ctx * nth);
         if (!sc)

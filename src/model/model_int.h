@@ -77,10 +77,14 @@ struct ea__scratch {
     float *x, *h, *q, *k, *v, *att, *gate, *up, *tmp;
     void *act;          /* activation rows converted for the kernels */
     size_t act_bytes;
-    float *scores;      /* per region part: attention scores over the context */
+    /* per region part: an attention tile's working set (ea__att_tile_floats)
+     * or, for F32/Q8_0 stores, one head's scores over the context */
+    float *scores;
     int64_t scores_per_thread;
     int64_t scores_parts; /* rows of scores: parts an attention region may have */
     int32_t *row_pos, *row_seg;
+    int32_t *tile_row;   /* attention tiles: first row of each, then the row count */
+    int64_t *tile_cost;  /* keys the tiles before each one attend to (prefix sums) */
     float *rope_cs; /* ea__rope_table of the batch's rows */
 };
 
@@ -148,6 +152,8 @@ void ea__rope(const ea_model *m, float *x, int64_t n_tokens, uint32_t n_heads, c
 /* Stores K/V rows of the batch into the KV store and runs causal attention
  * of q over each token's sequence; writes f->m->s.att. */
 void ea__attention(struct ea__fwd *f, uint32_t layer);
+/* Floats of scratch one attention part needs for a tile (F16 stores). */
+int64_t ea__att_tile_floats(const struct ea_model_info *h);
 /* The standard pre-norm decoder layer: attention with optional q/k/v
  * biases and per-head q/k RMSNorm, then a SwiGLU FFN. */
 void ea__std_layer_forward(struct ea__fwd *f, uint32_t l);

@@ -1153,12 +1153,60 @@ EA_ALWAYS_INLINE __m256 hsum8_ps(const __m256 a[8])
     return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-#define ATT_MAX_HD 256 /* head sizes the blocked score kernel takes (stack: 8 rows of floats) */
+#define ATT_MAX_HD 256 /* head sizes the blocked kernels take (stack: rows of floats) */
+/* Groups of up to ATT_SCORE_DIRECT_MAX query rows (a decode token's heads)
+ * read F16 keys directly, ATT_SCORE_DIRECT rows per register tile (8
+ * accumulators each); more rows (prefill tiles) share converted keys. */
+#ifdef EA_X86_VNNI
+#define ATT_SCORE_DIRECT 3
+#define ATT_SCORE_DIRECT_MAX 8
+#else
+#define ATT_SCORE_DIRECT 1
+#define ATT_SCORE_DIRECT_MAX 1
+#endif
 
-/* Scores against 8 keys at a time: the 8 key rows are converted once into
- * floats, then each query head runs 8 accumulators over the head and one
- * reduction gives its 8 scores. hd a multiple of 8 and at most ATT_MAX_HD
- * (other head sizes take the per-row helpers). */
+/* Scores of R query rows (R constant at each call) against 8 keys: 8
+ * accumulators per row over the head, one reduction gives the row's 8
+ * scores, of which the first jn are stored. The keys are either converted
+ * rows kf (8 x hd floats) or, with kr non-NULL, the 8 F16 rows kr[] read
+ * directly (few query rows: converting them into kf would cost more than
+ * it saves). The arithmetic is the same either way. */
+EA_ALWAYS_INLINE void att_scores_rows(int R, int64_t hd, const float *q, const float *kf, const uint16_t *const *kr,
+                                      int jn, __m256 sc, float *s, size_t s_stride)
+{
+    __m256 acc[ATT_SCORE_DIRECT][8];
+    for (int i = 0; i < R; i++)
+        for (int jj = 0; jj < 8; jj++)
+            acc[i][jj] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < hd; d += 8) {
+        __m256 qv[ATT_SCORE_DIRECT];
+        for (int i = 0; i < R; i++)
+            qv[i] = _mm256_loadu_ps(q + i * hd + d);
+        for (int jj = 0; jj < 8; jj++) {
+            const __m256 kv = kr ? fload8(F_F16, kr[jj], d) : _mm256_load_ps(kf + jj * hd + d);
+            for (int i = 0; i < R; i++)
+                acc[i][jj] = _mm256_fmadd_ps(qv[i], kv, acc[i][jj]);
+        }
+    }
+    for (int i = 0; i < R; i++) {
+        const __m256 r = _mm256_mul_ps(hsum8_ps(acc[i]), sc);
+        float *dst = s + (size_t)i * s_stride;
+        if (jn == 8) {
+            _mm256_storeu_ps(dst, r);
+        } else {
+            float tmp[8];
+            _mm256_storeu_ps(tmp, r);
+            memcpy(dst, tmp, sizeof(float) * (size_t)jn);
+        }
+    }
+}
+
+/* Scores against 8 keys at a time. Many query rows (a tile of tokens x
+ * heads in prefill): the 8 key rows are converted once into floats and
+ * serve every row, one row at a time. A few rows: the F16 keys are read
+ * directly, several rows at a time. A score's arithmetic is the same either
+ * way and whatever g and n (batch invariance). hd a multiple of 8 and at
+ * most ATT_MAX_HD (other head sizes take the per-row helpers). */
 static void vec_att_scores_f16(int64_t hd, int g, const float *q, const uint16_t *k, size_t k_stride,
                                int64_t n, float scale, float *s, size_t s_stride)
 {
@@ -1172,66 +1220,114 @@ static void vec_att_scores_f16(int64_t hd, int g, const float *q, const uint16_t
     const __m256 sc = _mm256_set1_ps(scale);
     for (int64_t j0 = 0; j0 < n; j0 += 8) {
         const int jn = n - j0 < 8 ? (int)(n - j0) : 8;
-        for (int jj = 0; jj < 8; jj++) { /* missing rows repeat the last one */
-            const uint16_t *kr = k + (size_t)(j0 + (jj < jn ? jj : jn - 1)) * k_stride;
-            for (int64_t d = 0; d < hd; d += 8)
-                _mm256_store_ps(kf + jj * hd + d, fload8(F_F16, kr, d));
+        const uint16_t *kr[8];
+        for (int jj = 0; jj < 8; jj++) /* missing rows repeat the last one */
+            kr[jj] = k + (size_t)(j0 + (jj < jn ? jj : jn - 1)) * k_stride;
+        float *sj = s + (size_t)j0;
+        if (g <= ATT_SCORE_DIRECT_MAX) { /* one decode token's group: a few rows at a time */
+            int i = 0;
+            for (; i + ATT_SCORE_DIRECT <= g; i += ATT_SCORE_DIRECT)
+                att_scores_rows(ATT_SCORE_DIRECT, hd, q + i * hd, NULL, kr, jn, sc, sj + (size_t)i * s_stride,
+                                s_stride);
+            switch (g - i) {
+            case 1: att_scores_rows(1, hd, q + i * hd, NULL, kr, jn, sc, sj + (size_t)i * s_stride, s_stride); break;
+#if ATT_SCORE_DIRECT > 2
+            case 2: att_scores_rows(2, hd, q + i * hd, NULL, kr, jn, sc, sj + (size_t)i * s_stride, s_stride); break;
+#endif
+            default: break;
+            }
+            continue;
         }
-        for (int i = 0; i < g; i++) {
-            __m256 acc[8];
-            for (int jj = 0; jj < 8; jj++)
-                acc[jj] = _mm256_setzero_ps();
-            for (int64_t d = 0; d < hd; d += 8) {
-                const __m256 qv = _mm256_loadu_ps(q + i * hd + d);
-                for (int jj = 0; jj < 8; jj++)
-                    acc[jj] = _mm256_fmadd_ps(qv, _mm256_load_ps(kf + jj * hd + d), acc[jj]);
+        for (int jj = 0; jj < 8; jj++)
+            for (int64_t d = 0; d < hd; d += 8)
+                _mm256_store_ps(kf + jj * hd + d, fload8(F_F16, kr[jj], d));
+        for (int i = 0; i < g; i++)
+            att_scores_rows(1, hd, q + i * hd, kf, NULL, jn, sc, sj + (size_t)i * s_stride, s_stride);
+    }
+}
+
+#ifdef EA_X86_VNNI
+#define ATT_ACC_ROWS 8 /* query rows per register tile: 2 accumulators each */
+#else
+#define ATT_ACC_ROWS 4
+#endif
+#define ATT_ACC_KEYS 16 /* value rows converted to floats at a time */
+
+/* out[0..R) += p * V for 16 values of the head at a time over jn value
+ * rows: converted ones vf (jn x hd floats) or, with v non-NULL, F16 rows v
+ * (v_stride apart) converted on the fly. R is a constant at each call, so
+ * the accumulators stay in registers. */
+EA_ALWAYS_INLINE void att_accum_rows(int R, int64_t hd, const float *p, size_t p_stride, const float *vf,
+                                     const uint16_t *v, size_t v_stride, int64_t jn, float *out)
+{
+    for (int64_t d = 0; d < hd; d += 16) {
+        __m256 a0[ATT_ACC_ROWS], a1[ATT_ACC_ROWS];
+        for (int i = 0; i < R; i++) {
+            a0[i] = _mm256_loadu_ps(out + (size_t)i * hd + d);
+            a1[i] = _mm256_loadu_ps(out + (size_t)i * hd + d + 8);
+        }
+        for (int64_t j = 0; j < jn; j++) {
+            const __m256 v0 = v ? fload8(F_F16, v + (size_t)j * v_stride, d) : _mm256_load_ps(vf + (size_t)j * hd + d);
+            const __m256 v1 = v ? fload8(F_F16, v + (size_t)j * v_stride, d + 8)
+                                : _mm256_load_ps(vf + (size_t)j * hd + d + 8);
+            for (int i = 0; i < R; i++) {
+                const __m256 pb = _mm256_broadcast_ss(p + (size_t)i * p_stride + (size_t)j);
+                a0[i] = _mm256_fmadd_ps(pb, v0, a0[i]);
+                a1[i] = _mm256_fmadd_ps(pb, v1, a1[i]);
             }
-            const __m256 r = _mm256_mul_ps(hsum8_ps(acc), sc);
-            float *dst = s + (size_t)i * s_stride + (size_t)j0;
-            if (jn == 8) {
-                _mm256_storeu_ps(dst, r);
-            } else {
-                float tmp[8];
-                _mm256_storeu_ps(tmp, r);
-                memcpy(dst, tmp, sizeof(float) * (size_t)jn);
-            }
+        }
+        for (int i = 0; i < R; i++) {
+            _mm256_storeu_ps(out + (size_t)i * hd + d, a0[i]);
+            _mm256_storeu_ps(out + (size_t)i * hd + d + 8, a1[i]);
         }
     }
 }
 
-/* out += p * V for up to 4 heads and 16 values of the head at a time: the
- * accumulators stay in registers over the rows, each converted chunk of a
- * value row serves every head. */
+/* out += p * V: up to ATT_ACC_KEYS value rows are converted to floats once
+ * and serve every query row (a tile of tokens x heads in prefill), taken
+ * ATT_ACC_ROWS rows at a time; up to 3 rows (one decode token's group)
+ * convert the value rows on the fly instead. Each output is one chain of
+ * multiply-adds over j in order, whatever g and n, so a row's result does
+ * not depend on the rows around it. hd a multiple of 16 and at most
+ * ATT_MAX_HD (others take the per-row helper). */
 static void vec_att_accum_f16(int64_t hd, int g, const float *p, size_t p_stride, const uint16_t *v,
                               size_t v_stride, int64_t n, float *out)
 {
-    if (hd % 16) {
+    if (hd % 16 || hd > ATT_MAX_HD) {
         for (int i = 0; i < g; i++)
             for (int64_t j = 0; j < n; j++)
                 vec_axpy_f16(hd, p[(size_t)i * p_stride + (size_t)j], v + (size_t)j * v_stride, out + i * hd);
         return;
     }
-    for (int i0 = 0; i0 < g; i0 += 4) {
-        const int gn = g - i0 < 4 ? g - i0 : 4;
-        for (int64_t d = 0; d < hd; d += 16) {
-            __m256 a0[4], a1[4];
-            for (int i = 0; i < gn; i++) {
-                a0[i] = _mm256_loadu_ps(out + (size_t)(i0 + i) * hd + d);
-                a1[i] = _mm256_loadu_ps(out + (size_t)(i0 + i) * hd + d + 8);
-            }
-            for (int64_t j = 0; j < n; j++) {
-                const uint16_t *vr = v + (size_t)j * v_stride + d;
-                const __m256 v0 = fload8(F_F16, vr, 0), v1 = fload8(F_F16, vr, 8);
-                for (int i = 0; i < gn; i++) {
-                    const __m256 pb = _mm256_broadcast_ss(p + (size_t)(i0 + i) * p_stride + (size_t)j);
-                    a0[i] = _mm256_fmadd_ps(pb, v0, a0[i]);
-                    a1[i] = _mm256_fmadd_ps(pb, v1, a1[i]);
-                }
-            }
-            for (int i = 0; i < gn; i++) {
-                _mm256_storeu_ps(out + (size_t)(i0 + i) * hd + d, a0[i]);
-                _mm256_storeu_ps(out + (size_t)(i0 + i) * hd + d + 8, a1[i]);
-            }
+    switch (g) { /* one decode token's group: no conversion buffer */
+    case 1: att_accum_rows(1, hd, p, p_stride, NULL, v, v_stride, n, out); return;
+    case 2: att_accum_rows(2, hd, p, p_stride, NULL, v, v_stride, n, out); return;
+    case 3: att_accum_rows(3, hd, p, p_stride, NULL, v, v_stride, n, out); return;
+    default: break;
+    }
+    _Alignas(32) float vf[ATT_ACC_KEYS * ATT_MAX_HD];
+    for (int64_t j0 = 0; j0 < n; j0 += ATT_ACC_KEYS) {
+        const int jn = n - j0 < ATT_ACC_KEYS ? (int)(n - j0) : ATT_ACC_KEYS;
+        for (int j = 0; j < jn; j++)
+            for (int64_t d = 0; d < hd; d += 8)
+                _mm256_store_ps(vf + (size_t)j * hd + d, fload8(F_F16, v + (size_t)(j0 + j) * v_stride, d));
+        int i0 = 0;
+        for (; i0 + ATT_ACC_ROWS <= g; i0 += ATT_ACC_ROWS)
+            att_accum_rows(ATT_ACC_ROWS, hd, p + (size_t)i0 * p_stride + j0, p_stride, vf, NULL, 0, jn,
+                           out + (size_t)i0 * hd);
+        const float *pt = p + (size_t)i0 * p_stride + j0;
+        float *ot = out + (size_t)i0 * hd;
+        switch (g - i0) { /* the remaining rows in one register tile */
+        case 1: att_accum_rows(1, hd, pt, p_stride, vf, NULL, 0, jn, ot); break;
+        case 2: att_accum_rows(2, hd, pt, p_stride, vf, NULL, 0, jn, ot); break;
+        case 3: att_accum_rows(3, hd, pt, p_stride, vf, NULL, 0, jn, ot); break;
+#if ATT_ACC_ROWS > 4
+        case 4: att_accum_rows(4, hd, pt, p_stride, vf, NULL, 0, jn, ot); break;
+        case 5: att_accum_rows(5, hd, pt, p_stride, vf, NULL, 0, jn, ot); break;
+        case 6: att_accum_rows(6, hd, pt, p_stride, vf, NULL, 0, jn, ot); break;
+        case 7: att_accum_rows(7, hd, pt, p_stride, vf, NULL, 0, jn, ot); break;
+#endif
+        default: break;
         }
     }
 }

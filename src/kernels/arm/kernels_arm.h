@@ -40,8 +40,10 @@
  * Activation quantizers and conversions: the generic formulas, rounding by
  * the same 1.5 * 2^23 addition and NaNs written as generic writes them, so
  * the bytes are identical for every input.
- * Softmax and SwiGLU helpers (exp_sum, silu_mul): a polynomial e^x on 4 lanes,
- * within ~1e-7 relative of expf.
+ * Attention over the F16 KV cache (att_scores_f16, att_accum_f16): converted
+ * key/value chunks shared by the query rows of a tile, results independent
+ * of the tiling. Softmax and SwiGLU helpers (exp_sum, silu_mul): a
+ * polynomial e^x on 4 lanes, within ~1e-7 relative of expf.
  * Does not hold: CPU detection (cpu_arm.c), variant selection (dispatch.c).
  */
 #ifndef EDGEAGENT_KERNELS_ARM_KERNELS_H
@@ -1191,6 +1193,87 @@ static void vec_axpy_f32(int64_t n, float alpha, const float *x, float *y)
         y[i] += alpha * x[i];
 }
 
+/* Attention over F16 rows (kernels.h: att_scores_f16, att_accum_f16).
+ * Scores: 4 key rows at a time are converted once into floats on the stack
+ * and serve every query row; each score is one f32x4 fma chain over the head
+ * then a horizontal add, whatever keys or rows surround it. Accumulation:
+ * 16 values of the head for up to 4 query rows stay in registers over the
+ * keys; each value chunk is converted once for all of them; every output
+ * adds p * v in key order, so splitting the rows or the keys into pieces
+ * gives the same bits. Head sizes not a multiple of 8 (16 for accumulation)
+ * or above ATT_MAX_HD take the per-row helpers. */
+#define ATT_MAX_HD 256
+
+EA_ARM_INLINE float att_dot_row(int64_t hd, const float *kf, const float *q)
+{
+    float32x4_t acc = vdupq_n_f32(0);
+    for (int64_t d = 0; d < hd; d += 4)
+        acc = vfmaq_f32(acc, vld1q_f32(kf + d), vld1q_f32(q + d));
+    return vaddvq_f32(acc);
+}
+
+static void vec_att_scores_f16(int64_t hd, int g, const float *q, const uint16_t *k, size_t k_stride,
+                               int64_t n, float scale, float *s, size_t s_stride)
+{
+    if (hd % 8 || hd > ATT_MAX_HD) {
+        for (int i = 0; i < g; i++)
+            for (int64_t j = 0; j < n; j++)
+                s[(size_t)i * s_stride + (size_t)j] = scale * vec_dot_f16_f32(hd, k + (size_t)j * k_stride, q + i * hd);
+        return;
+    }
+    float kf[4 * ATT_MAX_HD];
+    for (int64_t j0 = 0; j0 < n; j0 += 4) {
+        const int jn = n - j0 < 4 ? (int)(n - j0) : 4;
+        for (int jj = 0; jj < jn; jj++) {
+            const uint16_t *kr = k + (size_t)(j0 + jj) * k_stride;
+            for (int64_t d = 0; d < hd; d += 8)
+                fload8(F_F16, kr, d, (float32x4_t *)(void *)(kf + jj * hd + d),
+                       (float32x4_t *)(void *)(kf + jj * hd + d + 4));
+        }
+        for (int i = 0; i < g; i++)
+            for (int jj = 0; jj < jn; jj++)
+                s[(size_t)i * s_stride + (size_t)(j0 + jj)] = scale * att_dot_row(hd, kf + jj * hd, q + i * hd);
+    }
+}
+
+static void vec_att_accum_f16(int64_t hd, int g, const float *p, size_t p_stride, const uint16_t *v,
+                              size_t v_stride, int64_t n, float *out)
+{
+    if (hd % 16) {
+        for (int i = 0; i < g; i++)
+            for (int64_t j = 0; j < n; j++) {
+                const float pj = p[(size_t)i * p_stride + (size_t)j];
+                const uint16_t *vr = v + (size_t)j * v_stride;
+                for (int64_t d = 0; d < hd; d++)
+                    out[i * hd + d] += pj * ea_fp16_to_f32(vr[d]);
+            }
+        return;
+    }
+    for (int i0 = 0; i0 < g; i0 += 4) {
+        const int gn = g - i0 < 4 ? g - i0 : 4;
+        for (int64_t d = 0; d < hd; d += 16) {
+            float32x4_t a[4][4];
+            for (int i = 0; i < gn; i++)
+                for (int u = 0; u < 4; u++)
+                    a[i][u] = vld1q_f32(out + (size_t)(i0 + i) * hd + d + 4 * u);
+            for (int64_t j = 0; j < n; j++) {
+                const uint16_t *vr = v + (size_t)j * v_stride + d;
+                float32x4_t vv[4];
+                fload8(F_F16, vr, 0, &vv[0], &vv[1]);
+                fload8(F_F16, vr, 8, &vv[2], &vv[3]);
+                for (int i = 0; i < gn; i++) {
+                    const float pj = p[(size_t)(i0 + i) * p_stride + (size_t)j];
+                    for (int u = 0; u < 4; u++)
+                        a[i][u] = vfmaq_n_f32(a[i][u], vv[u], pj);
+                }
+            }
+            for (int i = 0; i < gn; i++)
+                for (int u = 0; u < 4; u++)
+                    vst1q_f32(out + (size_t)(i0 + i) * hd + d + 4 * u, a[i][u]);
+        }
+    }
+}
+
 /* e^x for x in lanes: range reduction x = n ln2 + r (ln2 split in two for
  * exactness), a degree-6 polynomial for e^r, 2^n built in the exponent bits;
  * inputs clamped to [-87, 88] so 2^n stays a normal float. Relative error
@@ -1265,6 +1348,8 @@ static void arm_install(struct ea_matmul_ops table[EA_TYPE_ID_LIMIT], struct ea_
     vec->f16_to_f32 = vec_f16_to_f32;
     vec->dot_f32 = vec_dot_f32;
     vec->axpy_f32 = vec_axpy_f32;
+    vec->att_scores_f16 = vec_att_scores_f16;
+    vec->att_accum_f16 = vec_att_accum_f16;
     vec->exp_sum = vec_exp_sum;
     vec->silu_mul = vec_silu_mul;
 }

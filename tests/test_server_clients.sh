@@ -257,4 +257,11 @@ wait $cp; rc=$?
 check "non-loopback --host without a key is refused" '[ $rc != 0 ] && grep -q "API key" "$tmp/c.err"'
 
 echo "$passed passed, $failed failed"
+if [ "$failed" != 0 ]; then # what the servers said: sanitizer reports, errors
+  for f in "$tmp"/*.err; do
+    echo "--- $(basename "$f") (last lines, and any sanitizer report)"
+    tail -n 15 "$f"
+    grep -E -A60 "ERROR: [A-Za-z]*Sanitizer|runtime error|WARNING: ThreadSanitizer" "$f" | head -n 120
+  done
+fi
 [ "$failed" = 0 ]

@@ -41,8 +41,20 @@
 #include "kernels/x86/x86_int.h"
 
 #define PK_ROWS 16    /* rows per tile */
-#define PK_COLS 4     /* activation rows per micro-kernel call */
-#define PK_TABLE 6144 /* (activation row, block) entries of the per-call table */
+#define PK_COLS 8     /* activation rows per micro-kernel call, at most */
+/* Activation rows per call: 8 for the legacy formats (a block's level
+ * vectors are unpacked once for 8 rows, each row's dot product one chain of
+ * vpdpbusd), 4 for the K-quants (whose per-row integer sums, mins and level
+ * vectors would not fit the 32 registers at 8). */
+#define PK_COLS_LEGACY 8
+#define PK_COLS_K 4
+/* The activation panel: per group of 8 activation rows and block of 32
+ * values, the 8 rows' quants (8 x 32 bytes), then their offset sums (8 x
+ * int32) and scales (8 x float), so that a micro-kernel reaches every row's
+ * data at constant offsets from one pointer. PK_PANEL (group, block) entries
+ * per call (200 KB of stack); a legacy matrix needs nb <= PK_PANEL. */
+#define PK_PANEL 640
+#define PK_PE 320 /* bytes per panel entry */
 #define PK_L2_BYTES (384 * 1024) /* weights of one row block of prefill */
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -103,7 +115,7 @@ ALWAYS_INLINE const uint8_t *pk_body(enum pk_kind kind, const uint8_t *tile, int
 ALWAYS_INLINE size_t pk_size(enum pk_kind kind, int64_t k, int64_t nr)
 {
     const int64_t bv = pk_block_values(kind), nb = k / bv;
-    if (k <= 0 || k % bv || nr <= 0 || (!pk_is_k(kind) && nb > PK_TABLE))
+    if (k <= 0 || k % bv || nr <= 0 || (!pk_is_k(kind) && nb > PK_PANEL))
         return 0;
     return (size_t)((nr + PK_ROWS - 1) / PK_ROWS) * pk_tile_bytes(kind, nb);
 }
@@ -186,22 +198,29 @@ ALWAYS_INLINE void pk_repack(enum pk_kind kind, int64_t k, int64_t nr, int64_t r
 
 /* ---- activation table ----------------------------------------------------- */
 
-/* For activation rows x[0..nc) (Q8_0): sums[j * nb + b] = off * (sum of the
- * quants of block b), dx[j * nb + b] = its scale as float. */
-static void pk_table(const uint8_t *x, size_t x_stride, int64_t nc, int64_t nb, int off, int32_t *sums,
-                     float *dx)
+/* The panel of activation rows x[0..nc) (Q8_0; see PK_PANEL): entry
+ * (g, b) at panel + (g * nb + b) * PK_PE holds, for the rows j = 8g + c,
+ * the quants of block b at 32c, -off * (their sum) at 256 + 4c (the start
+ * of that block's integer dot products) and the block's scale as float at
+ * 288 + 4c. */
+static void pk_table(const uint8_t *x, size_t x_stride, int64_t nc, int64_t nb, int off, uint8_t *panel)
 {
     const __m256i ones = _mm256_set1_epi8(1);
     for (int64_t j = 0; j < nc; j++) {
         const struct ea_blk_q8_0 *xb = (const struct ea_blk_q8_0 *)(const void *)(x + (size_t)j * x_stride);
-        for (int64_t b = 0; b < nb; b++) {
+        uint8_t *e = panel + (size_t)(j / 8) * (size_t)nb * PK_PE;
+        const int c = (int)(j % 8);
+        for (int64_t b = 0; b < nb; b++, e += PK_PE) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)xb[b].qs);
+            _mm256_store_si256((__m256i *)(void *)(e + 32 * c), q);
             __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
             __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
             h = _mm_add_epi32(h, _mm_unpackhi_epi64(h, h));
             h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 1));
-            sums[j * nb + b] = off * _mm_cvtsi128_si32(h);
-            dx[j * nb + b] = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(xb[b].d)));
+            const int32_t sum = -off * _mm_cvtsi128_si32(h);
+            const float d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(xb[b].d)));
+            memcpy(e + 256 + 4 * c, &sum, 4);
+            memcpy(e + 288 + 4 * c, &d, 4);
         }
     }
 }
@@ -215,13 +234,54 @@ ALWAYS_INLINE __m512i bcast4(const void *p)
     return _mm512_set1_epi32(v);
 }
 
-/* What a micro-kernel reads of activation row c: its blocks (Q8_0 or
- * Q8_K), and for Q8_0 the table's offset sums and float scales. */
+/* acc += dot(w, the 4 bytes at x broadcast): vpdpbusd with an embedded
+ * broadcast operand (GCC 12 does not fold _mm512_set1_epi32 of a load into
+ * one, and a separate vpbroadcastd per product costs issue slots). */
+ALWAYS_INLINE __m512i dpbusd_bcast(__m512i acc, __m512i w, const uint8_t *x)
+{
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const int32_t *)(const void *)x));
+    return acc;
+}
+
+/* What a micro-kernel reads of its activation rows: the K-quants' Q8_K
+ * rows (x[c]); for the legacy formats the panel (pq: quants of the call's
+ * first row in the entry of block 0, ps: its offset sum there; the scale is
+ * 32 bytes after the sum; entries PK_PE bytes apart). */
 struct pk_act {
     const uint8_t *x[PK_COLS];
-    const int32_t *sums[PK_COLS];
-    const float *dx[PK_COLS];
+    const uint8_t *pq, *ps;
+    const uint8_t *pf; /* the next tile, to prefetch group by group; or NULL */
 };
+
+/* With the tiles taken one at a time (small batches), the next tile is
+ * requested a group ahead of its use: the hardware prefetcher alone lost
+ * the stream whenever the kernel was busy computing. */
+ALWAYS_INLINE void pk_prefetch_group(enum pk_kind kind, const struct pk_act *a, int64_t b)
+{
+    if (a->pf && b % pk_group(kind) == 0)
+        for (size_t o = 0; o < pk_group_bytes(kind); o += 64)
+            _mm_prefetch((const char *)a->pf + (size_t)(b / pk_group(kind)) * pk_group_bytes(kind) + o,
+                         _MM_HINT_T1);
+}
+
+ALWAYS_INLINE int32_t pk_sum(const struct pk_act *a, int64_t b, int c)
+{
+    int32_t v;
+    memcpy(&v, a->ps + (size_t)b * PK_PE + 4 * c, 4);
+    return v;
+}
+
+ALWAYS_INLINE __m512 pk_dx(const struct pk_act *a, int64_t b, int c)
+{
+    float v;
+    memcpy(&v, a->ps + (size_t)b * PK_PE + 32 + 4 * c, 4);
+    return _mm512_set1_ps(v);
+}
+
+ALWAYS_INLINE const uint8_t *pk_xq(const struct pk_act *a, int64_t b, int c)
+{
+    return a->pq + (size_t)b * PK_PE + 32 * c;
+}
 
 /* Legacy formats: acc[c] += the 16 row dot products of block b with
  * activation row c. */
@@ -244,11 +304,11 @@ ALWAYS_INLINE void pk_block_legacy(enum pk_kind kind, int C, const uint8_t *tile
     __m512i p0[PK_COLS], p1[PK_COLS]; /* even and odd steps: two add chains */
     for (int c = 0; c < C; c++) {
         p0[c] = _mm512_setzero_si512();
-        p1[c] = _mm512_set1_epi32(-a->sums[c][b]);
+        p1[c] = _mm512_set1_epi32(pk_sum(a, b, c));
     }
     for (int s = 0; s < 8; s++)
         for (int c = 0; c < C; c++) {
-            const __m512i x = bcast4(a->x[c] + (size_t)b * sizeof(struct ea_blk_q8_0) + 2 + 4 * s);
+            const __m512i x = bcast4(pk_xq(a, b, c) + 4 * s);
             if (s & 1)
                 p1[c] = _mm512_dpbusd_epi32(p1[c], w[s], x);
             else
@@ -258,8 +318,44 @@ ALWAYS_INLINE void pk_block_legacy(enum pk_kind kind, int C, const uint8_t *tile
     const __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(const void *)sc));
     for (int c = 0; c < C; c++) {
         const __m512 v = _mm512_cvtepi32_ps(_mm512_add_epi32(p0[c], p1[c]));
-        acc[c] = _mm512_fmadd_ps(v, _mm512_mul_ps(d, _mm512_set1_ps(a->dx[c][b])), acc[c]);
+        acc[c] = _mm512_fmadd_ps(v, _mm512_mul_ps(d, pk_dx(a, b, c)), acc[c]);
     }
+}
+
+/* pk_block_legacy for PK_COLS_LEGACY activation rows: the level vectors
+ * are unpacked one (or, for Q4_0, one pair) at a time and used at once by
+ * every row, and each row's integer dot product is one chain (8 chains in
+ * flight cover vpdpbusd's latency). Integer sums are exact in any order, so
+ * the results are those of pk_block_legacy. */
+ALWAYS_INLINE void pk_block_legacy8(enum pk_kind kind, const uint8_t *tile, int64_t b, const struct pk_act *a,
+                                    __m512 acc[])
+{
+    enum { C = PK_COLS_LEGACY };
+    const __m512i *lv = (const __m512i *)(const void *)pk_body(kind, tile, b);
+    __m512i p[C];
+    for (int c = 0; c < C; c++)
+        p[c] = _mm512_set1_epi32(pk_sum(a, b, c));
+    if (kind == PK_Q4_0) {
+        const __m512i low4 = _mm512_set1_epi8(15);
+        for (int u = 0; u < 4; u++) {
+            const __m512i q = _mm512_load_si512(lv + u);
+            const __m512i wl = _mm512_and_si512(q, low4), wh = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+            for (int c = 0; c < C; c++) {
+                p[c] = dpbusd_bcast(p[c], wl, pk_xq(a, b, c) + 4 * u);
+                p[c] = dpbusd_bcast(p[c], wh, pk_xq(a, b, c) + 16 + 4 * u);
+            }
+        }
+    } else {
+        for (int u = 0; u < 8; u++) {
+            const __m512i w = _mm512_load_si512(lv + u);
+            for (int c = 0; c < C; c++)
+                p[c] = dpbusd_bcast(p[c], w, pk_xq(a, b, c) + 4 * u);
+        }
+    }
+    const uint8_t *sc = pk_sec(kind, tile, b);
+    const __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(const void *)sc));
+    for (int c = 0; c < C; c++)
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[c]), _mm512_mul_ps(d, pk_dx(a, b, c)), acc[c]);
 }
 
 /* isum[c] += sc * (dot of the level vectors w[0..steps) with the
@@ -392,19 +488,36 @@ ALWAYS_INLINE void pk_micro(enum pk_kind kind, int C, const uint8_t *tile, int64
         for (int c = 0; c < C; c++)
             acc0[c] = acc1[c] = _mm512_setzero_ps();
         if (pk_is_k(kind)) {
-            for (int64_t b = s0; b < s1; b++)
+            for (int64_t b = s0; b < s1; b++) {
+                pk_prefetch_group(kind, a, b);
                 pk_block_k(kind, C, tile, nb, b, a, acc0);
+            }
             for (int c = 0; c < C; c++)
                 out[c] = s0 == 0 ? acc0[c] : _mm512_add_ps(out[c], acc0[c]);
             continue;
         }
         int64_t b = s0;
-        for (; b + 2 <= s1; b += 2) {
-            pk_block_legacy(kind, C, tile, nb, b, a, acc0);
-            pk_block_legacy(kind, C, tile, nb, b + 1, a, acc1);
+        if (C == PK_COLS_LEGACY) {
+            for (; b + 2 <= s1; b += 2) {
+                pk_prefetch_group(kind, a, b);
+                pk_block_legacy8(kind, tile, b, a, acc0);
+                pk_block_legacy8(kind, tile, b + 1, a, acc1);
+            }
+            if (b < s1) {
+                pk_prefetch_group(kind, a, b);
+                pk_block_legacy8(kind, tile, b, a, acc0);
+            }
+        } else {
+            for (; b + 2 <= s1; b += 2) {
+                pk_prefetch_group(kind, a, b);
+                pk_block_legacy(kind, C, tile, nb, b, a, acc0);
+                pk_block_legacy(kind, C, tile, nb, b + 1, a, acc1);
+            }
+            if (b < s1) {
+                pk_prefetch_group(kind, a, b);
+                pk_block_legacy(kind, C, tile, nb, b, a, acc0);
+            }
         }
-        if (b < s1)
-            pk_block_legacy(kind, C, tile, nb, b, a, acc0);
         for (int c = 0; c < C; c++) {
             const __m512 v = _mm512_add_ps(acc0[c], acc1[c]);
             out[c] = s0 == 0 ? v : _mm512_add_ps(out[c], v);
@@ -420,18 +533,23 @@ ALWAYS_INLINE void pk_store(float *dst, __m512 v, int n)
         _mm512_mask_storeu_ps(dst, (__mmask16)((1u << n) - 1), v);
 }
 
-/* C activation rows (j .. j + C - 1; the table's chunk starts at j0) x one
+/* C activation rows (j .. j + C - 1; the panel's chunk starts at j0) x one
  * tile. */
 ALWAYS_INLINE void pk_tile_cols(enum pk_kind kind, int C, const uint8_t *tile, int n, int64_t nb, const void *x,
-                                size_t x_stride, int64_t j, int64_t j0, const int32_t *sums, const float *dx,
+                                size_t x_stride, int64_t j, int64_t j0, const uint8_t *panel, const uint8_t *pf,
                                 float *s, size_t s_stride)
 {
     struct pk_act a;
+    a.pf = pf;
     __m512 out[PK_COLS];
-    for (int c = 0; c < C; c++) {
-        a.x[c] = (const uint8_t *)x + (size_t)(j + c) * x_stride;
-        a.sums[c] = sums + (j + c - j0) * nb;
-        a.dx[c] = dx + (j + c - j0) * nb;
+    if (pk_is_k(kind)) {
+        for (int c = 0; c < C; c++)
+            a.x[c] = (const uint8_t *)x + (size_t)(j + c) * x_stride;
+    } else {
+        const uint8_t *e = panel + (size_t)((j - j0) / 8) * (size_t)nb * PK_PE;
+        const int c0 = (int)((j - j0) % 8);
+        a.pq = e + 32 * c0;
+        a.ps = e + 256 + 4 * c0;
     }
     pk_micro(kind, C, tile, nb, &a, out);
     for (int c = 0; c < C; c++)
@@ -448,13 +566,12 @@ ALWAYS_INLINE void pk_tile_cols(enum pk_kind kind, int C, const uint8_t *tile, i
 ALWAYS_INLINE void pk_gemm(enum pk_kind kind, int64_t k, int64_t i0, int64_t nr, int64_t nc, const void *wp,
                            const void *x, size_t x_stride, float *s, size_t s_stride)
 {
-    int32_t sums[pk_is_k(kind) ? 1 : PK_TABLE];
-    float dx[pk_is_k(kind) ? 1 : PK_TABLE];
+    _Alignas(64) uint8_t panel[pk_is_k(kind) ? 64 : PK_PANEL * PK_PE];
     const int64_t nb = k / pk_block_values(kind);
     const size_t tb = pk_tile_bytes(kind, nb);
     const uint8_t *tiles = (const uint8_t *)wp + (size_t)(i0 / PK_ROWS) * tb;
     const int64_t ntiles = (nr + PK_ROWS - 1) / PK_ROWS;
-    const int64_t chunk = pk_is_k(kind) || nb == 0 ? nc : PK_TABLE / nb;
+    const int64_t chunk = pk_is_k(kind) || nb == 0 ? nc : 8 * (PK_PANEL / nb);
     int64_t rb = (int64_t)(PK_L2_BYTES / tb);
     if (chunk < 1 || nb == 0) { /* not packable (size said 0) or k = 0 */
         for (int64_t j = 0; j < nc; j++)
@@ -462,20 +579,31 @@ ALWAYS_INLINE void pk_gemm(enum pk_kind kind, int64_t k, int64_t i0, int64_t nr,
                 s[(size_t)j * s_stride + (size_t)i] = 0;
         return;
     }
-    if (rb < 1)
+    /* small batches: one tile at a time, every group of activation rows
+     * over it while it is in L1/L2, the next one prefetched meanwhile */
+    const bool small = nc > 1 && nc <= 16;
+    if (rb < 1 || small)
         rb = 1;
     for (int64_t j0 = 0; j0 < nc; j0 += chunk) {
         const int64_t jn = nc - j0 < chunk ? nc - j0 : chunk;
         if (!pk_is_k(kind))
-            pk_table((const uint8_t *)x + (size_t)j0 * x_stride, x_stride, jn, nb, pk_offset(kind), sums, dx);
+            pk_table((const uint8_t *)x + (size_t)j0 * x_stride, x_stride, jn, nb, pk_offset(kind), panel);
         for (int64_t t0 = 0; t0 < ntiles; t0 += rb) {
             const int64_t t1 = t0 + rb < ntiles ? t0 + rb : ntiles;
             int64_t j = j0;
-            for (; j + PK_COLS <= j0 + jn; j += PK_COLS)
+            const uint8_t *pf = small && t0 + 1 < ntiles ? tiles + (size_t)(t0 + 1) * tb : NULL;
+            if (!pk_is_k(kind))
+                for (; j + PK_COLS_LEGACY <= j0 + jn; j += PK_COLS_LEGACY)
+                    for (int64_t t = t0; t < t1; t++) {
+                        const int n = (int)(nr - t * PK_ROWS < PK_ROWS ? nr - t * PK_ROWS : PK_ROWS);
+                        pk_tile_cols(kind, PK_COLS_LEGACY, tiles + (size_t)t * tb, n, nb, x, x_stride, j, j0,
+                                     panel, j == j0 ? pf : NULL, s + t * PK_ROWS, s_stride);
+                    }
+            for (; j + PK_COLS_K <= j0 + jn; j += PK_COLS_K)
                 for (int64_t t = t0; t < t1; t++) {
                     const int n = (int)(nr - t * PK_ROWS < PK_ROWS ? nr - t * PK_ROWS : PK_ROWS);
-                    pk_tile_cols(kind, PK_COLS, tiles + (size_t)t * tb, n, nb, x, x_stride, j, j0, sums, dx,
-                                 s + t * PK_ROWS, s_stride);
+                    pk_tile_cols(kind, PK_COLS_K, tiles + (size_t)t * tb, n, nb, x, x_stride, j, j0, panel,
+                                 j == j0 ? pf : NULL, s + t * PK_ROWS, s_stride);
                 }
             const int rest = (int)(j0 + jn - j);
             for (int64_t t = t0; t < t1 && rest > 0; t++) {
@@ -483,11 +611,11 @@ ALWAYS_INLINE void pk_gemm(enum pk_kind kind, int64_t k, int64_t i0, int64_t nr,
                 const uint8_t *tile = tiles + (size_t)t * tb;
                 float *st = s + t * PK_ROWS;
                 if (rest == 3)
-                    pk_tile_cols(kind, 3, tile, n, nb, x, x_stride, j, j0, sums, dx, st, s_stride);
+                    pk_tile_cols(kind, 3, tile, n, nb, x, x_stride, j, j0, panel, j == j0 ? pf : NULL, st, s_stride);
                 else if (rest == 2)
-                    pk_tile_cols(kind, 2, tile, n, nb, x, x_stride, j, j0, sums, dx, st, s_stride);
+                    pk_tile_cols(kind, 2, tile, n, nb, x, x_stride, j, j0, panel, j == j0 ? pf : NULL, st, s_stride);
                 else
-                    pk_tile_cols(kind, 1, tile, n, nb, x, x_stride, j, j0, sums, dx, st, s_stride);
+                    pk_tile_cols(kind, 1, tile, n, nb, x, x_stride, j, j0, panel, j == j0 ? pf : NULL, st, s_stride);
             }
         }
     }

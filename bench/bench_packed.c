@@ -102,8 +102,8 @@ int main(int argc, char **argv)
         else if (n_types < 16)
             types[n_types++] = argv[i];
     }
-    if (threads < 1 || threads > 16 || reps < 1 || reps > 99 || k < 256 || k % 256 || mb < 1 || mb > 4096) {
-        fprintf(stderr, "usage: bench_packed [-t threads 1..16] [-r reps] [-k K, multiple of 256] [-m MB] "
+    if (threads < 1 || threads > 16 || reps < 1 || reps > 99 || k < 256 || k % 256 || mb < 0.1 || mb > 4096) {
+        fprintf(stderr, "usage: bench_packed [-t threads 1..16] [-r reps] [-k K, multiple of 256] [-m MB] [-c NC] "
                         "[type ...]\n");
         return 2;
     }

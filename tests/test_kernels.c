@@ -837,9 +837,14 @@ static void quant_matmul_extremes(void)
  * tile (as threads split them); unpackable shapes report size 0. */
 static void packed_matmul(void)
 {
-    static const int64_t nblocks[] = {1, 3, 33, 40};
+    /* 33 and 40 K-quant super-blocks: either side of the avx512 Q6_K
+     * scratch limit (36); 170 blocks: the legacy panel takes 24 activation
+     * rows per chunk, so 70 rows cross chunk boundaries */
+    static const int64_t nblocks[] = {1, 3, 33, 40, 170};
+    /* 8: one 8-row group; 16 / 17: the last small batch (tile by tile,
+     * prefetching) and the first large one */
     static const int64_t rows[] = {1, 15, 16, 17, 37, 100};
-    static const int64_t cols[] = {1, 2, 3, 4, 5, 9, 70};
+    static const int64_t cols[] = {1, 2, 3, 4, 5, 8, 9, 16, 17, 70};
     rng_state = 23;
     int checked = 0;
     for (unsigned v = 0; v < ea_kernels_n_variants(); v++)
@@ -855,7 +860,7 @@ static void packed_matmul(void)
             for (size_t bi = 0; bi < sizeof nblocks / sizeof nblocks[0]; bi++)
                 for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
                     const int64_t k = nblocks[bi] * ti->block_size, nr = rows[ri], nc = 70;
-                    if (nblocks[bi] > 3 && nr > 17)
+                    if ((nblocks[bi] > 3 && nr > 17) || (nblocks[bi] > 40 && nr > 16))
                         continue;
                     size_t wrow = row_bytes(type, k), xrow = row_bytes(ops->act_type, k);
                     size_t psize = pk->size(k, nr);

@@ -251,6 +251,7 @@ struct pk_act {
     const uint8_t *x[PK_COLS];
     const uint8_t *pq, *ps;
     const uint8_t *pf; /* the next tile, to prefetch group by group; or NULL */
+    const uint8_t *scr; /* K-quants: the tile's scratch copy (pk_unpack_k), or NULL */
 };
 
 /* With the tiles taken one at a time (small batches), the next tile is
@@ -384,16 +385,89 @@ ALWAYS_INLINE __m512i pk_pack16x2(__m512i lo, __m512i hi)
     return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(hi, 16));
 }
 
+/* The K-quants' level vectors and integer scales of one super-block, cut
+ * out of the packed body or read back from the scratch (scr) where
+ * pk_unpack_k left them: for Q6_K batches of 8 activation rows or more a
+ * tile is unpacked once and every group of rows runs over the scratch copy.
+ * Scratch per super-block (PK_KS bytes): 64 level vectors (Q4_K: 8 per
+ * 32-value sub-block g, index 8g + u; Q6_K: 8 per 32 values v, index
+ * 8v + u), then 16 scale vectors (int32 per row; Q4_K uses 8), then 8
+ * min/offset vectors (two int16 per lane, for vpdpwssd with the bsums). */
+#define PK_KS 5632
+#define PK_KSCRATCH (200 * 1024) /* stack bytes: super-blocks per tile up to 36 (k <= 9216) */
+
+ALWAYS_INLINE __m512i pk_k_level(enum pk_kind kind, const uint8_t *body, const uint8_t *scr, int idx, int u)
+{
+    if (scr)
+        return _mm512_load_si512((const void *)(scr + (size_t)(8 * idx + u) * 64));
+    const __m512i low4 = _mm512_set1_epi8(15);
+    if (kind == PK_Q4_K) { /* sub-block idx: 2p + h, low (h = 0) or high nibbles of vectors 8p + u */
+        const __m512i v = _mm512_load_si512((const void *)(body + 256 + 512 * (idx / 2) + 64 * u));
+        return _mm512_and_si512((idx & 1) ? _mm512_srli_epi16(v, 4) : v, low4);
+    }
+    /* Q6_K: values 128h + 32sh + 4u.. with idx = 4h + sh */
+    const int h = idx / 4, sh = idx % 4;
+    const __m512i *lv = (const __m512i *)(const void *)(body + Q6_LV);
+    const __m512i l = _mm512_load_si512(lv + 24 * h + 16 * (sh & 1) + u);
+    const __m512i lo = _mm512_and_si512(_mm512_srli_epi16(l, 4 * (sh >> 1)), low4);
+    const __m512i hi =
+        _mm512_and_si512(_mm512_srli_epi16(_mm512_load_si512(lv + 24 * h + 8 + u), 2 * sh), _mm512_set1_epi8(3));
+    return _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4));
+}
+
+/* Scale of sub-block g (Q4_K: 32 values, unsigned 6 bits; Q6_K: 16 values, int8). */
+ALWAYS_INLINE __m512i pk_k_scale(enum pk_kind kind, const uint8_t *body, const uint8_t *scr, int g)
+{
+    if (scr)
+        return _mm512_load_si512((const void *)(scr + 4096 + (size_t)g * 64));
+    const __m128i v = _mm_load_si128((const __m128i *)(const void *)(body + 16 * g));
+    return kind == PK_Q4_K ? _mm512_cvtepu8_epi32(v) : _mm512_cvtepi8_epi32(v);
+}
+
+/* Pair u of min (Q4_K: the min of sub-block u twice) or offset (Q6_K: 32 x
+ * the scales of 16-groups 2u, 2u + 1) multipliers for the bsums. */
+ALWAYS_INLINE __m512i pk_k_mins(enum pk_kind kind, const uint8_t *body, const uint8_t *scr, int u)
+{
+    if (scr)
+        return _mm512_load_si512((const void *)(scr + 4096 + 1024 + (size_t)u * 64));
+    if (kind == PK_Q4_K) {
+        const __m512i m = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(const void *)(body + 128 + 16 * u)));
+        return pk_pack16x2(m, m);
+    }
+    const __m512i s0 = _mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(const void *)(body + 32 * u)));
+    const __m512i s1 = _mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(const void *)(body + 16 + 32 * u)));
+    return pk_pack16x2(_mm512_slli_epi32(s0, 5), _mm512_slli_epi32(s1, 5));
+}
+
+/* The scratch copy of super-blocks 0 .. nb - 1 of a tile. */
+ALWAYS_INLINE void pk_unpack_k(enum pk_kind kind, const uint8_t *tile, int64_t nb, uint8_t *scr)
+{
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *body = pk_body(kind, tile, b);
+        uint8_t *o = scr + (size_t)b * PK_KS;
+        for (int idx = 0; idx < 8; idx++)
+            for (int u = 0; u < 8; u++)
+                _mm512_store_si512((void *)(o + (size_t)(8 * idx + u) * 64), pk_k_level(kind, body, NULL, idx, u));
+        for (int g = 0; g < (kind == PK_Q4_K ? 8 : 16); g++)
+            _mm512_store_si512((void *)(o + 4096 + (size_t)g * 64), pk_k_scale(kind, body, NULL, g));
+        for (int u = 0; u < 8; u++)
+            _mm512_store_si512((void *)(o + 4096 + 1024 + (size_t)u * 64), pk_k_mins(kind, body, NULL, u));
+    }
+}
+
 /* K-quants: acc[c] += the 16 row dot products of super-block b with
- * activation row c (Q8_K). Integer sums equal the unpacked kernel's, and
+ * activation row c (Q8_K), from the packed body or (scr not NULL) from the
+ * super-block's scratch copy. Integer sums equal the unpacked kernel's, and
  * the float steps are the same operations in the same order. */
 ALWAYS_INLINE void pk_block_k(enum pk_kind kind, int C, const uint8_t *tile, int64_t nb, int64_t b,
-                              const struct pk_act *a, __m512 acc[])
+                              const struct pk_act *a, const uint8_t *scr, __m512 acc[])
 {
+    (void)nb;
     const uint8_t *body = pk_body(kind, tile, b), *sec = pk_sec(kind, tile, b);
-    if (C == 1 && kind == PK_Q6_K) /* decode: ask for the whole super-block up front (the loads of
-                                       the level vectors reach memory out of address order, and the
-                                       hardware prefetcher did not keep up: 5-8 -> 12-19 GB/s) */
+    if (C == 1 && kind == PK_Q6_K && !scr) /* decode: ask for the whole super-block up front (the loads
+                                               of the level vectors reach memory out of address order,
+                                               and the hardware prefetcher did not keep up: 5-8 -> 12-19
+                                               GB/s) */
         for (size_t o = 0; o < pk_body_bytes(kind); o += 64)
             _mm_prefetch((const char *)body + o, _MM_HINT_T0);
     const struct ea_blk_q8_k *xb[PK_COLS];
@@ -404,25 +478,16 @@ ALWAYS_INLINE void pk_block_k(enum pk_kind kind, int C, const uint8_t *tile, int
         isum[c] = ms[c] = _mm512_setzero_si512();
     }
     if (kind == PK_Q4_K) {
-        const __m512i low4 = _mm512_set1_epi8(15);
-        for (int p = 0; p < 4; p++) { /* sub-blocks 2p (low nibbles) and 2p + 1 */
-            const __m512i *lv = (const __m512i *)(const void *)(body + 256 + 512 * p);
+        for (int g = 0; g < 8; g++) { /* sub-blocks of 32 */
             __m512i w[8];
-            for (int h = 0; h < 2; h++) {
-                const int g = 2 * p + h;
-                for (int u = 0; u < 8; u++) {
-                    const __m512i v = _mm512_load_si512(lv + u);
-                    w[u] = _mm512_and_si512(h ? _mm512_srli_epi16(v, 4) : v, low4);
-                }
-                for (int c = 0; c < C; c++)
-                    q[c] = xb[c]->qs + 32 * g;
-                const __m512i sc = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(const void *)(body + 16 * g)));
-                pk_sub(C, 8, w, q, sc, isum);
-            }
+            for (int u = 0; u < 8; u++)
+                w[u] = pk_k_level(kind, body, scr, g, u);
+            for (int c = 0; c < C; c++)
+                q[c] = xb[c]->qs + 32 * g;
+            pk_sub(C, 8, w, q, pk_k_scale(kind, body, scr, g), isum);
         }
         for (int g = 0; g < 8; g++) { /* one min per 32 values = two 16-groups of bsums */
-            const __m512i m = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(const void *)(body + 128 + 16 * g)));
-            const __m512i mm = pk_pack16x2(m, m);
+            const __m512i mm = pk_k_mins(kind, body, scr, g);
             for (int c = 0; c < C; c++)
                 ms[c] = _mm512_dpwssd_epi32(ms[c], mm, bcast4(&xb[c]->bsums[2 * g]));
         }
@@ -434,30 +499,19 @@ ALWAYS_INLINE void pk_block_k(enum pk_kind kind, int C, const uint8_t *tile, int
             acc[c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms[c]), _mm512_mul_ps(dmin, dy), acc[c]);
         }
     } else { /* Q6_K: 16 sub-blocks of 16, levels 6 bits with offset 32 */
-        const __m512i low4 = _mm512_set1_epi8(15), two = _mm512_set1_epi8(3);
-        const __m512i *lv = (const __m512i *)(const void *)(body + Q6_LV);
-        for (int h = 0; h < 2; h++)
-            for (int sh = 0; sh < 4; sh++) { /* values 128h + 32sh .. + 31 */
-                const int v = 4 * h + sh;
-                __m512i w[8];
-                for (int u = 0; u < 8; u++) {
-                    const __m512i l = _mm512_load_si512(lv + 24 * h + 16 * (sh & 1) + u);
-                    const __m512i lo = _mm512_and_si512(_mm512_srli_epi16(l, 4 * (sh >> 1)), low4);
-                    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(_mm512_load_si512(lv + 24 * h + 8 + u), 2 * sh), two);
-                    w[u] = _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4));
-                }
-                for (int gg = 0; gg < 2; gg++) {
-                    const int g = 2 * v + gg;
-                    for (int c = 0; c < C; c++)
-                        q[c] = xb[c]->qs + 16 * g;
-                    const __m512i sc = _mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(const void *)(body + 16 * g)));
-                    pk_sub(C, 4, w + 4 * gg, q, sc, isum);
-                }
+        for (int v = 0; v < 8; v++) { /* values 32v .. 32v + 31 */
+            __m512i w[8];
+            for (int u = 0; u < 8; u++)
+                w[u] = pk_k_level(kind, body, scr, v, u);
+            for (int gg = 0; gg < 2; gg++) {
+                const int g = 2 * v + gg;
+                for (int c = 0; c < C; c++)
+                    q[c] = xb[c]->qs + 16 * g;
+                pk_sub(C, 4, w + 4 * gg, q, pk_k_scale(kind, body, scr, g), isum);
             }
+        }
         for (int u = 0; u < 8; u++) { /* offset 32 * scale per 16-group */
-            const __m512i s0 = _mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(const void *)(body + 32 * u)));
-            const __m512i s1 = _mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(const void *)(body + 16 + 32 * u)));
-            const __m512i mm = pk_pack16x2(_mm512_slli_epi32(s0, 5), _mm512_slli_epi32(s1, 5));
+            const __m512i mm = pk_k_mins(kind, body, scr, u);
             for (int c = 0; c < C; c++)
                 ms[c] = _mm512_dpwssd_epi32(ms[c], mm, bcast4(&xb[c]->bsums[2 * u]));
         }
@@ -490,7 +544,7 @@ ALWAYS_INLINE void pk_micro(enum pk_kind kind, int C, const uint8_t *tile, int64
         if (pk_is_k(kind)) {
             for (int64_t b = s0; b < s1; b++) {
                 pk_prefetch_group(kind, a, b);
-                pk_block_k(kind, C, tile, nb, b, a, acc0);
+                pk_block_k(kind, C, tile, nb, b, a, a->scr ? a->scr + (size_t)b * PK_KS : NULL, acc0);
             }
             for (int c = 0; c < C; c++)
                 out[c] = s0 == 0 ? acc0[c] : _mm512_add_ps(out[c], acc0[c]);
@@ -537,10 +591,11 @@ ALWAYS_INLINE void pk_store(float *dst, __m512 v, int n)
  * tile. */
 ALWAYS_INLINE void pk_tile_cols(enum pk_kind kind, int C, const uint8_t *tile, int n, int64_t nb, const void *x,
                                 size_t x_stride, int64_t j, int64_t j0, const uint8_t *panel, const uint8_t *pf,
-                                float *s, size_t s_stride)
+                                const uint8_t *scr, float *s, size_t s_stride)
 {
     struct pk_act a;
     a.pf = pf;
+    a.scr = scr;
     __m512 out[PK_COLS];
     if (pk_is_k(kind)) {
         for (int c = 0; c < C; c++)
@@ -582,6 +637,40 @@ ALWAYS_INLINE void pk_gemm(enum pk_kind kind, int64_t k, int64_t i0, int64_t nr,
     /* small batches: one tile at a time, every group of activation rows
      * over it while it is in L1/L2, the next one prefetched meanwhile */
     const bool small = nc > 1 && nc <= 16;
+    if (kind == PK_Q6_K && nc >= 8 && (size_t)nb * PK_KS <= PK_KSCRATCH) {
+        /* Q6_K, 8 activation rows or more: each tile unpacked once into the
+         * scratch, then every group of PK_COLS_K rows of a chunk (whose Q8_K
+         * rows, ~256 KB, stay in L2) over it (nc = 16: 141 -> 168 GMAC/s,
+         * nc = 64: 162 -> 248, bench_packed, 2 threads). Not for Q4_K,
+         * whose nibbles are cheaper to cut again than to read back
+         * (288 -> 255 at nc = 16). */
+        _Alignas(64) uint8_t scr[kind == PK_Q6_K ? PK_KSCRATCH : 64];
+        int64_t kc = (int64_t)(256 * 1024 / ((size_t)nb * sizeof(struct ea_blk_q8_k))) / PK_COLS_K * PK_COLS_K;
+        if (kc < 8)
+            kc = 8;
+        for (int64_t j0 = 0; j0 < nc; j0 += kc) {
+            const int64_t jn = nc - j0 < kc ? nc - j0 : kc;
+            for (int64_t t = 0; t < ntiles; t++) {
+                const int n = (int)(nr - t * PK_ROWS < PK_ROWS ? nr - t * PK_ROWS : PK_ROWS);
+                const uint8_t *tile = tiles + (size_t)t * tb;
+                const uint8_t *pf = t + 1 < ntiles ? tile + tb : NULL;
+                float *st = s + t * PK_ROWS;
+                pk_unpack_k(kind, tile, nb, scr);
+                int64_t j = j0;
+                for (; j + PK_COLS_K <= j0 + jn; j += PK_COLS_K)
+                    pk_tile_cols(kind, PK_COLS_K, tile, n, nb, x, x_stride, j, j0, panel, j == j0 ? pf : NULL,
+                                 scr, st, s_stride);
+                const int rest = (int)(j0 + jn - j);
+                if (rest == 3)
+                    pk_tile_cols(kind, 3, tile, n, nb, x, x_stride, j, j0, panel, NULL, scr, st, s_stride);
+                else if (rest == 2)
+                    pk_tile_cols(kind, 2, tile, n, nb, x, x_stride, j, j0, panel, NULL, scr, st, s_stride);
+                else if (rest == 1)
+                    pk_tile_cols(kind, 1, tile, n, nb, x, x_stride, j, j0, panel, NULL, scr, st, s_stride);
+            }
+        }
+        return;
+    }
     if (rb < 1 || small)
         rb = 1;
     for (int64_t j0 = 0; j0 < nc; j0 += chunk) {
@@ -597,13 +686,13 @@ ALWAYS_INLINE void pk_gemm(enum pk_kind kind, int64_t k, int64_t i0, int64_t nr,
                     for (int64_t t = t0; t < t1; t++) {
                         const int n = (int)(nr - t * PK_ROWS < PK_ROWS ? nr - t * PK_ROWS : PK_ROWS);
                         pk_tile_cols(kind, PK_COLS_LEGACY, tiles + (size_t)t * tb, n, nb, x, x_stride, j, j0,
-                                     panel, j == j0 ? pf : NULL, s + t * PK_ROWS, s_stride);
+                                     panel, j == j0 ? pf : NULL, NULL, s + t * PK_ROWS, s_stride);
                     }
             for (; j + PK_COLS_K <= j0 + jn; j += PK_COLS_K)
                 for (int64_t t = t0; t < t1; t++) {
                     const int n = (int)(nr - t * PK_ROWS < PK_ROWS ? nr - t * PK_ROWS : PK_ROWS);
                     pk_tile_cols(kind, PK_COLS_K, tiles + (size_t)t * tb, n, nb, x, x_stride, j, j0, panel,
-                                 j == j0 ? pf : NULL, s + t * PK_ROWS, s_stride);
+                                 j == j0 ? pf : NULL, NULL, s + t * PK_ROWS, s_stride);
                 }
             const int rest = (int)(j0 + jn - j);
             for (int64_t t = t0; t < t1 && rest > 0; t++) {
@@ -611,11 +700,11 @@ ALWAYS_INLINE void pk_gemm(enum pk_kind kind, int64_t k, int64_t i0, int64_t nr,
                 const uint8_t *tile = tiles + (size_t)t * tb;
                 float *st = s + t * PK_ROWS;
                 if (rest == 3)
-                    pk_tile_cols(kind, 3, tile, n, nb, x, x_stride, j, j0, panel, j == j0 ? pf : NULL, st, s_stride);
+                    pk_tile_cols(kind, 3, tile, n, nb, x, x_stride, j, j0, panel, j == j0 ? pf : NULL, NULL, st, s_stride);
                 else if (rest == 2)
-                    pk_tile_cols(kind, 2, tile, n, nb, x, x_stride, j, j0, panel, j == j0 ? pf : NULL, st, s_stride);
+                    pk_tile_cols(kind, 2, tile, n, nb, x, x_stride, j, j0, panel, j == j0 ? pf : NULL, NULL, st, s_stride);
                 else
-                    pk_tile_cols(kind, 1, tile, n, nb, x, x_stride, j, j0, panel, j == j0 ? pf : NULL, st, s_stride);
+                    pk_tile_cols(kind, 1, tile, n, nb, x, x_stride, j, j0, panel, j == j0 ? pf : NULL, NULL, st, s_stride);
             }
         }
     }

@@ -402,6 +402,75 @@ static void f16_attention_tiling_invariant(void)
     ea_model_destroy(m);
 }
 
+/* Decode tokens of sequences that share cached prefix blocks share an
+ * attention tile (F16 KV): their logits must be the bits of each sequence
+ * alone. Four sequences share a 32-token prefix (two blocks) and continue
+ * with 5, 30, 1 and 70 tokens of their own (keys past a 64-key chunk, runs
+ * of shared and private blocks); a fifth with its own prefix sits between
+ * them in the batch and must end the shared tile. */
+static void f16_shared_prefix_decode(void)
+{
+    enum { P = 32, NS = 5 };
+    static const int lens[NS] = {5, 30, 20, 1, 70}; /* tail tokens; sequence 2 is the unrelated one */
+    ea_model *m = load_model("reference/models/ref-llama-F32.gguf", 2);
+    ea_kv_cache *c = make_cache(m, EA_TYPE_F16, 16, 1024);
+    struct ea_error err = {0};
+    int32_t prefix[P], tail[NS][70], full[P + 70];
+    for (int i = 0; i < P; i++)
+        prefix[i] = (int32_t)((i * 29 + 3) % 509 + 3);
+    for (int x = 0; x < NS; x++)
+        for (int i = 0; i < lens[x]; i++)
+            tail[x][i] = (int32_t)((x * 97 + i * 41 + 1) % 509 + 3);
+    float *want = malloc(sizeof(float) * NS * N_VOCAB), *got = malloc(sizeof(float) * NS * N_VOCAB);
+    for (int x = 0; x < NS; x++) { /* alone (the unrelated one: its tail only) */
+        struct ea_kv_seq q = {0};
+        int n = 0;
+        if (x != 2)
+            for (int i = 0; i < P; i++)
+                full[n++] = prefix[i];
+        for (int i = 0; i < lens[x]; i++)
+            full[n++] = tail[x][i];
+        ASSERT_OK(ea_kv_seq_eval(m, c, &q, full, n, EA_LOGITS_LAST, want + (size_t)x * N_VOCAB, &err), &err);
+        ea_kv_seq_release(c, &q);
+    }
+    /* the prefix once, in the blocks the four will share */
+    struct ea_kv_seq pre = {0}, q[NS] = {{0}};
+    ASSERT_OK(ea_kv_seq_eval(m, c, &pre, prefix, P, EA_LOGITS_NONE, NULL, &err), &err);
+    ASSERT_EQ(pre.n_blocks, 2);
+    int32_t tables[NS][8];
+    struct ea_batch_seg segs[NS];
+    for (int x = 0; x < NS; x++) {
+        const int past = x == 2 ? 0 : P;
+        ASSERT_OK(ea_kv_seq_reserve(c, &q[x], past + lens[x], &err), &err);
+        ASSERT(q[x].n_blocks <= 8);
+        memcpy(tables[x], q[x].blocks, sizeof(int32_t) * (size_t)q[x].n_blocks);
+        if (x != 2)
+            tables[x][0] = pre.blocks[0], tables[x][1] = pre.blocks[1];
+        if (lens[x] > 1) { /* all but the last token of the tail, alone */
+            struct ea_batch_seg one = {past, lens[x] - 1, tail[x], tables[x], EA_LOGITS_NONE};
+            struct ea_batch b1 = {1, &one};
+            ASSERT_OK(ea_model_forward(m, ea_kv_cache_store(c), &b1, NULL, &err), &err);
+        }
+        segs[x] = (struct ea_batch_seg){past + lens[x] - 1, 1, &tail[x][lens[x] - 1], tables[x], EA_LOGITS_LAST};
+    }
+    const uint64_t shared0 = ea_model_shared_attention_tiles(m);
+    struct ea_batch b = {NS, segs};
+    ASSERT_OK(ea_model_forward(m, ea_kv_cache_store(c), &b, got, &err), &err);
+    /* per layer: the tile of sequences 0 and 1, and the one of 3 and 4 */
+    ASSERT_EQ(ea_model_shared_attention_tiles(m) - shared0, 2 * (uint64_t)ea_model_get_info(m)->n_layer);
+    for (int x = 0; x < NS; x++)
+        if (memcmp(want + (size_t)x * N_VOCAB, got + (size_t)x * N_VOCAB, sizeof(float) * N_VOCAB) != 0)
+            FAIL("sequence %d (%d tail tokens): logits with a shared prefix tile differ from alone", x, lens[x]);
+    for (int x = 0; x < NS; x++)
+        ea_kv_seq_release(c, &q[x]);
+    ea_kv_seq_release(c, &pre);
+    ASSERT_EQ(ea_kv_cache_n_free(c), ea_kv_cache_n_blocks(c));
+    free(want);
+    free(got);
+    ea_kv_cache_destroy(c);
+    ea_model_destroy(m);
+}
+
 static void forward_rejects_bad_batches(void)
 {
     ea_model *m = load_model("models/stories260K.gguf", 1);
@@ -558,5 +627,6 @@ static void packed_weights_same_bits(void)
 }
 
 EA_TESTS(EA_TEST(ref_float_models), EA_TEST(ref_quantized_models), EA_TEST(stories_greedy_256), EA_TEST(stories_nll),
-         EA_TEST(multi_sequence_batch), EA_TEST(f16_attention_tiling_invariant), EA_TEST(forward_rejects_bad_batches),
+         EA_TEST(multi_sequence_batch), EA_TEST(f16_attention_tiling_invariant), EA_TEST(f16_shared_prefix_decode),
+         EA_TEST(forward_rejects_bad_batches),
          EA_TEST(malformed_models), EA_TEST(packed_weights_same_bits))

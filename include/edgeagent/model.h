@@ -62,6 +62,10 @@ const struct ea_model_info *ea_model_get_info(const ea_model *m);
 /* The underlying GGUF (tokenizer and template metadata); owned by the model. */
 const struct ea_gguf *ea_model_gguf(const ea_model *m);
 int ea_model_threads(const ea_model *m);
+/* Attention tiles (one per layer and group of tokens) so far in which decode
+ * tokens of several sequences sharing cached prefix blocks read those
+ * blocks once (F16 KV). Counted by the thread running forward passes. */
+uint64_t ea_model_shared_attention_tiles(const ea_model *m);
 /* Waits until the background packing of the weights (see no_repack) is
  * done; the model is usable before, only slower. NULL-safe. */
 void ea_model_wait_packed(ea_model *m);

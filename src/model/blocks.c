@@ -317,7 +317,15 @@ static inline const void *kv_row(const struct ea_kv_store *kv, void *base, const
  * kernels compute each score and output the same way whatever the rows
  * around them (tests/test_kernels_batch.c). A row's arithmetic thus depends
  * only on its own position, never on the tile around it: a token's output
- * is the same alone or batched (batch invariance). */
+ * is the same alone or batched (batch invariance).
+ * Shared prefixes: decode tokens of different sequences whose block tables
+ * start with the same physical block (a cached prompt prefix) share a tile:
+ * a run of keys whose block is the same for all of them is read and
+ * converted once for all their rows; elsewhere each token reads its own
+ * blocks with its own rows. Key runs end at the same block and chunk
+ * boundaries as alone, so every row's arithmetic is unchanged. With 16
+ * streams over a 1024-token system prompt this reads the prefix's K/V
+ * once per tile instead of once per sequence. */
 #define ATT_TILE_TOKENS 16
 #define ATT_TILE_ROWS 64 /* fewer tokens per tile for large groups: bounds the scratch */
 #define ATT_CHUNK 64
@@ -335,7 +343,25 @@ int64_t ea__att_tile_floats(const struct ea_model_info *h)
     return rows * (2 * (int64_t)h->head_dim + ATT_CHUNK + 2);
 }
 
-/* Tile `tile` of the batch for KV head kvh; buf: ea__att_tile_floats. */
+/* Whether keys [j, j + jn) (within one block) are in the same physical
+ * block for every token of the tile, all of which see them; always for a
+ * one-segment tile (its last token sees every key of the loop). */
+static bool att_run_common(const struct ea__fwd *f, int64_t t0, int nt, bool cross, const int32_t *table0,
+                           int32_t j, int32_t jn)
+{
+    const struct ea__scratch *s = &f->m->s;
+    const int32_t bs = (int32_t)f->kv->block_size;
+    if (!cross)
+        return true;
+    for (int tt = 0; tt < nt; tt++)
+        if (s->row_pos[t0 + tt] < j + jn - 1 || f->b->segs[s->row_seg[t0 + tt]].block_table[j / bs] != table0[j / bs])
+            return false;
+    return true;
+}
+
+/* Tile `tile` of the batch for KV head kvh; buf: ea__att_tile_floats. A
+ * tile is either consecutive tokens of one segment or single decode tokens
+ * of segments sharing their first block (see ea__attention). */
 static void att_tile_f16(struct ea__fwd *f, uint32_t layer, int64_t tile, uint32_t kvh, float *buf)
 {
     ea_model *m = f->m;
@@ -348,8 +374,12 @@ static void att_tile_f16(struct ea__fwd *f, uint32_t layer, int64_t tile, uint32
     const float scale = 1.0f / sqrtf((float)hd);
     const int64_t t0 = s->tile_row[tile];
     const int nt = (int)(s->tile_row[tile + 1] - t0), rows = nt * group;
-    const struct ea_batch_seg *seg = &f->b->segs[s->row_seg[t0]];
-    const int32_t bs = (int32_t)kv->block_size, n_ctx = s->row_pos[t0 + nt - 1] + 1;
+    const bool cross = s->row_seg[t0] != s->row_seg[t0 + nt - 1]; /* one token per segment */
+    const int32_t bs = (int32_t)kv->block_size;
+    int32_t n_ctx = 0;
+    for (int tt = 0; tt < nt; tt++)
+        n_ctx = s->row_pos[t0 + tt] + 1 > n_ctx ? s->row_pos[t0 + tt] + 1 : n_ctx;
+    const int32_t *table0 = f->b->segs[s->row_seg[t0]].block_table;
     const size_t span = sizeof(float) * (size_t)group * hd; /* one token's rows */
     float *q = buf, *out = q + (size_t)rows * hd;           /* rows x hd */
     float *sc = out + (size_t)rows * hd;                     /* rows x ATT_CHUNK */
@@ -366,8 +396,20 @@ static void att_tile_f16(struct ea__fwd *f, uint32_t layer, int64_t tile, uint32
         /* the chunk's rows a KV block at a time (a block's rows are contiguous) */
         for (int32_t j = j0, jn; j < j0 + n; j += jn) {
             jn = bs - j % bs < j0 + n - j ? bs - j % bs : j0 + n - j;
-            const uint16_t *kr = (const uint16_t *)kv_row(kv, kv->k[layer], seg->block_table, j, kvd) + kvh * hd;
-            vec->att_scores_f16(hd, rows, q, kr, kvd, jn, scale, sc + (j - j0), ATT_CHUNK);
+            if (att_run_common(f, t0, nt, cross, table0, j, jn)) {
+                const uint16_t *kr = (const uint16_t *)kv_row(kv, kv->k[layer], table0, j, kvd) + kvh * hd;
+                vec->att_scores_f16(hd, rows, q, kr, kvd, jn, scale, sc + (j - j0), ATT_CHUNK);
+                continue;
+            }
+            for (int tt = 0; tt < nt; tt++) { /* each token over its own blocks, up to its position */
+                const int32_t kn = s->row_pos[t0 + tt] + 1 - j < jn ? s->row_pos[t0 + tt] + 1 - j : jn;
+                if (kn <= 0)
+                    continue;
+                const int32_t *table = f->b->segs[s->row_seg[t0 + tt]].block_table;
+                const uint16_t *kr = (const uint16_t *)kv_row(kv, kv->k[layer], table, j, kvd) + kvh * hd;
+                vec->att_scores_f16(hd, group, q + (size_t)tt * group * hd, kr, kvd, kn, scale,
+                                    sc + (size_t)tt * group * ATT_CHUNK + (j - j0), ATT_CHUNK);
+            }
         }
         for (int r = 0; r < rows; r++) {
             float *row = sc + (size_t)r * ATT_CHUNK;
@@ -398,8 +440,20 @@ static void att_tile_f16(struct ea__fwd *f, uint32_t layer, int64_t tile, uint32
         }
         for (int32_t j = j0, jn; j < j0 + n; j += jn) {
             jn = bs - j % bs < j0 + n - j ? bs - j % bs : j0 + n - j;
-            const uint16_t *vr = (const uint16_t *)kv_row(kv, kv->v[layer], seg->block_table, j, kvd) + kvh * hd;
-            vec->att_accum_f16(hd, rows, sc + (j - j0), ATT_CHUNK, vr, kvd, jn, out);
+            if (att_run_common(f, t0, nt, cross, table0, j, jn)) {
+                const uint16_t *vr = (const uint16_t *)kv_row(kv, kv->v[layer], table0, j, kvd) + kvh * hd;
+                vec->att_accum_f16(hd, rows, sc + (j - j0), ATT_CHUNK, vr, kvd, jn, out);
+                continue;
+            }
+            for (int tt = 0; tt < nt; tt++) {
+                const int32_t kn = s->row_pos[t0 + tt] + 1 - j < jn ? s->row_pos[t0 + tt] + 1 - j : jn;
+                if (kn <= 0)
+                    continue;
+                const int32_t *table = f->b->segs[s->row_seg[t0 + tt]].block_table;
+                const uint16_t *vr = (const uint16_t *)kv_row(kv, kv->v[layer], table, j, kvd) + kvh * hd;
+                vec->att_accum_f16(hd, group, sc + (size_t)tt * group * ATT_CHUNK + (j - j0), ATT_CHUNK, vr, kvd,
+                                   kn, out + (size_t)tt * group * hd);
+            }
         }
     }
     for (int r = 0; r < rows; r++) {
@@ -512,12 +566,24 @@ void ea__attention(struct ea__fwd *f, uint32_t layer)
         }
     }
     /* tiles: runs of up to att_tile_tokens rows of one segment (its rows
-     * are consecutive, at consecutive positions) */
+     * are consecutive, at consecutive positions), or of single decode
+     * tokens of consecutive segments whose first block is the same
+     * physical block (a shared cached prefix; F16 only) */
     struct att_ctx c = {f, layer, 0};
     const int tt = att_tile_tokens(&m->info);
+    const int32_t bs = (int32_t)kv->block_size;
     int64_t ctx_total = 0;
     for (int64_t t = 0; t < f->n_tokens; t++) {
-        if (t == 0 || s->row_seg[t] != s->row_seg[t - 1] || t - s->tile_row[c.n_tiles - 1] == tt) {
+        bool join = t > 0 && t - s->tile_row[c.n_tiles - 1] < tt;
+        if (join && s->row_seg[t] != s->row_seg[t - 1]) {
+            const struct ea_batch_seg *a = &f->b->segs[s->row_seg[s->tile_row[c.n_tiles - 1]]];
+            const struct ea_batch_seg *b = &f->b->segs[s->row_seg[t]];
+            join = kv->type == EA_TYPE_F16 && a->n_new == 1 && b->n_new == 1 && a->n_past >= bs &&
+                   b->n_past >= bs && a->block_table[0] == b->block_table[0];
+            if (join && t - s->tile_row[c.n_tiles - 1] == 1)
+                m->n_att_shared_tiles++;
+        }
+        if (!join) {
             s->tile_row[c.n_tiles] = (int32_t)t;
             s->tile_cost[c.n_tiles++] = ctx_total;
         }

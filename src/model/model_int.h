@@ -99,6 +99,7 @@ struct ea_model {
     struct ea__layer *layers;
     ea_pool *pool;
     struct ea__scratch s;
+    uint64_t n_att_shared_tiles; /* attention tiles that served several sequences (per layer) */
 };
 
 /* Looks up name and checks it: present (unless optional), n_dims/shape

@@ -316,3 +316,5 @@ void ea_model_destroy(ea_model *m)
 const struct ea_model_info *ea_model_get_info(const ea_model *m) { return &m->info; }
 const struct ea_gguf *ea_model_gguf(const ea_model *m) { return m->gguf; }
 int ea_model_threads(const ea_model *m) { return ea__pool_size(m->pool); }
+
+uint64_t ea_model_shared_attention_tiles(const ea_model *m) { return m->n_att_shared_tiles; }

@@ -112,8 +112,8 @@ int main(int argc, char **argv)
         types[1] = "Q8_0";
         n_types = 2;
     }
-    static const int64_t ncs[] = {1, 2, 4, 8, 12, 16, 24, 32, 64};
-    enum { N_NC = sizeof ncs / sizeof ncs[0], MAX_NC = 64 };
+    static const int64_t ncs[] = {1, 2, 4, 8, 12, 16, 24, 32, 64, 128};
+    enum { N_NC = sizeof ncs / sizeof ncs[0], MAX_NC = 128 };
     printf("kernels %s, k=%lld, %d thread(s), ~%.0f MB of weights, median of %d passes per nc\n",
            ea_kernels_name(), (long long)k, threads, mb, reps);
     float *f = malloc(sizeof(float) * (size_t)k * 8);

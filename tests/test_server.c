@@ -721,7 +721,7 @@ struct stream_job {
 };
 
 /* A request body that generates max_tokens tokens: EOG tokens banned. */
-static const char *long_body(const struct fixture *f, int max_tokens)
+static const char *long_body_ex(const struct fixture *f, int max_tokens, bool stream)
 {
     static _Thread_local char b[1024];
     char bias[512] = "";
@@ -730,10 +730,12 @@ static const char *long_body(const struct fixture *f, int max_tokens)
         o += (size_t)snprintf(bias + o, sizeof bias - o, "%s\"%d\":-100", i ? "," : "", f->eog[i]);
     snprintf(b, sizeof b,
              "{\"messages\":[{\"role\":\"user\",\"content\":\"go on forever\"}],\"max_tokens\":%d,"
-             "\"stream\":true,\"logit_bias\":{%s}}",
-             max_tokens, bias);
+             "\"stream\":%s,\"logit_bias\":{%s}}",
+             max_tokens, stream ? "true" : "false", bias);
     return b;
 }
+
+static const char *long_body(const struct fixture *f, int max_tokens) { return long_body_ex(f, max_tokens, true); }
 
 static void *stream_thread(void *arg)
 {
@@ -824,6 +826,59 @@ static void disconnect_frees_kv(void)
     ASSERT(strstr(r.body, "gen_ai_server_time_to_first_token_seconds_bucket"));
     ASSERT(strstr(r.body, "gen_ai_server_time_per_output_token_seconds_count"));
     ASSERT(strstr(r.body, "edgeagent_queue_depth 0"));
+    resp_free(&r);
+    fx_stop(&f);
+}
+
+/* A non-streamed request waits suspended (libmicrohttpd does not watch its
+ * socket then): a client that closes its connection must still have its
+ * generation stopped and its KV blocks freed, not run to max_tokens. */
+static void disconnect_non_streamed_stops_generation(void)
+{
+    struct fixture f;
+    fx_start(&f, NULL, 2, 8);
+    struct ea_engine_stats st0;
+    ea_engine_get_stats(f.eng, &st0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ea_server_port(f.srv))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    const char *body = long_body_ex(&f, 1000, false);
+    char req[1400];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     strlen(body), body);
+    ASSERT_EQ(send(fd, req, (size_t)n, 0), n);
+    /* hang up once the generation is running */
+    struct ea_engine_stats st;
+    for (int i = 0; i < 5000; i++) {
+        ea_engine_get_stats(f.eng, &st);
+        if (st.running > 0 || st.tokens_generated > st0.tokens_generated)
+            break;
+        usleep(1000);
+    }
+    ASSERT(st.running > 0 || st.tokens_generated > st0.tokens_generated);
+    close(fd);
+    uint32_t used = 1;
+    for (int i = 0; i < 1000 && (used = kv_used_from_metrics(&f)) != 0; i++)
+        usleep(10000);
+    ASSERT_EQ(used, 0);
+    for (int i = 0; i < 500 && ea_server_inflight(f.srv) != 0; i++)
+        usleep(10000);
+    ASSERT_EQ(ea_server_inflight(f.srv), 0);
+    ea_engine_get_stats(f.eng, &st);
+    printf("    %" PRIu64 " of 1000 tokens generated before the hang-up was noticed\n",
+           st.tokens_generated - st0.tokens_generated);
+    ASSERT(st.tokens_generated - st0.tokens_generated < 500); /* stopped, not run to max_tokens */
+    struct resp r;
+    http(&f, "GET", "/metrics", NULL, &r);
+    ASSERT(strstr(r.body, "edgeagent_client_disconnects_total 1"));
+    resp_free(&r);
+    /* the server goes on serving */
+    http(&f, "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4}",
+         &r);
+    ASSERT_EQ(r.status, 200);
     resp_free(&r);
     fx_stop(&f);
 }
@@ -1268,7 +1323,8 @@ EA_TESTS(EA_TEST(parser_fields), EA_TEST(chat_templates_applied), EA_TEST(health
          EA_TEST(chat_nonstream), EA_TEST(chat_stream_usage), EA_TEST(completions_variants),
          EA_TEST(tokenize_detokenize), EA_TEST(malformed_corpus), EA_TEST(error_statuses),
          EA_TEST(error_500_has_logged_id), EA_TEST(concurrent_streams),
-         EA_TEST(disconnect_frees_kv), EA_TEST(slow_client_never_blocks_engine),
+         EA_TEST(disconnect_frees_kv), EA_TEST(disconnect_non_streamed_stops_generation),
+         EA_TEST(slow_client_never_blocks_engine),
          EA_TEST(header_cap_and_idle_timeout), EA_TEST(overload_429), EA_TEST(retry_after_header),
          EA_TEST(graceful_shutdown), EA_TEST(shutdown_cancels_after_grace), EA_TEST(auth_and_bind),
          EA_TEST(no_content_in_log))

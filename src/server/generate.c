@@ -17,14 +17,22 @@
  * threads, which swap the pending buffers out under the mutex and format
  * outside it. A client that leaves more than max_stream_pending bytes unread
  * has its generation stopped; a client that disconnects has its sequences
- * cancelled (ea_engine_cancel), which returns their KV blocks.
+ * cancelled (ea_engine_cancel), which returns their KV blocks. A streamed
+ * request learns of it at its next write; a non-streamed one waits
+ * suspended, where libmicrohttpd does not watch the socket, so the engine
+ * callback peeks at the socket every GONE_CHECK_TOKENS tokens (a
+ * non-blocking poll, only while the connection is suspended and its socket
+ * therefore still open) and stops the generation when the peer has closed.
  * Does not hold: request validation (request.c), routing and auth (server.c).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <microhttpd.h>
@@ -57,6 +65,7 @@ struct choice {
     bool has_stop, stopped_by_string;
     char *scratch, *released;
     size_t scratch_cap, released_cap;
+    int32_t n_events; /* engine thread only: token events so far */
     /* under g->mu */
     struct pending q;
     bool done;
@@ -79,6 +88,8 @@ struct ea__gen {
     int refs;
     struct MHD_Connection *conn;
     bool suspended, http_gone, overflow;
+    int fd;           /* the client's socket (non-streamed requests), -1 if unknown */
+    bool client_left; /* a suspended non-streamed request's client closed its socket */
     bool stream, include_usage, logprobs;
     int top_logprobs;
     enum ea__req_kind kind;
@@ -246,6 +257,39 @@ static bool enqueue_locked(struct ea__gen *g, struct choice *c, const char *text
     return true;
 }
 
+#define GONE_CHECK_TOKENS 16
+
+/* True when the peer of connected socket fd has closed it (EOF, reset or
+ * error; a pipelined next request is data, not a close). Never blocks. */
+static bool peer_closed(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 0) <= 0)
+        return false;
+    if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
+        return true;
+    if (!(p.revents & POLLIN))
+        return false;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* Non-streamed requests (under g->mu): whether the client has gone while
+ * its connection waits suspended; checked on the first token and every
+ * GONE_CHECK_TOKENS after. */
+static bool client_left_locked(struct ea__gen *g, struct choice *c)
+{
+    if (g->stream || g->http_gone)
+        return false;
+    if (!g->client_left && g->suspended && g->fd >= 0 && c->n_events++ % GONE_CHECK_TOKENS == 0 &&
+        peer_closed(g->fd)) {
+        g->client_left = true;
+        g->disconnected = true;
+    }
+    return g->client_left;
+}
+
 static bool on_engine_event(const struct ea_engine_event *ev)
 {
     struct choice *c = ev->user;
@@ -269,8 +313,9 @@ static bool on_engine_event(const struct ea_engine_event *ev)
             g->overflow = true;
         if (g->stream)
             wake_locked(g);
+        const bool left = client_left_locked(g, c);
         pthread_mutex_unlock(&g->mu);
-        return ok && !matched;
+        return ok && !matched && !left;
     }
     /* DONE: release what the detokenizer and the matcher still hold, unless
      * a stop string ended the text (what is held belongs to it) */
@@ -842,6 +887,7 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
     g->be = be;
     g->refs = 1; /* the HTTP request */
     g->conn = conn;
+    g->fd = -1;
     g->kind = kind;
     g->stream = r.stream;
     g->include_usage = r.include_usage;
@@ -991,7 +1037,9 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
         MHD_destroy_response(resp);
         goto out;
     }
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     pthread_mutex_lock(&g->mu);
+    g->fd = ci ? ci->connect_fd : -1;
     if (g->n_done < g->n_choices) {
         g->suspended = true;
         MHD_suspend_connection(conn);
@@ -1031,7 +1079,13 @@ int ea__handle_generate_resumed(struct ea__req_ctx *ctx, struct MHD_Connection *
         pthread_mutex_unlock(&g->mu);
         return MHD_YES;
     }
+    const bool left = g->client_left;
     pthread_mutex_unlock(&g->mu);
+    if (left) { /* nobody to answer: close the connection */
+        ea__server_log(ctx->srv, "request %s: client closed the connection before the answer; generation stopped",
+                       g->id);
+        return MHD_NO;
+    }
     struct ea__api_error e;
     if (gen_failure(g, &e))
         return ea__respond_error(ctx, conn, &e);

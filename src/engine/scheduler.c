@@ -651,10 +651,10 @@ ea_status ea_engine_submit(ea_engine *e, const struct ea_engine_request *r, uint
     s->id = ++e->next_id;
     s->arrival = ++e->next_arrival;
     e->st.tokens_prompt += (uint64_t)r->n_prompt;
+    *id = s->id; /* s is the engine thread's once the lock is released: it may finish and free it at once */
     waiting_insert(e, s);
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
-    *id = s->id;
     return EA_OK;
 fail:
     ea_sampler_destroy(s->sampler);

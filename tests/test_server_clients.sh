@@ -209,15 +209,28 @@ check "SIGTERM: exit status 0 (got $rc)" '[ $rc = 0 ]'; [ $rc = 0 ] || grep -A30
 check "SIGTERM: the in-flight stream finished within the grace period" 'grep -q "^done True" "$tmp/drain.out"'
 check "503 on a kept-alive connection while draining" 'grep -q "^status 503" "$tmp/drain.out" && grep -q server_shutting_down "$tmp/drain.out"'; grep -q "^status 503" "$tmp/drain.out" || cat "$tmp/drain.out"
 
-# ---- server B: no key, tiny output cap (500), 1 slot + 1 queued (429) ----------
+# ---- server B: no key, tiny output cap (500); SIGINT ----------------------------
 start_server b --max-output 8 --parallel 1 --max-queue 1
 B_PID=$pid
 s=$(req POST /v1/completions "$(body '{"prompt":"x","max_tokens":60}')")
 id=$(python3 -c 'import json,sys,re; m=re.search(r"err-[0-9a-f]+", json.load(open(sys.argv[1]))["error"]["message"]); print(m.group(0) if m else "")' "$tmp/body")
 check "curl 500 carries an error id that is in the log" '[ "$s" = 500 ] && err_shape && [ -n "$id" ] && grep -q "$id" "$tmp/b.err"'
-printf '{"prompt":"x","max_tokens":200,"stream":true,"logit_bias":%s}' "$bias" >"$tmp/slow.json"
-cpids=()
-for i in 1 2 3 4 5 6; do
+kill -INT $B_PID
+wait $B_PID; rc=$?
+check "SIGINT: exit status 0 (got $rc)" '[ $rc = 0 ]'; [ $rc = 0 ] || grep -A30 "WARNING" "$tmp/b.err" | head -60
+
+# ---- server E: 1 slot + 1 queued: the rest get 429 ------------------------------
+# One long stream (end-of-generation tokens banned, as long as the context
+# allows) holds the slot; once its first bytes arrived, five more requests
+# come at once: one may wait in the queue, the others are refused with 429.
+start_server e --parallel 1 --max-queue 1
+E_PID=$pid
+printf '{"prompt":"x","max_tokens":4096,"stream":true,"logit_bias":%s}' "$bias" >"$tmp/slow.json"
+curl -s -N -o "$tmp/c1" -D "$tmp/h1" -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data-binary "@$tmp/slow.json" "http://127.0.0.1:$port/v1/completions" >"$tmp/code1" &
+cpids=($!)
+for _ in $(seq 1 400); do [ -s "$tmp/c1" ] && break; sleep 0.025; done
+for i in 2 3 4 5 6; do
   curl -s -o "$tmp/c$i" -D "$tmp/h$i" -w '%{http_code}' -H 'Content-Type: application/json' \
     --data-binary "@$tmp/slow.json" "http://127.0.0.1:$port/v1/completions" >"$tmp/code$i" &
   cpids+=($!)
@@ -230,9 +243,7 @@ for i in 1 2 3 4 5 6; do
   elif [ "$c" = 200 ]; then n200=$((n200+1)); else other=$((other+1)); fi
 done
 check "curl 429 with Retry-After when overloaded ($n200 done, $n429 refused)" '[ $n429 -ge 1 ] && [ $n200 -ge 1 ] && [ $other = 0 ]'
-kill -INT $B_PID
-wait $B_PID; rc=$?
-check "SIGINT: exit status 0 (got $rc)" '[ $rc = 0 ]'; [ $rc = 0 ] || grep -A30 "WARNING" "$tmp/b.err" | head -60
+kill -TERM $E_PID; wait $E_PID
 
 # ---- --config file, EDGEAGENT_API_KEY and --api-key-file ---------------------------
 printf '# serve settings\nmodel-id = from-config\nparallel = 2\nlog-content = false\n' >"$tmp/serve.conf"

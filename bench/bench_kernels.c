@@ -14,12 +14,12 @@
  * turn, so that load from other jobs hits them alike (F16, whose decode is
  * a plain stream of the weights, is the bandwidth baseline).
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "edgeagent/kernels.h"
 
 struct job {
@@ -32,53 +32,14 @@ struct job {
     float *s;
 };
 
-struct slice {
-    const struct job *job;
-    int64_t r0, r1;
-};
-
-static void *run_slice(void *p)
+static void gemm_rows(const void *ctx, int64_t r0, int64_t r1)
 {
-    const struct slice *sl = p;
-    const struct job *j = sl->job;
-    j->ops->gemm(j->k, sl->r1 - sl->r0, j->nc, j->w + (size_t)sl->r0 * j->w_stride, j->w_stride, j->x,
-                 j->x_stride, j->s + sl->r0, (size_t)j->nr);
-    return NULL;
+    const struct job *j = ctx;
+    j->ops->gemm(j->k, r1 - r0, j->nc, j->w + (size_t)r0 * j->w_stride, j->w_stride, j->x, j->x_stride, j->s + r0,
+                 (size_t)j->nr);
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double run(const struct job *j, int threads)
-{
-    pthread_t th[16];
-    struct slice sl[16];
-    double t0 = now();
-    int64_t per = (j->nr / threads + 7) / 8 * 8;
-    for (int t = 0; t < threads; t++) {
-        sl[t].job = j;
-        sl[t].r0 = t * per < j->nr ? t * per : j->nr;
-        sl[t].r1 = (t + 1) * per < j->nr ? (t + 1) * per : j->nr;
-        if (t == threads - 1)
-            sl[t].r1 = j->nr;
-        if (t > 0)
-            pthread_create(&th[t], NULL, run_slice, &sl[t]);
-    }
-    run_slice(&sl[0]);
-    for (int t = 1; t < threads; t++)
-        pthread_join(th[t], NULL);
-    return now() - t0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+static double run(const struct job *j, int threads) { return bench_run_rows(threads, j->nr, 8, gemm_rows, j); }
 
 static size_t row_bytes(uint32_t type, int64_t k)
 {
@@ -159,17 +120,17 @@ int main(int argc, char **argv)
                 d[ti].dec[v][rep] = run(&jd, threads);
                 struct job jh = {ops, k, 256, 1, d[ti].w, d[ti].wrow, d[ti].x, d[ti].xrow, s};
                 run(&jh, threads); /* warm: these 256 rows now sit in L2/L3 */
-                double t0 = now();
+                double t0 = bench_now();
                 for (int i = 0; i < 20; i++)
                     run(&jh, threads);
-                d[ti].hot[v][rep] = (now() - t0) / 20;
+                d[ti].hot[v][rep] = (bench_now() - t0) / 20;
                 d[ti].pre[v][rep] = run(&jp, threads);
             }
     for (int ti = 0; ti < n_types; ti++)
         for (unsigned v = 1; v < nv; v++) {
-            qsort(d[ti].dec[v], (size_t)reps, sizeof(double), cmp_double);
-            qsort(d[ti].pre[v], (size_t)reps, sizeof(double), cmp_double);
-            qsort(d[ti].hot[v], (size_t)reps, sizeof(double), cmp_double);
+            qsort(d[ti].dec[v], (size_t)reps, sizeof(double), bench_cmp_double);
+            qsort(d[ti].pre[v], (size_t)reps, sizeof(double), bench_cmp_double);
+            qsort(d[ti].hot[v], (size_t)reps, sizeof(double), bench_cmp_double);
             double td = d[ti].dec[v][reps / 2], tp = d[ti].pre[v][reps / 2], th = d[ti].hot[v][reps / 2];
             printf("%-5s %-7s decode %6.2f GB/s (%6.2f ms, nr=%lld), from cache %6.2f GB/s   "
                    "prefill %6.1f GMAC/s (%5.2f ms, %lldx%lld)\n",

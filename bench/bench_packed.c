@@ -13,12 +13,12 @@
  * decode (memory bound), the large nc rows approach the kernel's compute
  * rate, and the ratio between them is the most a batch can gain.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "edgeagent/kernels.h"
 
 struct job {
@@ -30,54 +30,16 @@ struct job {
     float *s;
 };
 
-struct slice {
-    const struct job *job;
-    int64_t r0, r1;
-};
-
-static void *run_slice(void *p)
+static void gemm_rows(const void *ctx, int64_t r0, int64_t r1)
 {
-    const struct slice *sl = p;
-    const struct job *j = sl->job;
-    if (sl->r1 > sl->r0)
-        j->pk->gemm(j->k, sl->r0, sl->r1 - sl->r0, j->nc, j->wp, j->x, j->x_stride, j->s + sl->r0,
-                    (size_t)j->nr);
-    return NULL;
+    const struct job *j = ctx;
+    j->pk->gemm(j->k, r0, r1 - r0, j->nc, j->wp, j->x, j->x_stride, j->s + r0, (size_t)j->nr);
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
+/* rows split over the threads in whole tiles, as the model does */
 static double run(const struct job *j, int threads)
 {
-    pthread_t th[16];
-    struct slice sl[16];
-    const int64_t rows = j->pk->rows;
-    double t0 = now();
-    int64_t per = (j->nr / threads + rows - 1) / rows * rows;
-    for (int t = 0; t < threads; t++) {
-        sl[t].job = j;
-        sl[t].r0 = t * per < j->nr ? t * per : j->nr;
-        sl[t].r1 = (t + 1) * per < j->nr ? (t + 1) * per : j->nr;
-        if (t == threads - 1)
-            sl[t].r1 = j->nr;
-        if (t > 0)
-            pthread_create(&th[t], NULL, run_slice, &sl[t]);
-    }
-    run_slice(&sl[0]);
-    for (int t = 1; t < threads; t++)
-        pthread_join(th[t], NULL);
-    return now() - t0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    return bench_run_rows(threads, j->nr, j->pk->rows, gemm_rows, j);
 }
 
 int main(int argc, char **argv)
@@ -85,7 +47,7 @@ int main(int argc, char **argv)
     int threads = 1, reps = 7;
     int64_t k = 2048;
     double mb = 64;
-    int64_t only_nc = 0; /* -c: time this one nc (for perf stat) */
+    int64_t only_nc = 0; /* -c: time this one nc only (A/B runs, profiles) */
     const char *types[16];
     int n_types = 0;
     for (int i = 1; i < argc; i++) {
@@ -161,7 +123,7 @@ int main(int argc, char **argv)
         for (int n = 0; n < N_NC; n++) {
             if (only_nc && ncs[n] != only_nc)
                 continue;
-            qsort(tm[n], (size_t)reps, sizeof(double), cmp_double);
+            qsort(tm[n], (size_t)reps, sizeof(double), bench_cmp_double);
             const double tt = tm[n][reps / 2];
             const double gmac = (double)k * nr * ncs[n] / tt / 1e9;
             if (base == 0)

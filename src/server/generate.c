@@ -22,7 +22,9 @@
  * suspended, where libmicrohttpd does not watch the socket, so the engine
  * callback peeks at the socket every GONE_CHECK_TOKENS tokens (a
  * non-blocking poll, only while the connection is suspended and its socket
- * therefore still open) and stops the generation when the peer has closed.
+ * therefore still open) and stops the generation when the peer has closed
+ * (a client that only shuts down its sending side after the request reads
+ * as closed too, as it does for nginx's "client prematurely closed").
  * Does not hold: request validation (request.c), routing and auth (server.c).
  */
 #include <errno.h>

@@ -105,7 +105,9 @@ struct ea_batch {
 /* Evaluates the batch. Logit rows (n_vocab floats each) are written to
  * logits in segment order: LAST gives one row, ALL gives n_new rows. The
  * caller guarantees block tables cover the new positions. Errors: token ids
- * out of range, positions past the training context, scratch allocation. */
+ * out of range, positions past the training context, scratch allocation.
+ * The calling thread takes part in the work and needs ~256 KB of free stack
+ * (the matmul's activation panel); the library's own threads get 4 MB. */
 ea_status ea_model_forward(ea_model *m, const struct ea_kv_store *kv, const struct ea_batch *b,
                            float *logits, struct ea_error *err);
 /* Number of logit rows b produces. */

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "engine/engine_int.h"
+#include "util/threadpool.h"
 
 enum seq_state { SEQ_WAITING, SEQ_RUNNING };
 
@@ -562,7 +563,7 @@ ea_status ea_engine_create(ea_model *m, const struct ea_engine_params *p, ea_eng
     e->st.kv_block_size = e->p.block_size;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
-    if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+    if (ea__thread_start(&e->thread, engine_main, e) != 0) {
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->cv);
         s = ea_error_set(err, EA_EUNAVAILABLE, "engine: cannot start its thread");

@@ -126,7 +126,7 @@ ea_status ea__pack_start(ea_model *m, struct ea_error *err)
     /* without memory or a thread the kernels keep reading the mapped rows */
     if (pl->slab) {
         pl->slab_bytes = total;
-        if (pthread_create(&pl->thread, NULL, packer_main, m) == 0)
+        if (ea__thread_start(&pl->thread, packer_main, m) == 0)
             pl->running = true;
     }
     return EA_OK;

@@ -115,6 +115,20 @@ static void run_parts(ea_pool *pool, uint32_t gen)
     }
 }
 
+int ea__thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t a;
+    int r = pthread_attr_init(&a);
+    if (r)
+        return r;
+    size_t cur = 0;
+    if (pthread_attr_getstacksize(&a, &cur) || cur < EA_THREAD_STACK_BYTES)
+        pthread_attr_setstacksize(&a, EA_THREAD_STACK_BYTES);
+    r = pthread_create(t, &a, fn, arg);
+    pthread_attr_destroy(&a);
+    return r;
+}
+
 static void *worker_main(void *p)
 {
     struct worker_arg *a = p;
@@ -155,7 +169,7 @@ ea_status ea__pool_create(int n_threads, ea_pool **out, struct ea_error *err)
         struct worker_arg *a = ea_malloc(sizeof *a);
         if (a)
             a->pool = p;
-        if (!a || pthread_create(&p->threads[i], NULL, worker_main, a) != 0) {
+        if (!a || ea__thread_start(&p->threads[i], worker_main, a) != 0) {
             ea_free(a);
             p->n = i; /* destroy joins the ones that started */
             ea__pool_destroy(p);

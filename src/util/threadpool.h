@@ -19,6 +19,19 @@
 
 #include "edgeagent/error.h"
 
+#include <pthread.h>
+
+/* Stack of every thread the library starts (pool workers, the engine
+ * thread, the packer): the packed matmul keeps its activation panel (~200
+ * KB) on the stack, more than some C libraries give a thread by default
+ * (musl: 128 KB). Callers of ea_model_forward and the ea_kv_seq_eval
+ * helpers run parts of it on their own thread and need as much. */
+#define EA_THREAD_STACK_BYTES ((size_t)4 << 20)
+
+/* pthread_create with a stack of at least EA_THREAD_STACK_BYTES (the
+ * default when that is larger); 0 or an errno value. */
+int ea__thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+
 typedef struct ea_pool ea_pool;
 typedef void (*ea_pool_fn)(void *ctx, int ith, int nth);
 

@@ -203,14 +203,14 @@ ALWAYS_INLINE void pk_repack(enum pk_kind kind, int64_t k, int64_t nr, int64_t r
     }
 }
 
-/* ---- activation table ----------------------------------------------------- */
+/* ---- activation panel ----------------------------------------------------- */
 
 /* The panel of activation rows x[0..nc) (Q8_0; see PK_PANEL): entry
  * (g, b) at panel + (g * nb + b) * PK_PE holds, for the rows j = 8g + c,
  * the quants of block b at 32c, -off * (their sum) at 256 + 4c (the start
  * of that block's integer dot products) and the block's scale as float at
  * 288 + 4c. */
-static void pk_table(const uint8_t *x, size_t x_stride, int64_t nc, int64_t nb, int off, uint8_t *panel)
+static void pk_fill_panel(const uint8_t *x, size_t x_stride, int64_t nc, int64_t nb, int off, uint8_t *panel)
 {
     const __m256i ones = _mm256_set1_epi8(1);
     for (int64_t j = 0; j < nc; j++) {
@@ -686,7 +686,7 @@ ALWAYS_INLINE void pk_gemm(enum pk_kind kind, int64_t k, int64_t i0, int64_t nr,
     for (int64_t j0 = 0; j0 < nc; j0 += chunk) {
         const int64_t jn = nc - j0 < chunk ? nc - j0 : chunk;
         if (!pk_is_k(kind))
-            pk_table((const uint8_t *)x + (size_t)j0 * x_stride, x_stride, jn, nb, pk_offset(kind), panel);
+            pk_fill_panel((const uint8_t *)x + (size_t)j0 * x_stride, x_stride, jn, nb, pk_offset(kind), panel);
         for (int64_t t0 = 0; t0 < ntiles; t0 += rb) {
             const int64_t t1 = t0 + rb < ntiles ? t0 + rb : ntiles;
             int64_t j = j0;

@@ -1072,6 +1072,12 @@ int ea_server_inflight(const ea_server *s)
     return n;
 }
 
+/* After the grace period: how long cancelled generations get to report their
+ * end before the daemon is stopped under them (a stalled client's stream
+ * waits for its socket until then), and the same when told to stop at once. */
+#define EA__CANCEL_WAIT_MS 5000
+#define EA__CUT_WAIT_MS 250
+
 /* Waits until no generation is alive or ms pass; true when none is. */
 static bool wait_gens(ea_server *s, double ms)
 {
@@ -1102,13 +1108,15 @@ void ea_server_shutdown(ea_server *s, unsigned grace_ms)
     if (n)
         ea__server_log(s, "shutdown: waiting up to %u ms for %d request(s)", grace_ms, n);
     if (!wait_gens(s, grace_ms)) {
-        atomic_store(&s->cut_grace, false); /* the waits below are for the cancellations */
-        ea__server_log(s, "shutdown: grace period over; cancelling %d request(s)",
-                       ea_server_inflight(s));
+        /* the wait below is for the cancellations */
+        bool cut = atomic_exchange(&s->cut_grace, false);
+        ea__server_log(s, "shutdown: %s; cancelling %d request(s)",
+                       cut ? "told to stop now" : "grace period over", ea_server_inflight(s));
         ea__gens_cancel_all(s);
         /* cancelled streams end at the next engine step; stalled clients are
-         * cut off by MHD_stop_daemon in ea_server_destroy */
-        wait_gens(s, 5000);
+         * cut off by MHD_stop_daemon in ea_server_destroy. Told to stop now,
+         * the wait is only for the next engine step. */
+        wait_gens(s, cut ? EA__CUT_WAIT_MS : EA__CANCEL_WAIT_MS);
     }
 }
 

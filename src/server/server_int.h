@@ -1,6 +1,7 @@
 /* server_int.h - internals of the HTTP server shared by its files:
  *   request.c      JSON request bodies -> struct ea__gen_request (validated)
- *   chat_prompt.c  messages -> prompt text (built-in ChatML for now)
+ *   chat_prompt.c  messages -> prompt text (the model's template, ChatML fallback)
+ *   conn_guard.c   per-connection deadlines, per-IP limit, slots for new clients
  *   metrics.c      Prometheus counters and histograms
  *   generate.c     chat/completions: submit to the engine, stream or answer
  *   server.c       libmicrohttpd daemon, routing, auth, small endpoints

@@ -32,6 +32,12 @@
 
 #include "server/server_int.h"
 
+/* /v1/models lists one model (its id is at most 127 bytes); the metrics text
+ * is a fixed set of series (endpoints x codes, histograms): both far below
+ * these caps, which only a bug reaches (then a 500) */
+#define EA__MODELS_JSON_MAX ((size_t)64 << 10)
+#define EA__METRICS_TEXT_MAX ((size_t)4 << 20)
+
 /* the chat page, embedded at build time from web/index.html (cmake/embed.cmake) */
 extern const unsigned char ea__web_index_html[];
 extern const size_t ea__web_index_html_len;
@@ -256,7 +262,7 @@ static int handle_models(struct ea__req_ctx *c, struct MHD_Connection *conn, con
 {
     ea_server *s = c->srv;
     struct ea_buf b;
-    ea__buf_init(&b, 1 << 16);
+    ea__buf_init(&b, EA__MODELS_JSON_MAX);
     const char *sub = url + strlen("/v1/models");
     if (*sub == '/' && sub[1]) {
         if (strcmp(sub + 1, s->model_id) != 0) {
@@ -437,7 +443,7 @@ static int handle_metrics(struct ea__req_ctx *c, struct MHD_Connection *conn,
                           const struct ea_server_backend *be)
 {
     struct ea_buf b;
-    ea__buf_init(&b, (size_t)1 << 22);
+    ea__buf_init(&b, EA__METRICS_TEXT_MAX);
     struct ea__guard_stats gs;
     ea__guard_stats(c->srv->guard, &gs);
     ea_status st = ea__metrics_render(&c->srv->metrics, be ? be->engine : NULL,

@@ -84,5 +84,59 @@ static void errors(void)
     ASSERT_EQ(ea_test_run(cmd, NULL, NULL), 2);
 }
 
+/* Every numeric option of every subcommand but serve: a value outside its
+ * range exits 2 with a message naming the option and the range (bench used
+ * to exit 2 silently for --concurrency 0 or 2000 and --prompt 2000000). */
+static void option_ranges(void)
+{
+    static const struct {
+        const char *args, *msg;
+    } cases[] = {
+        {"bench -m x --concurrency 0", "--concurrency must be in 1..1024 (got 0)"},
+        {"bench -m x --concurrency 2000", "--concurrency must be in 1..1024 (got 2000)"},
+        {"bench -m x --concurrency 1,0", "--concurrency must be in 1..1024 (got 0)"},
+        {"bench -m x --concurrency 1,,4", "--concurrency takes a comma-separated list"},
+        {"bench -m x --concurrency 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17",
+         "--concurrency takes at most 16 levels"},
+        {"bench -m x --concurrency 1 --prompt 2000000", "--prompt must be in 1..1048576 (got 2000000)"},
+        {"bench -m x --concurrency 1 --prompt 0", "--prompt must be in 1..1048576 (got 0)"},
+        {"bench -m x --concurrency 1 --gen 0", "--gen must be in 1..1048576 (got 0)"},
+        {"bench -m x --concurrency 1 --shared-prefix 2000000", "--shared-prefix must be in 0..1048576"},
+        {"bench -m x --concurrency 1 --max-batch 0", "--max-batch must be in 1..1048576 (got 0)"},
+        {"bench -m x --concurrency 1 --kv-mem 0", "--kv-mem must be in 1..1048576 (got 0)"},
+        {"bench -m x -p 20000", "-p must be in 0..16384 (got 20000)"},
+        {"bench -m x -n 20000", "-n must be in 0..16384 (got 20000)"},
+        {"bench -m x -r 0", "-r must be in 1..1000 (got 0)"},
+        {"bench -m x -t 5000", "-t must be in 0..1024 (got 5000)"},
+        {"bench --mem-bandwidth -t 5000", "-t must be in 0..1024 (got 5000)"},
+        {"run -m x -n 2000000", "-n must be in 0..1000000 (got 2000000)"},
+        {"run -m x -t 2000", "-t must be in 0..1024 (got 2000)"},
+        {"run -m x --ctx 2000000", "--ctx must be in 0..1048576 (got 2000000)"},
+        {"run -m x --top-k 2000000000", "--top-k must be in 0..16777216 (got 2000000000)"},
+        {"run -m x --temp -1", "--temp must be in [0, 100] (got -1)"},
+        {"run -m x --top-p 0", "--top-p must be in (0, 1] (got 0)"},
+        {"run -m x --min-p 1.5", "--min-p must be in [0, 1] (got 1.5)"},
+        {"run -m x --typical-p 0", "--typical-p must be in (0, 1] (got 0)"},
+        {"run -m x --repeat-penalty 0", "--repeat-penalty must be in (0, 100] (got 0)"},
+        {"run -m x --temp nan", "--temp must be in [0, 100] (got nan)"},
+        {"perplexity -m x -f y --ctx 4", "--ctx must be in 8..16384 (got 4)"},
+        {"perplexity -m x -f y -t 2000", "-t must be in 0..1024 (got 2000)"},
+        {"quantize a b q8_0 -t 2000", "-t must be in 0..1024 (got 2000)"},
+        {"convert-tokenizer a -o b --vocab-size 0", "--vocab-size must be 1..16777216"},
+        {"gen-model --preset tiny -o x --seed -1", "--seed needs a non-negative integer"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char cmd[4096], *out = NULL, *err = NULL;
+        snprintf(cmd, sizeof cmd, "'%s' %s </dev/null", ea_test_binary(), cases[i].args);
+        int rc = ea_test_run(cmd, &out, &err);
+        if (rc != 2 || !err || !strstr(err, cases[i].msg))
+            FAIL("edgeagent %s: exit %d, stderr \"%s\"; wanted exit 2 and \"%s\"", cases[i].args, rc,
+                 err ? err : "", cases[i].msg);
+        ASSERT_STR_EQ(out, "");
+        free(out);
+        free(err);
+    }
+}
+
 EA_TESTS(EA_TEST(run_greedy_story), EA_TEST(perplexity_matches_llama_cpp), EA_TEST(bench_json),
-         EA_TEST(errors))
+         EA_TEST(errors), EA_TEST(option_ranges))

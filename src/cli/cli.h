@@ -34,6 +34,13 @@ void cli_errorf(const char *cmd, const char *fmt, ...)
  * error naming the option) when it is not one. */
 bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 bool cli_parse_f64(const char *cmd, const char *opt, const char *s, double *out);
+/* The same with a range: false (after printing "<opt> must be in
+ * min..max (got s)") when the value is outside [min, max] (for the float
+ * form, (min, max] when min_open). */
+bool cli_parse_range(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
+                     uint64_t *out);
+bool cli_parse_f64_range(const char *cmd, const char *opt, const char *s, double min,
+                         bool min_open, double max, double *out);
 /* Loads a model and the tokenizer in its metadata. */
 ea_status cli_load(const char *path, int threads, ea_model **m, ea_tokenizer **tok,
                    struct ea_error *err);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 
@@ -28,7 +29,13 @@ char *cli_read_file(const char *path, size_t max, size_t *len, struct ea_error *
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        ea_error_set(err, EA_EIO, "%s: %s", path, strerror(errno));
+        ea_error_set(err, EA_EIO, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        ea_error_set(err, EA_EIO, "%s is a directory, not a file", path);
         return NULL;
     }
     size_t cap = 1 << 16, n = 0;

@@ -106,17 +106,54 @@ static int mem_bandwidth(int threads)
 
 long bench_rss_kib(void) { return rss_kib("VmHWM"); }
 
+/* --concurrency 1,4,16: each level in 1..BENCH_MAX_CONCURRENCY, at most
+ * BENCH_MAX_LEVELS of them; false after printing why. */
+static bool parse_levels(const char *opt, const char *v, struct serving_opts *so)
+{
+    so->n_levels = 0;
+    for (const char *p = v;; p++) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char tok[32];
+        if (n == 0 || n >= sizeof tok) {
+            cli_errorf("bench", "%s takes a comma-separated list of levels, such as 1,4,16 (got '%s')",
+                       opt, v);
+            return false;
+        }
+        if (so->n_levels == BENCH_MAX_LEVELS) {
+            cli_errorf("bench", "%s takes at most %d levels", opt, BENCH_MAX_LEVELS);
+            return false;
+        }
+        memcpy(tok, p, n);
+        tok[n] = '\0';
+        uint64_t c;
+        if (!cli_parse_range("bench", opt, tok, 1, BENCH_MAX_CONCURRENCY, &c))
+            return false;
+        so->levels[so->n_levels++] = (int)c;
+        if (!comma)
+            return true;
+        p = comma;
+    }
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: edgeagent bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] "
-               "[--kv f16|q8_0|f32] [--json]\n"
-               "  -p N   prompt tokens per pp test (0 skips it)\n"
-               "  -n N   generated tokens per tg test (0 skips it)\n"
-               "  -r N   repetitions (default 5) after one warm-up run\n"
-               "usage: edgeagent bench --mem-bandwidth [-t THREADS]   (memory read bandwidth)\n"
-               "usage: edgeagent bench -m MODEL --concurrency 1,4,16 [--prompt 256] [--gen 128]\n"
-               "                       [--shared-prefix N] [--kv-mem MB] [--max-batch 512] [--json]\n"
-               "  continuous batching under load: aggregate tok/s, TTFT and inter-token latency\n");
+    fprintf(f,
+            "usage: edgeagent bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] "
+            "[--kv f16|q8_0|f32] [--json]\n"
+            "  -p N   prompt tokens per pp test, 0..%d (0 skips it)\n"
+            "  -n N   generated tokens per tg test, 0..%d (0 skips it)\n"
+            "  -r N   repetitions, 1..%d (default 5) after one warm-up run\n"
+            "  -t N   threads, 0..%d (0: one per CPU)\n"
+            "usage: edgeagent bench --mem-bandwidth [-t THREADS]   (memory read bandwidth)\n"
+            "usage: edgeagent bench -m MODEL --concurrency 1,4,16 [--prompt 256] [--gen 128]\n"
+            "                       [--shared-prefix N] [--kv-mem MB] [--max-batch 512] [--json]\n"
+            "  continuous batching under load: aggregate tok/s, TTFT and inter-token latency;\n"
+            "  up to %d levels of 1..%d requests; --prompt, --gen, --max-batch 1..%d tokens,\n"
+            "  --shared-prefix 0..%d, --kv-mem 1..%d MiB\n",
+            BENCH_MAX_TEST_TOKENS, BENCH_MAX_TEST_TOKENS, BENCH_MAX_REPS, EA_POOL_MAX_THREADS,
+            BENCH_MAX_LEVELS, BENCH_MAX_CONCURRENCY, BENCH_MAX_SEQ_TOKENS, BENCH_MAX_SEQ_TOKENS,
+            BENCH_MAX_KV_MEM_MB);
 }
 
 struct stats {
@@ -195,35 +232,26 @@ int cmd_bench(int argc, char **argv)
         if (!strcmp(a, "-m") || !strcmp(a, "--model"))
             model = v;
         else if (!strcmp(a, "-p")) {
-            if (!cli_parse_u64("bench", a, v, &pp))
+            if (!cli_parse_range("bench", a, v, 0, BENCH_MAX_TEST_TOKENS, &pp))
                 return 2;
         } else if (!strcmp(a, "-n")) {
-            if (!cli_parse_u64("bench", a, v, &tg))
+            if (!cli_parse_range("bench", a, v, 0, BENCH_MAX_TEST_TOKENS, &tg))
                 return 2;
         } else if (!strcmp(a, "-t")) {
-            if (!cli_parse_u64("bench", a, v, &threads))
+            if (!cli_parse_range("bench", a, v, 0, EA_POOL_MAX_THREADS, &threads))
                 return 2;
         } else if (!strcmp(a, "-r")) {
-            if (!cli_parse_u64("bench", a, v, &reps) || reps == 0) {
-                cli_errorf("bench", "-r needs a positive integer");
+            if (!cli_parse_range("bench", a, v, 1, BENCH_MAX_REPS, &reps))
                 return 2;
-            }
         } else if (!strcmp(a, "--concurrency")) {
-            char *copy = strdup(v), *save = NULL;
-            for (char *tok = strtok_r(copy, ",", &save); tok && so.n_levels < 16;
-                 tok = strtok_r(NULL, ",", &save)) {
-                uint64_t c;
-                if (!cli_parse_u64("bench", a, tok, &c) || c == 0 || c > 1024) {
-                    free(copy);
-                    return 2;
-                }
-                so.levels[so.n_levels++] = (int)c;
-            }
-            free(copy);
+            if (!parse_levels(a, v, &so))
+                return 2;
         } else if (!strcmp(a, "--prompt") || !strcmp(a, "--gen") || !strcmp(a, "--shared-prefix") ||
                    !strcmp(a, "--max-batch") || !strcmp(a, "--kv-mem")) {
-            uint64_t x;
-            if (!cli_parse_u64("bench", a, v, &x) || x > 1u << 20)
+            bool kv = !strcmp(a, "--kv-mem");
+            uint64_t x, lo = strcmp(a, "--shared-prefix") ? 1 : 0;
+            if (!cli_parse_range("bench", a, v, lo, kv ? BENCH_MAX_KV_MEM_MB : BENCH_MAX_SEQ_TOKENS,
+                                 &x))
                 return 2;
             if (!strcmp(a, "--prompt"))
                 so.prompt = (int)x;
@@ -254,7 +282,7 @@ int cmd_bench(int argc, char **argv)
     if (bandwidth)
         return mem_bandwidth((int)threads);
     if (so.n_levels) {
-        if (!model || so.prompt < 1 || so.gen < 1) {
+        if (!model) {
             usage(stderr);
             return 2;
         }
@@ -263,7 +291,7 @@ int cmd_bench(int argc, char **argv)
         so.json = json;
         return bench_serving(&so);
     }
-    if (!model || pp > 16384 || tg > 16384 || reps > 1000) {
+    if (!model) {
         usage(stderr);
         return 2;
     }

@@ -138,5 +138,37 @@ static void option_ranges(void)
     }
 }
 
+/* The binary reads EA_KERNELS, EA_MAX_THREADS and EA_REPACK and passes them
+ * to the library (which reads no environment); bad values are refused. */
+static void environment(void)
+{
+    char m[4096], cmd[9000], *out = NULL, *err = NULL;
+    snprintf(m, sizeof m, "%s", ea_test_shared_path("reference/models/ref-llama-Q8_0.gguf"));
+    snprintf(cmd, sizeof cmd,
+             "EA_KERNELS=generic EA_MAX_THREADS=1 EA_REPACK=0 '%s' bench -m '%s' -p 8 -n 0 -r 1 -t 2 "
+             "--json",
+             ea_test_binary(), m);
+    ASSERT_EQ(ea_test_run(cmd, &out, &err), 0);
+    if (!strstr(out, "\"threads\":1,") || !strstr(out, "\"kernels\":\"generic\"") ||
+        !strstr(out, "\"packed_bytes\":0,"))
+        FAIL("environment not applied: %s", out);
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, "EA_KERNELS=no-such-variant '%s' bench -m '%s' -p 8 -n 0 -r 1",
+             ea_test_binary(), m);
+    ASSERT_EQ(ea_test_run(cmd, &out, &err), 2);
+    if (!strstr(err, "EA_KERNELS") || !strstr(err, "generic"))
+        FAIL("EA_KERNELS error does not list the usable variants: %s", err);
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, "EA_MAX_THREADS=lots '%s' bench -m '%s' -p 8 -n 0 -r 1",
+             ea_test_binary(), m);
+    ASSERT_EQ(ea_test_run(cmd, &out, &err), 2);
+    if (!strstr(err, "EA_MAX_THREADS must be in 0..1024"))
+        FAIL("EA_MAX_THREADS error: %s", err);
+    free(out);
+    free(err);
+}
+
 EA_TESTS(EA_TEST(run_greedy_story), EA_TEST(perplexity_matches_llama_cpp), EA_TEST(bench_json),
-         EA_TEST(errors), EA_TEST(option_ranges))
+         EA_TEST(errors), EA_TEST(option_ranges), EA_TEST(environment))

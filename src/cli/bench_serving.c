@@ -131,7 +131,7 @@ int bench_serving(const struct serving_opts *o)
 {
     struct ea_error err = {0};
     ea_model *m = NULL;
-    struct ea_model_load_params lp = {.n_threads = o->threads};
+    struct ea_model_load_params lp = cli_model_params(o->threads);
     if (ea_model_load(o->model, &lp, &m, &err)) {
         cli_error("bench", &err);
         return 1;

@@ -80,7 +80,7 @@ static int mem_bandwidth(int threads)
     c.buf = buf;
     ea_pool *pool = NULL;
     struct ea_error err = {0};
-    if (ea__pool_create(threads > 0 ? threads : ea__cpu_count(), &pool, &err)) {
+    if (ea__pool_create(cli_threads(threads), &pool, &err)) {
         cli_error("bench", &err);
         free(buf);
         return 1;
@@ -297,7 +297,7 @@ int cmd_bench(int argc, char **argv)
     }
     struct ea_error err = {0};
     ea_model *m = NULL;
-    struct ea_model_load_params lp = {.n_threads = (int)threads};
+    struct ea_model_load_params lp = cli_model_params((int)threads);
     double tl = now_s();
     if (ea_model_load(model, &lp, &m, &err)) {
         cli_error("bench", &err);

@@ -49,6 +49,7 @@ int cmd_quantize(int argc, char **argv)
         return 2;
     }
     p.ftype = pos[2];
+    p.n_threads = cli_threads(p.n_threads);
     struct ea_error err = {0};
     if (ea_model_quantize(pos[0], pos[1], &p, &err)) {
         cli_error("quantize", &err);

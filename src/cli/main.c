@@ -153,7 +153,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+            return cli_env_read() ? commands[i].run(argc - 1, argv + 1) : 2;
     fprintf(stderr, "edgeagent: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

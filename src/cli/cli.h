@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "edgeagent/error.h"
 #include "edgeagent/model.h"
@@ -66,6 +67,10 @@ ea_status cli_load(const char *path, int threads, ea_model **m, ea_tokenizer **t
                    struct ea_error *err);
 /* Whole file, NUL-terminated, at most max bytes; free() it. */
 char *cli_read_file(const char *path, size_t max, size_t *len, struct ea_error *err);
+/* Prints s as a JSON string (quoted, escaped) to f; s is a short name
+ * (model names, at most CLI_JSON_STR_MAX bytes; longer ones are cut). */
+#define CLI_JSON_STR_MAX 1024
+void cli_print_json_str(FILE *f, const char *s);
 /* "1,234,567" into buf. */
 const char *cli_thousands(uint64_t v, char *buf, unsigned size);
 

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "edgeagent/kernels.h"
+#include "util/buf.h"
 #include "util/threadpool.h"
 
 struct cli_env cli_env;
@@ -50,6 +51,18 @@ struct ea_model_load_params cli_model_params(int threads)
 {
     return (struct ea_model_load_params){.n_threads = cli_threads(threads),
                                          .no_repack = cli_env.no_repack};
+}
+
+void cli_print_json_str(FILE *f, const char *s)
+{
+    struct ea_buf b;
+    ea__buf_init(&b, 6 * CLI_JSON_STR_MAX + 2); /* every byte escaped as \u00XX */
+    size_t n = strlen(s);
+    if (ea__buf_json_str(&b, s, n > CLI_JSON_STR_MAX ? CLI_JSON_STR_MAX : n) == EA_OK)
+        fwrite(b.data, 1, b.len, f);
+    else
+        fputs("\"\"", f);
+    ea__buf_release(&b);
 }
 
 ea_status cli_load(const char *path, int threads, ea_model **m, ea_tokenizer **tok,

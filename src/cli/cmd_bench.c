@@ -344,10 +344,12 @@ int cmd_bench(int argc, char **argv)
         double gib = (double)h->weight_bytes / (1024.0 * 1024 * 1024);
         long rss = rss_kib("VmHWM");
         if (json) {
-            printf("{\"model\":\"%s\",\"arch\":\"%s\",\"type\":\"%s\",\"size_bytes\":%" PRIu64
+            printf("{\"model\":");
+            cli_print_json_str(stdout, h->name);
+            printf(",\"arch\":\"%s\",\"type\":\"%s\",\"size_bytes\":%" PRIu64
                    ",\"n_params\":%" PRIu64 ",\"threads\":%d,\"kernels\":\"%s\",\"load_s\":%.3f,"
                    "\"pack_s\":%.3f,\"packed_bytes\":%zu,\"peak_rss_kib\":%ld,\"results\":[",
-                   h->name, h->arch, tname, h->weight_bytes, h->n_params, ea_model_threads(m),
+                   h->arch, tname, h->weight_bytes, h->n_params, ea_model_threads(m),
                    ea_kernels_name(), tl, tpk, ea_model_packed_bytes(m), rss);
             bool first = true;
             for (int ti = 0; ti < 2; ti++) {

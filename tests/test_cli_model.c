@@ -151,6 +151,31 @@ static void bench_json(void)
     free(out);
 }
 
+/* bench --mem-bandwidth --json: the decode-pattern rate and the naive one,
+ * over a buffer at least 1 GiB and 4x the last-level cache, in whole 4 MiB
+ * regions, with the threads asked for. (Rates are reported, not judged:
+ * speed is measured in benchmarks, never asserted here.) */
+static void mem_bandwidth_json(void)
+{
+    char cmd[4096], *out = NULL;
+    int threads = ea_test_threads(2);
+    snprintf(cmd, sizeof cmd, "'%s' bench --mem-bandwidth -t %d --json", ea_test_binary(), threads);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    json_error_t je;
+    json_t *d = json_loads(out, 0, &je);
+    if (!d)
+        FAIL("bench --mem-bandwidth --json is not JSON (%s): %s", je.text, out);
+    double rate = num(d, "read_gb_s"), naive = num(d, "naive_read_gb_s");
+    double bytes = num(d, "buffer_bytes"), llc = num(d, "llc_bytes");
+    ASSERT(rate > 0 && rate < 1e4 && naive > 0 && naive < 1e4);
+    ASSERT(bytes >= 1024.0 * 1024 * 1024 - 4 * 1048576 && bytes >= 4 * llc - 4 * 1048576);
+    ASSERT_EQ((uint64_t)bytes % (4u << 20), 0);
+    ASSERT_EQ((int)num(d, "threads"), threads);
+    ASSERT_EQ((int)num(d, "passes"), 7);
+    json_decref(d);
+    free(out);
+}
+
 static void errors(void)
 {
     char cmd[4096], *err = NULL;
@@ -251,4 +276,5 @@ static void environment(void)
 }
 
 EA_TESTS(EA_TEST(run_greedy_story), EA_TEST(perplexity_matches_llama_cpp), EA_TEST(bench_json),
-         EA_TEST(errors), EA_TEST(option_ranges), EA_TEST(environment))
+         EA_TEST(errors), EA_TEST(option_ranges), EA_TEST(environment),
+         EA_TEST(mem_bandwidth_json))

@@ -32,6 +32,8 @@ struct serving_opts {
 };
 
 int bench_serving(const struct serving_opts *o);
+/* --mem-bandwidth (bench_membw.c); threads 0 = one per CPU. */
+int bench_mem_bandwidth(int threads, bool json);
 /* Peak resident set of this process, KiB (-1 if unknown). */
 long bench_rss_kib(void);
 

@@ -41,69 +41,6 @@ static long rss_kib(const char *field)
     return v;
 }
 
-/* ---- memory read bandwidth ------------------------------------------------ */
-
-struct bw_ctx {
-    const uint64_t *buf;
-    size_t n;
-    uint64_t sums[64];
-};
-
-static void bw_worker(void *p, int ith, int nth)
-{
-    struct bw_ctx *c = p;
-    int64_t b, e;
-    ea__split((int64_t)c->n, ith, nth, 64, &b, &e);
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int64_t i = b; i + 3 < e; i += 4) {
-        s0 += c->buf[i];
-        s1 += c->buf[i + 1];
-        s2 += c->buf[i + 2];
-        s3 += c->buf[i + 3];
-    }
-    c->sums[ith % 64] = s0 + s1 + s2 + s3;
-}
-
-/* Streams through 1 GiB with every thread; the median of 7 passes. */
-static int mem_bandwidth(int threads)
-{
-    size_t bytes = (size_t)1 << 30;
-    struct bw_ctx c = {0};
-    c.n = bytes / sizeof(uint64_t);
-    uint64_t *buf = malloc(bytes);
-    if (!buf) {
-        cli_errorf("bench", "cannot allocate 1 GiB for the bandwidth test");
-        return 1;
-    }
-    for (size_t i = 0; i < c.n; i++)
-        buf[i] = i;
-    c.buf = buf;
-    ea_pool *pool = NULL;
-    struct ea_error err = {0};
-    if (ea__pool_create(cli_threads(threads), &pool, &err)) {
-        cli_error("bench", &err);
-        free(buf);
-        return 1;
-    }
-    double gbs[7];
-    for (int r = 0; r < 7; r++) {
-        double t0 = now_s();
-        ea__pool_run(pool, bw_worker, &c);
-        gbs[r] = bytes / (now_s() - t0) / 1e9;
-    }
-    for (int i = 1; i < 7; i++) /* insertion sort for the median */
-        for (int j = i; j > 0 && gbs[j] < gbs[j - 1]; j--) {
-            double t = gbs[j];
-            gbs[j] = gbs[j - 1];
-            gbs[j - 1] = t;
-        }
-    printf("memory read bandwidth: %.1f GB/s (median of 7 passes over 1 GiB, %d threads)\n", gbs[3],
-           ea__pool_size(pool));
-    ea__pool_destroy(pool);
-    free(buf);
-    return 0;
-}
-
 long bench_rss_kib(void) { return rss_kib("VmHWM"); }
 
 /* --concurrency 1,4,16: each level in 1..BENCH_MAX_CONCURRENCY, at most
@@ -145,7 +82,8 @@ static void usage(FILE *f)
             "  -n N   generated tokens per tg test, 0..%d (0 skips it)\n"
             "  -r N   repetitions, 1..%d (default 5) after one warm-up run\n"
             "  -t N   threads, 0..%d (0: one per CPU)\n"
-            "usage: edgeagent bench --mem-bandwidth [-t THREADS]   (memory read bandwidth)\n"
+            "usage: edgeagent bench --mem-bandwidth [-t THREADS] [--json]\n"
+            "  memory read bandwidth, read the way decode reads the weights\n"
             "usage: edgeagent bench -m MODEL --concurrency 1,4,16 [--prompt 256] [--gen 128]\n"
             "                       [--shared-prefix N] [--kv-mem MB] [--max-batch 512] [--json]\n"
             "  continuous batching under load: aggregate tok/s, TTFT and inter-token latency;\n"
@@ -280,7 +218,7 @@ int cmd_bench(int argc, char **argv)
         }
     }
     if (bandwidth)
-        return mem_bandwidth((int)threads);
+        return bench_mem_bandwidth((int)threads, json);
     if (so.n_levels) {
         if (!model) {
             usage(stderr);

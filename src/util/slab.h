@@ -13,6 +13,10 @@
 
 /* bytes of zeroed memory, page aligned; NULL when unavailable. */
 void *ea__slab_alloc(size_t bytes);
+/* The same in small pages only (MADV_NOHUGEPAGE): what a plain malloc
+ * gets where transparent huge pages are opt-in; the bandwidth probe's
+ * comparison. */
+void *ea__slab_alloc_small_pages(size_t bytes);
 /* Frees a slab of bytes (the size it was allocated with); NULL-safe. */
 void ea__slab_free(void *p, size_t bytes);
 

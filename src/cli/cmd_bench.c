@@ -1,8 +1,10 @@
 /* cmd_bench.c - `edgeagent bench`: prompt processing (ppN: N tokens in one
  * batch from an empty cache) and generation (tgN: N tokens one at a time)
  * throughput with mean +/- stddev over repetitions, in a llama-bench-like
- * table or JSON. Prompt tokens are pseudo-random ids, as llama-bench uses.
- * Does not hold: the scheduler load test (arrives with the engine API). */
+ * table or JSON. Prompt tokens are pseudo-random ids, as llama-bench uses;
+ * parses every bench option (ranges in bench_int.h).
+ * Does not hold: the load test under concurrency (bench_serving.c), the
+ * memory bandwidth probe (bench_membw.c). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>

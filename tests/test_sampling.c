@@ -164,20 +164,53 @@ static void typical_p(void)
     expect_kept(p, (int[]){0, 1, 2}, 3);
 }
 
+/* Temperature T draws from p^(1/T) renormalised: every token's frequency
+ * matches that (4 sigma), T < 1 sharpens (the entropy drops, the most
+ * likely token gains, every tail token loses) and T > 1 flattens. */
 static void temperature_sharpens(void)
 {
+    static const float temps[] = {0.5f, 2.0f, 0.25f};
+    const int n = 40000;
     float l[V];
     logits_from_probs(probs, l);
-    struct ea_sampling_params p = plain();
-    p.temperature = 0.5f; /* p^2 renormalised */
-    ea_sampler *s = make(&p);
-    int counts[V];
-    draw(s, l, 20000, counts);
-    double z = 0;
+    double h0 = 0;
     for (int i = 0; i < V; i++)
-        z += probs[i] * probs[i];
-    ASSERT_NEAR(counts[0] / 20000.0, probs[0] * probs[0] / z, 0.02);
-    ea_sampler_destroy(s);
+        h0 -= probs[i] * log(probs[i]);
+    for (size_t ti = 0; ti < sizeof temps / sizeof temps[0]; ti++) {
+        struct ea_sampling_params p = plain();
+        p.temperature = temps[ti];
+        p.seed = 11 + ti;
+        ea_sampler *s = make(&p);
+        int counts[V];
+        draw(s, l, n, counts);
+        ea_sampler_destroy(s);
+        double want[V], z = 0, h = 0;
+        for (int i = 0; i < V; i++)
+            z += want[i] = pow(probs[i], 1.0 / temps[ti]);
+        for (int i = 0; i < V; i++) {
+            want[i] /= z;
+            double f = (double)counts[i] / n;
+            if (!(fabs(f - want[i]) <= 4 * sqrt(want[i] * (1 - want[i]) / n) + 1e-3))
+                FAIL("T=%g token %d: frequency %.4f, p^(1/T) renormalised %.4f", temps[ti], i, f,
+                     want[i]);
+            if (f > 0)
+                h -= f * log(f);
+            if (i > 0) /* the order of the tokens is kept */
+                ASSERT(counts[i] <= counts[i - 1] + 4 * sqrt(n * want[i - 1]));
+        }
+        if (temps[ti] < 1) {
+            ASSERT(h < h0 - 0.1);
+            ASSERT((double)counts[0] / n > probs[0] + 0.05);
+            for (int i = 2; i < V; i++)
+                ASSERT((double)counts[i] / n < probs[i]);
+        } else {
+            ASSERT(h > h0 + 0.1);
+            ASSERT((double)counts[0] / n < probs[0] - 0.05);
+            ASSERT((double)counts[V - 1] / n > probs[V - 1]);
+        }
+        printf("    T=%g: entropy %.3f nats (T=1: %.3f), top token %.3f\n", temps[ti], h, h0,
+               (double)counts[0] / n);
+    }
 }
 
 static void bias_and_penalties(void)

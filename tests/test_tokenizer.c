@@ -1452,6 +1452,34 @@ static void cli_tokenize(void)
     ASSERT_EQ(ea_test_run(cmd, &out, &errs), 2);
     free(out);
     free(errs);
+    /* --file: a file's text; a directory or a missing file is an error that
+     * says so (a directory used to tokenize as the empty text) */
+    char txt[8192];
+    snprintf(txt, sizeof txt, "%s", ea_test_tmp_path("tokenize.txt"));
+    FILE *f = fopen(txt, "w");
+    ASSERT(f);
+    fputs("Hello world", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s tokenize -m %s --ids --file %s", ea_test_binary(), spm, txt);
+    ASSERT_EQ(ea_test_run(cmd, &out, &errs), 0);
+    ASSERT_STR_EQ(out, "[1, 15043, 3186]\n");
+    free(out);
+    free(errs);
+    remove(txt);
+    snprintf(cmd, sizeof cmd, "%s tokenize -m %s --file %s", ea_test_binary(), spm,
+             ea_test_build_dir());
+    ASSERT_EQ(ea_test_run(cmd, &out, &errs), 1);
+    ASSERT_STR_EQ(out, "");
+    if (!strstr(errs, "is a directory"))
+        FAIL("stderr does not say the --file is a directory: %s", errs);
+    free(out);
+    free(errs);
+    snprintf(cmd, sizeof cmd, "%s tokenize -m %s --file /nonexistent.txt", ea_test_binary(), spm);
+    ASSERT_EQ(ea_test_run(cmd, &out, &errs), 1);
+    if (!strstr(errs, "cannot open /nonexistent.txt"))
+        FAIL("stderr does not name the missing file: %s", errs);
+    free(out);
+    free(errs);
 }
 
 static void cli_convert(void)
@@ -1503,6 +1531,14 @@ static void cli_convert(void)
     snprintf(cmd, sizeof cmd, "%s convert-tokenizer /nonexistent.json -o %s", ea_test_binary(), gguf);
     ASSERT_EQ(ea_test_run(cmd, &out, &errs), 1);
     ASSERT(strstr(errs, "cannot open"));
+    free(out);
+    free(errs);
+    /* a directory is not "larger than 512 MiB" */
+    snprintf(cmd, sizeof cmd, "%s convert-tokenizer %s -o %s", ea_test_binary(), ea_test_build_dir(),
+             gguf);
+    ASSERT_EQ(ea_test_run(cmd, &out, &errs), 1);
+    if (!strstr(errs, "is a directory"))
+        FAIL("stderr does not say the input is a directory: %s", errs);
     free(out);
     free(errs);
     remove(bad);

@@ -10,6 +10,15 @@
 #include "edgeagent/model.h"
 #include "edgeagent/tokenizer.h"
 
+/* Option limits (errors name the option and the range). -n: a million
+ * tokens is hours of generation, far past any context; --ctx: 0 takes the
+ * model's (at most 8192), a larger value is capped at its training context;
+ * --top-k above the vocabulary size means no limit, so the largest
+ * vocabulary bounds it. */
+#define RUN_MAX_PREDICT 1000000
+#define RUN_MAX_CTX (1 << 20)
+#define RUN_MAX_TOP_K EA_TOKENIZER_MAX_VOCAB
+
 struct run_options {
     const char *model, *prompt, *system;
     int32_t n_predict;

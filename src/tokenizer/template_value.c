@@ -48,8 +48,10 @@ void ta_release(struct tarena *a)
 
 void *ta_alloc(struct tarena *a, size_t n)
 {
-    if (n > SIZE_MAX / 2)
+    if (n > a->max || n > SIZE_MAX - 15) { /* the cap, and rounding n up must not wrap */
+        a->capped = true;
         return NULL;
+    }
     n = (n + 15) & ~(size_t)15;
     if (n == 0)
         n = 16;
@@ -94,8 +96,10 @@ const struct tstr tstr_empty = {0};
 
 const struct tstr *tstr_new(struct tarena *a, const char *s, size_t n)
 {
-    if (n > SIZE_MAX / 2)
+    if (n > a->max || n > SIZE_MAX - sizeof(struct tstr) - 1) { /* the cap; no wrap below */
+        a->capped = true;
         return NULL;
+    }
     struct tstr *t = ta_alloc(a, sizeof *t + n + 1);
     if (!t)
         return NULL;

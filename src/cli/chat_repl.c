@@ -5,7 +5,7 @@
  * cache is kept). Interactive on a terminal: line editing and history,
  * Ctrl-C stops the current answer, Ctrl-D quits. Otherwise each input line
  * (or -p) is one user turn.
- * Does not hold: the template interpreter (src/tokenizer/template_*.c). */
+ * Does not hold: the template interpreter (src/template/). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
  *
  * Does not hold: filters, tests, methods and globals (template_builtins.c).
  */
-#include "tokenizer/template_int.h"
+#include "template/template_int.h"
 #include "util/utf8.h"
 
 #include <math.h>

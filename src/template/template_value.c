@@ -7,7 +7,7 @@
  *
  * Does not hold: evaluation (template_eval.c) or filters (template_builtins.c).
  */
-#include "tokenizer/template_int.h"
+#include "template/template_int.h"
 
 #include <jansson.h>
 #include <math.h>

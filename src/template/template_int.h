@@ -3,8 +3,8 @@
  * Holds: the arena every compile and render allocates from, the token and AST
  * shapes, the runtime value model, environments, the render context and the
  * functions the template_*.c files share.
- * Does not hold: anything public (template.h) or tokenizer-model code (the
- * other src/tokenizer files).
+ * Does not hold: anything public (template.h). The interpreter depends on
+ * util/ (and jansson for the JSON context) only: no tokenizer, no model.
  *
  * The value model mirrors @huggingface/jinja, which is what the renders must
  * match byte for byte:

@@ -18,7 +18,7 @@
  *
  * Does not hold: evaluation (template_eval.c).
  */
-#include "tokenizer/template_int.h"
+#include "template/template_int.h"
 #include "util/utf8.h"
 
 #include <jansson.h>

@@ -3,7 +3,7 @@
  *
  * Does not hold: lexing, parsing, evaluation or built-ins (template_*.c).
  */
-#include "tokenizer/template_int.h"
+#include "template/template_int.h"
 
 #include <jansson.h>
 #include <string.h>

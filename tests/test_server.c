@@ -1305,18 +1305,17 @@ static void parser_fields(void)
     ASSERT(r.logprobs && r.top_logprobs == 3 && r.stream && r.include_usage);
     ea__gen_request_release(&r);
 
-    char *out = NULL;
-    size_t n = 0;
+    struct ea_chat_prompt out;
     struct ea_error err = {0};
     struct ea__chat_msg msgs[2] = {{"system", "S", 1}, {"user", "U", 1}};
-    ea_template *chatml = NULL;
-    ASSERT_OK(ea_template_compile_default(&chatml, &err), &err);
-    ASSERT_OK(ea__chat_prompt_render(chatml, NULL, msgs, 2, 1 << 20, &out, &n, &err), &err);
-    ASSERT_STR_EQ(out, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
-                       "<|im_start|>assistant\n");
-    ea_free(out);
-    ASSERT_EQ(ea__chat_prompt_render(chatml, NULL, msgs, 2, 10, &out, &n, &err), EA_ETOOBIG);
-    ea_template_destroy(chatml);
+    ea_chat *chatml = NULL;
+    ASSERT_OK(ea_chat_create(NULL, NULL, &chatml, NULL, 0, &err), &err);
+    ASSERT_OK(ea__chat_prompt_render(chatml, msgs, 2, 1 << 20, 0, &out, &err), &err);
+    ASSERT_STR_EQ(out.text, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
+                            "<|im_start|>assistant\n");
+    ea_chat_prompt_release(&out);
+    ASSERT_EQ(ea__chat_prompt_render(chatml, msgs, 2, 10, 0, &out, &err), EA_ETOOBIG);
+    ea_chat_destroy(chatml);
 }
 
 EA_TESTS(EA_TEST(parser_fields), EA_TEST(chat_templates_applied), EA_TEST(health_loading_then_ready), EA_TEST(models_and_page),

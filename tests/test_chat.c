@@ -368,4 +368,136 @@ static void plain_conversations_keep_ids(void)
     ASSERT(compared >= 40);
 }
 
-EA_TESTS(EA_TEST(injection_all_families), EA_TEST(plain_conversations_keep_ids))
+static ea_chat *chat_from(const char *src, const ea_tokenizer *t)
+{
+    ea_chat *c = NULL;
+    struct ea_error err = {0};
+    ASSERT_OK(ea_chat_create_from_source(src, strlen(src), t, &c, &err), &err);
+    return c;
+}
+
+/* BOS is added when the vocabulary wants one and the template did not
+ * write it; a "<s>" that message data put first does not count. */
+static void bos_decision(void)
+{
+    ea_tokenizer *t = load_vocab("vocab/ggml-vocab-llama-spm.gguf");
+    struct ea_chat_prompt p;
+    struct ea_error err = {0};
+    const char *msgs = "[{\"role\":\"user\",\"content\":\"<s>hi\"}]";
+    ea_chat *c = chat_from("{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}", t);
+    ASSERT_OK(render(c, msgs, &p, &err), &err);
+    ASSERT(!p.added_bos);
+    ASSERT_EQ(p.tokens[0], 1);
+    ASSERT_EQ(count_special(t, p.tokens, p.n_tokens), 1); /* the data's "<s>" is text */
+    ea_chat_prompt_release(&p);
+    ea_chat_destroy(c);
+    c = chat_from("{% for m in messages %}{{ m.content }}{% endfor %}", t);
+    ASSERT_OK(render(c, msgs, &p, &err), &err);
+    ASSERT(p.added_bos);
+    ASSERT_EQ(p.tokens[0], 1);
+    ASSERT_EQ(count_special(t, p.tokens, p.n_tokens), 1);
+    ea_chat_prompt_release(&p);
+    ea_chat_destroy(c);
+    ea_tokenizer_destroy(t);
+}
+
+/* A template may build a control token from the role ('<|' + role + '|>',
+ * as Phi-3-mini's does): the standard roles work, any other role is data. */
+static void role_tokens(void)
+{
+    ea_tokenizer *t = load_vocab("vocab/ggml-vocab-phi-3.gguf");
+    ea_chat *c = chat_from("{% for m in messages %}{{ '<|' + m['role'] + '|>\n' + m['content'] + '<|end|>\n' }}"
+                           "{% endfor %}{{ '<|assistant|>\n' }}",
+                           t);
+    struct ea_chat_prompt p;
+    struct ea_error err = {0};
+    ASSERT_OK(render(c, "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"U\"}]", &p, &err),
+              &err);
+    size_t n_old = 0;
+    int32_t *old = old_tokens(t, &p, &n_old);
+    ASSERT_EQ(n_old, p.n_tokens);
+    ASSERT(memcmp(old, p.tokens, n_old * sizeof *old) == 0);
+    ASSERT_EQ(count_special(t, p.tokens, p.n_tokens), 6); /* <|system|> <|end|> <|user|> <|end|> <|assistant|> + BOS */
+    ea_free(old);
+    ea_chat_prompt_release(&p);
+    /* a role "end" would spell <|end|>: data, so text */
+    ASSERT_OK(render(c, "[{\"role\":\"end\",\"content\":\"U\"}]", &p, &err), &err);
+    ASSERT_EQ(count_special(t, p.tokens, p.n_tokens), 3); /* BOS, the template's <|end|> and <|assistant|> */
+    ea_chat_prompt_release(&p);
+    ea_chat_destroy(c);
+    ea_tokenizer_destroy(t);
+}
+
+static void errors_and_fallback(void)
+{
+    ea_tokenizer *t = load_vocab("vocab/ggml-vocab-qwen2.gguf");
+    ea_chat *c = NULL;
+    struct ea_error err = {0};
+    char why[512];
+    ASSERT_OK(ea_chat_create(NULL, t, &c, why, sizeof why, &err), &err);
+    ASSERT(strstr(why, "ChatML") != NULL);
+    struct ea_chat_prompt p;
+    const char *ok = "[{\"role\":\"user\",\"content\":\"hi\"}]";
+    ASSERT_EQ(ea_chat_render(c, "nope", 4, NULL, &p, &err), EA_EINVAL);
+    ASSERT_EQ(ea_chat_render(c, "{}", 2, NULL, &p, &err), EA_EINVAL);
+    struct ea_chat_opts o = {.tools_json = "{}", .tools_len = 2};
+    ASSERT_EQ(ea_chat_render(c, ok, strlen(ok), &o, &p, &err), EA_EINVAL);
+    o = (struct ea_chat_opts){.max_text = 10};
+    ASSERT_EQ(ea_chat_render(c, ok, strlen(ok), &o, &p, &err), EA_ETOOBIG);
+    o = (struct ea_chat_opts){.max_tokens = 3};
+    ASSERT_EQ(ea_chat_render(c, ok, strlen(ok), &o, &p, &err), EA_ETOOBIG);
+    ASSERT(p.text == NULL && p.tokens == NULL);
+    o = (struct ea_chat_opts){.no_generation_prompt = true};
+    ASSERT_OK(ea_chat_render(c, ok, strlen(ok), &o, &p, &err), &err);
+    ASSERT_STR_EQ(p.text, "<|im_start|>user\nhi<|im_end|>\n");
+    ASSERT(p.tokens == NULL && p.n_data == 1 && p.data[0].off == 17 && p.data[0].len == 2);
+    ea_chat_prompt_release(&p);
+    ea_chat_destroy(c);
+    /* a template that raises: EA_EINVAL with its message */
+    c = chat_from("{{ raise_exception('roles must alternate') }}", t);
+    ASSERT_EQ(ea_chat_render(c, ok, strlen(ok), NULL, &p, &err), EA_EINVAL);
+    ASSERT(strstr(err.msg, "roles must alternate") != NULL);
+    ea_chat_destroy(c);
+    /* a model whose template does not compile gets ChatML, and says why */
+    ea_gguf_writer *w = ea_gguf_writer_create();
+    ASSERT_EQ(ea_gguf_writer_add_str(w, "tokenizer.chat_template", "{% if %}"), EA_OK);
+    void *img = NULL;
+    size_t size = 0;
+    ea_gguf *g = NULL;
+    ASSERT_OK(ea_gguf_writer_write_memory(w, &img, &size, &err), &err);
+    ASSERT_OK(ea_gguf_open_memory(img, size, &g, &err), &err);
+    ASSERT_OK(ea_chat_create(g, t, &c, why, sizeof why, &err), &err);
+    ASSERT(strstr(why, "does not compile") != NULL);
+    ASSERT_OK(ea_chat_render(c, ok, strlen(ok), NULL, &p, &err), &err);
+    ASSERT(strstr(p.text, "<|im_start|>assistant\n") != NULL);
+    ea_chat_prompt_release(&p);
+    ea_chat_destroy(c);
+    ea_gguf_close(g);
+    ea_free(img);
+    ea_gguf_writer_destroy(w);
+    /* tokens asked of a chat without a tokenizer */
+    ASSERT_OK(ea_chat_create(NULL, NULL, &c, NULL, 0, &err), &err);
+    o = (struct ea_chat_opts){.max_tokens = 100};
+    ASSERT_EQ(ea_chat_render(c, ok, strlen(ok), &o, &p, &err), EA_EINVAL);
+    ea_chat_destroy(c);
+    ea_tokenizer_destroy(t);
+}
+
+/* `run --chat` goes through the same function: the issue's reproduction
+ * gives 39 plain-text tokens there too (34 with four EOS before). */
+static void run_chat_cli(void)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "%s run -m %s --chat -p 'hello</s></s></s></s>world' -n 1 --temp 0 --verbose-prompt </dev/null",
+             ea_test_binary(), ea_test_shared_path("models/llama-2-tiny-random.gguf"));
+    char *out = NULL, *errs = NULL;
+    ASSERT_EQ(ea_test_run(cmd, &out, &errs), 0);
+    ASSERT(errs && strstr(errs, "prompt: 39 tokens: 1 529 ") != NULL);
+    ASSERT(strstr(errs, " 2 ") == NULL); /* no EOS among the ids */
+    free(out);
+    free(errs);
+}
+
+EA_TESTS(EA_TEST(injection_all_families), EA_TEST(plain_conversations_keep_ids), EA_TEST(bos_decision),
+         EA_TEST(role_tokens), EA_TEST(errors_and_fallback), EA_TEST(run_chat_cli))

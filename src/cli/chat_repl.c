@@ -80,6 +80,8 @@ static int turn(struct chat *c, const char *user)
         json_array_remove(c->messages, json_array_size(c->messages) - 1);
         return 1;
     }
+    if (rs->o->verbose_prompt)
+        run_print_prompt(t, n);
     int32_t keep = 0;
     while (keep < rs->n_hist && (size_t)keep < n && rs->hist[keep] == t[keep])
         keep++;

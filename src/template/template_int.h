@@ -74,6 +74,7 @@
 #define ts_slice               ea__tpl_ts_slice
 #define rt_str_sub             ea__tpl_rt_str_sub
 #define rt_str_as_data         ea__tpl_rt_str_as_data
+#define rt_str_data            ea__tpl_rt_str_data
 #define tv_has_data            ea__tpl_tv_has_data
 #define ts_builtin_result      ea__tpl_ts_builtin_result
 #define tstr_cat               ea__tpl_tstr_cat
@@ -550,6 +551,8 @@ const struct tstr *rt_str_sub(struct rctx *r, const struct tstr *s, size_t off, 
 /* Whether v holds data anywhere (lists and maps deeply; a structure deeper
  * than the walk's limit counts as data). */
 bool tv_has_data(struct tv v);
+/* A new string, all of it data. */
+const struct tstr *rt_str_data(struct rctx *r, const char *s, size_t n);
 /* Marks s (all of it) as data when it is not already: returns s or a copy. */
 const struct tstr *rt_str_as_data(struct rctx *r, const struct tstr *s);
 /* After a built-in ran (its strings born at or after `mark`): unless it keeps

@@ -207,6 +207,15 @@ const struct tstr *rt_str_as_data(struct rctx *r, const struct tstr *s)
     return t;
 }
 
+const struct tstr *rt_str_data(struct rctx *r, const char *s, size_t n)
+{
+    const struct tstr *t = rt_str(r, s, n);
+    struct trange whole = {0, n};
+    if (t && n && make_data(r, &whole, 1, &((struct tstr *)t)->data)) /* fresh: ours to set */
+        return NULL;
+    return t;
+}
+
 /* Marks the fresh strings of v (born at or after mark) wholly data, in
  * place: nothing else can refer to them yet. */
 static int mark_fresh(struct rctx *r, uint64_t mark, struct tv *v, int depth)

@@ -818,9 +818,8 @@ int tv_from_json(struct rctx *r, const void *jp, struct tv *out)
         return 0;
     }
     case JSON_STRING: {
-        const struct tstr *s = rt_str(r, json_string_value(j), json_string_length(j));
-        if (s && r->json_data)
-            s = rt_str_as_data(r, s);
+        const struct tstr *s = r->json_data ? rt_str_data(r, json_string_value(j), json_string_length(j))
+                                            : rt_str(r, json_string_value(j), json_string_length(j));
         if (!s)
             return rt_oom(r);
         *out = tv_str(s);
@@ -870,10 +869,8 @@ int tv_from_json(struct rctx *r, const void *jp, struct tv *out)
                 bool isidx = array_index(key, klen, &idx);
                 if ((pass == 0) != isidx)
                     continue;
-                const struct tstr *k = rt_str(r, key, klen);
+                const struct tstr *k = r->json_data ? rt_str_data(r, key, klen) : rt_str(r, key, klen);
                 struct tv x;
-                if (k && r->json_data)
-                    k = rt_str_as_data(r, k);
                 if (!k) {
                     rc = rt_oom(r);
                     break;

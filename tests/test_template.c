@@ -827,6 +827,10 @@ static void provenance(void)
     M("{% if 'h' in messages[0].content %}<yes>{% endif %}{{ '<x>' | default(messages[1].content) }}", "<yes><x>");
     /* what an interrupted iteration wrote is dropped with its ranges */
     M("{% for m in messages %}{{ m.content }}{% if loop.first %}{% continue %}{% endif %}!{% endfor %}", "[b]!");
+    /* a list that holds itself is walked once, not along every path */
+    M("{% set a = [] %}{% for i in range(30) %}{% set _ = a.append(a) %}{% endfor %}"
+      "{{ (nothing | default(a)) | length }}{{ [a, messages[1].content] | first | length }}",
+      "3030");
 #undef M
     /* untracked renders report nothing and NULL out-parameters are refused */
     ea_template *t = NULL;

@@ -935,7 +935,9 @@ static int from_json(struct rctx *r, const struct tstr *s, struct tv *out, int l
     json_t *j = json_loadb(s->s, s->len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &je);
     if (!j)
         return rt_err(r, line, "from_json: invalid JSON: %s", je.text);
+    r->json_data = r->track && s->data; /* parsed from data: all of it is data */
     int rc = tv_from_json(r, j, out);
+    r->json_data = false;
     json_decref(j);
     return rc;
 }

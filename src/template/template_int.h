@@ -380,6 +380,7 @@ struct tv {
 struct tarr {
     size_t n, cap;
     struct tv *v;
+    uint32_t visit; /* walk that last saw it (template_taint.c), so cycles are walked once */
 };
 struct tobj_ent {
     const struct tstr *k;
@@ -391,6 +392,7 @@ struct tobj {
     /* A for loop's `loop` object is reused by the next iteration unless the
      * template took a reference to it (TOBJ_ESCAPED). */
     uint8_t flags;
+    uint32_t visit; /* as tarr.visit */
 };
 #define TOBJ_LOOP 1u
 #define TOBJ_ESCAPED 2u
@@ -458,6 +460,7 @@ struct rctx {
     /* Provenance (template_taint.c), only when track: the data ranges of
      * out, and whether tv_from_json is reading data (else trusted values). */
     bool track, json_data;
+    uint32_t walk; /* number of the current structure walk (tarr/tobj.visit) */
     struct tspans out_sp;
     const char *const *trusted_roles; /* role names that are template text */
     struct ea_error *err;
@@ -550,7 +553,7 @@ int ts_slice(struct rctx *r, const struct tspans *sp, size_t from, size_t n, con
 const struct tstr *rt_str_sub(struct rctx *r, const struct tstr *s, size_t off, size_t n);
 /* Whether v holds data anywhere (lists and maps deeply; a structure deeper
  * than the walk's limit counts as data). */
-bool tv_has_data(struct tv v);
+bool tv_has_data(struct rctx *r, struct tv v);
 /* A new string, all of it data. */
 const struct tstr *rt_str_data(struct rctx *r, const char *s, size_t n);
 /* Marks s (all of it) as data when it is not already: returns s or a copy. */

@@ -77,10 +77,29 @@ int ts_add_str(struct rctx *r, struct tspans *sp, size_t at, const struct tstr *
     return rc;
 }
 
-/* Lists, maps and namespaces deeper than this count as data (cycles too). */
+/* Structure walks go at most this deep (the stack); past it a walk assumes
+ * the conservative answer. Each list or map is visited once per walk, so a
+ * structure that contains itself costs no more than its size. */
 #define TS_MAX_WALK 48
 
-static bool has_data(struct tv v, int depth)
+static uint32_t new_walk(struct rctx *r)
+{
+    if (++r->walk == 0) /* 0 means "never walked" */
+        r->walk = 1;
+    return r->walk;
+}
+
+/* Whether the list or map is seen for the first time in walk w. */
+static bool first_visit(struct tv v, uint32_t w)
+{
+    uint32_t *seen = tv_is_array(v) ? &v.u.a->visit : &v.u.o->visit;
+    if (*seen == w)
+        return false;
+    *seen = w;
+    return true;
+}
+
+static bool has_data(struct tv v, uint32_t w, int depth)
 {
     if (depth > TS_MAX_WALK)
         return true;
@@ -88,24 +107,28 @@ static bool has_data(struct tv v, int depth)
     case TV_STR: return v.u.s->data != NULL;
     case TV_ARRAY:
     case TV_TUPLE:
+        if (!first_visit(v, w))
+            return false;
         for (size_t i = 0; i < v.u.a->n; i++)
-            if (has_data(v.u.a->v[i], depth + 1))
+            if (has_data(v.u.a->v[i], w, depth + 1))
                 return true;
         return false;
     case TV_OBJECT:
     case TV_KWARGS:
     case TV_NS:
+        if (!first_visit(v, w))
+            return false;
         for (size_t i = 0; i < v.u.o->n; i++)
-            if (v.u.o->e[i].k->data || has_data(v.u.o->e[i].v, depth + 1))
+            if (v.u.o->e[i].k->data || has_data(v.u.o->e[i].v, w, depth + 1))
                 return true;
         return false;
     case TV_FUNC: /* a bound method carries its receiver */
-        return v.u.f->kind == TF_BUILTIN && has_data(v.u.f->self, depth + 1);
+        return v.u.f->kind == TF_BUILTIN && has_data(v.u.f->self, w, depth + 1);
     default: return false;
     }
 }
 
-bool tv_has_data(struct tv v) { return has_data(v, 0); }
+bool tv_has_data(struct rctx *r, struct tv v) { return has_data(v, new_walk(r), 0); }
 
 int ts_wrote(struct rctx *r, struct ea_buf *b, size_t at, struct tv v)
 {
@@ -113,7 +136,7 @@ int ts_wrote(struct rctx *r, struct ea_buf *b, size_t at, struct tv v)
         return 0;
     if (v.k == TV_STR)
         return ts_add_str(r, ts_of(r, b), at, v.u.s, 0, v.u.s->len);
-    return tv_has_data(v) ? ts_add(r, ts_of(r, b), at, b->len - at) : 0;
+    return tv_has_data(r, v) ? ts_add(r, ts_of(r, b), at, b->len - at) : 0;
 }
 
 void ts_cut(struct tspans *sp, size_t len)
@@ -218,10 +241,10 @@ const struct tstr *rt_str_data(struct rctx *r, const char *s, size_t n)
 
 /* Marks the fresh strings of v (born at or after mark) wholly data, in
  * place: nothing else can refer to them yet. */
-static int mark_fresh(struct rctx *r, uint64_t mark, struct tv *v, int depth)
+static int mark_fresh(struct rctx *r, uint64_t mark, struct tv *v, uint32_t w, int depth)
 {
     if (depth > TS_MAX_WALK)
-        return 0; /* only reached through structures passed through, not made here */
+        return 0; /* built-ins make shallow results; from_json marks its own */
     int rc = 0;
     switch (v->k) {
     case TV_STR:
@@ -232,39 +255,47 @@ static int mark_fresh(struct rctx *r, uint64_t mark, struct tv *v, int depth)
         return rc;
     case TV_ARRAY:
     case TV_TUPLE:
+        if (!first_visit(*v, w))
+            return 0;
         for (size_t i = 0; i < v->u.a->n && !rc; i++)
-            rc = mark_fresh(r, mark, &v->u.a->v[i], depth + 1);
+            rc = mark_fresh(r, mark, &v->u.a->v[i], w, depth + 1);
         return rc;
     case TV_OBJECT:
     case TV_KWARGS:
     case TV_NS:
+        if (!first_visit(*v, w))
+            return 0;
         for (size_t i = 0; i < v->u.o->n && !rc; i++) {
             struct tv k = tv_str(v->u.o->e[i].k);
-            if (!(rc = mark_fresh(r, mark, &k, depth + 1)))
-                rc = mark_fresh(r, mark, &v->u.o->e[i].v, depth + 1);
+            if (!(rc = mark_fresh(r, mark, &k, w, depth + 1)))
+                rc = mark_fresh(r, mark, &v->u.o->e[i].v, w, depth + 1);
         }
         return rc;
     default: return 0;
     }
 }
 
-static bool has_fresh(uint64_t mark, struct tv v, int depth)
+static bool has_fresh(uint64_t mark, struct tv v, uint32_t w, int depth)
 {
     if (depth > TS_MAX_WALK)
-        return false;
+        return true;
     switch (v.k) {
     case TV_STR: return v.u.s->born >= mark && v.u.s->born && v.u.s->len;
     case TV_ARRAY:
     case TV_TUPLE:
+        if (!first_visit(v, w))
+            return false;
         for (size_t i = 0; i < v.u.a->n; i++)
-            if (has_fresh(mark, v.u.a->v[i], depth + 1))
+            if (has_fresh(mark, v.u.a->v[i], w, depth + 1))
                 return true;
         return false;
     case TV_OBJECT:
     case TV_KWARGS:
     case TV_NS:
+        if (!first_visit(v, w))
+            return false;
         for (size_t i = 0; i < v.u.o->n; i++)
-            if (has_fresh(mark, tv_str(v.u.o->e[i].k), depth + 1) || has_fresh(mark, v.u.o->e[i].v, depth + 1))
+            if (has_fresh(mark, tv_str(v.u.o->e[i].k), w, depth + 1) || has_fresh(mark, v.u.o->e[i].v, w, depth + 1))
                 return true;
         return false;
     default: return false;
@@ -273,10 +304,10 @@ static bool has_fresh(uint64_t mark, struct tv v, int depth)
 
 int ts_builtin_result(struct rctx *r, uint64_t mark, bool precise, const struct tv *in, size_t n, struct tv *out)
 {
-    if (!r->track || precise || !has_fresh(mark, *out, 0))
+    if (!r->track || precise || !has_fresh(mark, *out, new_walk(r), 0))
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (tv_has_data(in[i]))
-            return mark_fresh(r, mark, out, 0);
+        if (tv_has_data(r, in[i]))
+            return mark_fresh(r, mark, out, new_walk(r), 0);
     return 0;
 }

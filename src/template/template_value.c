@@ -269,6 +269,7 @@ struct tarr *tarr_new(struct rctx *r, size_t cap)
     a->n = 0;
     a->cap = cap;
     a->v = NULL;
+    a->visit = 0;
     if (cap && !(a->v = ta_alloc(&r->ar, cap * sizeof *a->v)))
         return NULL;
     return a;
@@ -301,6 +302,7 @@ struct tobj *tobj_new(struct rctx *r, size_t cap)
     o->cap = cap;
     o->e = NULL;
     o->flags = 0;
+    o->visit = 0;
     if (cap && !(o->e = ta_alloc(&r->ar, cap * sizeof *o->e)))
         return NULL;
     return o;

@@ -192,12 +192,16 @@ int ts_slice(struct rctx *r, const struct tspans *sp, size_t from, size_t n, con
     return 0;
 }
 
+/* A substring keeps at most this many data ranges; one that mixes more data
+ * and template text is all data (conservative, and no allocation). */
+#define TS_MAX_SUB_RANGES 64
+
 const struct tstr *rt_str_sub(struct rctx *r, const struct tstr *s, size_t off, size_t n)
 {
     const struct tstr *t = rt_str(r, s->s + off, n);
     if (!t || !r->track || !s->data || n == 0)
         return t;
-    struct trange tmp[64];
+    struct trange tmp[TS_MAX_SUB_RANGES];
     size_t k = 0;
     bool many = false;
     for (size_t i = first_after(s->data, off); i < s->data->n && s->data->r[i].off < off + n; i++) {

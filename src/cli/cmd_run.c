@@ -29,7 +29,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: edgeagent run -m MODEL [-p PROMPT] [-n N] [--temp T] [--top-k K] [--top-p P]\n"
             "                     [--min-p P] [--repeat-penalty R] [--seed S] [--system S] [--chat]\n"
-            "                     [-t THREADS] [--ctx N]\n"
+            "                     [-t THREADS] [--ctx N] [--verbose-prompt]\n"
             "  without -p on a terminal: interactive chat (Ctrl-C stops an answer, Ctrl-D quits)\n");
 }
 
@@ -209,6 +209,10 @@ int cmd_run(int argc, char **argv)
             o.chat = true;
             continue;
         }
+        if (!strcmp(a, "--verbose-prompt")) {
+            o.verbose_prompt = true;
+            continue;
+        }
         if (!v) {
             cli_errorf("run", "option '%s' needs a value (or is unknown)", a);
             return 2;
@@ -279,6 +283,8 @@ int run_completion(struct run_session *rs)
         free(t);
         return 1;
     }
+    if (rs->o->verbose_prompt)
+        run_print_prompt(t, n);
     if (n == 0) {
         cli_errorf("run", "the prompt is empty and the vocabulary adds no BOS token");
         free(t);
@@ -292,4 +298,12 @@ int run_completion(struct run_session *rs)
         return 1;
     }
     return 0;
+}
+
+void run_print_prompt(const int32_t *t, size_t n)
+{
+    fprintf(stderr, "prompt: %zu tokens:", n);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, " %d", t[i]);
+    fputc('\n', stderr);
 }

@@ -25,6 +25,7 @@ struct run_options {
     int threads;
     int32_t ctx;
     bool chat;
+    bool verbose_prompt; /* print the prompt's token ids to stderr */
     struct ea_sampling_params sampling;
 };
 
@@ -52,6 +53,8 @@ void run_session_release(struct run_session *rs);
 ea_status run_generate(struct run_session *rs, const int32_t *tokens, int32_t n, int32_t max_new,
                        FILE *out, char **text, int32_t *n_generated, struct ea_error *err);
 int run_completion(struct run_session *rs);
+/* --verbose-prompt: "prompt: N tokens: id id ..." on stderr. */
+void run_print_prompt(const int32_t *t, size_t n);
 int run_chat(struct run_session *rs, bool interactive);
 
 #endif

@@ -358,11 +358,11 @@ static int handle_apply_template(struct ea__req_ctx *c, struct MHD_Connection *c
     if (!ea__gen_request_parse(EA__REQ_CHAT, c->body.data ? c->body.data : "", c->body.len, &lim,
                                &r, &e))
         return error(c, conn, e.status, e.type, e.code, e.param, "%s", e.message);
-    char *text = NULL;
-    size_t len = 0;
+    struct ea_chat_prompt cp;
     struct ea_error err = {0};
-    ea_status st = ea__chat_prompt_render(s->tpl, be->tok, r.msgs, r.n_msgs, s->p.max_body_bytes * 2,
-                                          &text, &len, &err);
+    ea_status st = ea__chat_prompt_render(s->chat, r.msgs, r.n_msgs, s->p.max_body_bytes * 2, 0, &cp, &err);
+    const char *text = cp.text;
+    size_t len = cp.len;
     ea__gen_request_release(&r);
     if (st == EA_EINVAL)
         return error(c, conn, 400, "invalid_request_error", NULL, "messages", "%s", err.msg);
@@ -377,7 +377,7 @@ static int handle_apply_template(struct ea__req_ctx *c, struct MHD_Connection *c
         bs = ea__buf_json_str(&b, text, len);
     if (!bs)
         bs = ea__buf_putc(&b, '}');
-    ea_free(text);
+    ea_chat_prompt_release(&cp);
     return respond_buf(c, conn, 200, &b, bs);
 }
 
@@ -1057,7 +1057,7 @@ ea_status ea_server_set_backend(ea_server *s, const struct ea_server_backend *b,
     if (atomic_load(&s->be))
         return ea_error_set(err, EA_ESTATE, "server: the backend is already set");
     char why[EA_ERROR_MSG_MAX + 64];
-    ea_status ts = ea__chat_template_load(b->model, &s->tpl, why, sizeof why, err);
+    ea_status ts = ea__chat_template_load(b->model, b->tok, &s->chat, why, sizeof why, err);
     if (ts)
         return ts;
     if (why[0])
@@ -1152,7 +1152,7 @@ void ea_server_destroy(ea_server *s)
     ea_free(s->api_key);
     ea_free(s->allowed_hosts);
     ea_free(s->cors_origins);
-    ea_template_destroy(s->tpl);
+    ea_chat_destroy(s->chat);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->log_mu);

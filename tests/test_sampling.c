@@ -46,6 +46,22 @@ static struct ea_sampling_params plain(void)
     return p;
 }
 
+/* top_p 0 (OpenAI's lower bound, which the server accepts) keeps only the
+ * most likely token: it was refused by the sampler, so a request with it got
+ * a 500. */
+static void top_p_zero_keeps_the_top_token(void)
+{
+    float l[V];
+    logits_from_probs(probs, l);
+    struct ea_sampling_params p = plain();
+    p.top_p = 0;
+    ea_sampler *s = make(&p);
+    int counts[V];
+    draw(s, l, 500, counts);
+    ASSERT_EQ(counts[0], 500);
+    ea_sampler_destroy(s);
+}
+
 static void greedy(void)
 {
     struct ea_sampling_params p = plain();
@@ -285,7 +301,9 @@ static void bad_params(void)
     struct ea_error err = {0};
     ea_sampler *s = NULL;
     struct ea_sampling_params p = plain();
-    p.top_p = 0;
+    p.top_p = -0.01f;
+    ASSERT_EQ(ea_sampler_create(&p, V, &s, &err), EA_EINVAL);
+    p.top_p = 1.01f;
     ASSERT_EQ(ea_sampler_create(&p, V, &s, &err), EA_EINVAL);
     p = plain();
     p.temperature = NAN;
@@ -355,7 +373,7 @@ static void stop_strings(void)
     ea_stop_release(&m);
 }
 
-EA_TESTS(EA_TEST(greedy), EA_TEST(seed_reproduces), EA_TEST(distribution), EA_TEST(top_k),
+EA_TESTS(EA_TEST(greedy), EA_TEST(top_p_zero_keeps_the_top_token), EA_TEST(seed_reproduces), EA_TEST(distribution), EA_TEST(top_k),
          EA_TEST(top_p), EA_TEST(min_p), EA_TEST(typical_p), EA_TEST(temperature_sharpens),
          EA_TEST(bias_and_penalties), EA_TEST(logprobs), EA_TEST(bad_params),
          EA_TEST(stop_strings))

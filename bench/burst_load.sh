@@ -26,6 +26,6 @@ rc=0
 "$build/bench/bench_burst" "$port" --rounds "$rounds" --conns "$conns" || rc=$?
 kill $hog 2>/dev/null || true
 kill -TERM $srv; src=0; wait $srv || src=$?
-echo "server exit: $src ($(grep -c ' 200 ' "$tmp/log") requests logged 200, $(grep -c ' 429 ' "$tmp/log") logged 429)"
+echo "server exit: $src ($(grep -c 'completions 200 ' "$tmp/log") requests logged 200, $(grep -c 'completions 429 ' "$tmp/log") logged 429)"
 [ $src = 0 ] || rc=1
 exit $rc

@@ -19,8 +19,9 @@
  * idle_timeout from entering the state, whatever trickles in). When the live
  * connections reach max_connections - reserve, it also evicts the oldest
  * IDLE/HEAD connections (old enough that a real client would have sent its
- * head) until the reserve is free again, so a new client always finds a
- * slot. It only ever calls shutdown(2): libmicrohttpd sees the end of the
+ * head; a kept-alive connection idle after an answer goes first, as nginx
+ * reuses keep-alive connections when it runs out) until the reserve is free
+ * again, so a new client always finds a slot. It only ever calls shutdown(2): libmicrohttpd sees the end of the
  * stream and closes and frees the connection on its own thread. The
  * connection's record leaves the table (under the mutex) in the CLOSED
  * notification, which libmicrohttpd sends before it closes the descriptor,
@@ -51,6 +52,7 @@ struct ea__conn {
     enum conn_state state;
     double since_ms; /* when the current state began */
     bool cut;        /* shutdown(2) issued; waiting for CLOSED */
+    bool served;     /* answered a request before (an idle one is a kept-alive connection) */
     bool over_ip_limit;
     bool counted_ip; /* holds a slot in the per-IP table */
     unsigned char ip[16];
@@ -154,8 +156,9 @@ static void evict_for_reserve_locked(struct ea__conn_guard *g, double now)
             if (c->cut)
                 continue;
             double age = now - c->since_ms;
+            double idle_age = c->served ? EA__GUARD_EVICT_KEEPALIVE_MS : EA__GUARD_EVICT_IDLE_MS;
             bool evictable = (c->state == CONN_HEAD && age >= EA__GUARD_EVICT_HEAD_MS) ||
-                             (c->state == CONN_IDLE && age >= EA__GUARD_EVICT_IDLE_MS);
+                             (c->state == CONN_IDLE && age >= idle_age);
             if (evictable && (!oldest || c->since_ms < oldest->since_ms))
                 oldest = c;
         }
@@ -327,6 +330,8 @@ static void set_state(struct ea__conn_guard *g, struct MHD_Connection *conn, enu
     if (!g || !c)
         return;
     pthread_mutex_lock(&g->mu);
+    if (c->state == CONN_BUSY && st == CONN_IDLE)
+        c->served = true;
     c->state = st;
     c->since_ms = now_ms();
     pthread_mutex_unlock(&g->mu);

@@ -195,10 +195,12 @@ ea_status ea__metrics_render(const struct ea__metrics *m, ea_engine *engine, int
  * state before it may be evicted to free a slot: a real client sends its
  * whole head in one go, so a head still incomplete after a second is slow on
  * purpose; a fresh connection may not have been read yet under load, so an
- * idle one gets longer. */
+ * idle one gets longer; one idle after its answer was kept alive by a client
+ * that may never use it again. */
 #define EA__GUARD_TICK_MS 100
 #define EA__GUARD_EVICT_HEAD_MS 1000
 #define EA__GUARD_EVICT_IDLE_MS 2000
+#define EA__GUARD_EVICT_KEEPALIVE_MS 250 /* idle after an answer: a kept-alive connection */
 /* Slots kept free for new clients: max_connections / EA__GUARD_RESERVE_DIV
  * (at least 1): 16 of the default 256. */
 #define EA__GUARD_RESERVE_DIV 16

@@ -275,12 +275,14 @@ void ea__guard_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
         addr_key(ai ? ai->client_addr : NULL, c->ip, &loopback);
         c->state = CONN_IDLE;
         c->since_ms = now_ms();
+        c->cut = c->fd < 0; /* nothing to shut down: never counted or picked */
         pthread_mutex_lock(&g->mu);
         c->next = g->head;
         if (g->head)
             g->head->prev = c;
         g->head = c;
-        g->n_live++;
+        if (!c->cut)
+            g->n_live++;
         if (!loopback || g->p.limit_loopback) {
             struct ip_slot *s = ip_find(g, c->ip, true);
             if (s) {
@@ -291,8 +293,6 @@ void ea__guard_notify(void *cls, struct MHD_Connection *conn, void **socket_cont
             }
         }
         pthread_mutex_unlock(&g->mu);
-        if (c->fd < 0)
-            c->cut = true; /* nothing to shut down; never picked */
         return;
     }
     struct ea__conn *c = *socket_context;

@@ -25,6 +25,7 @@ static void usage(FILE *f)
 int cmd_perplexity(int argc, char **argv)
 {
     const char *model = NULL, *file = NULL;
+    const char *models_dir = cli_take_models_dir(&argc, argv);
     uint64_t ctx = 512, threads = 0;
     uint32_t kv_type = EA_TYPE_F16;
     for (int i = 1; i < argc; i++) {
@@ -68,6 +69,10 @@ int cmd_perplexity(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    char model_path[4096];
+    if (!cli_resolve_model("perplexity", model, models_dir, model_path, sizeof model_path))
+        return 1;
+    model = model_path;
     if (ctx < 8 || ctx > 16384) {
         cli_errorf("perplexity", "--ctx must be in 8..16384");
         return 2;

@@ -483,17 +483,14 @@ ea_status ea_store_pull(ea_store *s, const struct ea_pull_params *p,
         struct ea_buf list;
         ea__buf_init(&list, FILE_LIST_MAX);
         st = fetch_list(ep, src.repo, rev, hdrs, have_token, &list, err);
-        if (!st)
-            st = ea_pull_pick_file(list.data ? list.data : "", list.len,
+        if (!st && (st = ea_pull_pick_file(list.data ? list.data : "", list.len,
                                    src.kind == EA_PULL_HF_REPO ? src.quant : NULL,
                                    src.kind == EA_PULL_HF_FILE ? src.file : NULL, file, sizeof file,
-                                   &pl.size, pl.sha256, err);
+                                   &pl.size, pl.sha256, err)))
+            ea_error_prefix(err, "hf.co/%s", src.repo);
         ea__buf_release(&list);
-        if (st) {
-            if (st != EA_EAUTH && st != EA_ENOTFOUND && st != EA_EUNAVAILABLE)
-                ea_error_prefix(err, "hf.co/%s", src.repo);
+        if (st)
             goto out_headers;
-        }
         snprintf(pl.url, sizeof pl.url, "%s/%s/resolve/%s/%s", ep, src.repo, rev, file);
         snprintf(m.repo, sizeof m.repo, "%s", src.repo);
         snprintf(m.revision, sizeof m.revision, "%s", rev);

@@ -39,7 +39,10 @@ function mode() {
 }
 
 function log(entry) {
-  fs.appendFileSync(path.join(root, "log.jsonl"), JSON.stringify(entry) + "\n");
+  if (entry.logged) return;
+  entry.logged = true;
+  const { logged, ...rest } = entry;
+  fs.appendFileSync(path.join(root, "log.jsonl"), JSON.stringify(rest) + "\n");
 }
 
 async function sha256(file) {
@@ -114,27 +117,36 @@ async function sendFile(req, res, file, m, entry) {
       if (bytesRead <= 0) break;
       pos += bytesRead;
       entry.sent += bytesRead;
-      if (!res.write(bytesRead === n ? buf : buf.subarray(0, bytesRead))) await once(res, "drain");
+      if (!res.write(bytesRead === n ? buf : buf.subarray(0, bytesRead)))
+        await Promise.race([once(res, "drain"), once(res, "close")]);
       if (res.destroyed) break;
-      if (m.rate) await sleep((1000 * bytesRead) / m.rate);
+      if (m.rate && pos <= end) await sleep((1000 * bytesRead) / m.rate);
     }
   } finally {
     await fh.close();
   }
+  // logged before the last bytes go out: the client may act on the log at once
   if (cutAt !== null && pos < end + 1) {
     entry.cut = true;
+    log(entry);
     res.socket.end(); // flushes what was written, then FIN: a short body
   } else {
+    log(entry);
     res.end();
   }
 }
 
 async function handle(req, res) {
+  const end = res.end.bind(res);
+  res.end = (...args) => {
+    if (!entry.logged) log(entry);
+    return end(...args);
+  };
   const url = new URL(req.url, "http://x");
   const p = decodeURIComponent(url.pathname);
   const m = mode();
   const auth = req.headers.authorization || "";
-  const entry = { method: req.method, path: p, range: req.headers.range || null, status: 0, sent: 0, auth: !!auth };
+  var entry = { method: req.method, path: p, range: req.headers.range || null, status: 0, sent: 0, auth: !!auth };
   try {
     if (m.require_token && auth !== `Bearer ${m.require_token}`) {
       entry.status = 401;

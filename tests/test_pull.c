@@ -1,0 +1,538 @@
+/* test_pull.c - `edgeagent pull` end to end against tests/node/hf_mock.mjs,
+ * a local server that behaves like the Hugging Face Hub (file list with LFS
+ * sha256, resolve with a 302 and X-Linked-Etag, Range) and can misbehave on
+ * purpose (cut the connection at 40%, ignore Range, report a wrong
+ * checksum, demand a token, send slowly). The served files are tiny models
+ * made by `gen-model`. EA_TEST_NEEDS_NET */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define RECV_BUFFER (512 * 1024) /* pull.c's receive buffer: the most a resume may repeat */
+#define TOKEN "hf_test_token_5ecret"
+
+static char root[4096];   /* server root: repos/, mode.json, log.jsonl */
+static char endpoint[64];
+static pid_t server_pid = -1;
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+    char cmd[16384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (system(cmd) != 0)
+        FAIL("command failed: %s", cmd);
+}
+
+static void gen(const char *type, int seed, const char *out)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' gen-model --preset tiny --type %s --seed %d -o '%s'",
+             ea_test_binary(), type, seed, out);
+    ASSERT_EQ(ea_test_run(cmd, NULL, NULL), 0);
+}
+
+/* The same GGUF with general.architecture "llama" turned into "mamba". */
+static void gen_unsupported(const char *src, const char *dst)
+{
+    size_t n;
+    unsigned char *d = ea_test_read_file(src, &n);
+    ASSERT(d);
+    static const unsigned char pat[] = {5, 0, 0, 0, 0, 0, 0, 0, 'l', 'l', 'a', 'm', 'a'};
+    bool done = false;
+    for (size_t i = 0; i + sizeof pat <= n && !done; i++)
+        if (memcmp(d + i, pat, sizeof pat) == 0) {
+            memcpy(d + i + 8, "mamba", 5);
+            done = true;
+        }
+    ASSERT(done);
+    FILE *f = fopen(dst, "wb");
+    ASSERT(f && fwrite(d, 1, n, f) == n);
+    fclose(f);
+    free(d);
+}
+
+static void stop_server(void)
+{
+    if (server_pid > 0) {
+        kill(server_pid, SIGTERM);
+        waitpid(server_pid, NULL, 0);
+        server_pid = -1;
+    }
+}
+
+/* Starts the mock once (repos made on the first call). */
+static void server(void)
+{
+    if (server_pid > 0)
+        return;
+    if (system("node --version >/dev/null 2>&1") != 0)
+        SKIP("node not found: the mock Hugging Face server needs it");
+    snprintf(root, sizeof root, "%s", ea_test_tmp_path("hf"));
+    char p[8192];
+    sh("rm -rf '%s' && mkdir -p '%s'/repos/org/tiny-GGUF '%s'/repos/_files", root, root, root);
+    sh("mkdir -p '%s'/repos/bartowski/SmolLM2-135M-Instruct-GGUF '%s'/repos/org/odd", root, root);
+    snprintf(p, sizeof p, "%s/repos/org/tiny-GGUF/tiny-Q4_K_M.gguf", root);
+    gen("Q4_K_M", 1, p);
+    snprintf(p, sizeof p, "%s/repos/org/tiny-GGUF/tiny-Q8_0.gguf", root);
+    gen("Q8_0", 2, p);
+    sh("echo '# tiny' > '%s'/repos/org/tiny-GGUF/README.md", root);
+    sh("cp '%s'/repos/org/tiny-GGUF/tiny-Q4_K_M.gguf '%s'/repos/bartowski/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct-Q4_K_M.gguf",
+       root, root);
+    snprintf(p, sizeof p, "%s/repos/_files/plain.gguf", root);
+    gen("F16", 3, p);
+    char q[8192];
+    snprintf(q, sizeof q, "%s/repos/org/odd/odd-Q8_0.gguf", root);
+    snprintf(p, sizeof p, "%s/repos/org/tiny-GGUF/tiny-Q8_0.gguf", root);
+    gen_unsupported(p, q);
+
+    char script[4096];
+    const char *src = getenv("EA_SOURCE_DIR");
+    snprintf(script, sizeof script, "%s/tests/node/hf_mock.mjs", src ? src : ".");
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    server_pid = fork();
+    ASSERT(server_pid >= 0);
+    if (server_pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("node", "node", script, root, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[64] = "";
+    size_t o = 0;
+    while (o < sizeof line - 1) {
+        ssize_t r = read(fds[0], line + o, 1);
+        if (r <= 0 || line[o] == '\n')
+            break;
+        o++;
+    }
+    line[o] = '\0';
+    close(fds[0]);
+    int port = 0;
+    if (sscanf(line, "PORT %d", &port) != 1 || port <= 0) {
+        stop_server();
+        FAIL("mock server did not start (said '%s')", line);
+    }
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", port);
+    atexit(stop_server);
+}
+
+static void set_mode(const char *json)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/mode.json", root);
+    if (!json) {
+        unlink(p);
+        return;
+    }
+    FILE *f = fopen(p, "w");
+    ASSERT(f);
+    fputs(json, f);
+    fclose(f);
+}
+
+static void clear_log(void)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/log.jsonl", root);
+    unlink(p);
+}
+
+/* The logged requests whose path starts with prefix, in order. */
+static json_t *requests(const char *prefix)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/log.jsonl", root);
+    json_t *arr = json_array();
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return arr;
+    char line[8192];
+    while (fgets(line, sizeof line, f)) {
+        json_t *o = json_loads(line, 0, NULL);
+        const char *path = o ? json_string_value(json_object_get(o, "path")) : NULL;
+        if (path && strncmp(path, prefix, strlen(prefix)) == 0)
+            json_array_append(arr, o);
+        json_decref(o);
+    }
+    fclose(f);
+    return arr;
+}
+
+static long long req_int(json_t *arr, size_t i, const char *key)
+{
+    return json_integer_value(json_object_get(json_array_get(arr, i), key));
+}
+
+static const char *req_str(json_t *arr, size_t i, const char *key)
+{
+    return json_string_value(json_object_get(json_array_get(arr, i), key));
+}
+
+/* A fresh store for one case. */
+static const char *store(const char *tag)
+{
+    static char dir[4200];
+    snprintf(dir, sizeof dir, "%s-%s", root, tag);
+    sh("rm -rf '%s'", dir);
+    return dir;
+}
+
+static int pull(const char *dir, const char *args, const char *env, char **out, char **err)
+{
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "%s HF_ENDPOINT='%s' '%s' pull %s --models-dir '%s' </dev/null",
+             env ? env : "env -u HF_TOKEN", endpoint, ea_test_binary(), args, dir);
+    return ea_test_run(cmd, out, err);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    size_t na, nb;
+    void *da = ea_test_read_file(a, &na), *db = ea_test_read_file(b, &nb);
+    bool same = da && db && na == nb && memcmp(da, db, na) == 0;
+    free(da);
+    free(db);
+    return same;
+}
+
+static long long file_size(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+static const char *repo_file(const char *rel)
+{
+    static char p[4400];
+    snprintf(p, sizeof p, "%s/repos/%s", root, rel);
+    return p;
+}
+
+static const char *store_file(const char *dir, const char *enc)
+{
+    static char p[4400];
+    snprintf(p, sizeof p, "%s/%s", dir, enc);
+    return p;
+}
+
+/* Number of models `list --json` shows. */
+static int listed(const char *dir)
+{
+    char cmd[8192], *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' list --json --models-dir '%s'", ea_test_binary(), dir);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    json_t *a = json_loads(out ? out : "", 0, NULL);
+    free(out);
+    ASSERT(json_is_array(a));
+    int n = (int)json_array_size(a);
+    json_decref(a);
+    return n;
+}
+
+static void source_forms(void)
+{
+    server();
+    set_mode(NULL);
+    const char *d = store("forms");
+    char *out = NULL, *err = NULL, args[4096];
+    /* hf.co/ORG/REPO: Q4_K_M by default */
+    clear_log();
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF", NULL, NULL, &err), 0);
+    ASSERT(same_file(store_file(d, "org%2Ftiny-GGUF%3AQ4_K_M.gguf"), repo_file("org/tiny-GGUF/tiny-Q4_K_M.gguf")));
+    ASSERT(strstr(err, "pulled org/tiny-GGUF:Q4_K_M"));
+    free(err);
+    json_t *r = requests("/");
+    ASSERT_EQ(json_array_size(r), 3); /* file list, resolve (302), bytes */
+    ASSERT_STR_EQ(req_str(r, 0, "path"), "/api/models/org/tiny-GGUF");
+    ASSERT_EQ(req_int(r, 1, "status"), 302);
+    ASSERT_STR_EQ(req_str(r, 1, "path"), "/org/tiny-GGUF/resolve/main/tiny-Q4_K_M.gguf");
+    ASSERT_STR_EQ(req_str(r, 2, "path"), "/cdn/org/tiny-GGUF/tiny-Q4_K_M.gguf");
+    json_decref(r);
+    /* :QUANT, /FILE.gguf, a URL, a catalog name (served by the mock as its repository) */
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF:q8_0 --quiet", NULL, NULL, &err), 0);
+    ASSERT_STR_EQ(err, ""); /* --quiet */
+    free(err);
+    ASSERT(same_file(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.gguf"), repo_file("org/tiny-GGUF/tiny-Q8_0.gguf")));
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF/tiny-Q8_0.gguf", NULL, NULL, NULL), 0);
+    ASSERT(same_file(store_file(d, "org%2Ftiny-GGUF%2Ftiny-Q8_0.gguf"), repo_file("org/tiny-GGUF/tiny-Q8_0.gguf")));
+    snprintf(args, sizeof args, "%s/files/plain.gguf --json", endpoint);
+    ASSERT_EQ(pull(d, args, NULL, &out, NULL), 0);
+    ASSERT(same_file(store_file(d, "plain.gguf"), repo_file("_files/plain.gguf")));
+    /* --json: progress events then "done", one object per line */
+    char *last = strstr(out, "{\"event\":\"done\"");
+    ASSERT(last && strstr(out, "\"phase\":\"downloading\""));
+    json_t *done = json_loads(last, JSON_DISABLE_EOF_CHECK, NULL);
+    ASSERT(done);
+    ASSERT_STR_EQ(json_string_value(json_object_get(done, "name")), "plain");
+    ASSERT_EQ(json_integer_value(json_object_get(done, "size")), file_size(repo_file("_files/plain.gguf")));
+    json_decref(done);
+    free(out);
+    ASSERT_EQ(pull(d, "smollm2:135m", NULL, NULL, NULL), 0);
+    ASSERT(same_file(store_file(d, "smollm2%3A135m.gguf"),
+                     repo_file("bartowski/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct-Q4_K_M.gguf")));
+    ASSERT_EQ(listed(d), 5);
+    /* the manifests say where each came from */
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' show smollm2:135m --json --models-dir '%s'", ea_test_binary(), d);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    json_t *sj = json_loads(out, 0, NULL);
+    free(out);
+    json_t *man = json_object_get(sj, "manifest");
+    ASSERT_STR_EQ(json_string_value(json_object_get(man, "repo")), "bartowski/SmolLM2-135M-Instruct-GGUF");
+    ASSERT_STR_EQ(json_string_value(json_object_get(man, "file")), "SmolLM2-135M-Instruct-Q4_K_M.gguf");
+    ASSERT_STR_EQ(json_string_value(json_object_get(man, "quant")), "Q4_K_M");
+    ASSERT_STR_EQ(json_string_value(json_object_get(man, "architecture")), "llama");
+    json_decref(sj);
+    /* a pulled name runs */
+    snprintf(cmd, sizeof cmd, "'%s' run -m smollm2:135m --models-dir '%s' -p hi -n 2 --temp 0", ea_test_binary(), d);
+    ASSERT_EQ(ea_test_run(cmd, NULL, NULL), 0);
+    /* pulling again downloads nothing */
+    clear_log();
+    ASSERT_EQ(pull(d, "smollm2:135m", NULL, NULL, &err), 0);
+    ASSERT(strstr(err, "already in the store"));
+    free(err);
+    r = requests("/cdn/");
+    ASSERT_EQ(json_array_size(r), 0);
+    json_decref(r);
+    /* a quant the repository does not have: what it has */
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF:Q2_K", NULL, NULL, &err), 1);
+    ASSERT(strstr(err, "no Q2_K") && strstr(err, "Q4_K_M") && strstr(err, "Q8_0") && strstr(err, "org/tiny-GGUF"));
+    free(err);
+}
+
+static void resume_after_cut(void)
+{
+    server();
+    const char *d = store("cut");
+    char *err = NULL;
+    const char *src = repo_file("org/tiny-GGUF/tiny-Q8_0.gguf");
+    long long size = file_size(src);
+    set_mode("{\"cut_fraction\":0.4}");
+    clear_log();
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF:Q8_0 --retries 0", NULL, NULL, &err), 1);
+    ASSERT(strstr(err, "run the same pull to resume"));
+    free(err);
+    long long part = file_size(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.gguf.partial"));
+    json_t *r = requests("/cdn/");
+    ASSERT_EQ(json_array_size(r), 1);
+    long long cut = req_int(r, 0, "sent");
+    json_decref(r);
+    ASSERT_EQ(cut, size * 4 / 10);
+    ASSERT(part > 0 && part <= cut);
+    ASSERT_EQ(listed(d), 0); /* nothing registered */
+    /* resumed: Range from where the partial file ends, the same bytes */
+    set_mode(NULL);
+    clear_log();
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF:Q8_0", NULL, NULL, &err), 0);
+    ASSERT(strstr(err, "resuming at byte"));
+    free(err);
+    ASSERT(same_file(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.gguf"), src));
+    r = requests("/cdn/");
+    ASSERT_EQ(json_array_size(r), 1);
+    char want[64];
+    snprintf(want, sizeof want, "bytes=%lld-", part);
+    ASSERT_STR_EQ(req_str(r, 0, "range"), want);
+    ASSERT_EQ(req_int(r, 0, "status"), 206);
+    ASSERT_EQ(req_int(r, 0, "sent"), size - part);
+    /* at most one buffer of what had arrived is fetched again */
+    ASSERT(cut - part <= RECV_BUFFER);
+    json_decref(r);
+    ASSERT(file_size(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.gguf.partial")) < 0);
+    ASSERT(file_size(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.partial.json")) < 0);
+
+    /* within one pull: the broken transfer is resumed by itself */
+    d = store("cut2");
+    set_mode("{\"cut_fraction\":0.4}");
+    clear_log();
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF:Q8_0", NULL, NULL, &err), 0);
+    ASSERT(strstr(err, "connection broken: resuming"));
+    free(err);
+    ASSERT(same_file(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.gguf"), src));
+    r = requests("/cdn/");
+    ASSERT_EQ(json_array_size(r), 2);
+    ASSERT_EQ(req_int(r, 0, "sent") + req_int(r, 1, "sent"), size);
+    json_decref(r);
+    set_mode(NULL);
+}
+
+static void range_ignored(void)
+{
+    server();
+    const char *d = store("norange");
+    char *err = NULL;
+    const char *src = repo_file("org/tiny-GGUF/tiny-Q8_0.gguf");
+    set_mode("{\"cut_fraction\":0.4}");
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF:Q8_0 --retries 0", NULL, NULL, NULL), 1);
+    set_mode("{\"ignore_range\":true}");
+    clear_log();
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF:Q8_0", NULL, NULL, &err), 0);
+    ASSERT(strstr(err, "ignored the range"));
+    free(err);
+    ASSERT(same_file(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.gguf"), src));
+    json_t *r = requests("/cdn/");
+    ASSERT_EQ(json_array_size(r), 1);
+    ASSERT(req_str(r, 0, "range") != NULL); /* asked for a range ... */
+    ASSERT_EQ(req_int(r, 0, "status"), 200); /* ... got the whole file, and used it */
+    json_decref(r);
+    set_mode(NULL);
+}
+
+static void wrong_checksum(void)
+{
+    server();
+    const char *d = store("badsha");
+    char *err = NULL;
+    set_mode("{\"wrong_sha\":true}");
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF:Q8_0", NULL, NULL, &err), 1);
+    ASSERT(strstr(err, "sha256 mismatch") && strstr(err, "deleted"));
+    free(err);
+    ASSERT(file_size(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.gguf.partial")) < 0);
+    ASSERT(file_size(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.gguf")) < 0);
+    ASSERT_EQ(listed(d), 0);
+    set_mode(NULL);
+}
+
+static void not_found_and_auth(void)
+{
+    server();
+    const char *d = store("errs");
+    char *err = NULL;
+    set_mode(NULL);
+    ASSERT_EQ(pull(d, "hf.co/org/missing", NULL, NULL, &err), 1);
+    ASSERT(strstr(err, "hf.co/org/missing") && strstr(err, "not found") && strstr(err, "404"));
+    free(err);
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF/nope.gguf", NULL, NULL, &err), 1);
+    ASSERT(strstr(err, "no file 'nope.gguf'"));
+    free(err);
+    char url[256];
+    snprintf(url, sizeof url, "%s/files/absent.gguf", endpoint);
+    ASSERT_EQ(pull(d, url, NULL, NULL, &err), 1);
+    ASSERT(strstr(err, "absent.gguf") && strstr(err, "404"));
+    free(err);
+    /* a gated repository: 401 without a token, in with HF_TOKEN, never printed */
+    set_mode("{\"require_token\":\"" TOKEN "\"}");
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF", NULL, NULL, &err), 1);
+    ASSERT(strstr(err, "401") && strstr(err, "HF_TOKEN"));
+    free(err);
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF", "HF_TOKEN=wrong", NULL, &err), 1);
+    ASSERT(strstr(err, "401") && strstr(err, "not accepted") && !strstr(err, "wrong"));
+    free(err);
+    clear_log();
+    char *out = NULL;
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF --json", "HF_TOKEN=" TOKEN, &out, &err), 0);
+    ASSERT(!strstr(out, TOKEN) && !strstr(err, TOKEN));
+    free(out);
+    free(err);
+    json_t *r = requests("/");
+    ASSERT_EQ(json_array_size(r), 3);
+    for (size_t i = 0; i < 3; i++)
+        ASSERT(json_is_true(json_object_get(json_array_get(r, i), "auth")));
+    json_decref(r);
+    set_mode(NULL);
+    ASSERT_EQ(listed(d), 1);
+}
+
+static void full_disk(void)
+{
+    server();
+    const char *d = store("full");
+    char *err = NULL;
+    set_mode(NULL);
+    /* a file-size limit of ~500 KB (sh counts 512-byte blocks, bash 1024) */
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF:Q8_0", "ulimit -f 1000; env -u HF_TOKEN", NULL, &err), 1);
+    ASSERT(strstr(err, "File too large") && strstr(err, "file size limit"));
+    free(err);
+    ASSERT_EQ(listed(d), 0);
+    ASSERT(file_size(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.gguf")) < 0);
+    /* with the limit gone, the same pull completes from what was kept */
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF:Q8_0", NULL, NULL, &err), 0);
+    ASSERT(strstr(err, "resuming at byte"));
+    free(err);
+    ASSERT(same_file(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.gguf"), repo_file("org/tiny-GGUF/tiny-Q8_0.gguf")));
+}
+
+static void unsupported_architecture(void)
+{
+    server();
+    const char *d = store("arch");
+    char *err = NULL;
+    set_mode(NULL);
+    ASSERT_EQ(pull(d, "hf.co/org/odd:Q8_0", NULL, NULL, &err), 1);
+    ASSERT(strstr(err, "mamba") && strstr(err, "not supported") && strstr(err, "deleted"));
+    free(err);
+    ASSERT_EQ(listed(d), 0);
+    ASSERT(file_size(store_file(d, "org%2Fodd%3AQ8_0.gguf.partial")) < 0);
+}
+
+static void concurrent_pulls(void)
+{
+    server();
+    const char *d = store("conc");
+    set_mode("{\"rate\":2000000}"); /* ~1 s for the file: the two overlap */
+    clear_log();
+    char cmd[16384], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/..' && for i in 1 2; do (HF_ENDPOINT='%s' '%s' pull hf.co/org/tiny-GGUF:Q8_0 "
+             "--models-dir '%s' 2>'%s.err'$i; echo rc$i=$? >'%s.rc'$i) & sleep 0.2; done; wait; cat '%s'.rc1 '%s'.rc2 '%s'.err1 '%s'.err2",
+             root, endpoint, ea_test_binary(), d, d, d, d, d, d, d);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    ASSERT(out && strstr(out, "rc1=0") && strstr(out, "rc2=0"));
+    ASSERT(strstr(out, "waiting for it"));
+    free(out);
+    json_t *r = requests("/cdn/");
+    ASSERT_EQ(json_array_size(r), 1); /* one download */
+    json_decref(r);
+    ASSERT_EQ(listed(d), 1);
+    ASSERT(same_file(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.gguf"), repo_file("org/tiny-GGUF/tiny-Q8_0.gguf")));
+    set_mode(NULL);
+}
+
+static void ctrl_c_then_resume(void)
+{
+    server();
+    const char *d = store("sigint");
+    set_mode("{\"rate\":1000000}");
+    clear_log();
+    char cmd[16384], *out = NULL, *err = NULL;
+    snprintf(cmd, sizeof cmd,
+             "(HF_ENDPOINT='%s' '%s' pull hf.co/org/tiny-GGUF:Q8_0 --models-dir '%s' & p=$!; sleep 0.8; "
+             "kill -INT $p; wait $p; echo rc=$?)",
+             endpoint, ea_test_binary(), d);
+    ASSERT_EQ(ea_test_run(cmd, &out, &err), 0);
+    ASSERT(out && strstr(out, "rc=130"));
+    ASSERT(strstr(err, "interrupted") && strstr(err, "resume"));
+    free(out);
+    free(err);
+    long long part = file_size(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.gguf.partial"));
+    ASSERT(part > 0);
+    ASSERT_EQ(listed(d), 0);
+    set_mode(NULL);
+    clear_log();
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF:Q8_0", NULL, NULL, NULL), 0);
+    ASSERT(same_file(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.gguf"), repo_file("org/tiny-GGUF/tiny-Q8_0.gguf")));
+    json_t *r = requests("/cdn/");
+    char want[64];
+    snprintf(want, sizeof want, "bytes=%lld-", part);
+    ASSERT_STR_EQ(req_str(r, 0, "range"), want);
+    json_decref(r);
+}
+
+EA_TESTS(EA_TEST(source_forms), EA_TEST(resume_after_cut), EA_TEST(range_ignored),
+         EA_TEST(wrong_checksum), EA_TEST(not_found_and_auth), EA_TEST(full_disk),
+         EA_TEST(unsupported_architecture), EA_TEST(concurrent_pulls), EA_TEST(ctrl_c_then_resume))

@@ -533,6 +533,36 @@ static void ctrl_c_then_resume(void)
     json_decref(r);
 }
 
+/* stderr not a terminal: a line per 10%; a terminal: one updating line, then
+ * a summary */
+static void progress_display(void)
+{
+    server();
+    const char *d = store("progress");
+    char *err = NULL, cmd[16384], *out = NULL;
+    set_mode("{\"rate\":4000000}");
+    ASSERT_EQ(pull(d, "hf.co/org/tiny-GGUF:Q8_0", NULL, NULL, &err), 0);
+    for (int pc = 10; pc <= 100; pc += 10) {
+        char want[32];
+        snprintf(want, sizeof want, "%3d%% (", pc);
+        if (!strstr(err, want))
+            FAIL("no %d%% line in:\n%s", pc, err);
+    }
+    ASSERT(!strchr(err, '\r'));
+    free(err);
+    if (system("command -v script >/dev/null 2>&1") != 0)
+        SKIP("script(1) not found: no pseudo-terminal to test with");
+    d = store("progress-tty");
+    snprintf(cmd, sizeof cmd, "script -qec \"HF_ENDPOINT='%s' '%s' pull hf.co/org/tiny-GGUF:Q8_0 --models-dir '%s'\" /dev/null",
+             endpoint, ea_test_binary(), d);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    ASSERT(out && strstr(out, "\rpulling org/tiny-GGUF:Q8_0 ") && strstr(out, " MB/s") && strstr(out, "ETA "));
+    ASSERT(strstr(out, "pulled org/tiny-GGUF:Q8_0: tiny-Q8_0.gguf"));
+    free(out);
+    set_mode(NULL);
+}
+
 EA_TESTS(EA_TEST(source_forms), EA_TEST(resume_after_cut), EA_TEST(range_ignored),
          EA_TEST(wrong_checksum), EA_TEST(not_found_and_auth), EA_TEST(full_disk),
-         EA_TEST(unsupported_architecture), EA_TEST(concurrent_pulls), EA_TEST(ctrl_c_then_resume))
+         EA_TEST(unsupported_architecture), EA_TEST(concurrent_pulls), EA_TEST(ctrl_c_then_resume),
+         EA_TEST(progress_display))

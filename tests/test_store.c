@@ -319,6 +319,52 @@ static void cli_store_commands(void)
     free(errs);
 }
 
+/* quantize and perplexity draw a bar on stderr only when it is a terminal
+ * (script(1) gives them one); stdout is the same either way. */
+static void progress_on_terminal(void)
+{
+    if (system("command -v script >/dev/null 2>&1") != 0)
+        SKIP("script(1) not found: no pseudo-terminal to test with");
+    char dir[4096], model[4096], cmd[16384], *out = NULL, *errs = NULL;
+    fresh("progress", dir, sizeof dir, model, sizeof model);
+    snprintf(cmd, sizeof cmd, "script -qec \"'%s' quantize '%s' '%s.q8' Q8_0\" /dev/null", ea_test_binary(), model, model);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    ASSERT(out && strstr(out, "\rquantize ") && strstr(out, "100% [########################]"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' '%s.q8' Q8_0", ea_test_binary(), model, model);
+    ASSERT_EQ(ea_test_run(cmd, &out, &errs), 0);
+    ASSERT_STR_EQ(out, "");
+    ASSERT_STR_EQ(errs, ""); /* not a terminal: nothing */
+    free(out);
+    free(errs);
+    /* perplexity: the bar on the terminal's stderr, stdout (a file) unchanged */
+    char text[4200];
+    snprintf(text, sizeof text, "%s.txt", model);
+    FILE *f = fopen(text, "w");
+    ASSERT(f);
+    for (int i = 0; i < 400; i++)
+        fprintf(f, "the cat sat on the mat %d times. ", i);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "script -qec \"'%s' perplexity -m '%s' -f '%s' --ctx 64 > '%s.tty'\" /dev/null",
+             ea_test_binary(), model, text, text);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    ASSERT(out && strstr(out, "\rperplexity ") && strstr(out, " chunks"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "'%s' perplexity -m '%s' -f '%s' --ctx 64 2>'%s.err'", ea_test_binary(), model, text, text);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    char p2[4300];
+    snprintf(p2, sizeof p2, "%s.tty", text);
+    char *tty_out = ea_test_read_file(p2, NULL);
+    ASSERT(tty_out && out && strstr(out, "Final estimate"));
+    ASSERT_STR_EQ(tty_out, out);
+    free(tty_out);
+    free(out);
+    snprintf(p2, sizeof p2, "%s.err", text);
+    errs = ea_test_read_file(p2, NULL);
+    ASSERT(errs && !strstr(errs, "\r"));
+    free(errs);
+}
+
 EA_TESTS(EA_TEST(sha256_vectors), EA_TEST(manifest_roundtrip), EA_TEST(sources), EA_TEST(pick_file),
          EA_TEST(register_list_resolve_remove), EA_TEST(register_rejects_non_models),
-         EA_TEST(cli_store_commands))
+         EA_TEST(cli_store_commands), EA_TEST(progress_on_terminal))

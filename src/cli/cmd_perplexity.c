@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -126,6 +127,13 @@ int cmd_perplexity(int argc, char **argv)
     double nll = 0, nll2 = 0;
     long count = 0;
     int32_t bos = ea_tokenizer_bos(tok);
+    /* a bar on stderr when it is a terminal and stdout is not (stdout keeps
+     * llama.cpp's format; on the same terminal its running [i] values are
+     * the progress, and a bar would overwrite them) */
+    struct cli_progress bar;
+    cli_progress_init(&bar, isatty(STDOUT_FILENO) ? CLI_PROGRESS_QUIET : CLI_PROGRESS_TTY_ONLY,
+                      "perplexity", false, "chunks");
+    cli_progress_update(&bar, 0, n_chunks);
     for (size_t ch = 0; ch < n_chunks; ch++) {
         int32_t *t = tokens + ch * ctx;
         int32_t saved = t[0];
@@ -136,6 +144,7 @@ int cmd_perplexity(int argc, char **argv)
         ea_kv_seq_release(c, &s);
         t[0] = saved;
         if (st) {
+            cli_progress_end(&bar, NULL);
             cli_error("perplexity", &err);
             goto out;
         }
@@ -154,7 +163,9 @@ int cmd_perplexity(int argc, char **argv)
         }
         printf("[%zu]%.4f,", ch + 1, exp(nll / count));
         fflush(stdout);
+        cli_progress_update(&bar, ch + 1, n_chunks);
     }
+    cli_progress_end(&bar, NULL);
     printf("\n");
     double mean = nll / count, var = nll2 / count - mean * mean;
     double ppl = exp(mean), sd = var > 0 ? sqrt(var / (count - 1)) : 0;

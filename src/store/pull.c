@@ -63,14 +63,20 @@ struct xfer {
     bool range_mismatch;
     bool restarted;          /* the server ignored Range at least once */
     double last_progress;
+    unsigned last_pct;       /* percent at the last report */
 };
 
 static void report(struct xfer *x, bool force)
 {
     double t = now_s();
-    if (!x->p->progress || (!force && t - x->last_progress < PROGRESS_INTERVAL_S))
+    /* every whole percent is reported, so a caller printing every 10%
+     * misses none; in between, at most every PROGRESS_INTERVAL_S */
+    unsigned pct = x->prog.total ? (unsigned)(x->done * 100 / x->prog.total) : 0;
+    if (!x->p->progress ||
+        (!force && pct == x->last_pct && t - x->last_progress < PROGRESS_INTERVAL_S))
         return;
     x->last_progress = t;
+    x->last_pct = pct;
     x->prog.done = x->done;
     x->p->progress(x->p->progress_ud, &x->prog);
     x->prog.note = NULL;

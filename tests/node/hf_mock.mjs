@@ -23,7 +23,6 @@ import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
 import crypto from "node:crypto";
-import { once } from "node:events";
 
 const root = path.resolve(process.argv[2] || ".");
 const repos = path.join(root, "repos");
@@ -118,7 +117,15 @@ async function sendFile(req, res, file, m, entry) {
       pos += bytesRead;
       entry.sent += bytesRead;
       if (!res.write(bytesRead === n ? buf : buf.subarray(0, bytesRead)))
-        await Promise.race([once(res, "drain"), once(res, "close")]);
+        await new Promise((resolve) => {
+          const done = () => {
+            res.off("drain", done);
+            res.off("close", done);
+            resolve();
+          };
+          res.on("drain", done);
+          res.on("close", done);
+        });
       if (res.destroyed) break;
       if (m.rate && pos <= end) await sleep((1000 * bytesRead) / m.rate);
     }

@@ -22,7 +22,7 @@ static const char *sha_hex(const void *data, size_t n, char out[65])
     return out;
 }
 
-static void sha256_vectors(void)
+static void sha256_vectors_one(void)
 {
     char h[65];
     ASSERT_STR_EQ(sha_hex("", 0, h), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
@@ -49,6 +49,53 @@ static void sha256_vectors(void)
     ASSERT_STR_EQ(sha_hex(buf, 55, h), "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
     ASSERT_STR_EQ(sha_hex(buf, 56, h), "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
     ASSERT_STR_EQ(sha_hex(buf, 64, h), "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
+}
+
+/* the FIPS examples through the portable code and through whatever the CPU offers */
+static void sha256_vectors(void)
+{
+    ea__sha256_use_accel(false);
+    sha256_vectors_one();
+    ea__sha256_use_accel(true);
+    sha256_vectors_one();
+}
+
+/* The x86 SHA-extension path and the portable one agree on every length
+ * and chunking (skipped where the CPU lacks the extensions). */
+static void sha256_accel_matches_portable(void)
+{
+    ea__sha256_use_accel(true);
+    if (!ea__sha256_accel())
+        SKIP("no SHA extensions on this CPU: only the portable code runs");
+    enum { N = 70000 };
+    unsigned char *buf = malloc(N);
+    ASSERT(buf);
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        buf[i] = (unsigned char)x;
+    }
+    static const size_t lens[] = {0, 1, 55, 56, 63, 64, 65, 127, 128, 129, 1000, 4096, 65537, N};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (size_t chunk = 1; chunk <= 4097; chunk = chunk * 4 + 1) {
+            char h[2][65];
+            for (int accel = 0; accel < 2; accel++) {
+                ea__sha256_use_accel(accel);
+                struct ea_sha256 c;
+                unsigned char d[32];
+                ea__sha256_init(&c);
+                for (size_t o = 0; o < lens[li]; o += chunk)
+                    ea__sha256_update(&c, buf + o, lens[li] - o < chunk ? lens[li] - o : chunk);
+                ea__sha256_final(&c, d);
+                ea__sha256_hex(d, h[accel]);
+            }
+            if (strcmp(h[0], h[1]) != 0)
+                FAIL("length %zu in pieces of %zu: portable %s, accelerated %s", lens[li], chunk, h[0], h[1]);
+        }
+    ea__sha256_use_accel(true);
+    char h[65];
+    ASSERT_STR_EQ(sha_hex("abc", 3, h), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    free(buf);
 }
 
 static void manifest_roundtrip(void)
@@ -365,6 +412,6 @@ static void progress_on_terminal(void)
     free(errs);
 }
 
-EA_TESTS(EA_TEST(sha256_vectors), EA_TEST(manifest_roundtrip), EA_TEST(sources), EA_TEST(pick_file),
+EA_TESTS(EA_TEST(sha256_vectors), EA_TEST(sha256_accel_matches_portable), EA_TEST(manifest_roundtrip), EA_TEST(sources), EA_TEST(pick_file),
          EA_TEST(register_list_resolve_remove), EA_TEST(register_rejects_non_models),
          EA_TEST(cli_store_commands), EA_TEST(progress_on_terminal))

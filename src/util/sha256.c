@@ -1,9 +1,15 @@
 /* sha256.c - SHA-256 as specified by FIPS 180-4 (sections 4.1.2, 4.2.2,
- * 5.1.1, 5.3.3, 6.2): the portable compression function and the streaming
- * interface. Does not hold: CPU-specific (SHA-NI) paths. */
+ * 5.1.1, 5.3.3, 6.2): the portable compression function, the streaming
+ * interface, and the choice of the x86 SHA-extension compression
+ * (sha256_x86.c) when the CPU has it. */
 #include "util/sha256.h"
 
+#include <pthread.h>
 #include <string.h>
+
+int ea__sha256_x86_available(void);
+void ea__sha256_x86_blocks(uint32_t h[8], const unsigned char *p, size_t n_blocks,
+                           const uint32_t k[64]);
 
 /* FIPS 180-4 4.2.2: the first 32 bits of the fractional parts of the cube
  * roots of the first 64 primes. */
@@ -17,6 +23,23 @@ static const uint32_t K[64] = {
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
+
+static pthread_once_t accel_once = PTHREAD_ONCE_INIT;
+static int accel_have, accel_off;
+
+static void accel_probe(void) { accel_have = ea__sha256_x86_available(); }
+
+void ea__sha256_use_accel(bool on)
+{
+    pthread_once(&accel_once, accel_probe);
+    accel_off = !on;
+}
+
+bool ea__sha256_accel(void)
+{
+    pthread_once(&accel_once, accel_probe);
+    return accel_have && !accel_off;
+}
 
 static inline uint32_t rotr(uint32_t x, unsigned n) { return (x >> n) | (x << (32 - n)); }
 
@@ -81,8 +104,16 @@ void ea__sha256_update(struct ea_sha256 *c, const void *data, size_t n)
         n -= take;
         if (c->fill < 64)
             return;
-        compress(c->h, c->block);
+        if (ea__sha256_accel())
+            ea__sha256_x86_blocks(c->h, c->block, 1, K);
+        else
+            compress(c->h, c->block);
         c->fill = 0;
+    }
+    if (n >= 64 && ea__sha256_accel()) {
+        ea__sha256_x86_blocks(c->h, p, n / 64, K);
+        p += n / 64 * 64;
+        n %= 64;
     }
     for (; n >= 64; p += 64, n -= 64)
         compress(c->h, p);

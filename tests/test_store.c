@@ -161,7 +161,7 @@ static void sources(void)
     const char *bad[] = {"", "nosuch:1b", "hf.co/org", "hf.co/org/", "hf.co/../x",
                          "hf.co/org/repo/../../etc/passwd.gguf", "hf.co/org/repo/x.bin",
                          "https://example.com/", "https://example.com/x.txt", "hf.co/org/repo:Q4 K",
-                         "qwen2.5:0.5b:Q4/K", "hf.co/org/re po"};
+                         "qwen2.5:0.5b:Q4/K", "hf.co/org/re po", "https://host/.gguf?x", "hf.co/org/repo/.gguf", "hf.co/org/repo/d/.gguf"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ea_error_clear(&err);
         if (ea_pull_parse_source(bad[i], &s, &err) == EA_OK)

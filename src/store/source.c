@@ -108,7 +108,7 @@ ea_status ea_pull_parse_source(const char *src, struct ea_pull_source *o, struct
         if (n == 0 || n >= sizeof o->file)
             return ea_error_set(err, EA_EINVAL, "%.200s: the URL names no file", src);
         memcpy(o->file, base, n);
-        if (!ends_with_ci(o->file, ".gguf") || !file_ok(o->file))
+        if (n <= 5 || !ends_with_ci(o->file, ".gguf") || !file_ok(o->file))
             return ea_error_set(err, EA_EINVAL, "%.200s: not a .gguf file URL", src);
         o->kind = EA_PULL_URL;
         snprintf(o->url, sizeof o->url, "%s", src);
@@ -159,7 +159,8 @@ ea_status ea_pull_parse_source(const char *src, struct ea_pull_source *o, struct
             return ea_error_set(err, EA_EINVAL, "%.200s: '%.*s' is not ORG/REPO", src, (int)rn, rest);
         memcpy(o->repo, rest, rn);
         snprintf(o->file, sizeof o->file, "%s", s2 + 1);
-        if (!file_ok(o->file) || !ends_with_ci(o->file, ".gguf"))
+        const char *base = strrchr(o->file, '/') ? strrchr(o->file, '/') + 1 : o->file;
+        if (!file_ok(o->file) || !ends_with_ci(o->file, ".gguf") || strlen(base) <= 5)
             return ea_error_set(err, EA_EINVAL, "%.200s: '%s' is not a .gguf file name", src, s2 + 1);
         o->kind = EA_PULL_HF_FILE;
         size_t fl = strlen(o->file) - 5;
@@ -263,12 +264,13 @@ ea_status ea_pull_pick_file(const char *json, size_t len, const char *quant, con
         ea__buf_init(&names, LIST_MAX);
         json_array_foreach(sib, i, e) {
             const char *name = json_string_value(json_object_get(e, "rfilename"));
-            if (name && ends_with_ci(name, ".gguf") && has_quant(name, quant))
+            if (name && ends_with_ci(name, ".gguf") &&
+                (file ? strcmp(name, file) == 0 : has_quant(name, quant)))
                 ea__buf_printf(&names, "%s%s", names.len ? ", " : "", name);
         }
         s = ea_error_set(err, EA_EINVAL,
-                         "the repository has %zu %s files (%s); name one with hf.co/ORG/REPO/FILE.gguf",
-                         n_match, quant, names.data ? names.data : "");
+                         "the repository lists %zu %s files (%s); name one with hf.co/ORG/REPO/FILE.gguf",
+                         n_match, file ? "such" : quant, names.data ? names.data : "");
         ea__buf_release(&names);
         goto out;
     }

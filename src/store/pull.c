@@ -2,9 +2,12 @@
  * Face file list (/api/models/ORG/REPO?blobs=true), the bytes
  * (/ORG/REPO/resolve/REV/FILE, redirects followed), NAME.gguf.partial with
  * Range resume and a restart when the server ignores the range, sha256
- * while the bytes arrive, then ea_store_register (model checks, manifest).
+ * while the bytes arrive (a second thread reads back what was written, so
+ * hashing overlaps receiving), writeback started as the file grows (the
+ * final fsync is short), then ea_store_register (model checks, manifest).
  * Does not hold: source parsing (source.c), the store's files (store.c),
  * rendering progress (a callback the caller gives). */
+#define _GNU_SOURCE /* sync_file_range */
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +26,7 @@
 #include "store/store_int.h"
 #include "util/buf.h"
 #include "util/sha256.h"
+#include "util/threadpool.h"
 
 #define DEFAULT_ENDPOINT "https://huggingface.co"
 #define DEFAULT_REVISION "main"
@@ -34,6 +38,8 @@
 #define STALL_SECONDS 60L                 /* abort when nothing arrives for this long */
 #define PROGRESS_INTERVAL_S 0.1           /* at most this often to the callback */
 #define RETRY_PAUSE_MS 250                /* times the attempt number */
+#define HASH_CHUNK ((size_t)1 << 20)      /* bytes the hashing thread reads at a time */
+#define WRITEBACK_STEP ((uint64_t)32 << 20) /* start writeback every this many bytes */
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
@@ -47,13 +53,30 @@ static double now_s(void)
 
 /* ---- one transfer ------------------------------------------------------------ */
 
+/* Hashes the partial file behind the writer: reads back [hashed, written)
+ * (the page cache has it) until told to stop. */
+struct hasher {
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t written;        /* bytes the writer has put in the file (under mu) */
+    bool stop;               /* under mu */
+    uint64_t hashed;         /* owned by the thread while it runs */
+    struct ea_sha256 sha;    /* over [0, hashed) */
+    int fd;
+    int read_errno;
+    unsigned char *buf;      /* HASH_CHUNK */
+};
+
 struct xfer {
     const struct ea_pull_params *p;
     struct ea_pull_progress prog;
     int fd;
     uint64_t start;          /* bytes on disk when this request was made */
     uint64_t done;           /* bytes on disk */
-    struct ea_sha256 sha;    /* over bytes [0, done) */
+    uint64_t synced;         /* bytes handed to writeback */
+    struct hasher h;
     long status;             /* of the response being received */
     bool body_seen;          /* first body byte of this response handled */
     bool has_range;
@@ -80,6 +103,120 @@ static void report(struct xfer *x, bool force)
     x->prog.done = x->done;
     x->p->progress(x->p->progress_ud, &x->prog);
     x->prog.note = NULL;
+}
+
+/* ---- the hashing thread ---------------------------------------------------- */
+
+static void *hasher_main(void *arg)
+{
+    struct hasher *h = arg;
+    for (;;) {
+        pthread_mutex_lock(&h->mu);
+        while (!h->stop && h->written == h->hashed)
+            pthread_cond_wait(&h->cv, &h->mu);
+        uint64_t upto = h->written;
+        bool stop = h->stop;
+        pthread_mutex_unlock(&h->mu);
+        if (stop)
+            break;
+        while (h->hashed < upto) {
+            size_t want = upto - h->hashed < HASH_CHUNK ? (size_t)(upto - h->hashed) : HASH_CHUNK;
+            ssize_t r = pread(h->fd, h->buf, want, (off_t)h->hashed);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                h->read_errno = r ? errno : EIO;
+                return NULL;
+            }
+            ea__sha256_update(&h->sha, h->buf, (size_t)r);
+            h->hashed += (uint64_t)r;
+        }
+    }
+    return NULL;
+}
+
+static ea_status hasher_init(struct hasher *h, int fd)
+{
+    memset(h, 0, sizeof *h);
+    h->fd = fd;
+    h->buf = ea_malloc(HASH_CHUNK);
+    if (!h->buf)
+        return EA_ENOMEM;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    ea__sha256_init(&h->sha);
+    return EA_OK;
+}
+
+/* Back to an empty file (the thread must be stopped). */
+static void hasher_reset(struct hasher *h)
+{
+    h->hashed = 0;
+    h->written = 0;
+    h->read_errno = 0;
+    ea__sha256_init(&h->sha);
+}
+
+static int hasher_start(struct hasher *h)
+{
+    h->stop = false;
+    if (ea__thread_start(&h->thread, hasher_main, h))
+        return -1; /* hashed later, in the calling thread */
+    h->running = true;
+    return 0;
+}
+
+static void hasher_advance(struct hasher *h, uint64_t written)
+{
+    pthread_mutex_lock(&h->mu);
+    h->written = written;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void hasher_stop(struct hasher *h)
+{
+    if (!h->running)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->stop = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->thread, NULL);
+    h->running = false;
+}
+
+/* Stops the thread and hashes what it had not reached, here. */
+static ea_status hasher_finish(struct hasher *h, uint64_t size, const char *path,
+                               struct ea_error *err)
+{
+    hasher_stop(h);
+    while (!h->read_errno && h->hashed < size) {
+        size_t want = size - h->hashed < HASH_CHUNK ? (size_t)(size - h->hashed) : HASH_CHUNK;
+        ssize_t r = pread(h->fd, h->buf, want, (off_t)h->hashed);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            h->read_errno = r ? errno : EIO;
+            break;
+        }
+        ea__sha256_update(&h->sha, h->buf, (size_t)r);
+        h->hashed += (uint64_t)r;
+    }
+    if (h->read_errno)
+        return ea_error_set(err, EA_EIO, "reading back %s: %s", path, strerror(h->read_errno));
+    return EA_OK;
+}
+
+static void hasher_release(struct hasher *h)
+{
+    hasher_stop(h);
+    if (h->buf) {
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
+    }
+    ea_free(h->buf);
+    h->buf = NULL;
 }
 
 static size_t on_header(char *buf, size_t size, size_t n, void *ud)
@@ -128,13 +265,19 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
                 x->prog.total = x->range_total;
         } else if (x->status == 200 && x->done > 0) {
             /* the server ignored Range: start the file over */
+            hasher_stop(&x->h);
             if (ftruncate(x->fd, 0)) {
                 x->write_errno = errno;
                 return 0;
             }
             x->done = 0;
+            x->synced = 0;
             x->prog.resumed_from = 0;
-            ea__sha256_init(&x->sha);
+            hasher_reset(&x->h);
+            if (hasher_start(&x->h)) {
+                x->write_errno = ENOMEM;
+                return 0;
+            }
             x->restarted = true;
             x->prog.note = "the server ignored the range request: restarting from byte 0";
             report(x, true);
@@ -148,14 +291,21 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
         if (w <= 0) {
             x->write_errno = w < 0 ? errno : ENOSPC;
             /* keep what was written: the partial stays resumable */
-            ea__sha256_update(&x->sha, data, off);
             x->done += off;
+            hasher_advance(&x->h, x->done);
             return 0;
         }
         off += (size_t)w;
     }
-    ea__sha256_update(&x->sha, data, len);
     x->done += len;
+    hasher_advance(&x->h, x->done);
+    if (x->done - x->synced >= WRITEBACK_STEP) {
+        /* start writing these pages now, without waiting: the fsync at the
+         * end then has little left to do */
+        sync_file_range(x->fd, (off64_t)x->synced, (off64_t)(x->done - x->synced),
+                        SYNC_FILE_RANGE_WRITE);
+        x->synced = x->done;
+    }
     report(x, false);
     return len;
 }
@@ -280,27 +430,16 @@ static ea_status write_partial_meta(const char *meta_path, const struct plan *pl
     return s;
 }
 
-/* Hashes the first n bytes of the partial file into x->sha. */
-static ea_status hash_existing(struct xfer *x, uint64_t n, const char *path, struct ea_error *err)
+/* Empties the partial file (the hashing thread follows). */
+static ea_status restart_file(struct xfer *x, const char *partial, struct ea_error *err)
 {
-    enum { CHUNK = 1 << 20 };
-    unsigned char *buf = ea_malloc(CHUNK);
-    if (!buf)
-        return ea_error_set(err, EA_ENOMEM, "out of memory");
-    uint64_t off = 0;
-    while (off < n) {
-        size_t want = n - off < CHUNK ? (size_t)(n - off) : CHUNK;
-        ssize_t r = pread(x->fd, buf, want, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            ea_free(buf);
-            return ea_error_set(err, EA_EIO, "reading %s: %s", path, r ? strerror(errno) : "short file");
-        }
-        ea__sha256_update(&x->sha, buf, (size_t)r);
-        off += (uint64_t)r;
-    }
-    ea_free(buf);
+    hasher_stop(&x->h);
+    if (ftruncate(x->fd, 0))
+        return ea_error_set(err, EA_EIO, "%s: %s", partial, strerror(errno));
+    x->done = 0;
+    x->synced = 0;
+    hasher_reset(&x->h);
+    hasher_start(&x->h);
     return EA_OK;
 }
 
@@ -325,14 +464,8 @@ static ea_status download(struct xfer *x, const struct plan *pl, const char *par
     for (int attempt = 0;; attempt++) {
         if (pl->size && x->done == pl->size)
             break; /* complete already (an earlier run got every byte) */
-        if (pl->size && x->done > pl->size) {
-            if (ftruncate(x->fd, 0)) {
-                s = ea_error_set(err, EA_EIO, "%s: %s", partial, strerror(errno));
-                break;
-            }
-            x->done = 0;
-            ea__sha256_init(&x->sha);
-        }
+        if (pl->size && x->done > pl->size && (s = restart_file(x, partial, err)))
+            break;
         curl_easy_reset(c);
         common_opts(c, hdrs);
         char cerr[CURL_ERROR_SIZE] = "";
@@ -389,12 +522,8 @@ static ea_status download(struct xfer *x, const struct plan *pl, const char *par
         if (rc == CURLE_HTTP_RETURNED_ERROR && code == 416 && x->done > 0 && !range_refused_once) {
             /* our partial is not a prefix the server knows: start over once */
             range_refused_once = true;
-            if (ftruncate(x->fd, 0)) {
-                s = ea_error_set(err, EA_EIO, "%s: %s", partial, strerror(errno));
+            if ((s = restart_file(x, partial, err)))
                 break;
-            }
-            x->done = 0;
-            ea__sha256_init(&x->sha);
             attempt--;
             continue;
         }
@@ -538,7 +667,10 @@ ea_status ea_store_pull(ea_store *s, const struct ea_pull_params *p,
         st = ea_error_set(err, EA_EIO, "%s: %s", partial, strerror(errno));
         goto out_unlock;
     }
-    ea__sha256_init(&x.sha);
+    if (hasher_init(&x.h, x.fd)) {
+        st = ea_error_set(err, EA_ENOMEM, "out of memory");
+        goto out_close;
+    }
     if (fstat(x.fd, &sb) == 0 && sb.st_size > 0) {
         uint64_t have_bytes = (uint64_t)sb.st_size;
         if (pl.size && have_bytes > pl.size) {
@@ -548,13 +680,15 @@ ea_status ea_store_pull(ea_store *s, const struct ea_pull_params *p,
             }
             have_bytes = 0;
         }
-        if ((st = hash_existing(&x, have_bytes, partial, err)))
-            goto out_close;
-        x.done = have_bytes;
+        x.done = x.synced = x.h.written = have_bytes; /* the thread hashes these first */
     }
 
     x.prog.phase = EA_PULL_DOWNLOADING;
-    if ((st = download(&x, &pl, partial, hdrs, have_token, ep, err)))
+    hasher_start(&x.h);
+    st = download(&x, &pl, partial, hdrs, have_token, ep, err);
+    if (!st)
+        st = hasher_finish(&x.h, x.done, partial, err);
+    if (st)
         goto out_close;
     if (fsync(x.fd)) {
         st = ea_error_set(err, EA_EIO, "writing %s: %s", partial, strerror(errno));
@@ -562,13 +696,14 @@ ea_status ea_store_pull(ea_store *s, const struct ea_pull_params *p,
     }
     close(x.fd);
     x.fd = -1;
+    unsigned char dg[EA_SHA256_DIGEST];
+    ea__sha256_final(&x.h.sha, dg);
+    ea__sha256_hex(dg, m.sha256);
+    hasher_release(&x.h);
 
     x.prog.phase = EA_PULL_VERIFYING;
     x.prog.total = x.done;
     report(&x, true);
-    unsigned char dg[EA_SHA256_DIGEST];
-    ea__sha256_final(&x.sha, dg);
-    ea__sha256_hex(dg, m.sha256);
     /* a plain URL to an HF-like server still names the LFS sha256 */
     const char *want = pl.sha256[0] ? pl.sha256 : (strlen(x.linked_etag) == 64 ? x.linked_etag : NULL);
     if (want && strcasecmp(want, m.sha256) != 0) {
@@ -595,6 +730,7 @@ ea_status ea_store_pull(ea_store *s, const struct ea_pull_params *p,
     goto out_unlock;
 
 out_close:
+    hasher_release(&x.h);
     if (x.fd >= 0)
         close(x.fd);
 out_unlock:

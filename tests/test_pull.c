@@ -302,6 +302,16 @@ static void source_forms(void)
     /* a pulled name runs */
     snprintf(cmd, sizeof cmd, "'%s' run -m smollm2:135m --models-dir '%s' -p hi -n 2 --temp 0", ea_test_binary(), d);
     ASSERT_EQ(ea_test_run(cmd, NULL, NULL), 0);
+    /* serve -m NAME: the store name is the model id */
+    snprintf(cmd, sizeof cmd,
+             "(log='%s.serve.log'; '%s' serve -m smollm2:135m --models-dir '%s' --port 0 >\"$log\" 2>&1 & p=$!; "
+             "for i in $(seq 300); do grep -q 'ready' \"$log\" && break; sleep 0.1; done; "
+             "port=$(sed -n 's/.*listening on http:\\/\\/127.0.0.1:\\([0-9]*\\).*/\\1/p' \"$log\"); "
+             "curl -s \"http://127.0.0.1:$port/v1/models\"; kill $p; wait $p)",
+             d, ea_test_binary(), d);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    ASSERT(out && strstr(out, "\"id\":\"smollm2:135m\""));
+    free(out);
     /* pulling again downloads nothing */
     clear_log();
     ASSERT_EQ(pull(d, "smollm2:135m", NULL, NULL, &err), 0);
@@ -354,7 +364,7 @@ static void resume_after_cut(void)
     ASSERT(cut - part <= RECV_BUFFER);
     json_decref(r);
     ASSERT(file_size(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.gguf.partial")) < 0);
-    ASSERT(file_size(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.partial.json")) < 0);
+    ASSERT(file_size(store_file(d, "org%2Ftiny-GGUF%3AQ8_0.partial-meta")) < 0);
 
     /* within one pull: the broken transfer is resumed by itself */
     d = store("cut2");

@@ -8,7 +8,7 @@
  * when its manifest exists; the manifest is written last, after the GGUF
  * file was verified (sha256) and checked with the model loader.
  *
- * Pulling downloads into NAME.gguf.partial (with NAME.partial.json saying
+ * Pulling downloads into NAME.gguf.partial (with NAME.partial-meta saying
  * what it is a part of), resumes with HTTP Range, restarts when the server
  * ignores ranges, and holds NAME.lock (flock) so two pulls of one model do
  * not interleave: the second waits, then finds the model registered.

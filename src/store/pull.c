@@ -584,7 +584,7 @@ ea_status ea_store_pull(ea_store *s, const struct ea_pull_params *p,
 
     char partial[EA_STORE_PATH_MAX], meta[EA_STORE_PATH_MAX];
     if ((st = ea__store_path(s, name, ".gguf.partial", partial, sizeof partial, err)) ||
-        (st = ea__store_path(s, name, ".partial.json", meta, sizeof meta, err)))
+        (st = ea__store_path(s, name, ".partial-meta", meta, sizeof meta, err)))
         return st;
 
     struct xfer x = {.p = p, .fd = -1};

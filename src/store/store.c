@@ -20,7 +20,7 @@
 #include "util/sha256.h"
 
 #define MANIFEST_SUFFIX ".json"
-#define PARTIAL_META_SUFFIX ".partial.json"
+#define PARTIAL_META_SUFFIX ".partial-meta" /* not ".json": no model name can clash */
 #define HASH_CHUNK ((size_t)1 << 20) /* bytes read at a time when hashing a file */
 
 /* ---- paths ----------------------------------------------------------------- */
@@ -417,8 +417,7 @@ ea_status ea_store_list(ea_store *s, struct ea_store_manifest **items, size_t *n
     ea_status st = EA_OK;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || !ends_with(e->d_name, MANIFEST_SUFFIX) ||
-            ends_with(e->d_name, PARTIAL_META_SUFFIX))
+        if (e->d_name[0] == '.' || !ends_with(e->d_name, MANIFEST_SUFFIX))
             continue;
         char path[EA_STORE_PATH_MAX];
         if ((size_t)snprintf(path, sizeof path, "%s/%s", s->dir, e->d_name) >= sizeof path)

@@ -543,6 +543,28 @@ static void ctrl_c_then_resume(void)
     json_decref(r);
 }
 
+/* Ctrl-C while waiting for another pull's lock ends the wait */
+static void ctrl_c_while_waiting(void)
+{
+    server();
+    if (system("command -v flock >/dev/null 2>&1") != 0)
+        SKIP("flock(1) not found");
+    const char *d = store("waitint");
+    set_mode(NULL);
+    char cmd[16384], *out = NULL, *err = NULL;
+    snprintf(cmd, sizeof cmd,
+             "(mkdir -p '%s' && flock '%s/org%%2Ftiny-GGUF%%3AQ8_0.lock' sleep 10 & h=$!; sleep 0.3; "
+             "HF_ENDPOINT='%s' '%s' pull hf.co/org/tiny-GGUF:Q8_0 --models-dir '%s' & p=$!; sleep 1; "
+             "kill -INT $p; wait $p; echo rc=$?; kill $h)",
+             d, d, endpoint, ea_test_binary(), d);
+    ASSERT_EQ(ea_test_run(cmd, &out, &err), 0);
+    ASSERT(out && strstr(out, "rc=130"));
+    ASSERT(strstr(err, "waiting for it") && strstr(err, "interrupted while waiting"));
+    free(out);
+    free(err);
+    ASSERT_EQ(listed(d), 0);
+}
+
 /* stderr not a terminal: a line per 10%; a terminal: one updating line, then
  * a summary */
 static void progress_display(void)
@@ -575,4 +597,4 @@ static void progress_display(void)
 EA_TESTS(EA_TEST(source_forms), EA_TEST(resume_after_cut), EA_TEST(range_ignored),
          EA_TEST(wrong_checksum), EA_TEST(not_found_and_auth), EA_TEST(full_disk),
          EA_TEST(unsupported_architecture), EA_TEST(concurrent_pulls), EA_TEST(ctrl_c_then_resume),
-         EA_TEST(progress_display))
+         EA_TEST(ctrl_c_while_waiting), EA_TEST(progress_display))

@@ -352,9 +352,15 @@ static ea_status http_status_error(long code, const char *what, const char *endp
     return ea_error_set(err, EA_EUNAVAILABLE, "%s: HTTP %ld from %s", what, code, endpoint);
 }
 
+static int on_list_xferinfo(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    volatile int *cancel = ud;
+    return cancel && *cancel ? 1 : 0;
+}
+
 static ea_status fetch_list(const char *endpoint, const char *repo, const char *rev,
-                            struct curl_slist *hdrs, bool have_token, struct ea_buf *out,
-                            struct ea_error *err)
+                            struct curl_slist *hdrs, bool have_token, volatile int *cancel,
+                            struct ea_buf *out, struct ea_error *err)
 {
     char url[EA_STORE_URL_MAX + EA_STORE_NAME_MAX * 2];
     if (strcmp(rev, DEFAULT_REVISION) == 0)
@@ -368,6 +374,9 @@ static ea_status fetch_list(const char *endpoint, const char *repo, const char *
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_list);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_list_xferinfo);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)cancel);
     char cerr[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
     CURLcode rc = curl_easy_perform(c);
@@ -376,6 +385,8 @@ static ea_status fetch_list(const char *endpoint, const char *repo, const char *
     curl_easy_cleanup(c);
     char what[EA_STORE_NAME_MAX + 16];
     snprintf(what, sizeof what, "hf.co/%s", repo);
+    if (rc == CURLE_ABORTED_BY_CALLBACK)
+        return ea_error_set(err, EA_ECANCELLED, "%s: interrupted", what);
     if (rc == CURLE_WRITE_ERROR)
         return ea_error_set(err, EA_ETOOBIG, "%s: file list larger than %zu bytes", what, FILE_LIST_MAX);
     if (rc != CURLE_OK)
@@ -617,7 +628,7 @@ ea_status ea_store_pull(ea_store *s, const struct ea_pull_params *p,
     } else {
         struct ea_buf list;
         ea__buf_init(&list, FILE_LIST_MAX);
-        st = fetch_list(ep, src.repo, rev, hdrs, have_token, &list, err);
+        st = fetch_list(ep, src.repo, rev, hdrs, have_token, p->cancel, &list, err);
         if (!st && (st = ea_pull_pick_file(list.data ? list.data : "", list.len,
                                    src.kind == EA_PULL_HF_REPO ? src.quant : NULL,
                                    src.kind == EA_PULL_HF_FILE ? src.file : NULL, file, sizeof file,
@@ -636,7 +647,7 @@ ea_status ea_store_pull(ea_store *s, const struct ea_pull_params *p,
     x.prog.total = pl.size;
 
     int lock = -1;
-    if ((st = ea__store_lock(s, name, true, note_waiting, &x, &lock, err)))
+    if ((st = ea__store_lock(s, name, true, note_waiting, &x, p->cancel, &lock, err)))
         goto out_headers;
 
     /* already there? */

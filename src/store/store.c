@@ -22,6 +22,7 @@
 #define MANIFEST_SUFFIX ".json"
 #define PARTIAL_META_SUFFIX ".partial-meta" /* not ".json": no model name can clash */
 #define HASH_CHUNK ((size_t)1 << 20) /* bytes read at a time when hashing a file */
+#define LOCK_POLL_MS 100L             /* how often a waiting pull retries the lock */
 
 /* ---- paths ----------------------------------------------------------------- */
 
@@ -307,7 +308,8 @@ ea_status ea__store_file_sha256(const char *path, char hex[65], struct ea_error 
 /* ---- lock ---------------------------------------------------------------------- */
 
 ea_status ea__store_lock(const ea_store *s, const char *name, bool wait,
-                         void (*waiting)(void *ud), void *ud, int *fd, struct ea_error *err)
+                         void (*waiting)(void *ud), void *ud, volatile int *cancel, int *fd,
+                         struct ea_error *err)
 {
     char path[EA_STORE_PATH_MAX];
     ea_status st = ea__store_path(s, name, ".lock", path, sizeof path, err);
@@ -331,12 +333,22 @@ ea_status ea__store_lock(const ea_store *s, const char *name, bool wait,
     }
     if (waiting)
         waiting(ud);
-    while (flock(f, LOCK_EX)) {
-        if (errno != EINTR) {
+    /* polled rather than blocking, so that a cancel set by a signal handler
+     * in another thread than the one waiting is seen too */
+    for (;;) {
+        if (cancel && *cancel) {
+            close(f);
+            return ea_error_set(err, EA_ECANCELLED, "interrupted while waiting for another pull of '%.200s'", name);
+        }
+        if (flock(f, LOCK_EX | LOCK_NB) == 0)
+            break;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
             int e = errno;
             close(f);
             return ea_error_set(err, EA_EIO, "locking %s: %s", path, strerror(e));
         }
+        struct timespec ts = {0, LOCK_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
     }
     *fd = f;
     return EA_OK;

@@ -14,10 +14,13 @@ struct ea_store {
 ea_status ea__store_path(const ea_store *s, const char *name, const char *suffix, char *out,
                          size_t size, struct ea_error *err);
 /* Takes NAME.lock (flock, exclusive). wait: block until free, calling
- * waiting(ud) once first when it is held; otherwise EA_EOVERLOADED. *fd is
- * closed by ea__store_unlock. */
+ * waiting(ud) once first when it is held, and giving up with EA_ECANCELLED
+ * when *cancel (may be NULL) is set while waiting (a signal interrupts the
+ * wait; the lock is polled too); otherwise EA_EOVERLOADED. *fd is closed by
+ * ea__store_unlock. */
 ea_status ea__store_lock(const ea_store *s, const char *name, bool wait,
-                         void (*waiting)(void *ud), void *ud, int *fd, struct ea_error *err);
+                         void (*waiting)(void *ud), void *ud, volatile int *cancel, int *fd,
+                         struct ea_error *err);
 void ea__store_unlock(int fd);
 /* Writes data to path atomically (path.tmp, fsync, rename). */
 ea_status ea__store_write_file(const char *path, const char *data, size_t len,

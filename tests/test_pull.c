@@ -543,6 +543,106 @@ static void ctrl_c_then_resume(void)
     json_decref(r);
 }
 
+/* Starts `serve` on a free port with extra args; returns its pid and port. */
+static pid_t start_serve(const char *args, const char *log, int *port)
+{
+    char cmd[16384], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "(HF_ENDPOINT='%s' '%s' serve -m '%s' --port 0 %s >'%s' 2>&1 & echo $!; "
+             "for i in $(seq 300); do grep -q 'ready' '%s' && break; sleep 0.1; done)",
+             endpoint, ea_test_binary(), repo_file("org/tiny-GGUF/tiny-Q4_K_M.gguf"), args, log, log);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    pid_t pid = (pid_t)atoi(out);
+    free(out);
+    char *l = ea_test_read_file(log, NULL);
+    const char *at = l ? strstr(l, "listening on http://127.0.0.1:") : NULL;
+    *port = at ? atoi(at + strlen("listening on http://127.0.0.1:")) : 0;
+    free(l);
+    if (*port <= 0 || pid <= 0) {
+        if (pid > 0)
+            kill(pid, SIGTERM);
+        FAIL("serve did not start");
+    }
+    return pid;
+}
+
+static void stop_serve(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0); /* not our child (started by the shell): best effort */
+    for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
+        usleep(100000);
+}
+
+/* POST /v1/edgeagent/models/pull: SSE progress, the model registered; API
+ * key required; a client that leaves cancels its pull */
+static void server_pull_endpoint(void)
+{
+    server();
+    set_mode(NULL);
+    const char *d = store("srvpull");
+    char dir[4200], log[4300], args[8192], cmd[16384], *out = NULL;
+    snprintf(dir, sizeof dir, "%s", d);
+    snprintf(log, sizeof log, "%s.serve.log", dir);
+    snprintf(args, sizeof args, "--api-key k3y --models-dir '%s'", dir);
+    int port;
+    pid_t pid = start_serve(args, log, &port);
+    const char *curl = "curl -sN -X POST -H 'Content-Type: application/json'";
+    snprintf(cmd, sizeof cmd, "%s -H 'Authorization: Bearer k3y' -d '{\"source\":\"hf.co/org/tiny-GGUF:Q8_0\"}' "
+             "http://127.0.0.1:%d/v1/edgeagent/models/pull", curl, port);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    if (!out || !strstr(out, "data: {\"event\":\"progress\",\"phase\":\"downloading\"") ||
+        !strstr(out, "data: {\"event\":\"done\",\"name\":\"org/tiny-GGUF:Q8_0\"") ||
+        !strstr(out, "data: [DONE]\n\n"))
+        FAIL("unexpected stream:\n%s", out ? out : "(none)");
+    free(out);
+    ASSERT(same_file(store_file(dir, "org%2Ftiny-GGUF%3AQ8_0.gguf"), repo_file("org/tiny-GGUF/tiny-Q8_0.gguf")));
+    ASSERT_EQ(listed(dir), 1);
+    /* a failing pull ends with an error event */
+    snprintf(cmd, sizeof cmd, "%s -H 'Authorization: Bearer k3y' -d '{\"source\":\"hf.co/org/missing\"}' "
+             "http://127.0.0.1:%d/v1/edgeagent/models/pull", curl, port);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    ASSERT(out && strstr(out, "\"event\":\"error\",\"status\":\"ENOTFOUND\"") && strstr(out, "[DONE]"));
+    free(out);
+    /* no key, bad bodies */
+    snprintf(cmd, sizeof cmd, "%s -o /dev/null -w '%%{http_code}' -d '{\"source\":\"smollm2:135m\"}' "
+             "http://127.0.0.1:%d/v1/edgeagent/models/pull", curl, port);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    ASSERT_STR_EQ(out, "401");
+    free(out);
+    const char *bodies[] = {"[]", "{}", "{\"source\":7}", "{\"source\":\"nosuch:1b\"}",
+                            "{\"source\":\"smollm2:135m\",\"name\":5}"};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s -H 'Authorization: Bearer k3y' -d '%s' "
+                 "http://127.0.0.1:%d/v1/edgeagent/models/pull", curl, bodies[i], port);
+        ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+        if (!out || !strstr(out, "\"error\":{\"message\":"))
+            FAIL("body %s: %s", bodies[i], out ? out : "(none)");
+        free(out);
+    }
+    /* a client that goes away cancels its pull; the partial file stays */
+    set_mode("{\"rate\":500000}");
+    snprintf(cmd, sizeof cmd, "%s --max-time 1 -H 'Authorization: Bearer k3y' -d '{\"source\":\"hf.co/org/tiny-GGUF:Q4_K_M\"}' "
+             "http://127.0.0.1:%d/v1/edgeagent/models/pull; sleep 2", curl, port);
+    ea_test_run(cmd, NULL, NULL);
+    char *l = ea_test_read_file(log, NULL);
+    ASSERT(l && strstr(l, "interrupted"));
+    free(l);
+    ASSERT(file_size(store_file(dir, "org%2Ftiny-GGUF%3AQ4_K_M.gguf.partial")) > 0);
+    ASSERT_EQ(listed(dir), 1);
+    set_mode(NULL);
+    stop_serve(pid);
+    /* a server without an API key refuses to pull */
+    snprintf(args, sizeof args, "--models-dir '%s'", dir);
+    pid = start_serve(args, log, &port);
+    snprintf(cmd, sizeof cmd, "%s -d '{\"source\":\"smollm2:135m\"}' http://127.0.0.1:%d/v1/edgeagent/models/pull",
+             curl, port);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    ASSERT(out && strstr(out, "api_key_required"));
+    free(out);
+    stop_serve(pid);
+}
+
 /* Ctrl-C while waiting for another pull's lock ends the wait */
 static void ctrl_c_while_waiting(void)
 {
@@ -597,4 +697,4 @@ static void progress_display(void)
 EA_TESTS(EA_TEST(source_forms), EA_TEST(resume_after_cut), EA_TEST(range_ignored),
          EA_TEST(wrong_checksum), EA_TEST(not_found_and_auth), EA_TEST(full_disk),
          EA_TEST(unsupported_architecture), EA_TEST(concurrent_pulls), EA_TEST(ctrl_c_then_resume),
-         EA_TEST(ctrl_c_while_waiting), EA_TEST(progress_display))
+         EA_TEST(ctrl_c_while_waiting), EA_TEST(progress_display), EA_TEST(server_pull_endpoint))

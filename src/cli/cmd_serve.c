@@ -261,6 +261,12 @@ int cmd_serve(int argc, char **argv)
         o.api_key = strdup(getenv("EDGEAGENT_API_KEY"));
     o.sp.host = o.host;
     o.sp.api_key = o.api_key;
+    /* POST /v1/edgeagent/models/pull pulls into the same store as -m reads */
+    char store_dir[4096];
+    if (cli_store_dir("serve", o.models_dir, store_dir, sizeof store_dir))
+        o.sp.models_dir = store_dir;
+    o.sp.hf_token = getenv("HF_TOKEN");
+    o.sp.hf_endpoint = getenv("HF_ENDPOINT");
     o.sp.max_inflight = (int32_t)(o.parallel + o.max_queue);
 
     /* signals are taken by sigwait below; every thread started from here on

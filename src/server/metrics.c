@@ -16,8 +16,13 @@
 
 static const int codes[EA__N_CODES] = {200, 400, 401, 404, 405, 413, 429, 431, 500, 503, 0};
 static const char *const ep_names[EA__EP_COUNT] = {
-    "/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize",
-    "/health",              "/metrics",        "/",          "other"};
+    [EA__EP_CHAT] = "/v1/chat/completions", [EA__EP_COMPLETIONS] = "/v1/completions",
+    [EA__EP_MODELS] = "/v1/models",         [EA__EP_TOKENIZE] = "/tokenize",
+    [EA__EP_DETOKENIZE] = "/detokenize",    [EA__EP_HEALTH] = "/health",
+    [EA__EP_METRICS] = "/metrics",          [EA__EP_PAGE] = "/",
+    [EA__EP_APPLY_TEMPLATE] = "/apply-template",
+    [EA__EP_PULL] = "/v1/edgeagent/models/pull",
+    [EA__EP_OTHER] = "other"};
 
 /* seconds for latency histograms; the token histograms use tok_bounds */
 static const double sec_bounds[EA__HIST_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,

@@ -31,6 +31,8 @@
 
 #include "server/server_int.h"
 
+#define PULL_STOP_WAIT_S 30 /* shutdown waits this long for cancelled pulls */
+
 /* the chat page, embedded at build time from web/index.html (cmake/embed.cmake) */
 extern const unsigned char ea__web_index_html[];
 extern const size_t ea__web_index_html_len;
@@ -468,6 +470,7 @@ static const struct route routes[] = {
     {"/tokenize", false, EA__EP_TOKENIZE, 1, true, true},
     {"/detokenize", false, EA__EP_DETOKENIZE, 1, true, true},
     {"/apply-template", false, EA__EP_APPLY_TEMPLATE, 1, true, true},
+    {"/v1/edgeagent/models/pull", false, EA__EP_PULL, 1, true, false},
     {"/health", false, EA__EP_HEALTH, 0, false, false},
     {"/metrics", false, EA__EP_METRICS, 0, true, false},
     {"/", false, EA__EP_PAGE, 0, false, false},
@@ -618,6 +621,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return handle_metrics(c, conn, be);
     case EA__EP_PAGE:
         return handle_page(c, conn);
+    case EA__EP_PULL:
+        return ea__handle_pull(c, conn);
     default:
         return error(c, conn, 404, "invalid_request_error", "not_found", NULL, "Invalid URL");
     }
@@ -636,7 +641,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     static const char *const names[EA__EP_COUNT] = {
         "/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize",
         "/health",              "/metrics",        "/",          "/apply-template",
-        "other"};
+        "/v1/edgeagent/models/pull", "other"};
     if (!path)
         path = names[c->ep];
     if (c->ep != EA__EP_HEALTH && c->ep != EA__EP_METRICS)
@@ -720,6 +725,13 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
         }
     }
     s->p.api_key = NULL; /* only the copy is kept */
+    if ((s->p.models_dir && !(s->models_dir = ea_strdup(s->p.models_dir))) ||
+        (s->p.hf_token && *s->p.hf_token && !(s->hf_token = ea_strdup(s->p.hf_token))) ||
+        (s->p.hf_endpoint && *s->p.hf_endpoint && !(s->hf_endpoint = ea_strdup(s->p.hf_endpoint)))) {
+        st = ea_error_set(err, EA_ENOMEM, "server: out of memory");
+        goto fail;
+    }
+    s->p.models_dir = s->p.hf_token = s->p.hf_endpoint = NULL;
 
     struct addrinfo hints = {0}, *ai = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -766,6 +778,9 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
     return EA_OK;
 fail:
     ea_free(s->api_key);
+    ea_free(s->models_dir);
+    ea_free(s->hf_token);
+    ea_free(s->hf_endpoint);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->log_mu);
@@ -821,6 +836,21 @@ static bool wait_gens(ea_server *s, double ms)
     return none;
 }
 
+/* Cancels running pulls and waits for their threads to finish (a pull
+ * notices within a second; registering a checked file can take longer). */
+static void wait_pulls(ea_server *s)
+{
+    ea__pulls_cancel_all(s);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += PULL_STOP_WAIT_S;
+    pthread_mutex_lock(&s->mu);
+    while (s->n_pulls > 0)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)
+            break;
+    pthread_mutex_unlock(&s->mu);
+}
+
 void ea_server_shutdown(ea_server *s, unsigned grace_ms)
 {
     if (!s || s->shut)
@@ -841,6 +871,7 @@ void ea_server_shutdown(ea_server *s, unsigned grace_ms)
          * cut off by MHD_stop_daemon in ea_server_destroy */
         wait_gens(s, 5000);
     }
+    wait_pulls(s);
 }
 
 void ea_server_destroy(ea_server *s)
@@ -855,7 +886,17 @@ void ea_server_destroy(ea_server *s)
                        ea_server_inflight(s));
         return;
     }
+    pthread_mutex_lock(&s->mu);
+    int pulls = s->n_pulls;
+    pthread_mutex_unlock(&s->mu);
+    if (pulls) {
+        ea__server_log(s, "shutdown: %d pull(s) never ended; leaking the server", pulls);
+        return;
+    }
     ea_free(s->api_key);
+    ea_free(s->models_dir);
+    ea_free(s->hf_token);
+    ea_free(s->hf_endpoint);
     ea_template_destroy(s->tpl);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);

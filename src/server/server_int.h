@@ -4,6 +4,7 @@
  *   metrics.c      Prometheus counters and histograms
  *   generate.c     chat/completions: submit to the engine, stream or answer
  *   server.c       libmicrohttpd daemon, routing, auth, small endpoints
+ *   pull_api.c     POST /v1/edgeagent/models/pull (SSE progress)
  * Does not hold: the public API (edgeagent/server.h).
  */
 #ifndef EDGEAGENT_SERVER_INT_H
@@ -130,6 +131,7 @@ enum ea__endpoint {
     EA__EP_METRICS,
     EA__EP_PAGE,
     EA__EP_APPLY_TEMPLATE,
+    EA__EP_PULL,
     EA__EP_OTHER,
     EA__EP_COUNT
 };
@@ -160,6 +162,9 @@ ea_status ea__metrics_render(const struct ea__metrics *m, ea_engine *engine, int
 /* ---- the server ----------------------------------------------------------------------- */
 
 struct ea__gen;
+struct ea__pull_job;
+
+#define EA__MAX_PULLS 4 /* pulls running at once (429 past it) */
 
 struct ea_server {
     struct ea_server_params p;
@@ -182,6 +187,9 @@ struct ea_server {
     bool shut;
     struct ea__metrics metrics;
     pthread_mutex_t log_mu;
+    char *models_dir, *hf_token, *hf_endpoint; /* owned copies of the params */
+    struct ea__pull_job *pulls[EA__MAX_PULLS]; /* running pulls (under mu) */
+    int n_pulls;                               /* under mu; cv signalled when one ends */
 };
 
 /* Per-HTTP-request state (MHD's con_cls). */
@@ -228,5 +236,10 @@ int ea__handle_generate_resumed(struct ea__req_ctx *c, struct MHD_Connection *co
 void ea__gen_http_done(struct ea__gen *g, bool ok);
 /* Cancels every live generation (shutdown). */
 void ea__gens_cancel_all(ea_server *s);
+
+/* pull_api.c: handles a complete POST /v1/edgeagent/models/pull body. */
+int ea__handle_pull(struct ea__req_ctx *c, struct MHD_Connection *conn);
+/* Asks every running pull to stop (shutdown); they end within a second or so. */
+void ea__pulls_cancel_all(ea_server *s);
 
 #endif

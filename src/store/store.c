@@ -493,10 +493,16 @@ ea_status ea_store_resolve(ea_store *s, const char *arg, char *path, size_t size
     struct stat sb;
     if (!arg || !*arg)
         return ea_error_set(err, EA_EINVAL, "no model given");
+    char copy[EA_STORE_PATH_MAX];
+    if (strlen(arg) >= sizeof copy)
+        return ea_error_set(err, EA_ETOOBIG, "model path is too long");
+    strcpy(copy, arg);
+    arg = copy; /* path may be arg's buffer */
     if (stat(arg, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
-        if (strlen(arg) >= size)
+        size_t n = strlen(arg);
+        if (n >= size)
             return ea_error_set(err, EA_ETOOBIG, "model path is too long");
-        strcpy(path, arg);
+        memmove(path, arg, n + 1); /* arg may be path itself */
         return EA_OK;
     }
     if (s && name_ok(arg)) {

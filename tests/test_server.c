@@ -328,7 +328,7 @@ static void chat_nonstream(void)
     fx_start(&f, NULL, 2, 8);
     struct resp r;
     http(&f, "POST", "/v1/chat/completions",
-         "{\"model\":\"whatever\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+         "{\"model\":\"tiny-test\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
          "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}]}],"
          "\"max_tokens\":8,\"temperature\":0,\"logprobs\":true,\"top_logprobs\":2,\"n\":2,"
          "\"unknown_field\":{\"ignored\":true},\"user\":\"u1\"}",
@@ -370,7 +370,7 @@ static void chat_stream_usage(void)
     fx_start(&f, NULL, 2, 8);
     struct resp r;
     http(&f, "POST", "/v1/chat/completions",
-         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell a story\"}],"
+         "{\"model\":\"default\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell a story\"}],"
          "\"max_tokens\":12,\"seed\":3,\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
          &r);
     ASSERT_EQ(r.status, 200);
@@ -440,7 +440,7 @@ static void completions_variants(void)
     fx_start(&f, NULL, 2, 8);
     struct resp r;
     http(&f, "POST", "/v1/completions",
-         "{\"model\":\"m\",\"prompt\":\"Once upon a time\",\"max_tokens\":6,\"temperature\":0,"
+         "{\"model\":\"auto\",\"prompt\":\"Once upon a time\",\"max_tokens\":6,\"temperature\":0,"
          "\"echo\":true,\"logprobs\":2}",
          &r);
     ASSERT_EQ(r.status, 200);
@@ -846,7 +846,7 @@ static void disconnect_non_streamed_stops_generation(void)
     const char *body = long_body_ex(&f, 1000, false);
     char req[1400];
     int n = snprintf(req, sizeof req,
-                     "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\n\r\n%s",
                      strlen(body), body);
     ASSERT_EQ(send(fd, req, (size_t)n, 0), n);
@@ -903,7 +903,7 @@ static void slow_client_never_blocks_engine(void)
     const char *body = long_body(&f, 3000);
     char req[1024];
     int n = snprintf(req, sizeof req,
-                     "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\n\r\n%s",
                      strlen(body), body);
     ASSERT_EQ(write(fd, req, (size_t)n), n);
@@ -1284,7 +1284,7 @@ static void parser_fields(void)
     struct ea__gen_request r;
     struct ea__api_error e;
     const char *ok =
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"developer\",\"content\":\"d\"},{\"role\":\"user\","
+        "{\"model\":\"default\",\"messages\":[{\"role\":\"developer\",\"content\":\"d\"},{\"role\":\"user\","
         "\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}],"
         "\"max_completion_tokens\":7,\"max_tokens\":9,\"temperature\":0.5,\"top_p\":0.9,\"n\":2,"
         "\"stop\":\"x\",\"seed\":-1,\"presence_penalty\":1,\"frequency_penalty\":-1,"

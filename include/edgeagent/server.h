@@ -7,8 +7,8 @@
  * lifecycle (create = listen, set_backend = ready, shutdown = drain, destroy).
  * Does not hold: model loading or the engine (the caller owns both and hands
  * them over with ea_server_set_backend), signal handling (the CLI's job),
- * chat-template interpretation (template.h; the server renders ChatML until
- * the interpreter is wired in src/server/chat_prompt.c).
+ * chat-template interpretation (template.h; src/server/chat_prompt.c renders
+ * a conversation with the model's own template, ChatML when it has none).
  *
  * Threads: create/set_backend/shutdown/destroy are called from one thread;
  * the server runs its own HTTP threads. Built only with EA_HAVE_NET.
@@ -48,6 +48,20 @@ struct ea_server_params {
     int32_t max_inflight;      /* generation requests at once before 429; default 256 */
     size_t max_stream_pending; /* output a slow client may leave unread; default 1 MiB */
     FILE *log;                 /* request log (one line each); default stderr */
+    /* slow and greedy clients (src/server/conn_guard.c) */
+    unsigned header_timeout_s; /* request line -> end of headers; default 10 s */
+    unsigned body_timeout_s;   /* end of headers -> end of body; default 60 s */
+    uint32_t max_conns_per_ip; /* per client address; default max_connections / 4
+                                  (at least 1); over it: 429 and close */
+    bool limit_loopback;       /* apply max_conns_per_ip to loopback clients too
+                                  (default: they are exempt: a local proxy or agent) */
+    /* browser protection: comma-separated lists, copied; NULL = none */
+    const char *allowed_hosts; /* Host names accepted besides localhost, loopback
+                                  addresses and the bound address; "*" = any. On a
+                                  non-loopback bind without a list: any (the API key
+                                  guards it) */
+    const char *cors_origins;  /* cross-site Origins allowed (exact, e.g.
+                                  "http://localhost:3000"); "*" = any */
     /* POST /v1/edgeagent/models/pull (needs api_key): the model store and
      * Hugging Face access, as for `edgeagent pull` (copied). models_dir
      * NULL: the endpoint answers 503. */
@@ -71,7 +85,8 @@ struct ea_server_backend {
 /* Binds host:port and starts answering (GET /health says "loading", model
  * endpoints 503 until ea_server_set_backend). EA_EAUTH when host is not a
  * loopback address and there is neither an API key nor insecure_no_auth;
- * EA_EIO when the address cannot be bound. The caller owns *out. */
+ * EA_EINVAL when the API key is empty or only white space, or a list is
+ * malformed; EA_EIO when the address cannot be bound. The caller owns *out. */
 ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
                            struct ea_error *err);
 /* The bound port (useful with port 0). */
@@ -88,6 +103,10 @@ void ea_server_destroy(ea_server *s);
 
 /* Generation requests currently in flight (for tests and shutdown). */
 int ea_server_inflight(const ea_server *s);
+
+/* Ends a running ea_server_shutdown's grace period now (a second SIGTERM):
+ * the rest is cancelled at once. Callable from any thread. */
+void ea_server_cut_grace(ea_server *s);
 
 #ifdef __cplusplus
 }

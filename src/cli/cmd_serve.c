@@ -31,12 +31,25 @@ int cmd_serve(int argc, char **argv)
 #include "edgeagent/engine.h"
 #include "edgeagent/server.h"
 
+/* Upper bounds of serve's numeric options: far past what a device runs,
+ * low enough that products of them (connections x buffers) stay sane. */
+#define CLI_MAX_PARALLEL 4096         /* sequences decoded at once */
+#define CLI_MAX_QUEUE (1 << 20)       /* requests waiting for a slot */
+#define CLI_MAX_KV_MEM_MB (1 << 20)   /* 1 TiB of KV cache */
+#define CLI_MAX_CTX (1 << 20)         /* tokens of context / max_tokens */
+#define CLI_MAX_THREADS 1024
+#define CLI_MAX_HTTP_THREADS 64       /* the server caps its pool at 64 too */
+#define CLI_MAX_BODY_BYTES (1 << 30)  /* request body and buffered output */
+#define CLI_MAX_CONNECTIONS 65536
+#define CLI_MAX_TIMEOUT_S 86400
+
 struct serve_options {
     const char *model;
     const char *models_dir; /* store for -m NAME (cli_store_dir) */
     const char *model_id;
     const char *api_key_file;
     char *api_key; /* owned */
+    bool api_key_given; /* --api-key or api-key = ... (even empty: an error, never "no key") */
     struct ea_server_params sp;
     uint64_t parallel, kv_mem_mb, ctx, threads, max_queue, grace_s;
     char host[256];
@@ -69,12 +82,24 @@ static void usage(FILE *f)
             "  --max-tokens N          cap on a request's max_tokens (default 4096)\n"
             "  --max-connections N     open connections (default 256)\n"
             "  --timeout S             idle / stalled-client timeout in seconds (default 60)\n"
-            "  --grace S               shutdown grace period for in-flight requests (default 10)\n"
+            "  --header-timeout S      time a request's head may take from its first line (10)\n"
+            "  --body-timeout S        time a request's body may take after its head (60)\n"
+            "  --max-connections-per-ip N  connections per client address; more get 429\n"
+            "                          (default max-connections / 4; loopback is exempt)\n"
+            "  --limit-loopback        apply --max-connections-per-ip to loopback clients too\n"
+            "  --allowed-hosts LIST    Host names accepted besides localhost and the bound\n"
+            "                          address (comma-separated; * = any)\n"
+            "  --cors-origins LIST     cross-site origins allowed to call the API, e.g.\n"
+            "                          http://localhost:3000 (comma-separated; * = any)\n"
+            "  --grace S               shutdown grace period for in-flight requests (default 10;\n"
+            "                          SIGTERM, SIGINT or SIGHUP start it, a second one ends it)\n"
             "  --max-output BYTES      output buffered per request: a whole answer, or what a\n"
             "                          streaming client leaves unread (default 1048576)\n"
             "  --config FILE           'option = value' lines (names as above, no dashes);\n"
             "                          command-line options override them\n");
 }
+
+static bool in_range(uint64_t u, uint64_t min, uint64_t max) { return u >= min && u <= max; }
 
 /* Applies one option. value is NULL for a flag given on the command line. */
 static int apply(struct serve_options *o, const char *key, const char *value)
@@ -92,19 +117,25 @@ static int apply(struct serve_options *o, const char *key, const char *value)
         o->sp.log_content = flag;
         return 1;
     }
+    if (!strcmp(k, "limit-loopback")) {
+        o->sp.limit_loopback = flag;
+        return 1;
+    }
     if (!value) {
         cli_errorf("serve", "option '%s' needs a value (or is unknown)", key);
         return -1;
     }
-#define U(name, field, max)                                                  \
-    if (!strcmp(k, name)) {                                                  \
-        if (!cli_parse_u64("serve", key, value, &u) || u > (uint64_t)(max)) { \
-            cli_errorf("serve", "%s: out of range (at most %llu)", key,     \
-                       (unsigned long long)(max));                           \
-            return -1;                                                       \
-        }                                                                    \
-        field = u;                                                           \
-        return 2;                                                            \
+#define U(name, field, min, max)                                                   \
+    if (!strcmp(k, name)) {                                                        \
+        if (!cli_parse_u64("serve", key, value, &u))                               \
+            return -1;                                                             \
+        if (!in_range(u, (uint64_t)(min), (uint64_t)(max))) {                      \
+            cli_errorf("serve", "%s %s: out of range (%llu to %llu)", key, value,   \
+                       (unsigned long long)(min), (unsigned long long)(max));      \
+            return -1;                                                             \
+        }                                                                          \
+        field = u;                                                                 \
+        return 2;                                                                  \
     }
     if (!strcmp(k, "m") || !strcmp(k, "model")) {
         o->model = value;
@@ -125,6 +156,15 @@ static int apply(struct serve_options *o, const char *key, const char *value)
     if (!strcmp(k, "api-key")) {
         free(o->api_key);
         o->api_key = strdup(value);
+        o->api_key_given = true;
+        return 2;
+    }
+    if (!strcmp(k, "allowed-hosts")) {
+        o->sp.allowed_hosts = value;
+        return 2;
+    }
+    if (!strcmp(k, "cors-origins")) {
+        o->sp.cors_origins = value;
         return 2;
     }
     if (!strcmp(k, "api-key-file")) {
@@ -133,20 +173,24 @@ static int apply(struct serve_options *o, const char *key, const char *value)
     }
     if (!strcmp(k, "config"))
         return 2; /* handled before */
-    U("port", o->sp.port, 65535)
-    U("parallel", o->parallel, 4096)
-    U("max-queue", o->max_queue, 1 << 20)
-    U("kv-mem", o->kv_mem_mb, 1 << 20)
-    U("ctx", o->ctx, 1 << 20)
-    U("t", o->threads, 1024)
-    U("threads", o->threads, 1024)
-    U("http-threads", o->sp.http_threads, 64)
-    U("max-body", o->sp.max_body_bytes, (uint64_t)1 << 30)
-    U("max-tokens", o->sp.max_tokens, 1 << 20)
-    U("max-connections", o->sp.max_connections, 65536)
-    U("timeout", o->sp.idle_timeout_s, 86400)
-    U("grace", o->grace_s, 3600)
-    U("max-output", o->sp.max_stream_pending, (uint64_t)1 << 30)
+    /* option          field                      min  max (named in cli.h) */
+    U("port", o->sp.port, 0, 65535)
+    U("parallel", o->parallel, 1, CLI_MAX_PARALLEL)
+    U("max-queue", o->max_queue, 1, CLI_MAX_QUEUE)
+    U("kv-mem", o->kv_mem_mb, 1, CLI_MAX_KV_MEM_MB)
+    U("ctx", o->ctx, 0, CLI_MAX_CTX)
+    U("t", o->threads, 0, CLI_MAX_THREADS)
+    U("threads", o->threads, 0, CLI_MAX_THREADS)
+    U("http-threads", o->sp.http_threads, 1, CLI_MAX_HTTP_THREADS)
+    U("max-body", o->sp.max_body_bytes, 1, CLI_MAX_BODY_BYTES)
+    U("max-tokens", o->sp.max_tokens, 1, CLI_MAX_CTX)
+    U("max-connections", o->sp.max_connections, 1, CLI_MAX_CONNECTIONS)
+    U("max-connections-per-ip", o->sp.max_conns_per_ip, 1, CLI_MAX_CONNECTIONS)
+    U("timeout", o->sp.idle_timeout_s, 1, CLI_MAX_TIMEOUT_S)
+    U("header-timeout", o->sp.header_timeout_s, 1, CLI_MAX_TIMEOUT_S)
+    U("body-timeout", o->sp.body_timeout_s, 1, CLI_MAX_TIMEOUT_S)
+    U("grace", o->grace_s, 0, CLI_MAX_TIMEOUT_S)
+    U("max-output", o->sp.max_stream_pending, 1, CLI_MAX_BODY_BYTES)
 #undef U
     cli_errorf("serve", "unknown option '%s'", key);
     return -1;
@@ -181,7 +225,11 @@ static bool load_config(struct serve_options *o, const char *path, char **keep)
             v[vn - 1] = '\0';
             v++;
         }
-        if (apply(o, k, *v ? v : "true") < 0) {
+        /* an empty value is an empty value ("api-key =" is an empty key,
+         * rejected below), except for the flags, where it means "on" */
+        bool is_flag = !strcmp(k, "insecure-no-auth") || !strcmp(k, "log-content") ||
+                       !strcmp(k, "limit-loopback");
+        if (apply(o, k, *v || !is_flag ? v : "true") < 0) {
             cli_errorf("serve", "%s: in the line starting '%s'", path, k);
             return false;
         }
@@ -200,6 +248,36 @@ static char *read_key_file(const char *path)
     }
     t[strcspn(t, "\r\n")] = '\0';
     return t;
+}
+
+/* Waits for a second SIGINT/SIGTERM/SIGHUP while the server drains, and
+ * then ends the grace period. SIGUSR1 (sent by the main thread) ends it. */
+struct second_signal {
+    ea_server *srv;
+    const sigset_t *sigs;
+    pthread_mutex_t mu;
+    bool done;
+};
+
+static void *second_signal_main(void *arg)
+{
+    struct second_signal *ss = arg;
+    sigset_t set = *ss->sigs;
+    sigaddset(&set, SIGUSR1);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        pthread_mutex_lock(&ss->mu);
+        bool done = ss->done;
+        pthread_mutex_unlock(&ss->mu);
+        if (done || sig == SIGUSR1)
+            return NULL;
+        printf("edgeagent serve: second signal: cancelling the requests still running\n");
+        fflush(stdout);
+        ea_server_cut_grace(ss->srv);
+        return NULL;
+    }
 }
 
 /* The model's file name without directories and .gguf. */
@@ -235,7 +313,8 @@ int cmd_serve(int argc, char **argv)
     }
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool is_flag = !strcmp(argv[i], "--insecure-no-auth") || !strcmp(argv[i], "--log-content");
+        bool is_flag = !strcmp(argv[i], "--insecure-no-auth") || !strcmp(argv[i], "--log-content") ||
+                       !strcmp(argv[i], "--limit-loopback");
         int used = apply(&o, argv[i], is_flag ? NULL : v);
         if (used < 0)
             goto out;
@@ -243,6 +322,30 @@ int cmd_serve(int argc, char **argv)
     }
     if (!o.model) {
         usage(stderr);
+        goto out;
+    }
+    if (o.ctx == 1) {
+        cli_errorf("serve", "--ctx 1: a context holds the prompt and the answer, so at least 2 "
+                            "tokens (0 = the model's own, up to 4096)");
+        goto out;
+    }
+    /* the key: --api-key, else --api-key-file, else EDGEAGENT_API_KEY; one
+     * that is given but empty (or only white space) is an error, never a
+     * silent "no key" (the library refuses it too) */
+    if (!o.api_key_given && o.api_key_file) {
+        if (!(o.api_key = read_key_file(o.api_key_file)))
+            goto out;
+        o.api_key_given = true;
+    }
+    const char *env_key = getenv("EDGEAGENT_API_KEY");
+    if (!o.api_key_given && env_key) {
+        o.api_key = strdup(env_key);
+        o.api_key_given = true;
+    }
+    if (o.api_key_given &&
+        (!o.api_key || strspn(o.api_key, " \t\r\n") == strlen(o.api_key))) {
+        cli_errorf("serve", "the API key (%s) is empty or only white space",
+                   o.api_key_file ? o.api_key_file : env_key && !o.api_key_file ? "EDGEAGENT_API_KEY" : "--api-key");
         goto out;
     }
     char model_id[128], model_path[4096];
@@ -255,10 +358,6 @@ int cmd_serve(int argc, char **argv)
     else
         snprintf(model_id, sizeof model_id, "%s", o.model); /* a store name, whole */
     o.model = model_path;
-    if (!o.api_key && o.api_key_file && !(o.api_key = read_key_file(o.api_key_file)))
-        goto out;
-    if (!o.api_key && getenv("EDGEAGENT_API_KEY") && *getenv("EDGEAGENT_API_KEY"))
-        o.api_key = strdup(getenv("EDGEAGENT_API_KEY"));
     o.sp.host = o.host;
     o.sp.api_key = o.api_key;
     /* POST /v1/edgeagent/models/pull pulls into the same store as -m reads */
@@ -275,7 +374,10 @@ int cmd_serve(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    sigaddset(&sigs, SIGHUP); /* a closed terminal or a service manager: drain, do not die */
+    sigset_t blocked = sigs;
+    sigaddset(&blocked, SIGUSR1); /* only to wake the second-signal watcher */
+    pthread_sigmask(SIG_BLOCK, &blocked, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     struct ea_error err = {0};
@@ -342,12 +444,23 @@ int cmd_serve(int argc, char **argv)
     fflush(stdout);
 
     int sig = 0;
-    while (sigwait(&sigs, &sig) != 0 || (sig != SIGINT && sig != SIGTERM))
+    while (sigwait(&sigs, &sig) != 0 || (sig != SIGINT && sig != SIGTERM && sig != SIGHUP))
         ;
-    printf("edgeagent serve: %s: shutting down (grace %u s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-           (unsigned)o.grace_s);
+    printf("edgeagent serve: %s: shutting down (grace %u s; a second signal stops at once)\n",
+           sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM", (unsigned)o.grace_s);
     fflush(stdout);
+    /* a second signal during the drain cuts the grace period short */
+    struct second_signal ss = {.srv = srv, .sigs = &sigs, .mu = PTHREAD_MUTEX_INITIALIZER};
+    pthread_t watcher;
+    bool watching = pthread_create(&watcher, NULL, second_signal_main, &ss) == 0;
     ea_server_shutdown(srv, (unsigned)o.grace_s * 1000u);
+    if (watching) {
+        pthread_mutex_lock(&ss.mu);
+        ss.done = true;
+        pthread_mutex_unlock(&ss.mu);
+        pthread_kill(watcher, SIGUSR1); /* wakes its sigwait (SIGUSR1 is in its set) */
+        pthread_join(watcher, NULL);
+    }
     ea_server_destroy(srv);
     srv = NULL;
     rc = 0;

@@ -72,7 +72,7 @@ ea_status ea_sampler_create(const struct ea_sampling_params *p, int32_t n_vocab,
     if (n_vocab <= 0)
         return ea_error_set(err, EA_EINVAL, "sampling: empty vocabulary");
     if (!(p->temperature >= 0 && p->temperature <= 100) || p->top_k < 0 ||
-        !(p->top_p > 0 && p->top_p <= 1) || !(p->min_p >= 0 && p->min_p <= 1) ||
+        !(p->top_p >= 0 && p->top_p <= 1) || !(p->min_p >= 0 && p->min_p <= 1) ||
         !(p->typical_p > 0 && p->typical_p <= 1) ||
         !(p->repeat_penalty > 0 && p->repeat_penalty <= 100) || p->penalty_last_n < -1 ||
         !(fabsf(p->presence_penalty) <= 100) || !(fabsf(p->frequency_penalty) <= 100))

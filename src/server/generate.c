@@ -23,8 +23,8 @@
  * callback peeks at the socket every GONE_CHECK_TOKENS tokens (a
  * non-blocking poll, only while the connection is suspended and its socket
  * therefore still open) and stops the generation when the peer has closed
- * (a client that only shuts down its sending side after the request reads
- * as closed too, as it does for nginx's "client prematurely closed").
+ * it. A client that only shut down its sending side is still there and gets
+ * its answer: see client_left_locked for how the two are told apart.
  * Does not hold: request validation (request.c), routing and auth (server.c).
  */
 #include <errno.h>
@@ -40,6 +40,11 @@
 #include <microhttpd.h>
 
 #include "server/server_int.h"
+#include "util/threadpool.h"
+
+/* Status line and headers of an answer written directly to the socket
+ * (direct_answer): fixed lines, an id, a timing value and a CORS origin. */
+#define EA__ANSWER_HEAD_MAX 2048
 
 struct lp_entry {
     int32_t token;
@@ -92,6 +97,10 @@ struct ea__gen {
     bool suspended, http_gone, overflow;
     int fd;           /* the client's socket (non-streamed requests), -1 if unknown */
     bool client_left; /* a suspended non-streamed request's client closed its socket */
+    bool probed;      /* the 1xx probe was sent after the client's stream ended */
+    int direct_status; /* answered by direct_answer (status), 0 if not */
+    size_t answer_cap; /* cap of the formatted JSON answer (or of one SSE drain) */
+    char cors_origin[256];
     bool stream, include_usage, logprobs;
     int top_logprobs;
     enum ea__req_kind kind;
@@ -261,35 +270,83 @@ static bool enqueue_locked(struct ea__gen *g, struct choice *c, const char *text
 
 #define GONE_CHECK_TOKENS 16
 
-/* True when the peer of connected socket fd has closed it (EOF, reset or
- * error; a pipelined next request is data, not a close). Never blocks. */
-static bool peer_closed(int fd)
+/* What a non-blocking look at a waiting client's socket shows. */
+enum peer_state { PEER_THERE, PEER_EOF, PEER_GONE };
+
+static enum peer_state peer_state(int fd)
 {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
+    struct pollfd p = {.fd = fd, .events = POLLIN}; /* the end of the stream reads as POLLIN */
     if (poll(&p, 1, 0) <= 0)
-        return false;
+        return PEER_THERE;
     if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
-        return true;
+        return PEER_GONE; /* reset, or both directions shut */
     if (!(p.revents & POLLIN))
-        return false;
+        return PEER_THERE;
     char b;
     ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    if (n > 0)
+        return PEER_THERE; /* a pipelined next request is data, not a close */
+    if (n == 0)
+        return PEER_EOF;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? PEER_THERE : PEER_GONE;
 }
+
+/* An interim response (RFC 9110 15.2: a client must accept 1xx responses it
+ * did not ask for) used as a probe: harmless to a client that only shut down
+ * its sending side, answered with a reset by one that closed its socket. */
+static const char probe_1xx[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 /* Non-streamed requests (under g->mu): whether the client has gone while
  * its connection waits suspended; checked on the first token and every
- * GONE_CHECK_TOKENS after. */
+ * GONE_CHECK_TOKENS after. The end of the client's stream alone is not a
+ * disconnect: a client may send its request, shut down its sending side
+ * (`nc -N`, some proxies) and still read the answer. So the first EOF sends
+ * the 1xx probe (the connection is suspended: libmicrohttpd writes nothing on
+ * it meanwhile, and its answer follows the probe); a client that closed its
+ * socket resets the connection, which a later check sees. */
 static bool client_left_locked(struct ea__gen *g, struct choice *c)
 {
     if (g->stream || g->http_gone)
         return false;
-    if (!g->client_left && g->suspended && g->fd >= 0 && c->n_events++ % GONE_CHECK_TOKENS == 0 &&
-        peer_closed(g->fd)) {
+    if (g->client_left || !g->suspended || g->fd < 0 || c->n_events++ % GONE_CHECK_TOKENS != 0)
+        return g->client_left;
+    enum peer_state st = peer_state(g->fd);
+    if (st == PEER_EOF && !g->probed) {
+        g->probed = true;
+        ssize_t w = send(g->fd, probe_1xx, sizeof probe_1xx - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            st = PEER_GONE;
+    }
+    if (st == PEER_GONE) {
         g->client_left = true;
         g->disconnected = true;
     }
     return g->client_left;
+}
+
+static void *direct_answer(void *arg);
+
+/* A non-streamed answer is ready while its client has ended its sending side
+ * (under g->mu). libmicrohttpd 0.9.75 closes a connection as soon as it reads
+ * the end of the client's stream after a complete request, before it calls
+ * the handler again, so resuming would lose the answer. Such an answer is
+ * written by a short-lived thread straight to the socket (libmicrohttpd does
+ * not touch a suspended connection), then the connection is resumed and
+ * closed. True when that thread took the answer over. */
+static bool answer_half_closed_locked(struct ea__gen *g)
+{
+    if (!g->suspended || g->http_gone || g->client_left || g->fd < 0)
+        return false;
+    if (!g->probed && peer_state(g->fd) != PEER_EOF)
+        return false;
+    pthread_t t;
+    g->refs++; /* the thread's */
+    if (ea__thread_start(&t, direct_answer, g) != 0) {
+        g->refs--;
+        return false;
+    }
+    pthread_detach(t);
+    return true;
 }
 
 static bool on_engine_event(const struct ea_engine_event *ev)
@@ -349,7 +406,9 @@ static bool on_engine_event(const struct ea_engine_event *ev)
     c->total_ms = ev->total_ms;
     c->queue_ms = ev->queue_ms;
     g->n_done++;
-    if (g->stream || g->n_done == g->n_choices)
+    if (g->stream)
+        wake_locked(g);
+    else if (g->n_done == g->n_choices && !answer_half_closed_locked(g))
         wake_locked(g);
     pthread_mutex_unlock(&g->mu);
     gen_unref(g);
@@ -772,6 +831,16 @@ static ea_status tokenize_prompt(const ea_tokenizer *tok, const char *text, size
     return EA_OK;
 }
 
+/* Whether the request's model names what this server serves: the served
+ * id, "default" or "auto" (the router's default task), or no model at all. */
+static bool model_served(const ea_server *s, const struct ea__gen_request *r)
+{
+    if (!r->has_model)
+        return true;
+    return !strcmp(r->model, s->model_id) || !strcmp(r->model, "default") ||
+           !strcmp(r->model, "auto");
+}
+
 static void log_content(ea_server *s, const char *id, const char *what, const char *text, size_t n)
 {
     struct ea_buf b;
@@ -793,6 +862,14 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
     if (!ea__gen_request_parse(kind, ctx->body.data ? ctx->body.data : "", ctx->body.len, &lim, &r,
                                &e))
         return respond_gen_error(ctx, conn, &e);
+    if (!model_served(srv, &r)) {
+        ea__api_errorf(&e, 404, "invalid_request_error", "model_not_found", "model",
+                       "the model '%.100s' does not exist (this server serves '%s'; 'default' "
+                       "and 'auto' name it too)",
+                       r.model, srv->model_id);
+        ea__gen_request_release(&r);
+        return respond_gen_error(ctx, conn, &e);
+    }
 
     int n_prompts = kind == EA__REQ_CHAT ? 1 : r.n_prompts;
     int32_t *ptoks[EA__MAX_PROMPTS] = {0};
@@ -827,14 +904,16 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
                 s = EA_ENOMEM;
             else
                 memcpy(ptoks[p], r.prompts[p].tokens, sizeof(int32_t) * (size_t)pn[p]);
-            if (!s && pn[p] >= ctx_max)
-                s = EA_ETOOBIG;
         }
+        /* the prompt must leave room for at least one generated token */
+        if (!s && pn[p] >= ctx_max)
+            s = EA_ETOOBIG;
         if (s == EA_ETOOBIG) {
             ea__api_errorf(&e, 400, "invalid_request_error", "context_length_exceeded",
                            kind == EA__REQ_CHAT ? "messages" : "prompt",
-                           "this model's maximum context length is %d tokens; the prompt is longer",
-                           ctx_max);
+                           "this model's maximum context length is %d tokens; the prompt (%d "
+                           "tokens) leaves no room for an answer",
+                           ctx_max, pn[p]);
             ret = respond_gen_error(ctx, conn, &e);
             goto out;
         }
@@ -899,8 +978,15 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
     g->created = (int64_t)time(NULL);
     g->t_start = ctx->t_start;
     g->pending_cap = srv->p.max_stream_pending;
-    ea__buf_init(&g->out, (size_t)1 << 30);
+    /* every formatted byte comes from the choices' queues (capped at
+     * pending_cap each, logprob entries at pending_cap * 4 bytes of structs) */
+    g->answer_cap = EA__JSON_SLACK +
+                    (size_t)n_choices * (g->pending_cap * EA__JSON_ESCAPE +
+                                         (g->pending_cap * 4 / sizeof(struct lp_entry) + 1) *
+                                             EA__LOGPROB_JSON_BYTES);
+    ea__buf_init(&g->out, g->answer_cap);
     snprintf(g->id, sizeof g->id, "%s", ctx->id);
+    snprintf(g->cors_origin, sizeof g->cors_origin, "%s", ctx->cors_origin);
     pthread_mutex_lock(&srv->mu);
     g->next = srv->gens;
     if (srv->gens)
@@ -1031,7 +1117,7 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
         MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
         MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-        MHD_add_response_header(resp, "X-Request-Id", g->id);
+        ea__add_common_headers(ctx, resp);
         ctx->status = 200;
         ctx->responded = true;
         ea__metrics_count(&srv->metrics, ctx->ep, 200);
@@ -1071,6 +1157,115 @@ out:
     return ret;
 }
 
+/* The whole answer of a finished non-streamed request: its status, JSON body
+ * and Server-Timing value (HTTP threads, or direct_answer). */
+static void full_answer(struct ea__gen *g, struct ea__api_error *e, int *status, struct ea_buf *o,
+                        char *timing, size_t tcap)
+{
+    timing[0] = '\0';
+    if (gen_failure(g, e)) {
+        *status = e->status;
+        ea__api_error_json(e, o);
+        return;
+    }
+    if (g->srv->p.log_content)
+        for (int i = 0; i < g->n_choices; i++)
+            log_content(g->srv, g->id, "completion", g->choices[i].q.text.data ? g->choices[i].q.text.data : "",
+                        g->choices[i].q.text.len);
+    if (format_full(g, o)) {
+        char id[48];
+        ea__server_new_id(g->srv, "err", id, sizeof id);
+        ea__server_log(g->srv, "error %s: request %s: the answer passed its %zu-byte cap", id, g->id,
+                       g->answer_cap);
+        ea__api_errorf(e, 500, "server_error", NULL, NULL,
+                       "internal error formatting the answer (error id %s)", id);
+        o->len = 0;
+        *status = 500;
+        ea__api_error_json(e, o);
+        return;
+    }
+    /* W3C Server-Timing: the engine's share (submit to last token, the
+     * slowest choice), so clients and benchmarks can tell it from the
+     * server's own overhead */
+    double eng = 0, q = 0;
+    for (int i = 0; i < g->n_choices; i++)
+        if (g->choices[i].total_ms > eng) {
+            eng = g->choices[i].total_ms;
+            q = g->choices[i].queue_ms;
+        }
+    snprintf(timing, tcap, "queue;dur=%.3f, engine;dur=%.3f", q, eng);
+    *status = 200;
+}
+
+/* Writes all of buf to the non-blocking socket fd within deadline_ms. */
+static bool write_all(int fd, const char *buf, size_t n, double deadline_ms)
+{
+    double end = ea__now_ms() + deadline_ms;
+    while (n) {
+        ssize_t w = send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            buf += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return false;
+        double left = end - ea__now_ms();
+        if (left <= 0)
+            return false;
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        poll(&p, 1, (int)left + 1);
+    }
+    return true;
+}
+
+static void *direct_answer(void *arg)
+{
+    struct ea__gen *g = arg;
+    ea_server *srv = g->srv;
+    struct ea_buf body, head;
+    ea__buf_init(&body, g->answer_cap);
+    ea__buf_init(&head, EA__ANSWER_HEAD_MAX);
+    int status = 500;
+    char timing[96];
+    struct ea__api_error e;
+    full_answer(g, &e, &status, &body, timing, sizeof timing);
+    ea_status st = ea__buf_printf(&head,
+                                  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                                  "Content-Length: %zu\r\nX-Request-Id: %s\r\n"
+                                  "X-Content-Type-Options: nosniff\r\nConnection: close\r\n",
+                                  status, MHD_get_reason_phrase_for((unsigned)status), body.len, g->id);
+    if (!st && timing[0])
+        st = ea__buf_printf(&head, "Server-Timing: %s\r\n", timing);
+    if (!st && g->cors_origin[0])
+        st = ea__buf_printf(&head, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", g->cors_origin);
+    if (!st)
+        st = ea__buf_puts(&head, "\r\n");
+    double deadline = srv->p.idle_timeout_s * 1e3;
+    bool ok = !st && write_all(g->fd, head.data, head.len, deadline) &&
+              write_all(g->fd, body.data ? body.data : "", body.len, deadline);
+    ea__buf_release(&body);
+    ea__buf_release(&head);
+    ea__metrics_count(&srv->metrics, g->kind == EA__REQ_CHAT ? EA__EP_CHAT : EA__EP_COMPLETIONS,
+                      status);
+    pthread_mutex_lock(&g->mu);
+    g->direct_status = ok ? status : 0;
+    if (!ok)
+        g->disconnected = true;
+    wake_locked(g); /* libmicrohttpd reads the end of the stream and closes */
+    pthread_mutex_unlock(&g->mu);
+    gen_unref(g);
+    return NULL;
+}
+
+int ea__gen_direct_status(struct ea__gen *g)
+{
+    pthread_mutex_lock(&g->mu);
+    int st = g->direct_status;
+    pthread_mutex_unlock(&g->mu);
+    return st;
+}
+
 int ea__handle_generate_resumed(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
 {
     struct ea__gen *g = ctx->gen;
@@ -1082,40 +1277,24 @@ int ea__handle_generate_resumed(struct ea__req_ctx *ctx, struct MHD_Connection *
         return MHD_YES;
     }
     const bool left = g->client_left;
+    const int direct = g->direct_status;
     pthread_mutex_unlock(&g->mu);
+    if (direct)
+        return MHD_NO; /* answered on the socket already (direct_answer) */
     if (left) { /* nobody to answer: close the connection */
         ea__server_log(ctx->srv, "request %s: client closed the connection before the answer; generation stopped",
                        g->id);
         return MHD_NO;
     }
-    struct ea__api_error e;
-    if (gen_failure(g, &e))
-        return ea__respond_error(ctx, conn, &e);
-    if (ctx->srv->p.log_content)
-        for (int i = 0; i < g->n_choices; i++)
-            log_content(ctx->srv, g->id, "completion", g->choices[i].q.text.data ? g->choices[i].q.text.data : "",
-                        g->choices[i].q.text.len);
     struct ea_buf o;
-    ea__buf_init(&o, (size_t)1 << 30);
-    ea_status s = format_full(g, &o);
-    int ret;
-    if (s) {
-        ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory formatting the answer");
-        ret = ea__respond_error(ctx, conn, &e);
-    } else {
-        /* W3C Server-Timing: the engine's share (submit to last token, the
-         * slowest choice), so clients and benchmarks can tell it from the
-         * server's own overhead */
-        double eng = 0, q = 0;
-        for (int i = 0; i < g->n_choices; i++)
-            if (g->choices[i].total_ms > eng) {
-                eng = g->choices[i].total_ms;
-                q = g->choices[i].queue_ms;
-            }
-        char timing[96];
-        snprintf(timing, sizeof timing, "queue;dur=%.3f, engine;dur=%.3f", q, eng);
-        ret = ea__respond_json_hdr(ctx, conn, 200, o.data, o.len, "Server-Timing", timing);
-    }
+    ea__buf_init(&o, g->answer_cap);
+    int status;
+    char timing[96];
+    struct ea__api_error e;
+    full_answer(g, &e, &status, &o, timing, sizeof timing);
+    int ret = status != 200 ? ea__respond_error(ctx, conn, &e) /* adds Retry-After etc. */
+                            : ea__respond_json_hdr(ctx, conn, status, o.data, o.len,
+                                                   timing[0] ? "Server-Timing" : NULL, timing);
     ea__buf_release(&o);
     return ret;
 }

@@ -14,15 +14,9 @@
 
 #include "server/server_int.h"
 
-static const int codes[EA__N_CODES] = {200, 400, 401, 404, 405, 413, 429, 431, 500, 503, 0};
-static const char *const ep_names[EA__EP_COUNT] = {
-    [EA__EP_CHAT] = "/v1/chat/completions", [EA__EP_COMPLETIONS] = "/v1/completions",
-    [EA__EP_MODELS] = "/v1/models",         [EA__EP_TOKENIZE] = "/tokenize",
-    [EA__EP_DETOKENIZE] = "/detokenize",    [EA__EP_HEALTH] = "/health",
-    [EA__EP_METRICS] = "/metrics",          [EA__EP_PAGE] = "/",
-    [EA__EP_APPLY_TEMPLATE] = "/apply-template",
-    [EA__EP_PULL] = "/v1/edgeagent/models/pull",
-    [EA__EP_OTHER] = "other"};
+#define EA__CODE_ENTRY(c) c,
+static const int codes[EA__N_CODES] = {EA__HTTP_CODE_MAP(EA__CODE_ENTRY) 0}; /* 0: "other" */
+#undef EA__CODE_ENTRY
 
 /* seconds for latency histograms; the token histograms use tok_bounds */
 static const double sec_bounds[EA__HIST_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -75,7 +69,7 @@ static ea_status hist(struct ea_buf *o, const char *name, const char *labels,
 }
 
 ea_status ea__metrics_render(const struct ea__metrics *m, ea_engine *engine, int inflight,
-                             bool ready, struct ea_buf *o)
+                             bool ready, const struct ea__guard_stats *gs, struct ea_buf *o)
 {
     ea_status s = EA_OK;
 #define P(...)                                \
@@ -99,11 +93,13 @@ ea_status ea__metrics_render(const struct ea__metrics *m, ea_engine *engine, int
             else
                 snprintf(code, sizeof code, "%d", codes[c]);
             P("edgeagent_http_requests_total{endpoint=\"%s\",code=\"%s\"} %" PRIu64 "\n",
-              ep_names[ep], code, v);
+              ea__endpoints[ep].path, code, v);
         }
     P("# HELP edgeagent_http_errors_total HTTP responses with status >= 400, by code.\n"
       "# TYPE edgeagent_http_errors_total counter\n");
-    for (int c = 1; c < EA__N_CODES; c++) {
+    for (int c = 0; c < EA__N_CODES; c++) {
+        if (c < EA__N_CODES - 1 && codes[c] < 400)
+            continue;
         uint64_t v = 0;
         for (int ep = 0; ep < EA__EP_COUNT; ep++)
             v += atomic_load(&m->requests[ep][c]);
@@ -140,6 +136,22 @@ ea_status ea__metrics_render(const struct ea__metrics *m, ea_engine *engine, int
     if (!s)
         s = hist(o, "gen_ai_client_token_usage", "gen_ai_token_type=\"output\"", &m->usage_out,
                  true);
+    if (gs) {
+        P("# HELP edgeagent_http_connections Open HTTP connections (not yet cut by the guard).\n"
+          "# TYPE edgeagent_http_connections gauge\nedgeagent_http_connections %u\n"
+          "# HELP edgeagent_http_connections_cut_total Connections the server closed, by reason "
+          "(header/body/idle deadline, evicted to keep slots free for new clients).\n"
+          "# TYPE edgeagent_http_connections_cut_total counter\n"
+          "edgeagent_http_connections_cut_total{reason=\"header_timeout\"} %" PRIu64 "\n"
+          "edgeagent_http_connections_cut_total{reason=\"body_timeout\"} %" PRIu64 "\n"
+          "edgeagent_http_connections_cut_total{reason=\"idle_timeout\"} %" PRIu64 "\n"
+          "edgeagent_http_connections_cut_total{reason=\"evicted\"} %" PRIu64 "\n"
+          "# HELP edgeagent_http_per_ip_refused_total Requests answered 429 for the per-IP "
+          "connection limit.\n# TYPE edgeagent_http_per_ip_refused_total counter\n"
+          "edgeagent_http_per_ip_refused_total %" PRIu64 "\n",
+          gs->open, gs->head_timeouts, gs->body_timeouts, gs->idle_timeouts, gs->evicted,
+          gs->ip_refused);
+    }
     P("# HELP edgeagent_requests_inflight Generation requests being served.\n"
       "# TYPE edgeagent_requests_inflight gauge\nedgeagent_requests_inflight %d\n",
       inflight);

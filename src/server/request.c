@@ -179,11 +179,27 @@ static bool parse_bias(json_t *root, const struct ea__req_limits *lim, struct ea
         /* OpenAI: -100 bans the token, 100 makes it the only choice. */
         r->bias[r->n_bias++] = (struct ea_logit_bias){(int32_t)t, b <= -100 ? -INFINITY : (float)b};
     }
+    /* banning every token leaves nothing to sample from: the caller's mistake */
+    if (lim->n_vocab > 0 && r->n_bias >= lim->n_vocab) {
+        int32_t banned = 0;
+        uint8_t *seen = ea_calloc((size_t)lim->n_vocab, 1);
+        if (!seen)
+            return ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+        for (int32_t i = 0; i < r->n_bias; i++)
+            if (isinf(r->bias[i].bias) && !seen[r->bias[i].token]++)
+                banned++;
+        ea_free(seen);
+        if (banned == lim->n_vocab)
+            return BAD("logit_bias", "logit_bias bans every token of the vocabulary (-100 on all "
+                                     "%d): nothing is left to generate",
+                       lim->n_vocab);
+    }
     return true;
 }
 
 /* Concatenates a message content: a string, or an array of text parts. */
-static bool parse_content(json_t *c, int idx, struct ea__chat_msg *m, struct ea__api_error *e)
+static bool parse_content(json_t *c, int idx, size_t cap, struct ea__chat_msg *m,
+                          struct ea__api_error *e)
 {
     char param[64];
     snprintf(param, sizeof param, "messages[%d].content", idx);
@@ -195,7 +211,7 @@ static bool parse_content(json_t *c, int idx, struct ea__chat_msg *m, struct ea_
     if (!json_is_array(c))
         return BAD(param, "'%s' must be a string or an array of content parts", param);
     struct ea_buf b;
-    ea__buf_init(&b, (size_t)1 << 30);
+    ea__buf_init(&b, cap); /* the parts are pieces of the body: never longer than it */
     size_t i;
     json_t *part;
     json_array_foreach(c, i, part)
@@ -271,7 +287,7 @@ static bool parse_messages(json_t *root, struct ea__gen_request *r, struct ea__a
             snprintf(param, sizeof param, "messages[%zu].content", i);
             return BAD(param, "'%s' is required", param);
         }
-        if (!parse_content(c, (int)i, cm, e))
+        if (!parse_content(c, (int)i, r->body_len + 1, cm, e))
             return false;
         r->n_msgs++;
     }
@@ -380,6 +396,7 @@ bool ea__gen_request_parse(enum ea__req_kind kind, const char *body, size_t len,
     memset(r, 0, sizeof *r);
     r->kind = kind;
     r->n = 1;
+    r->body_len = len;
     json_error_t jerr;
     /* jansson validates UTF-8, caps nesting depth and reports integers and
      * reals that overflow; all of those are malformed JSON here. \u0000 is
@@ -400,8 +417,14 @@ bool ea__gen_request_parse(enum ea__req_kind kind, const char *body, size_t len,
         BAD("model", "'model' must be a string");
         goto out;
     }
-    if (model)
+    if (model) {
+        if (json_string_length(model) >= sizeof r->model) {
+            BAD("model", "'model' is longer than %zu bytes", sizeof r->model - 1);
+            goto out;
+        }
         snprintf(r->model, sizeof r->model, "%s", json_string_value(model));
+        r->has_model = true;
+    }
     if (!reject_unsupported(root, e))
         goto out;
     if (kind == EA__REQ_CHAT ? !parse_messages(root, r, e) : !parse_prompt(root, lim, r, e))

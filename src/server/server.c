@@ -17,6 +17,7 @@
  * Does not hold: generation (generate.c), request validation (request.c).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -58,6 +59,8 @@ void ea_server_params_default(struct ea_server_params *p)
     p->max_n = 8;
     p->max_inflight = 256;
     p->max_stream_pending = (size_t)1 << 20;
+    p->header_timeout_s = 10;
+    p->body_timeout_s = 60;
 }
 
 void ea__server_log(ea_server *s, const char *fmt, ...)
@@ -103,13 +106,26 @@ void ea__server_new_id(ea_server *s, const char *prefix, char *out, size_t cap)
 
 /* ---- responses ---------------------------------------------------------------------- */
 
+void ea__add_common_headers(const struct ea__req_ctx *c, struct MHD_Response *r)
+{
+    MHD_add_response_header(r, "X-Request-Id", c->id);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (c->cors_origin[0]) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", c->cors_origin);
+        MHD_add_response_header(r, "Access-Control-Expose-Headers",
+                                "X-Request-Id, Retry-After, Server-Timing");
+        MHD_add_response_header(r, "Vary", "Origin");
+    }
+    if (c->close_conn)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
 static int queue(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
                  struct MHD_Response *r)
 {
     if (!r)
         return MHD_NO;
-    MHD_add_response_header(r, "X-Request-Id", c->id);
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    ea__add_common_headers(c, r);
     c->status = status;
     c->responded = true;
     ea__metrics_count(&c->srv->metrics, c->ep, status);
@@ -144,20 +160,34 @@ static ea_status json_opt_str(struct ea_buf *b, const char *s)
     return ea__buf_json_str(b, s, strlen(s));
 }
 
+ea_status ea__api_error_json(const struct ea__api_error *e, struct ea_buf *b)
+{
+    ea_status s = ea__buf_puts(b, "{\"error\":{\"message\":");
+    if (!s)
+        s = ea__buf_json_str(b, e->message, strlen(e->message));
+    if (!s)
+        s = ea__buf_puts(b, ",\"type\":");
+    if (!s)
+        s = json_opt_str(b, e->type);
+    if (!s)
+        s = ea__buf_puts(b, ",\"param\":");
+    if (!s)
+        s = json_opt_str(b, e->param);
+    if (!s)
+        s = ea__buf_puts(b, ",\"code\":");
+    if (!s)
+        s = json_opt_str(b, e->code);
+    if (!s)
+        s = ea__buf_puts(b, "}}");
+    return s;
+}
+
 int ea__respond_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
                       const struct ea__api_error *e)
 {
     struct ea_buf b;
-    ea__buf_init(&b, 4096);
-    ea__buf_puts(&b, "{\"error\":{\"message\":");
-    ea__buf_json_str(&b, e->message, strlen(e->message));
-    ea__buf_puts(&b, ",\"type\":");
-    json_opt_str(&b, e->type);
-    ea__buf_puts(&b, ",\"param\":");
-    json_opt_str(&b, e->param);
-    ea__buf_puts(&b, ",\"code\":");
-    json_opt_str(&b, e->code);
-    ea__buf_puts(&b, "}}");
+    ea__buf_init(&b, EA__ERROR_JSON_MAX);
+    ea__api_error_json(e, &b);
     struct MHD_Response *r =
         MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
     ea__buf_release(&b);
@@ -168,7 +198,9 @@ int ea__respond_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
         if (e->status == 401)
             MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
         if (e->status == 405)
-            MHD_add_response_header(r, "Allow", c->method == 0 ? "POST" : "GET");
+            MHD_add_response_header(r, "Allow",
+                                    ea__endpoints[c->ep].method == EA__GET ? "GET, HEAD, OPTIONS"
+                                                                          : "POST, OPTIONS");
     }
     return queue(c, conn, e->status, r);
 }
@@ -283,7 +315,8 @@ static int handle_tokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
         goto out;
     }
     struct ea_buf b;
-    ea__buf_init(&b, (size_t)1 << 30);
+    ea__buf_init(&b, EA__JSON_SLACK + n * (EA__TOKEN_JSON_FIXED +
+                                           EA__JSON_ESCAPE * ea_detok_max_output(be->tok)));
     ea_status st = ea__buf_puts(&b, "{\"tokens\":[");
     for (size_t i = 0; i < n && !st; i++) {
         if (json_is_true(pieces)) {
@@ -334,7 +367,7 @@ static int handle_apply_template(struct ea__req_ctx *c, struct MHD_Connection *c
                      st == EA_ETOOBIG ? "invalid_request_error" : "server_error", NULL, NULL, "%s",
                      err.msg);
     struct ea_buf b;
-    ea__buf_init(&b, (size_t)1 << 30);
+    ea__buf_init(&b, EA__JSON_SLACK + len * EA__JSON_ESCAPE);
     ea_status bs = ea__buf_puts(&b, "{\"prompt\":");
     if (!bs)
         bs = ea__buf_json_str(&b, text, len);
@@ -388,7 +421,7 @@ static int handle_detokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
         goto out;
     }
     struct ea_buf b;
-    ea__buf_init(&b, (size_t)1 << 30);
+    ea__buf_init(&b, EA__JSON_SLACK + got * EA__JSON_ESCAPE);
     ea_status st = ea__buf_puts(&b, "{\"content\":");
     if (!st)
         st = ea__buf_json_str(&b, text, got);
@@ -407,8 +440,10 @@ static int handle_metrics(struct ea__req_ctx *c, struct MHD_Connection *conn,
 {
     struct ea_buf b;
     ea__buf_init(&b, (size_t)1 << 22);
+    struct ea__guard_stats gs;
+    ea__guard_stats(c->srv->guard, &gs);
     ea_status st = ea__metrics_render(&c->srv->metrics, be ? be->engine : NULL,
-                                      ea_server_inflight(c->srv), be != NULL, &b);
+                                      ea_server_inflight(c->srv), be != NULL, &gs, &b);
     if (st) {
         ea__buf_release(&b);
         return error(c, conn, 500, "server_error", NULL, NULL, "metrics too large");
@@ -454,38 +489,23 @@ static int handle_health(struct ea__req_ctx *c, struct MHD_Connection *conn,
 
 /* ---- routing ------------------------------------------------------------------------- */
 
-struct route {
-    const char *path;
-    bool prefix;
-    enum ea__endpoint ep;
-    int method;      /* 0 GET, 1 POST */
-    bool auth;       /* needs the API key when one is set */
-    bool needs_model;
+const struct ea__endpoint_info ea__endpoints[EA__EP_COUNT] = {
+#define EA__EP_INFO(name, path, prefix, method, auth, model, json) \
+    [EA__EP_##name] = {path, prefix, method, auth, model, json},
+    EA__ENDPOINT_MAP(EA__EP_INFO)
+#undef EA__EP_INFO
+    [EA__EP_OTHER] = {"other", false, EA__OTHER_METHOD, false, false, false},
 };
 
-static const struct route routes[] = {
-    {"/v1/chat/completions", false, EA__EP_CHAT, 1, true, true},
-    {"/v1/completions", false, EA__EP_COMPLETIONS, 1, true, true},
-    {"/v1/models", true, EA__EP_MODELS, 0, true, true},
-    {"/tokenize", false, EA__EP_TOKENIZE, 1, true, true},
-    {"/detokenize", false, EA__EP_DETOKENIZE, 1, true, true},
-    {"/apply-template", false, EA__EP_APPLY_TEMPLATE, 1, true, true},
-    {"/v1/edgeagent/models/pull", false, EA__EP_PULL, 1, true, false},
-    {"/health", false, EA__EP_HEALTH, 0, false, false},
-    {"/metrics", false, EA__EP_METRICS, 0, true, false},
-    {"/", false, EA__EP_PAGE, 0, false, false},
-    {"/index.html", false, EA__EP_PAGE, 0, false, false},
-};
-
-static const struct route *find_route(const char *url)
+static enum ea__endpoint find_route(const char *url)
 {
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        const struct route *r = &routes[i];
+    for (int i = 0; i < EA__EP_OTHER; i++) {
+        const struct ea__endpoint_info *r = &ea__endpoints[i];
         size_t n = strlen(r->path);
         if (!strcmp(url, r->path) || (r->prefix && !strncmp(url, r->path, n) && url[n] == '/'))
-            return r;
+            return (enum ea__endpoint)i;
     }
-    return NULL;
+    return EA__EP_OTHER;
 }
 
 /* Compares in time that depends only on the key's length, never on where the
@@ -514,11 +534,249 @@ static bool authorized(ea_server *s, struct MHD_Connection *conn)
     return key_matches(h, n, s->api_key, s->api_key_len);
 }
 
+/* ---- what a request must show before it is handled ------------------------------ */
+
+/* Whether the comma-separated list holds item (n bytes), ASCII case-insensitive. */
+static bool list_has(const char *list, const char *item, size_t n)
+{
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t len = strcspn(p, ",");
+        size_t e = len;
+        while (e && p[e - 1] == ' ')
+            e--;
+        if ((e == n && !strncasecmp(p, item, n)) || (e == 1 && *p == '*'))
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+/* The host part of a Host header value (brackets of an IPv6 literal and the
+ * port removed) into out; false when it is not of that form. */
+static bool host_name(const char *h, char *out, size_t cap)
+{
+    size_t n;
+    if (*h == '[') {
+        const char *e = strchr(h, ']');
+        if (!e || (e[1] && e[1] != ':'))
+            return false;
+        n = (size_t)(e - h - 1);
+        h++;
+    } else {
+        n = strcspn(h, ":");
+        if (h[n] && strchr(h + n + 1, ':'))
+            return false; /* a bare IPv6 address is not a Host */
+    }
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(out, h, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* DNS rebinding defence: a page on another site can make a browser send
+ * requests here under its own host name; a name we never answer to gives it
+ * away. Accepted: localhost (and *.localhost, which resolvers keep on the
+ * loopback), loopback literals, the bound address and --allowed-hosts. */
+static bool host_allowed(const ea_server *s, const char *h)
+{
+    if (s->any_host)
+        return true;
+    char name[256];
+    if (!host_name(h, name, sizeof name))
+        return false;
+    size_t n = strlen(name);
+    if (!strcasecmp(name, "localhost") || (n > 10 && !strcasecmp(name + n - 10, ".localhost")))
+        return true;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127)
+        return true;
+    if (inet_pton(AF_INET6, name, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6))
+        return true;
+    if (!strcasecmp(name, s->host))
+        return true;
+    return list_has(s->allowed_hosts, name, n);
+}
+
+/* Cross-site request defence. A browser sends Origin on every cross-site
+ * request (and on same-site POSTs); without it the caller is not a browser
+ * page. Same-origin (the Origin's host:port is the Host, already checked) and
+ * listed origins pass; a listed one is echoed in the CORS headers. */
+static bool origin_allowed(const ea_server *s, struct ea__req_ctx *c, const char *origin,
+                           const char *host)
+{
+    if (!origin)
+        return true;
+    const char *auth = strstr(origin, "://");
+    if (auth && host && !strcasecmp(auth + 3, host))
+        return true;
+    if (list_has(s->cors_origins, origin, strlen(origin)) && strcmp(origin, "null") != 0) {
+        snprintf(c->cors_origin, sizeof c->cors_origin, "%s", origin);
+        return true;
+    }
+    return false;
+}
+
+struct header_count {
+    const char *name;
+    int n;
+    bool differ;
+    const char *first;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    struct header_count *h = cls;
+    if (key && !strcasecmp(key, h->name)) {
+        if (h->n++ == 0)
+            h->first = value;
+        else if (!value || !h->first || strcmp(value, h->first) != 0)
+            h->differ = true;
+    }
+    return MHD_YES;
+}
+
+static bool is_json_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strlen("application/json");
+    if (strncasecmp(ct, "application/json", n) != 0)
+        return false;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
+/* The checks every request passes before its endpoint sees it, in this
+ * order: well-formed framing (Host on HTTP/1.1, one Content-Length, not
+ * both it and Transfer-Encoding: smuggling ingredients behind a proxy), the
+ * per-IP connection limit, Host, Origin (and CORS preflights), the route and
+ * method, the API key, a JSON Content-Type on POST bodies (a cross-site
+ * "simple" POST with text/plain needs no preflight), the server's state and
+ * the body size. Returns -1 to go on, or what to return to libmicrohttpd. */
+static int admit(struct ea__req_ctx *c, struct MHD_Connection *conn, const char *url,
+                 const char *method, const char *version)
+{
+    ea_server *s = c->srv;
+    const struct ea_server_backend *be = atomic_load(&s->be);
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    struct header_count hosts = {MHD_HTTP_HEADER_HOST, 0, false, NULL};
+    struct header_count lens = {MHD_HTTP_HEADER_CONTENT_LENGTH, 0, false, NULL};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &hosts);
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &lens);
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if ((!host && !strcmp(version, MHD_HTTP_VERSION_1_1)) || hosts.n > 1) {
+        c->close_conn = true;
+        return error(c, conn, 400, "invalid_request_error", "bad_request", NULL,
+                     "an HTTP/1.1 request needs exactly one Host header");
+    }
+    if (lens.differ || (lens.n && te)) {
+        c->close_conn = true;
+        return error(c, conn, 400, "invalid_request_error", "bad_request", NULL,
+                     lens.differ ? "conflicting Content-Length headers"
+                                 : "Content-Length together with Transfer-Encoding");
+    }
+    if (ea__guard_over_ip_limit(conn)) {
+        c->close_conn = true;
+        ea__guard_count_ip_refused(s->guard);
+        return error(c, conn, 429, "rate_limit_error", "too_many_connections", NULL,
+                     "too many connections from your address (at most %u)",
+                     (unsigned)s->p.max_conns_per_ip);
+    }
+    if (host && !host_allowed(s, host))
+        return error(c, conn, 403, "invalid_request_error", "host_not_allowed", NULL,
+                     "the Host '%.100s' is not served here (start the server with "
+                     "--allowed-hosts to add names)",
+                     host);
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (!origin_allowed(s, c, origin, host))
+        return error(c, conn, 403, "invalid_request_error", "origin_not_allowed", NULL,
+                     "cross-site requests from '%.100s' are not allowed (start the server with "
+                     "--cors-origins to allow one)",
+                     origin);
+    const struct ea__endpoint_info *r = &ea__endpoints[c->ep];
+    if (c->ep == EA__EP_OTHER)
+        return error(c, conn, 404, "invalid_request_error", "not_found", NULL,
+                     "Invalid URL (%s %.200s)", method, url);
+    if (c->method == EA__OPTIONS) {
+        /* a CORS preflight (or a plain OPTIONS): what the route takes */
+        struct MHD_Response *pr = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (pr) {
+            const char *allow = r->method == EA__GET ? "GET, HEAD, OPTIONS" : "POST, OPTIONS";
+            MHD_add_response_header(pr, "Allow", allow);
+            if (c->cors_origin[0]) {
+                MHD_add_response_header(pr, "Access-Control-Allow-Methods", allow);
+                MHD_add_response_header(pr, "Access-Control-Allow-Headers",
+                                        "Authorization, Content-Type, X-Request-Id, X-EdgeAgent-Task");
+                MHD_add_response_header(pr, "Access-Control-Max-Age", "600");
+            }
+        }
+        return queue(c, conn, 204, pr);
+    }
+    if (c->method != r->method)
+        return error(c, conn, 405, "invalid_request_error", "method_not_allowed", NULL,
+                     "%s is not allowed on %.200s; use %s", method, url,
+                     r->method == EA__GET ? "GET" : "POST");
+    if (r->auth && !authorized(s, conn))
+        return error(c, conn, 401, "invalid_request_error", "invalid_api_key", NULL,
+                     "missing or incorrect API key (send 'Authorization: Bearer KEY')");
+    if (r->json_body &&
+        !is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
+        return error(c, conn, 415, "invalid_request_error", "unsupported_media_type", NULL,
+                     "the request body must be sent as 'Content-Type: application/json'");
+    if (r->needs_model && atomic_load(&s->draining))
+        return error(c, conn, 503, "server_error", "server_shutting_down", NULL,
+                     "the server is shutting down");
+    if (r->needs_model && !be)
+        return error(c, conn, 503, "server_error", "model_loading", NULL,
+                     "the model is still loading; retry shortly");
+    if (lens.n) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(lens.first, &end, 10);
+        /* a body up to EA__BODY_DRAIN_FACTOR x the cap is read and dropped so
+         * that the client, which may be sending it without waiting, reads the
+         * 413 instead of a reset; a larger one is answered at once and the
+         * connection closed (clients sending Expect: 100-continue get the 413
+         * before sending anything) */
+        if (*end || end == lens.first || errno || v > s->p.max_body_bytes * EA__BODY_DRAIN_FACTOR) {
+            c->close_conn = true;
+            return error(c, conn, 413, "invalid_request_error", "request_too_large", NULL,
+                         "the request body is larger than %zu bytes", s->p.max_body_bytes);
+        }
+        if (v > s->p.max_body_bytes)
+            c->too_big = true;
+    }
+    return -1;
+}
+
+static void client_address(struct MHD_Connection *conn, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
-    (void)version;
     ea_server *s = cls;
     struct ea__req_ctx *c = *con_cls;
     const struct ea_server_backend *be = atomic_load(&s->be);
@@ -529,59 +787,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = c;
         c->srv = s;
         c->t_start = ea__now_ms();
-        c->method = !strcmp(method, "GET") || !strcmp(method, "HEAD") ? 0
-                    : !strcmp(method, "POST")                         ? 1
-                                                                      : 2;
-        const struct route *r = find_route(url);
-        c->ep = r ? r->ep : EA__EP_OTHER;
+        c->method = !strcmp(method, "GET") || !strcmp(method, "HEAD") ? EA__GET
+                    : !strcmp(method, "POST")                         ? EA__POST
+                    : !strcmp(method, "OPTIONS")                      ? EA__OPTIONS
+                                                                      : EA__OTHER_METHOD;
+        c->ep = find_route(url);
         ea__server_new_id(s, c->ep == EA__EP_CHAT ? "chatcmpl" : c->ep == EA__EP_COMPLETIONS ? "cmpl" : "req",
                           c->id, sizeof c->id);
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci && ci->client_addr) {
-            const struct sockaddr *sa = ci->client_addr;
-            if (sa->sa_family == AF_INET)
-                inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->client,
-                          sizeof c->client);
-            else if (sa->sa_family == AF_INET6)
-                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->client,
-                          sizeof c->client);
-        }
+        client_address(conn, c->client, sizeof c->client);
         ea__buf_init(&c->body, s->p.max_body_bytes);
-        if (!r)
-            return error(c, conn, 404, "invalid_request_error", "not_found", NULL,
-                         "Invalid URL (%s %.200s)", method, url);
-        if (c->method != r->method) {
-            c->method = r->method == 0 ? 1 : 0; /* for the Allow header */
-            return error(c, conn, 405, "invalid_request_error", "method_not_allowed", NULL,
-                         "%s is not allowed on %.200s; use %s", method, url,
-                         r->method == 0 ? "GET" : "POST");
-        }
-        if (r->auth && !authorized(s, conn))
-            return error(c, conn, 401, "invalid_request_error", "invalid_api_key", NULL,
-                         "missing or incorrect API key (send 'Authorization: Bearer KEY')");
-        if (r->needs_model && atomic_load(&s->draining))
-            return error(c, conn, 503, "server_error", "server_shutting_down", NULL,
-                         "the server is shutting down");
-        if (r->needs_model && !be)
-            return error(c, conn, 503, "server_error", "model_loading", NULL,
-                         "the model is still loading; retry shortly");
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl) {
-            char *end;
-            unsigned long long v = strtoull(cl, &end, 10);
-            /* a body up to 4x the cap is read and dropped so that the client,
-             * which may be sending it without waiting, reads the 413 instead
-             * of a reset; a larger one is answered at once and the
-             * connection closed (clients sending Expect: 100-continue get the
-             * 413 before sending anything) */
-            if (*end || v > s->p.max_body_bytes * 4)
-                return error(c, conn, 413, "invalid_request_error", "request_too_large", NULL,
-                             "the request body is larger than %zu bytes", s->p.max_body_bytes);
-            if (v > s->p.max_body_bytes)
-                c->too_big = true;
-        }
-        return MHD_YES;
+        ea__guard_head_done(s->guard, conn);
+        int ret = admit(c, conn, url, method, version);
+        return ret < 0 ? MHD_YES : (enum MHD_Result)ret;
     }
     if (c->responded)
         return MHD_YES; /* e.g. the rest of a body after an early answer */
@@ -589,10 +806,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!c->too_big && ea__buf_append(&c->body, upload_data, *upload_data_size))
             c->too_big = true;
         if (c->too_big) {
-            /* chunked bodies have no Content-Length: read and drop up to 4x the
-             * cap to answer 413 properly, then hang up */
+            /* chunked bodies have no Content-Length: read and drop up to
+             * EA__BODY_DRAIN_FACTOR x the cap to answer 413 properly, then hang up */
             c->dropped += *upload_data_size;
-            if (c->dropped > s->p.max_body_bytes * 4)
+            if (c->dropped > s->p.max_body_bytes * EA__BODY_DRAIN_FACTOR)
                 return MHD_NO;
         }
         *upload_data_size = 0;
@@ -600,9 +817,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (c->gen)
         return ea__handle_generate_resumed(c, conn);
-    if (c->too_big)
+    ea__guard_body_done(s->guard, conn);
+    if (c->too_big) {
+        c->close_conn = true;
         return error(c, conn, 413, "invalid_request_error", "request_too_large", NULL,
                      "the request body is larger than %zu bytes", s->p.max_body_bytes);
+    }
     switch (c->ep) {
     case EA__EP_CHAT:
     case EA__EP_COMPLETIONS:
@@ -620,6 +840,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case EA__EP_METRICS:
         return handle_metrics(c, conn, be);
     case EA__EP_PAGE:
+    case EA__EP_PAGE_INDEX:
         return handle_page(c, conn);
     case EA__EP_PULL:
         return ea__handle_pull(c, conn);
@@ -631,25 +852,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     ea_server *s = cls;
+    ea__guard_request_done(s->guard, conn);
     struct ea__req_ctx *c = *con_cls;
     if (!c)
         return;
     *con_cls = NULL;
-    const char *path = c->ep == EA__EP_OTHER ? "other" : NULL;
-    static const char *const names[EA__EP_COUNT] = {
-        "/v1/chat/completions", "/v1/completions", "/v1/models", "/tokenize", "/detokenize",
-        "/health",              "/metrics",        "/",          "/apply-template",
-        "/v1/edgeagent/models/pull", "other"};
-    if (!path)
-        path = names[c->ep];
+    int direct = c->gen ? ea__gen_direct_status(c->gen) : 0;
+    bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK || direct;
     if (c->ep != EA__EP_HEALTH && c->ep != EA__EP_METRICS)
-        ea__server_log(s, "%s %s %s %d %.1fms%s", c->client[0] ? c->client : "-", c->id, path,
-                       c->status, ea__now_ms() - c->t_start,
-                       toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (client gone)");
+        ea__server_log(s, "%s %s %s %d %.1fms%s", c->client[0] ? c->client : "-", c->id,
+                       ea__endpoints[c->ep].path, direct ? direct : c->status,
+                       ea__now_ms() - c->t_start,
+                       direct ? " (half-closed client, answered)" : ok ? "" : " (client gone)");
     if (c->gen)
-        ea__gen_http_done(c->gen, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+        ea__gen_http_done(c->gen, ok);
     ea__buf_release(&c->body);
     ea_free(c);
 }
@@ -716,7 +933,18 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
     snprintf(s->host, sizeof s->host, "%s", s->p.host);
     s->p.host = s->host;
     ea_status st = EA_OK;
-    if (s->p.api_key && *s->p.api_key) {
+    if (s->p.api_key) {
+        /* an empty key would read as "no key" further down while the
+         * operator believes one is required */
+        if (!*s->p.api_key || strspn(s->p.api_key, " \t\r\n") == strlen(s->p.api_key)) {
+            st = ea_error_set(err, EA_EINVAL, "server: the API key is empty or only white space");
+            goto fail;
+        }
+        if (strpbrk(s->p.api_key, " \t\r\n")) {
+            st = ea_error_set(err, EA_EINVAL,
+                              "server: the API key contains white space (clients send it in a header)");
+            goto fail;
+        }
         s->api_key = ea_strdup(s->p.api_key);
         s->api_key_len = strlen(s->p.api_key);
         if (!s->api_key) {
@@ -732,6 +960,19 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
         goto fail;
     }
     s->p.models_dir = s->p.hf_token = s->p.hf_endpoint = NULL;
+    if ((s->p.allowed_hosts && !(s->allowed_hosts = ea_strdup(s->p.allowed_hosts))) ||
+        (s->p.cors_origins && !(s->cors_origins = ea_strdup(s->p.cors_origins)))) {
+        st = ea_error_set(err, EA_ENOMEM, "server: out of memory");
+        goto fail;
+    }
+    s->p.allowed_hosts = s->allowed_hosts;
+    s->p.cors_origins = s->cors_origins;
+    if (!s->p.max_conns_per_ip)
+        s->p.max_conns_per_ip = s->p.max_connections / 4 ? s->p.max_connections / 4 : 1;
+    if (!s->p.header_timeout_s)
+        s->p.header_timeout_s = d.header_timeout_s;
+    if (!s->p.body_timeout_s)
+        s->p.body_timeout_s = d.body_timeout_s;
 
     struct addrinfo hints = {0}, *ai = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -745,6 +986,7 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
                           gai_strerror(gai));
         goto fail;
     }
+    s->any_host = list_has(s->allowed_hosts, "*", 1) || (!is_loopback(ai->ai_addr) && !s->allowed_hosts);
     if (!is_loopback(ai->ai_addr) && !s->api_key && !s->p.insecure_no_auth) {
         freeaddrinfo(ai);
         st = ea_error_set(err, EA_EAUTH,
@@ -754,11 +996,33 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
                           s->host);
         goto fail;
     }
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    struct ea__guard_params gp = {
+        .header_timeout_ms = s->p.header_timeout_s * 1000u,
+        .body_timeout_ms = s->p.body_timeout_s * 1000u,
+        .idle_timeout_ms = s->p.idle_timeout_s * 1000u,
+        .max_connections = s->p.max_connections,
+        .reserve = s->p.max_connections / EA__GUARD_RESERVE_DIV ? s->p.max_connections / EA__GUARD_RESERVE_DIV : 1,
+        .per_ip = s->p.max_conns_per_ip,
+        .limit_loopback = s->p.limit_loopback,
+    };
+    st = ea__guard_create(&gp, &s->guard, err);
+    if (st) {
+        freeaddrinfo(ai);
+        goto fail;
+    }
+    /* poll(2), not epoll: libmicrohttpd 0.9.75's epoll loop, after a wait that
+     * returns exactly its 128-event batch, waits again with the full timeout
+     * while the 128 ready connections sit unprocessed; a burst of 128+
+     * requests on one thread then went unanswered until the idle timeout.
+     * poll has no batch; with --max-connections in the hundreds per thread
+     * its O(n) scan costs microseconds. */
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        MHD_OPTION_NOTIFY_CONNECTION, ea__guard_notify, s->guard,
+        MHD_OPTION_URI_LOG_CALLBACK, ea__guard_uri_log, s->guard,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->p.http_threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)s->p.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -777,10 +1041,13 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
     *out = s;
     return EA_OK;
 fail:
+    ea__guard_destroy(s->guard);
     ea_free(s->api_key);
     ea_free(s->models_dir);
     ea_free(s->hf_token);
     ea_free(s->hf_endpoint);
+    ea_free(s->allowed_hosts);
+    ea_free(s->cors_origins);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->log_mu);
@@ -819,6 +1086,12 @@ int ea_server_inflight(const ea_server *s)
     return n;
 }
 
+/* After the grace period: how long cancelled generations get to report their
+ * end before the daemon is stopped under them (a stalled client's stream
+ * waits for its socket until then), and the same when told to stop at once. */
+#define EA__CANCEL_WAIT_MS 5000
+#define EA__CUT_WAIT_MS 250
+
 /* Waits until no generation is alive or ms pass; true when none is. */
 static bool wait_gens(ea_server *s, double ms)
 {
@@ -828,7 +1101,7 @@ static bool wait_gens(ea_server *s, double ms)
     ts.tv_sec += (time_t)(ns / 1000000000LL);
     ts.tv_nsec = (long)(ns % 1000000000LL);
     pthread_mutex_lock(&s->mu);
-    while (s->n_gens > 0)
+    while (s->n_gens > 0 && !atomic_load(&s->cut_grace))
         if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)
             break;
     bool none = s->n_gens == 0;
@@ -864,14 +1137,27 @@ void ea_server_shutdown(ea_server *s, unsigned grace_ms)
     if (n)
         ea__server_log(s, "shutdown: waiting up to %u ms for %d request(s)", grace_ms, n);
     if (!wait_gens(s, grace_ms)) {
-        ea__server_log(s, "shutdown: grace period over; cancelling %d request(s)",
-                       ea_server_inflight(s));
+        /* the wait below is for the cancellations */
+        bool cut = atomic_exchange(&s->cut_grace, false);
+        ea__server_log(s, "shutdown: %s; cancelling %d request(s)",
+                       cut ? "told to stop now" : "grace period over", ea_server_inflight(s));
         ea__gens_cancel_all(s);
         /* cancelled streams end at the next engine step; stalled clients are
-         * cut off by MHD_stop_daemon in ea_server_destroy */
-        wait_gens(s, 5000);
+         * cut off by MHD_stop_daemon in ea_server_destroy. Told to stop now,
+         * the wait is only for the next engine step. */
+        wait_gens(s, cut ? EA__CUT_WAIT_MS : EA__CANCEL_WAIT_MS);
     }
     wait_pulls(s);
+}
+
+void ea_server_cut_grace(ea_server *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    atomic_store(&s->cut_grace, true);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
 }
 
 void ea_server_destroy(ea_server *s)
@@ -893,7 +1179,10 @@ void ea_server_destroy(ea_server *s)
         ea__server_log(s, "shutdown: %d pull(s) never ended; leaking the server", pulls);
         return;
     }
+    ea__guard_destroy(s->guard);
     ea_free(s->api_key);
+    ea_free(s->allowed_hosts);
+    ea_free(s->cors_origins);
     ea_free(s->models_dir);
     ea_free(s->hf_token);
     ea_free(s->hf_endpoint);

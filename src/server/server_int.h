@@ -1,6 +1,7 @@
 /* server_int.h - internals of the HTTP server shared by its files:
  *   request.c      JSON request bodies -> struct ea__gen_request (validated)
- *   chat_prompt.c  messages -> prompt text (built-in ChatML for now)
+ *   chat_prompt.c  messages -> prompt text (the model's template, ChatML fallback)
+ *   conn_guard.c   per-connection deadlines, per-IP limit, slots for new clients
  *   metrics.c      Prometheus counters and histograms
  *   generate.c     chat/completions: submit to the engine, stream or answer
  *   server.c       libmicrohttpd daemon, routing, auth, small endpoints
@@ -16,12 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <microhttpd.h>
+
 #include "edgeagent/server.h"
 #include "edgeagent/template.h"
 #include "util/buf.h"
 
-struct MHD_Connection;
-struct MHD_Daemon;
 
 /* ---- requests (request.c) ---------------------------------------------------- */
 
@@ -51,6 +52,7 @@ struct ea__prompt {
 struct ea__gen_request {
     enum ea__req_kind kind;
     char model[128];
+    bool has_model;            /* "model" was given */
     struct ea__chat_msg *msgs; /* chat */
     int n_msgs;
     struct ea__prompt *prompts; /* completion */
@@ -69,6 +71,7 @@ struct ea__gen_request {
     bool logprobs;
     int top_logprobs; /* chat: top_logprobs; completions: the logprobs integer */
     bool stream, include_usage;
+    size_t body_len; /* of the JSON body: no text taken from it can be longer */
 };
 
 struct ea__req_limits {
@@ -121,22 +124,48 @@ ea_status ea__chat_template_load(const ea_model *m, ea_template **out, char *fal
 
 /* ---- metrics (metrics.c) ----------------------------------------------------------- */
 
+/* The HTTP endpoints: one table that routing (server.c), the metrics labels
+ * (metrics.c) and the request log all read, so they cannot disagree.
+ *   X(NAME, path (also the metrics label), prefix match, method, needs the API
+ *     key when one is set, needs the model loaded, POST body is JSON)
+ * OTHER (unknown paths) comes last and is not routable. */
+#define EA__ENDPOINT_MAP(X)                                                        \
+    X(CHAT, "/v1/chat/completions", false, EA__POST, true, true, true)              \
+    X(COMPLETIONS, "/v1/completions", false, EA__POST, true, true, true)            \
+    X(MODELS, "/v1/models", true, EA__GET, true, true, false)                       \
+    X(TOKENIZE, "/tokenize", false, EA__POST, true, true, true)                     \
+    X(DETOKENIZE, "/detokenize", false, EA__POST, true, true, true)                 \
+    X(APPLY_TEMPLATE, "/apply-template", false, EA__POST, true, true, true)         \
+    X(HEALTH, "/health", false, EA__GET, false, false, false)                       \
+    X(METRICS, "/metrics", false, EA__GET, true, false, false)                      \
+    X(PAGE, "/", false, EA__GET, false, false, false)                               \
+    X(PAGE_INDEX, "/index.html", false, EA__GET, false, false, false)                \
+    X(PULL, "/v1/edgeagent/models/pull", false, EA__POST, true, false, true)
+
+enum ea__method { EA__GET, EA__POST, EA__OPTIONS, EA__OTHER_METHOD };
+
 enum ea__endpoint {
-    EA__EP_CHAT,
-    EA__EP_COMPLETIONS,
-    EA__EP_MODELS,
-    EA__EP_TOKENIZE,
-    EA__EP_DETOKENIZE,
-    EA__EP_HEALTH,
-    EA__EP_METRICS,
-    EA__EP_PAGE,
-    EA__EP_APPLY_TEMPLATE,
-    EA__EP_PULL,
+#define EA__EP_ENUM(name, path, prefix, method, auth, model, json) EA__EP_##name,
+    EA__ENDPOINT_MAP(EA__EP_ENUM)
+#undef EA__EP_ENUM
     EA__EP_OTHER,
     EA__EP_COUNT
 };
 
-#define EA__N_CODES 11 /* 10 tracked status codes + "other" */
+struct ea__endpoint_info {
+    const char *path; /* "other" for EA__EP_OTHER */
+    bool prefix;
+    enum ea__method method;
+    bool auth, needs_model, json_body;
+};
+/* Indexed by enum ea__endpoint (EA__EP_COUNT entries). */
+extern const struct ea__endpoint_info ea__endpoints[EA__EP_COUNT];
+
+/* The status codes /metrics counts one by one; any other is counted as "other". */
+#define EA__HTTP_CODE_MAP(X) \
+    X(200) X(204) X(400) X(401) X(403) X(404) X(405) X(408) X(413) X(415) X(429) X(431) X(500) X(503)
+#define EA__CODE_COUNT(c) +1
+#define EA__N_CODES (0 EA__HTTP_CODE_MAP(EA__CODE_COUNT) + 1) /* + "other" */
 #define EA__HIST_BUCKETS 14
 
 struct ea__hist {
@@ -155,9 +184,59 @@ struct ea__metrics {
 void ea__metrics_count(struct ea__metrics *m, enum ea__endpoint ep, int status);
 /* Seconds for ttft/tpot/duration; tokens for usage hists. */
 void ea__metrics_observe(struct ea__hist *h, double value, bool tokens);
-/* Appends the Prometheus text exposition (engine may be NULL). */
+struct ea__guard_stats;
+/* Appends the Prometheus text exposition (engine and gs may be NULL). */
 ea_status ea__metrics_render(const struct ea__metrics *m, ea_engine *engine, int inflight,
-                             bool ready, struct ea_buf *out);
+                             bool ready, const struct ea__guard_stats *gs, struct ea_buf *out);
+
+/* ---- connection guard (conn_guard.c) ------------------------------------------------ */
+
+/* Watchdog period, and how long a connection must have been waiting in a
+ * state before it may be evicted to free a slot: a real client sends its
+ * whole head in one go, so a head still incomplete after a second is slow on
+ * purpose; a fresh connection may not have been read yet under load, so an
+ * idle one gets longer. */
+#define EA__GUARD_TICK_MS 100
+#define EA__GUARD_EVICT_HEAD_MS 1000
+#define EA__GUARD_EVICT_IDLE_MS 2000
+/* Slots kept free for new clients: max_connections / EA__GUARD_RESERVE_DIV
+ * (at least 1): 16 of the default 256. */
+#define EA__GUARD_RESERVE_DIV 16
+
+struct ea__guard_params {
+    unsigned header_timeout_ms; /* request line -> end of headers */
+    unsigned body_timeout_ms;   /* end of headers -> end of body */
+    unsigned idle_timeout_ms;   /* accepted or between requests -> next request line */
+    uint32_t max_connections;   /* the daemon's limit */
+    uint32_t reserve;           /* slots kept free for new clients */
+    uint32_t per_ip;            /* connections per client address */
+    bool limit_loopback;        /* apply per_ip to loopback clients too */
+};
+
+struct ea__guard_stats {
+    uint32_t open;
+    uint64_t head_timeouts, body_timeouts, idle_timeouts, evicted, ip_refused;
+};
+
+struct ea__conn_guard;
+/* Starts the watchdog thread. The caller owns *out (ea__guard_destroy, after
+ * the daemon is stopped). */
+ea_status ea__guard_create(const struct ea__guard_params *p, struct ea__conn_guard **out,
+                           struct ea_error *err);
+void ea__guard_destroy(struct ea__conn_guard *g);
+/* libmicrohttpd callbacks (cls = the guard): MHD_OPTION_NOTIFY_CONNECTION and
+ * MHD_OPTION_URI_LOG_CALLBACK. */
+void ea__guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code);
+void *ea__guard_uri_log(void *cls, const char *uri, struct MHD_Connection *conn);
+/* State changes reported by the request handler (its HTTP thread). */
+void ea__guard_head_done(struct ea__conn_guard *g, struct MHD_Connection *conn);
+void ea__guard_body_done(struct ea__conn_guard *g, struct MHD_Connection *conn);
+void ea__guard_request_done(struct ea__conn_guard *g, struct MHD_Connection *conn);
+/* Whether conn was accepted over the per-IP limit (answer 429 and close). */
+bool ea__guard_over_ip_limit(struct MHD_Connection *conn);
+void ea__guard_count_ip_refused(struct ea__conn_guard *g);
+void ea__guard_stats(const struct ea__conn_guard *g, struct ea__guard_stats *st);
 
 /* ---- the server ----------------------------------------------------------------------- */
 
@@ -190,13 +269,33 @@ struct ea_server {
     char *models_dir, *hf_token, *hf_endpoint; /* owned copies of the params */
     struct ea__pull_job *pulls[EA__MAX_PULLS]; /* running pulls (under mu) */
     int n_pulls;                               /* under mu; cv signalled when one ends */
+    struct ea__conn_guard *guard;
+    char *allowed_hosts; /* owned copy of p.allowed_hosts: comma-separated, or NULL */
+    char *cors_origins;  /* owned copy of p.cors_origins, or NULL */
+    bool any_host;       /* no Host check (a "*" entry, or a non-loopback bind without a list) */
+    _Atomic bool cut_grace;
 };
+
+/* A body larger than max_body_bytes is still read (and dropped) up to this
+ * multiple of the cap, so that a client sending it without waiting reads the
+ * 413 instead of a connection reset; past it the connection is closed. */
+#define EA__BODY_DRAIN_FACTOR 4
+
+/* Caps of the JSON the server writes, derived from what went in: JSON text is
+ * at most 6 bytes per byte of string (\u00XX), and a token's logprobs entry
+ * (its id, text and 20 alternatives) at most EA__LOGPROB_JSON_BYTES. A cap is
+ * reached only by a bug; hitting it is a 500, never a silent truncation. */
+#define EA__JSON_ESCAPE 6
+#define EA__LOGPROB_JSON_BYTES 4096
+#define EA__JSON_SLACK 65536 /* ids, field names, usage and other fixed parts */
+/* Bytes of JSON around one token in /tokenize output ({"id":2147483647,"piece":""},) */
+#define EA__TOKEN_JSON_FIXED 32
 
 /* Per-HTTP-request state (MHD's con_cls). */
 struct ea__req_ctx {
     ea_server *srv;
     enum ea__endpoint ep;
-    int method; /* 0 GET, 1 POST, 2 other */
+    enum ea__method method;
     struct ea_buf body;
     bool too_big, responded;
     size_t dropped; /* body bytes read and dropped past the cap */
@@ -205,6 +304,8 @@ struct ea__req_ctx {
     char id[48];
     struct ea__gen *gen; /* chat/completions once submitted */
     char client[64];
+    bool close_conn;       /* answer with Connection: close (protocol errors, limits) */
+    char cors_origin[256]; /* an allowed cross-site Origin to echo, or "" */
 };
 
 double ea__now_ms(void);
@@ -214,12 +315,18 @@ void ea__server_log(ea_server *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* Headers every response carries (request id, nosniff, CORS, Connection:
+ * close when the request asked for it). */
+void ea__add_common_headers(const struct ea__req_ctx *c, struct MHD_Response *r);
 /* Queues a JSON response (the body is copied) and counts it. */
 int ea__respond_json(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
                      const char *json, size_t len);
 /* Same with one extra header (name NULL: none). */
 int ea__respond_json_hdr(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
                          const char *json, size_t len, const char *name, const char *value);
+/* {"error":{...}} for e (message, type, param, code); EA__ERROR_JSON_MAX holds any. */
+#define EA__ERROR_JSON_MAX 4096
+ea_status ea__api_error_json(const struct ea__api_error *e, struct ea_buf *b);
 /* Queues {"error":{...}} for e. */
 int ea__respond_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
                       const struct ea__api_error *e);
@@ -230,6 +337,9 @@ void ea__server_new_id(ea_server *s, const char *prefix, char *out, size_t cap);
 
 /* generate.c: handles a complete chat/completions body. */
 int ea__handle_generate(struct ea__req_ctx *c, struct MHD_Connection *conn);
+/* The status a non-streamed request was answered with directly on its socket
+ * (a client that half-closed its connection), or 0. */
+int ea__gen_direct_status(struct ea__gen *g);
 /* Re-entry after the connection was resumed (non-streaming answers). */
 int ea__handle_generate_resumed(struct ea__req_ctx *c, struct MHD_Connection *conn);
 /* The HTTP request ended (completed or client gone). Cancels what is left. */

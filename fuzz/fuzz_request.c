@@ -10,8 +10,12 @@
 
 #include "server/server_int.h"
 
+static ea_chat *chat; /* ChatML, no tokenizer: renders text only */
+
 static void check(enum ea__req_kind kind, const uint8_t *data, size_t size)
 {
+    if (!chat && ea_chat_create(NULL, NULL, &chat, NULL, 0, NULL))
+        abort();
     struct ea__req_limits lim = {4096, 8, 32000};
     struct ea__gen_request r;
     struct ea__api_error e = {0};
@@ -32,15 +36,13 @@ static void check(enum ea__req_kind kind, const uint8_t *data, size_t size)
     if (kind == EA__REQ_CHAT) {
         if (r.n_msgs < 1)
             abort();
-        char *out = NULL;
-        size_t n = 0;
+        struct ea_chat_prompt out;
         struct ea_error err = {0};
-        if (ea__chat_prompt_render(NULL, NULL, r.msgs, r.n_msgs, (size_t)1 << 24, &out, &n, &err) ==
-            EA_OK) {
-            if (!out || strlen(out) > n) /* content may hold no NUL (jansson rejects \u0000) */
+        if (ea__chat_prompt_render(chat, r.msgs, r.n_msgs, (size_t)1 << 24, 0, &out, &err) == EA_OK) {
+            if (!out.text || strlen(out.text) > out.len) /* content may hold no NUL (jansson rejects \u0000) */
                 abort();
         }
-        ea_free(out);
+        ea_chat_prompt_release(&out);
     } else {
         if (r.n_prompts < 1)
             abort();

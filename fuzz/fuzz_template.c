@@ -3,7 +3,8 @@
  * Input: template source, a NUL byte, then the JSON render context; without
  * a NUL the whole input is the template and a small chat context is used.
  * Every compile or render must either succeed or fail with a message; a
- * successful render is repeated and must give the same bytes. Tight render
+ * successful render is repeated and must give the same bytes, also when
+ * rendered with provenance (whose data ranges must be well formed). Tight render
  * limits (output, memory, steps, iterations) keep any input from hanging.
  * Seeds: fuzz/corpus/template/ (real chat templates with a conversation, and
  * language snippets), made by scripts/gen-template-fuzz-seeds.py.
@@ -60,6 +61,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ea_template_render_ex(t, ctx, ctx_len, &o, &again, &n2, &err) != EA_OK || n2 != n ||
             memcmp(out, again, n) != 0)
             abort(); /* renders are deterministic */
+        ea_free(again);
+        /* a render with provenance writes the same text; its data ranges
+         * are sorted, disjoint, non-empty and inside it */
+        static const char *const keys[] = {"bos_token", "eos_token", "add_generation_prompt", NULL};
+        static const char *const roles[] = {"system", "user", "assistant", "tool", NULL};
+        struct ea_template_provenance prov = {keys, roles};
+        struct ea_template_span *d = NULL;
+        size_t nd = 0;
+        if (ea_template_render_tracked(t, ctx, ctx_len, &o, &prov, &again, &n2, &d, &nd, &err) != EA_OK || n2 != n ||
+            memcmp(out, again, n) != 0)
+            abort();
+        for (size_t i = 0; i < nd; i++)
+            if (!d[i].len || d[i].off + d[i].len > n || (i && d[i].off <= d[i - 1].off + d[i - 1].len - 1))
+                abort();
+        ea_free(d);
         ea_free(again);
     }
     ea_free(out);

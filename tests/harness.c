@@ -1,6 +1,8 @@
 /* harness.c - runner for tests/test_*.c; see harness.h. */
 #include "harness.h"
 
+#include "edgeagent/kernels.h"
+
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -115,10 +117,27 @@ static int run_case(void (*fn)(void))
     return case_result;
 }
 
+int ea_test_threads(int n)
+{
+    const char *cap = getenv("EA_MAX_THREADS");
+    int c = cap ? atoi(cap) : 0;
+    if (c <= 0)
+        return n;
+    return n <= 0 || n > c ? c : n;
+}
+
 int ea__test_main(int argc, char **argv, const struct ea_test_case *cases, size_t n)
 {
     int failed = 0, passed = 0, skipped = 0, ran = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *kernels = getenv("EA_KERNELS");
+    if (kernels && *kernels) {
+        struct ea_error err = {0};
+        if (ea_kernels_select(kernels, &err) != EA_OK) {
+            fprintf(stderr, "EA_KERNELS: %s\n", err.msg);
+            return 2;
+        }
+    }
     for (int a = 1; a < argc; a++) {
         int found = 0;
         for (size_t i = 0; i < n; i++)

@@ -101,6 +101,13 @@ void *ea_test_read_file(const char *path, size_t *size);
 
 
 
+/* The settings the edgeagent binary reads from its environment, applied the
+ * same way to in-process tests (the library reads no environment):
+ * ea__test_main selects EA_KERNELS=name with ea_kernels_select before the
+ * first case, and tests pass ea_test_threads(n) as a model's thread count:
+ * n (0 = one per CPU) capped by EA_MAX_THREADS (CI under emulation sets 1). */
+int ea_test_threads(int n);
+
 /* Runs a shell command line with stdout/stderr captured (caller frees both
  * with free(); either pointer may be NULL). Returns the exit code, or
  * -signal when the process died from a signal. */

@@ -61,7 +61,7 @@ static ea_model *load(const char *rel)
 {
     struct ea_error err = {0};
     ea_model *m = NULL;
-    struct ea_model_load_params lp = {.n_threads = 2};
+    struct ea_model_load_params lp = {.n_threads = ea_test_threads(2)};
     ASSERT_OK(ea_model_load(ea_test_shared_path(rel), &lp, &m, &err), &err);
     return m;
 }

@@ -1,7 +1,10 @@
-/* test_error.c - the status table, ea_error formatting and the allocation
- * fault hook. */
+/* test_error.c - the status table, ea_error formatting, the allocation
+ * fault hook and the capped buffer (util/buf.h). */
+#include <stdint.h>
+
 #include "edgeagent/error.h"
 #include "harness.h"
+#include "util/buf.h"
 
 static void status_names(void)
 {
@@ -56,4 +59,27 @@ static void alloc_fault_hook(void)
     ea_free(s);
 }
 
-EA_TESTS(EA_TEST(status_names), EA_TEST(error_set_and_prefix), EA_TEST(alloc_fault_hook))
+/* A capped buffer refuses appends past its cap, keeps what it had and says
+ * it was cut (callers such as `inspect` report that instead of printing a
+ * cut listing). */
+static void buf_cap(void)
+{
+    struct ea_buf b;
+    ea__buf_init(&b, 10);
+    ASSERT_EQ(ea__buf_puts(&b, "0123456789"), EA_OK);
+    ASSERT(!b.toobig);
+    ASSERT_EQ(ea__buf_putc(&b, 'x'), EA_ETOOBIG);
+    ASSERT_EQ(ea__buf_printf(&b, "%d", 7), EA_ETOOBIG);
+    ASSERT_EQ(ea__buf_append(&b, "y", SIZE_MAX), EA_ETOOBIG);
+    ASSERT(b.toobig);
+    ASSERT_EQ(b.len, 10);
+    ASSERT_STR_EQ(b.data, "0123456789");
+    ea__buf_reset(&b);
+    ASSERT(!b.toobig);
+    ASSERT_EQ(ea__buf_puts(&b, "abc"), EA_OK);
+    ASSERT_STR_EQ(b.data, "abc");
+    ea__buf_release(&b);
+}
+
+EA_TESTS(EA_TEST(status_names), EA_TEST(error_set_and_prefix), EA_TEST(alloc_fault_hook),
+         EA_TEST(buf_cap))

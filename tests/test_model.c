@@ -108,7 +108,7 @@ static ea_model *load_model(const char *rel, int threads)
 {
     struct ea_error err = {0};
     ea_model *m = NULL;
-    struct ea_model_load_params lp = {.n_threads = threads};
+    struct ea_model_load_params lp = {.n_threads = ea_test_threads(threads)};
     ASSERT_OK(ea_model_load(ea_test_shared_path(rel), &lp, &m, &err), &err);
     return m;
 }
@@ -597,7 +597,8 @@ static void packed_weights_same_bits(void)
         size_t packed = 0;
         for (int mode = 0; mode < 3; mode++) { /* mapped, while packing, packed */
             ea_model *m = NULL;
-            struct ea_model_load_params lp = {.n_threads = 2, .no_repack = mode == 0};
+            struct ea_model_load_params lp = {.n_threads = ea_test_threads(2),
+                                              .no_repack = mode == 0};
             ASSERT_OK(ea_model_load(ea_test_shared_path(gguf), &lp, &m, &err), &err);
             if (mode == 2) {
                 ea_model_wait_packed(m);
@@ -626,7 +627,41 @@ static void packed_weights_same_bits(void)
     }
 }
 
+/* The library reads no environment (the binary does: cli_env_read): with
+ * EA_MAX_THREADS, EA_REPACK and EA_KERNELS set in this process, a load
+ * gets the threads and the packing its parameters ask for, and the kernel
+ * variant stays the one selected. Run alone (`test_model
+ * library_reads_no_environment`) it also covers the first use of the
+ * kernels. */
+static void library_reads_no_environment(void)
+{
+    const char *gguf = ea_test_shared_path("reference/models/ref-llama-Q8_0.gguf");
+    if (getenv("EA_KERNELS") || getenv("EA_MAX_THREADS") || getenv("EA_REPACK"))
+        SKIP("EA_KERNELS, EA_MAX_THREADS or EA_REPACK set for this run; skipping");
+    setenv("EA_KERNELS", "generic", 1);
+    setenv("EA_MAX_THREADS", "1", 1);
+    setenv("EA_REPACK", "0", 1);
+    const char *best = ea_kernels_variant_name(ea_kernels_n_variants() - 1);
+    const char *active = ea_kernels_name();
+    struct ea_error err = {0};
+    ea_model *m = NULL;
+    struct ea_model_load_params lp = {.n_threads = 3};
+    ea_status s = ea_model_load(gguf, &lp, &m, &err);
+    unsetenv("EA_KERNELS");
+    unsetenv("EA_MAX_THREADS");
+    unsetenv("EA_REPACK");
+    ASSERT_OK(s, &err);
+    ASSERT_STR_EQ(active, best);
+    ASSERT_EQ(ea_model_threads(m), 3);
+    ea_model_wait_packed(m);
+    if (ea_kernels_pack(EA_TYPE_Q8_0))
+        ASSERT(ea_model_packed_bytes(m) > 0);
+    else
+        printf("    (the %s kernels pack no Q8_0: packing not checked)\n", active);
+    ea_model_destroy(m);
+}
+
 EA_TESTS(EA_TEST(ref_float_models), EA_TEST(ref_quantized_models), EA_TEST(stories_greedy_256), EA_TEST(stories_nll),
          EA_TEST(multi_sequence_batch), EA_TEST(f16_attention_tiling_invariant), EA_TEST(f16_shared_prefix_decode),
          EA_TEST(forward_rejects_bad_batches),
-         EA_TEST(malformed_models), EA_TEST(packed_weights_same_bits))
+         EA_TEST(malformed_models), EA_TEST(packed_weights_same_bits), EA_TEST(library_reads_no_environment))

@@ -106,7 +106,8 @@ static void gen_model_quantized_presets(void)
         const char *path = ea_test_tmp_path("tinyq.gguf");
         ASSERT_OK(ea_model_generate(&gp, path, &err), &err);
         ea_model *m = NULL;
-        ASSERT_OK(ea_model_load(path, NULL, &m, &err), &err);
+        struct ea_model_load_params lp = {.n_threads = ea_test_threads(0)};
+        ASSERT_OK(ea_model_load(path, &lp, &m, &err), &err);
         ea_kv_cache *c = NULL;
         struct ea_kv_cache_params kp = {EA_TYPE_F16, 16, ea_kv_cache_bytes_per_token(m, EA_TYPE_F16) * 64};
         ASSERT_OK(ea_kv_cache_create(m, &kp, &c, &err), &err);

@@ -46,6 +46,22 @@ static struct ea_sampling_params plain(void)
     return p;
 }
 
+/* top_p 0 (OpenAI's lower bound, which the server accepts) keeps only the
+ * most likely token: it was refused by the sampler, so a request with it got
+ * a 500. */
+static void top_p_zero_keeps_the_top_token(void)
+{
+    float l[V];
+    logits_from_probs(probs, l);
+    struct ea_sampling_params p = plain();
+    p.top_p = 0;
+    ea_sampler *s = make(&p);
+    int counts[V];
+    draw(s, l, 500, counts);
+    ASSERT_EQ(counts[0], 500);
+    ea_sampler_destroy(s);
+}
+
 static void greedy(void)
 {
     struct ea_sampling_params p = plain();
@@ -164,20 +180,53 @@ static void typical_p(void)
     expect_kept(p, (int[]){0, 1, 2}, 3);
 }
 
+/* Temperature T draws from p^(1/T) renormalised: every token's frequency
+ * matches that (4 sigma), T < 1 sharpens (the entropy drops, the most
+ * likely token gains, every tail token loses) and T > 1 flattens. */
 static void temperature_sharpens(void)
 {
+    static const float temps[] = {0.5f, 2.0f, 0.25f};
+    const int n = 40000;
     float l[V];
     logits_from_probs(probs, l);
-    struct ea_sampling_params p = plain();
-    p.temperature = 0.5f; /* p^2 renormalised */
-    ea_sampler *s = make(&p);
-    int counts[V];
-    draw(s, l, 20000, counts);
-    double z = 0;
+    double h0 = 0;
     for (int i = 0; i < V; i++)
-        z += probs[i] * probs[i];
-    ASSERT_NEAR(counts[0] / 20000.0, probs[0] * probs[0] / z, 0.02);
-    ea_sampler_destroy(s);
+        h0 -= probs[i] * log(probs[i]);
+    for (size_t ti = 0; ti < sizeof temps / sizeof temps[0]; ti++) {
+        struct ea_sampling_params p = plain();
+        p.temperature = temps[ti];
+        p.seed = 11 + ti;
+        ea_sampler *s = make(&p);
+        int counts[V];
+        draw(s, l, n, counts);
+        ea_sampler_destroy(s);
+        double want[V], z = 0, h = 0;
+        for (int i = 0; i < V; i++)
+            z += want[i] = pow(probs[i], 1.0 / temps[ti]);
+        for (int i = 0; i < V; i++) {
+            want[i] /= z;
+            double f = (double)counts[i] / n;
+            if (!(fabs(f - want[i]) <= 4 * sqrt(want[i] * (1 - want[i]) / n) + 1e-3))
+                FAIL("T=%g token %d: frequency %.4f, p^(1/T) renormalised %.4f", temps[ti], i, f,
+                     want[i]);
+            if (f > 0)
+                h -= f * log(f);
+            if (i > 0) /* the order of the tokens is kept */
+                ASSERT(counts[i] <= counts[i - 1] + 4 * sqrt(n * want[i - 1]));
+        }
+        if (temps[ti] < 1) {
+            ASSERT(h < h0 - 0.1);
+            ASSERT((double)counts[0] / n > probs[0] + 0.05);
+            for (int i = 2; i < V; i++)
+                ASSERT((double)counts[i] / n < probs[i]);
+        } else {
+            ASSERT(h > h0 + 0.1);
+            ASSERT((double)counts[0] / n < probs[0] - 0.05);
+            ASSERT((double)counts[V - 1] / n > probs[V - 1]);
+        }
+        printf("    T=%g: entropy %.3f nats (T=1: %.3f), top token %.3f\n", temps[ti], h, h0,
+               (double)counts[0] / n);
+    }
 }
 
 static void bias_and_penalties(void)
@@ -252,7 +301,9 @@ static void bad_params(void)
     struct ea_error err = {0};
     ea_sampler *s = NULL;
     struct ea_sampling_params p = plain();
-    p.top_p = 0;
+    p.top_p = -0.01f;
+    ASSERT_EQ(ea_sampler_create(&p, V, &s, &err), EA_EINVAL);
+    p.top_p = 1.01f;
     ASSERT_EQ(ea_sampler_create(&p, V, &s, &err), EA_EINVAL);
     p = plain();
     p.temperature = NAN;
@@ -322,7 +373,7 @@ static void stop_strings(void)
     ea_stop_release(&m);
 }
 
-EA_TESTS(EA_TEST(greedy), EA_TEST(seed_reproduces), EA_TEST(distribution), EA_TEST(top_k),
+EA_TESTS(EA_TEST(greedy), EA_TEST(top_p_zero_keeps_the_top_token), EA_TEST(seed_reproduces), EA_TEST(distribution), EA_TEST(top_k),
          EA_TEST(top_p), EA_TEST(min_p), EA_TEST(typical_p), EA_TEST(temperature_sharpens),
          EA_TEST(bias_and_penalties), EA_TEST(logprobs), EA_TEST(bad_params),
          EA_TEST(stop_strings))

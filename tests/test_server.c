@@ -1278,6 +1278,62 @@ static void chat_templates_applied(void)
     remove(path);
 }
 
+static int64_t usage_prompt_tokens(const struct fixture *f, const char *path, const char *body)
+{
+    struct resp r = {0};
+    ASSERT_EQ(http(f, "POST", path, body, &r), 200);
+    json_t *j = parse(&r);
+    int64_t n = json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens"));
+    json_decref(j);
+    resp_free(&r);
+    return n;
+}
+
+/* issue 18: control markup in a chat message is text, never control tokens
+ * (Llama 2 vocabulary: "</s>" is EOS). Before, the rendered prompt was
+ * tokenized with special tokens recognised everywhere: 34 tokens with four
+ * real EOS instead of 39 plain-text ones. /v1/completions keeps parsing them
+ * in the caller's own prompt unless edgeagent.parse_special is false. */
+static void chat_control_markup_is_text(void)
+{
+    model_override = ea_test_shared_path("models/llama-2-tiny-random.gguf");
+    struct fixture f;
+    fx_start(&f, NULL, 2, 8);
+    const char *conv = "{\"messages\":[{\"role\":\"user\",\"content\":\"hello</s></s></s></s>world\"}],"
+                       "\"max_tokens\":1}";
+    const char *p = rendered_prompt(&f, conv, 200);
+    ASSERT_STR_EQ(p, "<|im_start|>user\nhello</s></s></s></s>world<|im_end|>\n<|im_start|>assistant\n");
+    size_t len = strlen(p), n_text = 0, n_special = 0;
+    int32_t toks[256];
+    struct ea_error err = {0};
+    /* the Llama 2 vocabulary has no ChatML tokens: all of it is text, plus BOS */
+    ASSERT_OK(ea_tokenize(f.tok, p, len, EA_TOK_ADD_SPECIAL, toks, 256, &n_text, &err), &err);
+    for (size_t i = 1; i < n_text; i++)
+        ASSERT(!(ea_token_attr(f.tok, toks[i]) & EA_TOKEN_ATTR_CONTROL));
+    ASSERT_OK(ea_tokenize(f.tok, p, len, EA_TOK_ADD_SPECIAL | EA_TOK_PARSE_SPECIAL, toks, 256, &n_special,
+                          &err),
+              &err);
+    ASSERT_EQ(n_text, 39);
+    ASSERT_EQ(n_special, 34); /* what the engine received before the fix */
+    ASSERT_EQ(usage_prompt_tokens(&f, "/v1/chat/completions", conv), 39);
+
+    /* completions: the caller's own prompt, special tokens parsed by default */
+    ASSERT_EQ(usage_prompt_tokens(&f, "/v1/completions", "{\"prompt\":\"hello</s>world\",\"max_tokens\":1}"),
+              4); /* BOS hello EOS world */
+    ASSERT_EQ(usage_prompt_tokens(&f, "/v1/completions",
+                                  "{\"prompt\":\"hello</s>world\",\"max_tokens\":1,"
+                                  "\"edgeagent\":{\"parse_special\":false}}"),
+              6); /* BOS hello </ s > world */
+    struct resp r = {0};
+    ASSERT_EQ(http(&f, "POST", "/v1/completions",
+                   "{\"prompt\":\"x\",\"edgeagent\":{\"parse_special\":1}}", &r),
+              400);
+    ASSERT(strstr(r.body, "edgeagent.parse_special") != NULL);
+    resp_free(&r);
+    fx_stop(&f);
+    model_override = NULL;
+}
+
 static void parser_fields(void)
 {
     struct ea__req_limits lim = {4096, 8, 1000};
@@ -1305,21 +1361,20 @@ static void parser_fields(void)
     ASSERT(r.logprobs && r.top_logprobs == 3 && r.stream && r.include_usage);
     ea__gen_request_release(&r);
 
-    char *out = NULL;
-    size_t n = 0;
+    struct ea_chat_prompt out;
     struct ea_error err = {0};
     struct ea__chat_msg msgs[2] = {{"system", "S", 1}, {"user", "U", 1}};
-    ea_template *chatml = NULL;
-    ASSERT_OK(ea_template_compile_default(&chatml, &err), &err);
-    ASSERT_OK(ea__chat_prompt_render(chatml, NULL, msgs, 2, 1 << 20, &out, &n, &err), &err);
-    ASSERT_STR_EQ(out, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
-                       "<|im_start|>assistant\n");
-    ea_free(out);
-    ASSERT_EQ(ea__chat_prompt_render(chatml, NULL, msgs, 2, 10, &out, &n, &err), EA_ETOOBIG);
-    ea_template_destroy(chatml);
+    ea_chat *chatml = NULL;
+    ASSERT_OK(ea_chat_create(NULL, NULL, &chatml, NULL, 0, &err), &err);
+    ASSERT_OK(ea__chat_prompt_render(chatml, msgs, 2, 1 << 20, 0, &out, &err), &err);
+    ASSERT_STR_EQ(out.text, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
+                            "<|im_start|>assistant\n");
+    ea_chat_prompt_release(&out);
+    ASSERT_EQ(ea__chat_prompt_render(chatml, msgs, 2, 10, 0, &out, &err), EA_ETOOBIG);
+    ea_chat_destroy(chatml);
 }
 
-EA_TESTS(EA_TEST(parser_fields), EA_TEST(chat_templates_applied), EA_TEST(health_loading_then_ready), EA_TEST(models_and_page),
+EA_TESTS(EA_TEST(parser_fields), EA_TEST(chat_templates_applied), EA_TEST(chat_control_markup_is_text), EA_TEST(health_loading_then_ready), EA_TEST(models_and_page),
          EA_TEST(chat_nonstream), EA_TEST(chat_stream_usage), EA_TEST(completions_variants),
          EA_TEST(tokenize_detokenize), EA_TEST(malformed_corpus), EA_TEST(error_statuses),
          EA_TEST(error_500_has_logged_id), EA_TEST(concurrent_streams),

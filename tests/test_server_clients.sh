@@ -163,7 +163,7 @@ import json, sys, urllib.request
 b = {}
 for t in ["<|im_end|>", "<|endoftext|>", "<|im_start|>", "</s>"]:
     rq = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/tokenize", json.dumps({"content": t}).encode(),
-                                {"Authorization": "Bearer " + sys.argv[2]})
+                                {"Authorization": "Bearer " + sys.argv[2], "Content-Type": "application/json"})
     ids = json.load(urllib.request.urlopen(rq))["tokens"]
     if len(ids) == 1:
         b[str(ids[0])] = -100
@@ -204,6 +204,7 @@ print("body", body.decode())
 t.join()
 print("done", out.get("stream", "").rstrip().endswith("data: [DONE]"))
 EOF2
+[ $? = 0 ] || { cat "$tmp/drain.out"; kill -KILL $A_PID; } # never wait for a server nobody stopped
 wait $A_PID; rc=$?
 check "SIGTERM: exit status 0 (got $rc)" '[ $rc = 0 ]'; [ $rc = 0 ] || grep -A30 "WARNING" "$tmp/a.err" | head -60
 check "SIGTERM: the in-flight stream finished within the grace period" 'grep -q "^done True" "$tmp/drain.out"'

@@ -761,7 +761,88 @@ static void concurrent_renders(void)
     ea_template_destroy(t);
 }
 
+/* The render with data ranges bracketed: "<s>[hi]</s>". Also checks that
+ * tracking leaves the text exactly as an untracked render writes it. */
+static const char *marked(const char *src, const char *ctx)
+{
+    static char buf[4096];
+    static const char *const keys[] = {"bos_token", "add_generation_prompt", NULL};
+    static const char *const roles[] = {"user", "assistant", "system", NULL};
+    struct ea_template_provenance prov = {keys, roles};
+    ea_template *t = NULL;
+    struct ea_error err = {0};
+    ASSERT_OK(ea_template_compile(src, strlen(src), &t, &err), &err);
+    char *out = NULL, *plain = NULL;
+    size_t n = 0, pn = 0, nd = 0;
+    struct ea_template_span *d = NULL;
+    ASSERT_OK(ea_template_render_tracked(t, ctx, strlen(ctx), NULL, &prov, &out, &n, &d, &nd, &err), &err);
+    ASSERT_OK(ea_template_render(t, ctx, strlen(ctx), &plain, &pn, &err), &err);
+    ASSERT_EQ(pn, n);
+    ASSERT(memcmp(plain, out, n) == 0);
+    size_t k = 0, at = 0;
+    for (size_t i = 0; i <= nd; i++) {
+        size_t end = i < nd ? d[i].off : n;
+        if (i < nd)
+            ASSERT(d[i].len > 0 && d[i].off >= at && d[i].off + d[i].len <= n); /* sorted, disjoint, inside */
+        k += (size_t)snprintf(buf + k, sizeof buf - k, "%.*s", (int)(end - at), out + at);
+        if (i < nd) {
+            k += (size_t)snprintf(buf + k, sizeof buf - k, "[%.*s]", (int)d[i].len, out + d[i].off);
+            at = d[i].off + d[i].len;
+        }
+    }
+    ea_free(out);
+    ea_free(plain);
+    ea_free(d);
+    ea_template_destroy(t);
+    return buf;
+}
+
+/* Provenance (issue 18): which output bytes come from message data. */
+static void provenance(void)
+{
+    const char *ctx = "{\"messages\":[{\"role\":\"user\",\"content\":\" hi \",\"n\":5},"
+                      "{\"role\":\"evil\",\"content\":\"b\"}],\"bos_token\":\"<s>\",\"other\":\"<o>\"}";
+#define M(src, want) ASSERT_STR_EQ(marked(src, ctx), want)
+    M("{{ bos_token + '[INST]' + messages[0].content + '</s>' }}", "<s>[INST][ hi ]</s>");
+    M("{{ bos_token ~ messages[0].content ~ 7 }}", "<s>[ hi ]7");
+    M("{{ messages[0].content | trim }}|{{ messages[0].content.strip() }}", "[hi]|[hi]");
+    M("{% set s = '<a>' + messages[0].content %}{{ s.rstrip() }}{{ (s + '<b>') | trim }}",
+      "<a>[ hi]<a>[ hi ]<b>");
+    M("{{ ['<a>', messages[0].content] | join('|') }}", "<a>|[ hi ]");
+    M("{{ ['x', 'y'] | join(messages[1].content) }}{{ messages[1].content.join(['1', '2']) }}", "x[b]y1[b]2");
+    M("{{ ('<a>' + messages[0].content)[1:5] }}|{{ messages[0].content[1] }}", "a>[ h]|[h]");
+    M("{% set b %}<t>{{ messages[0].content }}</t>{% endset %}{{ b }}", "<t>[ hi ]</t>");
+    M("{% macro m(x) %}<m>{{ x }}</m>{% endmacro %}{{ m(messages[0].content) }}", "<m>[ hi ]</m>");
+    M("{% set ns = namespace(s='<n>') %}{% set ns.s = ns.s + messages[1].content %}{{ ns.s }}", "<n>[b]");
+    /* other built-ins given data: all of their result is data */
+    M("{{ messages[0].content | replace('h', '<|h|>') }}", "[ <|h|>i ]");
+    M("{{ messages[0].content.upper() }}|{{ messages[0].content.split('i')[0] }}", "[ HI ]|[ h]");
+    M("{{ messages[1] | tojson }}", "[{\"role\": \"evil\", \"content\": \"b\"}]");
+    M("{{ messages[1].content | list | join }}", "[b]");
+    M("{{ messages[1:] }}", "[[{\"role\": \"evil\", \"content\": \"b\"}]]");
+    /* trusted: listed keys and listed role names; numbers are never data */
+    M("{{ '<|' + messages[0].role + '|>' }}{{ '<|' + messages[1].role + '|>' }}", "<|user|><|[evil]|>");
+    M("{{ bos_token }}{{ other }}{{ messages[0].n }}", "<s>[<o>]5");
+    /* a template string that only looks at data stays the template's */
+    M("{% if 'h' in messages[0].content %}<yes>{% endif %}{{ '<x>' | default(messages[1].content) }}", "<yes><x>");
+    /* what an interrupted iteration wrote is dropped with its ranges */
+    M("{% for m in messages %}{{ m.content }}{% if loop.first %}{% continue %}{% endif %}!{% endfor %}", "[b]!");
+    /* a list that holds itself is walked once, not along every path */
+    M("{% set a = [] %}{% for i in range(30) %}{% set _ = a.append(a) %}{% endfor %}"
+      "{{ (nothing | default(a)) | length }}{{ [a, messages[1].content] | first | length }}",
+      "3030");
+#undef M
+    /* untracked renders report nothing and NULL out-parameters are refused */
+    ea_template *t = NULL;
+    struct ea_error err = {0};
+    ASSERT_OK(ea_template_compile_default(&t, &err), &err);
+    char *out = NULL;
+    size_t n = 0;
+    ASSERT_EQ(ea_template_render_tracked(t, "{}", 2, NULL, NULL, &out, &n, NULL, NULL, &err), EA_EINVAL);
+    ea_template_destroy(t);
+}
+
 EA_TESTS(EA_TEST(golden_templates), EA_TEST(golden_snippets), EA_TEST(default_chatml), EA_TEST(operators),
          EA_TEST(statements), EA_TEST(whitespace_control), EA_TEST(filters), EA_TEST(tests_and_methods),
          EA_TEST(globals), EA_TEST(extensions), EA_TEST(compile_errors), EA_TEST(invalid_utf8_source), EA_TEST(context_json), EA_TEST(limits),
-         EA_TEST(allocation_failures), EA_TEST(concurrent_renders))
+         EA_TEST(allocation_failures), EA_TEST(concurrent_renders), EA_TEST(provenance))

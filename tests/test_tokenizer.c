@@ -1024,6 +1024,64 @@ static void special_tokens_spm(void)
     ea_tokenizer_destroy(t);
 }
 
+/* ea_tokenize_plain: no special or added token inside the plain ranges
+ * (message data in a chat prompt); everything else as ea_tokenize. */
+static void plain_ranges(void)
+{
+    ea_tokenizer *t = load_tok(ea_test_shared_path("vocab/ggml-vocab-llama-spm.gguf"));
+    struct ea_error err = {0};
+    const char *text = "hello</s>world";
+    size_t n = 0, nw = 0;
+    int32_t *ids = NULL, *want = tok_all(t, text, 14, EA_TOK_ADD_SPECIAL, &nw);
+    struct ea_text_span eos = {5, 4}, part = {0, 6}, all = {0, 14};
+    ASSERT_OK(ea_tokenize_plain(t, text, 14, EA_TOK_ADD_SPECIAL | EA_TOK_PARSE_SPECIAL, &eos, 1, 64, &ids, &n, &err),
+              &err);
+    ASSERT_EQ(n, nw); /* as if special tokens were not parsed at all */
+    ASSERT(memcmp(ids, want, n * sizeof *ids) == 0);
+    for (size_t i = 0; i < n; i++)
+        ASSERT_NE(ids[i], 2);
+    ea_free(ids);
+    /* an occurrence that only overlaps a plain range is text too */
+    ASSERT_OK(ea_tokenize_plain(t, text, 14, EA_TOK_PARSE_SPECIAL, &part, 1, 64, &ids, &n, &err), &err);
+    for (size_t i = 0; i < n; i++)
+        ASSERT_NE(ids[i], 2);
+    ea_free(ids);
+    ASSERT_OK(ea_tokenize_plain(t, text, 14, EA_TOK_PARSE_SPECIAL, &all, 1, 64, &ids, &n, &err), &err);
+    ASSERT_EQ(n, nw - 1); /* no BOS asked */
+    ea_free(ids);
+    free(want);
+    /* no ranges: exactly ea_tokenize; a plain occurrence next to a real one */
+    ASSERT_OK(ea_tokenize_plain(t, text, 14, EA_TOK_PARSE_SPECIAL, NULL, 0, 64, &ids, &n, &err), &err);
+    ASSERT_EQ(n, 3);
+    ASSERT_EQ(ids[1], 2);
+    ea_free(ids);
+    struct ea_text_span first = {0, 4};
+    ASSERT_OK(ea_tokenize_plain(t, "</s></s>", 8, EA_TOK_PARSE_SPECIAL, &first, 1, 64, &ids, &n, &err), &err);
+    ASSERT(n > 1);
+    ASSERT_EQ(ids[n - 1], 2);
+    for (size_t i = 0; i + 1 < n; i++)
+        ASSERT_NE(ids[i], 2);
+    ea_free(ids);
+    /* ranges out of the text or out of order, a maximum that is exceeded */
+    struct ea_text_span bad[2] = {{4, 4}, {2, 1}}, past = {10, 5};
+    ASSERT_EQ(ea_tokenize_plain(t, text, 14, 0, bad, 2, 64, &ids, &n, &err), EA_EINVAL);
+    ASSERT_EQ(ea_tokenize_plain(t, text, 14, 0, &past, 1, 64, &ids, &n, &err), EA_EINVAL);
+    ASSERT_EQ(ea_tokenize_plain(t, text, 14, 0, &all, 1, 2, &ids, &n, &err), EA_ETOOBIG);
+    ASSERT(ids == NULL);
+    ea_tokenizer_destroy(t);
+    /* user-defined (added) tokens are plain text there too */
+    t = convert_package("tokenizer-qwen3", NULL);
+    int32_t think = ea_tokenizer_find(t, "<think>", 7);
+    struct ea_text_span mid = {1, 7};
+    ASSERT_OK(ea_tokenize_plain(t, "a<think>b<think>", 16, EA_TOK_PARSE_SPECIAL, &mid, 1, 64, &ids, &n, &err),
+              &err);
+    ASSERT_EQ(ids[n - 1], think);
+    for (size_t i = 0; i + 1 < n; i++)
+        ASSERT_NE(ids[i], think);
+    ea_free(ids);
+    ea_tokenizer_destroy(t);
+}
+
 static void tokenize_buffer_too_small(void)
 {
     ea_tokenizer *t = load_tok(ea_test_shared_path("vocab/ggml-vocab-gpt-2.gguf"));
@@ -1452,6 +1510,34 @@ static void cli_tokenize(void)
     ASSERT_EQ(ea_test_run(cmd, &out, &errs), 2);
     free(out);
     free(errs);
+    /* --file: a file's text; a directory or a missing file is an error that
+     * says so (a directory used to tokenize as the empty text) */
+    char txt[8192];
+    snprintf(txt, sizeof txt, "%s", ea_test_tmp_path("tokenize.txt"));
+    FILE *f = fopen(txt, "w");
+    ASSERT(f);
+    fputs("Hello world", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s tokenize -m %s --ids --file %s", ea_test_binary(), spm, txt);
+    ASSERT_EQ(ea_test_run(cmd, &out, &errs), 0);
+    ASSERT_STR_EQ(out, "[1, 15043, 3186]\n");
+    free(out);
+    free(errs);
+    remove(txt);
+    snprintf(cmd, sizeof cmd, "%s tokenize -m %s --file %s", ea_test_binary(), spm,
+             ea_test_build_dir());
+    ASSERT_EQ(ea_test_run(cmd, &out, &errs), 1);
+    ASSERT_STR_EQ(out, "");
+    if (!strstr(errs, "is a directory"))
+        FAIL("stderr does not say the --file is a directory: %s", errs);
+    free(out);
+    free(errs);
+    snprintf(cmd, sizeof cmd, "%s tokenize -m %s --file /nonexistent.txt", ea_test_binary(), spm);
+    ASSERT_EQ(ea_test_run(cmd, &out, &errs), 1);
+    if (!strstr(errs, "cannot open /nonexistent.txt"))
+        FAIL("stderr does not name the missing file: %s", errs);
+    free(out);
+    free(errs);
 }
 
 static void cli_convert(void)
@@ -1505,6 +1591,14 @@ static void cli_convert(void)
     ASSERT(strstr(errs, "cannot open"));
     free(out);
     free(errs);
+    /* a directory is not "larger than 512 MiB" */
+    snprintf(cmd, sizeof cmd, "%s convert-tokenizer %s -o %s", ea_test_binary(), ea_test_build_dir(),
+             gguf);
+    ASSERT_EQ(ea_test_run(cmd, &out, &errs), 1);
+    if (!strstr(errs, "is a directory"))
+        FAIL("stderr does not say the input is a directory: %s", errs);
+    free(out);
+    free(errs);
     remove(bad);
 }
 
@@ -1512,7 +1606,7 @@ EA_TESTS(EA_TEST(vocab_vectors), EA_TEST(hf_converted_vectors), EA_TEST(hf_conve
          EA_TEST(stories260k), EA_TEST(roundtrip_vectors), EA_TEST(roundtrip_random),
          EA_TEST(invalid_utf8), EA_TEST(streaming_split_chars), EA_TEST(streaming_matches_whole),
          EA_TEST(streaming_real_text), EA_TEST(gen_model_vocab), EA_TEST(gen_model_presets),
-         EA_TEST(special_tokens_llama3), EA_TEST(special_tokens_qwen), EA_TEST(special_tokens_spm),
+         EA_TEST(special_tokens_llama3), EA_TEST(special_tokens_qwen), EA_TEST(special_tokens_spm), EA_TEST(plain_ranges),
          EA_TEST(tokenize_buffer_too_small), EA_TEST(long_inputs), EA_TEST(malformed_metadata),
          EA_TEST(malformed_tokenizer_json), EA_TEST(concurrent_use), EA_TEST(alloc_failures), EA_TEST(cli_tokenize),
          EA_TEST(cli_convert))

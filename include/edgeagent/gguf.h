@@ -259,7 +259,13 @@ ea_status ea_gguf_writer_add_tensor_fill(ea_gguf_writer *w, const char *name, ui
                                          void *ctx);
 /* Writes to path via a temporary file renamed into place. */
 ea_status ea_gguf_writer_write_file(ea_gguf_writer *w, const char *path, struct ea_error *err);
-/* Writes into a new buffer; the caller owns *out (free with ea_free). */
+/* Writes into a new buffer; the caller owns *out (free with ea_free).
+ * EA_ETOOBIG past EA_GGUF_WRITER_MAX_MEMORY bytes: memory images serve
+ * tests, fuzz seeds and vocabulary files (a few MB); a model belongs in a
+ * file (ea_gguf_writer_write_file), and 1 GiB leaves room for the largest
+ * vocabulary many times over without letting a runaway writer take all the
+ * memory of an edge board. */
+#define EA_GGUF_WRITER_MAX_MEMORY ((size_t)1 << 30)
 ea_status ea_gguf_writer_write_memory(ea_gguf_writer *w, void **out, size_t *size,
                                       struct ea_error *err);
 

@@ -6,7 +6,8 @@
  * dot-product kernel); the vector helpers attention needs; variant selection
  * (generic scalar reference, avx2, avx512, neon, neon-dotprod). The generic
  * variant is always built and defines the results; every other variant is
- * tested against it. EA_KERNELS=<variant> in the environment forces one.
+ * tested against it. ea_kernels_select forces one (the edgeagent binary
+ * calls it for EA_KERNELS=<variant> in its environment).
  * Does not hold: the type table (gguf.h), threading (model), model ops such
  * as RMSNorm or RoPE (src/model).
  */

@@ -47,8 +47,8 @@ struct ea_model_load_params {
      * the active kernels pack are copied into their packed layout (faster
      * matmuls) by a background thread started at load: about the model's
      * size in anonymous memory, while the copied pages of the mapping are
-     * released; results are the same bits either way. EA_REPACK=0 in the
-     * environment does the same as setting this. */
+     * released; results are the same bits either way. (The edgeagent
+     * binary sets this for EA_REPACK=0 in its environment.) */
     bool no_repack;
 };
 

@@ -7,8 +7,8 @@
  * lifecycle (create = listen, set_backend = ready, shutdown = drain, destroy).
  * Does not hold: model loading or the engine (the caller owns both and hands
  * them over with ea_server_set_backend), signal handling (the CLI's job),
- * chat-template interpretation (template.h; src/server/chat_prompt.c renders
- * a conversation with the model's own template, ChatML when it has none).
+ * chat prompts (chat.h: the model's template or ChatML, message data
+ * tokenized as plain text).
  *
  * Threads: create/set_backend/shutdown/destroy are called from one thread;
  * the server runs its own HTTP threads. Built only with EA_HAVE_NET.

@@ -82,6 +82,37 @@ ea_status ea_template_render_ex(const ea_template *tpl, const char *context_json
                                 const struct ea_template_render_opts *opts, char **out, size_t *out_len,
                                 struct ea_error *err);
 
+/* ---- provenance: message data versus template text ---------------------------- */
+
+/* A byte range [off, off+len) of a rendered text. */
+struct ea_template_span {
+    size_t off, len;
+};
+
+/* Which parts of the context are the template's own (trusted) text. Every
+ * other string of the context is message data. */
+struct ea_template_provenance {
+    /* Top-level keys whose values are trusted (NULL-terminated list, may be
+     * NULL): bos_token, eos_token, add_generation_prompt, ... */
+    const char *const *trusted_keys;
+    /* Values of a "role" key equal to one of these (NULL-terminated) are
+     * trusted, so templates that build a control token from the role
+     * ('<|' + role + '|>') keep working; other roles are data. */
+    const char *const *trusted_roles;
+};
+
+/* ea_template_render_ex that also says which bytes of the output derive from
+ * message data: *data (sorted, disjoint ranges; the caller frees it with
+ * ea_free; NULL when there are none) and *n_data. Data strings keep their
+ * provenance through printing, `+`, `~`, join, trim/strip, slicing,
+ * indexing, set blocks and macros; any other filter or method given data
+ * returns data as a whole (a conservative rule: docs/TEMPLATES.md). The
+ * text is exactly ea_template_render_ex's. prov NULL: nothing is trusted. */
+ea_status ea_template_render_tracked(const ea_template *tpl, const char *context_json, size_t len,
+                                     const struct ea_template_render_opts *opts,
+                                     const struct ea_template_provenance *prov, char **out, size_t *out_len,
+                                     struct ea_template_span **data, size_t *n_data, struct ea_error *err);
+
 /* The fallback for models without a chat template: ChatML as Qwen2.5 writes
  * it (static string, do not free):
  *   <|im_start|>{role}\n{content}<|im_end|>\n   for every message, then

@@ -121,6 +121,22 @@ ea_status ea_tokenize(const ea_tokenizer *t, const char *text, size_t len, unsig
 ea_status ea_tokenize_alloc(const ea_tokenizer *t, const char *text, size_t len, unsigned flags,
                             size_t max, int32_t **out, size_t *n_out, struct ea_error *err);
 
+/* A byte range [off, off+len) of a text. */
+struct ea_text_span {
+    size_t off, len;
+};
+
+/* Like ea_tokenize_alloc, but no special or added token (control,
+ * user-defined or unknown, whatever the flags) is recognised where its text
+ * overlaps one of plain[0..n_plain) (sorted, disjoint, inside the text;
+ * EA_EINVAL otherwise): those bytes are always encoded as plain text. The
+ * fragments between the recognised tokens are encoded as ea_tokenize would,
+ * so a text whose plain ranges hold no token text gives the same ids. Chat
+ * prompts pass the ranges that came from message data (template.h). */
+ea_status ea_tokenize_plain(const ea_tokenizer *t, const char *text, size_t len, unsigned flags,
+                            const struct ea_text_span *plain, size_t n_plain, size_t max,
+                            int32_t **out, size_t *n_out, struct ea_error *err);
+
 /* ---- ids -> text -------------------------------------------------------- */
 
 /* The bytes token id stands for in generated text (llama.cpp's

@@ -131,7 +131,7 @@ int bench_serving(const struct serving_opts *o)
 {
     struct ea_error err = {0};
     ea_model *m = NULL;
-    struct ea_model_load_params lp = {.n_threads = o->threads};
+    struct ea_model_load_params lp = cli_model_params(o->threads);
     if (ea_model_load(o->model, &lp, &m, &err)) {
         cli_error("bench", &err);
         return 1;
@@ -152,9 +152,12 @@ int bench_serving(const struct serving_opts *o)
                " MiB\n",
                h->name, h->arch, ea_type_info(h->file_type_major)->name, ea_model_threads(m),
                o->prompt, o->shared_prefix, o->gen, o->kv_mem_mb);
-    if (o->json)
-        printf("{\"model\":\"%s\",\"threads\":%d,\"prompt\":%d,\"shared_prefix\":%d,\"gen\":%d,\"levels\":[",
-               h->name, ea_model_threads(m), o->prompt, o->shared_prefix, o->gen);
+    if (o->json) {
+        printf("{\"model\":");
+        cli_print_json_str(stdout, h->name);
+        printf(",\"threads\":%d,\"prompt\":%d,\"shared_prefix\":%d,\"gen\":%d,\"levels\":[",
+               ea_model_threads(m), o->prompt, o->shared_prefix, o->gen);
+    }
     else
         printf("| %11s | %12s | %10s | %10s | %10s | %10s | %9s | %8s | %8s |\n", "concurrency",
                "gen tok/s", "TTFT p50", "TTFT p99", "ITL p50", "ITL p99", "peak KV", "preempt",

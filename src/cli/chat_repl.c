@@ -1,11 +1,11 @@
-/* chat_repl.c - `run` as a chat: the conversation is rendered with the
- * model's own chat template (tokenizer.chat_template; ChatML when the model
- * has none), tokenized with special tokens recognised, and only what is new
- * since the last turn is evaluated (the longest common token prefix with the
- * cache is kept). Interactive on a terminal: line editing and history,
+/* chat_repl.c - `run` as a chat: the conversation is rendered and tokenized
+ * by the library's chat prompt (chat.h: the model's own chat template, ChatML
+ * when it has none; what the user typed is tokenized as plain text, so it
+ * cannot forge control tokens), and only what is new since the last turn is
+ * evaluated (the longest common token prefix with the cache is kept). Interactive on a terminal: line editing and history,
  * Ctrl-C stops the current answer, Ctrl-D quits. Otherwise each input line
  * (or -p) is one user turn.
- * Does not hold: the template interpreter (src/tokenizer/template_*.c). */
+ * Does not hold: the template interpreter (src/template/). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,37 +14,24 @@
 #include "cli/cli.h"
 #include "cli/lineedit.h"
 #include "cli/run_int.h"
-#include "edgeagent/template.h"
+#include "edgeagent/chat.h"
 
 struct chat {
     struct run_session *rs;
-    ea_template *tpl;
+    ea_chat *fmt;
     json_t *messages;
-    char bos[256], eos[256];
 };
-
-static void token_text(const ea_tokenizer *t, int32_t id, char *out, size_t cap)
-{
-    const char *s = id >= 0 ? ea_token_text(t, id) : NULL;
-    snprintf(out, cap, "%s", s ? s : "");
-}
 
 static ea_status chat_init(struct chat *c, struct run_session *rs, struct ea_error *err)
 {
     memset(c, 0, sizeof *c);
     c->rs = rs;
-    struct ea_gguf_str src;
-    ea_status s;
-    if (ea_gguf_get_str(ea_model_gguf(rs->m), "tokenizer.chat_template", &src, NULL) == EA_OK)
-        s = ea_template_compile(src.ptr, (size_t)src.len, &c->tpl, err);
-    else {
-        fprintf(stderr, "run: the model has no chat template; using ChatML\n");
-        s = ea_template_compile_default(&c->tpl, err);
-    }
+    char why[EA_ERROR_MSG_MAX + 64];
+    ea_status s = ea_chat_create(ea_model_gguf(rs->m), rs->tok, &c->fmt, why, sizeof why, err);
     if (s)
         return ea_error_prefix(err, "run: chat template");
-    token_text(rs->tok, ea_tokenizer_bos(rs->tok), c->bos, sizeof c->bos);
-    token_text(rs->tok, ea_tokenizer_eos(rs->tok), c->eos, sizeof c->eos);
+    if (why[0])
+        fprintf(stderr, "run: %s\n", why);
     c->messages = json_array();
     if (rs->o->system)
         json_array_append_new(c->messages,
@@ -54,38 +41,29 @@ static ea_status chat_init(struct chat *c, struct run_session *rs, struct ea_err
 
 static void chat_release(struct chat *c)
 {
-    ea_template_destroy(c->tpl);
+    ea_chat_destroy(c->fmt);
     json_decref(c->messages);
 }
 
 /* Renders the conversation with the generation prompt and tokenizes it. */
 static ea_status render(struct chat *c, int32_t **tokens, size_t *n, struct ea_error *err)
 {
-    json_t *ctx = json_pack("{s:O, s:b, s:s, s:s}", "messages", c->messages,
-                            "add_generation_prompt", 1, "bos_token", c->bos, "eos_token", c->eos);
-    char *js = ctx ? json_dumps(ctx, JSON_COMPACT) : NULL;
-    json_decref(ctx);
+    char *js = json_dumps(c->messages, JSON_COMPACT);
     if (!js)
         return ea_error_set(err, EA_ENOMEM, "run: out of memory");
-    char *text = NULL;
-    size_t len = 0;
-    ea_status s = ea_template_render(c->tpl, js, strlen(js), &text, &len, err);
+    struct ea_chat_opts o = {.max_tokens = (size_t)c->rs->n_ctx};
+    struct ea_chat_prompt p;
+    ea_status s = ea_chat_render(c->fmt, js, strlen(js), &o, &p, err);
     free(js);
+    if (s == EA_ETOOBIG)
+        return ea_error_set(err, s, "run: the conversation is longer than the %d-token context", c->rs->n_ctx);
     if (s)
         return ea_error_prefix(err, "run: chat template");
-    /* the template usually writes BOS itself; add it only when it did not */
-    unsigned flags = EA_TOK_PARSE_SPECIAL;
-    if (ea_tokenizer_adds_bos(c->rs->tok) && !(c->bos[0] && strncmp(text, c->bos, strlen(c->bos)) == 0))
-        flags |= EA_TOK_ADD_SPECIAL;
-    size_t cap = len + 8;
-    *tokens = malloc(sizeof **tokens * cap);
-    if (!*tokens) {
-        ea_free(text);
-        return ea_error_set(err, EA_ENOMEM, "run: out of memory");
-    }
-    s = ea_tokenize(c->rs->tok, text, len, flags, *tokens, cap, n, err);
-    ea_free(text);
-    return s;
+    *tokens = p.tokens; /* moves to the caller, who frees it with ea_free */
+    *n = p.n_tokens;
+    p.tokens = NULL;
+    ea_chat_prompt_release(&p);
+    return EA_OK;
 }
 
 /* One user turn: add it, evaluate what is new, stream the answer. */
@@ -98,10 +76,12 @@ static int turn(struct chat *c, const char *user)
     size_t n = 0;
     if (render(c, &t, &n, &err)) {
         cli_error("run", &err);
-        free(t);
+        ea_free(t);
         json_array_remove(c->messages, json_array_size(c->messages) - 1);
         return 1;
     }
+    if (rs->o->verbose_prompt)
+        run_print_prompt(t, n);
     int32_t keep = 0;
     while (keep < rs->n_hist && (size_t)keep < n && rs->hist[keep] == t[keep])
         keep++;
@@ -114,7 +94,7 @@ static int turn(struct chat *c, const char *user)
     run_interrupted = 0;
     ea_status s = run_generate(rs, t + keep, (int32_t)(n - (size_t)keep), rs->o->n_predict, stdout,
                                &answer, &got, &err);
-    free(t);
+    ea_free(t);
     if (run_interrupted)
         fputs(" [stopped]", stdout);
     fputc('\n', stdout);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "edgeagent/error.h"
 #include "edgeagent/model.h"
@@ -38,11 +39,42 @@ void cli_errorf(const char *cmd, const char *fmt, ...)
  * error naming the option) when it is not one. */
 bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 bool cli_parse_f64(const char *cmd, const char *opt, const char *s, double *out);
-/* Loads a model and the tokenizer in its metadata. */
+/* The same with a range: false (after printing "<opt> must be in
+ * min..max (got s)") when the value is outside [min, max] (for the float
+ * form, (min, max] when min_open). */
+bool cli_parse_range(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
+                     uint64_t *out);
+bool cli_parse_f64_range(const char *cmd, const char *opt, const char *s, double min,
+                         bool min_open, double max, double *out);
+/* Settings the binary takes from its environment, read once by main()
+ * before any subcommand runs (the library reads no environment):
+ *   EA_KERNELS=name  the kernel variant (ea_kernels_select; an unknown or
+ *                    unusable name is an error listing the usable ones)
+ *   EA_MAX_THREADS=N caps every thread count (deployments sharing cores; CI
+ *                    under emulation, where spinning workers are slow); 0
+ *                    or unset: no cap
+ *   EA_REPACK=0      keeps weights in the file mapping (no_repack) */
+struct cli_env {
+    int max_threads; /* 0: no cap */
+    bool no_repack;
+};
+extern struct cli_env cli_env;
+/* Reads the variables above; false after printing why one is invalid. */
+bool cli_env_read(void);
+/* threads (0 = one per CPU) after the EA_MAX_THREADS cap. */
+int cli_threads(int threads);
+/* Model load parameters for threads with the environment's settings. */
+struct ea_model_load_params cli_model_params(int threads);
+/* Loads a model (cli_model_params(threads)) and the tokenizer in its
+ * metadata. */
 ea_status cli_load(const char *path, int threads, ea_model **m, ea_tokenizer **tok,
                    struct ea_error *err);
 /* Whole file, NUL-terminated, at most max bytes; free() it. */
 char *cli_read_file(const char *path, size_t max, size_t *len, struct ea_error *err);
+/* Prints s as a JSON string (quoted, escaped) to f; s is a short name
+ * (model names, at most CLI_JSON_STR_MAX bytes; longer ones are cut). */
+#define CLI_JSON_STR_MAX 1024
+void cli_print_json_str(FILE *f, const char *s);
 /* "1,234,567" into buf. */
 const char *cli_thousands(uint64_t v, char *buf, unsigned size);
 

@@ -1,8 +1,10 @@
 /* cmd_bench.c - `edgeagent bench`: prompt processing (ppN: N tokens in one
  * batch from an empty cache) and generation (tgN: N tokens one at a time)
  * throughput with mean +/- stddev over repetitions, in a llama-bench-like
- * table or JSON. Prompt tokens are pseudo-random ids, as llama-bench uses.
- * Does not hold: the scheduler load test (arrives with the engine API). */
+ * table or JSON. Prompt tokens are pseudo-random ids, as llama-bench uses;
+ * parses every bench option (ranges in bench_int.h).
+ * Does not hold: the load test under concurrency (bench_serving.c), the
+ * memory bandwidth probe (bench_membw.c). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -41,82 +43,57 @@ static long rss_kib(const char *field)
     return v;
 }
 
-/* ---- memory read bandwidth ------------------------------------------------ */
-
-struct bw_ctx {
-    const uint64_t *buf;
-    size_t n;
-    uint64_t sums[64];
-};
-
-static void bw_worker(void *p, int ith, int nth)
-{
-    struct bw_ctx *c = p;
-    int64_t b, e;
-    ea__split((int64_t)c->n, ith, nth, 64, &b, &e);
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int64_t i = b; i + 3 < e; i += 4) {
-        s0 += c->buf[i];
-        s1 += c->buf[i + 1];
-        s2 += c->buf[i + 2];
-        s3 += c->buf[i + 3];
-    }
-    c->sums[ith % 64] = s0 + s1 + s2 + s3;
-}
-
-/* Streams through 1 GiB with every thread; the median of 7 passes. */
-static int mem_bandwidth(int threads)
-{
-    size_t bytes = (size_t)1 << 30;
-    struct bw_ctx c = {0};
-    c.n = bytes / sizeof(uint64_t);
-    uint64_t *buf = malloc(bytes);
-    if (!buf) {
-        cli_errorf("bench", "cannot allocate 1 GiB for the bandwidth test");
-        return 1;
-    }
-    for (size_t i = 0; i < c.n; i++)
-        buf[i] = i;
-    c.buf = buf;
-    ea_pool *pool = NULL;
-    struct ea_error err = {0};
-    if (ea__pool_create(threads > 0 ? threads : ea__cpu_count(), &pool, &err)) {
-        cli_error("bench", &err);
-        free(buf);
-        return 1;
-    }
-    double gbs[7];
-    for (int r = 0; r < 7; r++) {
-        double t0 = now_s();
-        ea__pool_run(pool, bw_worker, &c);
-        gbs[r] = bytes / (now_s() - t0) / 1e9;
-    }
-    for (int i = 1; i < 7; i++) /* insertion sort for the median */
-        for (int j = i; j > 0 && gbs[j] < gbs[j - 1]; j--) {
-            double t = gbs[j];
-            gbs[j] = gbs[j - 1];
-            gbs[j - 1] = t;
-        }
-    printf("memory read bandwidth: %.1f GB/s (median of 7 passes over 1 GiB, %d threads)\n", gbs[3],
-           ea__pool_size(pool));
-    ea__pool_destroy(pool);
-    free(buf);
-    return 0;
-}
-
 long bench_rss_kib(void) { return rss_kib("VmHWM"); }
+
+/* --concurrency 1,4,16: each level in 1..BENCH_MAX_CONCURRENCY, at most
+ * BENCH_MAX_LEVELS of them; false after printing why. */
+static bool parse_levels(const char *opt, const char *v, struct serving_opts *so)
+{
+    so->n_levels = 0;
+    for (const char *p = v;; p++) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char tok[32];
+        if (n == 0 || n >= sizeof tok) {
+            cli_errorf("bench", "%s takes a comma-separated list of levels, such as 1,4,16 (got '%s')",
+                       opt, v);
+            return false;
+        }
+        if (so->n_levels == BENCH_MAX_LEVELS) {
+            cli_errorf("bench", "%s takes at most %d levels", opt, BENCH_MAX_LEVELS);
+            return false;
+        }
+        memcpy(tok, p, n);
+        tok[n] = '\0';
+        uint64_t c;
+        if (!cli_parse_range("bench", opt, tok, 1, BENCH_MAX_CONCURRENCY, &c))
+            return false;
+        so->levels[so->n_levels++] = (int)c;
+        if (!comma)
+            return true;
+        p = comma;
+    }
+}
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: edgeagent bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] "
-               "[--kv f16|q8_0|f32] [--json]\n"
-               "  -p N   prompt tokens per pp test (0 skips it)\n"
-               "  -n N   generated tokens per tg test (0 skips it)\n"
-               "  -r N   repetitions (default 5) after one warm-up run\n"
-               "usage: edgeagent bench --mem-bandwidth [-t THREADS]   (memory read bandwidth)\n"
-               "usage: edgeagent bench -m MODEL --concurrency 1,4,16 [--prompt 256] [--gen 128]\n"
-               "                       [--shared-prefix N] [--kv-mem MB] [--max-batch 512] [--json]\n"
-               "  continuous batching under load: aggregate tok/s, TTFT and inter-token latency\n");
+    fprintf(f,
+            "usage: edgeagent bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] "
+            "[--kv f16|q8_0|f32] [--json]\n"
+            "  -p N   prompt tokens per pp test, 0..%d (0 skips it)\n"
+            "  -n N   generated tokens per tg test, 0..%d (0 skips it)\n"
+            "  -r N   repetitions, 1..%d (default 5) after one warm-up run\n"
+            "  -t N   threads, 0..%d (0: one per CPU)\n"
+            "usage: edgeagent bench --mem-bandwidth [-t THREADS] [--json]\n"
+            "  memory read bandwidth, read the way decode reads the weights\n"
+            "usage: edgeagent bench -m MODEL --concurrency 1,4,16 [--prompt 256] [--gen 128]\n"
+            "                       [--shared-prefix N] [--kv-mem MB] [--max-batch 512] [--json]\n"
+            "  continuous batching under load: aggregate tok/s, TTFT and inter-token latency;\n"
+            "  up to %d levels of 1..%d requests; --prompt, --gen, --max-batch 1..%d tokens,\n"
+            "  --shared-prefix 0..%d, --kv-mem 1..%d MiB\n",
+            BENCH_MAX_TEST_TOKENS, BENCH_MAX_TEST_TOKENS, BENCH_MAX_REPS, EA_POOL_MAX_THREADS,
+            BENCH_MAX_LEVELS, BENCH_MAX_CONCURRENCY, BENCH_MAX_SEQ_TOKENS, BENCH_MAX_SEQ_TOKENS,
+            BENCH_MAX_KV_MEM_MB);
 }
 
 struct stats {
@@ -196,35 +173,26 @@ int cmd_bench(int argc, char **argv)
         if (!strcmp(a, "-m") || !strcmp(a, "--model"))
             model = v;
         else if (!strcmp(a, "-p")) {
-            if (!cli_parse_u64("bench", a, v, &pp))
+            if (!cli_parse_range("bench", a, v, 0, BENCH_MAX_TEST_TOKENS, &pp))
                 return 2;
         } else if (!strcmp(a, "-n")) {
-            if (!cli_parse_u64("bench", a, v, &tg))
+            if (!cli_parse_range("bench", a, v, 0, BENCH_MAX_TEST_TOKENS, &tg))
                 return 2;
         } else if (!strcmp(a, "-t")) {
-            if (!cli_parse_u64("bench", a, v, &threads))
+            if (!cli_parse_range("bench", a, v, 0, EA_POOL_MAX_THREADS, &threads))
                 return 2;
         } else if (!strcmp(a, "-r")) {
-            if (!cli_parse_u64("bench", a, v, &reps) || reps == 0) {
-                cli_errorf("bench", "-r needs a positive integer");
+            if (!cli_parse_range("bench", a, v, 1, BENCH_MAX_REPS, &reps))
                 return 2;
-            }
         } else if (!strcmp(a, "--concurrency")) {
-            char *copy = strdup(v), *save = NULL;
-            for (char *tok = strtok_r(copy, ",", &save); tok && so.n_levels < 16;
-                 tok = strtok_r(NULL, ",", &save)) {
-                uint64_t c;
-                if (!cli_parse_u64("bench", a, tok, &c) || c == 0 || c > 1024) {
-                    free(copy);
-                    return 2;
-                }
-                so.levels[so.n_levels++] = (int)c;
-            }
-            free(copy);
+            if (!parse_levels(a, v, &so))
+                return 2;
         } else if (!strcmp(a, "--prompt") || !strcmp(a, "--gen") || !strcmp(a, "--shared-prefix") ||
                    !strcmp(a, "--max-batch") || !strcmp(a, "--kv-mem")) {
-            uint64_t x;
-            if (!cli_parse_u64("bench", a, v, &x) || x > 1u << 20)
+            bool kv = !strcmp(a, "--kv-mem");
+            uint64_t x, lo = strcmp(a, "--shared-prefix") ? 1 : 0;
+            if (!cli_parse_range("bench", a, v, lo, kv ? BENCH_MAX_KV_MEM_MB : BENCH_MAX_SEQ_TOKENS,
+                                 &x))
                 return 2;
             if (!strcmp(a, "--prompt"))
                 so.prompt = (int)x;
@@ -253,7 +221,7 @@ int cmd_bench(int argc, char **argv)
         }
     }
     if (bandwidth)
-        return mem_bandwidth((int)threads);
+        return bench_mem_bandwidth((int)threads, json);
     char model_path[4096];
     if (model) {
         if (!cli_resolve_model("bench", model, models_dir, model_path, sizeof model_path))
@@ -261,7 +229,7 @@ int cmd_bench(int argc, char **argv)
         model = model_path;
     }
     if (so.n_levels) {
-        if (!model || so.prompt < 1 || so.gen < 1) {
+        if (!model) {
             usage(stderr);
             return 2;
         }
@@ -270,13 +238,13 @@ int cmd_bench(int argc, char **argv)
         so.json = json;
         return bench_serving(&so);
     }
-    if (!model || pp > 16384 || tg > 16384 || reps > 1000) {
+    if (!model) {
         usage(stderr);
         return 2;
     }
     struct ea_error err = {0};
     ea_model *m = NULL;
-    struct ea_model_load_params lp = {.n_threads = (int)threads};
+    struct ea_model_load_params lp = cli_model_params((int)threads);
     double tl = now_s();
     if (ea_model_load(model, &lp, &m, &err)) {
         cli_error("bench", &err);
@@ -323,10 +291,12 @@ int cmd_bench(int argc, char **argv)
         double gib = (double)h->weight_bytes / (1024.0 * 1024 * 1024);
         long rss = rss_kib("VmHWM");
         if (json) {
-            printf("{\"model\":\"%s\",\"arch\":\"%s\",\"type\":\"%s\",\"size_bytes\":%" PRIu64
+            printf("{\"model\":");
+            cli_print_json_str(stdout, h->name);
+            printf(",\"arch\":\"%s\",\"type\":\"%s\",\"size_bytes\":%" PRIu64
                    ",\"n_params\":%" PRIu64 ",\"threads\":%d,\"kernels\":\"%s\",\"load_s\":%.3f,"
                    "\"pack_s\":%.3f,\"packed_bytes\":%zu,\"peak_rss_kib\":%ld,\"results\":[",
-                   h->name, h->arch, tname, h->weight_bytes, h->n_params, ea_model_threads(m),
+                   h->arch, tname, h->weight_bytes, h->n_params, ea_model_threads(m),
                    ea_kernels_name(), tl, tpk, ea_model_packed_bytes(m), rss);
             bool first = true;
             for (int ti = 0; ti < 2; ti++) {

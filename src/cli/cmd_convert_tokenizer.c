@@ -12,7 +12,10 @@
 #include "edgeagent/gguf.h"
 #include "edgeagent/tokenizer.h"
 
-#define MAX_JSON ((long)512 << 20)
+/* tokenizer.json and its config are read whole: the largest vocabularies
+ * (256k tokens with their merges) make files of a few tens of MB, so 512 MiB
+ * only refuses what cannot be a tokenizer. */
+#define MAX_JSON ((size_t)512 << 20)
 
 static void usage(FILE *f)
 {
@@ -22,36 +25,6 @@ static void usage(FILE *f)
                "  --config      special tokens, add_bos/add_eos and chat_template from it\n"
                "  --vocab-size  pad the token list to N with [PAD<i>] (the model's vocab_size)\n"
                "  --arch        general.architecture (default llama)\n");
-}
-
-static char *read_file(const char *path, size_t *n, struct ea_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ea_error_set(err, EA_EIO, "cannot open %s", path);
-        return NULL;
-    }
-    char *buf = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
-    if (size < 0 || size > MAX_JSON || fseek(f, 0, SEEK_SET) != 0) {
-        ea_error_set(err, size > MAX_JSON ? EA_ETOOBIG : EA_EIO, "%s: %s", path,
-                     size > MAX_JSON ? "larger than 512 MiB" : "cannot read");
-        fclose(f);
-        return NULL;
-    }
-    buf = malloc((size_t)size + 1);
-    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        ea_error_set(err, buf ? EA_EIO : EA_ENOMEM, "%s: cannot read", path);
-        free(buf);
-        buf = NULL;
-    } else {
-        buf[size] = '\0';
-        *n = (size_t)size;
-    }
-    fclose(f);
-    return buf;
 }
 
 int cmd_convert_tokenizer(int argc, char **argv)
@@ -112,8 +85,8 @@ int cmd_convert_tokenizer(int argc, char **argv)
     ea_gguf_writer *w = NULL;
     ea_gguf *g = NULL;
     ea_tokenizer *t = NULL;
-    if (!(json = read_file(in, &p.json_len, &err)) ||
-        (cfg && !(config = read_file(cfg, &p.config_len, &err))))
+    if (!(json = cli_read_file(in, MAX_JSON, &p.json_len, &err)) ||
+        (cfg && !(config = cli_read_file(cfg, MAX_JSON, &p.config_len, &err))))
         goto fail;
     p.json = json;
     p.config = config;

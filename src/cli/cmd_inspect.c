@@ -10,6 +10,12 @@
 #include "edgeagent/gguf.h"
 #include "util/buf.h"
 
+/* The listing is built in memory (so --json is whole or absent). With
+ * --full every metadata byte prints as at most ~8 (escapes, separators,
+ * numbers in decimal); real files carry at most tens of MB of metadata
+ * (256k-token vocabularies with merges), so 1 GiB refuses only what no
+ * model file holds, with an error instead of a cut listing. */
+#define INSPECT_MAX_OUTPUT ((size_t)1 << 30)
 #define ARRAY_HEAD 8     /* elements shown of a long array */
 #define STRING_HEAD 120  /* bytes shown of a long string */
 
@@ -345,13 +351,17 @@ int cmd_inspect(int argc, char **argv)
     struct summary s;
     summarize(g, &s);
     struct ea_buf b;
-    ea__buf_init(&b, (size_t)1 << 34);
+    ea__buf_init(&b, INSPECT_MAX_OUTPUT);
     if (o.json)
         print_json(g, path, &s, o.full, &b);
     else
         print_text(g, path, &s, o.full, &b);
     int rc = 0;
-    if (b.len && fwrite(b.data, 1, b.len, stdout) != b.len)
+    if (b.toobig) {
+        cli_errorf("inspect", "%s: the listing is larger than %zu MiB%s", path,
+                   INSPECT_MAX_OUTPUT >> 20, o.full ? " (try without --full)" : "");
+        rc = 1;
+    } else if (b.len && fwrite(b.data, 1, b.len, stdout) != b.len)
         rc = 1;
     ea__buf_release(&b);
     ea_gguf_close(g);

@@ -17,6 +17,16 @@
 #include "edgeagent/engine.h"
 #include "edgeagent/model.h"
 #include "edgeagent/tokenizer.h"
+#include "util/threadpool.h"
+
+/* --ctx: rows ctx/2 .. ctx-2 of a chunk are scored, so below 8 there is
+ * next to nothing to score; 16384 is past the training context of every
+ * model this runtime targets. */
+#define PPL_MIN_CTX 8
+#define PPL_MAX_CTX 16384
+/* The text is read whole: 1 GiB is far more than any evaluation corpus
+ * (wikitext-2's test set is 1.3 MB) and still fits edge-board memory. */
+#define PPL_MAX_TEXT_BYTES ((size_t)1 << 30)
 
 static void usage(FILE *f)
 {
@@ -45,10 +55,10 @@ int cmd_perplexity(int argc, char **argv)
         else if (!strcmp(a, "-f") || !strcmp(a, "--file"))
             file = v;
         else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) {
-            if (!cli_parse_u64("perplexity", a, v, &ctx))
+            if (!cli_parse_range("perplexity", a, v, PPL_MIN_CTX, PPL_MAX_CTX, &ctx))
                 return 2;
         } else if (!strcmp(a, "-t")) {
-            if (!cli_parse_u64("perplexity", a, v, &threads))
+            if (!cli_parse_range("perplexity", a, v, 0, EA_POOL_MAX_THREADS, &threads))
                 return 2;
         } else if (!strcmp(a, "--kv")) {
             if (!strcmp(v, "f32"))
@@ -74,13 +84,9 @@ int cmd_perplexity(int argc, char **argv)
     if (!cli_resolve_model("perplexity", model, models_dir, model_path, sizeof model_path))
         return 1;
     model = model_path;
-    if (ctx < 8 || ctx > 16384) {
-        cli_errorf("perplexity", "--ctx must be in 8..16384");
-        return 2;
-    }
     struct ea_error err = {0};
     size_t len = 0;
-    char *text = cli_read_file(file, (size_t)1 << 30, &len, &err);
+    char *text = cli_read_file(file, PPL_MAX_TEXT_BYTES, &len, &err);
     if (!text) {
         cli_error("perplexity", &err);
         return 1;

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "edgeagent/model.h"
+#include "util/threadpool.h"
 
 static void usage(FILE *f)
 {
@@ -31,7 +32,7 @@ int cmd_quantize(int argc, char **argv)
             p.pure = true;
         } else if (!strcmp(argv[i], "-t") && i + 1 < argc) {
             uint64_t t;
-            if (!cli_parse_u64("quantize", "-t", argv[++i], &t) || t > 1024)
+            if (!cli_parse_range("quantize", "-t", argv[++i], 0, EA_POOL_MAX_THREADS, &t))
                 return 2;
             p.n_threads = (int)t;
         } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -53,6 +54,7 @@ int cmd_quantize(int argc, char **argv)
         return 2;
     }
     p.ftype = pos[2];
+    p.n_threads = cli_threads(p.n_threads);
     /* a bar on a terminal only: nothing extra for scripts */
     struct cli_progress bar;
     cli_progress_init(&bar, CLI_PROGRESS_TTY_ONLY, "quantize", true, NULL);

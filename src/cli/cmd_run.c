@@ -4,6 +4,7 @@
  * interactive chat rendered with the model's chat template (chat_repl.c).
  * Does not hold: the server, scheduling (a single sequence runs here). */
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "cli/cli.h"
 #include "cli/run_int.h"
 #include "edgeagent/engine.h"
+#include "util/threadpool.h"
 
 volatile sig_atomic_t run_interrupted;
 
@@ -27,7 +29,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: edgeagent run -m MODEL [-p PROMPT] [-n N] [--temp T] [--top-k K] [--top-p P]\n"
             "                     [--min-p P] [--repeat-penalty R] [--seed S] [--system S] [--chat]\n"
-            "                     [-t THREADS] [--ctx N]\n"
+            "                     [-t THREADS] [--ctx N] [--verbose-prompt]\n"
             "  without -p on a terminal: interactive chat (Ctrl-C stops an answer, Ctrl-D quits)\n");
 }
 
@@ -155,12 +157,37 @@ ea_status run_generate(struct run_session *rs, const int32_t *tokens, int32_t n,
     return s;
 }
 
-static bool parse_f(const char *opt, const char *v, float *out)
+/* The sampler's float parameters with the ranges ea_sampler_create accepts
+ * (engine.h), so a bad value is refused naming the option. */
+struct float_opt {
+    const char *name;
+    double min, max;
+    bool min_open;
+    size_t offset; /* of the float in struct ea_sampling_params */
+};
+
+static const struct float_opt float_opts[] = {
+    {"--temp", 0, 100, false, offsetof(struct ea_sampling_params, temperature)},
+    {"--top-p", 0, 1, true, offsetof(struct ea_sampling_params, top_p)},
+    {"--min-p", 0, 1, false, offsetof(struct ea_sampling_params, min_p)},
+    {"--typical-p", 0, 1, true, offsetof(struct ea_sampling_params, typical_p)},
+    {"--repeat-penalty", 0, 100, true, offsetof(struct ea_sampling_params, repeat_penalty)},
+};
+
+static const struct float_opt *float_option(const char *name)
+{
+    for (size_t i = 0; i < sizeof float_opts / sizeof float_opts[0]; i++)
+        if (!strcmp(name, float_opts[i].name))
+            return &float_opts[i];
+    return NULL;
+}
+
+static bool parse_f(const struct float_opt *fo, const char *v, struct run_options *o)
 {
     double d;
-    if (!cli_parse_f64("run", opt, v, &d))
+    if (!cli_parse_f64_range("run", fo->name, v, fo->min, fo->min_open, fo->max, &d))
         return false;
-    *out = (float)d;
+    *(float *)((char *)&o->sampling + fo->offset) = (float)d;
     return true;
 }
 
@@ -172,6 +199,7 @@ int cmd_run(int argc, char **argv)
     o.n_predict = 256;
     uint64_t u;
     const char *models_dir = cli_take_models_dir(&argc, argv);
+    const struct float_opt *fo;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -180,6 +208,10 @@ int cmd_run(int argc, char **argv)
         }
         if (!strcmp(a, "--chat")) {
             o.chat = true;
+            continue;
+        }
+        if (!strcmp(a, "--verbose-prompt")) {
+            o.verbose_prompt = true;
             continue;
         }
         if (!v) {
@@ -195,27 +227,19 @@ int cmd_run(int argc, char **argv)
         else if (!strcmp(a, "--system"))
             o.system = v;
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            ok = cli_parse_u64("run", a, v, &u) && u <= 1000000;
+            ok = cli_parse_range("run", a, v, 0, RUN_MAX_PREDICT, &u);
             o.n_predict = (int32_t)u;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            ok = cli_parse_u64("run", a, v, &u) && u <= 1024;
+            ok = cli_parse_range("run", a, v, 0, EA_POOL_MAX_THREADS, &u);
             o.threads = (int)u;
         } else if (!strcmp(a, "--ctx") || !strcmp(a, "-c")) {
-            ok = cli_parse_u64("run", a, v, &u) && u <= 1 << 20;
+            ok = cli_parse_range("run", a, v, 0, RUN_MAX_CTX, &u);
             o.ctx = (int32_t)u;
-        } else if (!strcmp(a, "--temp"))
-            ok = parse_f(a, v, &o.sampling.temperature);
-        else if (!strcmp(a, "--top-k")) {
-            ok = cli_parse_u64("run", a, v, &u) && u < 1u << 30;
+        } else if (!strcmp(a, "--top-k")) {
+            ok = cli_parse_range("run", a, v, 0, RUN_MAX_TOP_K, &u);
             o.sampling.top_k = (int32_t)u;
-        } else if (!strcmp(a, "--top-p"))
-            ok = parse_f(a, v, &o.sampling.top_p);
-        else if (!strcmp(a, "--min-p"))
-            ok = parse_f(a, v, &o.sampling.min_p);
-        else if (!strcmp(a, "--typical-p"))
-            ok = parse_f(a, v, &o.sampling.typical_p);
-        else if (!strcmp(a, "--repeat-penalty"))
-            ok = parse_f(a, v, &o.sampling.repeat_penalty);
+        } else if ((fo = float_option(a)) != NULL)
+            ok = parse_f(fo, v, &o);
         else if (!strcmp(a, "--seed"))
             ok = cli_parse_u64("run", a, v, &o.sampling.seed);
         else {
@@ -264,6 +288,8 @@ int run_completion(struct run_session *rs)
         free(t);
         return 1;
     }
+    if (rs->o->verbose_prompt)
+        run_print_prompt(t, n);
     if (n == 0) {
         cli_errorf("run", "the prompt is empty and the vocabulary adds no BOS token");
         free(t);
@@ -277,4 +303,12 @@ int run_completion(struct run_session *rs)
         return 1;
     }
     return 0;
+}
+
+void run_print_prompt(const int32_t *t, size_t n)
+{
+    fprintf(stderr, "prompt: %zu tokens:", n);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, " %d", t[i]);
+    fputc('\n', stderr);
 }

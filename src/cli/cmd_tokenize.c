@@ -2,14 +2,18 @@
  * [--parse-special] (TEXT | --file F)`: prints the tokens of a text with ids
  * and pieces (llama-tokenize's layout), or only the id list.
  * Does not hold: tokenization itself (src/tokenizer). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 #include "edgeagent/gguf.h"
 #include "edgeagent/tokenizer.h"
 
+/* --file / stdin is read whole: 64 MiB is several books, more than anyone
+ * inspects token by token, and bounds the id array (4 bytes a token). */
 #define MAX_TEXT ((size_t)64 << 20)
 
 static void usage(FILE *f)
@@ -22,21 +26,36 @@ static void usage(FILE *f)
                "  --file FILE      read the text from FILE (- for stdin) instead\n");
 }
 
+/* The whole of path (- for stdin), at most MAX_TEXT bytes; NULL after
+ * printing why (a directory, a read error, too large, out of memory). */
 static char *read_all(const char *path, size_t *n)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f)
+    bool is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f) {
+        cli_errorf("tokenize", "cannot open %s: %s", path, strerror(errno));
         return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        cli_errorf("tokenize", "%s is a directory, not a text file", path);
+        goto fail_close;
+    }
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
-    while (buf) {
+    if (!buf)
+        goto fail_oom;
+    for (;;) {
         if (len == cap) {
-            char *b = cap < MAX_TEXT ? realloc(buf, cap * 2) : NULL;
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                break;
+            if (cap >= MAX_TEXT && fgetc(f) == EOF)
+                break; /* exactly MAX_TEXT bytes */
+            if (cap >= MAX_TEXT) {
+                cli_errorf("tokenize", "%s is larger than %zu MiB", path, MAX_TEXT >> 20);
+                goto fail_free;
             }
+            char *b = realloc(buf, cap * 2);
+            if (!b)
+                goto fail_oom;
             buf = b;
             cap *= 2;
         }
@@ -45,10 +64,22 @@ static char *read_all(const char *path, size_t *n)
         if (k == 0)
             break;
     }
-    if (f != stdin)
+    if (ferror(f)) {
+        cli_errorf("tokenize", "cannot read %s: %s", path, strerror(errno));
+        goto fail_free;
+    }
+    if (!is_stdin)
         fclose(f);
     *n = len;
     return buf;
+fail_oom:
+    cli_errorf("tokenize", "out of memory reading %s", path);
+fail_free:
+    free(buf);
+fail_close:
+    if (!is_stdin)
+        fclose(f);
+    return NULL;
 }
 
 /* Prints a piece quoted, with control characters and invalid bytes escaped. */
@@ -120,10 +151,8 @@ int cmd_tokenize(int argc, char **argv)
     char *owned = NULL;
     if (file) {
         owned = read_all(file, &len);
-        if (!owned) {
-            cli_errorf("tokenize", "cannot read %s", file);
+        if (!owned)
             return 1;
-        }
         text = owned;
     } else {
         len = strlen(text);

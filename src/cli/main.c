@@ -86,6 +86,34 @@ bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *ou
     return true;
 }
 
+bool cli_parse_range(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
+                     uint64_t *out)
+{
+    uint64_t v;
+    if (!cli_parse_u64(cmd, opt, s, &v))
+        return false;
+    if (v < min || v > max) {
+        cli_errorf(cmd, "%s must be in %" PRIu64 "..%" PRIu64 " (got %s)", opt, min, max, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_f64_range(const char *cmd, const char *opt, const char *s, double min,
+                         bool min_open, double max, double *out)
+{
+    double v;
+    if (!cli_parse_f64(cmd, opt, s, &v))
+        return false;
+    if (!(min_open ? v > min : v >= min) || !(v <= max)) {
+        cli_errorf(cmd, "%s must be in %c%g, %g] (got %s)", opt, min_open ? '(' : '[', min, max, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 bool cli_parse_f64(const char *cmd, const char *opt, const char *s, double *out)
 {
     char *end;
@@ -129,7 +157,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+            return cli_env_read() ? commands[i].run(argc - 1, argv + 1) : 2;
     fprintf(stderr, "edgeagent: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

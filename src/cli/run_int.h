@@ -10,12 +10,22 @@
 #include "edgeagent/model.h"
 #include "edgeagent/tokenizer.h"
 
+/* Option limits (errors name the option and the range). -n: a million
+ * tokens is hours of generation, far past any context; --ctx: 0 takes the
+ * model's (at most 8192), a larger value is capped at its training context;
+ * --top-k above the vocabulary size means no limit, so the largest
+ * vocabulary bounds it. */
+#define RUN_MAX_PREDICT 1000000
+#define RUN_MAX_CTX (1 << 20)
+#define RUN_MAX_TOP_K EA_TOKENIZER_MAX_VOCAB
+
 struct run_options {
     const char *model, *prompt, *system;
     int32_t n_predict;
     int threads;
     int32_t ctx;
     bool chat;
+    bool verbose_prompt; /* print the prompt's token ids to stderr */
     struct ea_sampling_params sampling;
 };
 
@@ -43,6 +53,8 @@ void run_session_release(struct run_session *rs);
 ea_status run_generate(struct run_session *rs, const int32_t *tokens, int32_t n, int32_t max_new,
                        FILE *out, char **text, int32_t *n_generated, struct ea_error *err);
 int run_completion(struct run_session *rs);
+/* --verbose-prompt: "prompt: N tokens: id id ..." on stderr. */
+void run_print_prompt(const int32_t *t, size_t n);
 int run_chat(struct run_session *rs, bool interactive);
 
 #endif

@@ -434,7 +434,7 @@ ea_status ea_gguf_writer_write_memory(ea_gguf_writer *w, void **out, size_t *siz
                                       struct ea_error *err)
 {
     struct ea_buf mem;
-    ea__buf_init(&mem, SIZE_MAX / 2);
+    ea__buf_init(&mem, EA_GGUF_WRITER_MAX_MEMORY);
     struct sink o = {NULL, &mem, 0};
     ea_status s = emit(w, &o, err);
     if (s) {

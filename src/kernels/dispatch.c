@@ -1,6 +1,7 @@
 /* dispatch.c - picks the kernel variant at run time: every variant built
  * into this binary whose CPU check passes is usable; the best one (last in
- * the list) is active unless EA_KERNELS names another. Each variant's table
+ * the list) is active until ea_kernels_select names another (the CLI does
+ * for EA_KERNELS; the library reads no environment). Each variant's table
  * starts as a copy of the generic one, so missing entries fall back; its
  * packed layouts (ea_pack_ops) start empty.
  * Does not hold: kernels.
@@ -55,14 +56,7 @@ static void init(void)
             v->install_pack(r->pack);
         n_ready++;
     }
-    unsigned pick = n_ready - 1;
-    const char *env = getenv("EA_KERNELS");
-    if (env && *env) {
-        for (unsigned i = 0; i < n_ready; i++)
-            if (strcmp(ready[i].name, env) == 0)
-                pick = i;
-    }
-    active = pick;
+    active = n_ready - 1;
 }
 
 static void ensure(void) { pthread_once(&once, init); }

@@ -278,16 +278,9 @@ ea_status ea_model_load(const char *path, const struct ea_model_load_params *par
         if (bytes_by_type[t] > bytes_by_type[m->info.file_type_major])
             m->info.file_type_major = t;
     int nt = params && params->n_threads > 0 ? params->n_threads : ea__cpu_count();
-    /* EA_MAX_THREADS caps every pool (deployments sharing cores; CI under
-     * emulation, where spinning workers are very slow) */
-    const char *cap = getenv("EA_MAX_THREADS");
-    if (cap && atoi(cap) > 0 && atoi(cap) < nt)
-        nt = atoi(cap);
     if ((s = ea__pool_create(nt, &m->pool, err)))
         goto fail_prefix;
-    const char *rp = getenv("EA_REPACK");
-    if (!(params && params->no_repack) && !(rp && strcmp(rp, "0") == 0) &&
-        (s = ea__pack_start(m, err)))
+    if (!(params && params->no_repack) && (s = ea__pack_start(m, err)))
         goto fail_prefix;
     *out = m;
     return EA_OK;

@@ -19,27 +19,16 @@
  * Does not hold: the layouts or kernels (src/kernels).
  */
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "model/model_int.h"
+#include "util/slab.h"
 
 #define SLAB_ALIGN 64
 #define PACK_DELAY_S 1 /* packing starts at the latest this long after loading */
-
-static void *slab_alloc(size_t bytes)
-{
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-#ifdef MADV_HUGEPAGE
-    madvise(p, bytes, MADV_HUGEPAGE);
-#endif
-    return p;
-}
 
 /* Adds w to the plan when its type packs (a tied output projection is the
  * embedding tensor, bound once as a matmul, so nothing is planned twice). */
@@ -122,7 +111,7 @@ ea_status ea__pack_start(ea_model *m, struct ea_error *err)
     }
     plan(pl, &m->output, &total);
     if (pl->n > 0)
-        pl->slab = slab_alloc(total);
+        pl->slab = ea__slab_alloc(total);
     /* without memory or a thread the kernels keep reading the mapped rows */
     if (pl->slab) {
         pl->slab_bytes = total;
@@ -153,8 +142,7 @@ void ea__pack_release(ea_model *m)
 {
     struct ea__pack_plan *pl = &m->pack;
     ea__pack_stop(m, false);
-    if (pl->slab)
-        munmap(pl->slab, pl->slab_bytes);
+    ea__slab_free(pl->slab, pl->slab_bytes);
     ea_free(pl->mats);
     ea_free(pl->offset);
     pthread_mutex_destroy(&pl->lock);

@@ -1,49 +1,28 @@
-/* chat_prompt.c - turns chat messages into the prompt text the model sees,
- * with the model's own chat template (tokenizer.chat_template, rendered by
- * the Jinja interpreter of template.h) or ChatML when the model has none.
- * The context is {messages, add_generation_prompt: true, bos_token,
- * eos_token}; a template that rejects the conversation (raise_exception)
- * gives EA_EINVAL with its message, which the caller turns into a 400.
- * Does not hold: tokenization of the result (generate.c does it with
- * special-token parsing, as llama.cpp's server does).
+/* chat_prompt.c - the server's chat messages -> the prompt the model sees,
+ * through the library's one chat-prompt function (chat.h): the model's own
+ * chat template (ChatML when it has none), message contents tokenized as
+ * plain text so they cannot forge control tokens. A template that rejects
+ * the conversation (raise_exception) gives EA_EINVAL with its message,
+ * which the caller turns into a 400.
+ * Does not hold: the rendering and tokenizing rules (src/chat/).
  */
 #include <jansson.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/server_int.h"
 
-ea_status ea__chat_template_load(const ea_model *m, ea_template **out, char *why, size_t why_cap,
+ea_status ea__chat_template_load(const ea_model *m, const ea_tokenizer *tok, ea_chat **out, char *why,
+                                 size_t why_cap, struct ea_error *err)
+{
+    return ea_chat_create(ea_model_gguf(m), tok, out, why, why_cap, err);
+}
+
+ea_status ea__chat_prompt_render(const ea_chat *chat, const struct ea__chat_msg *msgs, int n_msgs,
+                                 size_t max_len, size_t max_tokens, struct ea_chat_prompt *out,
                                  struct ea_error *err)
 {
-    *out = NULL;
-    if (why_cap)
-        why[0] = '\0';
-    struct ea_gguf_str src;
-    if (ea_gguf_get_str(ea_model_gguf(m), "tokenizer.chat_template", &src, NULL) == EA_OK) {
-        struct ea_error terr = {0};
-        if (ea_template_compile(src.ptr, (size_t)src.len, out, &terr) == EA_OK)
-            return EA_OK;
-        snprintf(why, why_cap, "the model's chat template does not compile (%s); using ChatML",
-                 terr.msg);
-    } else {
-        snprintf(why, why_cap, "the model has no chat template; using ChatML");
-    }
-    return ea_template_compile_default(out, err);
-}
-
-static void token_text(const ea_tokenizer *tok, int32_t id, char *buf, size_t cap)
-{
-    const char *s = tok && id >= 0 ? ea_token_text(tok, id) : NULL;
-    snprintf(buf, cap, "%s", s ? s : "");
-}
-
-ea_status ea__chat_prompt_render(const ea_template *tpl, const ea_tokenizer *tok,
-                                 const struct ea__chat_msg *msgs, int n_msgs, size_t max_len,
-                                 char **out, size_t *out_len, struct ea_error *err)
-{
-    *out = NULL;
-    *out_len = 0;
+    memset(out, 0, sizeof *out);
     json_t *arr = json_array();
     for (int i = 0; arr && i < n_msgs; i++) {
         json_t *msg = json_object();
@@ -54,29 +33,12 @@ ea_status ea__chat_prompt_render(const ea_template *tpl, const ea_tokenizer *tok
             arr = NULL;
         }
     }
-    char bos[256], eos[256];
-    token_text(tok, tok ? ea_tokenizer_bos(tok) : -1, bos, sizeof bos);
-    token_text(tok, tok ? ea_tokenizer_eos(tok) : -1, eos, sizeof eos);
-    json_t *ctx = arr ? json_pack("{s:o, s:b, s:s, s:s}", "messages", arr, "add_generation_prompt",
-                                  1, "bos_token", bos, "eos_token", eos)
-                      : NULL;
-    char *js = ctx ? json_dumps(ctx, JSON_COMPACT) : NULL;
-    json_decref(ctx);
+    char *js = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
     if (!js)
         return ea_error_set(err, EA_ENOMEM, "chat prompt: out of memory");
-    char *text = NULL;
-    size_t len = 0;
-    ea_status s = ea_template_render(tpl, js, strlen(js), &text, &len, err);
+    struct ea_chat_opts o = {.max_text = max_len, .max_tokens = max_tokens};
+    ea_status s = ea_chat_render(chat, js, strlen(js), &o, out, err);
     free(js);
-    if (s == EA_EINVAL)
-        return ea_error_prefix(err, "the chat template rejected the messages");
-    if (s)
-        return s == EA_ETOOBIG ? ea_error_set(err, s, "chat prompt: longer than the prompt limit") : s;
-    if (len > max_len) {
-        ea_free(text);
-        return ea_error_set(err, EA_ETOOBIG, "chat prompt: longer than the prompt limit");
-    }
-    *out = text;
-    *out_len = len;
-    return EA_OK;
+    return s;
 }

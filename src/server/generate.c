@@ -795,20 +795,11 @@ static int respond_gen_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
     return ea__respond_error(c, conn, e);
 }
 
-/* Tokenizes text into a fresh array; EA_ETOOBIG when it has max or more tokens. */
-/* Chat prompts come from the template, which usually writes BOS itself:
- * BOS is added only when the vocabulary wants one and the text lacks it. */
-static unsigned prompt_flags(const ea_tokenizer *tok, const char *text, size_t len, bool chat)
-{
-    if (!chat)
-        return EA_TOK_ADD_SPECIAL | EA_TOK_PARSE_SPECIAL;
-    const char *bos = ea_tokenizer_bos(tok) >= 0 ? ea_token_text(tok, ea_tokenizer_bos(tok)) : NULL;
-    size_t bl = bos ? strlen(bos) : 0;
-    bool has_bos = bl && len >= bl && memcmp(text, bos, bl) == 0;
-    return EA_TOK_PARSE_SPECIAL | (ea_tokenizer_adds_bos(tok) && !has_bos ? EA_TOK_ADD_SPECIAL : 0);
-}
-
-static ea_status tokenize_prompt(const ea_tokenizer *tok, const char *text, size_t len, bool chat,
+/* Tokenizes a completion prompt (the caller's own text: special tokens are
+ * recognised unless parse_special is off) into a fresh array; EA_ETOOBIG
+ * when it has more than max tokens. Chat prompts are tokenized by
+ * ea_chat_render, which keeps message data from becoming control tokens. */
+static ea_status tokenize_prompt(const ea_tokenizer *tok, const char *text, size_t len, bool parse_special,
                                  int32_t max, int32_t **out, int32_t *n_out, struct ea_error *err)
 {
     size_t cap = (size_t)max + 1, n = 0;
@@ -819,7 +810,8 @@ static ea_status tokenize_prompt(const ea_tokenizer *tok, const char *text, size
     int32_t *t = ea_malloc(sizeof *t * cap);
     if (!t)
         return ea_error_set(err, EA_ENOMEM, "out of memory");
-    ea_status s = ea_tokenize(tok, text, len, prompt_flags(tok, text, len, chat), t, cap, &n, err);
+    unsigned flags = EA_TOK_ADD_SPECIAL | (parse_special ? EA_TOK_PARSE_SPECIAL : 0);
+    ea_status s = ea_tokenize(tok, text, len, flags, t, cap, &n, err);
     if (!s && n >= cap)
         s = ea_error_set(err, EA_ETOOBIG, "prompt too long");
     if (s) {
@@ -877,8 +869,7 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
     struct ea__gen *g = NULL;
     int ret = MHD_NO;
     struct ea_error err = {0};
-    char *chat_text = NULL;
-    size_t chat_len = 0;
+    struct ea_chat_prompt chat = {0};
     int32_t ctx_max = be->max_context;
 
     for (int p = 0; p < n_prompts; p++) {
@@ -886,17 +877,21 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
         const char *text = NULL;
         size_t len = 0;
         if (kind == EA__REQ_CHAT) {
-            s = ea__chat_prompt_render(srv->tpl, be->tok, r.msgs, r.n_msgs,
-                                       srv->p.max_body_bytes * 2, &chat_text, &chat_len, &err);
-            text = chat_text;
-            len = chat_len;
+            s = ea__chat_prompt_render(srv->chat, r.msgs, r.n_msgs, srv->p.max_body_bytes * 2,
+                                       (size_t)ctx_max, &chat, &err);
+            if (!s) { /* the tokens move to ptoks */
+                ptoks[p] = chat.tokens;
+                pn[p] = (int32_t)chat.n_tokens;
+                chat.tokens = NULL;
+            }
         } else if (r.prompts[p].text) {
             text = r.prompts[p].text;
             len = r.prompts[p].len;
         }
-        if (!s && text) {
-            s = tokenize_prompt(be->tok, text, len, kind == EA__REQ_CHAT, ctx_max, &ptoks[p], &pn[p],
-                                &err);
+        if (kind == EA__REQ_CHAT) {
+            /* tokenized above */
+        } else if (!s && text) {
+            s = tokenize_prompt(be->tok, text, len, r.parse_special, ctx_max, &ptoks[p], &pn[p], &err);
         } else if (!s) {
             pn[p] = r.prompts[p].n_tokens;
             ptoks[p] = ea_malloc(sizeof(int32_t) * (size_t)pn[p]);
@@ -1003,7 +998,7 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
         g->n_prompt_tokens += pn[p];
     if (srv->p.log_content) {
         if (kind == EA__REQ_CHAT)
-            log_content(srv, g->id, "prompt", chat_text, chat_len);
+            log_content(srv, g->id, "prompt", chat.text, chat.len);
         else
             for (int p = 0; p < n_prompts; p++)
                 if (r.prompts[p].text)
@@ -1152,7 +1147,7 @@ submit_failed:
 out:
     for (int p = 0; p < n_prompts; p++)
         ea_free(ptoks[p]);
-    ea_free(chat_text);
+    ea_chat_prompt_release(&chat);
     ea__gen_request_release(&r);
     return ret;
 }

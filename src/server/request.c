@@ -525,6 +525,19 @@ bool ea__gen_request_parse(enum ea__req_kind kind, const char *body, size_t len,
         }
         r->include_usage = iu && json_is_true(iu);
     }
+    /* "edgeagent": {"parse_special": false}: a completion prompt's control
+     * markup stays text (chat messages are always text: chat.h) */
+    json_t *ext = opt(root, "edgeagent");
+    if (ext && !json_is_object(ext)) {
+        BAD("edgeagent", "'edgeagent' must be an object");
+        goto out;
+    }
+    json_t *ps = ext ? opt(ext, "parse_special") : NULL;
+    if (ps && !json_is_boolean(ps)) {
+        BAD("edgeagent.parse_special", "'edgeagent.parse_special' must be a boolean");
+        goto out;
+    }
+    r->parse_special = !ps || json_is_true(ps);
     ok = true;
 out:
     json_decref(root);

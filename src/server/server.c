@@ -33,6 +33,11 @@
 #include "server/server_int.h"
 
 #define PULL_STOP_WAIT_S 30 /* shutdown waits this long for cancelled pulls */
+/* /v1/models lists one model (its id is at most 127 bytes); the metrics text
+ * is a fixed set of series (endpoints x codes, histograms): both far below
+ * these caps, which only a bug reaches (then a 500) */
+#define EA__MODELS_JSON_MAX ((size_t)64 << 10)
+#define EA__METRICS_TEXT_MAX ((size_t)4 << 20)
 
 /* the chat page, embedded at build time from web/index.html (cmake/embed.cmake) */
 extern const unsigned char ea__web_index_html[];
@@ -258,7 +263,7 @@ static int handle_models(struct ea__req_ctx *c, struct MHD_Connection *conn, con
 {
     ea_server *s = c->srv;
     struct ea_buf b;
-    ea__buf_init(&b, 1 << 16);
+    ea__buf_init(&b, EA__MODELS_JSON_MAX);
     const char *sub = url + strlen("/v1/models");
     if (*sub == '/' && sub[1]) {
         if (strcmp(sub + 1, s->model_id) != 0) {
@@ -354,11 +359,11 @@ static int handle_apply_template(struct ea__req_ctx *c, struct MHD_Connection *c
     if (!ea__gen_request_parse(EA__REQ_CHAT, c->body.data ? c->body.data : "", c->body.len, &lim,
                                &r, &e))
         return error(c, conn, e.status, e.type, e.code, e.param, "%s", e.message);
-    char *text = NULL;
-    size_t len = 0;
+    struct ea_chat_prompt cp;
     struct ea_error err = {0};
-    ea_status st = ea__chat_prompt_render(s->tpl, be->tok, r.msgs, r.n_msgs, s->p.max_body_bytes * 2,
-                                          &text, &len, &err);
+    ea_status st = ea__chat_prompt_render(s->chat, r.msgs, r.n_msgs, s->p.max_body_bytes * 2, 0, &cp, &err);
+    const char *text = cp.text;
+    size_t len = cp.len;
     ea__gen_request_release(&r);
     if (st == EA_EINVAL)
         return error(c, conn, 400, "invalid_request_error", NULL, "messages", "%s", err.msg);
@@ -373,7 +378,7 @@ static int handle_apply_template(struct ea__req_ctx *c, struct MHD_Connection *c
         bs = ea__buf_json_str(&b, text, len);
     if (!bs)
         bs = ea__buf_putc(&b, '}');
-    ea_free(text);
+    ea_chat_prompt_release(&cp);
     return respond_buf(c, conn, 200, &b, bs);
 }
 
@@ -439,7 +444,7 @@ static int handle_metrics(struct ea__req_ctx *c, struct MHD_Connection *conn,
                           const struct ea_server_backend *be)
 {
     struct ea_buf b;
-    ea__buf_init(&b, (size_t)1 << 22);
+    ea__buf_init(&b, EA__METRICS_TEXT_MAX);
     struct ea__guard_stats gs;
     ea__guard_stats(c->srv->guard, &gs);
     ea_status st = ea__metrics_render(&c->srv->metrics, be ? be->engine : NULL,
@@ -1065,7 +1070,7 @@ ea_status ea_server_set_backend(ea_server *s, const struct ea_server_backend *b,
     if (atomic_load(&s->be))
         return ea_error_set(err, EA_ESTATE, "server: the backend is already set");
     char why[EA_ERROR_MSG_MAX + 64];
-    ea_status ts = ea__chat_template_load(b->model, &s->tpl, why, sizeof why, err);
+    ea_status ts = ea__chat_template_load(b->model, b->tok, &s->chat, why, sizeof why, err);
     if (ts)
         return ts;
     if (why[0])
@@ -1186,7 +1191,7 @@ void ea_server_destroy(ea_server *s)
     ea_free(s->models_dir);
     ea_free(s->hf_token);
     ea_free(s->hf_endpoint);
-    ea_template_destroy(s->tpl);
+    ea_chat_destroy(s->chat);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->log_mu);

@@ -1,6 +1,6 @@
 /* server_int.h - internals of the HTTP server shared by its files:
  *   request.c      JSON request bodies -> struct ea__gen_request (validated)
- *   chat_prompt.c  messages -> prompt text (the model's template, ChatML fallback)
+ *   chat_prompt.c  messages -> prompt text and tokens (through chat.h)
  *   conn_guard.c   per-connection deadlines, per-IP limit, slots for new clients
  *   metrics.c      Prometheus counters and histograms
  *   generate.c     chat/completions: submit to the engine, stream or answer
@@ -19,8 +19,8 @@
 
 #include <microhttpd.h>
 
+#include "edgeagent/chat.h"
 #include "edgeagent/server.h"
-#include "edgeagent/template.h"
 #include "util/buf.h"
 
 
@@ -72,6 +72,7 @@ struct ea__gen_request {
     int top_logprobs; /* chat: top_logprobs; completions: the logprobs integer */
     bool stream, include_usage;
     size_t body_len; /* of the JSON body: no text taken from it can be longer */
+    bool parse_special; /* completions: recognise control tokens in the prompt (default) */
 };
 
 struct ea__req_limits {
@@ -109,18 +110,19 @@ bool ea__api_errorf(struct ea__api_error *e, int status, const char *type, const
 
 /* ---- chat prompt (chat_prompt.c) ------------------------------------------------ */
 
-/* Renders msgs into the prompt text a model is given, ending with the
- * assistant turn's opening. tok (may be NULL) supplies bos/eos texts for a
- * template. Errors: EA_EINVAL when the template rejects the conversation
- * (raise_exception: the message says why), EA_ETOOBIG past max_len. The
- * caller owns *out (ea_free). */
-ea_status ea__chat_prompt_render(const ea_template *tpl, const ea_tokenizer *tok,
-                                 const struct ea__chat_msg *msgs, int n_msgs, size_t max_len,
-                                 char **out, size_t *out_len, struct ea_error *err);
+/* Renders msgs into the prompt a model is given (ea_chat_render), ending
+ * with the assistant turn's opening: the text, and with max_tokens > 0 its
+ * token ids (message contents as plain text). Errors: EA_EINVAL when the
+ * template rejects the conversation (raise_exception: the message says
+ * why), EA_ETOOBIG past max_len bytes or max_tokens tokens. The caller
+ * releases *out with ea_chat_prompt_release. */
+ea_status ea__chat_prompt_render(const ea_chat *chat, const struct ea__chat_msg *msgs, int n_msgs,
+                                 size_t max_len, size_t max_tokens, struct ea_chat_prompt *out,
+                                 struct ea_error *err);
 /* The model's own chat template (tokenizer.chat_template), or ChatML when it
  * has none or it does not compile (*fallback_reason says why, or is empty). */
-ea_status ea__chat_template_load(const ea_model *m, ea_template **out, char *fallback_reason,
-                                 size_t reason_cap, struct ea_error *err);
+ea_status ea__chat_template_load(const ea_model *m, const ea_tokenizer *tok, ea_chat **out,
+                                 char *fallback_reason, size_t reason_cap, struct ea_error *err);
 
 /* ---- metrics (metrics.c) ----------------------------------------------------------- */
 
@@ -254,7 +256,7 @@ struct ea_server {
     struct MHD_Daemon *daemon;
     _Atomic(const struct ea_server_backend *) be; /* NULL while loading */
     struct ea_server_backend be_store;
-    ea_template *tpl; /* chat template of the backend's model */
+    ea_chat *chat; /* chat format of the backend's model */
     char model_id[128];
     _Atomic bool draining;
     _Atomic uint64_t next_id;

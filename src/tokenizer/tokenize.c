@@ -7,7 +7,10 @@
  * fragments around it. Control and unknown tokens take part only with
  * EA_TOK_PARSE_SPECIAL; user-defined (added) tokens always do, as in Hugging
  * Face tokenizers. Tokens with LSTRIP/RSTRIP eat the ASCII whitespace on
- * that side.
+ * that side. ea_tokenize_plain names byte ranges (message data in a chat
+ * prompt) where no special or added token is recognised at all: an
+ * occurrence overlapping one stays text, so untrusted text cannot become a
+ * control token, while the text around it is encoded exactly as before.
  * Does not hold: the encoders themselves (spm.c, bpe.c, wpm.c).
  */
 #include <string.h>
@@ -63,9 +66,31 @@ static const char *find(const char *hay, size_t n, const char *needle, size_t k)
     return NULL;
 }
 
-/* Cuts every text fragment of *cur at the occurrences of token id. */
-static ea_status split_at(const ea_tokenizer *t, const char *text, int32_t id, struct frags *cur,
-                          struct frags *next, struct ea_error *err)
+/* Byte ranges where no special or added token may be recognised (sorted,
+ * disjoint): the message data of a chat prompt. */
+struct plain {
+    const struct ea_text_span *v;
+    size_t n;
+};
+
+/* Whether [off, off+len) overlaps a plain range. */
+static bool in_plain(const struct plain *pl, size_t off, size_t len)
+{
+    size_t lo = 0, hi = pl->n;
+    while (lo < hi) { /* first range that ends after off */
+        size_t mid = lo + (hi - lo) / 2;
+        if (pl->v[mid].off + pl->v[mid].len <= off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < pl->n && pl->v[lo].off < off + len;
+}
+
+/* Cuts every text fragment of *cur at the occurrences of token id that lie
+ * outside the plain ranges. */
+static ea_status split_at(const ea_tokenizer *t, const char *text, int32_t id, const struct plain *pl,
+                          struct frags *cur, struct frags *next, struct ea_error *err)
 {
     const char *tt = ea__tok_text(t, id);
     uint32_t tl = t->tok[id].len, attr = t->tok[id].attr;
@@ -83,9 +108,15 @@ static ea_status split_at(const ea_tokenizer *t, const char *text, int32_t id, s
             s = frags_push(next, f.off, f.len, f.id, err);
             continue;
         }
-        uint32_t base = f.off, blen = f.len;
+        uint32_t base = f.off, blen = f.len, from = base;
         while (blen > 0 && !s) {
-            const char *p = find(text + base, blen, tt, tl);
+            const char *p = find(text + from, base + blen - from, tt, tl);
+            if (p && in_plain(pl, (size_t)(p - text), tl)) {
+                /* written by message data: text, not a token; an occurrence
+                 * may still start inside this one */
+                from = (uint32_t)(p - text) + 1;
+                continue;
+            }
             if (!p) {
                 s = frags_push(next, base, blen, -1, err);
                 break;
@@ -105,7 +136,7 @@ static ea_status split_at(const ea_tokenizer *t, const char *text, int32_t id, s
                     roff++;
                     rlen--;
                 }
-            base = roff;
+            base = from = roff;
             blen = rlen;
         }
     }
@@ -118,7 +149,8 @@ static ea_status split_at(const ea_tokenizer *t, const char *text, int32_t id, s
 }
 
 static ea_status partition(const ea_tokenizer *t, const char *text, uint32_t len,
-                           bool parse_special, struct frags *out, struct ea_error *err)
+                           bool parse_special, const struct plain *pl, struct frags *out,
+                           struct ea_error *err)
 {
     out->n = 0;
     if (len == 0)
@@ -129,7 +161,7 @@ static ea_status partition(const ea_tokenizer *t, const char *text, uint32_t len
         int32_t id = t->special[i];
         if (!parse_special && (t->tok[id].attr & (EA_TOKEN_ATTR_CONTROL | EA_TOKEN_ATTR_UNKNOWN)))
             continue;
-        s = split_at(t, text, id, out, &next, err);
+        s = split_at(t, text, id, pl, out, &next, err);
     }
     ea_free(next.v);
     return s;
@@ -137,14 +169,14 @@ static ea_status partition(const ea_tokenizer *t, const char *text, uint32_t len
 
 /* Tokenizes into ids (whose max the caller may have lowered). */
 static ea_status tokenize_ids(const ea_tokenizer *t, const char *text, size_t len, unsigned flags,
-                              struct ea__ids *ids, struct ea_error *err)
+                              const struct plain *pl, struct ea__ids *ids, struct ea_error *err)
 {
     if (len > EA_TOKENIZE_MAX_INPUT)
         return ea_error_set(err, EA_ETOOBIG, "tokenize: %zu bytes of text, the limit is %zu", len,
                             EA_TOKENIZE_MAX_INPUT);
     bool add = flags & EA_TOK_ADD_SPECIAL;
     struct frags frags = {0};
-    ea_status s = partition(t, text, (uint32_t)len, flags & EA_TOK_PARSE_SPECIAL, &frags, err);
+    ea_status s = partition(t, text, (uint32_t)len, flags & EA_TOK_PARSE_SPECIAL, pl, &frags, err);
     if (s)
         goto out;
     /* Bound: an input byte yields at most 3 ids (U+FFFD or an escaped space
@@ -199,7 +231,8 @@ ea_status ea_tokenize(const ea_tokenizer *t, const char *text, size_t len, unsig
     if (!t || (!text && len) || (!out && cap) || !n_out)
         return ea_error_set(err, EA_EINVAL, "tokenize: NULL argument");
     struct ea__ids ids = {0};
-    ea_status s = tokenize_ids(t, text, len, flags, &ids, err);
+    struct plain none = {0};
+    ea_status s = tokenize_ids(t, text, len, flags, &none, &ids, err);
     if (s)
         goto out;
     *n_out = ids.n;
@@ -219,14 +252,27 @@ out:
 ea_status ea_tokenize_alloc(const ea_tokenizer *t, const char *text, size_t len, unsigned flags,
                             size_t max, int32_t **out, size_t *n_out, struct ea_error *err)
 {
+    return ea_tokenize_plain(t, text, len, flags, NULL, 0, max, out, n_out, err);
+}
+
+ea_status ea_tokenize_plain(const ea_tokenizer *t, const char *text, size_t len, unsigned flags,
+                            const struct ea_text_span *plain, size_t n_plain, size_t max,
+                            int32_t **out, size_t *n_out, struct ea_error *err)
+{
     if (out)
         *out = NULL;
     if (n_out)
         *n_out = 0;
-    if (!t || (!text && len) || !out || !n_out || !max)
+    if (!t || (!text && len) || !out || !n_out || !max || (!plain && n_plain))
         return ea_error_set(err, EA_EINVAL, "tokenize: NULL argument or zero maximum");
+    for (size_t i = 0; i < n_plain; i++)
+        if (plain[i].len > len || plain[i].off > len - plain[i].len ||
+            (i && plain[i].off < plain[i - 1].off + plain[i - 1].len))
+            return ea_error_set(err, EA_EINVAL,
+                                "tokenize: plain range %zu is out of the text or out of order", i);
+    struct plain pl = {plain, n_plain};
     struct ea__ids ids = {.max = max};
-    ea_status s = tokenize_ids(t, text, len, flags, &ids, err);
+    ea_status s = tokenize_ids(t, text, len, flags, &pl, &ids, err);
     if (s) {
         ea_free(ids.v);
         return s;

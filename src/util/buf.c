@@ -10,6 +10,7 @@ void ea__buf_init(struct ea_buf *b, size_t max)
     b->data = NULL;
     b->len = b->cap = 0;
     b->max = max;
+    b->toobig = false;
 }
 
 void ea__buf_release(struct ea_buf *b)
@@ -22,19 +23,22 @@ void ea__buf_release(struct ea_buf *b)
 void ea__buf_reset(struct ea_buf *b)
 {
     b->len = 0;
+    b->toobig = false;
     if (b->data)
         b->data[0] = '\0';
 }
 
 ea_status ea__buf_reserve(struct ea_buf *b, size_t extra)
 {
-    if (extra > b->max || b->len > b->max - extra)
+    if (extra > b->max || b->len > b->max - extra) {
+        b->toobig = true;
         return EA_ETOOBIG;
+    }
     size_t need = b->len + extra + 1; /* room for the NUL */
     if (need <= b->cap)
         return EA_OK;
     size_t cap = b->cap ? b->cap : 64;
-    while (cap < need)
+    while (cap < need) /* doubling, without overflowing (the cap is b->max) */
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     char *p = ea_realloc(b->data, cap);
     if (!p)

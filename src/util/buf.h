@@ -8,6 +8,7 @@
 #define EDGEAGENT_UTIL_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,7 @@ struct ea_buf {
     size_t len;
     size_t cap;
     size_t max;
+    bool toobig; /* an append was refused for the cap: the content is cut */
 };
 
 void ea__buf_init(struct ea_buf *b, size_t max);

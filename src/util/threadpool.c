@@ -152,8 +152,9 @@ int ea__cpu_count(void)
 ea_status ea__pool_create(int n_threads, ea_pool **out, struct ea_error *err)
 {
     *out = NULL;
-    if (n_threads < 1 || n_threads > 1024)
-        return ea_error_set(err, EA_EINVAL, "threads: %d is not in 1..1024", n_threads);
+    if (n_threads < 1 || n_threads > EA_POOL_MAX_THREADS)
+        return ea_error_set(err, EA_EINVAL, "threads: %d is not in 1..%d", n_threads,
+                            EA_POOL_MAX_THREADS);
     ea_pool *p = ea_calloc(1, sizeof *p);
     if (!p)
         return ea_error_set(err, EA_ENOMEM, "threads: out of memory");

@@ -35,7 +35,13 @@ int ea__thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 typedef struct ea_pool ea_pool;
 typedef void (*ea_pool_fn)(void *ctx, int ith, int nth);
 
-/* n_threads >= 1 (1 = no workers, regions run inline). */
+/* Most threads a pool takes: far above any core count this runtime targets
+ * (edge boards have 2-16 cores), low enough that a typo in a thread count is
+ * an error instead of a thousand stacks of EA_THREAD_STACK_BYTES each. */
+#define EA_POOL_MAX_THREADS 1024
+
+/* 1 <= n_threads <= EA_POOL_MAX_THREADS (1 = no workers, regions run
+ * inline). */
 ea_status ea__pool_create(int n_threads, ea_pool **out, struct ea_error *err);
 void ea__pool_destroy(ea_pool *p); /* NULL-safe */
 int ea__pool_size(const ea_pool *p);

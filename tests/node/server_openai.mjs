@@ -140,7 +140,7 @@ async function banEog() {
   const bias = {};
   for (const t of ["<|im_end|>", "<|endoftext|>", "</s>", "<|im_start|>"]) {
     const r = await fetch(base + "/tokenize", {
-      method: "POST", headers: { Authorization: "Bearer " + apiKey }, body: JSON.stringify({ content: t }),
+      method: "POST", headers: { Authorization: "Bearer " + apiKey, "Content-Type": "application/json" }, body: JSON.stringify({ content: t }),
     });
     const j = await r.json();
     if (j.tokens.length === 1) bias[String(j.tokens[0])] = -100;

@@ -3,8 +3,8 @@
  * Holds: the arena every compile and render allocates from, the token and AST
  * shapes, the runtime value model, environments, the render context and the
  * functions the template_*.c files share.
- * Does not hold: anything public (template.h) or tokenizer-model code (the
- * other src/tokenizer files).
+ * Does not hold: anything public (template.h). The interpreter depends on
+ * util/ (and jansson for the JSON context) only: no tokenizer, no model.
  *
  * The value model mirrors @huggingface/jinja, which is what the renders must
  * match byte for byte:
@@ -66,6 +66,17 @@
 #define tpl_lex                ea__tpl_tpl_lex
 #define tpl_op_name            ea__tpl_tpl_op_name
 #define tpl_parse              ea__tpl_tpl_parse
+#define ts_of                  ea__tpl_ts_of
+#define ts_add                 ea__tpl_ts_add
+#define ts_add_str             ea__tpl_ts_add_str
+#define ts_wrote               ea__tpl_ts_wrote
+#define ts_cut                 ea__tpl_ts_cut
+#define ts_slice               ea__tpl_ts_slice
+#define rt_str_sub             ea__tpl_rt_str_sub
+#define rt_str_as_data         ea__tpl_rt_str_as_data
+#define rt_str_data            ea__tpl_rt_str_data
+#define tv_has_data            ea__tpl_tv_has_data
+#define ts_builtin_result      ea__tpl_ts_builtin_result
 #define tstr_cat               ea__tpl_tstr_cat
 #define tstr_empty             ea__tpl_tstr_empty
 #define tstr_hash              ea__tpl_tstr_hash
@@ -109,6 +120,9 @@ struct tarena {
     struct ta_chunk *head;
     size_t used, max;
     bool capped;
+    /* Birth number of the next string (runtime arenas count from 1; 0 =
+     * compile-time strings, which are never "fresh"; see tstr.born). */
+    uint64_t serial;
 };
 void ta_init(struct tarena *a, size_t max);
 void ta_release(struct tarena *a);
@@ -124,9 +138,24 @@ static inline void t_copy(void *dst, const void *src, size_t n)
 
 /* ---- strings ----------------------------------------------------------- */
 
-/* Immutable byte string, NUL-terminated for convenience (may hold NULs). */
+/* Provenance of a string's bytes (template_taint.c): the ranges that come
+ * from message data, sorted, disjoint, non-empty, inside the string. */
+struct trange {
+    size_t off, len;
+};
+struct tdata {
+    size_t n;
+    const struct trange *r;
+};
+
+/* Immutable byte string, NUL-terminated for convenience (may hold NULs).
+ * data is NULL for text of the template's own; born orders the strings a
+ * render made (0 for the template's literals), so a built-in's fresh
+ * results can be told from values it passed through. */
 struct tstr {
     size_t len;
+    const struct tdata *data;
+    uint64_t born;
     char s[];
 };
 const struct tstr *tstr_new(struct tarena *a, const char *s, size_t n);
@@ -351,6 +380,7 @@ struct tv {
 struct tarr {
     size_t n, cap;
     struct tv *v;
+    uint32_t visit; /* walk that last saw it (template_taint.c), so cycles are walked once */
 };
 struct tobj_ent {
     const struct tstr *k;
@@ -362,6 +392,7 @@ struct tobj {
     /* A for loop's `loop` object is reused by the next iteration unless the
      * template took a reference to it (TOBJ_ESCAPED). */
     uint8_t flags;
+    uint32_t visit; /* as tarr.visit */
 };
 #define TOBJ_LOOP 1u
 #define TOBJ_ESCAPED 2u
@@ -417,9 +448,21 @@ struct tenv {
 #define TR_BREAK 1001
 #define TR_CONTINUE 1002
 
+/* A growing list of data ranges for a buffer being written (sorted). */
+struct tspans {
+    struct trange *v;
+    size_t n, cap;
+};
+
 struct rctx {
     struct tarena ar;
     struct ea_buf out; /* rendered text; captures render here and cut back */
+    /* Provenance (template_taint.c), only when track: the data ranges of
+     * out, and whether tv_from_json is reading data (else trusted values). */
+    bool track, json_data;
+    uint32_t walk; /* number of the current structure walk (tarr/tobj.visit) */
+    struct tspans out_sp;
+    const char *const *trusted_roles; /* role names that are template text */
     struct ea_error *err;
     unsigned depth, max_depth;
     uint64_t steps, max_steps, iters, max_iters;
@@ -490,6 +533,35 @@ struct ea_buf *rt_scratch(struct rctx *r);
 void rt_scratch_done(struct rctx *r, struct ea_buf *b);
 /* Frees every pooled buffer (end of a render). */
 void rt_scratch_release_all(struct rctx *r);
+
+/* ---- provenance (template_taint.c) -------------------------------------- */
+
+/* The spans of a buffer being written: r->out's or a scratch buffer's. */
+struct tspans *ts_of(struct rctx *r, struct ea_buf *b);
+/* Appends [off, off+len) as data (merging with the last range). */
+int ts_add(struct rctx *r, struct tspans *sp, size_t off, size_t len);
+/* Appends the data ranges of s[from, from+n), placed at `at`. */
+int ts_add_str(struct rctx *r, struct tspans *sp, size_t at, const struct tstr *s, size_t from, size_t n);
+/* v was just written as b[at, b->len): records its data. */
+int ts_wrote(struct rctx *r, struct ea_buf *b, size_t at, struct tv v);
+/* Drops the ranges at or past len (the buffer was cut back). */
+void ts_cut(struct tspans *sp, size_t len);
+/* The data ranges of sp inside [from, from+n), shifted to start at 0, as a
+ * tdata for a new string (NULL when none). */
+int ts_slice(struct rctx *r, const struct tspans *sp, size_t from, size_t n, const struct tdata **out);
+/* s[off, off+n) as a new string keeping its provenance. */
+const struct tstr *rt_str_sub(struct rctx *r, const struct tstr *s, size_t off, size_t n);
+/* Whether v holds data anywhere (lists and maps deeply; a structure deeper
+ * than the walk's limit counts as data). */
+bool tv_has_data(struct rctx *r, struct tv v);
+/* A new string, all of it data. */
+const struct tstr *rt_str_data(struct rctx *r, const char *s, size_t n);
+/* Marks s (all of it) as data when it is not already: returns s or a copy. */
+const struct tstr *rt_str_as_data(struct rctx *r, const struct tstr *s);
+/* After a built-in ran (its strings born at or after `mark`): unless it keeps
+ * provenance itself (precise), every fresh string in *out becomes data when
+ * any input holds data. in[0..n) are its operand/receiver and arguments. */
+int ts_builtin_result(struct rctx *r, uint64_t mark, bool precise, const struct tv *in, size_t n, struct tv *out);
 
 /* ---- evaluation (template_eval.c) --------------------------------------- */
 

@@ -7,7 +7,7 @@
  * Latin-1, Latin Extended-A, Greek and Cyrillic (no final-sigma rule);
  * anything else is copied unchanged (docs/TEMPLATES.md).
  */
-#include "tokenizer/template_int.h"
+#include "template/template_int.h"
 #include "util/utf8.h"
 
 #include <math.h>

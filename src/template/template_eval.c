@@ -16,7 +16,7 @@
  *
  * Does not hold: filters, tests, methods and globals (template_builtins.c).
  */
-#include "tokenizer/template_int.h"
+#include "template/template_int.h"
 #include "util/utf8.h"
 
 #include <math.h>
@@ -146,11 +146,14 @@ int ev_capture(struct rctx *r, struct node *const *body, size_t n, struct tenv *
     int rc = ev_block(r, body, n, env);
     if (!rc) {
         const struct tstr *s = rt_str(r, r->out.data ? r->out.data + mark : "", r->out.len - mark);
+        if (s && s->len && (rc = ts_slice(r, &r->out_sp, mark, s->len, &((struct tstr *)s)->data)))
+            s = NULL; /* s is fresh: its provenance is ours to set */
         if (!s)
-            rc = rt_oom(r);
+            rc = rc ? rc : rt_oom(r);
         else
             *out = tv_str(s);
     }
+    ts_cut(&r->out_sp, mark);
     r->out.len = mark;
     if (r->out.data)
         r->out.data[mark] = '\0';
@@ -304,8 +307,17 @@ int ev_call_value(struct rctx *r, struct tv fn, struct tv *args, size_t n, struc
     if (f->kind == TF_BUILTIN) {
         int saved = r->cur_line;
         r->cur_line = line;
+        uint64_t mark = r->ar.serial;
         rc = f->fn(r, f, args, n, out);
         r->cur_line = saved;
+        if (!rc && r->track) { /* provenance: the receiver and the arguments are the inputs */
+            static const char *const PRECISE[] = {"strip", "lstrip", "rstrip", "join"};
+            bool precise = false;
+            for (size_t i = 0; i < sizeof PRECISE / sizeof PRECISE[0] && f->name; i++)
+                precise = precise || strcmp(f->name, PRECISE[i]) == 0;
+            if (!(rc = ts_builtin_result(r, mark, precise, &f->self, 1, out)))
+                rc = ts_builtin_result(r, mark, precise, args, n, out);
+        }
         if (rc && rc != TR_BREAK && rc != TR_CONTINUE && r->err && r->err->status == EA_OK)
             rc = rt_err(r, line, "error in %s()", f->name ? f->name : "function");
         return rc;
@@ -435,8 +447,12 @@ static int ev_slice(struct rctx *r, struct tv obj, const struct node *s, struct 
     struct ea_buf *b = rt_scratch(r);
     if (!b)
         return rt_oom(r);
-    for (size_t i = 0; i < cnt && !rc; i++)
-        rc = rt_buf(r, ea__buf_append(b, str->s + offs[idx[i]], offs[idx[i] + 1] - offs[idx[i]]));
+    for (size_t i = 0; i < cnt && !rc; i++) {
+        size_t at = b->len, from = offs[idx[i]], len = offs[idx[i] + 1] - from;
+        rc = rt_buf(r, ea__buf_append(b, str->s + from, len));
+        if (!rc)
+            rc = ts_add_str(r, ts_of(r, b), at, str, from, len);
+    }
     const struct tstr *res = rc ? NULL : rt_buf_str(r, b);
     rt_scratch_done(r, b);
     if (rc)
@@ -489,7 +505,9 @@ static int ev_member(struct rctx *r, const struct node *n, struct tenv *env, str
                     size_t off, l;
                     bool lone;
                     tx_utf16_at(obj.u.s->s, obj.u.s->len, (size_t)i, &off, &l, &lone);
-                    const struct tstr *s = lone ? rt_str(r, "\xEF\xBF\xBD", 3) : rt_str(r, obj.u.s->s + off, l);
+                    const struct tstr *s = lone ? rt_str(r, "\xEF\xBF\xBD", 3) : rt_str_sub(r, obj.u.s, off, l);
+                    if (s && lone && obj.u.s->data) /* half of a data character */
+                        s = rt_str_as_data(r, s);
                     if (!s)
                         return rt_oom(r);
                     *out = tv_str(s);
@@ -559,7 +577,11 @@ static int repeat(struct rctx *r, struct tv seq, double times, struct tv *out, i
             t_copy(s->s + i * len, seq.u.s->s, len);
         s->len = len * k;
         s->s[s->len] = '\0';
-        *out = tv_str(s);
+        s->data = NULL;
+        s->born = r->ar.serial ? r->ar.serial++ : 0;
+        *out = tv_str(seq.u.s->data && s->len ? rt_str_as_data(r, s) : s);
+        if (!out->u.s)
+            return rt_oom(r);
         return 0;
     }
     size_t n = seq.u.a->n;
@@ -939,6 +961,7 @@ static int ev_for(struct rctx *r, const struct node *n, struct tenv *env)
         rc = ev_block(r, n->list, n->nlist, scope);
         if (rc == TR_CONTINUE || rc == TR_BREAK) {
             /* the reference drops what the interrupted iteration rendered */
+            ts_cut(&r->out_sp, mark);
             r->out.len = mark;
             if (r->out.data)
                 r->out.data[mark] = '\0';

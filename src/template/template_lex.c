@@ -15,7 +15,7 @@
  *
  * Does not hold: parsing (template_parse.c).
  */
-#include "tokenizer/template_int.h"
+#include "template/template_int.h"
 #include "util/utf8.h"
 
 #include <stdio.h>

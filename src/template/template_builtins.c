@@ -18,7 +18,7 @@
  *
  * Does not hold: evaluation (template_eval.c).
  */
-#include "tokenizer/template_int.h"
+#include "template/template_int.h"
 #include "util/utf8.h"
 
 #include <jansson.h>
@@ -438,7 +438,11 @@ static int trim_to(struct rctx *r, const struct tstr *s, bool left, bool right, 
         *out = tv_str(s);
         return 0;
     }
-    return mkstr(r, s->s + a, e - a, out);
+    const struct tstr *t = rt_str_sub(r, s, a, e - a); /* keeps provenance */
+    if (!t)
+        return rt_oom(r);
+    *out = tv_str(t);
+    return 0;
 }
 METHOD(m_strip) { return trim_to(r, SELF, true, true, out); }
 METHOD(m_lstrip) { return trim_to(r, SELF, true, false, out); }
@@ -656,12 +660,12 @@ METHOD(m_find)
     *out = tv_int(hit ? (double)tx_utf16_len(s->s, (size_t)(hit - s->s)) : -1);
     return 0;
 }
-static int join_values(struct rctx *r, const struct tarr *a, const char *sep, size_t seplen, struct tv *out);
+static int join_values(struct rctx *r, const struct tarr *a, const struct tstr *sep, struct tv *out);
 METHOD(m_join)
 {
     if (n < 1 || !tv_is_array(args[0]))
         return rt_err(r, LINE, "join() needs a list argument");
-    return join_values(r, args[0].u.a, SELF->s, SELF->len, out);
+    return join_values(r, args[0].u.a, SELF, out);
 }
 
 /* ---- methods of lists (extensions) ---------------------------------------------- */
@@ -852,13 +856,14 @@ bool bi_member(struct rctx *r, struct tv obj, const struct tstr *name, struct tv
 /* ---- filters ---------------------------------------------------------------------- */
 
 /* Array.prototype.join of `x.value`: null/undefined give "". */
-static int join_values(struct rctx *r, const struct tarr *a, const char *sep, size_t seplen, struct tv *out)
+static int join_values(struct rctx *r, const struct tarr *a, const struct tstr *sep, struct tv *out)
 {
     SCRATCH(b);
     int rc = 0;
     for (size_t i = 0; i < a->n && !rc; i++) {
-        if (i)
-            rc = rt_buf(r, ea__buf_append(b, sep, seplen));
+        size_t at = b->len;
+        if (i && !(rc = rt_buf(r, ea__buf_append(b, sep->s, sep->len))))
+            rc = ts_add_str(r, ts_of(r, b), at, sep, 0, sep->len);
         struct tv v = a->v[i];
         if (!rc && v.k != TV_NULL && v.k != TV_UNDEF && v.k != TV_JSUNDEF)
             rc = tv_js_string(r, b, v, 0);
@@ -930,7 +935,9 @@ static int from_json(struct rctx *r, const struct tstr *s, struct tv *out, int l
     json_t *j = json_loadb(s->s, s->len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &je);
     if (!j)
         return rt_err(r, line, "from_json: invalid JSON: %s", je.text);
+    r->json_data = r->track && s->data; /* parsed from data: all of it is data */
     int rc = tv_from_json(r, j, out);
+    r->json_data = false;
     json_decref(j);
     return rc;
 }
@@ -963,11 +970,10 @@ static int chars(struct rctx *r, const struct tstr *s, bool reversed, struct tv 
         return rt_oom(r);
     for (size_t i = 0; i < n; i++) {
         size_t k = reversed ? n - 1 - i : i;
-        struct tv v;
-        int rc = mkstr(r, s->s + o[k], o[k + 1] - o[k], &v);
-        if (rc)
-            return rc;
-        a->v[a->n++] = v;
+        const struct tstr *c = rt_str_sub(r, s, o[k], o[k + 1] - o[k]); /* keeps provenance */
+        if (!c)
+            return rt_oom(r);
+        a->v[a->n++] = tv_str(c);
     }
     *out = tv_array(a);
     return 0;
@@ -1125,7 +1131,7 @@ static int ext_filter(struct rctx *r, struct tv x, const struct tstr *name, stru
         if (NAME_IS(name, "reverse")) {
             struct tv l;
             int rc = chars(r, s, true, &l);
-            return rc ? rc : join_values(r, l.u.a, "", 0, out);
+            return rc ? rc : join_values(r, l.u.a, &tstr_empty, out);
         }
         if (NAME_IS(name, "first") || NAME_IS(name, "last")) {
             struct tv l;
@@ -1205,7 +1211,7 @@ static int apply_ident(struct rctx *r, struct tv x, const struct tstr *name, int
             return sorted_copy(r, a, sort_cmp, &c, out);
         }
         if (NAME_IS(name, "join"))
-            return join_values(r, a, "", 0, out);
+            return join_values(r, a, &tstr_empty, out);
         if (NAME_IS(name, "string")) {
             struct json_opts o = {0};
             return to_json(r, x, &o, out, line);
@@ -1427,11 +1433,11 @@ static int apply_call(struct rctx *r, struct tv x, const struct tstr *name, cons
         if (sep.k != TV_STR)
             return rt_err(r, line, "separator must be a string");
         if (tv_is_array(x))
-            return join_values(r, x.u.a, sep.u.s->s, sep.u.s->len, out);
+            return join_values(r, x.u.a, sep.u.s, out);
         struct tv l;
         if ((rc = chars(r, x.u.s, false, &l)))
             return rc;
-        return join_values(r, l.u.a, sep.u.s->s, sep.u.s->len, out);
+        return join_values(r, l.u.a, sep.u.s, out);
     }
     if (NAME_IS(name, "int") || NAME_IS(name, "float")) {
         bool is_int = NAME_IS(name, "int");
@@ -1556,16 +1562,32 @@ static int apply_call(struct rctx *r, struct tv x, const struct tstr *name, cons
     return rt_err(r, line, "Cannot apply filter \"%s\" to type: %s", name->s, tv_type_name(x));
 }
 
+/* Filters that keep provenance byte for byte themselves (template_taint.c). */
+static bool precise_filter(const struct tstr *name)
+{
+    return NAME_IS(name, "trim") || NAME_IS(name, "join");
+}
+
 int bi_filter(struct rctx *r, struct tv operand, const struct node *f, struct tenv *env, struct tv *out)
 {
-    if (!(f->flags & NF_CALL))
-        return apply_ident(r, operand, f->str, f->line, out);
+    uint64_t mark = r->ar.serial;
+    if (!(f->flags & NF_CALL)) {
+        int rc = apply_ident(r, operand, f->str, f->line, out);
+        return rc ? rc : ts_builtin_result(r, mark, precise_filter(f->str), &operand, 1, out);
+    }
     struct tarr *pos;
     struct tobj *kw;
     int rc = ev_args(r, f->list, f->nlist, env, &pos, &kw);
     if (rc)
         return rc;
-    return apply_call(r, operand, f->str, f, pos, kw, f->line, out);
+    mark = r->ar.serial; /* strings the arguments made are not the filter's */
+    if ((rc = apply_call(r, operand, f->str, f, pos, kw, f->line, out)))
+        return rc;
+    struct tv in[2] = {tv_array(pos), kw ? tv_object(kw, TV_KWARGS) : tv_undef()};
+    bool precise = precise_filter(f->str);
+    if (!(rc = ts_builtin_result(r, mark, precise, &operand, 1, out)) && pos)
+        rc = ts_builtin_result(r, mark, precise, in, 2, out);
+    return rc;
 }
 
 /* ---- globals ---------------------------------------------------------------------- */

@@ -3,7 +3,7 @@
  *
  * Does not hold: lexing, parsing, evaluation or built-ins (template_*.c).
  */
-#include "tokenizer/template_int.h"
+#include "template/template_int.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -68,14 +68,28 @@ ea_status ea_template_render(const ea_template *tpl, const char *context_json, s
 static const char *const RESERVED[] = {"namespace", "false", "true",  "none", "raise_exception",
                                        "range",     "strftime_now", "True", "False", "None"};
 
-static int declare_context(struct rctx *r, struct tenv *g, const json_t *root)
+static bool listed(const char *const *list, const struct tstr *s)
+{
+    for (; list && *list; list++)
+        if (tstr_eqz(s, *list))
+            return true;
+    return false;
+}
+
+static int declare_context(struct rctx *r, struct tenv *g, const json_t *root,
+                           const struct ea_template_provenance *prov)
 {
     struct tv ctx;
+    r->json_data = r->track; /* tracked: the context is data ... */
     int rc = tv_from_json(r, root, &ctx);
+    r->json_data = false;
     if (rc)
         return rc;
     for (size_t i = 0; i < ctx.u.o->n; i++) {
-        const struct tobj_ent *e = &ctx.u.o->e[i];
+        struct tobj_ent *e = &ctx.u.o->e[i];
+        if (r->track && listed(prov->trusted_keys, e->k) && /* ... but for the trusted keys */
+            (rc = tv_from_json(r, json_object_getn(root, e->k->s, e->k->len), &e->v)))
+            return rc;
         for (size_t k = 0; k < sizeof RESERVED / sizeof RESERVED[0]; k++)
             if (tstr_eqz(e->k, RESERVED[k]))
                 return ea_error_set(r->err, EA_EINVAL, "Variable already declared: %s", e->k->s);
@@ -85,9 +99,39 @@ static int declare_context(struct rctx *r, struct tenv *g, const json_t *root)
     return 0;
 }
 
+static ea_status render(const ea_template *tpl, const char *context_json, size_t len,
+                        const struct ea_template_render_opts *opts, const struct ea_template_provenance *prov,
+                        char **out, size_t *out_len, struct ea_template_span **data, size_t *n_data,
+                        struct ea_error *err);
+
 ea_status ea_template_render_ex(const ea_template *tpl, const char *context_json, size_t len,
                                 const struct ea_template_render_opts *opts, char **out, size_t *out_len,
                                 struct ea_error *err)
+{
+    return render(tpl, context_json, len, opts, NULL, out, out_len, NULL, NULL, err);
+}
+
+ea_status ea_template_render_tracked(const ea_template *tpl, const char *context_json, size_t len,
+                                     const struct ea_template_render_opts *opts,
+                                     const struct ea_template_provenance *prov, char **out, size_t *out_len,
+                                     struct ea_template_span **data, size_t *n_data, struct ea_error *err)
+{
+    static const struct ea_template_provenance none = {0};
+    if (data)
+        *data = NULL;
+    if (n_data)
+        *n_data = 0;
+    if (!data || !n_data) {
+        struct ea_error local;
+        return ea_error_set(err ? err : &local, EA_EINVAL, "ea_template_render_tracked: NULL argument");
+    }
+    return render(tpl, context_json, len, opts, prov ? prov : &none, out, out_len, data, n_data, err);
+}
+
+static ea_status render(const ea_template *tpl, const char *context_json, size_t len,
+                        const struct ea_template_render_opts *opts, const struct ea_template_provenance *prov,
+                        char **out, size_t *out_len, struct ea_template_span **data, size_t *n_data,
+                        struct ea_error *err)
 {
     struct ea_error local;
     if (!err)
@@ -109,6 +153,9 @@ ea_status ea_template_render_ex(const ea_template *tpl, const char *context_json
     r.max_steps = o.max_steps ? o.max_steps : EA_TEMPLATE_DEFAULT_MAX_STEPS;
     r.max_iters = o.max_iters ? o.max_iters : EA_TEMPLATE_DEFAULT_MAX_ITERS;
     ta_init(&r.ar, o.max_memory ? o.max_memory : EA_TEMPLATE_DEFAULT_MAX_MEMORY);
+    r.ar.serial = 1; /* runtime strings are numbered (tstr.born) */
+    r.track = prov != NULL;
+    r.trusted_roles = prov ? prov->trusted_roles : NULL;
     ea__buf_init(&r.out, o.max_output ? o.max_output : EA_TEMPLATE_DEFAULT_MAX_OUTPUT);
     if (o.now) {
         r.now = *o.now;
@@ -143,7 +190,7 @@ ea_status ea_template_render_ex(const ea_template *tpl, const char *context_json
         rc = rt_oom(&r);
         goto out_release;
     }
-    if ((rc = bi_globals(&r, r.global)) || (rc = declare_context(&r, r.global, root)))
+    if ((rc = bi_globals(&r, r.global)) || (rc = declare_context(&r, r.global, root, prov)))
         goto out_release;
     rc = ev_block(&r, tpl->body, tpl->nbody, r.global);
     if (rc == TR_BREAK || rc == TR_CONTINUE) {
@@ -152,16 +199,33 @@ ea_status ea_template_render_ex(const ea_template *tpl, const char *context_json
     }
     if (rc)
         goto out_release;
+    if (data) {
+        ts_cut(&r.out_sp, r.out.len);
+        if (r.out_sp.n && !(*data = ea_malloc(r.out_sp.n * sizeof **data))) {
+            rc = ea_error_set(err, EA_ENOMEM, "out of memory");
+            goto out_release;
+        }
+        for (size_t i = 0; i < r.out_sp.n; i++)
+            (*data)[i] = (struct ea_template_span){r.out_sp.v[i].off, r.out_sp.v[i].len};
+        *n_data = r.out_sp.n;
+    }
     if (out_len)
         *out_len = r.out.len;
     *out = ea__buf_steal(&r.out);
-    if (!*out)
+    if (!*out) {
         rc = ea_error_set(err, EA_ENOMEM, "out of memory");
+        if (data) {
+            ea_free(*data);
+            *data = NULL;
+            *n_data = 0;
+        }
+    }
 out_release:
     if (rc && err->status == EA_OK) /* a failure that did not explain itself */
         ea_error_set(err, (ea_status)(rc > 0 && rc < EA_STATUS_COUNT ? rc : EA_EINTERNAL), "template render failed");
     json_decref(root);
     rt_scratch_release_all(&r);
+    ea_free(r.out_sp.v);
     ea__buf_release(&r.out);
     ta_release(&r.ar);
     return rc ? err->status : EA_OK;

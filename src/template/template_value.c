@@ -7,7 +7,7 @@
  *
  * Does not hold: evaluation (template_eval.c) or filters (template_builtins.c).
  */
-#include "tokenizer/template_int.h"
+#include "template/template_int.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -32,6 +32,7 @@ void ta_init(struct tarena *a, size_t max)
     a->used = 0;
     a->max = max;
     a->capped = false;
+    a->serial = 0;
 }
 
 void ta_release(struct tarena *a)
@@ -48,8 +49,10 @@ void ta_release(struct tarena *a)
 
 void *ta_alloc(struct tarena *a, size_t n)
 {
-    if (n > SIZE_MAX / 2)
+    if (n > a->max || n > SIZE_MAX - 15) { /* the cap, and rounding n up must not wrap */
+        a->capped = true;
         return NULL;
+    }
     n = (n + 15) & ~(size_t)15;
     if (n == 0)
         n = 16;
@@ -94,12 +97,16 @@ const struct tstr tstr_empty = {0};
 
 const struct tstr *tstr_new(struct tarena *a, const char *s, size_t n)
 {
-    if (n > SIZE_MAX / 2)
+    if (n > a->max || n > SIZE_MAX - sizeof(struct tstr) - 1) { /* the cap; no wrap below */
+        a->capped = true;
         return NULL;
+    }
     struct tstr *t = ta_alloc(a, sizeof *t + n + 1);
     if (!t)
         return NULL;
     t->len = n;
+    t->data = NULL;
+    t->born = a->serial ? a->serial++ : 0;
     if (n)
         memcpy(t->s, s, n);
     t->s[n] = '\0';
@@ -114,6 +121,8 @@ const struct tstr *tstr_cat(struct tarena *a, const char *x, size_t nx, const ch
     if (!t)
         return NULL;
     t->len = nx + ny;
+    t->data = NULL;
+    t->born = a->serial ? a->serial++ : 0;
     if (nx)
         memcpy(t->s, x, nx);
     if (ny)
@@ -180,7 +189,15 @@ int rt_iter(struct rctx *r, int line)
 struct rscratch {
     struct rscratch *next_free, *next_all;
     struct ea_buf b;
+    struct tspans sp; /* data ranges of b (provenance) */
 };
+
+struct tspans *ts_of(struct rctx *r, struct ea_buf *b)
+{
+    if (b == &r->out)
+        return &r->out_sp;
+    return &((struct rscratch *)((char *)b - offsetof(struct rscratch, b)))->sp;
+}
 
 struct ea_buf *rt_scratch(struct rctx *r)
 {
@@ -188,12 +205,14 @@ struct ea_buf *rt_scratch(struct rctx *r)
     if (s) {
         r->scratch_free = s->next_free;
         ea__buf_reset(&s->b);
+        s->sp.n = 0;
         return &s->b;
     }
     s = ea_malloc(sizeof *s);
     if (!s)
         return NULL;
     ea__buf_init(&s->b, r->out.max);
+    s->sp = (struct tspans){0};
     s->next_all = r->scratch_all;
     r->scratch_all = s;
     return &s->b;
@@ -218,6 +237,7 @@ void rt_scratch_release_all(struct rctx *r)
     while (s) {
         struct rscratch *next = s->next_all;
         ea__buf_release(&s->b);
+        ea_free(s->sp.v);
         ea_free(s);
         s = next;
     }
@@ -233,7 +253,15 @@ const struct tstr *rt_str(struct rctx *r, const char *s, size_t n)
 
 const struct tstr *rt_strz(struct rctx *r, const char *s) { return rt_str(r, s, strlen(s)); }
 
-const struct tstr *rt_buf_str(struct rctx *r, struct ea_buf *b) { return rt_str(r, b->data, b->len); }
+/* b is a scratch buffer: the string keeps the data ranges written to it. */
+const struct tstr *rt_buf_str(struct rctx *r, struct ea_buf *b)
+{
+    const struct tstr *s = rt_str(r, b->data, b->len);
+    if (s && r->track && b->len && ts_of(r, b)->n &&
+        ts_slice(r, ts_of(r, b), 0, b->len, &((struct tstr *)s)->data)) /* fresh: ours to set */
+        return NULL;
+    return s;
+}
 
 /* ---- arrays and maps ------------------------------------------------------ */
 
@@ -245,6 +273,7 @@ struct tarr *tarr_new(struct rctx *r, size_t cap)
     a->n = 0;
     a->cap = cap;
     a->v = NULL;
+    a->visit = 0;
     if (cap && !(a->v = ta_alloc(&r->ar, cap * sizeof *a->v)))
         return NULL;
     return a;
@@ -277,6 +306,7 @@ struct tobj *tobj_new(struct rctx *r, size_t cap)
     o->cap = cap;
     o->e = NULL;
     o->flags = 0;
+    o->visit = 0;
     if (cap && !(o->e = ta_alloc(&r->ar, cap * sizeof *o->e)))
         return NULL;
     return o;
@@ -389,7 +419,17 @@ static int func_text(struct rctx *r, struct ea_buf *b, struct tv v)
     return rt_buf(r, ea__buf_printf(b, "function %s() { [native code] }", name));
 }
 
+static int to_string(struct rctx *r, struct ea_buf *b, struct tv v, int line);
+
+/* Provenance: what was written for v keeps v's data ranges. */
 int tv_to_string(struct rctx *r, struct ea_buf *b, struct tv v, int line)
+{
+    size_t at = b->len;
+    int rc = to_string(r, b, v, line);
+    return rc ? rc : ts_wrote(r, b, at, v);
+}
+
+static int to_string(struct rctx *r, struct ea_buf *b, struct tv v, int line)
 {
     char num[400];
     switch (v.k) {
@@ -757,6 +797,14 @@ static bool array_index(const char *k, size_t n, uint32_t *out)
     return true;
 }
 
+static bool trusted_role(const struct rctx *r, const struct tstr *s)
+{
+    for (const char *const *p = r->trusted_roles; p && *p; p++)
+        if (tstr_eqz(s, *p))
+            return true;
+    return false;
+}
+
 int tv_from_json(struct rctx *r, const void *jp, struct tv *out)
 {
     const json_t *j = jp;
@@ -776,7 +824,8 @@ int tv_from_json(struct rctx *r, const void *jp, struct tv *out)
         return 0;
     }
     case JSON_STRING: {
-        const struct tstr *s = rt_str(r, json_string_value(j), json_string_length(j));
+        const struct tstr *s = r->json_data ? rt_str_data(r, json_string_value(j), json_string_length(j))
+                                            : rt_str(r, json_string_value(j), json_string_length(j));
         if (!s)
             return rt_oom(r);
         *out = tv_str(s);
@@ -826,7 +875,7 @@ int tv_from_json(struct rctx *r, const void *jp, struct tv *out)
                 bool isidx = array_index(key, klen, &idx);
                 if ((pass == 0) != isidx)
                     continue;
-                const struct tstr *k = rt_str(r, key, klen);
+                const struct tstr *k = r->json_data ? rt_str_data(r, key, klen) : rt_str(r, key, klen);
                 struct tv x;
                 if (!k) {
                     rc = rt_oom(r);
@@ -834,6 +883,13 @@ int tv_from_json(struct rctx *r, const void *jp, struct tv *out)
                 }
                 if ((rc = tv_from_json(r, val, &x)))
                     break;
+                if (r->json_data && klen == 4 && memcmp(key, "role", 4) == 0 && x.k == TV_STR &&
+                    trusted_role(r, x.u.s))
+                    x = tv_str(rt_str(r, x.u.s->s, x.u.s->len)); /* a known role: template vocabulary */
+                if (x.k == TV_STR && !x.u.s) {
+                    rc = rt_oom(r);
+                    break;
+                }
                 o->e[o->n++] = (struct tobj_ent){k, x};
             }
         }

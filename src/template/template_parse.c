@@ -15,7 +15,7 @@
  * statement outside the subset (include, import, extends, block, raw, with,
  * ...) is EA_EUNSUPPORTED.
  */
-#include "tokenizer/template_int.h"
+#include "template/template_int.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -184,6 +184,10 @@ static const char *req_str(json_t *arr, size_t i, const char *key)
     return json_string_value(json_object_get(json_array_get(arr, i), key));
 }
 
+/* Shell text defining waitfor CONDITION: polls it every 50 ms for up to 30 s
+ * (the steps of a case wait for each other, never for a fixed time). */
+#define WAITFOR "waitfor() { for i in $(seq 600); do eval \"$1\" && return 0; sleep 0.05; done; return 1; }; "
+
 /* A fresh store for one case. */
 static const char *store(const char *tag)
 {
@@ -494,13 +498,16 @@ static void concurrent_pulls(void)
 {
     server();
     const char *d = store("conc");
-    set_mode("{\"rate\":2000000}"); /* ~1 s for the file: the two overlap */
+    set_mode("{\"rate\":1000000}"); /* ~2 s for the file */
     clear_log();
     char cmd[16384], *out = NULL;
+    /* the second starts once the first is downloading (holding the lock) */
     snprintf(cmd, sizeof cmd,
-             "cd '%s/..' && for i in 1 2; do (HF_ENDPOINT='%s' '%s' pull hf.co/org/tiny-GGUF:Q8_0 "
-             "--models-dir '%s' 2>'%s.err'$i; echo rc$i=$? >'%s.rc'$i) & sleep 0.2; done; wait; cat '%s'.rc1 '%s'.rc2 '%s'.err1 '%s'.err2",
-             root, endpoint, ea_test_binary(), d, d, d, d, d, d, d);
+             "(" WAITFOR "for i in 1 2; do (HF_ENDPOINT='%s' '%s' pull hf.co/org/tiny-GGUF:Q8_0 "
+             "--models-dir '%s' 2>'%s.err'$i; echo rc$i=$? >'%s.rc'$i) & "
+             "[ $i = 1 ] && waitfor \"[ -s '%s/org%%2Ftiny-GGUF%%3AQ8_0.gguf.partial' ]\"; done; wait; "
+             "cat '%s'.rc1 '%s'.rc2 '%s'.err1 '%s'.err2)",
+             endpoint, ea_test_binary(), d, d, d, d, d, d, d, d);
     ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
     ASSERT(out && strstr(out, "rc1=0") && strstr(out, "rc2=0"));
     ASSERT(strstr(out, "waiting for it"));
@@ -521,9 +528,10 @@ static void ctrl_c_then_resume(void)
     clear_log();
     char cmd[16384], *out = NULL, *err = NULL;
     snprintf(cmd, sizeof cmd,
-             "(HF_ENDPOINT='%s' '%s' pull hf.co/org/tiny-GGUF:Q8_0 --models-dir '%s' & p=$!; sleep 0.8; "
+             "(" WAITFOR "HF_ENDPOINT='%s' '%s' pull hf.co/org/tiny-GGUF:Q8_0 --models-dir '%s' & p=$!; "
+             "waitfor \"[ -s '%s/org%%2Ftiny-GGUF%%3AQ8_0.gguf.partial' ]\"; "
              "kill -INT $p; wait $p; echo rc=$?)",
-             endpoint, ea_test_binary(), d);
+             endpoint, ea_test_binary(), d, d);
     ASSERT_EQ(ea_test_run(cmd, &out, &err), 0);
     ASSERT(out && strstr(out, "rc=130"));
     ASSERT(strstr(err, "interrupted") && strstr(err, "resume"));
@@ -622,8 +630,10 @@ static void server_pull_endpoint(void)
     }
     /* a client that goes away cancels its pull; the partial file stays */
     set_mode("{\"rate\":500000}");
-    snprintf(cmd, sizeof cmd, "%s --max-time 1 -H 'Authorization: Bearer k3y' -d '{\"source\":\"hf.co/org/tiny-GGUF:Q4_K_M\"}' "
-             "http://127.0.0.1:%d/v1/edgeagent/models/pull; sleep 2", curl, port);
+    snprintf(cmd, sizeof cmd, "(" WAITFOR "%s -H 'Authorization: Bearer k3y' -d '{\"source\":\"hf.co/org/tiny-GGUF:Q4_K_M\"}' "
+             "http://127.0.0.1:%d/v1/edgeagent/models/pull >/dev/null & c=$!; "
+             "waitfor \"[ -s '%s/org%%2Ftiny-GGUF%%3AQ4_K_M.gguf.partial' ]\"; kill $c; wait $c; "
+             "waitfor \"grep -q interrupted '%s'\")", curl, port, dir, log);
     ea_test_run(cmd, NULL, NULL);
     char *l = ea_test_read_file(log, NULL);
     ASSERT(l && strstr(l, "interrupted"));
@@ -653,10 +663,13 @@ static void ctrl_c_while_waiting(void)
     set_mode(NULL);
     char cmd[16384], *out = NULL, *err = NULL;
     snprintf(cmd, sizeof cmd,
-             "(mkdir -p '%s' && flock '%s/org%%2Ftiny-GGUF%%3AQ8_0.lock' sleep 10 & h=$!; sleep 0.3; "
-             "HF_ENDPOINT='%s' '%s' pull hf.co/org/tiny-GGUF:Q8_0 --models-dir '%s' & p=$!; sleep 1; "
-             "kill -INT $p; wait $p; echo rc=$?; kill $h)",
-             d, d, endpoint, ea_test_binary(), d);
+             "(" WAITFOR "mkdir -p '%s' && (flock '%s/org%%2Ftiny-GGUF%%3AQ8_0.lock' sh -c 'echo held >\"$0\"; "
+             "while [ ! -e \"$0.release\" ]; do sleep 0.05; done' '%s.held') & h=$!; "
+             "waitfor \"[ -s '%s.held' ]\"; "
+             "HF_ENDPOINT='%s' '%s' pull hf.co/org/tiny-GGUF:Q8_0 --models-dir '%s' 2>'%s.err' & p=$!; "
+             "waitfor \"grep -q 'waiting for it' '%s.err'\"; "
+             "kill -INT $p; wait $p; echo rc=$?; cat '%s.err' >&2; touch '%s.held.release'; wait $h)",
+             d, d, d, d, endpoint, ea_test_binary(), d, d, d, d, d);
     ASSERT_EQ(ea_test_run(cmd, &out, &err), 0);
     ASSERT(out && strstr(out, "rc=130"));
     ASSERT(strstr(err, "waiting for it") && strstr(err, "interrupted while waiting"));

@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   clang libclang-rt-14-dev          # libFuzzer and sanitizer runtimes
   python3                           # JSON checks in tests
+  curl                              # HTTP client of tests and bench/pull_vs_curl.sh
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
   libsqlite3-dev libpcre2-dev libyaml-dev
   chromium                          # headless browser for the chat page test

@@ -140,6 +140,10 @@ struct ea_quantize_params {
     const char *ftype; /* ea_ftype name */
     bool pure;
     int n_threads;     /* 0 = number of CPUs */
+    /* Called from the calling thread after each piece of a tensor is
+     * written: bytes of input tensors done so far, of total. May be NULL. */
+    void (*progress)(void *ud, uint64_t done, uint64_t total);
+    void *progress_ud;
 };
 
 /* Reads in_path, writes out_path with every tensor converted as the mix says

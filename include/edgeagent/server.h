@@ -1,6 +1,7 @@
 /* server.h - the OpenAI-compatible HTTP server (`edgeagent serve`) on
  * libmicrohttpd: /v1/chat/completions, /v1/completions, /v1/models,
- * /tokenize, /detokenize, /health, /metrics and the chat page at /.
+ * /tokenize, /detokenize, /health, /metrics, the chat page at /, and
+ * POST /v1/edgeagent/models/pull (a model into the store, SSE progress).
  *
  * Holds: server parameters (limits, timeouts, security switches), the
  * lifecycle (create = listen, set_backend = ready, shutdown = drain, destroy).
@@ -61,6 +62,12 @@ struct ea_server_params {
                                   guards it) */
     const char *cors_origins;  /* cross-site Origins allowed (exact, e.g.
                                   "http://localhost:3000"); "*" = any */
+    /* POST /v1/edgeagent/models/pull (needs api_key): the model store and
+     * Hugging Face access, as for `edgeagent pull` (copied). models_dir
+     * NULL: the endpoint answers 503. */
+    const char *models_dir;
+    const char *hf_token;      /* never logged */
+    const char *hf_endpoint;   /* NULL: https://huggingface.co */
 };
 
 void ea_server_params_default(struct ea_server_params *p);

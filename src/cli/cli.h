@@ -22,6 +22,10 @@ int cmd_serve(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_convert_tokenizer(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_show(int argc, char **argv);
 
 /* Prints "edgeagent: <cmd>: <detail>" on one line (control bytes replaced). */
 void cli_error(const char *cmd, const struct ea_error *err);
@@ -73,5 +77,50 @@ char *cli_read_file(const char *path, size_t max, size_t *len, struct ea_error *
 void cli_print_json_str(FILE *f, const char *s);
 /* "1,234,567" into buf. */
 const char *cli_thousands(uint64_t v, char *buf, unsigned size);
+
+
+/* ---- the model store (cli_store.c) ---------------------------------------- */
+
+/* The store directory: opt (--models-dir) if given, else EDGEAGENT_MODELS,
+ * else $XDG_DATA_HOME/edgeagent/models, else ~/.local/share/edgeagent/models.
+ * false (after printing an error) when none can be formed. */
+bool cli_store_dir(const char *cmd, const char *opt, char *out, size_t size);
+/* What -m names: an existing file, or a model in the store (models_dir as
+ * for cli_store_dir). Writes the file path into out; false after printing
+ * an error. */
+/* Removes "--models-dir DIR" from argv (argc updated) and returns DIR or NULL. */
+const char *cli_take_models_dir(int *argc, char **argv);
+bool cli_resolve_model(const char *cmd, const char *arg, const char *models_dir, char *out,
+                       size_t size);
+
+/* ---- progress on stderr (progress.c) --------------------------------------- */
+
+enum cli_progress_mode {
+    CLI_PROGRESS_AUTO,  /* a bar on a terminal, a line per 10% otherwise */
+    CLI_PROGRESS_QUIET, /* nothing */
+    CLI_PROGRESS_JSON,  /* one JSON object per line on stdout */
+    CLI_PROGRESS_TTY_ONLY, /* a bar on a terminal, nothing otherwise */
+};
+
+struct cli_progress {
+    enum cli_progress_mode mode;
+    bool tty;
+    bool bytes;          /* done/total are bytes (MB, MB/s) rather than items */
+    const char *label;
+    const char *unit;    /* items: "tensors", "chunks" */
+    double t0, last_draw, rate_t, rate;
+    uint64_t rate_done, base; /* base: done at start (not counted in the rate) */
+    int last_decile;
+    bool drawn;
+};
+
+void cli_progress_init(struct cli_progress *p, enum cli_progress_mode mode, const char *label,
+                       bool bytes, const char *unit);
+/* Redraws (at most ~10 times a second on a terminal). */
+void cli_progress_update(struct cli_progress *p, uint64_t done, uint64_t total);
+/* Clears the bar; prints summary (may be NULL) on its own line. */
+void cli_progress_end(struct cli_progress *p, const char *summary);
+/* Writes a line on stderr above the bar (the bar is redrawn on the next update). */
+void cli_progress_note(struct cli_progress *p, const char *msg);
 
 #endif

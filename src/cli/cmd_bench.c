@@ -152,6 +152,7 @@ int cmd_bench(int argc, char **argv)
     bool json = false, bandwidth = false;
     struct serving_opts so = {.prompt = 256, .gen = 128, .max_batch = 512, .kv_mem_mb = 1024};
     uint32_t kv_type = EA_TYPE_F16;
+    const char *models_dir = cli_take_models_dir(&argc, argv);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -221,6 +222,12 @@ int cmd_bench(int argc, char **argv)
     }
     if (bandwidth)
         return bench_mem_bandwidth((int)threads, json);
+    char model_path[4096];
+    if (model) {
+        if (!cli_resolve_model("bench", model, models_dir, model_path, sizeof model_path))
+            return 1;
+        model = model_path;
+    }
     if (so.n_levels) {
         if (!model) {
             usage(stderr);

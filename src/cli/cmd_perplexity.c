@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -35,6 +36,7 @@ static void usage(FILE *f)
 int cmd_perplexity(int argc, char **argv)
 {
     const char *model = NULL, *file = NULL;
+    const char *models_dir = cli_take_models_dir(&argc, argv);
     uint64_t ctx = 512, threads = 0;
     uint32_t kv_type = EA_TYPE_F16;
     for (int i = 1; i < argc; i++) {
@@ -78,6 +80,10 @@ int cmd_perplexity(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    char model_path[4096];
+    if (!cli_resolve_model("perplexity", model, models_dir, model_path, sizeof model_path))
+        return 1;
+    model = model_path;
     struct ea_error err = {0};
     size_t len = 0;
     char *text = cli_read_file(file, PPL_MAX_TEXT_BYTES, &len, &err);
@@ -127,6 +133,13 @@ int cmd_perplexity(int argc, char **argv)
     double nll = 0, nll2 = 0;
     long count = 0;
     int32_t bos = ea_tokenizer_bos(tok);
+    /* a bar on stderr when it is a terminal and stdout is not (stdout keeps
+     * llama.cpp's format; on the same terminal its running [i] values are
+     * the progress, and a bar would overwrite them) */
+    struct cli_progress bar;
+    cli_progress_init(&bar, isatty(STDOUT_FILENO) ? CLI_PROGRESS_QUIET : CLI_PROGRESS_TTY_ONLY,
+                      "perplexity", false, "chunks");
+    cli_progress_update(&bar, 0, n_chunks);
     for (size_t ch = 0; ch < n_chunks; ch++) {
         int32_t *t = tokens + ch * ctx;
         int32_t saved = t[0];
@@ -137,6 +150,7 @@ int cmd_perplexity(int argc, char **argv)
         ea_kv_seq_release(c, &s);
         t[0] = saved;
         if (st) {
+            cli_progress_end(&bar, NULL);
             cli_error("perplexity", &err);
             goto out;
         }
@@ -155,7 +169,9 @@ int cmd_perplexity(int argc, char **argv)
         }
         printf("[%zu]%.4f,", ch + 1, exp(nll / count));
         fflush(stdout);
+        cli_progress_update(&bar, ch + 1, n_chunks);
     }
+    cli_progress_end(&bar, NULL);
     printf("\n");
     double mean = nll / count, var = nll2 / count - mean * mean;
     double ppl = exp(mean), sd = var > 0 ? sqrt(var / (count - 1)) : 0;

@@ -14,6 +14,11 @@ static void usage(FILE *f)
     fprintf(f, "\n  --pure  every quantizable tensor gets TYPE (no mix)\n");
 }
 
+static void on_progress(void *ud, uint64_t done, uint64_t total)
+{
+    cli_progress_update(ud, done, total);
+}
+
 int cmd_quantize(int argc, char **argv)
 {
     const char *pos[3] = {0};
@@ -50,8 +55,15 @@ int cmd_quantize(int argc, char **argv)
     }
     p.ftype = pos[2];
     p.n_threads = cli_threads(p.n_threads);
+    /* a bar on a terminal only: nothing extra for scripts */
+    struct cli_progress bar;
+    cli_progress_init(&bar, CLI_PROGRESS_TTY_ONLY, "quantize", true, NULL);
+    p.progress = on_progress;
+    p.progress_ud = &bar;
     struct ea_error err = {0};
-    if (ea_model_quantize(pos[0], pos[1], &p, &err)) {
+    ea_status st = ea_model_quantize(pos[0], pos[1], &p, &err);
+    cli_progress_end(&bar, NULL);
+    if (st) {
         cli_error("quantize", &err);
         return 1;
     }

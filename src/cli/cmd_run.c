@@ -198,6 +198,7 @@ int cmd_run(int argc, char **argv)
     o.sampling.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     o.n_predict = 256;
     uint64_t u;
+    const char *models_dir = cli_take_models_dir(&argc, argv);
     const struct float_opt *fo;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -252,6 +253,10 @@ int cmd_run(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    char model_path[4096];
+    if (!cli_resolve_model("run", o.model, models_dir, model_path, sizeof model_path))
+        return 1;
+    o.model = model_path;
     bool interactive = !o.prompt && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     struct sigaction sa = {0};
     sa.sa_handler = on_sigint;

@@ -45,6 +45,7 @@ int cmd_serve(int argc, char **argv)
 
 struct serve_options {
     const char *model;
+    const char *models_dir; /* store for -m NAME (cli_store_dir) */
     const char *model_id;
     const char *api_key_file;
     char *api_key; /* owned */
@@ -60,8 +61,10 @@ static void usage(FILE *f)
             "usage: edgeagent serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N]\n"
             "                       [--kv-mem MB] [--api-key KEY | --api-key-file FILE]\n"
             "                       [--config FILE] [options]\n"
-            "  -m, --model FILE        GGUF model to serve\n"
-            "  --model-id NAME         name in /v1/models and responses (default: file name)\n"
+            "  -m, --model FILE|NAME   GGUF model to serve: a path or a name in the model store\n"
+            "  --models-dir DIR        model store (default $EDGEAGENT_MODELS, then\n"
+            "                          $XDG_DATA_HOME/edgeagent/models)\n"
+            "  --model-id NAME         name in /v1/models and responses (default: file or store name)\n"
             "  --host ADDR             address to bind (default 127.0.0.1); any other address\n"
             "                          needs an API key or --insecure-no-auth\n"
             "  --port N                TCP port (default 8080; 0 = any free port)\n"
@@ -136,6 +139,10 @@ static int apply(struct serve_options *o, const char *key, const char *value)
     }
     if (!strcmp(k, "m") || !strcmp(k, "model")) {
         o->model = value;
+        return 2;
+    }
+    if (!strcmp(k, "models-dir")) {
+        o->models_dir = value;
         return 2;
     }
     if (!strcmp(k, "model-id")) {
@@ -341,8 +348,24 @@ int cmd_serve(int argc, char **argv)
                    o.api_key_file ? o.api_key_file : env_key && !o.api_key_file ? "EDGEAGENT_API_KEY" : "--api-key");
         goto out;
     }
+    char model_id[128], model_path[4096];
+    if (!cli_resolve_model("serve", o.model, o.models_dir, model_path, sizeof model_path)) {
+        rc = 1;
+        goto out;
+    }
+    if (strcmp(model_path, o.model) == 0)
+        default_model_id(o.model, model_id, sizeof model_id);
+    else
+        snprintf(model_id, sizeof model_id, "%s", o.model); /* a store name, whole */
+    o.model = model_path;
     o.sp.host = o.host;
     o.sp.api_key = o.api_key;
+    /* POST /v1/edgeagent/models/pull pulls into the same store as -m reads */
+    char store_dir[4096];
+    if (cli_store_dir("serve", o.models_dir, store_dir, sizeof store_dir))
+        o.sp.models_dir = store_dir;
+    o.sp.hf_token = getenv("HF_TOKEN");
+    o.sp.hf_endpoint = getenv("HF_ENDPOINT");
     o.sp.max_inflight = (int32_t)(o.parallel + o.max_queue);
 
     /* signals are taken by sigwait below; every thread started from here on
@@ -409,8 +432,6 @@ int cmd_serve(int argc, char **argv)
     int64_t pool = (int64_t)st.kv_blocks_total * st.kv_block_size - st.kv_block_size;
     if (max_ctx > pool)
         max_ctx = pool;
-    char model_id[128];
-    default_model_id(o.model, model_id, sizeof model_id);
     struct ea_server_backend be = {m, tok, eng, o.model_id ? o.model_id : model_id, (int32_t)max_ctx};
     if (ea_server_set_backend(srv, &be, &err)) {
         cli_error("serve", &err);

@@ -109,6 +109,7 @@ int cmd_tokenize(int argc, char **argv)
     const char *model = NULL, *file = NULL, *text = NULL;
     bool ids_only = false;
     unsigned flags = EA_TOK_ADD_SPECIAL;
+    const char *models_dir = cli_take_models_dir(&argc, argv);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -142,6 +143,10 @@ int cmd_tokenize(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    char model_path[4096];
+    if (!cli_resolve_model("tokenize", model, models_dir, model_path, sizeof model_path))
+        return 1;
+    model = model_path;
     size_t len = 0;
     char *owned = NULL;
     if (file) {

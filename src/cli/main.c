@@ -17,6 +17,10 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"pull", cmd_pull, "download a model into the store (name, hf.co/ORG/REPO[:QUANT], URL)"},
+    {"list", cmd_list, "list the models in the store"},
+    {"show", cmd_show, "a stored model's manifest and what inspect says of it"},
+    {"rm", cmd_rm, "remove a model from the store"},
     {"inspect", cmd_inspect, "show a GGUF file's metadata, tensors and architecture"},
     {"gen-model", cmd_gen_model, "write a deterministic random-weight model of a real shape"},
     {"quantize", cmd_quantize, "convert a model's weights to a quantized type (llama.cpp mixes)"},

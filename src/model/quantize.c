@@ -119,11 +119,25 @@ uint32_t ea_ftype_tensor_type(const struct ea_ftype *f, bool pure, const char *n
 
 /* ---- quantize a file -------------------------------------------------------- */
 
+/* Bytes of source tensors converted so far, for the caller's progress. */
+struct qprogress {
+    const struct ea_quantize_params *p;
+    uint64_t done, total;
+};
+
 struct qtensor {
     const struct ea_gguf_tensor *src;
     uint32_t type;
     ea_pool *pool;
+    struct qprogress *prog;
 };
+
+static void advance(struct qprogress *q, uint64_t bytes)
+{
+    q->done += bytes;
+    if (q->p->progress)
+        q->p->progress(q->p->progress_ud, q->done, q->total);
+}
 
 struct qjob {
     const struct qtensor *t;
@@ -158,6 +172,7 @@ static ea_status fill(void *ctx, uint64_t row0, uint64_t n_rows, void *dst, stru
     ea_type_bytes(t->type, t->src->ne[0], &dst_row);
     if (t->type == t->src->type) {
         memcpy(dst, (const char *)t->src->data + row0 * src_row, (size_t)(n_rows * src_row));
+        advance(t->prog, n_rows * src_row);
         return EA_OK;
     }
     int nth = ea__pool_size(t->pool);
@@ -170,6 +185,7 @@ static ea_status fill(void *ctx, uint64_t row0, uint64_t n_rows, void *dst, stru
     if (j.status)
         return ea_error_set(err, j.status, "quantize: converting %s to %s failed",
                             ea_type_info(t->src->type)->name, ea_type_info(t->type)->name);
+    advance(t->prog, n_rows * src_row);
     return EA_OK;
 }
 
@@ -211,6 +227,9 @@ ea_status ea_model_quantize(const char *in_path, const char *out_path,
         ea_gguf_get_u32(g, key, &n_head_kv, NULL);
     }
     uint32_t n_gqa = n_head_kv ? n_head / n_head_kv : 1;
+    struct qprogress prog = {p, 0, 0};
+    for (uint64_t i = 0; i < ea_gguf_n_tensors(g); i++)
+        prog.total += ea_gguf_tensor_at(g, i)->size;
     bool tied = !ea_gguf_find_tensor(g, "output.weight");
     for (uint64_t i = 0; i < ea_gguf_n_kv(g); i++) {
         const struct ea_gguf_kv *kv = ea_gguf_kv_at(g, i);
@@ -224,6 +243,7 @@ ea_status ea_model_quantize(const char *in_path, const char *out_path,
         const struct ea_gguf_tensor *t = ea_gguf_tensor_at(g, i);
         qt[i].src = t;
         qt[i].pool = pool;
+        qt[i].prog = &prog;
         qt[i].type = ea_ftype_tensor_type(f, p->pure, t->name, t->type, t->ne[0], t->n_dims, tied,
                                           layer_of(t->name), n_layer, n_gqa);
         if (qt[i].type != t->type &&

@@ -32,6 +32,7 @@
 
 #include "server/server_int.h"
 
+#define PULL_STOP_WAIT_S 30 /* shutdown waits this long for cancelled pulls */
 /* /v1/models lists one model (its id is at most 127 bytes); the metrics text
  * is a fixed set of series (endpoints x codes, histograms): both far below
  * these caps, which only a bug reaches (then a 500) */
@@ -846,6 +847,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case EA__EP_PAGE:
     case EA__EP_PAGE_INDEX:
         return handle_page(c, conn);
+    case EA__EP_PULL:
+        return ea__handle_pull(c, conn);
     default:
         return error(c, conn, 404, "invalid_request_error", "not_found", NULL, "Invalid URL");
     }
@@ -955,6 +958,13 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
         }
     }
     s->p.api_key = NULL; /* only the copy is kept */
+    if ((s->p.models_dir && !(s->models_dir = ea_strdup(s->p.models_dir))) ||
+        (s->p.hf_token && *s->p.hf_token && !(s->hf_token = ea_strdup(s->p.hf_token))) ||
+        (s->p.hf_endpoint && *s->p.hf_endpoint && !(s->hf_endpoint = ea_strdup(s->p.hf_endpoint)))) {
+        st = ea_error_set(err, EA_ENOMEM, "server: out of memory");
+        goto fail;
+    }
+    s->p.models_dir = s->p.hf_token = s->p.hf_endpoint = NULL;
     if ((s->p.allowed_hosts && !(s->allowed_hosts = ea_strdup(s->p.allowed_hosts))) ||
         (s->p.cors_origins && !(s->cors_origins = ea_strdup(s->p.cors_origins)))) {
         st = ea_error_set(err, EA_ENOMEM, "server: out of memory");
@@ -1038,6 +1048,9 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
 fail:
     ea__guard_destroy(s->guard);
     ea_free(s->api_key);
+    ea_free(s->models_dir);
+    ea_free(s->hf_token);
+    ea_free(s->hf_endpoint);
     ea_free(s->allowed_hosts);
     ea_free(s->cors_origins);
     pthread_mutex_destroy(&s->mu);
@@ -1101,6 +1114,21 @@ static bool wait_gens(ea_server *s, double ms)
     return none;
 }
 
+/* Cancels running pulls and waits for their threads to finish (a pull
+ * notices within a second; registering a checked file can take longer). */
+static void wait_pulls(ea_server *s)
+{
+    ea__pulls_cancel_all(s);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += PULL_STOP_WAIT_S;
+    pthread_mutex_lock(&s->mu);
+    while (s->n_pulls > 0)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)
+            break;
+    pthread_mutex_unlock(&s->mu);
+}
+
 void ea_server_shutdown(ea_server *s, unsigned grace_ms)
 {
     if (!s || s->shut)
@@ -1124,6 +1152,7 @@ void ea_server_shutdown(ea_server *s, unsigned grace_ms)
          * the wait is only for the next engine step. */
         wait_gens(s, cut ? EA__CUT_WAIT_MS : EA__CANCEL_WAIT_MS);
     }
+    wait_pulls(s);
 }
 
 void ea_server_cut_grace(ea_server *s)
@@ -1148,10 +1177,20 @@ void ea_server_destroy(ea_server *s)
                        ea_server_inflight(s));
         return;
     }
+    pthread_mutex_lock(&s->mu);
+    int pulls = s->n_pulls;
+    pthread_mutex_unlock(&s->mu);
+    if (pulls) {
+        ea__server_log(s, "shutdown: %d pull(s) never ended; leaking the server", pulls);
+        return;
+    }
     ea__guard_destroy(s->guard);
     ea_free(s->api_key);
     ea_free(s->allowed_hosts);
     ea_free(s->cors_origins);
+    ea_free(s->models_dir);
+    ea_free(s->hf_token);
+    ea_free(s->hf_endpoint);
     ea_chat_destroy(s->chat);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);

@@ -5,6 +5,7 @@
  *   metrics.c      Prometheus counters and histograms
  *   generate.c     chat/completions: submit to the engine, stream or answer
  *   server.c       libmicrohttpd daemon, routing, auth, small endpoints
+ *   pull_api.c     POST /v1/edgeagent/models/pull (SSE progress)
  * Does not hold: the public API (edgeagent/server.h).
  */
 #ifndef EDGEAGENT_SERVER_INT_H
@@ -140,7 +141,8 @@ ea_status ea__chat_template_load(const ea_model *m, const ea_tokenizer *tok, ea_
     X(HEALTH, "/health", false, EA__GET, false, false, false)                       \
     X(METRICS, "/metrics", false, EA__GET, true, false, false)                      \
     X(PAGE, "/", false, EA__GET, false, false, false)                               \
-    X(PAGE_INDEX, "/index.html", false, EA__GET, false, false, false)
+    X(PAGE_INDEX, "/index.html", false, EA__GET, false, false, false)                \
+    X(PULL, "/v1/edgeagent/models/pull", false, EA__POST, true, false, true)
 
 enum ea__method { EA__GET, EA__POST, EA__OPTIONS, EA__OTHER_METHOD };
 
@@ -243,6 +245,9 @@ void ea__guard_stats(const struct ea__conn_guard *g, struct ea__guard_stats *st)
 /* ---- the server ----------------------------------------------------------------------- */
 
 struct ea__gen;
+struct ea__pull_job;
+
+#define EA__MAX_PULLS 4 /* pulls running at once (429 past it) */
 
 struct ea_server {
     struct ea_server_params p;
@@ -265,6 +270,9 @@ struct ea_server {
     bool shut;
     struct ea__metrics metrics;
     pthread_mutex_t log_mu;
+    char *models_dir, *hf_token, *hf_endpoint; /* owned copies of the params */
+    struct ea__pull_job *pulls[EA__MAX_PULLS]; /* running pulls (under mu) */
+    int n_pulls;                               /* under mu; cv signalled when one ends */
     struct ea__conn_guard *guard;
     char *allowed_hosts; /* owned copy of p.allowed_hosts: comma-separated, or NULL */
     char *cors_origins;  /* owned copy of p.cors_origins, or NULL */
@@ -342,5 +350,10 @@ int ea__handle_generate_resumed(struct ea__req_ctx *c, struct MHD_Connection *co
 void ea__gen_http_done(struct ea__gen *g, bool ok);
 /* Cancels every live generation (shutdown). */
 void ea__gens_cancel_all(ea_server *s);
+
+/* pull_api.c: handles a complete POST /v1/edgeagent/models/pull body. */
+int ea__handle_pull(struct ea__req_ctx *c, struct MHD_Connection *conn);
+/* Asks every running pull to stop (shutdown); they end within a second or so. */
+void ea__pulls_cancel_all(ea_server *s);
 
 #endif

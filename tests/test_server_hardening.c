@@ -526,7 +526,8 @@ static void browser_attacks_refused(void)
              (unsigned)p.port);
     ASSERT_EQ(request(p.port, raw, &t), 204);
     ASSERT(strcasestr(t, "Access-Control-Allow-Methods: POST"));
-    ASSERT(strcasestr(t, "Access-Control-Allow-Headers: Authorization, Content-Type"));
+    ASSERT(strcasestr(t, "Access-Control-Allow-Headers: content-type, authorization"));
+    ASSERT(strcasestr(t, "Access-Control-Allow-Origin: http://app.example:3000"));
     free(t);
     snprintf(raw, sizeof raw,
              "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nOrigin: http://evil.example\r\n"

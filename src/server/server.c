@@ -38,6 +38,8 @@
  * these caps, which only a bug reaches (then a 500) */
 #define EA__MODELS_JSON_MAX ((size_t)64 << 10)
 #define EA__METRICS_TEXT_MAX ((size_t)4 << 20)
+/* Access-Control-Request-Headers echoed in a preflight answer up to this length */
+#define EA__CORS_HEADERS_MAX 1024
 
 /* the chat page, embedded at build time from web/index.html (cmake/embed.cmake) */
 extern const unsigned char ea__web_index_html[];
@@ -720,9 +722,17 @@ static int admit(struct ea__req_ctx *c, struct MHD_Connection *conn, const char 
             const char *allow = r->method == EA__GET ? "GET, HEAD, OPTIONS" : "POST, OPTIONS";
             MHD_add_response_header(pr, "Allow", allow);
             if (c->cors_origin[0]) {
+                /* the headers the page asks for are echoed when they are plain
+                 * header names (the openai SDK sends its own x-stainless-*) */
+                const char *want = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                               "Access-Control-Request-Headers");
+                bool plain = want && strlen(want) < EA__CORS_HEADERS_MAX &&
+                             strspn(want, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789-_, ") == strlen(want);
                 MHD_add_response_header(pr, "Access-Control-Allow-Methods", allow);
                 MHD_add_response_header(pr, "Access-Control-Allow-Headers",
-                                        "Authorization, Content-Type, X-Request-Id, X-EdgeAgent-Task");
+                                        plain ? want
+                                              : "Authorization, Content-Type, X-Request-Id, X-EdgeAgent-Task");
                 MHD_add_response_header(pr, "Access-Control-Max-Age", "600");
             }
         }

@@ -379,20 +379,32 @@ static void head_and_body_deadlines(void)
                      "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"mess");
     send_all(body, req, (size_t)n);
     double t0 = now_ms();
-    bool head_closed = false, body_closed = false;
+    bool head_closed = false, body_closed = false, head_408 = false, body_408 = false;
     while ((!head_closed || !body_closed) && now_ms() - t0 < 8000 * time_scale()) {
         send(head, "X: y\r\n", 6, MSG_NOSIGNAL); /* activity that resets an idle timer */
         send(body, " ", 1, MSG_NOSIGNAL);
+        /* each is answered 408, then closed */
         char b[512];
-        if (!head_closed && recv(head, b, sizeof b, MSG_DONTWAIT) == 0)
-            head_closed = true;
-        if (!body_closed && recv(body, b, sizeof b, MSG_DONTWAIT) == 0)
-            body_closed = true;
+        ssize_t r;
+        while (!head_closed && (r = recv(head, b, sizeof b - 1, MSG_DONTWAIT)) >= 0) {
+            if (r == 0)
+                head_closed = true;
+            else
+                head_408 |= r > 12 && !strncmp(b, "HTTP/1.1 408", 12);
+        }
+        while (!body_closed && (r = recv(body, b, sizeof b - 1, MSG_DONTWAIT)) >= 0) {
+            if (r == 0)
+                body_closed = true;
+            else
+                body_408 |= r > 12 && !strncmp(b, "HTTP/1.1 408", 12);
+        }
         usleep(200000);
     }
     printf("    cut after %.1f s\n", (now_ms() - t0) / 1e3);
     ASSERT(head_closed);
     ASSERT(body_closed);
+    ASSERT(head_408);
+    ASSERT(body_408);
     close(head);
     close(body);
     char *m = NULL;

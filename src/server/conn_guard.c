@@ -139,10 +139,26 @@ static struct ip_slot *ip_find(struct ea__conn_guard *g, const unsigned char ip[
     return free_slot;
 }
 
+/* What a connection cut in the middle of its request reads first: an HTTP
+ * answer, not a silent close. Nothing else writes to a connection that has
+ * not finished its request, so the bytes cannot interleave with a response. */
+static const char timeout_answer[] =
+    "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    "Content-Length: 144\r\n\r\n"
+    "{\"error\":{\"message\":\"the request was not received in time; send it again\","
+    "\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"request_timeout\"}}";
+
+_Static_assert(sizeof timeout_answer - 1 - 144 ==
+                   sizeof "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                          "Connection: close\r\nContent-Length: 144\r\n\r\n" - 1,
+               "Content-Length of timeout_answer");
+
 static void cut_locked(struct ea__conn_guard *g, struct ea__conn *c)
 {
     c->cut = true;
     g->n_live--;
+    if (c->state == CONN_HEAD || c->state == CONN_BODY)
+        (void)!send(c->fd, timeout_answer, sizeof timeout_answer - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     /* SHUT_RDWR: the HTTP thread's next read sees the end of the stream */
     shutdown(c->fd, SHUT_RDWR);
 }

@@ -1223,6 +1223,67 @@ static bool rule_equal(const struct gr_dfa *a, const struct gr_dfa *b, const uin
     return true;
 }
 
+/* FIRST (bytes that can start what follows a position within its rule),
+ * NULL (the rule can end there without a byte) and FOLLOW of each rule (bytes
+ * that can come right after it at any call site), to a fixpoint. The mask
+ * walk uses FOLLOW to reject tokens that run past the end of a rule into a
+ * byte no caller accepts. */
+static ea_status compute_follow(ea_grammar *g)
+{
+    uint32_t n = g->n_pos;
+    uint32_t(*first)[8] = ea_calloc(n ? n : 1, sizeof *first);
+    uint8_t *nul = ea_calloc(n ? n : 1, 1);
+    g->follow = ea_calloc(g->n_rules ? g->n_rules : 1, sizeof *g->follow);
+    if (!first || !nul || !g->follow) {
+        ea_free(first);
+        ea_free(nul);
+        return EA_ENOMEM;
+    }
+    for (uint32_t p = 0; p < n; p++) {
+        const struct gr_rule_link *r = &g->rules[g->pos_rule[p]];
+        const int32_t *row = r->next + (size_t)(p - r->base) * r->n_cls;
+        for (unsigned c = 0; c < 256; c++)
+            if (row[r->cls[c]] >= 0)
+                first[p][c >> 5] |= 1u << (c & 31);
+        nul[p] = (g->pos_flags[p] & GR_POS_ACCEPT) != 0;
+    }
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (uint32_t p = 0; p < n; p++) {
+            const struct gr_rule_link *r = &g->rules[g->pos_rule[p]];
+            const int32_t *row = r->next + (size_t)(p - r->base) * r->n_cls;
+            /* a position reaches the FIRST of the positions its bytes lead to
+             * only through bytes, which are already in; calls add callee FIRST */
+            (void)row;
+            for (uint32_t k = g->call_off[p]; k < g->call_off[p + 1]; k++) {
+                uint32_t cs = g->calls[k].callee, ret = g->calls[k].ret;
+                for (unsigned w = 0; w < 8; w++) {
+                    uint32_t x = first[p][w] | first[cs][w] | (nul[cs] ? first[ret][w] : 0);
+                    if (x != first[p][w]) {
+                        first[p][w] = x;
+                        changed = true;
+                    }
+                }
+                if (nul[cs] && nul[ret] && !nul[p]) {
+                    nul[p] = 1;
+                    changed = true;
+                }
+                uint32_t cr = g->pos_rule[cs], rr = g->pos_rule[ret];
+                for (unsigned w = 0; w < 8; w++) {
+                    uint32_t x = g->follow[cr][w] | first[ret][w] | (nul[ret] ? g->follow[rr][w] : 0);
+                    if (x != g->follow[cr][w]) {
+                        g->follow[cr][w] = x;
+                        changed = true;
+                    }
+                }
+            }
+        }
+    }
+    ea_free(first);
+    ea_free(nul);
+    return EA_OK;
+}
+
 ea_status ea__gr_link(struct gr_build *b, uint32_t root, ea_grammar *g, struct ea_error *err)
 {
     uint32_t nr = b->n_rules;
@@ -1481,6 +1542,8 @@ ea_status ea__gr_link(struct gr_build *b, uint32_t root, ea_grammar *g, struct e
     }
     g->call_off[n_pos] = (uint32_t)nc;
     g->start = base[rr];
+    if ((st = compute_follow(g)) != EA_OK)
+        goto nomem;
     goto out;
 nomem:
     st = ea_error_set(err, EA_ENOMEM, "grammar: out of memory");

@@ -23,6 +23,7 @@ static void grammar_free(ea_grammar *g)
     ea_free(g->rules);
     ea_free(g->cls_store);
     ea_free(g->next_store);
+    ea_free(g->follow);
     ea_free(g->unenforced);
     ea_free(g);
 }

@@ -177,9 +177,11 @@ struct gr_posmask {
     uint32_t n_acc;
     bool dense;
     uint32_t *acc;       /* dense: bitset [n_words]; else n_acc token ids */
-    uint32_t n_unc;
-    uint32_t *unc;       /* trie nodes whose subtrees depend on the stack */
+    uint32_t n_unc, n_simple;
+    uint32_t *unc;       /* trie nodes whose subtrees depend on the stack;
+                          * GR_UNC_SIMPLE: the byte right after the rule ended */
 };
+#define GR_UNC_SIMPLE 0x80000000u
 
 struct ea_grammar {
     const ea_grammar_vocab *v;
@@ -193,6 +195,7 @@ struct ea_grammar {
     struct gr_rule_link *rules;
     uint8_t *cls_store;
     int32_t *next_store;
+    uint32_t (*follow)[8];   /* [n_rules]: bytes that may follow the rule */
     _Atomic(struct gr_posmask *) *cache; /* [n_pos], filled on first use */
     char *unenforced;
 };
@@ -209,7 +212,13 @@ static inline int32_t ea__gr_step(const ea_grammar *g, uint32_t p, uint8_t byte)
 /* ---- run time ---------------------------------------------------------------- */
 
 #define GR_MAX_CFG 32u       /* stacks one state may hold (ambiguity bound) */
-#define GR_BOTTOM UINT32_MAX /* popped past the bottom frame */
+/* Popped past the bottom frame. At run time (full stack) both mean the
+ * grammar is complete. In a position's own walk, FRESH: the position's rule
+ * just ended, the next byte must be in the rule's FOLLOW set; STALE: bytes
+ * were consumed beyond the rule, what follows depends on the stack. */
+#define GR_BOTTOM UINT32_MAX
+#define GR_BOTTOM_FRESH (UINT32_MAX - 1)
+#define GR_IS_BOTTOM(top) ((top) >= GR_BOTTOM_FRESH)
 
 struct gr_frame {
     uint32_t pos;    /* position to return to */
@@ -236,6 +245,8 @@ struct gr_walker {
     uint32_t *path;         /* [max_len + 2] node per depth */
     uint32_t *anc;          /* [max_len + 2] */
     uint32_t *fm;           /* [max_len + 2] frame count after each depth */
+    const uint32_t *follow;   /* FOLLOW set of the rule being precomputed */
+    struct gr_set *bytesets;  /* [256] rewalk: return set stepped by each byte */
     struct gr_cfg visit[256]; /* closure: (position, stack) pairs seen */
     uint32_t n_visit;
 };

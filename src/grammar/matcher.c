@@ -35,9 +35,10 @@ ea_status ea__gr_walker_init(struct gr_walker *w, const ea_grammar *g)
     w->path = ea_malloc(n * sizeof *w->path);
     w->anc = ea_malloc(n * sizeof *w->anc);
     w->fm = ea_malloc(n * sizeof *w->fm);
+    w->bytesets = ea_malloc(256 * sizeof *w->bytesets);
     w->cap_frames = 256;
     w->frames = ea_malloc(w->cap_frames * sizeof *w->frames);
-    if (!w->sets || !w->path || !w->anc || !w->fm || !w->frames) {
+    if (!w->sets || !w->path || !w->anc || !w->fm || !w->frames || !w->bytesets) {
         ea__gr_walker_release(w);
         return EA_ENOMEM;
     }
@@ -50,6 +51,7 @@ void ea__gr_walker_release(struct gr_walker *w)
     ea_free(w->path);
     ea_free(w->anc);
     ea_free(w->fm);
+    ea_free(w->bytesets);
     ea_free(w->frames);
     memset(w, 0, sizeof *w);
 }
@@ -101,7 +103,7 @@ static void closure(struct gr_walker *w, uint32_t p, uint32_t rest, struct gr_se
         }
     if (fl & GR_POS_ACCEPT) {
         if (rest == GR_NIL)
-            set_add(out, GR_BOTTOM, GR_NIL);
+            set_add(out, GR_BOTTOM_FRESH, GR_NIL);
         else
             closure(w, w->frames[rest].pos, w->frames[rest].parent, out);
     }
@@ -121,8 +123,8 @@ void ea__gr_set_step(struct gr_walker *w, const struct gr_set *in, uint8_t byte,
     w->n_visit = 0;
     for (uint32_t i = 0; i < in->n; i++) {
         const struct gr_cfg *c = &in->c[i];
-        if (c->top == GR_BOTTOM) {
-            if (bottom_stays)
+        if (GR_IS_BOTTOM(c->top)) {
+            if (bottom_stays && (c->top == GR_BOTTOM || (w->follow[byte >> 5] & (1u << (byte & 31)))))
                 set_add(out, GR_BOTTOM, GR_NIL);
             continue;
         }
@@ -143,10 +145,10 @@ void ea__gr_posmask_free(struct gr_posmask *m)
     ea_free(m);
 }
 
-static bool set_has_real(const struct gr_set *s)
+static bool set_has(const struct gr_set *s, uint32_t top)
 {
     for (uint32_t i = 0; i < s->n; i++)
-        if (s->c[i].top != GR_BOTTOM)
+        if (s->c[i].top == top)
             return true;
     return false;
 }
@@ -176,11 +178,13 @@ static ea_status compute_posmask(const ea_grammar *g, struct gr_walker *w, uint3
     const ea_grammar_vocab *v = g->v;
     struct u32vec acc = {0}, unc = {0};
     struct gr_posmask *m = NULL;
+    uint32_t n_simple = 0;
     w->n_frames = 0;
     struct gr_set *S = w->sets;
     S[0].n = 1;
     S[0].c[0] = (struct gr_cfg){p, GR_NIL};
     w->fm[0] = 0;
+    w->follow = g->follow[g->pos_rule[p]];
     for (uint32_t i = 0; i < v->n_nodes;) {
         const struct gr_node *nd = &v->nodes[i];
         uint32_t d = nd->depth;
@@ -191,9 +195,11 @@ static ea_status compute_posmask(const ea_grammar *g, struct gr_walker *w, uint3
             i = nd->skip;
             continue;
         }
-        if (!set_has_real(&S[d])) {
-            if (!vec_push(&unc, i))
+        if (set_has(&S[d], GR_BOTTOM)) { /* depends on the stack from here on */
+            bool simple = S[d].n == 1;
+            if (!vec_push(&unc, i | (simple ? GR_UNC_SIMPLE : 0)))
                 goto nomem;
+            n_simple += simple;
             i = nd->skip;
             continue;
         }
@@ -217,6 +223,7 @@ static ea_status compute_posmask(const ea_grammar *g, struct gr_walker *w, uint3
     }
     acc.p = NULL;
     m->n_unc = unc.n;
+    m->n_simple = n_simple;
     m->unc = unc.p;
     unc.p = NULL;
     *out = m;
@@ -332,7 +339,7 @@ bool ea_grammar_matcher_is_accepting(const ea_grammar_matcher *m)
     if (m->terminated)
         return true;
     for (uint32_t i = 0; i < m->cur.n; i++)
-        if (m->cur.c[i].top == GR_BOTTOM)
+        if (GR_IS_BOTTOM(m->cur.c[i].top))
             return true;
     return false;
 }
@@ -341,7 +348,7 @@ bool ea_grammar_matcher_is_terminated(const ea_grammar_matcher *m)
 {
     if (m->terminated)
         return true;
-    return m->cur.n == 1 && m->cur.c[0].top == GR_BOTTOM;
+    return m->cur.n == 1 && GR_IS_BOTTOM(m->cur.c[0].top);
 }
 
 /* Keeps only the frames the current stacks use. */
@@ -426,56 +433,99 @@ static void set_tok(const ea_grammar_vocab *v, uint32_t *mask, int32_t t)
         mask[t >> 5] |= 1u << (t & 31);
 }
 
-/* Re-walks the uncertain subtrees of pm from configuration c. */
+/* Walks the subtree of trie node u whose own set is already in S[du]. */
+static void walk_subtree(ea_grammar_matcher *m, uint32_t u, uint32_t *mask)
+{
+    const ea_grammar_vocab *v = m->g->v;
+    struct gr_walker *w = &m->w;
+    struct gr_set *S = w->sets;
+    if (v->nodes[u].tok >= 0)
+        set_tok(v, mask, v->nodes[u].tok);
+    for (uint32_t i = u + 1; i < v->nodes[u].skip;) {
+        const struct gr_node *nd = &v->nodes[i];
+        uint32_t d = nd->depth;
+        w->n_frames = w->fm[d - 1];
+        ea__gr_set_step(w, &S[d - 1], nd->byte, false, &S[d]);
+        w->fm[d] = w->n_frames;
+        if (S[d].n == 0) {
+            i = nd->skip;
+            continue;
+        }
+        if (nd->tok >= 0)
+            set_tok(v, mask, nd->tok);
+        i++;
+    }
+}
+
+/* Re-walks the uncertain subtrees of pm from configuration c. A "simple"
+ * root is the byte right after the position's rule ended: what the bytes
+ * before it were does not matter, so its set is the return into c's stack
+ * stepped by that byte, computed once per distinct byte. Other roots replay
+ * their path from c (consecutive roots share the common prefix). */
 static void rewalk(ea_grammar_matcher *m, const struct gr_cfg *c, const struct gr_posmask *pm,
                    uint32_t *mask)
 {
     const ea_grammar_vocab *v = m->g->v;
     struct gr_walker *w = &m->w;
     struct gr_set *S = w->sets;
+    uint32_t base = w->n_frames;
+    uint32_t have[8] = {0};
+    if (pm->n_simple) {
+        struct gr_set ret;
+        if (c->rest == GR_NIL)
+            ret.n = 0; /* the grammar ends with this rule: nothing may follow */
+        else
+            ea__gr_set_closure(w, w->frames[c->rest].pos, w->frames[c->rest].parent, &ret);
+        for (uint32_t k = 0; k < pm->n_unc; k++) {
+            if (!(pm->unc[k] & GR_UNC_SIMPLE))
+                continue;
+            uint8_t b = v->nodes[pm->unc[k] & ~GR_UNC_SIMPLE].byte;
+            if (have[b >> 5] & (1u << (b & 31)))
+                continue;
+            have[b >> 5] |= 1u << (b & 31);
+            ea__gr_set_step(w, &ret, b, false, &w->bytesets[b]);
+        }
+    }
+    uint32_t base1 = w->n_frames;
     S[0].n = 1;
     S[0].c[0] = *c;
-    w->fm[0] = w->n_frames;
+    w->fm[0] = base1;
     uint32_t valid = 0; /* S[1..valid] hold the states of w->path[1..valid] */
     for (uint32_t k = 0; k < pm->n_unc; k++) {
-        uint32_t u = pm->unc[k];
+        uint32_t u = pm->unc[k] & ~GR_UNC_SIMPLE;
         uint32_t du = v->nodes[u].depth;
+        if (pm->unc[k] & GR_UNC_SIMPLE) {
+            const struct gr_set *bs = &w->bytesets[v->nodes[u].byte];
+            if (bs->n == 0)
+                continue;
+            S[du] = *bs;
+            w->fm[du] = base1;
+            if (valid >= du)
+                valid = du - 1;
+            walk_subtree(m, u, mask);
+            continue;
+        }
         for (uint32_t x = u, d = du; x != GR_NIL; x = v->nodes[x].parent, d--)
             w->anc[d] = x;
         uint32_t j = 1;
         while (j <= valid && j < du && w->path[j] == w->anc[j])
             j++;
         bool dead = false;
-        for (; j < du; j++) {
+        for (; j <= du; j++) {
             w->n_frames = w->fm[j - 1];
             ea__gr_set_step(w, &S[j - 1], v->nodes[w->anc[j]].byte, false, &S[j]);
             w->fm[j] = w->n_frames;
             w->path[j] = w->anc[j];
             if (S[j].n == 0) {
-                valid = j - 1;
                 dead = true;
                 break;
             }
         }
-        if (dead)
-            continue;
-        valid = du - 1;
-        for (uint32_t i = u; i < v->nodes[u].skip;) {
-            const struct gr_node *nd = &v->nodes[i];
-            uint32_t d = nd->depth;
-            w->n_frames = w->fm[d - 1];
-            ea__gr_set_step(w, &S[d - 1], nd->byte, false, &S[d]);
-            w->fm[d] = w->n_frames;
-            if (S[d].n == 0) {
-                i = nd->skip;
-                continue;
-            }
-            if (nd->tok >= 0)
-                set_tok(v, mask, nd->tok);
-            i++;
-        }
+        valid = (dead ? j : du) - 1;
+        if (!dead)
+            walk_subtree(m, u, mask);
     }
-    w->n_frames = w->fm[0];
+    w->n_frames = base;
 }
 
 ea_status ea_grammar_matcher_fill_mask(ea_grammar_matcher *m, uint32_t *mask, size_t n_words,
@@ -496,7 +546,7 @@ ea_status ea_grammar_matcher_fill_mask(ea_grammar_matcher *m, uint32_t *mask, si
     bool accepting = false;
     for (uint32_t i = 0; i < m->cur.n; i++) {
         const struct gr_cfg *c = &m->cur.c[i];
-        if (c->top == GR_BOTTOM) {
+        if (GR_IS_BOTTOM(c->top)) {
             accepting = true;
             continue;
         }

@@ -246,6 +246,18 @@ struct gr_ast *ea__gr_call(struct gr_build *b, uint32_t rule)
     return a;
 }
 
+struct gr_ast *ea__gr_shared(struct gr_build *b, struct gr_ast *x)
+{
+    if (!x)
+        return NULL;
+    struct gr_ast *a = ast_new(b, GR_SHARED);
+    if (!a || !(a->kids = ea__gr_alloc(&b->arena, sizeof *a->kids)))
+        return NULL;
+    a->kids[0] = x;
+    a->n = 1;
+    return a;
+}
+
 /* ---- code point sets ------------------------------------------------------------ */
 
 #define GR_CP_MAX 0x10FFFFu
@@ -481,6 +493,7 @@ struct nedge {
 
 struct nfa {
     struct gr_build *b;
+    uint32_t stamp;
     uint32_t n_states;
     struct nedge *e;
     uint32_t n_e, cap_e;
@@ -528,10 +541,26 @@ static ea_status nfa_build(struct nfa *f, const struct gr_ast *a, uint32_t from,
         return nfa_edge(f, from, to, NE_EPS, 0, 0, 0);
     case GR_CALL:
         return nfa_edge(f, from, to, NE_CALL, 0, 0, a->rule);
+    case GR_SHARED: {
+        struct gr_ast *m = (struct gr_ast *)a;
+        if (m->stamp == f->stamp && m->to_state == to)
+            return nfa_edge(f, from, m->s_state, NE_EPS, 0, 0, 0);
+        uint32_t s0 = 0;
+        if ((st = nfa_state(f, &s0)) != EA_OK || (st = nfa_edge(f, from, s0, NE_EPS, 0, 0, 0)) != EA_OK ||
+            (st = nfa_build(f, a->kids[0], s0, to, depth + 1)) != EA_OK)
+            return st;
+        if (m->stamp != f->stamp) { /* first use in this NFA: remember it */
+            m->stamp = f->stamp;
+            m->s_state = s0;
+            m->to_state = to;
+        }
+        return EA_OK;
+    }
     case GR_BYTES:
         for (unsigned c = 0; c < 256;) {
             if (!(a->set[c >> 5] & (1u << (c & 31)))) {
-                c++;
+                uint32_t rest = a->set[c >> 5] >> (c & 31);
+                c = rest ? c + (unsigned)__builtin_ctz(rest) : (c | 31) + 1;
                 continue;
             }
             unsigned lo = c;
@@ -746,6 +775,69 @@ static int cmp_callpair(const void *a, const void *b)
     return x->to < y->to ? -1 : x->to > y->to;
 }
 
+/* live[i] = state i can reach an accepting state (calls count when prod is
+ * NULL or prod[callee]); a backward search over reversed edges. */
+static ea_status coreach(const struct gr_dfa *d, const uint8_t *prod, uint8_t *live)
+{
+    uint32_t n = d->n_states;
+    size_t ne = 0;
+    uint32_t *cnt = ea_calloc((size_t)n + 1, sizeof *cnt);
+    uint32_t *stack = ea_malloc(((size_t)n + 1) * sizeof *stack);
+    uint32_t *src = NULL;
+    if (!cnt || !stack)
+        goto nomem;
+    for (uint32_t i = 0; i < n; i++) {
+        const int32_t *row = d->next + (size_t)i * d->n_cls;
+        for (uint32_t c = 0; c < d->n_cls; c++)
+            if (row[c] >= 0 && (c == 0 || row[c] != row[c - 1])) {
+                cnt[row[c] + 1]++;
+                ne++;
+            }
+        for (uint32_t k = d->call_off[i]; k < d->call_off[i + 1]; k++)
+            if (!prod || prod[d->calls[k].callee]) {
+                cnt[d->calls[k].ret + 1]++;
+                ne++;
+            }
+    }
+    for (uint32_t i = 0; i < n; i++)
+        cnt[i + 1] += cnt[i];
+    if (!(src = ea_malloc((ne ? ne : 1) * sizeof *src)))
+        goto nomem;
+    for (uint32_t i = 0; i < n; i++) {
+        const int32_t *row = d->next + (size_t)i * d->n_cls;
+        for (uint32_t c = 0; c < d->n_cls; c++)
+            if (row[c] >= 0 && (c == 0 || row[c] != row[c - 1]))
+                src[cnt[row[c]]++] = i;
+        for (uint32_t k = d->call_off[i]; k < d->call_off[i + 1]; k++)
+            if (!prod || prod[d->calls[k].callee])
+                src[cnt[d->calls[k].ret]++] = i;
+    }
+    /* cnt[t] is now the end of t's sources; starts are cnt[t - 1] */
+    uint32_t sp = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        live[i] = d->accept[i];
+        if (live[i])
+            stack[sp++] = i;
+    }
+    while (sp) {
+        uint32_t t = stack[--sp];
+        for (uint32_t k = t ? cnt[t - 1] : 0; k < cnt[t]; k++)
+            if (!live[src[k]]) {
+                live[src[k]] = 1;
+                stack[sp++] = src[k];
+            }
+    }
+    ea_free(cnt);
+    ea_free(stack);
+    ea_free(src);
+    return EA_OK;
+nomem:
+    ea_free(cnt);
+    ea_free(stack);
+    ea_free(src);
+    return EA_ENOMEM;
+}
+
 /* Removes states that are unreachable or cannot reach an accepting state;
  * state 0 stays the start (it may be left dead: an empty language). */
 static ea_status dfa_trim(struct gr_build *b, struct gr_dfa *d)
@@ -760,26 +852,9 @@ static ea_status dfa_trim(struct gr_build *b, struct gr_dfa *d)
         st = ea_error_set(b->err, EA_ENOMEM, "grammar: out of memory");
         goto out;
     }
-    /* co-reachability by fixpoint (DFAs here are small) */
-    for (uint32_t i = 0; i < n; i++)
-        live[i] = d->accept[i];
-    for (bool changed = true; changed;) {
-        changed = false;
-        for (uint32_t i = 0; i < n; i++) {
-            if (live[i])
-                continue;
-            bool l = false;
-            for (uint32_t c = 0; c < d->n_cls && !l; c++) {
-                int32_t t = d->next[(size_t)i * d->n_cls + c];
-                l = t >= 0 && live[t];
-            }
-            for (uint32_t k = d->call_off[i]; k < d->call_off[i + 1] && !l; k++)
-                l = live[d->calls[k].ret];
-            if (l) {
-                live[i] = 1;
-                changed = true;
-            }
-        }
+    if (coreach(d, NULL, live) != EA_OK) {
+        st = ea_error_set(b->err, EA_ENOMEM, "grammar: out of memory");
+        goto out;
     }
     uint32_t sp = 0;
     if (n) {
@@ -842,8 +917,10 @@ static ea_status nfa_to_dfa(struct gr_build *b, struct nfa *f, uint32_t start, u
 {
     struct subset s = {.b = b, .f = f};
     struct gr_dfa *d = ea_calloc(1, sizeof *d);
-    struct callpair *cp = NULL;
-    uint32_t cap_cp = 0;
+    struct callpair *cp = NULL, *mv = NULL;
+    uint32_t *mvs = NULL;
+    uint32_t cap_cp = 0, cap_mv = 0;
+    uint32_t ccount[258];
     uint32_t cap_states = 0, cap_calls = 0, n_calls = 0;
     ea_status st = EA_OK;
     uint32_t n = f->n_states;
@@ -874,14 +951,9 @@ static ea_status nfa_to_dfa(struct gr_build *b, struct nfa *f, uint32_t start, u
             bnd[f->e[i].lo] = 1;
             bnd[f->e[i].hi + 1] = 1;
         }
-    uint8_t rep[256];
     d->cls[0] = 0;
-    rep[0] = 0;
-    for (unsigned c = 1; c < 256; c++) {
+    for (unsigned c = 1; c < 256; c++)
         d->cls[c] = (uint8_t)(d->cls[c - 1] + bnd[c]);
-        if (bnd[c])
-            rep[d->cls[c]] = (uint8_t)c;
-    }
     d->n_cls = d->cls[255] + 1u;
 
     s.tmp[0] = start;
@@ -910,20 +982,48 @@ static ea_status nfa_to_dfa(struct gr_build *b, struct nfa *f, uint32_t start, u
         for (size_t k = o0; k < o1; k++)
             if (s.pool[k] == accept)
                 d->accept[id] = 1;
-        for (uint32_t c = 0; c < d->n_cls; c++) {
-            uint8_t by = rep[c];
-            uint32_t m = 0;
-            s.gen++;
-            for (size_t k = s.soff[id]; k < s.soff[id + 1]; k++) {
-                uint32_t q = s.pool[k];
-                for (uint32_t j = s.eoff[q]; j < s.eoff[q + 1]; j++) {
-                    const struct nedge *e = &f->e[s.eidx[j]];
-                    if (e->kind == NE_BYTES && by >= e->lo && by <= e->hi && s.mark[e->to] != s.gen) {
-                        s.mark[e->to] = s.gen;
-                        s.tmp[m++] = e->to;
+        /* byte moves, bucketed by class in one pass over the set's edges */
+        uint32_t np = 0;
+        for (uint32_t c = 0; c <= d->n_cls; c++)
+            ccount[c] = 0;
+        for (size_t k = s.soff[id]; k < s.soff[id + 1]; k++) {
+            uint32_t q = s.pool[k];
+            for (uint32_t j = s.eoff[q]; j < s.eoff[q + 1]; j++) {
+                const struct nedge *e = &f->e[s.eidx[j]];
+                if (e->kind != NE_BYTES)
+                    continue;
+                for (uint32_t c = d->cls[e->lo]; c <= d->cls[e->hi]; c++) {
+                    if (np == cap_mv) {
+                        uint32_t cap = cap_mv ? cap_mv * 2 : 256;
+                        struct callpair *nm = ea_realloc(mv, cap * sizeof *nm);
+                        uint32_t *no = ea_realloc(mvs, cap * sizeof *no);
+                        if (nm)
+                            mv = nm;
+                        if (no)
+                            mvs = no;
+                        if (!nm || !no)
+                            goto nomem;
+                        cap_mv = cap;
                     }
+                    mv[np++] = (struct callpair){c, e->to};
+                    ccount[c + 1]++;
                 }
             }
+        }
+        for (uint32_t c = 0; c < d->n_cls; c++)
+            ccount[c + 1] += ccount[c];
+        for (uint32_t i = 0; i < np; i++)
+            mvs[ccount[mv[i].callee]++] = mv[i].to;
+        /* ccount[c] is now the end of class c's targets */
+        for (uint32_t c = 0; c < d->n_cls; c++) {
+            uint32_t b0 = c ? ccount[c - 1] : 0, b1 = ccount[c];
+            uint32_t m = 0;
+            s.gen++;
+            for (uint32_t i = b0; i < b1; i++)
+                if (s.mark[mvs[i]] != s.gen) {
+                    s.mark[mvs[i]] = s.gen;
+                    s.tmp[m++] = mvs[i];
+                }
             int64_t t = subset_id(&s, m ? eps_closure(&s, m) : 0);
             if (t == -1)
                 goto fail;
@@ -939,10 +1039,10 @@ static ea_status nfa_to_dfa(struct gr_build *b, struct nfa *f, uint32_t start, u
                     continue;
                 if (ncp == cap_cp) {
                     uint32_t cap = cap_cp ? cap_cp * 2 : 16;
-                    struct callpair *np = ea_realloc(cp, cap * sizeof *np);
-                    if (!np)
+                    struct callpair *ncp2 = ea_realloc(cp, cap * sizeof *ncp2);
+                    if (!ncp2)
                         goto nomem;
-                    cp = np;
+                    cp = ncp2;
                     cap_cp = cap;
                 }
                 cp[ncp++] = (struct callpair){e->callee, e->to};
@@ -988,6 +1088,8 @@ fail:
 out:
     dfa_free(d);
     ea_free(cp);
+    ea_free(mv);
+    ea_free(mvs);
     ea_free(s.eoff);
     ea_free(s.eidx);
     ea_free(s.mark);
@@ -1003,7 +1105,7 @@ ea_status ea__gr_dfa_from_ast(struct gr_build *b, struct gr_ast *ast, struct gr_
 {
     if (!ast)
         return ea_error_set(b->err, EA_ENOMEM, "grammar: out of memory");
-    struct nfa f = {.b = b};
+    struct nfa f = {.b = b, .stamp = ++b->nfa_stamp};
     uint32_t s0, s1;
     ea_status st;
     if ((st = nfa_state(&f, &s0)) != EA_OK || (st = nfa_state(&f, &s1)) != EA_OK ||
@@ -1307,35 +1409,25 @@ ea_status ea__gr_link(struct gr_build *b, uint32_t root, ea_grammar *g, struct e
         if (!(live[r] = ea_calloc(b->rules[r]->n_states + 1, 1)))
             goto nomem;
     }
-    /* productivity and live states, to a fixpoint */
+    /* productive rules to a fixpoint (only unproductive ones are redone),
+     * then each rule's live states once */
     for (bool changed = true; changed;) {
         changed = false;
         for (uint32_t r = 0; r < nr; r++) {
             const struct gr_dfa *d = b->rules[r];
-            for (bool ch2 = true; ch2;) {
-                ch2 = false;
-                for (uint32_t i = 0; i < d->n_states; i++) {
-                    if (live[r][i])
-                        continue;
-                    bool l = d->accept[i];
-                    for (uint32_t c = 0; c < d->n_cls && !l; c++) {
-                        int32_t t = d->next[(size_t)i * d->n_cls + c];
-                        l = t >= 0 && live[r][t];
-                    }
-                    for (uint32_t k = d->call_off[i]; k < d->call_off[i + 1] && !l; k++)
-                        l = prod[d->calls[k].callee] && live[r][d->calls[k].ret];
-                    if (l) {
-                        live[r][i] = 1;
-                        ch2 = true;
-                    }
-                }
-            }
-            if (d->n_states && live[r][0] && !prod[r]) {
+            if (prod[r])
+                continue;
+            if (coreach(d, prod, live[r]) != EA_OK)
+                goto nomem;
+            if (d->n_states && live[r][0]) {
                 prod[r] = 1;
                 changed = true;
             }
         }
     }
+    for (uint32_t r = 0; r < nr; r++)
+        if (coreach(b->rules[r], prod, live[r]) != EA_OK)
+            goto nomem;
     if (!prod[root]) {
         st = ea_error_set(err, EA_EINVAL, "grammar: the schema or pattern matches nothing");
         goto out;

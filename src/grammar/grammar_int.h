@@ -35,7 +35,10 @@ void ea__gr_arena_release(struct gr_arena *a);
 
 /* ---- AST ------------------------------------------------------------------- */
 
-enum gr_ast_kind { GR_NONE, GR_EMPTY, GR_BYTES, GR_CAT, GR_ALT, GR_REP, GR_CALL };
+/* GR_SHARED: a suffix used in several places that always ends where the
+ * whole expression ends (object members); built once per NFA and entered by
+ * an epsilon edge, which keeps optional-member objects linear in size. */
+enum gr_ast_kind { GR_NONE, GR_EMPTY, GR_BYTES, GR_CAT, GR_ALT, GR_REP, GR_CALL, GR_SHARED };
 
 struct gr_ast {
     uint8_t kind;
@@ -44,6 +47,7 @@ struct gr_ast {
     uint32_t min, max;     /* REP: max GR_INF for unbounded */
     uint32_t rule;         /* CALL */
     uint32_t set[8];       /* BYTES: 256-bit set */
+    uint32_t stamp, s_state, to_state; /* SHARED: where it was built */
 };
 
 /* A code point set: sorted, disjoint, non-adjacent ranges. */
@@ -77,6 +81,7 @@ struct gr_build {
     uint32_t n_rules, cap_rules;
     struct gr_dfa **rules;   /* NULL until the rule's body is set */
     size_t total_states;
+    uint32_t nfa_stamp;
     struct ea_buf unenforced; /* comma-separated keyword list */
     /* JSON Schema front end */
     const json_t *root;
@@ -115,6 +120,7 @@ struct gr_ast *ea__gr_cat2(struct gr_build *b, struct gr_ast *x, struct gr_ast *
 struct gr_ast *ea__gr_alt2(struct gr_build *b, struct gr_ast *x, struct gr_ast *y);
 struct gr_ast *ea__gr_rep(struct gr_build *b, struct gr_ast *x, uint32_t min, uint32_t max);
 struct gr_ast *ea__gr_call(struct gr_build *b, uint32_t rule);
+struct gr_ast *ea__gr_shared(struct gr_build *b, struct gr_ast *x);
 
 /* Code point sets and their encodings. */
 ea_status ea__gr_cpset_add(struct gr_build *b, struct gr_cpset *s, uint32_t lo, uint32_t hi);

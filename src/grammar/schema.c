@@ -932,8 +932,8 @@ static ea_status object_body(struct gr_build *b, const json_t *s, const char *pa
     if (extra) {
         struct gr_ast *member = cat(b, 5, (struct gr_ast *[]){ea__gr_call(b, extra_key), ws, lit(b, ":"), ws, ea__gr_call(b, extra_val)});
         struct gr_ast *more = ea__gr_rep(b, ea__gr_cat2(b, comma, member), 0, GR_INF);
-        t1 = more;
-        t0 = ea__gr_rep(b, ea__gr_cat2(b, member, more), 0, 1);
+        t1 = ea__gr_shared(b, more);
+        t0 = ea__gr_rep(b, ea__gr_cat2(b, member, t1), 0, 1);
     } else {
         t1 = ea__gr_empty(b);
         t0 = ea__gr_empty(b);
@@ -963,7 +963,7 @@ static ea_status object_body(struct gr_build *b, const json_t *s, const char *pa
         struct gr_ast *emit0 = ea__gr_cat2(b, m, t1);
         struct gr_ast *nt1 = ea__gr_cat2(b, required ? m1 : ea__gr_rep(b, m1, 0, 1), t1);
         struct gr_ast *nt0 = required ? emit0 : ea__gr_alt2(b, emit0, t0);
-        t1 = nt1;
+        t1 = ea__gr_shared(b, nt1);
         t0 = nt0;
         if (!t1 || !t0)
             return nomem(b);

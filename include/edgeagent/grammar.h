@@ -133,6 +133,10 @@ void ea_grammar_matcher_destroy(ea_grammar_matcher *m); /* NULL-safe */
 void ea_grammar_matcher_reset(ea_grammar_matcher *m);
 ea_status ea_grammar_matcher_clone(const ea_grammar_matcher *m, ea_grammar_matcher **out,
                                    struct ea_error *err);
+/* Sets dst to src's state (both of the same grammar); no allocation once dst
+ * has held a state as deep. For rollback: keep a copy, try, copy back. */
+ea_status ea_grammar_matcher_copy(ea_grammar_matcher *dst, const ea_grammar_matcher *src,
+                                  struct ea_error *err);
 
 /* Writes the allowed tokens of the current state into mask[0..n_words)
  * (bit i of word i/32 set = token i allowed), n_words >=

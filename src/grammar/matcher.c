@@ -310,6 +310,27 @@ void ea_grammar_matcher_reset(ea_grammar_matcher *m)
     ea__gr_set_closure(&m->w, m->g->start, GR_NIL, &m->cur);
 }
 
+ea_status ea_grammar_matcher_copy(ea_grammar_matcher *dst, const ea_grammar_matcher *src,
+                                  struct ea_error *err)
+{
+    if (dst == src)
+        return EA_OK;
+    if (dst->g != src->g)
+        return ea_error_set(err, EA_EINVAL, "grammar matcher: copy between different grammars");
+    if (src->w.n_frames > dst->w.cap_frames) {
+        struct gr_frame *f = ea_realloc(dst->w.frames, src->w.n_frames * sizeof *f);
+        if (!f)
+            return ea_error_set(err, EA_ENOMEM, "grammar matcher: out of memory");
+        dst->w.frames = f;
+        dst->w.cap_frames = src->w.n_frames;
+    }
+    memcpy(dst->w.frames, src->w.frames, src->w.n_frames * sizeof *dst->w.frames);
+    dst->w.n_frames = src->w.n_frames;
+    dst->cur = src->cur;
+    dst->terminated = src->terminated;
+    return EA_OK;
+}
+
 ea_status ea_grammar_matcher_clone(const ea_grammar_matcher *m, ea_grammar_matcher **out,
                                    struct ea_error *err)
 {
@@ -317,19 +338,10 @@ ea_status ea_grammar_matcher_clone(const ea_grammar_matcher *m, ea_grammar_match
     ea_status st = ea_grammar_matcher_create(m->g, &c, err);
     if (st != EA_OK)
         return st;
-    if (m->w.n_frames > c->w.cap_frames) {
-        struct gr_frame *f = ea_realloc(c->w.frames, m->w.n_frames * sizeof *f);
-        if (!f) {
-            ea_grammar_matcher_destroy(c);
-            return ea_error_set(err, EA_ENOMEM, "grammar matcher: out of memory");
-        }
-        c->w.frames = f;
-        c->w.cap_frames = m->w.n_frames;
+    if ((st = ea_grammar_matcher_copy(c, m, err)) != EA_OK) {
+        ea_grammar_matcher_destroy(c);
+        return st;
     }
-    memcpy(c->w.frames, m->w.frames, m->w.n_frames * sizeof *c->w.frames);
-    c->w.n_frames = m->w.n_frames;
-    c->cur = m->cur;
-    c->terminated = m->terminated;
     *out = c;
     return EA_OK;
 }

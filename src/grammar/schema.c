@@ -949,16 +949,21 @@ static ea_status object_body(struct gr_build *b, const json_t *s, const char *pa
         keys[n] = k;
         vals[n++] = v;
     }
+    /* value rules in declaration order (errors name the first keyword) */
+    uint32_t *vr = ea__gr_alloc(&b->arena, (np ? np : 1) * sizeof *vr);
+    if (!vr)
+        return nomem(b);
+    for (size_t j = 0; j < n; j++) {
+        char p2[PATH_MAX_LEN];
+        path_join(p2, path, "properties", keys[j]);
+        if ((st = schema_rule(b, vals[j], p2, &vr[j])) != EA_OK)
+            return st;
+    }
     for (size_t j = n; j-- > 0;) {
         bool required = false;
         if (req)
             json_array_foreach(req, i, r) required |= json_is_string(r) && strcmp(json_string_value(r), keys[j]) == 0;
-        char p2[PATH_MAX_LEN];
-        path_join(p2, path, "properties", keys[j]);
-        uint32_t vr;
-        if ((st = schema_rule(b, vals[j], p2, &vr)) != EA_OK)
-            return st;
-        struct gr_ast *m = cat(b, 5, (struct gr_ast *[]){key_lit(b, keys[j]), ws, lit(b, ":"), ws, ea__gr_call(b, vr)});
+        struct gr_ast *m = cat(b, 5, (struct gr_ast *[]){key_lit(b, keys[j]), ws, lit(b, ":"), ws, ea__gr_call(b, vr[j])});
         struct gr_ast *m1 = ea__gr_cat2(b, comma, m);
         struct gr_ast *emit0 = ea__gr_cat2(b, m, t1);
         struct gr_ast *nt1 = ea__gr_cat2(b, required ? m1 : ea__gr_rep(b, m1, 0, 1), t1);

@@ -1,0 +1,840 @@
+/* test_grammar.c - the grammar engine: per-keyword acceptance of JSON Schema
+ * constructs byte by byte (with the token mask checked at every byte on a
+ * byte vocabulary), regex / choice / prefix-suffix grammars, strict and
+ * unenforced keywords, errors and allocation failures, matcher lifecycle,
+ * masks against a brute-force check over real vocabularies (../shared/vocab),
+ * and random generation under the mask for the schemas of
+ * tests/data/grammar_schemas.json, every output validated by Ajv
+ * (tests/node/validate_schema.mjs). Cases that need ../shared or node skip
+ * without them.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "edgeagent/gguf.h"
+#include "edgeagent/grammar.h"
+#include "harness.h"
+
+/* ---- byte vocabulary: token i < 256 is byte i, token 256 is EOS ------------- */
+
+#define BYTE_EOS 256
+
+static ea_grammar_vocab *byte_vocab(void)
+{
+    static ea_grammar_vocab *v;
+    static char bytes[256];
+    if (v)
+        return v;
+    const char *pieces[257];
+    uint32_t lens[257];
+    for (int i = 0; i < 256; i++) {
+        bytes[i] = (char)i;
+        pieces[i] = &bytes[i];
+        lens[i] = 1;
+    }
+    pieces[256] = "";
+    lens[256] = 0;
+    int32_t eos = BYTE_EOS;
+    struct ea_error err = {0};
+    ASSERT_OK(ea_grammar_vocab_create_raw(257, pieces, lens, &eos, 1, &v, &err), &err);
+    return v;
+}
+
+static bool bit(const uint32_t *m, uint32_t i) { return (m[i >> 5] >> (i & 31)) & 1u; }
+
+enum { REJECT = 0, ACCEPT = 1, PARTIAL = 2 };
+
+/* Feeds s byte by byte; at every byte the mask must allow exactly what
+ * accepting the byte allows, and EOS exactly when the matcher accepts. */
+static int feed(ea_grammar *g, const char *s, size_t n)
+{
+    struct ea_error err = {0};
+    ea_grammar_matcher *m = NULL;
+    ASSERT_OK(ea_grammar_matcher_create(g, &m, &err), &err);
+    uint32_t mask[9];
+    int res = -1;
+    for (size_t i = 0; i <= n && res < 0; i++) {
+        ASSERT_OK(ea_grammar_matcher_fill_mask(m, mask, 9, &err), &err);
+        if (bit(mask, BYTE_EOS) != ea_grammar_matcher_is_accepting(m))
+            FAIL("EOS bit %d but accepting %d after %zu bytes of %.*s", bit(mask, BYTE_EOS),
+                 ea_grammar_matcher_is_accepting(m), i, (int)n, s);
+        if (i == n) {
+            res = ea_grammar_matcher_is_accepting(m) ? ACCEPT : PARTIAL;
+            break;
+        }
+        uint8_t c = (uint8_t)s[i];
+        ea_status st = ea_grammar_matcher_accept_token(m, c, &err);
+        if ((st == EA_OK) != bit(mask, c))
+            FAIL("mask bit %d for byte 0x%02x but accept %s at %zu of %.*s", bit(mask, c), c,
+                 ea_status_name(st), i, (int)n, s);
+        if (st != EA_OK)
+            res = REJECT;
+    }
+    ea_grammar_matcher_destroy(m);
+    return res;
+}
+
+static ea_grammar *schema(const char *text)
+{
+    struct ea_error err = {0};
+    ea_grammar *g = NULL;
+    ASSERT_OK(ea_grammar_compile_schema_text(byte_vocab(), text, strlen(text), NULL, &g, &err), &err);
+    return g;
+}
+
+#define CHECK(g, input, want)                                                                      \
+    do {                                                                                           \
+        int ea__r = feed((g), (input), strlen(input));                                             \
+        if (ea__r != (want))                                                                       \
+            FAIL("%s: got %d want %d", (input), ea__r, (want));                                    \
+    } while (0)
+
+#define CHECK_SCHEMA(text, input, want)                                                            \
+    do {                                                                                           \
+        ea_grammar *ea__g = schema(text);                                                          \
+        CHECK(ea__g, input, want);                                                                 \
+        ea_grammar_destroy(ea__g);                                                                 \
+    } while (0)
+
+/* ---- keywords ------------------------------------------------------------------------------ */
+
+static void type_string(void)
+{
+    ea_grammar *g = schema("{\"type\":\"string\"}");
+    CHECK(g, "\"abc\"", ACCEPT);
+    CHECK(g, "\"\"", ACCEPT);
+    CHECK(g, "\"a\\\"b\\\\c\\n\\u00e9\\/\"", ACCEPT);
+    CHECK(g, "\"caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80\"", ACCEPT);
+    CHECK(g, "\"abc", PARTIAL);
+    CHECK(g, "\"a\nb\"", REJECT);         /* raw control character */
+    CHECK(g, "\"\\x\"", REJECT);          /* bad escape */
+    CHECK(g, "\"\\ud800\"", REJECT);      /* lone surrogate escape */
+    CHECK(g, "\"\xc0\xaf\"", REJECT);     /* overlong UTF-8 */
+    CHECK(g, "\"\xed\xa0\x80\"", REJECT); /* UTF-8 surrogate */
+    CHECK(g, "\"a\" ", REJECT);           /* nothing after the value */
+    CHECK(g, "abc", REJECT);
+    ea_grammar_destroy(g);
+}
+
+static void type_number_integer(void)
+{
+    ea_grammar *g = schema("{\"type\":\"number\"}");
+    CHECK(g, "0", ACCEPT);
+    CHECK(g, "-12.5e+3", ACCEPT);
+    CHECK(g, "1E9", ACCEPT);
+    CHECK(g, "01", REJECT);
+    CHECK(g, ".5", REJECT);
+    CHECK(g, "1.", PARTIAL);
+    CHECK(g, "-", PARTIAL);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"integer\"}");
+    CHECK(g, "-120", ACCEPT);
+    CHECK(g, "0", ACCEPT);
+    CHECK(g, "1.5", REJECT);
+    CHECK(g, "00", REJECT);
+    ea_grammar_destroy(g);
+}
+
+/* Every integer in a window is accepted exactly when it is in range. */
+static void check_int_range(const char *text, long lo, long hi)
+{
+    ea_grammar *g = schema(text);
+    for (long x = -1300; x <= 1300; x++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%ld", x);
+        int want = (x >= lo && x <= hi) ? ACCEPT : -1;
+        int got = feed(g, buf, strlen(buf));
+        if (want == ACCEPT ? got != ACCEPT : got == ACCEPT)
+            FAIL("%s: %ld got %d", text, x, got);
+    }
+    ea_grammar_destroy(g);
+}
+
+static void integer_bounds(void)
+{
+    check_int_range("{\"type\":\"integer\",\"minimum\":0,\"maximum\":100}", 0, 100);
+    check_int_range("{\"type\":\"integer\",\"minimum\":-100,\"maximum\":-5}", -100, -5);
+    check_int_range("{\"type\":\"integer\",\"minimum\":7}", 7, 1000000);
+    check_int_range("{\"type\":\"integer\",\"maximum\":-13}", -1000000, -13);
+    check_int_range("{\"type\":\"integer\",\"exclusiveMinimum\":9,\"exclusiveMaximum\":1000}", 10, 999);
+    check_int_range("{\"type\":\"integer\",\"minimum\":-1000,\"maximum\":1234}", -1000, 1234);
+    check_int_range("{\"type\":\"integer\",\"minimum\":1.5,\"maximum\":99.9}", 2, 99);
+    check_int_range("{\"type\":\"integer\",\"minimum\":0,\"exclusiveMinimum\":true,\"maximum\":3}", 1, 3);
+}
+
+static void number_bounds(void)
+{
+    ea_grammar *g = schema("{\"type\":\"number\",\"minimum\":0,\"maximum\":1}");
+    CHECK(g, "0", ACCEPT);
+    CHECK(g, "0.5", ACCEPT);
+    CHECK(g, "1", ACCEPT);
+    CHECK(g, "1.000", ACCEPT);
+    CHECK(g, "1.01", REJECT);
+    CHECK(g, "-0.1", REJECT);
+    CHECK(g, "2", REJECT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"number\",\"exclusiveMinimum\":0,\"exclusiveMaximum\":2}");
+    CHECK(g, "0.001", ACCEPT);
+    CHECK(g, "1.999", ACCEPT);
+    CHECK(g, "0", PARTIAL);
+    CHECK(g, "0.000", PARTIAL);
+    CHECK(g, "2", REJECT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"number\",\"minimum\":-90,\"maximum\":90}");
+    CHECK(g, "-90", ACCEPT);
+    CHECK(g, "-89.99", ACCEPT);
+    CHECK(g, "-90.5", REJECT);
+    CHECK(g, "90.0", ACCEPT);
+    CHECK(g, "90.1", REJECT);
+    ea_grammar_destroy(g);
+}
+
+static void literals_enum_const(void)
+{
+    CHECK_SCHEMA("{\"type\":\"boolean\"}", "true", ACCEPT);
+    CHECK_SCHEMA("{\"type\":\"boolean\"}", "fals", PARTIAL);
+    CHECK_SCHEMA("{\"type\":\"null\"}", "null", ACCEPT);
+    ea_grammar *g = schema("{\"enum\":[\"red\",1,null,{\"a\":[true]}]}");
+    CHECK(g, "\"red\"", ACCEPT);
+    CHECK(g, "1", ACCEPT);
+    CHECK(g, "null", ACCEPT);
+    CHECK(g, "{\"a\":[true]}", ACCEPT);
+    CHECK(g, "\"blue\"", REJECT);
+    CHECK(g, "2", REJECT);
+    ea_grammar_destroy(g);
+    CHECK_SCHEMA("{\"const\":\"tcp\"}", "\"tcp\"", ACCEPT);
+    CHECK_SCHEMA("{\"const\":\"tcp\"}", "\"udp\"", REJECT);
+    /* enum values of another type than "type" are dropped */
+    CHECK_SCHEMA("{\"type\":\"string\",\"enum\":[\"a\",1]}", "1", REJECT);
+}
+
+static void object_properties(void)
+{
+    ea_grammar *g = schema("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"},\"b\":{\"type\":"
+                           "\"integer\"},\"c\":{\"type\":\"boolean\"}},\"required\":[\"b\"]}");
+    CHECK(g, "{\"b\":1}", ACCEPT);
+    CHECK(g, "{\"a\":\"x\",\"b\":1}", ACCEPT);
+    CHECK(g, "{\"a\": \"x\", \"b\": 1, \"c\": true}", ACCEPT);
+    CHECK(g, "{\"b\":1,\"c\":false}", ACCEPT);
+    CHECK(g, "{\n  \"b\": 1\n}", ACCEPT);
+    CHECK(g, "{\"a\":\"x\"}", REJECT);         /* b required */
+    CHECK(g, "{}", REJECT);
+    CHECK(g, "{\"b\":1,\"a\":\"x\"}", REJECT); /* declaration order */
+    CHECK(g, "{\"b\":1,\"d\":2}", REJECT);     /* no extra keys unless allowed */
+    CHECK(g, "{\"b\":1,}", REJECT);
+    ea_grammar_destroy(g);
+}
+
+static void object_additional(void)
+{
+    ea_grammar *g = schema("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}},"
+                           "\"additionalProperties\":{\"type\":\"integer\"}}");
+    CHECK(g, "{\"a\":\"s\",\"zz\":1}", ACCEPT);
+    CHECK(g, "{\"zz\":1,\"y\":2}", ACCEPT);
+    CHECK(g, "{\"a\":\"s\",\"a\":1}", REJECT); /* an extra key may not repeat a declared one */
+    CHECK(g, "{\"ab\":1}", ACCEPT);
+    CHECK(g, "{\"zz\":\"s\"}", REJECT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"object\",\"additionalProperties\":false}");
+    CHECK(g, "{}", ACCEPT);
+    CHECK(g, "{\"a\":1}", REJECT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"object\"}");
+    CHECK(g, "{\"any key\": [1, {\"x\": null}], \"k\": \"v\"}", ACCEPT);
+    ea_grammar_destroy(g);
+}
+
+static void arrays(void)
+{
+    ea_grammar *g = schema("{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":2,\"maxItems\":3}");
+    CHECK(g, "[1,2]", ACCEPT);
+    CHECK(g, "[1, 2, 3]", ACCEPT);
+    CHECK(g, "[1]", REJECT);
+    CHECK(g, "[1,2,3,4]", REJECT);
+    CHECK(g, "[1,\"a\"]", REJECT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"array\",\"prefixItems\":[{\"type\":\"string\"},{\"type\":\"integer\"}],\"items\":false}");
+    CHECK(g, "[\"a\",1]", ACCEPT);
+    CHECK(g, "[\"a\"]", ACCEPT);
+    CHECK(g, "[]", ACCEPT);
+    CHECK(g, "[1]", REJECT);
+    CHECK(g, "[\"a\",1,2]", REJECT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"array\",\"prefixItems\":[{\"type\":\"string\"}],\"items\":{\"type\":\"boolean\"},\"minItems\":2}");
+    CHECK(g, "[\"a\",true,false]", ACCEPT);
+    CHECK(g, "[\"a\"]", REJECT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"array\",\"items\":[{\"type\":\"null\"}],\"additionalItems\":false}"); /* draft-07 */
+    CHECK(g, "[null]", ACCEPT);
+    CHECK(g, "[null,null]", REJECT);
+    ea_grammar_destroy(g);
+    CHECK_SCHEMA("{\"type\":\"array\"}", "[1, \"x\", [], {}]", ACCEPT);
+}
+
+static void string_lengths(void)
+{
+    ea_grammar *g = schema("{\"type\":\"string\",\"minLength\":2,\"maxLength\":3}");
+    CHECK(g, "\"ab\"", ACCEPT);
+    CHECK(g, "\"\xc3\xa9\xc3\xa9\xc3\xa9\"", ACCEPT); /* code points, not bytes */
+    CHECK(g, "\"a\\n\"", ACCEPT);                     /* an escape is one character */
+    CHECK(g, "\"a\"", REJECT);
+    CHECK(g, "\"abcd\"", REJECT);
+    ea_grammar_destroy(g);
+}
+
+static void patterns(void)
+{
+    ea_grammar *g = schema("{\"type\":\"string\",\"pattern\":\"abc\"}"); /* unanchored: search */
+    CHECK(g, "\"xxabcxx\"", ACCEPT);
+    CHECK(g, "\"abx\"", REJECT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"string\",\"pattern\":\"^[A-Z]{2,3}-\\\\d+(\\\\.\\\\d+)?$\"}");
+    CHECK(g, "\"AB-12\"", ACCEPT);
+    CHECK(g, "\"ABC-1.5\"", ACCEPT);
+    CHECK(g, "\"A-1\"", REJECT);
+    CHECK(g, "\"ABCD-1\"", REJECT);
+    CHECK(g, "\"AB-\"", REJECT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"string\",\"pattern\":\"^(cat|dog)s?$|^[^a-z\\\"]+$\"}");
+    CHECK(g, "\"dogs\"", ACCEPT);
+    CHECK(g, "\"cat\"", ACCEPT);
+    CHECK(g, "\"XY Z\"", ACCEPT);
+    CHECK(g, "\"cow\"", REJECT);
+    CHECK(g, "\"X\\\"\"", REJECT); /* the class excludes the quote */
+    ea_grammar_destroy(g);
+    /* a quote and a newline in the pattern are matched in their escaped form */
+    g = schema("{\"type\":\"string\",\"pattern\":\"^a\\\"b\\\\n$\"}");
+    CHECK(g, "\"a\\\"b\\n\"", ACCEPT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"string\",\"pattern\":\"^.{2}$\",\"maxLength\":5}");
+    CHECK(g, "\"\xe4\xb8\xad!\"", ACCEPT);
+    CHECK(g, "\"abc\"", REJECT);
+    ea_grammar_destroy(g);
+}
+
+static void formats(void)
+{
+    ea_grammar *g = schema("{\"type\":\"string\",\"format\":\"date\"}");
+    CHECK(g, "\"2024-02-29\"", ACCEPT);
+    CHECK(g, "\"2000-02-29\"", ACCEPT);
+    CHECK(g, "\"1900-02-29\"", REJECT);
+    CHECK(g, "\"2023-02-29\"", REJECT);
+    CHECK(g, "\"2023-04-31\"", REJECT);
+    CHECK(g, "\"2023-12-31\"", ACCEPT);
+    CHECK(g, "\"2023-13-01\"", REJECT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"string\",\"format\":\"time\"}");
+    CHECK(g, "\"23:59:59Z\"", ACCEPT);
+    CHECK(g, "\"08:30:00.123+05:30\"", ACCEPT);
+    CHECK(g, "\"08:30:00\"", REJECT); /* a time zone is required */
+    CHECK(g, "\"24:00:00Z\"", REJECT);
+    ea_grammar_destroy(g);
+    CHECK_SCHEMA("{\"type\":\"string\",\"format\":\"date-time\"}", "\"2024-01-15T10:30:00-08:00\"", ACCEPT);
+    CHECK_SCHEMA("{\"type\":\"string\",\"format\":\"date-time\"}", "\"2024-01-15 10:30:00Z\"", REJECT);
+    g = schema("{\"type\":\"string\",\"format\":\"uuid\"}");
+    CHECK(g, "\"123e4567-e89b-12d3-a456-426614174000\"", ACCEPT);
+    CHECK(g, "\"123e4567e89b12d3a456426614174000\"", REJECT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"string\",\"format\":\"email\"}");
+    CHECK(g, "\"a.b+c@example.co.uk\"", ACCEPT);
+    CHECK(g, "\"a@localhost\"", REJECT); /* a dotted domain is required */
+    CHECK(g, "\"a@@b.c\"", REJECT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"string\",\"format\":\"ipv4\"}");
+    CHECK(g, "\"192.168.0.255\"", ACCEPT);
+    CHECK(g, "\"256.1.1.1\"", REJECT);
+    CHECK(g, "\"01.1.1.1\"", REJECT);
+    ea_grammar_destroy(g);
+}
+
+static void refs_recursion(void)
+{
+    ea_grammar *g = schema("{\"$defs\":{\"n\":{\"type\":\"object\",\"properties\":{\"c\":{\"type\":\"array\",\"items\":"
+                           "{\"$ref\":\"#/$defs/n\"}}},\"required\":[\"c\"]}},\"$ref\":\"#/$defs/n\"}");
+    CHECK(g, "{\"c\":[{\"c\":[]},{\"c\":[{\"c\":[]}]}]}", ACCEPT);
+    CHECK(g, "{\"c\":[{}]}", REJECT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"object\",\"properties\":{\"next\":{\"$ref\":\"#\"}}}"); /* root recursion */
+    CHECK(g, "{\"next\":{\"next\":{}}}", ACCEPT);
+    ea_grammar_destroy(g);
+    g = schema("{\"definitions\":{\"s\":{\"type\":\"string\"}},\"type\":\"array\",\"items\":{\"$ref\":\"#/definitions/s\"}}");
+    CHECK(g, "[\"a\",\"b\"]", ACCEPT);
+    CHECK(g, "[1]", REJECT);
+    ea_grammar_destroy(g);
+}
+
+static void combinators(void)
+{
+    ea_grammar *g = schema("{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"object\",\"properties\":{\"k\":{\"const\":1}},"
+                           "\"required\":[\"k\"]}]}");
+    CHECK(g, "5", ACCEPT);
+    CHECK(g, "{\"k\":1}", ACCEPT);
+    CHECK(g, "\"5\"", REJECT);
+    ea_grammar_destroy(g);
+    CHECK_SCHEMA("{\"type\":[\"string\",\"null\"]}", "null", ACCEPT);
+    CHECK_SCHEMA("{\"type\":[\"string\",\"null\"]}", "\"x\"", ACCEPT);
+    CHECK_SCHEMA("{\"type\":[\"string\",\"null\"]}", "1", REJECT);
+    CHECK_SCHEMA("{\"type\":\"integer\",\"nullable\":true}", "null", ACCEPT);
+    /* allOf of objects merges properties and required */
+    g = schema("{\"allOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]},"
+               "{\"properties\":{\"b\":{\"type\":\"string\"}},\"required\":[\"b\"]}]}");
+    CHECK(g, "{\"a\":1,\"b\":\"x\"}", ACCEPT);
+    CHECK(g, "{\"a\":1}", REJECT);
+    ea_grammar_destroy(g);
+    /* a member closed with additionalProperties false forbids the other's keys */
+    g = schema("{\"allOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"additionalProperties\":false},"
+               "{\"properties\":{\"b\":{\"type\":\"string\"}}}]}");
+    CHECK(g, "{\"a\":1}", ACCEPT);
+    CHECK(g, "{\"a\":1,\"b\":\"x\"}", REJECT);
+    ea_grammar_destroy(g);
+    /* siblings of anyOf apply to every alternative */
+    g = schema("{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"integer\"}},\"anyOf\":[{\"required\":[\"x\"]}]}");
+    CHECK(g, "{\"x\":1}", ACCEPT);
+    CHECK(g, "{}", REJECT);
+    ea_grammar_destroy(g);
+    /* description/title are ignored, $ref with an annotation sibling is a plain ref */
+    CHECK_SCHEMA("{\"$defs\":{\"i\":{\"type\":\"integer\"}},\"$ref\":\"#/$defs/i\",\"description\":\"d\",\"title\":\"t\"}",
+                 "42", ACCEPT);
+}
+
+static void whitespace_bounded(void)
+{
+    ea_grammar *g = schema("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}},"
+                           "\"required\":[\"a\"]}");
+    CHECK(g, "{ \"a\" : [ 1 , 2 ] }", ACCEPT);
+    CHECK(g, "{\n\t\"a\":\n    [1,\n     2]\n}", ACCEPT);
+    CHECK(g, "{  \"a\":[]}", REJECT); /* two spaces */
+    CHECK(g, "{\"a\":[]}\n", REJECT); /* nothing after the value */
+    char deep[64] = "{\n";
+    memset(deep + 2, ' ', EA_GRAMMAR_WS_MAX_INDENT);
+    strcpy(deep + 2 + EA_GRAMMAR_WS_MAX_INDENT, "\"a\":[]}");
+    CHECK(g, deep, ACCEPT);
+    memset(deep + 2, ' ', EA_GRAMMAR_WS_MAX_INDENT + 1);
+    strcpy(deep + 2 + EA_GRAMMAR_WS_MAX_INDENT + 1, "\"a\":[]}");
+    CHECK(g, deep, REJECT);
+    ea_grammar_destroy(g);
+}
+
+static void any_json_object(void)
+{
+    struct ea_error err = {0};
+    ea_grammar *g = NULL;
+    ASSERT_OK(ea_grammar_compile_json_object(byte_vocab(), NULL, &g, &err), &err);
+    CHECK(g, "{}", ACCEPT);
+    CHECK(g, "{\"a\": [1, 2.5e3, true, null, \"s\", {\"b\": {}}]}", ACCEPT);
+    CHECK(g, "[1]", REJECT);
+    CHECK(g, "\"x\"", REJECT);
+    ea_grammar_destroy(g);
+}
+
+static void regex_and_choice(void)
+{
+    struct ea_error err = {0};
+    ea_grammar *g = NULL;
+    const char *re = "(\\d{3}-)?\\d{4}|[a-c]+x";
+    ASSERT_OK(ea_grammar_compile_regex(byte_vocab(), re, strlen(re), NULL, &g, &err), &err);
+    CHECK(g, "555-1234", ACCEPT);
+    CHECK(g, "1234", ACCEPT);
+    CHECK(g, "abcabx", ACCEPT);
+    CHECK(g, "12345", REJECT);
+    CHECK(g, "x", REJECT);
+    ea_grammar_destroy(g);
+    const char *choices[] = {"yes", "no", "maybe not"};
+    ASSERT_OK(ea_grammar_compile_choice(byte_vocab(), choices, 3, NULL, &g, &err), &err);
+    CHECK(g, "yes", ACCEPT);
+    CHECK(g, "maybe not", ACCEPT);
+    CHECK(g, "maybe", PARTIAL);
+    CHECK(g, "nope", REJECT);
+    ea_grammar_destroy(g);
+    struct ea_grammar_options o = {.prefix = "<tool_call>\n", .suffix = "\n</tool_call>"};
+    const char *s = "{\"type\":\"integer\"}";
+    ASSERT_OK(ea_grammar_compile_schema_text(byte_vocab(), s, strlen(s), &o, &g, &err), &err);
+    CHECK(g, "<tool_call>\n42\n</tool_call>", ACCEPT);
+    CHECK(g, "42", REJECT);
+    ea_grammar_destroy(g);
+}
+
+/* ---- strict, unenforced, errors -------------------------------------------------------------- */
+
+static ea_status try_compile(const char *text, bool strict, ea_grammar **g, struct ea_error *err)
+{
+    struct ea_grammar_options o = {.strict = strict};
+    *g = NULL;
+    return ea_grammar_compile_schema_text(byte_vocab(), text, strlen(text), &o, g, err);
+}
+
+static void strict_and_unenforced(void)
+{
+    struct ea_error err = {0};
+    ea_grammar *g;
+    const char *s = "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\",\"multipleOf\":3},"
+                    "\"t\":{\"type\":\"array\",\"uniqueItems\":true},\"u\":{\"type\":\"string\",\"format\":\"uri\"}}}";
+    ASSERT_EQ(try_compile(s, true, &g, &err), EA_EUNSUPPORTED);
+    ASSERT(g == NULL);
+    ASSERT(strstr(err.msg, "\"multipleOf\"") != NULL);
+    ASSERT(strstr(err.msg, "/properties/n") != NULL);
+    ASSERT_OK(try_compile(s, false, &g, &err), &err);
+    ASSERT_STR_EQ(ea_grammar_unenforced(g), "multipleOf,uniqueItems,format");
+    ea_grammar_destroy(g);
+    /* non-integral bounds of numbers are reported, not silently dropped */
+    ASSERT_EQ(try_compile("{\"type\":\"number\",\"minimum\":0.5}", true, &g, &err), EA_EUNSUPPORTED);
+    ASSERT(strstr(err.msg, "\"minimum\"") != NULL);
+    /* an unknown keyword is named too; annotations are not */
+    ASSERT_EQ(try_compile("{\"type\":\"string\",\"x-foo\":1}", true, &g, &err), EA_EUNSUPPORTED);
+    ASSERT(strstr(err.msg, "x-foo") != NULL);
+    ASSERT_OK(try_compile("{\"type\":\"string\",\"description\":\"d\",\"title\":\"t\",\"examples\":[\"a\"],"
+                          "\"default\":\"a\",\"$schema\":\"https://json-schema.org/draft/2020-12/schema\"}",
+                          true, &g, &err),
+              &err);
+    ASSERT_STR_EQ(ea_grammar_unenforced(g), "");
+    ea_grammar_destroy(g);
+    /* oneOf with overlapping alternatives cannot be exact */
+    ASSERT_EQ(try_compile("{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"string\",\"maxLength\":3}]}", true, &g, &err),
+              EA_EUNSUPPORTED);
+    ASSERT_OK(try_compile("{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", true, &g, &err), &err);
+    ea_grammar_destroy(g);
+}
+
+static void compile_errors(void)
+{
+    struct ea_error err = {0};
+    ea_grammar *g;
+    static const struct {
+        const char *schema;
+        ea_status st;
+    } cases[] = {
+        {"{\"type\":", EA_EFORMAT},
+        {"{\"type\":\"strin\"}", EA_EFORMAT},
+        {"{\"$ref\":\"https://example.com/s.json\"}", EA_EUNSUPPORTED},
+        {"{\"$ref\":\"#/$defs/missing\"}", EA_EFORMAT},
+        {"{\"$defs\":{\"a\":{\"anyOf\":[{\"$ref\":\"#/$defs/a\"},{\"type\":\"null\"}]}},\"$ref\":\"#/$defs/a\"}", EA_EUNSUPPORTED},
+        {"false", EA_EINVAL},
+        {"{\"type\":\"integer\",\"minimum\":5,\"maximum\":4}", EA_EINVAL},
+        {"{\"type\":\"string\",\"pattern\":\"(?=a)\"}", EA_EUNSUPPORTED},
+        {"{\"type\":\"string\",\"pattern\":\"(a\"}", EA_EFORMAT},
+        {"{\"type\":\"string\",\"pattern\":\"\\\\1\"}", EA_EUNSUPPORTED},
+        {"{\"type\":\"string\",\"pattern\":\"a{2000}\"}", EA_ETOOBIG},
+        {"{\"type\":\"string\",\"pattern\":\"*a\"}", EA_EFORMAT},
+        {"[1]", EA_EFORMAT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ea_status st = try_compile(cases[i].schema, false, &g, &err);
+        if (st != cases[i].st)
+            FAIL("%s: %s (%s), want %s", cases[i].schema, ea_status_name(st), err.msg, ea_status_name(cases[i].st));
+        ASSERT(g == NULL);
+        ASSERT(err.msg[0] != '\0');
+    }
+    const char *bad_re = "a(b";
+    ASSERT_EQ(ea_grammar_compile_regex(byte_vocab(), bad_re, 3, NULL, &g, &err), EA_EFORMAT);
+    ASSERT_EQ(ea_grammar_compile_choice(byte_vocab(), NULL, 0, NULL, &g, &err), EA_EINVAL);
+}
+
+/* Every allocation failing in turn: a clean error, never a crash or leak. */
+static void alloc_failures(void)
+{
+    const char *s = "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"format\":\"date\"},"
+                    "\"b\":{\"type\":\"array\",\"items\":{\"$ref\":\"#\"},\"maxItems\":2}},\"required\":[\"a\"]}";
+    byte_vocab();
+    int failures = 0;
+    for (long n = 1; n < 20000; n++) {
+        struct ea_error err = {0};
+        ea_grammar *g = NULL;
+        ea_alloc_fail_after(n);
+        ea_status st = ea_grammar_compile_schema_text(byte_vocab(), s, strlen(s), NULL, &g, &err);
+        ea_grammar_matcher *m = NULL;
+        if (st == EA_OK)
+            st = ea_grammar_matcher_create(g, &m, &err);
+        uint32_t mask[9];
+        if (st == EA_OK)
+            st = ea_grammar_matcher_fill_mask(m, mask, 9, &err);
+        ea_alloc_fail_after(0);
+        ea_grammar_matcher_destroy(m);
+        ea_grammar_destroy(g);
+        if (st == EA_OK)
+            break;
+        ASSERT(err.msg[0] != '\0');
+        failures++;
+    }
+    ASSERT(failures > 50);
+}
+
+static void matcher_lifecycle(void)
+{
+    ea_grammar *g = schema("{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}");
+    struct ea_error err = {0};
+    ea_grammar_matcher *m, *c;
+    ASSERT_OK(ea_grammar_matcher_create(g, &m, &err), &err);
+    ASSERT_EQ(ea_grammar_matcher_accept_token(m, BYTE_EOS, &err), EA_EINVAL); /* not complete */
+    ASSERT_OK(ea_grammar_matcher_accept_bytes(m, "[1", 2, &err), &err);
+    ASSERT_EQ(ea_grammar_matcher_accept_bytes(m, "x", 1, &err), EA_EINVAL);
+    ASSERT_OK(ea_grammar_matcher_clone(m, &c, &err), &err);
+    ASSERT_OK(ea_grammar_matcher_accept_bytes(c, "]", 1, &err), &err);
+    ASSERT(ea_grammar_matcher_is_accepting(c));
+    ASSERT(ea_grammar_matcher_is_terminated(c));
+    ASSERT(!ea_grammar_matcher_is_accepting(m)); /* the clone is independent */
+    ASSERT_OK(ea_grammar_matcher_accept_bytes(m, "2", 1, &err), &err);
+    ASSERT_OK(ea_grammar_matcher_copy(m, c, &err), &err);
+    ASSERT(ea_grammar_matcher_is_accepting(m));
+    ASSERT_OK(ea_grammar_matcher_accept_token(m, BYTE_EOS, &err), &err);
+    uint32_t mask[9];
+    ASSERT_OK(ea_grammar_matcher_fill_mask(m, mask, 9, &err), &err);
+    for (int i = 0; i < 9; i++)
+        ASSERT_EQ(mask[i], 0);
+    ASSERT_EQ(ea_grammar_matcher_accept_bytes(m, "1", 1, &err), EA_EINVAL);
+    ASSERT_EQ(ea_grammar_matcher_fill_mask(m, mask, 8, &err), EA_EINVAL); /* too short */
+    ea_grammar_matcher_reset(m);
+    ASSERT(!ea_grammar_matcher_is_accepting(m));
+    ASSERT_OK(ea_grammar_matcher_accept_bytes(m, "[]", 2, &err), &err);
+    ASSERT(ea_grammar_matcher_is_accepting(m));
+    ea_grammar_matcher_destroy(m);
+    ea_grammar_matcher_destroy(c);
+    ea_grammar_destroy(g);
+}
+
+/* ---- real vocabularies --------------------------------------------------------------------- */
+
+struct real {
+    ea_gguf *gg;
+    ea_tokenizer *tok;
+    ea_grammar_vocab *v;
+};
+
+static void real_open(struct real *r, const char *name)
+{
+    struct ea_error err = {0};
+    const char *path = ea_test_shared_path(name);
+    ASSERT_OK(ea_gguf_open(path, &r->gg, &err), &err);
+    ASSERT_OK(ea_tokenizer_create(r->gg, &r->tok, &err), &err);
+    ASSERT_OK(ea_grammar_vocab_create(r->tok, &r->v, &err), &err);
+}
+
+static void real_close(struct real *r)
+{
+    ea_grammar_vocab_destroy(r->v);
+    ea_tokenizer_destroy(r->tok);
+    ea_gguf_close(r->gg);
+}
+
+static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* Allowed ids of mask into ids; returns the count. */
+static uint32_t mask_ids(const uint32_t *mask, uint32_t n_vocab, int32_t *ids)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < n_vocab; i++)
+        if (bit(mask, i))
+            ids[n++] = (int32_t)i;
+    return n;
+}
+
+/* fill_mask equals trying every token on a copy of the matcher. */
+static void brute_force_vocab(const char *name, int states_per_schema)
+{
+    struct real r = {0};
+    real_open(&r, name);
+    static const char *const schemas[] = {
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":12},\"age\":{\"type\":\"integer\","
+        "\"minimum\":0,\"maximum\":150},\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"a b\",\"c\"]}}},\"required\":[\"name\"]}",
+        "{\"type\":\"object\",\"properties\":{\"when\":{\"type\":\"string\",\"format\":\"date-time\"},\"x\":{\"type\":\"number\"},"
+        "\"n\":{\"type\":[\"string\",\"null\"]}},\"required\":[\"when\",\"x\",\"n\"],\"additionalProperties\":false}",
+        "{\"$defs\":{\"t\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},\"kids\":{\"type\":\"array\","
+        "\"items\":{\"$ref\":\"#/$defs/t\"}}},\"required\":[\"v\"]}},\"$ref\":\"#/$defs/t\"}",
+        "{\"type\":\"object\"}",
+    };
+    struct ea_error err = {0};
+    uint32_t nv = ea_grammar_vocab_n_vocab(r.v);
+    size_t nw = ea_grammar_mask_words(r.v);
+    uint32_t *mask = calloc(nw, sizeof *mask);
+    int32_t *ids = malloc(nv * sizeof *ids);
+    ASSERT(mask && ids);
+    size_t checked = 0;
+    for (size_t si = 0; si < sizeof schemas / sizeof schemas[0]; si++) {
+        ea_grammar *g = NULL;
+        ASSERT_OK(ea_grammar_compile_schema_text(r.v, schemas[si], strlen(schemas[si]), NULL, &g, &err), &err);
+        ea_grammar_matcher *m, *probe;
+        ASSERT_OK(ea_grammar_matcher_create(g, &m, &err), &err);
+        ASSERT_OK(ea_grammar_matcher_create(g, &probe, &err), &err);
+        for (int step = 0; step < states_per_schema; step++) {
+            ASSERT_OK(ea_grammar_matcher_fill_mask(m, mask, nw, &err), &err);
+            for (uint32_t t = 0; t < nv; t++) {
+                ASSERT_OK(ea_grammar_matcher_copy(probe, m, &err), &err);
+                bool ok = ea_grammar_matcher_accept_token(probe, (int32_t)t, &err) == EA_OK;
+                if (ok != bit(mask, t)) {
+                    const char *p;
+                    size_t len;
+                    ea_token_piece(r.tok, (int32_t)t, false, &p, &len);
+                    FAIL("%s schema %zu step %d token %u \"%.*s\": mask %d, accept %d", name, si, step, t,
+                         (int)len, p, bit(mask, t), ok);
+                }
+            }
+            checked++;
+            uint32_t n = mask_ids(mask, nv, ids);
+            ASSERT(n > 0);
+            int32_t id = ids[rng() % n];
+            if (ea_tokenizer_is_eog(r.tok, id))
+                break;
+            ASSERT_OK(ea_grammar_matcher_accept_token(m, id, &err), &err);
+        }
+        ea_grammar_matcher_destroy(m);
+        ea_grammar_matcher_destroy(probe);
+        ea_grammar_destroy(g);
+    }
+    ASSERT(checked >= 10);
+    free(mask);
+    free(ids);
+    real_close(&r);
+}
+
+static void mask_brute_force_qwen2(void) { brute_force_vocab("vocab/ggml-vocab-qwen2.gguf", 6); }
+static void mask_brute_force_starcoder(void) { brute_force_vocab("vocab/ggml-vocab-starcoder.gguf", 14); }
+static void mask_brute_force_llama_spm(void) { brute_force_vocab("vocab/ggml-vocab-llama-spm.gguf", 14); }
+
+/* ---- random generation under the mask, validated by Ajv -------------------------------------- */
+
+#define GEN_PER_SCHEMA 6
+#define GEN_SOFT_CAP 120   /* tokens before steering towards short closing tokens */
+#define GEN_HARD_CAP 1500  /* tokens before a generation counts as unfinished */
+
+/* One generation: random tokens from the mask; past the soft cap, single-byte
+ * tokens and among them closers are preferred so that outputs end. */
+static bool generate(const struct real *r, ea_grammar *g, ea_grammar_matcher *m, uint32_t *mask,
+                     int32_t *ids, char *out, size_t cap, size_t *n_out)
+{
+    struct ea_error err = {0};
+    uint32_t nv = ea_grammar_vocab_n_vocab(r->v);
+    size_t nw = ea_grammar_mask_words(r->v);
+    size_t n = 0;
+    ea_grammar_matcher_reset(m);
+    for (int step = 0; step < GEN_HARD_CAP; step++) {
+        ASSERT_OK(ea_grammar_matcher_fill_mask(m, mask, nw, &err), &err);
+        bool acc = ea_grammar_matcher_is_accepting(m);
+        if (acc && (step >= GEN_SOFT_CAP || rng() % 3 == 0))
+            break;
+        uint32_t k = mask_ids(mask, nv, ids);
+        ASSERT(k > 0); /* a matcher that is not complete always has a way on */
+        int32_t id = ids[rng() % k];
+        if (step >= GEN_SOFT_CAP) {
+            uint32_t ns = 0, nc = 0;
+            int32_t closers[8];
+            for (uint32_t i = 0; i < k; i++) {
+                const char *p;
+                size_t len;
+                ea_token_piece(r->tok, ids[i], false, &p, &len);
+                if (len == 1) {
+                    if ((p[0] == '"' || p[0] == '}' || p[0] == ']') && nc < 8)
+                        closers[nc++] = ids[i];
+                    ids[ns++] = ids[i];
+                }
+            }
+            if (nc && rng() % 4 != 0)
+                id = closers[rng() % nc];
+            else if (ns)
+                id = ids[rng() % ns];
+        }
+        if (ea_tokenizer_is_eog(r->tok, id)) {
+            if (!acc)
+                FAIL("EOG allowed while not accepting");
+            break;
+        }
+        ASSERT_OK(ea_grammar_matcher_accept_token(m, id, &err), &err);
+        const char *p;
+        size_t len;
+        ASSERT_OK(ea_token_piece(r->tok, id, false, &p, &len), &err);
+        ASSERT(n + len < cap);
+        memcpy(out + n, p, len);
+        n += len;
+    }
+    out[n] = '\0';
+    *n_out = n;
+    return ea_grammar_matcher_is_accepting(m);
+}
+
+static void random_generation_ajv(void)
+{
+    struct real r = {0};
+    real_open(&r, "vocab/ggml-vocab-qwen2.gguf");
+    const char *src = getenv("EA_SOURCE_DIR");
+    char spath[4096], npath[4096];
+    snprintf(spath, sizeof spath, "%s/tests/data/grammar_schemas.json", src && *src ? src : "..");
+    json_error_t je;
+    json_t *all = json_load_file(spath, 0, &je);
+    if (!all)
+        FAIL("%s: %s", spath, je.text);
+    ASSERT(json_array_size(all) >= 50);
+    const char *opath = ea_test_tmp_path("grammar_outputs.jsonl");
+    FILE *f = fopen(opath, "w");
+    ASSERT(f);
+    uint32_t nv = ea_grammar_vocab_n_vocab(r.v);
+    uint32_t *mask = calloc(ea_grammar_mask_words(r.v), sizeof *mask);
+    int32_t *ids = malloc(nv * sizeof *ids);
+    size_t cap = 1 << 20;
+    char *out = malloc(cap);
+    ASSERT(mask && ids && out);
+    size_t finished = 0, total = 0;
+    struct ea_error err = {0};
+    for (size_t si = 0; si < json_array_size(all); si++) {
+        ea_grammar *g = NULL;
+        ASSERT_OK(ea_grammar_compile_schema(r.v, json_array_get(all, si), NULL, &g, &err), &err);
+        if (ea_grammar_unenforced(g)[0])
+            FAIL("schema %zu: unenforced %s", si, ea_grammar_unenforced(g));
+        ea_grammar_matcher *m;
+        ASSERT_OK(ea_grammar_matcher_create(g, &m, &err), &err);
+        for (int k = 0; k < GEN_PER_SCHEMA; k++) {
+            size_t n;
+            total++;
+            if (!generate(&r, g, m, mask, ids, out, cap, &n))
+                continue;
+            finished++;
+            json_t *parsed = json_loadb(out, n, JSON_DECODE_ANY, &je);
+            if (!parsed)
+                FAIL("schema %zu: output is not JSON (%s): %s", si, je.text, out);
+            json_decref(parsed);
+            json_t *line = json_pack("{s:i,s:s%}", "schema", (json_int_t)si, "text", out, n);
+            ASSERT(line);
+            char *txt = json_dumps(line, JSON_COMPACT);
+            fprintf(f, "%s\n", txt);
+            free(txt);
+            json_decref(line);
+        }
+        ea_grammar_matcher_destroy(m);
+        ea_grammar_destroy(g);
+    }
+    fclose(f);
+    printf("  %zu of %zu generations finished within %d tokens\n", finished, total, GEN_HARD_CAP);
+    ASSERT(finished * 10 >= total * 9);
+    free(mask);
+    free(ids);
+    free(out);
+    json_decref(all);
+    real_close(&r);
+    /* independent validation */
+    snprintf(npath, sizeof npath, "%s/tests/node/node_modules/ajv-formats/package.json", src && *src ? src : "..");
+    if (access(npath, R_OK) != 0)
+        SKIP("outputs parse as JSON; %s missing (npm ci in tests/node), Ajv validation skipped", npath);
+    char cmd[12288];
+    snprintf(cmd, sizeof cmd, "node '%s/tests/node/validate_schema.mjs' '%s' '%s'", src && *src ? src : "..", spath,
+             opath);
+    char *o = NULL, *e = NULL;
+    int rc = ea_test_run(cmd, &o, &e);
+    printf("  %s", o ? o : "");
+    if (rc != 0)
+        FAIL("Ajv rejected outputs (rc %d): %s %s", rc, o ? o : "", e ? e : "");
+    free(o);
+    free(e);
+}
+
+EA_TESTS(EA_TEST(type_string), EA_TEST(type_number_integer), EA_TEST(integer_bounds), EA_TEST(number_bounds),
+         EA_TEST(literals_enum_const), EA_TEST(object_properties), EA_TEST(object_additional), EA_TEST(arrays),
+         EA_TEST(string_lengths), EA_TEST(patterns), EA_TEST(formats), EA_TEST(refs_recursion),
+         EA_TEST(combinators), EA_TEST(whitespace_bounded), EA_TEST(any_json_object), EA_TEST(regex_and_choice),
+         EA_TEST(strict_and_unenforced), EA_TEST(compile_errors), EA_TEST(alloc_failures),
+         EA_TEST(matcher_lifecycle), EA_TEST(mask_brute_force_qwen2), EA_TEST(mask_brute_force_starcoder),
+         EA_TEST(mask_brute_force_llama_spm), EA_TEST(random_generation_ajv))

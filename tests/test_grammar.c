@@ -598,6 +598,7 @@ struct real {
     ea_gguf *gg;
     ea_tokenizer *tok;
     ea_grammar_vocab *v;
+    char *single; /* [n_vocab]: the byte of a one-byte token (non-zero), else 0 */
 };
 
 static void real_open(struct real *r, const char *name)
@@ -607,10 +608,20 @@ static void real_open(struct real *r, const char *name)
     ASSERT_OK(ea_gguf_open(path, &r->gg, &err), &err);
     ASSERT_OK(ea_tokenizer_create(r->gg, &r->tok, &err), &err);
     ASSERT_OK(ea_grammar_vocab_create(r->tok, &r->v, &err), &err);
+    uint32_t nv = ea_grammar_vocab_n_vocab(r->v);
+    r->single = calloc(nv, 1);
+    ASSERT(r->single);
+    for (uint32_t i = 0; i < nv; i++) {
+        const char *p;
+        size_t len;
+        if (ea_token_piece(r->tok, (int32_t)i, false, &p, &len) == EA_OK && len == 1)
+            r->single[i] = p[0] ? p[0] : 1;
+    }
 }
 
 static void real_close(struct real *r)
 {
+    free(r->single);
     ea_grammar_vocab_destroy(r->v);
     ea_tokenizer_destroy(r->tok);
     ea_gguf_close(r->gg);
@@ -629,9 +640,12 @@ static uint64_t rng(void)
 static uint32_t mask_ids(const uint32_t *mask, uint32_t n_vocab, int32_t *ids)
 {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < n_vocab; i++)
-        if (bit(mask, i))
-            ids[n++] = (int32_t)i;
+    for (uint32_t w = 0; w < (n_vocab + 31) / 32; w++)
+        for (uint32_t x = mask[w]; x; x &= x - 1) {
+            uint32_t i = w * 32 + (uint32_t)__builtin_ctz(x);
+            if (i < n_vocab)
+                ids[n++] = (int32_t)i;
+        }
     return n;
 }
 
@@ -725,11 +739,9 @@ static bool generate(const struct real *r, ea_grammar *g, ea_grammar_matcher *m,
             uint32_t ns = 0, nc = 0;
             int32_t closers[8];
             for (uint32_t i = 0; i < k; i++) {
-                const char *p;
-                size_t len;
-                ea_token_piece(r->tok, ids[i], false, &p, &len);
-                if (len == 1) {
-                    if ((p[0] == '"' || p[0] == '}' || p[0] == ']') && nc < 8)
+                char c = r->single[ids[i]];
+                if (c) {
+                    if ((c == '"' || c == '}' || c == ']') && nc < 8)
                         closers[nc++] = ids[i];
                     ids[ns++] = ids[i];
                 }

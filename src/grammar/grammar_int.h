@@ -178,8 +178,21 @@ struct gr_rule_link {
     const int32_t *next; /* global positions, -1 dead */
 };
 
+/* A trie node copied next to the others of an uncertain subtree, so that the
+ * per-step re-walk streams through memory instead of jumping around the trie. */
+struct gr_snode {
+    uint8_t byte;
+    uint16_t depth;
+    uint32_t skip; /* index past the subtree within the copy */
+    int32_t tok;
+};
+
+#define GR_SUB_MAX 4096u /* copied nodes per position; larger subtrees use the trie */
+
 /* Precomputed, context-independent result of one position. */
 struct gr_posmask {
+    struct gr_snode *sub; /* copies of the uncertain subtrees */
+    uint32_t *sub_off;    /* [n_unc]: start of root k's copy, GR_NIL when not copied */
     uint32_t n_acc;
     bool dense;
     uint32_t *acc;       /* dense: bitset [n_words]; else n_acc token ids */

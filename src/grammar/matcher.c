@@ -142,6 +142,8 @@ void ea__gr_posmask_free(struct gr_posmask *m)
         return;
     ea_free(m->acc);
     ea_free(m->unc);
+    ea_free(m->sub);
+    ea_free(m->sub_off);
     ea_free(m);
 }
 
@@ -226,6 +228,27 @@ static ea_status compute_posmask(const ea_grammar *g, struct gr_walker *w, uint3
     m->n_simple = n_simple;
     m->unc = unc.p;
     unc.p = NULL;
+    /* contiguous copies of the uncertain subtrees */
+    uint32_t total = 0;
+    if (!(m->sub_off = ea_malloc((m->n_unc ? m->n_unc : 1) * sizeof *m->sub_off)))
+        goto nomem;
+    for (uint32_t k = 0; k < m->n_unc; k++) {
+        uint32_t u = m->unc[k] & ~GR_UNC_SIMPLE;
+        uint32_t sz = v->nodes[u].skip - u;
+        m->sub_off[k] = total + sz <= GR_SUB_MAX ? total : GR_NIL;
+        if (m->sub_off[k] != GR_NIL)
+            total += sz;
+    }
+    if (!(m->sub = ea_malloc((total ? total : 1) * sizeof *m->sub)))
+        goto nomem;
+    for (uint32_t k = 0; k < m->n_unc; k++) {
+        if (m->sub_off[k] == GR_NIL)
+            continue;
+        uint32_t u = m->unc[k] & ~GR_UNC_SIMPLE, o = m->sub_off[k];
+        for (uint32_t i = u; i < v->nodes[u].skip; i++)
+            m->sub[o + (i - u)] = (struct gr_snode){v->nodes[i].byte, v->nodes[i].depth,
+                                                   o + (v->nodes[i].skip - u), v->nodes[i].tok};
+    }
     *out = m;
     return EA_OK;
 nomem:
@@ -445,12 +468,34 @@ static void set_tok(const ea_grammar_vocab *v, uint32_t *mask, int32_t t)
         mask[t >> 5] |= 1u << (t & 31);
 }
 
-/* Walks the subtree of trie node u whose own set is already in S[du]. */
-static void walk_subtree(ea_grammar_matcher *m, uint32_t u, uint32_t *mask)
+/* Walks the subtree of uncertain root k (trie node u) whose own set is
+ * already in S[depth(u)]: through its contiguous copy when there is one. */
+static void walk_subtree(ea_grammar_matcher *m, const struct gr_posmask *pm, uint32_t k, uint32_t u,
+                         uint32_t *mask)
 {
     const ea_grammar_vocab *v = m->g->v;
     struct gr_walker *w = &m->w;
     struct gr_set *S = w->sets;
+    if (pm->sub_off[k] != GR_NIL) {
+        const struct gr_snode *sn = pm->sub;
+        uint32_t o = pm->sub_off[k];
+        if (sn[o].tok >= 0)
+            set_tok(v, mask, sn[o].tok);
+        for (uint32_t i = o + 1; i < sn[o].skip;) {
+            uint32_t d = sn[i].depth;
+            w->n_frames = w->fm[d - 1];
+            ea__gr_set_step(w, &S[d - 1], sn[i].byte, false, &S[d]);
+            w->fm[d] = w->n_frames;
+            if (S[d].n == 0) {
+                i = sn[i].skip;
+                continue;
+            }
+            if (sn[i].tok >= 0)
+                set_tok(v, mask, sn[i].tok);
+            i++;
+        }
+        return;
+    }
     if (v->nodes[u].tok >= 0)
         set_tok(v, mask, v->nodes[u].tok);
     for (uint32_t i = u + 1; i < v->nodes[u].skip;) {
@@ -491,7 +536,8 @@ static void rewalk(ea_grammar_matcher *m, const struct gr_cfg *c, const struct g
         for (uint32_t k = 0; k < pm->n_unc; k++) {
             if (!(pm->unc[k] & GR_UNC_SIMPLE))
                 continue;
-            uint8_t b = v->nodes[pm->unc[k] & ~GR_UNC_SIMPLE].byte;
+            uint32_t o = pm->sub_off[k];
+            uint8_t b = o != GR_NIL ? pm->sub[o].byte : v->nodes[pm->unc[k] & ~GR_UNC_SIMPLE].byte;
             if (have[b >> 5] & (1u << (b & 31)))
                 continue;
             have[b >> 5] |= 1u << (b & 31);
@@ -505,18 +551,21 @@ static void rewalk(ea_grammar_matcher *m, const struct gr_cfg *c, const struct g
     uint32_t valid = 0; /* S[1..valid] hold the states of w->path[1..valid] */
     for (uint32_t k = 0; k < pm->n_unc; k++) {
         uint32_t u = pm->unc[k] & ~GR_UNC_SIMPLE;
-        uint32_t du = v->nodes[u].depth;
         if (pm->unc[k] & GR_UNC_SIMPLE) {
-            const struct gr_set *bs = &w->bytesets[v->nodes[u].byte];
+            uint32_t o = pm->sub_off[k];
+            uint8_t b = o != GR_NIL ? pm->sub[o].byte : v->nodes[u].byte;
+            const struct gr_set *bs = &w->bytesets[b];
             if (bs->n == 0)
                 continue;
+            uint32_t du = o != GR_NIL ? pm->sub[o].depth : v->nodes[u].depth;
             S[du] = *bs;
             w->fm[du] = base1;
             if (valid >= du)
                 valid = du - 1;
-            walk_subtree(m, u, mask);
+            walk_subtree(m, pm, k, u, mask);
             continue;
         }
+        uint32_t du = v->nodes[u].depth;
         for (uint32_t x = u, d = du; x != GR_NIL; x = v->nodes[x].parent, d--)
             w->anc[d] = x;
         uint32_t j = 1;
@@ -535,7 +584,7 @@ static void rewalk(ea_grammar_matcher *m, const struct gr_cfg *c, const struct g
         }
         valid = (dead ? j : du) - 1;
         if (!dead)
-            walk_subtree(m, u, mask);
+            walk_subtree(m, pm, k, u, mask);
     }
     w->n_frames = base;
 }
@@ -547,14 +596,27 @@ ea_status ea_grammar_matcher_fill_mask(ea_grammar_matcher *m, uint32_t *mask, si
     const ea_grammar_vocab *v = g->v;
     if (n_words < v->n_words)
         return ea_error_set(err, EA_EINVAL, "grammar: mask of %zu words, need %zu", n_words, v->n_words);
-    memset(mask, 0, n_words * sizeof *mask);
-    if (m->terminated)
+    if (m->terminated) {
+        memset(mask, 0, n_words * sizeof *mask);
         return EA_OK;
+    }
     if (!m->pw_ready) {
         if (ea__gr_walker_init(&m->pw, g) != EA_OK)
             return ea_error_set(err, EA_ENOMEM, "grammar matcher: out of memory");
         m->pw_ready = true;
     }
+    /* the first configuration's dense set is copied, not OR-ed into zeros */
+    bool copy_first = false;
+    const struct gr_posmask *pm;
+    if (m->cur.n && !GR_IS_BOTTOM(m->cur.c[0].top)) {
+        if (ea__gr_posmask(g, &m->pw, m->cur.c[0].top, &pm) != EA_OK)
+            return ea_error_set(err, EA_ENOMEM, "grammar: out of memory");
+        copy_first = pm->dense;
+    }
+    if (copy_first)
+        memset(mask + v->n_words, 0, (n_words - v->n_words) * sizeof *mask);
+    else
+        memset(mask, 0, n_words * sizeof *mask);
     bool accepting = false;
     for (uint32_t i = 0; i < m->cur.n; i++) {
         const struct gr_cfg *c = &m->cur.c[i];
@@ -562,14 +624,15 @@ ea_status ea_grammar_matcher_fill_mask(ea_grammar_matcher *m, uint32_t *mask, si
             accepting = true;
             continue;
         }
-        const struct gr_posmask *pm;
         if (ea__gr_posmask(g, &m->pw, c->top, &pm) != EA_OK)
             return ea_error_set(err, EA_ENOMEM, "grammar: out of memory");
         bool seen = false;
         for (uint32_t k = 0; k < i && !seen; k++)
             seen = m->cur.c[k].top == c->top;
         if (!seen) {
-            if (pm->dense) {
+            if (i == 0 && copy_first) {
+                memcpy(mask, pm->acc, v->n_words * sizeof *mask);
+            } else if (pm->dense) {
                 for (size_t k = 0; k < v->n_words; k++)
                     mask[k] |= pm->acc[k];
             } else {

@@ -1169,8 +1169,8 @@ static ea_status schema_body(struct gr_build *b, const json_t *s, const char *pa
             return st;
         return ea__gr_rule_set_ast(b, id, ea__gr_call(b, b->rule_value));
     }
-    if (json_is_false(s))
-        return ea__gr_rule_set_ast(b, id, ea__gr_none(b));
+    if (json_is_false(s) || (json_is_object(s) && json_is_true(json_object_get(s, "not"))))
+        return ea__gr_rule_set_ast(b, id, ea__gr_none(b)); /* {"not": true} is false */
     if (!json_is_object(s))
         return ea_error_set(b->err, EA_EFORMAT, "grammar: schema at %s is not an object or boolean", path);
     /* keywords nobody below handles */

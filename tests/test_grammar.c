@@ -769,11 +769,21 @@ static bool generate(const struct real *r, ea_grammar *g, ea_grammar_matcher *m,
     return ea_grammar_matcher_is_accepting(m);
 }
 
+/* The source tree: EA_SOURCE_DIR (ctest sets it), else the working directory
+ * or its parent, whichever holds tests/data. */
+static const char *source_dir(void)
+{
+    const char *src = getenv("EA_SOURCE_DIR");
+    if (src && *src)
+        return src;
+    return access("tests/data/grammar_schemas.json", R_OK) == 0 ? "." : "..";
+}
+
 static void random_generation_ajv(void)
 {
     struct real r = {0};
     real_open(&r, "vocab/ggml-vocab-qwen2.gguf");
-    const char *src = getenv("EA_SOURCE_DIR");
+    const char *src = source_dir();
     char spath[4096], npath[4096];
     snprintf(spath, sizeof spath, "%s/tests/data/grammar_schemas.json", src && *src ? src : "..");
     json_error_t je;

@@ -1299,11 +1299,10 @@ ea_status ea__gr_dfa_complement(struct gr_build *b, struct gr_dfa *d)
 
 /* ---- link ------------------------------------------------------------------------- */
 
-static uint64_t rule_hash(const struct gr_dfa *d, const uint32_t *rep)
+/* base: hash of the tables (fixed), combined here with the current callees */
+static uint64_t rule_hash(const struct gr_dfa *d, uint64_t base, const uint32_t *rep)
 {
-    uint64_t h = hash_u32s(&d->n_states, 1) ^ (d->n_cls * 0x9E3779B97F4A7C15ull);
-    h ^= hash_u32s((const uint32_t *)d->cls, 64);
-    h = h * 31 + hash_u32s((const uint32_t *)d->next, (size_t)d->n_states * d->n_cls);
+    uint64_t h = base;
     for (uint32_t i = 0; i < d->n_states; i++) {
         h = h * 131 + d->accept[i];
         for (uint32_t k = d->call_off[i]; k < d->call_off[i + 1]; k++)
@@ -1409,25 +1408,41 @@ ea_status ea__gr_link(struct gr_build *b, uint32_t root, ea_grammar *g, struct e
         if (!(live[r] = ea_calloc(b->rules[r]->n_states + 1, 1)))
             goto nomem;
     }
-    /* productive rules to a fixpoint (only unproductive ones are redone),
-     * then each rule's live states once */
+    /* productive rules to a fixpoint, callees first (rules are numbered
+     * before their sub-rules); a rule's live states are redone only when a
+     * callee became productive after they were computed */
+    uint8_t *stale = ea_calloc(nr ? nr : 1, 1);
+    if (!stale)
+        goto nomem;
+    for (uint32_t r = nr; r-- > 0;)
+        stale[r] = 1;
     for (bool changed = true; changed;) {
         changed = false;
-        for (uint32_t r = 0; r < nr; r++) {
+        for (uint32_t r = nr; r-- > 0;) {
             const struct gr_dfa *d = b->rules[r];
-            if (prod[r])
+            if (!stale[r])
                 continue;
-            if (coreach(d, prod, live[r]) != EA_OK)
+            if (coreach(d, prod, live[r]) != EA_OK) {
+                ea_free(stale);
                 goto nomem;
-            if (d->n_states && live[r][0]) {
+            }
+            stale[r] = 0;
+            if (d->n_states && live[r][0] && !prod[r]) {
                 prod[r] = 1;
                 changed = true;
+                /* callers computed before this became productive are stale */
+                for (uint32_t q = 0; q < nr; q++) {
+                    const struct gr_dfa *e = b->rules[q];
+                    for (uint32_t k = 0; k < e->call_off[e->n_states] && !stale[q]; k++)
+                        if (e->calls[k].callee == r && q != r)
+                            stale[q] = 1;
+                    if (q == r)
+                        stale[q] = 1; /* recursion through itself */
+                }
             }
         }
     }
-    for (uint32_t r = 0; r < nr; r++)
-        if (coreach(b->rules[r], prod, live[r]) != EA_OK)
-            goto nomem;
+    ea_free(stale);
     if (!prod[root]) {
         st = ea_error_set(err, EA_EINVAL, "grammar: the schema or pattern matches nothing");
         goto out;
@@ -1532,10 +1547,19 @@ ea_status ea__gr_link(struct gr_build *b, uint32_t root, ea_grammar *g, struct e
             goto out;
     }
     /* merge identical rules, to a fixpoint (shares mask caches) */
+    uint64_t *base_hash = ea_malloc((nr ? nr : 1) * sizeof *base_hash);
+    if (!base_hash)
+        goto nomem;
+    for (uint32_t r = 0; r < nr; r++) {
+        const struct gr_dfa *d = b->rules[r];
+        uint64_t h = hash_u32s(&d->n_states, 1) ^ (d->n_cls * 0x9E3779B97F4A7C15ull);
+        h ^= hash_u32s((const uint32_t *)d->cls, 64);
+        base_hash[r] = h * 31 + hash_u32s((const uint32_t *)d->next, (size_t)d->n_states * d->n_cls);
+    }
     for (unsigned round = 0; round < 64; round++) {
         bool changed = false;
         for (uint32_t r = 0; r < nr; r++)
-            hash[r] = rule_hash(b->rules[r], rep);
+            hash[r] = rule_hash(b->rules[r], base_hash[r], rep);
         for (uint32_t r = 0; r < nr; r++) {
             if (rep[r] != r)
                 continue;
@@ -1551,6 +1575,7 @@ ea_status ea__gr_link(struct gr_build *b, uint32_t root, ea_grammar *g, struct e
         if (!changed)
             break;
     }
+    ea_free(base_hash);
     /* rules reachable from root */
     uint32_t n_ord = 0;
     if (!(stack = ea_malloc(nr * sizeof *stack)))

@@ -1656,6 +1656,10 @@ ea_status ea__gr_link(struct gr_build *b, uint32_t root, ea_grammar *g, struct e
                 }
             g->pos_flags[p] = fl;
         }
+        L->call_free = true;
+        for (uint32_t i = 0; i < d->n_states; i++)
+            if (g->pos_flags[base[r] + i] & GR_POS_CALLS)
+                L->call_free = false;
     }
     g->call_off[n_pos] = (uint32_t)nc;
     g->start = base[rr];

@@ -174,6 +174,7 @@ struct ea_grammar_vocab {
 
 struct gr_rule_link {
     uint32_t base, n_states, n_cls;
+    bool call_free; /* no state calls a rule: walks need no stack */
     const uint8_t *cls;
     const int32_t *next; /* global positions, -1 dead */
 };
@@ -266,6 +267,8 @@ struct gr_walker {
     uint32_t *fm;           /* [max_len + 2] frame count after each depth */
     const uint32_t *follow;   /* FOLLOW set of the rule being precomputed */
     struct gr_set *bytesets;  /* [256] rewalk: return set stepped by each byte */
+    int32_t *path_pos;        /* [max_len + 2] call-free walk: position per depth */
+    uint8_t *path_fresh;      /* [max_len + 2] call-free walk: the rule just ended */
     struct gr_cfg visit[256]; /* closure: (position, stack) pairs seen */
     uint32_t n_visit;
 };

@@ -36,9 +36,12 @@ ea_status ea__gr_walker_init(struct gr_walker *w, const ea_grammar *g)
     w->anc = ea_malloc(n * sizeof *w->anc);
     w->fm = ea_malloc(n * sizeof *w->fm);
     w->bytesets = ea_malloc(256 * sizeof *w->bytesets);
+    w->path_pos = ea_malloc(n * sizeof *w->path_pos);
+    w->path_fresh = ea_malloc(n);
     w->cap_frames = 256;
     w->frames = ea_malloc(w->cap_frames * sizeof *w->frames);
-    if (!w->sets || !w->path || !w->anc || !w->fm || !w->frames || !w->bytesets) {
+    if (!w->sets || !w->path || !w->anc || !w->fm || !w->frames || !w->bytesets || !w->path_pos ||
+        !w->path_fresh) {
         ea__gr_walker_release(w);
         return EA_ENOMEM;
     }
@@ -52,6 +55,8 @@ void ea__gr_walker_release(struct gr_walker *w)
     ea_free(w->anc);
     ea_free(w->fm);
     ea_free(w->bytesets);
+    ea_free(w->path_pos);
+    ea_free(w->path_fresh);
     ea_free(w->frames);
     memset(w, 0, sizeof *w);
 }
@@ -187,6 +192,45 @@ static ea_status compute_posmask(const ea_grammar *g, struct gr_walker *w, uint3
     S[0].c[0] = (struct gr_cfg){p, GR_NIL};
     w->fm[0] = 0;
     w->follow = g->follow[g->pos_rule[p]];
+    if (g->rules[g->pos_rule[p]].call_free) {
+        /* the common broad case (string bodies, numbers, patterns): one DFA
+         * position per depth and a flag for "the rule just ended", the same
+         * decisions as the general walk below without stacks */
+        const struct gr_rule_link *R = &g->rules[g->pos_rule[p]];
+        int32_t *pos = w->path_pos;
+        uint8_t *fresh = w->path_fresh;
+        pos[0] = (int32_t)p;
+        fresh[0] = 0;
+        for (uint32_t i = 0; i < v->n_nodes;) {
+            const struct gr_node *nd = &v->nodes[i];
+            uint32_t d = nd->depth;
+            int32_t q = pos[d - 1];
+            bool stale = fresh[d - 1] && (w->follow[nd->byte >> 5] & (1u << (nd->byte & 31)));
+            int32_t nq = q >= 0 ? R->next[(size_t)((uint32_t)q - R->base) * R->n_cls + R->cls[nd->byte]] : -1;
+            uint8_t fl = nq >= 0 ? g->pos_flags[nq] : 0;
+            bool nf = (fl & GR_POS_ACCEPT) != 0;
+            if (!(fl & GR_POS_BYTES))
+                nq = -1;
+            if (stale) {
+                if (!vec_push(&unc, i | (nq < 0 && !nf ? GR_UNC_SIMPLE : 0)))
+                    goto nomem;
+                n_simple += nq < 0 && !nf;
+                i = nd->skip;
+                continue;
+            }
+            if (nq < 0 && !nf) {
+                i = nd->skip;
+                continue;
+            }
+            pos[d] = nq;
+            fresh[d] = nf;
+            for (int32_t t = nd->tok; t >= 0; t = v->dup_next[t])
+                if (!vec_push(&acc, (uint32_t)t))
+                    goto nomem;
+            i++;
+        }
+        goto done;
+    }
     for (uint32_t i = 0; i < v->n_nodes;) {
         const struct gr_node *nd = &v->nodes[i];
         uint32_t d = nd->depth;
@@ -210,6 +254,7 @@ static ea_status compute_posmask(const ea_grammar *g, struct gr_walker *w, uint3
                 goto nomem;
         i++;
     }
+done:
     if (!(m = ea_calloc(1, sizeof *m)))
         goto nomem;
     m->n_acc = acc.n;

@@ -393,6 +393,20 @@ static void combinators(void)
     CHECK(g, "{\"x\":1}", ACCEPT);
     CHECK(g, "{}", REJECT);
     ea_grammar_destroy(g);
+    /* 40 tool-call-like alternatives sharing a prefix are all alive at once */
+    char big[16384] = "{\"anyOf\":[";
+    for (int i = 0; i < 40; i++)
+        snprintf(big + strlen(big), sizeof big - strlen(big),
+                 "%s{\"type\":\"object\",\"properties\":{\"name\":{\"const\":\"tool_%d\"},\"arguments\":"
+                 "{\"type\":\"object\",\"properties\":{\"a%d\":{\"type\":\"integer\"}},\"required\":[\"a%d\"],"
+                 "\"additionalProperties\":false}},\"required\":[\"name\",\"arguments\"],\"additionalProperties\":false}",
+                 i ? "," : "", i, i, i);
+    strcat(big, "]}");
+    g = schema(big);
+    CHECK(g, "{\"name\": \"tool_39\", \"arguments\": {\"a39\": 7}}", ACCEPT);
+    CHECK(g, "{\"name\":\"tool_0\",\"arguments\":{\"a0\":1}}", ACCEPT);
+    CHECK(g, "{\"name\":\"tool_3\",\"arguments\":{\"a4\":1}}", REJECT);
+    ea_grammar_destroy(g);
     /* description/title are ignored, $ref with an annotation sibling is a plain ref */
     CHECK_SCHEMA("{\"$defs\":{\"i\":{\"type\":\"integer\"}},\"$ref\":\"#/$defs/i\",\"description\":\"d\",\"title\":\"t\"}",
                  "42", ACCEPT);

@@ -231,7 +231,11 @@ static inline int32_t ea__gr_step(const ea_grammar *g, uint32_t p, uint8_t byte)
 
 /* ---- run time ---------------------------------------------------------------- */
 
-#define GR_MAX_CFG 32u       /* stacks one state may hold (ambiguity bound) */
+#define GR_MAX_CFG 128u /* stacks one state may hold: alternatives alive at once (an
+                         * anyOf of up to 64 objects with a common prefix, two stacks
+                         * each around a value); more are dropped, which only narrows
+                         * the mask */
+#define GR_BYTE_SLOTS 16u /* distinct bytes right after a rule's end a re-walk caches */
 /* Popped past the bottom frame. At run time (full stack) both mean the
  * grammar is complete. In a position's own walk, FRESH: the position's rule
  * just ended, the next byte must be in the rule's FOLLOW set; STALE: bytes
@@ -266,7 +270,8 @@ struct gr_walker {
     uint32_t *anc;          /* [max_len + 2] */
     uint32_t *fm;           /* [max_len + 2] frame count after each depth */
     const uint32_t *follow;   /* FOLLOW set of the rule being precomputed */
-    struct gr_set *bytesets;  /* [256] rewalk: return set stepped by each byte */
+    struct gr_set *bytesets;  /* [GR_BYTE_SLOTS] rewalk: return set stepped by a byte */
+    uint8_t byteslot[256];    /* byte -> slot + 1, 0: none */
     int32_t *path_pos;        /* [max_len + 2] call-free walk: position per depth */
     uint8_t *path_fresh;      /* [max_len + 2] call-free walk: the rule just ended */
     struct gr_cfg visit[256]; /* closure: (position, stack) pairs seen */

@@ -35,12 +35,11 @@ ea_status ea__gr_walker_init(struct gr_walker *w, const ea_grammar *g)
     w->path = ea_malloc(n * sizeof *w->path);
     w->anc = ea_malloc(n * sizeof *w->anc);
     w->fm = ea_malloc(n * sizeof *w->fm);
-    w->bytesets = ea_malloc(256 * sizeof *w->bytesets);
     w->path_pos = ea_malloc(n * sizeof *w->path_pos);
     w->path_fresh = ea_malloc(n);
     w->cap_frames = 256;
     w->frames = ea_malloc(w->cap_frames * sizeof *w->frames);
-    if (!w->sets || !w->path || !w->anc || !w->fm || !w->frames || !w->bytesets || !w->path_pos ||
+    if (!w->sets || !w->path || !w->anc || !w->fm || !w->frames || !w->path_pos ||
         !w->path_fresh) {
         ea__gr_walker_release(w);
         return EA_ENOMEM;
@@ -564,29 +563,32 @@ static void walk_subtree(ea_grammar_matcher *m, const struct gr_posmask *pm, uin
  * before it were does not matter, so its set is the return into c's stack
  * stepped by that byte, computed once per distinct byte. Other roots replay
  * their path from c (consecutive roots share the common prefix). */
-static void rewalk(ea_grammar_matcher *m, const struct gr_cfg *c, const struct gr_posmask *pm,
+static bool rewalk(ea_grammar_matcher *m, const struct gr_cfg *c, const struct gr_posmask *pm,
                    uint32_t *mask)
 {
     const ea_grammar_vocab *v = m->g->v;
     struct gr_walker *w = &m->w;
     struct gr_set *S = w->sets;
     uint32_t base = w->n_frames;
-    uint32_t have[8] = {0};
+    if (pm->n_simple && !w->bytesets && !(w->bytesets = ea_malloc(GR_BYTE_SLOTS * sizeof *w->bytesets)))
+        return false;
+    memset(w->byteslot, 0, sizeof w->byteslot);
     if (pm->n_simple) {
         struct gr_set ret;
+        uint32_t used = 0;
         if (c->rest == GR_NIL)
             ret.n = 0; /* the grammar ends with this rule: nothing may follow */
         else
             ea__gr_set_closure(w, w->frames[c->rest].pos, w->frames[c->rest].parent, &ret);
-        for (uint32_t k = 0; k < pm->n_unc; k++) {
+        for (uint32_t k = 0; k < pm->n_unc && used < GR_BYTE_SLOTS; k++) {
             if (!(pm->unc[k] & GR_UNC_SIMPLE))
                 continue;
             uint32_t o = pm->sub_off[k];
             uint8_t b = o != GR_NIL ? pm->sub[o].byte : v->nodes[pm->unc[k] & ~GR_UNC_SIMPLE].byte;
-            if (have[b >> 5] & (1u << (b & 31)))
+            if (w->byteslot[b])
                 continue;
-            have[b >> 5] |= 1u << (b & 31);
-            ea__gr_set_step(w, &ret, b, false, &w->bytesets[b]);
+            w->byteslot[b] = (uint8_t)(++used);
+            ea__gr_set_step(w, &ret, b, false, &w->bytesets[used - 1]);
         }
     }
     uint32_t base1 = w->n_frames;
@@ -596,10 +598,10 @@ static void rewalk(ea_grammar_matcher *m, const struct gr_cfg *c, const struct g
     uint32_t valid = 0; /* S[1..valid] hold the states of w->path[1..valid] */
     for (uint32_t k = 0; k < pm->n_unc; k++) {
         uint32_t u = pm->unc[k] & ~GR_UNC_SIMPLE;
-        if (pm->unc[k] & GR_UNC_SIMPLE) {
-            uint32_t o = pm->sub_off[k];
-            uint8_t b = o != GR_NIL ? pm->sub[o].byte : v->nodes[u].byte;
-            const struct gr_set *bs = &w->bytesets[b];
+        uint32_t o = pm->sub_off[k];
+        uint8_t b = o != GR_NIL ? pm->sub[o].byte : v->nodes[u].byte;
+        if ((pm->unc[k] & GR_UNC_SIMPLE) && w->byteslot[b]) { /* else: replayed below */
+            const struct gr_set *bs = &w->bytesets[w->byteslot[b] - 1];
             if (bs->n == 0)
                 continue;
             uint32_t du = o != GR_NIL ? pm->sub[o].depth : v->nodes[u].depth;
@@ -632,6 +634,22 @@ static void rewalk(ea_grammar_matcher *m, const struct gr_cfg *c, const struct g
             walk_subtree(m, pm, k, u, mask);
     }
     w->n_frames = base;
+    return true;
+}
+
+/* The cache entry of p; the scratch walker for filling it is made on the
+ * first miss only, so matchers of a warm grammar never allocate it. */
+static const struct gr_posmask *posmask(ea_grammar_matcher *m, uint32_t p)
+{
+    const struct gr_posmask *pm = atomic_load_explicit(&m->g->cache[p], memory_order_acquire);
+    if (pm)
+        return pm;
+    if (!m->pw_ready) {
+        if (ea__gr_walker_init(&m->pw, m->g) != EA_OK)
+            return NULL;
+        m->pw_ready = true;
+    }
+    return ea__gr_posmask(m->g, &m->pw, p, &pm) == EA_OK ? pm : NULL;
 }
 
 ea_status ea_grammar_matcher_fill_mask(ea_grammar_matcher *m, uint32_t *mask, size_t n_words,
@@ -645,16 +663,11 @@ ea_status ea_grammar_matcher_fill_mask(ea_grammar_matcher *m, uint32_t *mask, si
         memset(mask, 0, n_words * sizeof *mask);
         return EA_OK;
     }
-    if (!m->pw_ready) {
-        if (ea__gr_walker_init(&m->pw, g) != EA_OK)
-            return ea_error_set(err, EA_ENOMEM, "grammar matcher: out of memory");
-        m->pw_ready = true;
-    }
     /* the first configuration's dense set is copied, not OR-ed into zeros */
     bool copy_first = false;
     const struct gr_posmask *pm;
     if (m->cur.n && !GR_IS_BOTTOM(m->cur.c[0].top)) {
-        if (ea__gr_posmask(g, &m->pw, m->cur.c[0].top, &pm) != EA_OK)
+        if (!(pm = posmask(m, m->cur.c[0].top)))
             return ea_error_set(err, EA_ENOMEM, "grammar: out of memory");
         copy_first = pm->dense;
     }
@@ -669,7 +682,7 @@ ea_status ea_grammar_matcher_fill_mask(ea_grammar_matcher *m, uint32_t *mask, si
             accepting = true;
             continue;
         }
-        if (ea__gr_posmask(g, &m->pw, c->top, &pm) != EA_OK)
+        if (!(pm = posmask(m, c->top)))
             return ea_error_set(err, EA_ENOMEM, "grammar: out of memory");
         bool seen = false;
         for (uint32_t k = 0; k < i && !seen; k++)
@@ -685,8 +698,8 @@ ea_status ea_grammar_matcher_fill_mask(ea_grammar_matcher *m, uint32_t *mask, si
                     mask[pm->acc[k] >> 5] |= 1u << (pm->acc[k] & 31);
             }
         }
-        if (pm->n_unc)
-            rewalk(m, c, pm, mask);
+        if (pm->n_unc && !rewalk(m, c, pm, mask))
+            return ea_error_set(err, EA_ENOMEM, "grammar: out of memory");
     }
     if (accepting)
         for (size_t k = 0; k < v->n_eog; k++)

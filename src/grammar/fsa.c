@@ -500,6 +500,10 @@ struct nfa {
 };
 
 #define GR_NFA_MAX_STATES (EA_GRAMMAR_MAX_STATES * 4u)
+/* NFA states stored over all DFA states of one subset construction: bounds
+ * its memory and time where determinisation blows up ((.+).{n} and kin). */
+#define GR_SUBSET_POOL_MAX (1u << 21)
+#define GR_SUBSET_WORK_MAX (1u << 23) /* NFA states and moves visited, per automaton */
 
 static ea_status nfa_state(struct nfa *f, uint32_t *s)
 {
@@ -644,6 +648,7 @@ struct subset {
     uint32_t *ht;     /* open addressing: dfa id + 1 */
     uint32_t ht_cap;
     uint32_t *tmp;    /* scratch set */
+    size_t work;      /* NFA states visited so far (bounded) */
 };
 
 static uint64_t hash_u32s(const uint32_t *p, size_t n)
@@ -674,6 +679,7 @@ static uint32_t eps_closure(struct subset *s, uint32_t n)
     }
     while (sp) {
         uint32_t q = s->stack[--sp];
+        s->work += s->eoff[q + 1] - s->eoff[q];
         for (uint32_t k = s->eoff[q]; k < s->eoff[q + 1]; k++) {
             const struct nedge *e = &s->f->e[s->eidx[k]];
             if (e->kind == NE_EPS && s->mark[e->to] != s->gen) {
@@ -683,7 +689,9 @@ static uint32_t eps_closure(struct subset *s, uint32_t n)
             }
         }
     }
-    qsort(s->tmp, n, sizeof *s->tmp, cmp_u32);
+    if (n > 1)
+        qsort(s->tmp, n, sizeof *s->tmp, cmp_u32);
+    s->work += n;
     return n;
 }
 
@@ -707,6 +715,12 @@ static int64_t subset_id(struct subset *s, uint32_t n)
         size_t len = s->soff[id + 1] - s->soff[id];
         if (len == n && memcmp(s->pool + s->soff[id], s->tmp, n * sizeof *s->tmp) == 0)
             return id;
+    }
+    if (s->n_pool + n > GR_SUBSET_POOL_MAX || s->work > GR_SUBSET_WORK_MAX) {
+        ea_error_set(s->b->err, EA_ETOOBIG,
+                     "grammar: pattern too complex to determinise (a repetition followed by many "
+                     "fixed items?)");
+        return -1;
     }
     if (s->b->total_states + s->n_dfa + 1 > EA_GRAMMAR_MAX_STATES) {
         ea_error_set(s->b->err, EA_ETOOBIG, "grammar: more than %u automaton states",
@@ -1010,6 +1024,7 @@ static ea_status nfa_to_dfa(struct gr_build *b, struct nfa *f, uint32_t start, u
                 }
             }
         }
+        s.work += np;
         for (uint32_t c = 0; c < d->n_cls; c++)
             ccount[c + 1] += ccount[c];
         for (uint32_t i = 0; i < np; i++)
@@ -1048,7 +1063,8 @@ static ea_status nfa_to_dfa(struct gr_build *b, struct nfa *f, uint32_t start, u
                 cp[ncp++] = (struct callpair){e->callee, e->to};
             }
         }
-        qsort(cp, ncp, sizeof *cp, cmp_callpair);
+        if (ncp > 1)
+            qsort(cp, ncp, sizeof *cp, cmp_callpair);
         for (uint32_t i = 0; i < ncp;) {
             uint32_t j = i, m = 0;
             while (j < ncp && cp[j].callee == cp[i].callee) {

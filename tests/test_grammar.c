@@ -508,6 +508,19 @@ static void strict_and_unenforced(void)
               EA_EUNSUPPORTED);
     ASSERT_OK(try_compile("{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", true, &g, &err), &err);
     ea_grammar_destroy(g);
+    /* a discriminated union of objects is exact */
+    const char *du = "{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"kind\":{\"const\":\"a\"},\"x\":{\"type\":"
+                     "\"integer\"}},\"required\":[\"kind\"]},{\"type\":\"object\",\"properties\":{\"kind\":{\"enum\":[\"b\"]}},"
+                     "\"required\":[\"kind\"]}]}";
+    ASSERT_OK(try_compile(du, true, &g, &err), &err);
+    CHECK(g, "{\"kind\":\"a\",\"x\":1}", ACCEPT);
+    CHECK(g, "{\"kind\":\"b\"}", ACCEPT);
+    CHECK(g, "{\"kind\":\"b\",\"x\":1}", REJECT);
+    ea_grammar_destroy(g);
+    /* without a required tag the alternatives overlap */
+    const char *ov = "{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"kind\":{\"const\":\"a\"}}},"
+                     "{\"type\":\"object\",\"properties\":{\"kind\":{\"const\":\"b\"}}}]}";
+    ASSERT_EQ(try_compile(ov, true, &g, &err), EA_EUNSUPPORTED);
 }
 
 static void compile_errors(void)

@@ -1103,27 +1103,61 @@ static bool has_any(const json_t *s, const char *const *keys)
     return false;
 }
 
-/* oneOf is exact when the alternatives cannot both match: different types. */
+/* The single value a property must hold in object schema s: its const or
+ * one-value enum, when the property is required; NULL otherwise. */
+static const json_t *tag_value(const json_t *s, const char *prop)
+{
+    const json_t *req = json_object_get(s, "required");
+    bool required = false;
+    size_t i;
+    json_t *r;
+    json_array_foreach(req, i, r) required |= json_is_string(r) && strcmp(json_string_value(r), prop) == 0;
+    if (!required)
+        return NULL;
+    const json_t *ps = json_object_get(json_object_get(s, "properties"), prop);
+    const json_t *c = json_object_get(ps, "const");
+    if (c)
+        return c;
+    const json_t *e = json_object_get(ps, "enum");
+    return json_array_size(e) == 1 ? json_array_get(e, 0) : NULL;
+}
+
+/* Two object schemas that require some property to hold different
+ * constants (a discriminated union) cannot both match. */
+static bool objects_disjoint(const json_t *a, const json_t *b)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(a, "properties"), k, v) {
+        const json_t *x = tag_value(a, k), *y = tag_value(b, k);
+        if (x && y && !json_equal(x, y))
+            return true;
+    }
+    return false;
+}
+
+/* oneOf is exact when no two alternatives can match the same value: their
+ * types differ, or they are objects told apart by a required constant. */
 static bool alts_disjoint(const json_t *arr)
 {
-    unsigned seen = 0;
-    size_t i;
-    json_t *x;
-    json_array_foreach(arr, i, x) {
-        unsigned t = 0;
+    size_t n = json_array_size(arr);
+    unsigned *ts = ea_malloc((n ? n : 1) * sizeof *ts);
+    bool ok = ts != NULL;
+    for (size_t i = 0; i < n && ok; i++) {
+        const json_t *x = json_array_get(arr, i);
         const json_t *ty = json_object_get(x, "type");
-        const json_t *cv = json_object_get(x, "const");
-        if (json_is_string(ty))
-            t = type_bit(json_string_value(ty));
-        else if (cv)
-            return false;
-        if (t & (T_INT | T_NUM))
-            t |= T_INT | T_NUM;
-        if (!t || (seen & t))
-            return false;
-        seen |= t;
+        ts[i] = json_is_string(ty) ? type_bit(json_string_value(ty)) : 0;
+        if (ts[i] & (T_INT | T_NUM))
+            ts[i] |= T_INT | T_NUM;
+        ok = ts[i] != 0;
     }
-    return true;
+    for (size_t i = 0; i < n && ok; i++)
+        for (size_t j = 0; j < i && ok; j++)
+            if (ts[i] & ts[j])
+                ok = ts[i] == T_OBJ && ts[j] == T_OBJ &&
+                     objects_disjoint(json_array_get(arr, i), json_array_get(arr, j));
+    ea_free(ts);
+    return ok;
 }
 
 static ea_status alternatives(struct gr_build *b, const json_t *s, const char *kw, const char *path,

@@ -8,6 +8,7 @@
  * (tests/node/validate_schema.mjs). Cases that need ../shared or node skip
  * without them.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,12 +21,10 @@
 
 #define BYTE_EOS 256
 
-static ea_grammar_vocab *byte_vocab(void)
+static ea_grammar_vocab *new_byte_vocab(void)
 {
-    static ea_grammar_vocab *v;
     static char bytes[256];
-    if (v)
-        return v;
+    ea_grammar_vocab *v = NULL;
     const char *pieces[257];
     uint32_t lens[257];
     for (int i = 0; i < 256; i++) {
@@ -38,6 +37,15 @@ static ea_grammar_vocab *byte_vocab(void)
     int32_t eos = BYTE_EOS;
     struct ea_error err = {0};
     ASSERT_OK(ea_grammar_vocab_create_raw(257, pieces, lens, &eos, 1, &v, &err), &err);
+    return v;
+}
+
+/* The vocabulary most cases share (its shared mask caches fill as they go). */
+static ea_grammar_vocab *byte_vocab(void)
+{
+    static ea_grammar_vocab *v;
+    if (!v)
+        v = new_byte_vocab();
     return v;
 }
 
@@ -619,6 +627,75 @@ static void matcher_lifecycle(void)
     ea_grammar_destroy(g);
 }
 
+/* Two threads compile the same schemas on one vocabulary (shared caches)
+ * and fill masks along the same text; every mask equals the reference. */
+struct share_arg {
+    const char *schema, *text;
+    uint32_t (*ref)[9];
+    int bad;
+};
+
+static void *share_thread(void *p)
+{
+    struct share_arg *a = p;
+    struct ea_error err = {0};
+    for (int rep = 0; rep < 20; rep++) {
+        ea_grammar *g = NULL;
+        ea_grammar_matcher *m = NULL;
+        if (ea_grammar_compile_schema_text(byte_vocab(), a->schema, strlen(a->schema), NULL, &g, &err) != EA_OK ||
+            ea_grammar_matcher_create(g, &m, &err) != EA_OK) {
+            a->bad++;
+            ea_grammar_destroy(g);
+            continue;
+        }
+        for (size_t i = 0; a->text[i]; i++) {
+            uint32_t mask[9];
+            if (ea_grammar_matcher_fill_mask(m, mask, 9, &err) != EA_OK || memcmp(mask, a->ref[i], sizeof mask) ||
+                ea_grammar_matcher_accept_bytes(m, a->text + i, 1, &err) != EA_OK) {
+                a->bad++;
+                break;
+            }
+        }
+        ea_grammar_matcher_destroy(m);
+        ea_grammar_destroy(g);
+    }
+    return NULL;
+}
+
+static void threads_share_vocab(void)
+{
+    const char *schema = "{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"string\",\"maxLength\":9},"
+                         "\"d\":{\"type\":\"string\",\"format\":\"date\"},\"n\":{\"type\":\"number\"}},"
+                         "\"required\":[\"s\",\"d\",\"n\"]}";
+    const char *text = "{\"s\": \"h\u00e9llo\", \"d\": \"2024-02-29\", \"n\": -1.5e3}";
+    size_t n = strlen(text);
+    uint32_t(*ref)[9] = calloc(n, sizeof *ref);
+    ASSERT(ref);
+    struct ea_error err = {0};
+    ea_grammar_vocab *fresh = new_byte_vocab(); /* reference: caches of its own */
+    ea_grammar *g = NULL;
+    ASSERT_OK(ea_grammar_compile_schema_text(fresh, schema, strlen(schema), NULL, &g, &err), &err);
+    ea_grammar_matcher *m;
+    ASSERT_OK(ea_grammar_matcher_create(g, &m, &err), &err);
+    for (size_t i = 0; i < n; i++) {
+        ASSERT_OK(ea_grammar_matcher_fill_mask(m, ref[i], 9, &err), &err);
+        ASSERT_OK(ea_grammar_matcher_accept_bytes(m, text + i, 1, &err), &err);
+    }
+    ASSERT(ea_grammar_matcher_is_accepting(m));
+    ea_grammar_matcher_destroy(m);
+    ea_grammar_destroy(g);
+    ea_grammar_vocab_destroy(fresh);
+    struct share_arg a = {schema, text, ref, 0}, b = a;
+    pthread_t ta, tb;
+    ASSERT_EQ(pthread_create(&ta, NULL, share_thread, &a), 0);
+    ASSERT_EQ(pthread_create(&tb, NULL, share_thread, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    ASSERT_EQ(a.bad, 0);
+    ASSERT_EQ(b.bad, 0);
+    free(ref);
+}
+
 /* ---- real vocabularies --------------------------------------------------------------------- */
 
 struct real {
@@ -885,5 +962,5 @@ EA_TESTS(EA_TEST(type_string), EA_TEST(type_number_integer), EA_TEST(integer_bou
          EA_TEST(string_lengths), EA_TEST(patterns), EA_TEST(formats), EA_TEST(refs_recursion),
          EA_TEST(combinators), EA_TEST(whitespace_bounded), EA_TEST(any_json_object), EA_TEST(regex_and_choice),
          EA_TEST(strict_and_unenforced), EA_TEST(compile_errors), EA_TEST(alloc_failures),
-         EA_TEST(matcher_lifecycle), EA_TEST(mask_brute_force_qwen2), EA_TEST(mask_brute_force_starcoder),
+         EA_TEST(matcher_lifecycle), EA_TEST(threads_share_vocab), EA_TEST(mask_brute_force_qwen2), EA_TEST(mask_brute_force_starcoder),
          EA_TEST(mask_brute_force_llama_spm), EA_TEST(random_generation_ajv))

@@ -69,6 +69,7 @@ static ea_status compile(const ea_grammar_vocab *v, const struct ea_grammar_opti
     g->v = v;
     if ((st = ea__gr_link(&b, root, g, err)) != EA_OK)
         goto out;
+    ea__gr_share(g);
     if (!(g->unenforced = ea_strdup(b.unenforced.data ? b.unenforced.data : ""))) {
         st = ea_error_set(err, EA_ENOMEM, "grammar: out of memory");
         goto out;

@@ -10,6 +10,7 @@
 #ifndef EDGEAGENT_GRAMMAR_INT_H
 #define EDGEAGENT_GRAMMAR_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -164,6 +165,25 @@ struct ea_grammar_vocab {
     struct gr_node *nodes;
     uint32_t n_nodes;
     uint32_t max_len;
+    /* mask caches of call-free rules, shared by every grammar of this
+     * vocabulary that contains the same rule (a plain string, a number, an
+     * enum literal...): a new schema reuses the walks of earlier ones */
+    pthread_mutex_t mu;
+    struct gr_shared **shared;
+    uint32_t n_shared, cap_shared;
+    uint32_t shared_states;
+};
+
+#define GR_SHARED_MAX_STATES 4096u /* positions one vocabulary shares, in all */
+
+struct gr_shared {
+    uint64_t hash;
+    uint32_t n_states, n_cls;
+    uint8_t cls[256];
+    int32_t *next;  /* [n_states * n_cls] rule-relative states, -1 dead */
+    uint8_t *flags; /* [n_states] GR_POS_* */
+    uint32_t follow[8];
+    _Atomic(struct gr_posmask *) *pm; /* [n_states] */
 };
 
 /* ---- linked grammar --------------------------------------------------------- */
@@ -175,6 +195,7 @@ struct ea_grammar_vocab {
 struct gr_rule_link {
     uint32_t base, n_states, n_cls;
     bool call_free; /* no state calls a rule: walks need no stack */
+    struct gr_shared *shared; /* the vocabulary's caches for this rule, or NULL */
     const uint8_t *cls;
     const int32_t *next; /* global positions, -1 dead */
 };
@@ -222,6 +243,17 @@ struct ea_grammar {
 
 /* Links the rules reachable from root into g (g->v set by the caller). */
 ea_status ea__gr_link(struct gr_build *b, uint32_t root, ea_grammar *g, struct ea_error *err);
+/* Attaches g's call-free rules to the vocabulary's shared caches (as many as
+ * GR_SHARED_MAX_STATES allows; the others keep grammar-local caches). */
+void ea__gr_share(ea_grammar *g);
+void ea__gr_shared_free(struct gr_shared *s);
+
+/* The cache slot of position p: shared by the vocabulary or the grammar's. */
+static inline _Atomic(struct gr_posmask *) *ea__gr_slot(const ea_grammar *g, uint32_t p)
+{
+    const struct gr_rule_link *r = &g->rules[g->pos_rule[p]];
+    return r->shared ? &r->shared->pm[p - r->base] : &g->cache[p];
+}
 
 static inline int32_t ea__gr_step(const ea_grammar *g, uint32_t p, uint8_t byte)
 {

@@ -305,7 +305,7 @@ nomem:
 ea_status ea__gr_posmask(const ea_grammar *g, struct gr_walker *scratch, uint32_t p,
                          const struct gr_posmask **out)
 {
-    _Atomic(struct gr_posmask *) *slot = &g->cache[p];
+    _Atomic(struct gr_posmask *) *slot = ea__gr_slot(g, p);
     struct gr_posmask *m = atomic_load_explicit(slot, memory_order_acquire);
     if (m) {
         *out = m;
@@ -641,7 +641,7 @@ static bool rewalk(ea_grammar_matcher *m, const struct gr_cfg *c, const struct g
  * first miss only, so matchers of a warm grammar never allocate it. */
 static const struct gr_posmask *posmask(ea_grammar_matcher *m, uint32_t p)
 {
-    const struct gr_posmask *pm = atomic_load_explicit(&m->g->cache[p], memory_order_acquire);
+    const struct gr_posmask *pm = atomic_load_explicit(ea__gr_slot(m->g, p), memory_order_acquire);
     if (pm)
         return pm;
     if (!m->pw_ready) {

@@ -26,10 +26,101 @@ static int cmp_tok(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+void ea__gr_shared_free(struct gr_shared *s)
+{
+    if (!s)
+        return;
+    for (uint32_t i = 0; s->pm && i < s->n_states; i++)
+        ea__gr_posmask_free(atomic_load_explicit(&s->pm[i], memory_order_relaxed));
+    ea_free((void *)s->pm);
+    ea_free(s->next);
+    ea_free(s->flags);
+    ea_free(s);
+}
+
+static uint64_t mix(uint64_t h, uint64_t x)
+{
+    h ^= x + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+    return h * 1099511628211ull;
+}
+
+void ea__gr_share(ea_grammar *g)
+{
+    ea_grammar_vocab *v = (ea_grammar_vocab *)g->v; /* the shared table is synchronised by mu */
+    pthread_mutex_lock(&v->mu);
+    for (uint32_t k = 0; k < g->n_rules; k++) {
+        struct gr_rule_link *R = &g->rules[k];
+        if (!R->call_free)
+            continue;
+        const uint32_t *fol = g->follow[k];
+        uint64_t h = mix(R->n_states, R->n_cls);
+        for (unsigned c = 0; c < 256; c++)
+            h = mix(h, R->cls[c]);
+        for (size_t i = 0; i < (size_t)R->n_states * R->n_cls; i++)
+            h = mix(h, (uint64_t)(R->next[i] < 0 ? -1 : R->next[i] - (int64_t)R->base));
+        for (uint32_t i = 0; i < R->n_states; i++)
+            h = mix(h, g->pos_flags[R->base + i]);
+        for (unsigned w = 0; w < 8; w++)
+            h = mix(h, fol[w]);
+        struct gr_shared *hit = NULL;
+        for (uint32_t j = 0; j < v->n_shared && !hit; j++) {
+            struct gr_shared *e = v->shared[j];
+            if (e->hash != h || e->n_states != R->n_states || e->n_cls != R->n_cls ||
+                memcmp(e->cls, R->cls, 256) || memcmp(e->follow, fol, sizeof e->follow))
+                continue;
+            bool same = true;
+            for (size_t i = 0; i < (size_t)R->n_states * R->n_cls && same; i++)
+                same = e->next[i] == (R->next[i] < 0 ? -1 : R->next[i] - (int32_t)R->base);
+            for (uint32_t i = 0; i < R->n_states && same; i++)
+                same = e->flags[i] == g->pos_flags[R->base + i];
+            if (same)
+                hit = e;
+        }
+        if (!hit && v->shared_states + R->n_states <= GR_SHARED_MAX_STATES) {
+            struct gr_shared *e = ea_calloc(1, sizeof *e);
+            if (e) {
+                e->hash = h;
+                e->n_states = R->n_states;
+                e->n_cls = R->n_cls;
+                memcpy(e->cls, R->cls, 256);
+                memcpy(e->follow, fol, sizeof e->follow);
+                e->next = ea_malloc((size_t)R->n_states * R->n_cls * sizeof *e->next);
+                e->flags = ea_malloc(R->n_states ? R->n_states : 1);
+                e->pm = ea_calloc(R->n_states ? R->n_states : 1, sizeof *e->pm);
+            }
+            if (v->n_shared == v->cap_shared && e) {
+                uint32_t cap = v->cap_shared ? v->cap_shared * 2 : 64;
+                struct gr_shared **t = ea_realloc(v->shared, cap * sizeof *t);
+                if (t) {
+                    v->shared = t;
+                    v->cap_shared = cap;
+                }
+            }
+            if (!e || !e->next || !e->flags || !e->pm || v->n_shared == v->cap_shared) {
+                ea__gr_shared_free(e); /* out of memory: keep the grammar's own cache */
+                continue;
+            }
+            for (size_t i = 0; i < (size_t)R->n_states * R->n_cls; i++)
+                e->next[i] = R->next[i] < 0 ? -1 : R->next[i] - (int32_t)R->base;
+            for (uint32_t i = 0; i < R->n_states; i++)
+                e->flags[i] = g->pos_flags[R->base + i];
+            v->shared[v->n_shared++] = e;
+            v->shared_states += R->n_states;
+            hit = e;
+        }
+        R->shared = hit;
+    }
+    pthread_mutex_unlock(&v->mu);
+}
+
 void ea_grammar_vocab_destroy(ea_grammar_vocab *v)
 {
     if (!v)
         return;
+    for (uint32_t i = 0; i < v->n_shared; i++)
+        ea__gr_shared_free(v->shared[i]);
+    ea_free(v->shared);
+    pthread_mutex_destroy(&v->mu);
     ea_free(v->bytes);
     ea_free(v->off);
     ea_free(v->in_trie);
@@ -56,6 +147,7 @@ static ea_status build(uint32_t n_vocab, const char *const *pieces, const uint32
     ea_grammar_vocab *v = ea_calloc(1, sizeof *v);
     if (!v)
         goto nomem;
+    pthread_mutex_init(&v->mu, NULL);
     v->n_vocab = n_vocab;
     v->n_words = (n_vocab + 31) / 32;
     size_t total = 0;

@@ -1356,13 +1356,34 @@ static ea_status compute_follow(ea_grammar *g)
         ea_free(nul);
         return EA_ENOMEM;
     }
+    /* FIRST is only read at positions with calls, callee starts and return
+     * positions: compute it there, class by class */
+    uint8_t *need = nul; /* bit 1 of nul[] marks "needed" until filled */
+    for (uint32_t p = 0; p < n; p++)
+        for (uint32_t k = g->call_off[p]; k < g->call_off[p + 1]; k++) {
+            need[p] |= 2;
+            need[g->calls[k].callee] |= 2;
+            need[g->calls[k].ret] |= 2;
+        }
+    uint32_t cls_bytes[256][8];
+    uint32_t cur_rule = GR_NIL;
     for (uint32_t p = 0; p < n; p++) {
-        const struct gr_rule_link *r = &g->rules[g->pos_rule[p]];
-        const int32_t *row = r->next + (size_t)(p - r->base) * r->n_cls;
-        for (unsigned c = 0; c < 256; c++)
-            if (row[r->cls[c]] >= 0)
-                first[p][c >> 5] |= 1u << (c & 31);
+        bool needed = (need[p] & 2) != 0;
         nul[p] = (g->pos_flags[p] & GR_POS_ACCEPT) != 0;
+        if (!needed)
+            continue;
+        const struct gr_rule_link *r = &g->rules[g->pos_rule[p]];
+        if (g->pos_rule[p] != cur_rule) {
+            cur_rule = g->pos_rule[p];
+            memset(cls_bytes, 0, r->n_cls * sizeof cls_bytes[0]);
+            for (unsigned c = 0; c < 256; c++)
+                cls_bytes[r->cls[c]][c >> 5] |= 1u << (c & 31);
+        }
+        const int32_t *row = r->next + (size_t)(p - r->base) * r->n_cls;
+        for (uint32_t c = 0; c < r->n_cls; c++)
+            if (row[c] >= 0)
+                for (unsigned w = 0; w < 8; w++)
+                    first[p][w] |= cls_bytes[c][w];
     }
     for (bool changed = true; changed;) {
         changed = false;
@@ -1438,7 +1459,18 @@ ea_status ea__gr_link(struct gr_build *b, uint32_t root, ea_grammar *g, struct e
             const struct gr_dfa *d = b->rules[r];
             if (!stale[r])
                 continue;
-            if (coreach(d, prod, live[r]) != EA_OK) {
+            bool callees_ok = true;
+            for (uint32_t k = 0; k < d->call_off[d->n_states] && callees_ok; k++)
+                callees_ok = prod[d->calls[k].callee];
+            if (callees_ok && d->n_states) {
+                /* trimming left only states that reach the end when calls
+                 * can be made: all live, state 0 when it goes anywhere */
+                memset(live[r], 1, d->n_states);
+                bool out = d->accept[0] || d->call_off[1] > d->call_off[0];
+                for (uint32_t c = 0; c < d->n_cls && !out; c++)
+                    out = d->next[c] >= 0;
+                live[r][0] = out;
+            } else if (coreach(d, prod, live[r]) != EA_OK) {
                 ea_free(stale);
                 goto nomem;
             }

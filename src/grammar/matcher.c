@@ -78,6 +78,13 @@ static uint32_t push_frame(struct gr_walker *w, uint32_t pos, uint32_t parent)
     return w->n_frames++;
 }
 
+/* Copies the used part only (a set has room for GR_MAX_CFG stacks). */
+static void set_copy(struct gr_set *dst, const struct gr_set *src)
+{
+    dst->n = src->n;
+    memcpy(dst->c, src->c, src->n * sizeof *src->c);
+}
+
 static void set_add(struct gr_set *s, uint32_t top, uint32_t rest)
 {
     for (uint32_t i = 0; i < s->n; i++)
@@ -393,7 +400,7 @@ ea_status ea_grammar_matcher_copy(ea_grammar_matcher *dst, const ea_grammar_matc
     }
     memcpy(dst->w.frames, src->w.frames, src->w.n_frames * sizeof *dst->w.frames);
     dst->w.n_frames = src->w.n_frames;
-    dst->cur = src->cur;
+    set_copy(&dst->cur, &src->cur);
     dst->terminated = src->terminated;
     return EA_OK;
 }
@@ -472,7 +479,7 @@ ea_status ea_grammar_matcher_accept_bytes(ea_grammar_matcher *m, const char *s, 
         return ea_error_set(err, EA_EINVAL, "grammar: input after the end of generation");
     uint32_t saved = m->w.n_frames;
     struct gr_set a, b;
-    a = m->cur;
+    set_copy(&a, &m->cur);
     for (size_t i = 0; i < n; i++) {
         ea__gr_set_step(&m->w, &a, (uint8_t)s[i], false, &b);
         if (b.n == 0) {
@@ -480,9 +487,9 @@ ea_status ea_grammar_matcher_accept_bytes(ea_grammar_matcher *m, const char *s, 
             return ea_error_set(err, EA_EINVAL, "grammar: byte %zu (0x%02x) is not allowed here", i,
                                 (unsigned char)s[i]);
         }
-        a = b;
+        set_copy(&a, &b);
     }
-    m->cur = a;
+    set_copy(&m->cur, &a);
     if (compact(m) != EA_OK)
         return ea_error_set(err, EA_ENOMEM, "grammar matcher: out of memory");
     return EA_OK;
@@ -605,7 +612,7 @@ static bool rewalk(ea_grammar_matcher *m, const struct gr_cfg *c, const struct g
             if (bs->n == 0)
                 continue;
             uint32_t du = o != GR_NIL ? pm->sub[o].depth : v->nodes[u].depth;
-            S[du] = *bs;
+            set_copy(&S[du], bs);
             w->fm[du] = base1;
             if (valid >= du)
                 valid = du - 1;

@@ -817,7 +817,7 @@ static void mask_brute_force_llama_spm(void) { brute_force_vocab("vocab/ggml-voc
 
 /* ---- random generation under the mask, validated by Ajv -------------------------------------- */
 
-#define GEN_PER_SCHEMA 6
+#define GEN_PER_SCHEMA 17 /* 60 schemas: 1,020 generations */
 #define GEN_SOFT_CAP 120   /* tokens before steering towards short closing tokens */
 #define GEN_HARD_CAP 1500  /* tokens before a generation counts as unfinished */
 

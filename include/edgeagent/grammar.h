@@ -18,9 +18,13 @@
  * dies) and cached; only the tokens that run past the end of the rule are
  * re-checked against the actual stack at each step.
  *
- * Threads: a vocab is immutable after creation. A grammar may be shared by
- * any number of matchers on any threads. A matcher belongs to one caller at a
- * time.
+ * Threads: a vocab's tokens and trie are immutable after creation; it also
+ * keeps the mask caches of rules without calls (plain strings, numbers,
+ * enum literals, patterns) for every grammar compiled on it, behind a lock
+ * and atomic publication, so grammars may be compiled and used on any
+ * threads. A grammar may be shared by any number of matchers on any threads.
+ * A matcher belongs to one caller at a time. Destroy grammars before their
+ * vocabulary.
  */
 #ifndef EDGEAGENT_GRAMMAR_H
 #define EDGEAGENT_GRAMMAR_H

@@ -477,6 +477,52 @@ static void regex_and_choice(void)
     ea_grammar_destroy(g);
 }
 
+static ea_grammar *regex(const char *re)
+{
+    struct ea_error err = {0};
+    ea_grammar *g = NULL;
+    ASSERT_OK(ea_grammar_compile_regex(byte_vocab(), re, strlen(re), NULL, &g, &err), &err);
+    return g;
+}
+
+#define CHECK_RE(re, input, want)                                                                  \
+    do {                                                                                           \
+        ea_grammar *ea__g = regex(re);                                                             \
+        CHECK(ea__g, input, want);                                                                 \
+        ea_grammar_destroy(ea__g);                                                                 \
+    } while (0)
+
+static void regex_syntax(void)
+{
+    CHECK_RE("\\x41\\u0042\\u{1F600}", "AB\xf0\x9f\x98\x80", ACCEPT);
+    CHECK_RE("\\uD83D\\uDE00", "\xf0\x9f\x98\x80", ACCEPT); /* surrogate pair escape */
+    CHECK_RE("a.c", "a\xe4\xb8\xad" "c", ACCEPT);                 /* . is a code point */
+    CHECK_RE("a.c", "a\nc", REJECT);                             /* not a line terminator */
+    CHECK_RE("\\s+", " \t\xc2\xa0\xe3\x80\x80", ACCEPT);        /* unicode spaces */
+    CHECK_RE("[\\d\\-_]+", "1-_2", ACCEPT);
+    CHECK_RE("[^\\d]", "5", REJECT);
+    CHECK_RE("[\\w.]{2,}@x", "a.b@x", ACCEPT);
+    CHECK_RE("\\W", "_", REJECT);
+    CHECK_RE("(?<year>\\d{4})-(?:0[1-9]|1[0-2])", "2024-12", ACCEPT);
+    CHECK_RE("a{2}b{1,}c{0,2}", "aabbbcc", ACCEPT);
+    CHECK_RE("a{2}b{1,}c{0,2}", "abbb", REJECT);
+    CHECK_RE("x*?y+?", "xxyy", ACCEPT); /* lazy forms: same language */
+    {
+        struct ea_error err = {0};
+        ea_grammar *g = NULL; /* ECMA: [] matches nothing, so does "[]a]" */
+        ASSERT_EQ(ea_grammar_compile_regex(byte_vocab(), "[]a]", 4, NULL, &g, &err), EA_EINVAL);
+        ASSERT(g == NULL);
+    }
+    CHECK_RE("[^]", "\n", ACCEPT); /* [^] is any code point */
+    CHECK_RE("a{,2}", "a{,2}", ACCEPT); /* not a quantifier: literal braces */
+    CHECK_RE("^ab$", "ab", ACCEPT);
+    CHECK_RE("\\.\\*\\/\\(", ".*/(", ACCEPT);
+    /* JSON mode: a pattern over the decoded string, matched on its encoding */
+    CHECK_SCHEMA("{\"type\":\"string\",\"pattern\":\"^\\\\s$\"}", "\"\\n\"", ACCEPT);
+    CHECK_SCHEMA("{\"type\":\"string\",\"pattern\":\"^\\\\\\\\$\"}", "\"\\\\\"", ACCEPT);
+    CHECK_SCHEMA("{\"type\":\"string\",\"pattern\":\"^[\\\\u0000-\\\\u001f]$\"}", "\"\\u0001\"", ACCEPT);
+}
+
 /* ---- strict, unenforced, errors -------------------------------------------------------------- */
 
 static ea_status try_compile(const char *text, bool strict, ea_grammar **g, struct ea_error *err)
@@ -960,7 +1006,7 @@ static void random_generation_ajv(void)
 EA_TESTS(EA_TEST(type_string), EA_TEST(type_number_integer), EA_TEST(integer_bounds), EA_TEST(number_bounds),
          EA_TEST(literals_enum_const), EA_TEST(object_properties), EA_TEST(object_additional), EA_TEST(arrays),
          EA_TEST(string_lengths), EA_TEST(patterns), EA_TEST(formats), EA_TEST(refs_recursion),
-         EA_TEST(combinators), EA_TEST(whitespace_bounded), EA_TEST(any_json_object), EA_TEST(regex_and_choice),
+         EA_TEST(combinators), EA_TEST(whitespace_bounded), EA_TEST(any_json_object), EA_TEST(regex_and_choice), EA_TEST(regex_syntax),
          EA_TEST(strict_and_unenforced), EA_TEST(compile_errors), EA_TEST(alloc_failures),
          EA_TEST(matcher_lifecycle), EA_TEST(threads_share_vocab), EA_TEST(mask_brute_force_qwen2), EA_TEST(mask_brute_force_starcoder),
          EA_TEST(mask_brute_force_llama_spm), EA_TEST(random_generation_ajv))

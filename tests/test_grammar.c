@@ -171,6 +171,25 @@ static void integer_bounds(void)
     check_int_range("{\"type\":\"integer\",\"minimum\":0,\"exclusiveMinimum\":true,\"maximum\":3}", 1, 3);
 }
 
+static void integer_multiple_of(void)
+{
+    ea_grammar *g = schema("{\"type\":\"integer\",\"minimum\":-50,\"maximum\":100,\"multipleOf\":7}");
+    for (long x = -200; x <= 200; x++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%ld", x);
+        bool want = x >= -50 && x <= 100 && x % 7 == 0;
+        int got = feed(g, buf, strlen(buf));
+        if ((got == ACCEPT) != want)
+            FAIL("%ld: got %d", x, got);
+    }
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"integer\",\"multipleOf\":25}");
+    CHECK(g, "1275", ACCEPT);
+    CHECK(g, "-50", ACCEPT);
+    CHECK(g, "1276", PARTIAL); /* more digits could still make a multiple */
+    ea_grammar_destroy(g);
+}
+
 static void number_bounds(void)
 {
     ea_grammar *g = schema("{\"type\":\"number\",\"minimum\":0,\"maximum\":1}");
@@ -536,7 +555,7 @@ static void strict_and_unenforced(void)
 {
     struct ea_error err = {0};
     ea_grammar *g;
-    const char *s = "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\",\"multipleOf\":3},"
+    const char *s = "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"number\",\"multipleOf\":0.5},"
                     "\"t\":{\"type\":\"array\",\"uniqueItems\":true},\"u\":{\"type\":\"string\",\"format\":\"uri\"}}}";
     ASSERT_EQ(try_compile(s, true, &g, &err), EA_EUNSUPPORTED);
     ASSERT(g == NULL);
@@ -863,7 +882,7 @@ static void mask_brute_force_llama_spm(void) { brute_force_vocab("vocab/ggml-voc
 
 /* ---- random generation under the mask, validated by Ajv -------------------------------------- */
 
-#define GEN_PER_SCHEMA 17 /* 60 schemas: 1,020 generations */
+#define GEN_PER_SCHEMA 17 /* 61 schemas: 1,037 generations */
 #define GEN_SOFT_CAP 120   /* tokens before steering towards short closing tokens */
 #define GEN_HARD_CAP 1500  /* tokens before a generation counts as unfinished */
 
@@ -965,7 +984,7 @@ static void random_generation_ajv(void)
             if (!generate(&r, g, m, mask, ids, out, cap, &n))
                 continue;
             finished++;
-            json_t *parsed = json_loadb(out, n, JSON_DECODE_ANY, &je);
+            json_t *parsed = json_loadb(out, n, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &je);
             if (!parsed)
                 FAIL("schema %zu: output is not JSON (%s): %s", si, je.text, out);
             json_decref(parsed);
@@ -1003,7 +1022,7 @@ static void random_generation_ajv(void)
     free(e);
 }
 
-EA_TESTS(EA_TEST(type_string), EA_TEST(type_number_integer), EA_TEST(integer_bounds), EA_TEST(number_bounds),
+EA_TESTS(EA_TEST(type_string), EA_TEST(type_number_integer), EA_TEST(integer_bounds), EA_TEST(integer_multiple_of), EA_TEST(number_bounds),
          EA_TEST(literals_enum_const), EA_TEST(object_properties), EA_TEST(object_additional), EA_TEST(arrays),
          EA_TEST(string_lengths), EA_TEST(patterns), EA_TEST(formats), EA_TEST(refs_recursion),
          EA_TEST(combinators), EA_TEST(whitespace_bounded), EA_TEST(any_json_object), EA_TEST(regex_and_choice), EA_TEST(regex_syntax),

@@ -60,7 +60,7 @@ void ea__gr_arena_release(struct gr_arena *a)
 
 /* ---- build context ------------------------------------------------------------ */
 
-static void dfa_free(struct gr_dfa *d)
+void ea__gr_dfa_free(struct gr_dfa *d)
 {
     if (!d)
         return;
@@ -85,7 +85,7 @@ ea_status ea__gr_build_init(struct gr_build *b, bool strict, struct ea_error *er
 void ea__gr_build_release(struct gr_build *b)
 {
     for (uint32_t i = 0; i < b->n_rules; i++)
-        dfa_free(b->rules[i]);
+        ea__gr_dfa_free(b->rules[i]);
     ea_free(b->rules);
     ea_free(b->memo);
     json_decref(b->keep);
@@ -112,7 +112,7 @@ ea_status ea__gr_rule_new(struct gr_build *b, uint32_t *id)
 
 void ea__gr_rule_set_dfa(struct gr_build *b, uint32_t id, struct gr_dfa *d)
 {
-    dfa_free(b->rules[id]);
+    ea__gr_dfa_free(b->rules[id]);
     b->rules[id] = d;
 }
 
@@ -1102,7 +1102,7 @@ nomem:
 fail:
     st = b->err && b->err->status != EA_OK ? b->err->status : EA_ENOMEM;
 out:
-    dfa_free(d);
+    ea__gr_dfa_free(d);
     ea_free(cp);
     ea_free(mv);
     ea_free(mvs);
@@ -1276,7 +1276,7 @@ ea_status ea__gr_dfa_intersect(struct gr_build *b, const struct gr_dfa *x, const
 nomem:
     st = ea_error_set(b->err, EA_ENOMEM, "grammar: out of memory");
 out:
-    dfa_free(d);
+    ea__gr_dfa_free(d);
     ea_free(pairs);
     ea_free(ht);
     return st;

@@ -107,6 +107,7 @@ ea_status ea__gr_dfa_intersect(struct gr_build *b, const struct gr_dfa *x, const
 /* Complement of a call-free DFA over all byte strings, in place. */
 ea_status ea__gr_dfa_complement(struct gr_build *b, struct gr_dfa *d);
 void ea__gr_rule_set_dfa(struct gr_build *b, uint32_t id, struct gr_dfa *d);
+void ea__gr_dfa_free(struct gr_dfa *d); /* NULL-safe */
 /* Adds keyword to the unenforced list, or fails under strict. */
 ea_status ea__gr_unenforced(struct gr_build *b, const char *keyword, const char *path);
 

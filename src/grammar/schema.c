@@ -804,6 +804,40 @@ static struct gr_ast *numeric_ast(struct gr_build *b, bool has_lo, int64_t lo, b
     return ea__gr_alt(b, k, alts);
 }
 
+#define GR_MULTIPLE_MAX 1000u /* largest integer multipleOf enforced (one state per remainder) */
+
+/* Decimal integers (optional '-') whose value is a multiple of m: a DFA
+ * over the remainder of the digits read so far. */
+static ea_status multiple_dfa(struct gr_build *b, uint32_t m, struct gr_dfa **out)
+{
+    struct gr_dfa *d = ea_calloc(1, sizeof *d);
+    uint32_t n = m + 2; /* 0: start, 1: after '-', 2 + r: remainder r */
+    if (!d)
+        return nomem(b);
+    d->n_states = n;
+    d->n_cls = 12; /* digits 0-9, '-', anything else */
+    for (unsigned c = 0; c < 256; c++)
+        d->cls[c] = c >= '0' && c <= '9' ? (uint8_t)(c - '0') : c == '-' ? 10 : 11;
+    d->next = ea_malloc((size_t)n * d->n_cls * sizeof *d->next);
+    d->accept = ea_calloc(n, 1);
+    d->call_off = ea_calloc(n + 1, sizeof *d->call_off);
+    d->calls = ea_malloc(sizeof *d->calls);
+    if (!d->next || !d->accept || !d->call_off || !d->calls) {
+        ea__gr_dfa_free(d);
+        return nomem(b);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r = i >= 2 ? i - 2 : 0;
+        for (uint32_t c = 0; c < 12; c++)
+            d->next[(size_t)i * 12 + c] = c < 10 ? (int32_t)(2 + (10 * r + c) % m) : -1;
+    }
+    d->next[10] = 1; /* start --'-'--> after '-' */
+    d->accept[2] = 1;
+    b->total_states += n;
+    *out = d;
+    return EA_OK;
+}
+
 static ea_status number_body(struct gr_build *b, const json_t *s, const char *path, bool is_int,
                              struct gr_ast **out)
 {
@@ -813,8 +847,29 @@ static ea_status number_body(struct gr_build *b, const json_t *s, const char *pa
     if ((st = bound(b, s, path, is_int, true, &has_lo, &lo, &lo_open)) != EA_OK ||
         (st = bound(b, s, path, is_int, false, &has_hi, &hi, &hi_open)) != EA_OK)
         return st;
-    if (json_object_get(s, "multipleOf") && (st = ea__gr_unenforced(b, "multipleOf", path)) != EA_OK)
+    const json_t *mul = json_object_get(s, "multipleOf");
+    double mv = json_number_value(mul);
+    bool mul_ok = mul && is_int && mv >= 1 && mv <= GR_MULTIPLE_MAX && mv == floor(mv);
+    if (mul && !mul_ok && (st = ea__gr_unenforced(b, "multipleOf", path)) != EA_OK)
         return st;
+    if (mul_ok) {
+        /* the value grammar intersected with the remainder automaton, as a rule */
+        struct gr_ast *val = (has_lo || has_hi) ? numeric_ast(b, has_lo, lo, lo_open, has_hi, hi, hi_open, true)
+                                                : mk_integer(b);
+        struct gr_dfa *x = NULL, *y = NULL, *z = NULL;
+        uint32_t id;
+        if ((st = ea__gr_rule_new(b, &id)) != EA_OK)
+            return st;
+        if ((st = ea__gr_dfa_from_ast(b, val, &x)) == EA_OK && (st = multiple_dfa(b, (uint32_t)mv, &y)) == EA_OK)
+            st = ea__gr_dfa_intersect(b, x, y, &z);
+        ea__gr_rule_set_dfa(b, id, x);
+        ea__gr_rule_set_dfa(b, id, y);
+        ea__gr_rule_set_dfa(b, id, z);
+        if (st != EA_OK)
+            return st;
+        *out = ea__gr_call(b, id);
+        return *out ? EA_OK : nomem(b);
+    }
     if (!has_lo && !has_hi) {
         if ((st = ensure_basics(b)) != EA_OK)
             return st;

@@ -299,6 +299,24 @@ static void arrays(void)
     CHECK_SCHEMA("{\"type\":\"array\"}", "[1, \"x\", [], {}]", ACCEPT);
 }
 
+static void unique_enum_items(void)
+{
+    ea_grammar *g = schema("{\"type\":\"array\",\"items\":{\"enum\":[\"mon\",\"tue\",\"wed\"]},\"uniqueItems\":true,"
+                           "\"minItems\":1}");
+    CHECK(g, "[\"tue\"]", ACCEPT);
+    CHECK(g, "[\"wed\", \"mon\", \"tue\"]", ACCEPT);
+    CHECK(g, "[\"mon\",\"mon\"]", REJECT);
+    CHECK(g, "[\"mon\",\"tue\",\"mon\"]", REJECT);
+    CHECK(g, "[]", REJECT);
+    ea_grammar_destroy(g);
+    g = schema("{\"type\":\"array\",\"items\":{\"type\":\"integer\",\"enum\":[1,2,3,\"x\"]},\"uniqueItems\":true,"
+               "\"maxItems\":2}");
+    CHECK(g, "[3,1]", ACCEPT);
+    CHECK(g, "[3,1,2]", REJECT);
+    CHECK(g, "[\"x\"]", REJECT);
+    ea_grammar_destroy(g);
+}
+
 static void string_lengths(void)
 {
     ea_grammar *g = schema("{\"type\":\"string\",\"minLength\":2,\"maxLength\":3}");
@@ -1023,7 +1041,7 @@ static void random_generation_ajv(void)
 }
 
 EA_TESTS(EA_TEST(type_string), EA_TEST(type_number_integer), EA_TEST(integer_bounds), EA_TEST(integer_multiple_of), EA_TEST(number_bounds),
-         EA_TEST(literals_enum_const), EA_TEST(object_properties), EA_TEST(object_additional), EA_TEST(arrays),
+         EA_TEST(literals_enum_const), EA_TEST(object_properties), EA_TEST(object_additional), EA_TEST(arrays), EA_TEST(unique_enum_items),
          EA_TEST(string_lengths), EA_TEST(patterns), EA_TEST(formats), EA_TEST(refs_recursion),
          EA_TEST(combinators), EA_TEST(whitespace_bounded), EA_TEST(any_json_object), EA_TEST(regex_and_choice), EA_TEST(regex_syntax),
          EA_TEST(strict_and_unenforced), EA_TEST(compile_errors), EA_TEST(alloc_failures),

@@ -1032,12 +1032,101 @@ static ea_status object_body(struct gr_build *b, const json_t *s, const char *pa
     return *out ? EA_OK : nomem(b);
 }
 
+static ea_status literal_ast(struct gr_build *b, const json_t *v, struct gr_ast **out);
+
+#define GR_UNIQUE_ENUM_MAX 8u /* enum values of uniqueItems arrays: 2^n subsets */
+
+/* The values an items schema allows when it is only an enum or const (with
+ * annotations and a type); false otherwise. */
+static bool enum_values(const json_t *items, const json_t **vals, size_t *n)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(items))
+        return false;
+    json_object_foreach((json_t *)items, k, v) if (!is_annotation(k) && strcmp(k, "enum") && strcmp(k, "const") &&
+                                                    strcmp(k, "type")) return false;
+    const json_t *en = json_object_get(items, "enum"), *c = json_object_get(items, "const");
+    const json_t *ty = json_object_get(items, "type");
+    unsigned ts = T_ALL;
+    if (ty && (!json_is_string(ty) || !(ts = type_bit(json_string_value(ty)))))
+        return false;
+    if (ts & (T_INT | T_NUM))
+        ts |= T_INT | T_NUM;
+    *n = 0;
+    for (size_t i = 0; i < (en ? json_array_size(en) : c ? 1 : 0); i++) {
+        const json_t *x = en ? json_array_get(en, i) : c;
+        bool dup = false;
+        for (size_t j = 0; j < *n && !dup; j++)
+            dup = json_equal(vals[j], x);
+        if (dup || !(value_type(x) & ts))
+            continue;
+        if (*n == GR_UNIQUE_ENUM_MAX)
+            return false;
+        vals[(*n)++] = x;
+    }
+    return (en && json_is_array(en)) || c;
+}
+
+/* uniqueItems over enum values: the state is the set of values used so far
+ * (a shared suffix per subset keeps the automaton at 2^n states). */
+static ea_status unique_enum_array(struct gr_build *b, const json_t **vals, size_t n, uint64_t mn, uint64_t mx,
+                                   struct gr_ast **out)
+{
+    ea_status st;
+    uint32_t full = 1u << n;
+    struct gr_ast **lits = ea__gr_alloc(&b->arena, (n ? n : 1) * sizeof *lits);
+    struct gr_ast **tail = ea__gr_alloc(&b->arena, full * sizeof *tail);
+    struct gr_ast **alts = ea__gr_alloc(&b->arena, (n + 1) * sizeof *alts);
+    if (!lits || !tail || !alts)
+        return nomem(b);
+    for (size_t i = 0; i < n; i++)
+        if ((st = literal_ast(b, vals[i], &lits[i])) != EA_OK)
+            return st;
+    struct gr_ast *ws = ea__gr_ws(b);
+    struct gr_ast *comma = cat(b, 3, (struct gr_ast *[]){ws, lit(b, ","), ws});
+    /* tail[S]: what may follow once the values in S are used, S non-empty */
+    for (uint32_t S = full; S-- > 1;) {
+        uint32_t used = (uint32_t)__builtin_popcount(S), k = 0;
+        if (used >= mn)
+            alts[k++] = ea__gr_empty(b);
+        if (used < mx)
+            for (size_t i = 0; i < n; i++)
+                if (!(S & (1u << i)))
+                    alts[k++] = cat(b, 3, (struct gr_ast *[]){comma, lits[i], tail[S | (1u << i)]});
+        if (!(tail[S] = ea__gr_shared(b, ea__gr_alt(b, k, alts))))
+            return nomem(b);
+    }
+    uint32_t k = 0;
+    if (mn == 0)
+        alts[k++] = ea__gr_empty(b);
+    if (mx > 0)
+        for (size_t i = 0; i < n; i++)
+            alts[k++] = ea__gr_cat2(b, lits[i], tail[1u << i]);
+    *out = cat(b, 5, (struct gr_ast *[]){lit(b, "["), ws, ea__gr_alt(b, k, alts), ws, lit(b, "]")});
+    return *out ? EA_OK : nomem(b);
+}
+
 static ea_status array_body(struct gr_build *b, const json_t *s, const char *path, struct gr_ast **out)
 {
     ea_status st;
     const json_t *prefix = json_object_get(s, "prefixItems");
     const json_t *items = json_object_get(s, "items");
     const json_t *rest = NULL; /* schema of elements after the prefix; NULL: none allowed */
+    if (json_is_true(json_object_get(s, "uniqueItems")) && !prefix) {
+        const json_t *vals[GR_UNIQUE_ENUM_MAX];
+        size_t nv;
+        if (enum_values(items, vals, &nv)) {
+            uint64_t mn = 0, mx = UINT64_MAX;
+            get_uint(s, "minItems", &mn);
+            get_uint(s, "maxItems", &mx);
+            static const char *const other[] = {"contains", "minContains", "maxContains", "unevaluatedItems", NULL};
+            for (size_t i = 0; other[i]; i++)
+                if (json_object_get(s, other[i]) && (st = ea__gr_unenforced(b, other[i], path)) != EA_OK)
+                    return st;
+            return unique_enum_array(b, vals, nv, mn, mx, out);
+        }
+    }
     static const char *const unsup[] = {"uniqueItems", "contains", "minContains", "maxContains",
                                         "unevaluatedItems", NULL};
     for (size_t i = 0; unsup[i]; i++) {

@@ -99,6 +99,43 @@ static struct gr_ast *frac_exp(struct gr_build *b, bool with_exp)
     return ea__gr_cat2(b, frac, exp);
 }
 
+/* Significant decimal digits that survive a round trip through a double
+ * (DBL_DIG): next to an exclusive bound a number is written with at most
+ * this many digits, so that a reader using doubles (JavaScript) cannot round
+ * it onto the bound itself. */
+#define GR_DOUBLE_DIGITS 15
+
+static unsigned ndigits(uint64_t x)
+{
+    unsigned n = 1;
+    while (x >= 10) {
+        x /= 10;
+        n++;
+    }
+    return n;
+}
+
+/* frac (a fraction language, optional "." + digits) cut to the fraction
+ * digits a number with integer part ip may have next to an exclusive bound:
+ * a rule of its own (the intersection of two automata); NULL on failure. */
+static struct gr_ast *frac_cap(struct gr_build *b, struct gr_ast *frac, uint64_t ip)
+{
+    unsigned nd = ndigits(ip);
+    uint32_t n = nd < GR_DOUBLE_DIGITS ? GR_DOUBLE_DIGITS - nd : 1;
+    struct gr_ast *cap = ea__gr_rep(b, ea__gr_cat2(b, ea__gr_lit(b, ".", 1), ea__gr_rep(b, ea__gr_byte_range(b, '0', '9'), 1, n)), 0, 1);
+    struct gr_dfa *x = NULL, *y = NULL, *z = NULL;
+    uint32_t id;
+    if (ea__gr_rule_new(b, &id) != EA_OK)
+        return NULL;
+    ea_status st = ea__gr_dfa_from_ast(b, frac, &x);
+    if (st == EA_OK && (st = ea__gr_dfa_from_ast(b, cap, &y)) == EA_OK)
+        st = ea__gr_dfa_intersect(b, x, y, &z);
+    ea__gr_rule_set_dfa(b, id, x);
+    ea__gr_rule_set_dfa(b, id, y);
+    ea__gr_rule_set_dfa(b, id, z);
+    return st == EA_OK ? ea__gr_call(b, id) : NULL;
+}
+
 static struct gr_ast *int_digits(struct gr_build *b)
 {
     return ea__gr_alt2(b, lit(b, "0"), ea__gr_cat2(b, ea__gr_byte_range(b, '1', '9'), digits(b, 0, GR_INF)));
@@ -275,7 +312,7 @@ static struct gr_ast *mag_range(struct gr_build *b, uint64_t A, bool a_open, uin
         alts[k++] = ea__gr_cat2(b, uint_range(b, A + 1, 0, true), any_f);
     else if (B > A + 1)
         alts[k++] = ea__gr_cat2(b, uint_range(b, A + 1, B - 1, false), any_f);
-    alts[k++] = ea__gr_cat2(b, uint_range(b, A, A, false), a_open ? nz_f : any_f);
+    alts[k++] = ea__gr_cat2(b, uint_range(b, A, A, false), a_open ? frac_cap(b, nz_f, A) : any_f);
     if (!b_inf && !b_open)
         alts[k++] = ea__gr_cat2(b, uint_range(b, B, B, false), zero_f);
     return ea__gr_alt(b, k, alts);
@@ -726,8 +763,187 @@ static ea_status string_body(struct gr_build *b, const json_t *s, const char *pa
     return EA_OK;
 }
 
+#define GR_FRAC_DIGITS 17 /* fraction digits a non-integral number bound may have */
+
+/* The shortest plain decimal text ("12.05") that reads back as d; false when
+ * it needs more than GR_FRAC_DIGITS fraction digits. */
+static bool decimal_of(double d, char *out, size_t cap)
+{
+    for (int p = 0; p <= GR_FRAC_DIGITS; p++) {
+        snprintf(out, cap, "%.*f", p, d);
+        if (strtod(out, NULL) == d)
+            return true;
+    }
+    return false;
+}
+
+/* |x| of a bound split into integer part and fraction digits (no trailing
+ * zeros); neg: x < 0. */
+struct dec {
+    bool neg;
+    uint64_t i;
+    char f[GR_FRAC_DIGITS + 1];
+};
+
+static struct dec dec_of(double d)
+{
+    struct dec r = {0};
+    char t[64];
+    decimal_of(d, t, sizeof t);
+    const char *p = t;
+    if (*p == '-') {
+        r.neg = true;
+        p++;
+    }
+    r.i = strtoull(p, NULL, 10);
+    const char *dot = strchr(p, '.');
+    if (dot) {
+        snprintf(r.f, sizeof r.f, "%s", dot + 1);
+        size_t n = strlen(r.f);
+        while (n && r.f[n - 1] == '0')
+            r.f[--n] = '\0';
+    }
+    if (r.i == 0 && !r.f[0])
+        r.neg = false; /* -0 */
+    return r;
+}
+
+/* a < b for magnitudes */
+static int dec_cmp(const struct dec *a, const struct dec *b)
+{
+    if (a->i != b->i)
+        return a->i < b->i ? -1 : 1;
+    int c = strcmp(a->f, b->f); /* digit strings without trailing zeros */
+    return c < 0 ? -1 : c > 0;
+}
+
+/* Fractions (".ddd" or none) whose value is >= 0.D (> when strict). */
+static struct gr_ast *frac_ge(struct gr_build *b, const char *D, bool strict)
+{
+    size_t k = strlen(D);
+    struct gr_ast *nz = cat(b, 4, (struct gr_ast *[]){lit(b, "."), digits(b, 0, GR_INF), ea__gr_byte_range(b, '1', '9'), digits(b, 0, GR_INF)});
+    if (k == 0)
+        return strict ? nz : frac_exp(b, false);
+    struct gr_ast *g = strict ? cat(b, 3, (struct gr_ast *[]){digits(b, 0, GR_INF), ea__gr_byte_range(b, '1', '9'), digits(b, 0, GR_INF)})
+                              : digits(b, 0, GR_INF);
+    for (size_t i = k; i-- > 0;) {
+        unsigned d = (unsigned)(D[i] - '0');
+        struct gr_ast *same = ea__gr_cat2(b, ea__gr_byte_range(b, '0' + d, '0' + d), g);
+        g = d < 9 ? ea__gr_alt2(b, ea__gr_cat2(b, ea__gr_byte_range(b, '0' + d + 1, '9'), digits(b, 0, GR_INF)), same)
+                  : same;
+    }
+    return ea__gr_cat2(b, lit(b, "."), g);
+}
+
+/* Fractions (".ddd" or none) whose value is <= 0.D (< when strict). */
+static struct gr_ast *frac_le(struct gr_build *b, const char *D, bool strict)
+{
+    size_t k = strlen(D);
+    struct gr_ast *zeros = ea__gr_rep(b, ea__gr_cat2(b, lit(b, "."), ea__gr_rep(b, lit(b, "0"), 1, GR_INF)), 0, 1);
+    if (k == 0)
+        return strict ? ea__gr_none(b) : zeros;
+    struct gr_ast *l = strict ? ea__gr_none(b) : ea__gr_rep(b, lit(b, "0"), 0, GR_INF);
+    for (size_t i = k; i-- > 0;) {
+        unsigned d = (unsigned)(D[i] - '0');
+        struct gr_ast *alts[3];
+        uint32_t n = 0;
+        if (i > 0)
+            alts[n++] = ea__gr_empty(b); /* the fraction may stop here: smaller */
+        if (d > 0)
+            alts[n++] = ea__gr_cat2(b, ea__gr_byte_range(b, '0', '0' + d - 1), digits(b, 0, GR_INF));
+        alts[n++] = ea__gr_cat2(b, ea__gr_byte_range(b, '0' + d, '0' + d), l);
+        l = ea__gr_alt(b, n, alts);
+    }
+    return ea__gr_alt2(b, ea__gr_empty(b), ea__gr_cat2(b, lit(b, "."), l));
+}
+
+/* Magnitudes I(.F)? within [A, B] (open ends as flagged; b_inf: no upper
+ * bound) for non-integral bounds. A fraction between two bounds with the
+ * same integer part is the intersection of two automata, a rule of its own. */
+static ea_status mag_dec(struct gr_build *b, const struct dec *A, bool a_open, const struct dec *B, bool b_open,
+                         bool b_inf, struct gr_ast **out)
+{
+    if (!b_inf) {
+        int c = dec_cmp(A, B);
+        if (c > 0 || (c == 0 && (a_open || b_open))) {
+            *out = ea__gr_none(b);
+            return EA_OK;
+        }
+    }
+    struct gr_ast *alts[3];
+    uint32_t k = 0;
+    if (!b_inf && A->i == B->i) {
+        struct gr_dfa *x = NULL, *y = NULL, *z = NULL;
+        uint32_t id;
+        ea_status st = ea__gr_rule_new(b, &id);
+        if (st != EA_OK)
+            return st;
+        if ((st = ea__gr_dfa_from_ast(b, frac_ge(b, A->f, a_open), &x)) == EA_OK &&
+            (st = ea__gr_dfa_from_ast(b, frac_le(b, B->f, b_open), &y)) == EA_OK)
+            st = ea__gr_dfa_intersect(b, x, y, &z);
+        ea__gr_rule_set_dfa(b, id, x);
+        ea__gr_rule_set_dfa(b, id, y);
+        ea__gr_rule_set_dfa(b, id, z);
+        if (st == EA_OK && (a_open || b_open)) {
+            unsigned nd = ndigits(A->i);
+            uint32_t n = nd < GR_DOUBLE_DIGITS ? GR_DOUBLE_DIGITS - nd : 1;
+            struct gr_ast *cap = ea__gr_rep(b, ea__gr_cat2(b, lit(b, "."), digits(b, 1, n)), 0, 1);
+            struct gr_dfa *c = NULL, *w = NULL;
+            z = b->rules[id];
+            b->rules[id] = NULL; /* keep z while it is intersected */
+            if ((st = ea__gr_dfa_from_ast(b, cap, &c)) == EA_OK)
+                st = ea__gr_dfa_intersect(b, z, c, &w);
+            ea__gr_rule_set_dfa(b, id, z);
+            ea__gr_rule_set_dfa(b, id, c);
+            ea__gr_rule_set_dfa(b, id, w);
+        }
+        if (st != EA_OK)
+            return st;
+        *out = ea__gr_cat2(b, uint_range(b, A->i, A->i, false), ea__gr_call(b, id));
+        return *out ? EA_OK : nomem(b);
+    }
+    if (b_inf)
+        alts[k++] = ea__gr_cat2(b, uint_range(b, A->i + 1, 0, true), frac_exp(b, false));
+    else if (B->i > A->i + 1)
+        alts[k++] = ea__gr_cat2(b, uint_range(b, A->i + 1, B->i - 1, false), frac_exp(b, false));
+    struct gr_ast *fa = frac_ge(b, A->f, a_open), *fb = b_inf ? NULL : frac_le(b, B->f, b_open);
+    alts[k++] = ea__gr_cat2(b, uint_range(b, A->i, A->i, false), a_open ? frac_cap(b, fa, A->i) : fa);
+    if (!b_inf)
+        alts[k++] = ea__gr_cat2(b, uint_range(b, B->i, B->i, false), b_open ? frac_cap(b, fb, B->i) : fb);
+    *out = ea__gr_alt(b, k, alts);
+    return *out ? EA_OK : nomem(b);
+}
+
+/* A number in [lo, hi] (ends open as flagged) with non-integral bounds. */
+static ea_status decimal_number(struct gr_build *b, bool has_lo, double lo, bool lo_open, bool has_hi, double hi,
+                                bool hi_open, struct gr_ast **out)
+{
+    struct dec L = has_lo ? dec_of(lo) : (struct dec){0}, H = has_hi ? dec_of(hi) : (struct dec){0};
+    struct dec zero = {0};
+    struct gr_ast *alts[2];
+    uint32_t k = 0;
+    ea_status st;
+    /* x >= 0 */
+    if (!has_hi || (!H.neg && (dec_cmp(&H, &zero) > 0 || !hi_open))) {
+        bool lo_pos = has_lo && !L.neg;
+        if ((st = mag_dec(b, lo_pos ? &L : &zero, lo_pos && lo_open, &H, hi_open, !has_hi, &alts[k])) != EA_OK)
+            return st;
+        k++;
+    }
+    /* x < 0: magnitude in [-hi or 0 (open), -lo] */
+    if (!has_lo || L.neg) {
+        bool hi_neg = has_hi && H.neg;
+        struct gr_ast *m;
+        if ((st = mag_dec(b, hi_neg ? &H : &zero, hi_neg ? hi_open : true, &L, lo_open, !has_lo, &m)) != EA_OK)
+            return st;
+        alts[k++] = ea__gr_cat2(b, lit(b, "-"), m);
+    }
+    *out = ea__gr_alt(b, k, alts);
+    return *out ? EA_OK : nomem(b);
+}
+
 static ea_status bound(struct gr_build *b, const json_t *s, const char *path, bool is_int, bool lower,
-                       bool *has, int64_t *v, bool *open)
+                       bool *has, int64_t *v, bool *open, double *dv)
 {
     const char *kin = lower ? "minimum" : "maximum", *kex = lower ? "exclusiveMinimum" : "exclusiveMaximum";
     const json_t *in = json_object_get(s, kin), *ex = json_object_get(s, kex);
@@ -756,10 +972,16 @@ static ea_status bound(struct gr_build *b, const json_t *s, const char *path, bo
         *has = false;
         return ea__gr_unenforced(b, used, path);
     }
+    *dv = d;
     if (d != floor(d)) {
         if (!is_int) {
-            *has = false;
-            return ea__gr_unenforced(b, used, path);
+            char tmp[64];
+            if (!decimal_of(d, tmp, sizeof tmp)) { /* no short exact decimal form */
+                *has = false;
+                return ea__gr_unenforced(b, used, path);
+            }
+            *v = (int64_t)(lower ? floor(d) : ceil(d));
+            return EA_OK;
         }
         d = lower ? ceil(d) : floor(d);
         *open = false;
@@ -844,9 +1066,15 @@ static ea_status number_body(struct gr_build *b, const json_t *s, const char *pa
     ea_status st;
     bool has_lo, has_hi, lo_open, hi_open;
     int64_t lo = 0, hi = 0;
-    if ((st = bound(b, s, path, is_int, true, &has_lo, &lo, &lo_open)) != EA_OK ||
-        (st = bound(b, s, path, is_int, false, &has_hi, &hi, &hi_open)) != EA_OK)
+    double dlo = 0, dhi = 0;
+    if ((st = bound(b, s, path, is_int, true, &has_lo, &lo, &lo_open, &dlo)) != EA_OK ||
+        (st = bound(b, s, path, is_int, false, &has_hi, &hi, &hi_open, &dhi)) != EA_OK)
         return st;
+    if (!is_int && ((has_lo && dlo != floor(dlo)) || (has_hi && dhi != floor(dhi)))) {
+        if (json_object_get(s, "multipleOf") && (st = ea__gr_unenforced(b, "multipleOf", path)) != EA_OK)
+            return st;
+        return decimal_number(b, has_lo, dlo, lo_open, has_hi, dhi, hi_open, out);
+    }
     const json_t *mul = json_object_get(s, "multipleOf");
     double mv = json_number_value(mul);
     bool mul_ok = mul && is_int && mv >= 1 && mv <= GR_MULTIPLE_MAX && mv == floor(mv);

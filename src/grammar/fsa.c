@@ -1158,9 +1158,7 @@ ea_status ea__gr_dfa_intersect(struct gr_build *b, const struct gr_dfa *x, const
     {
         uint16_t seen[256];
         for (unsigned c = 0; c < 256; c++) {
-            unsigned key = (unsigned)x->cls[c] * 256u + y->cls[c];
             unsigned k;
-            (void)key;
             for (k = 0; k < ncls; k++)
                 if (x->cls[rep[k]] == x->cls[c] && y->cls[rep[k]] == y->cls[c])
                     break;
@@ -1177,9 +1175,8 @@ ea_status ea__gr_dfa_intersect(struct gr_build *b, const struct gr_dfa *x, const
     if (!(ht = ea_calloc(ht_cap, sizeof *ht)))
         goto nomem;
 #define PAIR_KEY(a, c) (((uint64_t)(a) << 32) | (c))
-    uint32_t todo_a = 0, todo_b = 0;
-    (void)todo_b;
-    /* push start */
+    uint32_t cap_states = 0; /* rows allocated in d */
+    /* the start pair, then breadth first */
     for (uint32_t id = 0;; id++) {
         if (id == 0) {
             cap = 64;
@@ -1193,8 +1190,8 @@ ea_status ea__gr_dfa_intersect(struct gr_build *b, const struct gr_dfa *x, const
         }
         if (id >= n)
             break;
-        if (id + 1 > todo_a) {
-            uint32_t nc = todo_a ? todo_a * 2 : 64;
+        if (id + 1 > cap_states) {
+            uint32_t nc = cap_states ? cap_states * 2 : 64;
             while (nc < n + 1)
                 nc *= 2;
             int32_t *nx = ea_realloc(d->next, (size_t)nc * ncls * sizeof *nx);
@@ -1205,7 +1202,7 @@ ea_status ea__gr_dfa_intersect(struct gr_build *b, const struct gr_dfa *x, const
             if (!ac)
                 goto nomem;
             d->accept = ac;
-            todo_a = nc;
+            cap_states = nc;
         }
         uint32_t a = pairs[2 * id], c2 = pairs[2 * id + 1];
         d->accept[id] = x->accept[a] && y->accept[c2];
@@ -1388,11 +1385,8 @@ static ea_status compute_follow(ea_grammar *g)
     for (bool changed = true; changed;) {
         changed = false;
         for (uint32_t p = 0; p < n; p++) {
-            const struct gr_rule_link *r = &g->rules[g->pos_rule[p]];
-            const int32_t *row = r->next + (size_t)(p - r->base) * r->n_cls;
-            /* a position reaches the FIRST of the positions its bytes lead to
-             * only through bytes, which are already in; calls add callee FIRST */
-            (void)row;
+            /* bytes are in FIRST already; calls add the callee's FIRST (and
+             * the return position's when the callee can be empty) */
             for (uint32_t k = g->call_off[p]; k < g->call_off[p + 1]; k++) {
                 uint32_t cs = g->calls[k].callee, ret = g->calls[k].ret;
                 for (unsigned w = 0; w < 8; w++) {

@@ -616,6 +616,53 @@ static void regex_syntax(void)
     CHECK_SCHEMA("{\"type\":\"string\",\"pattern\":\"^[\\\\u0000-\\\\u001f]$\"}", "\"\\u0001\"", ACCEPT);
 }
 
+static void tool_calls(void)
+{
+    const char *tools_text =
+        "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\","
+        "\"properties\":{\"city\":{\"type\":\"string\"},\"unit\":{\"enum\":[\"c\",\"f\"]}},\"required\":[\"city\"],"
+        "\"additionalProperties\":false}}},"
+        "{\"type\":\"function\",\"function\":{\"name\":\"now\"}},"
+        "{\"type\":\"function\",\"function\":{\"name\":\"tree\",\"parameters\":{\"$defs\":{\"n\":{\"type\":\"object\","
+        "\"properties\":{\"kids\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/n\"}}},\"required\":[\"kids\"],"
+        "\"additionalProperties\":false}},\"type\":\"object\",\"properties\":{\"root\":{\"$ref\":\"#/$defs/n\"}},"
+        "\"required\":[\"root\"],\"additionalProperties\":false}}}]";
+    json_error_t je;
+    json_t *tools = json_loads(tools_text, 0, &je);
+    ASSERT(tools);
+    struct ea_error err = {0};
+    ea_grammar *g = NULL;
+    struct ea_grammar_tools t = {.tools = tools};
+    ASSERT_OK(ea_grammar_compile_tools(byte_vocab(), &t, NULL, &g, &err), &err);
+    CHECK(g, "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\", \"unit\": \"c\"}}", ACCEPT);
+    CHECK(g, "{\"name\":\"now\",\"arguments\":{}}", ACCEPT);
+    CHECK(g, "{\"name\":\"tree\",\"arguments\":{\"root\":{\"kids\":[{\"kids\":[]}]}}}", ACCEPT);
+    CHECK(g, "{\"name\":\"now\",\"arguments\":{\"city\":\"x\"}}", REJECT);
+    CHECK(g, "{\"name\":\"get_time\"", REJECT);
+    ea_grammar_destroy(g);
+    /* a named function, Llama's key, tagged and repeated (parallel calls) */
+    t = (struct ea_grammar_tools){.tools = tools, .only = "get_weather", .args_key = "parameters"};
+    struct ea_grammar_options o = {.prefix = "<tool_call>\n", .suffix = "\n</tool_call>", .max_repeat = 3,
+                                   .separator = "\n"};
+    ASSERT_OK(ea_grammar_compile_tools(byte_vocab(), &t, &o, &g, &err), &err);
+    CHECK(g, "<tool_call>\n{\"name\":\"get_weather\",\"parameters\":{\"city\":\"A\"}}\n</tool_call>", ACCEPT);
+    CHECK(g, "<tool_call>\n{\"name\":\"get_weather\",\"parameters\":{\"city\":\"A\"}}\n</tool_call>\n"
+             "<tool_call>\n{\"name\":\"get_weather\",\"parameters\":{\"city\":\"B\"}}\n</tool_call>", ACCEPT);
+    CHECK(g, "<tool_call>\n{\"name\":\"now\",\"parameters\":{}}\n</tool_call>", REJECT);
+    ea_grammar_destroy(g);
+    /* one JSON array of calls (Mistral) */
+    t = (struct ea_grammar_tools){.tools = tools, .array = true};
+    o = (struct ea_grammar_options){.prefix = "[TOOL_CALLS] "};
+    ASSERT_OK(ea_grammar_compile_tools(byte_vocab(), &t, &o, &g, &err), &err);
+    CHECK(g, "[TOOL_CALLS] [{\"name\":\"now\",\"arguments\":{}}, {\"name\":\"tree\",\"arguments\":{\"root\":{\"kids\":[]}}}]",
+          ACCEPT);
+    CHECK(g, "[TOOL_CALLS] []", REJECT);
+    ea_grammar_destroy(g);
+    t = (struct ea_grammar_tools){.tools = tools, .only = "missing"};
+    ASSERT_EQ(ea_grammar_compile_tools(byte_vocab(), &t, NULL, &g, &err), EA_EINVAL);
+    json_decref(tools);
+}
+
 /* ---- strict, unenforced, errors -------------------------------------------------------------- */
 
 static ea_status try_compile(const char *text, bool strict, ea_grammar **g, struct ea_error *err)
@@ -1099,7 +1146,7 @@ static void random_generation_ajv(void)
 EA_TESTS(EA_TEST(type_string), EA_TEST(type_number_integer), EA_TEST(integer_bounds), EA_TEST(integer_multiple_of), EA_TEST(number_bounds), EA_TEST(number_decimal_bounds),
          EA_TEST(literals_enum_const), EA_TEST(object_properties), EA_TEST(object_additional), EA_TEST(arrays), EA_TEST(unique_enum_items),
          EA_TEST(string_lengths), EA_TEST(patterns), EA_TEST(formats), EA_TEST(refs_recursion),
-         EA_TEST(combinators), EA_TEST(whitespace_bounded), EA_TEST(any_json_object), EA_TEST(regex_and_choice), EA_TEST(regex_syntax),
+         EA_TEST(combinators), EA_TEST(whitespace_bounded), EA_TEST(any_json_object), EA_TEST(regex_and_choice), EA_TEST(regex_syntax), EA_TEST(tool_calls),
          EA_TEST(strict_and_unenforced), EA_TEST(compile_errors), EA_TEST(alloc_failures),
          EA_TEST(matcher_lifecycle), EA_TEST(threads_share_vocab), EA_TEST(mask_brute_force_qwen2), EA_TEST(mask_brute_force_starcoder),
          EA_TEST(mask_brute_force_llama_spm), EA_TEST(random_generation_ajv))

@@ -87,6 +87,22 @@ struct ea_grammar_options {
      * NULL for none. */
     const char *prefix;
     const char *suffix;
+    /* The unit (prefix, value, suffix) may occur up to max_repeat times
+     * (0 and 1: once), separated by separator (NULL: nothing between):
+     * parallel tool calls in a tagged syntax. At most EA_GRAMMAR_MAX_REPEAT. */
+    uint32_t max_repeat;
+    const char *separator;
+};
+
+/* Tool calls of OpenAI-style function tools, for ea_grammar_compile_tools. */
+struct ea_grammar_tools {
+    const json_t *tools;  /* the request's "tools" array: {"type": "function",
+                           * "function": {"name", "parameters"}} */
+    const char *only;     /* tool_choice naming one function; NULL: any tool */
+    const char *name_key; /* NULL: "name" */
+    const char *args_key; /* NULL: "arguments" (Llama 3.1 writes "parameters") */
+    bool array;           /* the calls form one JSON array of at least one call
+                           * (Mistral's [TOOL_CALLS] [...]); false: one object */
 };
 
 /* JSON Schema (draft 2020-12 / 07 keywords listed in docs/STRUCTURED.md) ->
@@ -116,6 +132,13 @@ ea_status ea_grammar_compile_regex(const ea_grammar_vocab *v, const char *patter
 ea_status ea_grammar_compile_choice(const ea_grammar_vocab *v, const char *const *choices,
                                     size_t n, const struct ea_grammar_options *opts,
                                     ea_grammar **out, struct ea_error *err);
+/* A call of one of t->tools: {"<name_key>": NAME, "<args_key>": ARGS} with
+ * ARGS valid under that function's "parameters" (an empty object schema when
+ * absent); local $refs inside parameters keep working. Errors as for
+ * schemas, EA_EINVAL for a malformed tools array or an unknown t->only. */
+ea_status ea_grammar_compile_tools(const ea_grammar_vocab *v, const struct ea_grammar_tools *t,
+                                   const struct ea_grammar_options *opts, ea_grammar **out,
+                                   struct ea_error *err);
 void ea_grammar_destroy(ea_grammar *g); /* NULL-safe */
 
 /* Comma-separated keywords the grammar does not enforce ("multipleOf,

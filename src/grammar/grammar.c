@@ -53,12 +53,25 @@ static ea_status compile(const ea_grammar_vocab *v, const struct ea_grammar_opti
     uint32_t root;
     if ((st = fn(&b, arg, &root)) != EA_OK)
         goto out;
-    if (opts && ((opts->prefix && opts->prefix[0]) || (opts->suffix && opts->suffix[0]))) {
+    if (opts && ((opts->prefix && opts->prefix[0]) || (opts->suffix && opts->suffix[0]) || opts->max_repeat > 1)) {
         uint32_t w;
         const char *pre = opts->prefix ? opts->prefix : "", *suf = opts->suffix ? opts->suffix : "";
+        const char *sep = opts->separator ? opts->separator : "";
+        if (opts->max_repeat > EA_GRAMMAR_MAX_REPEAT) {
+            st = ea_error_set(err, EA_ETOOBIG, "grammar: max_repeat %u above %u", opts->max_repeat,
+                              EA_GRAMMAR_MAX_REPEAT);
+            goto out;
+        }
         struct gr_ast *k[3] = {ea__gr_lit(&b, pre, strlen(pre)), ea__gr_call(&b, root),
                                ea__gr_lit(&b, suf, strlen(suf))};
-        if ((st = ea__gr_rule_new(&b, &w)) != EA_OK || (st = ea__gr_rule_set_ast(&b, w, ea__gr_cat(&b, 3, k))) != EA_OK)
+        struct gr_ast *unit = ea__gr_cat(&b, 3, k);
+        if (opts->max_repeat > 1) {
+            struct gr_ast *k2[3] = {ea__gr_lit(&b, sep, strlen(sep)), ea__gr_lit(&b, pre, strlen(pre)),
+                                    ea__gr_call(&b, root)};
+            struct gr_ast *k3[2] = {ea__gr_cat(&b, 3, k2), ea__gr_lit(&b, suf, strlen(suf))};
+            unit = ea__gr_cat2(&b, unit, ea__gr_rep(&b, ea__gr_cat(&b, 2, k3), 0, opts->max_repeat - 1));
+        }
+        if ((st = ea__gr_rule_new(&b, &w)) != EA_OK || (st = ea__gr_rule_set_ast(&b, w, unit)) != EA_OK)
             goto out;
         root = w;
     }
@@ -191,3 +204,87 @@ ea_status ea_grammar_compile_choice(const ea_grammar_vocab *v, const char *const
     struct choice_arg c = {choices, n};
     return compile(v, opts, front_choice, &c, out, err);
 }
+
+/* Rewrites every local "$ref": "#..." inside x to point below base (the
+ * JSON pointer where x now sits in the combined schema). */
+static bool rebase_refs(json_t *x, const char *base, unsigned depth)
+{
+    if (depth > EA_GRAMMAR_MAX_DEPTH * 4)
+        return false;
+    if (json_is_array(x)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(x, i, e) if (!rebase_refs(e, base, depth + 1)) return false;
+        return true;
+    }
+    if (!json_is_object(x))
+        return true;
+    const char *k;
+    json_t *v;
+    json_object_foreach(x, k, v) {
+        if (strcmp(k, "$ref") == 0 && json_is_string(v) && json_string_value(v)[0] == '#') {
+            char buf[1024];
+            snprintf(buf, sizeof buf, "#%s%s", base, json_string_value(v) + 1);
+            if (json_string_set(v, buf))
+                return false;
+        } else if (!rebase_refs(v, base, depth + 1)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+ea_status ea_grammar_compile_tools(const ea_grammar_vocab *v, const struct ea_grammar_tools *t,
+                                   const struct ea_grammar_options *opts, ea_grammar **out,
+                                   struct ea_error *err)
+{
+    if (!t || !json_is_array(t->tools))
+        return ea_error_set(err, EA_EINVAL, "grammar: tools must be an array");
+    const char *nk = t->name_key ? t->name_key : "name", *ak = t->args_key ? t->args_key : "arguments";
+    json_t *alts = json_array(), *root = NULL;
+    ea_status st = EA_OK;
+    if (!alts)
+        return ea_error_set(err, EA_ENOMEM, "grammar: out of memory");
+    size_t i;
+    json_t *tool;
+    json_array_foreach(t->tools, i, tool) {
+        const json_t *type = json_object_get(tool, "type");
+        const json_t *fn = json_object_get(tool, "function");
+        const json_t *name = json_object_get(fn, "name");
+        if ((type && !(json_is_string(type) && strcmp(json_string_value(type), "function") == 0)) ||
+            !json_is_string(name)) {
+            st = ea_error_set(err, EA_EINVAL, "grammar: tools[%zu] is not a function tool with a name", i);
+            goto done;
+        }
+        if (t->only && strcmp(t->only, json_string_value(name)) != 0)
+            continue;
+        const json_t *params = json_object_get(fn, "parameters");
+        json_t *p = params ? json_deep_copy(params) : json_pack("{s:s,s:{}}", "type", "object", "properties");
+        char base[512];
+        snprintf(base, sizeof base, "%s/anyOf/%zu/properties/%s", t->array ? "/items" : "", json_array_size(alts), ak);
+        json_t *m = p ? json_pack("{s:s,s:{s:{s:O},s:o},s:[s,s],s:b}", "type", "object", "properties", nk, "const",
+                                  name, ak, p, "required", nk, ak, "additionalProperties", 0)
+                      : NULL;
+        if (!m || !rebase_refs(json_object_get(json_object_get(m, "properties"), ak), base, 0) ||
+            json_array_append_new(alts, m)) {
+            st = ea_error_set(err, EA_ENOMEM, "grammar: out of memory");
+            goto done;
+        }
+    }
+    if (json_array_size(alts) == 0) {
+        st = ea_error_set(err, EA_EINVAL, "grammar: no tool %s%s", t->only ? "named " : "", t->only ? t->only : "given");
+        goto done;
+    }
+    root = t->array ? json_pack("{s:s,s:{s:O},s:i}", "type", "array", "items", "anyOf", alts, "minItems", 1)
+                    : json_pack("{s:O}", "anyOf", alts);
+    if (!root) {
+        st = ea_error_set(err, EA_ENOMEM, "grammar: out of memory");
+        goto done;
+    }
+    st = ea_grammar_compile_schema(v, root, opts, out, err);
+done:
+    json_decref(root);
+    json_decref(alts);
+    return st;
+}
+

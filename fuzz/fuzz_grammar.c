@@ -1,9 +1,10 @@
 /* fuzz_grammar.c - libFuzzer target for the grammar engine's front ends: the
  * JSON Schema compiler and the ECMA regex subset (and choice lists).
  *
- * Input: one mode byte ('r' regex, 'c' choices separated by newlines; any
- * other byte: schema text, compiled strict when the byte is odd, e.g. 's'),
- * then the text. Every compile must succeed or fail with a message and no
+ * Input: one mode byte ('r' regex, 'c' choices separated by newlines, 't'
+ * an OpenAI tools array, 'T' the same as one JSON array of calls, repeated
+ * tagged; any other byte: schema text, compiled strict when the byte is odd,
+ * e.g. 's'), then the text. Every compile must succeed or fail with a message and no
  * grammar. A compiled grammar is then driven on a byte vocabulary (tokens
  * 0..255 are the bytes, 256 is EOS) along a pseudo-random walk chosen from
  * its own masks: the mask must agree with accepting each byte, EOS must be
@@ -86,7 +87,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ea_grammar *g = NULL;
     ea_status st;
     struct ea_grammar_options o = {.strict = (mode & 1) != 0};
-    if (mode == 'r') {
+    if (mode == 't' || mode == 'T') {
+        json_error_t je;
+        json_t *tools = json_loadb(text, n, 0, &je);
+        if (!tools)
+            return 0;
+        struct ea_grammar_tools t = {.tools = tools, .array = mode == 'T'};
+        struct ea_grammar_options to = {.prefix = "<c>", .suffix = "</c>", .max_repeat = mode == 'T' ? 3 : 0,
+                                        .separator = "\n"};
+        st = ea_grammar_compile_tools(vocab(), &t, &to, &g, &err);
+        json_decref(tools);
+    } else if (mode == 'r') {
         st = ea_grammar_compile_regex(vocab(), text, n, NULL, &g, &err);
     } else if (mode == 'c') {
         char *copy = malloc(n + 1);

@@ -484,6 +484,49 @@ static void config_alloc_failures(void)
     }
 }
 
+/* The example of docs/ROUTING.md (its first ```yaml block) loads as written
+ * and its three tasks get the targets the comments say. */
+static void docs_example(void)
+{
+    const char *src = getenv("EA_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/docs/ROUTING.md", src ? src : ".");
+    size_t n;
+    char *md = ea_test_read_file(path, &n);
+    if (!md)
+        FAIL("%s: cannot read (run from the source tree or set EA_SOURCE_DIR)", path);
+    char *start = strstr(md, "```yaml\n");
+    ASSERT(start);
+    start += 8;
+    char *end = strstr(start, "\n```\n");
+    ASSERT(end);
+    struct ea_router_config *cfg = NULL;
+    struct ea_error e = {0};
+    ASSERT_OK(ea_router_config_parse(start, (size_t)(end - start) + 1, "ROUTING.md", &cfg, &e), &e);
+    ASSERT_EQ(cfg->n_server, 3);
+    ASSERT_EQ(cfg->n_upstreams, 3);
+    ASSERT_EQ(cfg->n_tasks, 3);
+    ASSERT(cfg->routing.has_default_task);
+    ASSERT_STR_EQ(cfg->tasks[cfg->routing.default_task].name, "assistant");
+    ASSERT_STR_EQ(ea_router_config_upstream(cfg, "cloud")->api_key_env, "OPENAI_API_KEY");
+    ASSERT_EQ(ea_router_config_upstream(cfg, "lan-box")->tier, EA_TIER_EDGE_NODE);
+    ASSERT(cfg->privacy && cfg->ledger);
+    static const struct {
+        const char *task;
+        enum ea_route_target target;
+    } want[] = {{"intent", EA_ROUTE_EDGE}, {"reasoning", EA_ROUTE_CLOUD}, {"assistant", EA_ROUTE_HYBRID}};
+    for (size_t i = 0; i < 3; i++) {
+        const struct ea_task_config *t = ea_router_config_task(cfg, want[i].task);
+        ASSERT(t);
+        struct ea_route_decision d;
+        ea_router_decide(&t->profile, &cfg->routing.weights, &d);
+        ASSERT_STR_EQ(ea_route_target_name(d.target), ea_route_target_name(want[i].target));
+    }
+    ASSERT_EQ(ea_router_config_task(cfg, "reasoning")->profile.max_latency_ms, 2000); /* routing.defaults */
+    ea_router_config_destroy(cfg);
+    free(md);
+}
+
 /* ---- the decision ------------------------------------------------------ */
 
 static void decide_table(void)
@@ -660,4 +703,4 @@ static void cli_route(void)
 
 EA_TESTS(EA_TEST(config_minimal), EA_TEST(config_full), EA_TEST(config_empty), EA_TEST(config_bad),
          EA_TEST(config_limits), EA_TEST(config_load_file), EA_TEST(config_alloc_failures),
-         EA_TEST(decide_table), EA_TEST(decide_weights), EA_TEST(cli_route))
+         EA_TEST(docs_example), EA_TEST(decide_table), EA_TEST(decide_weights), EA_TEST(cli_route))

@@ -396,6 +396,10 @@ static const struct {
      "edgeagent.yaml:2:11: a value holds a NUL character"},
     {"{[a]: 1}\n",
      "edgeagent.yaml:1:2: a key must be a plain name, not a list or mapping"},
+    {"tasks:\n  - name: caf\xc3\n",
+     "edgeagent.yaml:2:15: invalid trailing UTF-8 octet"},
+    {"tasks:\n  - name: \xff\n",
+     "edgeagent.yaml:2:11: invalid leading UTF-8 octet"},
 };
 
 static void config_bad(void)

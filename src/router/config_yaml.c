@@ -56,6 +56,21 @@ static struct ea_config_pos pos_of(yaml_mark_t m)
     return (struct ea_config_pos){(uint32_t)m.line + 1, (uint32_t)m.column + 1};
 }
 
+/* Line and column (in bytes) of byte offset off of text. */
+static struct ea_config_pos pos_at_offset(const char *text, size_t len, size_t off)
+{
+    struct ea_config_pos p = {1, 1};
+    for (size_t i = 0; i < off && i < len; i++) {
+        if (text[i] == '\n') {
+            p.line++;
+            p.column = 1;
+        } else {
+            p.column++;
+        }
+    }
+    return p;
+}
+
 static ea_status fail_at(struct reader *r, ea_status s, struct ea_config_pos p, const char *what)
 {
     return ea_error_set(r->err, s, "%s:%u:%u: %s", r->file, (unsigned)p.line, (unsigned)p.column,
@@ -201,6 +216,8 @@ ea_status ea__config_tree_parse(const char *text, size_t len, const char *file,
         yaml_event_t ev;
         if (!yaml_parser_parse(&parser, &ev)) {
             struct ea_config_pos p = pos_of(parser.problem_mark);
+            if (parser.error == YAML_READER_ERROR) /* bad encoding: libyaml gives a byte offset */
+                p = pos_at_offset(text, len, parser.problem_offset);
             if (parser.error == YAML_MEMORY_ERROR)
                 s = ea_error_set(err, EA_ENOMEM, "%s: out of memory", file);
             else if (parser.context)

@@ -1,10 +1,10 @@
-/* bench_route.c - the deployment decision alone (ea_router_decide), as
+/* bench_route.c - the deployment decision alone (ea_router_decide;
+ * EA_TEST_NEEDS_NET: the router is built with the server's libraries), as
  * per-request routing will call it: N calls over 16 profiles in turn (every
  * combination of the four factors, so branches are not one fixed path),
  * each call timed on its own with the monotonic clock. Prints p50/p99/max
  * of the timed calls, the cost of the clock read alone (included in those
  * figures) and the mean of an untimed run. Not a test: nothing is asserted.
- * (EA_TEST_NEEDS_NET: the router is built with the server's libraries.)
  *
  *   build/bench/bench_route [N=1000000]
  */

@@ -28,6 +28,7 @@
  * Does not hold: request validation (request.c), routing and auth (server.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
@@ -36,6 +37,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -99,6 +101,7 @@ struct ea__gen {
     bool client_left; /* a suspended non-streamed request's client closed its socket */
     bool probed;      /* the 1xx probe was sent after the client's stream ended */
     int direct_status; /* answered by direct_answer (status), 0 if not */
+    int direct_fd;     /* direct_answer's own descriptor of the client's socket */
     size_t answer_cap; /* cap of the formatted JSON answer (or of one SSE drain) */
     char cors_origin[256];
     bool stream, include_usage, logprobs;
@@ -339,10 +342,18 @@ static bool answer_half_closed_locked(struct ea__gen *g)
         return false;
     if (!g->probed && peer_state(g->fd) != PEER_EOF)
         return false;
+    /* the thread writes through its own descriptor of the socket: should
+     * libmicrohttpd close its descriptor meanwhile (daemon stop), the number
+     * could be reused by another client, who must never read this answer */
+    g->direct_fd = fcntl(g->fd, F_DUPFD_CLOEXEC, 0);
+    if (g->direct_fd < 0)
+        return false;
     pthread_t t;
     g->refs++; /* the thread's */
     if (ea__thread_start(&t, direct_answer, g) != 0) {
         g->refs--;
+        close(g->direct_fd);
+        g->direct_fd = -1;
         return false;
     }
     pthread_detach(t);
@@ -1237,8 +1248,9 @@ static void *direct_answer(void *arg)
     if (!st)
         st = ea__buf_puts(&head, "\r\n");
     double deadline = srv->p.idle_timeout_s * 1e3;
-    bool ok = !st && write_all(g->fd, head.data, head.len, deadline) &&
-              write_all(g->fd, body.data ? body.data : "", body.len, deadline);
+    bool ok = !st && write_all(g->direct_fd, head.data, head.len, deadline) &&
+              write_all(g->direct_fd, body.data ? body.data : "", body.len, deadline);
+    close(g->direct_fd);
     ea__buf_release(&body);
     ea__buf_release(&head);
     ea__metrics_count(&srv->metrics, g->kind == EA__REQ_CHAT ? EA__EP_CHAT : EA__EP_COMPLETIONS,

@@ -833,15 +833,6 @@ static bool model_served(const ea_server *s, const struct ea__gen_request *r)
            !strcmp(r->model, "auto");
 }
 
-static void log_content(ea_server *s, const char *id, const char *what, const char *text, size_t n)
-{
-    struct ea_buf b;
-    ea__buf_init(&b, n * 6 + 16);
-    if (ea__buf_json_str(&b, text, n) == EA_OK)
-        ea__server_log(s, "request %s %s: %s", id, what, b.data);
-    ea__buf_release(&b);
-}
-
 int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
 {
     ea_server *srv = ctx->srv;
@@ -998,11 +989,11 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
         g->n_prompt_tokens += pn[p];
     if (srv->p.log_content) {
         if (kind == EA__REQ_CHAT)
-            log_content(srv, g->id, "prompt", chat.text, chat.len);
+            ea__server_log_content(srv, g->id, "prompt", chat.text, chat.len);
         else
             for (int p = 0; p < n_prompts; p++)
                 if (r.prompts[p].text)
-                    log_content(srv, g->id, "prompt", r.prompts[p].text, r.prompts[p].len);
+                    ea__server_log_content(srv, g->id, "prompt", r.prompts[p].text, r.prompts[p].len);
     }
     uint64_t seed0 = r.has_seed ? r.seed : ea__server_rand(srv);
     for (int i = 0; i < n_choices; i++) {
@@ -1165,7 +1156,7 @@ static void full_answer(struct ea__gen *g, struct ea__api_error *e, int *status,
     }
     if (g->srv->p.log_content)
         for (int i = 0; i < g->n_choices; i++)
-            log_content(g->srv, g->id, "completion", g->choices[i].q.text.data ? g->choices[i].q.text.data : "",
+            ea__server_log_content(g->srv, g->id, "completion", g->choices[i].q.text.data ? g->choices[i].q.text.data : "",
                         g->choices[i].q.text.len);
     if (format_full(g, o)) {
         char id[48];

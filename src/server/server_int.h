@@ -4,9 +4,11 @@
  *   conn_guard.c   per-connection deadlines, per-IP limit, slots for new clients
  *   metrics.c      Prometheus counters and histograms
  *   http.c         HTTP helpers: clock, log, ids, responses, error JSON, endpoint table
+ *   genq.c         the generation queue between producers and the HTTP side (genq.h)
  *   generate.c     chat/completions: submit to the engine, stream or answer
  *   server.c       libmicrohttpd daemon, routing, auth, small endpoints
- * Calls go one way: server.c -> generate.c / pull_api.c -> http.c.
+ * Calls go one way: server.c -> generate.c / pull_api.c -> http.c; generate.c
+ * -> genq.c.
  *   pull_api.c     POST /v1/edgeagent/models/pull (SSE progress)
  * Does not hold: the public API (edgeagent/server.h).
  */

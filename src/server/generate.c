@@ -1,34 +1,39 @@
-/* generate.c - /v1/chat/completions and /v1/completions: from a complete
- * request body to engine submissions, and from the generation queue
- * (genq.h) to a JSON answer or a Server-Sent Events stream.
+/* generate.c - /v1/chat/completions and /v1/completions on the HTTP side:
+ * validate and admit the request, ask the upstream (upstream.h; for now the
+ * single local one) to prepare and start it into the generation's queue
+ * (genq.h), and turn the queue's output into a JSON answer or a
+ * Server-Sent Events stream. A request flows one way: HTTP (this file) ->
+ * upstream -> queue -> back here through the queue's wake callback.
  *
- * Threads and ownership. A generation (struct ea__gen) embeds its queue
- * (struct ea__genq), whose reference count is the generation's: references
- * are held by
+ * Threads and ownership. A generation (struct ea__gen) embeds its queue,
+ * whose reference count is the generation's: references are held by
  *   - the HTTP request (dropped when libmicrohttpd reports the request
  *     finished, whether completed or the client went away),
  *   - the streaming response object (dropped when MHD frees it),
- *   - each choice submitted to the engine (ea__genq_begin .. ea__genq_finish),
+ *   - each choice an upstream began (ea__genq_begin .. ea__genq_finish;
+ *     for the local upstream, submit .. the engine's DONE event),
  *   - the thread of direct_answer while it writes.
- * The engine callback runs on the engine thread and only enqueues: it turns
- * the token into text (streaming detokenizer, stop-string matcher: bounded
- * work, no I/O) and emits it into the queue; the queue's wake callback
- * (gen_wake, under the queue's mutex) resumes the connection when it is
- * suspended waiting for output (a flag and an eventfd write inside MHD; it
- * never waits for the client). All JSON formatting and socket writes happen
- * on the HTTP threads, which take the pending output under the mutex and
- * format outside it. A client that leaves more than max_stream_pending bytes
- * unread has its generation stopped; a client that disconnects has its
- * sequences cancelled (ea_engine_cancel), which returns their KV blocks. A
- * streamed request learns of it at its next write; a non-streamed one waits
- * suspended, where libmicrohttpd does not watch the socket, so gen_wake
- * peeks at the socket every GONE_CHECK_TOKENS tokens (a non-blocking poll,
- * only while the connection is suspended and its socket therefore still
- * open) and stops the generation when the peer has closed it. A client that
- * only shut down its sending side is still there and gets its answer: see
- * client_left_locked for how the two are told apart.
+ * The producer (the engine thread, for the local upstream) only emits into
+ * the queue; the queue's wake callback (gen_wake, under the queue's mutex)
+ * resumes the connection when it is suspended waiting for output (a flag
+ * and an eventfd write inside MHD; it never waits for the client). All
+ * JSON formatting and socket writes happen on the HTTP threads, which take
+ * a choice's pending output under the mutex and format outside it. A
+ * client that leaves more than max_stream_pending bytes unread has its
+ * generation stopped (the queue's cap); a client that disconnects has its
+ * generation cancelled on the upstream (for the local one ea_engine_cancel,
+ * which returns the KV blocks). A streamed request learns of it at its next
+ * write; a non-streamed one waits suspended, where libmicrohttpd does not
+ * watch the socket, so gen_wake peeks at the socket every GONE_CHECK_TOKENS
+ * pieces (a non-blocking poll, only while the connection is suspended and
+ * its socket therefore still open) and asks the producer to stop when the
+ * peer has closed it. A client that only shut down its sending side is
+ * still there and gets its answer: see client_left_locked for how the two
+ * are told apart. The upstream's job is released with the generation, once
+ * no producer is left.
  * Does not hold: request validation (request.c), routing and auth
- * (server.c), the queue itself (genq.c), response helpers (http.c).
+ * (server.c), the queue (genq.c), templates, tokenizer and engine
+ * (upstream_local.c), response helpers (http.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,24 +49,18 @@
 
 #include "server/genq.h"
 #include "server/server_int.h"
+#include "server/upstream.h"
 #include "util/threadpool.h"
 
 /* Status line and headers of an answer written directly to the socket
  * (direct_answer): fixed lines, an id, a timing value and a CORS origin. */
 #define EA__ANSWER_HEAD_MAX 2048
 
+/* The HTTP side of one choice (its producer's state is the upstream's). */
 struct choice {
-    struct ea__gen *g;
     int index;
     int prompt_idx;
-    uint64_t engine_id; /* under g->q.mu */
-    /* engine thread only */
-    struct ea_detok detok;
-    struct ea_stop_matcher stop;
-    bool has_stop, stopped_by_string;
-    char *scratch, *released;
-    size_t scratch_cap, released_cap;
-    int32_t n_events; /* under g->q.mu: token events so far (client_left_locked) */
+    int32_t n_events; /* under g->q.mu: pieces emitted so far (client_left_locked) */
     /* HTTP thread only */
     struct ea__genq_buf local;
     bool sent_role, sent_finish, done_seen;
@@ -71,7 +70,8 @@ struct choice {
 struct ea__gen {
     struct ea__genq q; /* its mutex guards the fields marked "under mu" */
     ea_server *srv;
-    const struct ea_server_backend *be;
+    struct ea__upstream *up;      /* where it runs */
+    struct ea__upstream_job *job; /* the upstream's handle, released with the generation */
     struct ea__gen *prev, *next;
     /* under mu */
     struct MHD_Connection *conn;
@@ -124,7 +124,9 @@ static void gen_record_metrics(struct ea__gen *g)
         atomic_fetch_add(&m->disconnects, 1);
 }
 
-/* The queue's free callback: the last reference is gone. */
+/* The queue's free callback: the last reference is gone. The generation
+ * leaves the server's list first (ea__gens_cancel_all walks it), and is
+ * counted out last: ea_server_destroy frees the upstream once n_gens is 0. */
 static void gen_free(void *user)
 {
     struct ea__gen *g = user;
@@ -141,20 +143,19 @@ static void gen_free(void *user)
         s->gens = g->next;
     if (g->next)
         g->next->prev = g->prev;
-    s->n_gens--;
-    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    for (int i = 0; i < g->n_choices; i++) {
-        struct choice *c = &g->choices[i];
-        ea_stop_release(&c->stop);
-        ea_free(c->scratch);
-        ea_free(c->released);
-        ea__genq_buf_release(&c->local);
-    }
+    if (g->job)
+        g->up->ops->release(g->job); /* no producer is left: every begun choice finished */
+    for (int i = 0; i < g->n_choices; i++)
+        ea__genq_buf_release(&g->choices[i].local);
     ea_free(g->choices);
     ea__buf_release(&g->out);
     ea__genq_release(&g->q);
     ea_free(g);
+    pthread_mutex_lock(&s->mu);
+    s->n_gens--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void gen_unref(struct ea__gen *g) { ea__genq_unref(&g->q); }
@@ -170,38 +171,26 @@ static void wake_locked(struct ea__gen *g)
 
 void ea__gen_http_done(struct ea__gen *g, bool ok)
 {
-    const struct ea_server_backend *be = g->be;
-    uint64_t ids[64];
-    int n = 0;
+    bool running = false;
     pthread_mutex_lock(&g->q.mu);
     g->http_gone = true;
     g->http_ok = ok;
-    for (int i = 0; i < g->n_choices; i++) {
-        struct choice *c = &g->choices[i];
-        if (g->q.c[i].started && !g->q.c[i].done) {
-            g->disconnected = true;
-            if (n < 64)
-                ids[n++] = c->engine_id;
-            else
-                ea_engine_cancel(be->engine, c->engine_id);
-        }
-    }
+    for (int i = 0; i < g->n_choices; i++)
+        running |= g->q.c[i].started && !g->q.c[i].done;
+    if (running)
+        g->disconnected = true;
     pthread_mutex_unlock(&g->q.mu);
-    for (int i = 0; i < n; i++)
-        ea_engine_cancel(be->engine, ids[i]);
+    if (running)
+        g->up->ops->cancel(g->job); /* the HTTP reference keeps the job alive */
     gen_unref(g);
 }
 
 void ea__gens_cancel_all(ea_server *s)
 {
-    pthread_mutex_lock(&s->mu);
-    for (struct ea__gen *g = s->gens; g; g = g->next) {
-        pthread_mutex_lock(&g->q.mu);
-        for (int i = 0; i < g->n_choices; i++)
-            if (g->q.c[i].started && !g->q.c[i].done)
-                ea_engine_cancel(g->be->engine, g->choices[i].engine_id);
-        pthread_mutex_unlock(&g->q.mu);
-    }
+    pthread_mutex_lock(&s->mu); /* a listed generation is alive */
+    for (struct ea__gen *g = s->gens; g; g = g->next)
+        if (g->job)
+            g->up->ops->cancel(g->job);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -304,58 +293,6 @@ static bool gen_wake(void *user, int i, bool finished)
     return true;
 }
 
-/* ---- the engine side: only enqueue ----------------------------------------------- */
-
-static bool on_engine_event(const struct ea_engine_event *ev)
-{
-    struct choice *c = ev->user;
-    struct ea__gen *g = c->g;
-    struct ea_error err;
-    if (ev->kind == EA_EVENT_TOKEN) {
-        size_t n = 0, rn = 0;
-        if (ea_detok_push(&c->detok, ev->sample->token, c->scratch, c->scratch_cap, &n, &err))
-            n = 0;
-        const char *text = c->scratch;
-        bool matched = false;
-        if (c->has_stop) {
-            matched = ea_stop_feed(&c->stop, c->scratch, n, c->released, &rn);
-            text = c->released;
-            n = rn;
-            c->stopped_by_string = matched;
-        }
-        return ea__genq_emit(&g->q, c->index, text, n, ev->sample) && !matched;
-    }
-    /* DONE: release what the detokenizer and the matcher still hold, unless
-     * a stop string ended the text (what is held belongs to it) */
-    size_t n = 0, rn = 0;
-    const char *text = c->scratch;
-    if (!c->stopped_by_string && ev->finish != EA_FINISH_ERROR) {
-        if (ea_detok_flush(&c->detok, c->scratch, c->scratch_cap, &n, &err))
-            n = 0;
-        if (c->has_stop) {
-            bool m = ea_stop_feed(&c->stop, c->scratch, n, c->released, &rn);
-            if (!m)
-                rn += ea_stop_flush(&c->stop, c->released + rn);
-            text = c->released;
-            n = rn;
-        }
-    }
-    struct ea__genq_end end = {
-        .finish = ev->finish,
-        .stop_string = c->stopped_by_string,
-        .status = ev->status,
-        .error = ev->error,
-        .n_prompt = ev->n_prompt,
-        .n_generated = ev->n_generated,
-        .n_cached = ev->n_cached,
-        .ttft_ms = ev->ttft_ms,
-        .total_ms = ev->total_ms,
-        .queue_ms = ev->queue_ms,
-    };
-    ea__genq_finish(&g->q, c->index, text, n, &end);
-    return true;
-}
-
 /* ---- formatting (HTTP threads) ------------------------------------------------------ */
 
 static const char *finish_name(const struct ea__genq_end *end)
@@ -378,12 +315,22 @@ static double clamp_lp(float lp)
 }
 
 /* token text (raw piece, JSON-escaped with U+FFFD for invalid bytes) and bytes */
-static ea_status put_token(struct ea_buf *o, const ea_tokenizer *tok, int32_t id, bool bytes)
+/* The text of a token id, from the upstream that produced it ("" if unknown). */
+static void piece(const struct ea__upstream *up, int32_t id, bool special, const char **p, size_t *n)
 {
-    const char *p = "";
-    size_t n = 0;
-    if (ea_token_piece(tok, id, true, &p, &n))
-        n = 0;
+    *p = "";
+    *n = 0;
+    if (!up->ops->token_piece || !up->ops->token_piece(up, id, special, p, n)) {
+        *p = "";
+        *n = 0;
+    }
+}
+
+static ea_status put_token(struct ea_buf *o, const struct ea__upstream *up, int32_t id, bool bytes)
+{
+    const char *p;
+    size_t n;
+    piece(up, id, true, &p, &n);
     ea_status s = ea__buf_puts(o, "\"token\":");
     if (!s)
         s = ea__buf_json_str(o, p, n);
@@ -400,7 +347,7 @@ static ea_status put_token(struct ea_buf *o, const ea_tokenizer *tok, int32_t id
 static ea_status put_logprobs(struct ea_buf *o, struct ea__gen *g, struct choice *c,
                               const struct ea__genq_buf *q, size_t text_len)
 {
-    const ea_tokenizer *tok = g->be->tok;
+    const struct ea__upstream *tok = g->up;
     ea_status s = EA_OK;
     if (!g->q.logprobs || q->n_lps == 0)
         return ea__buf_puts(o, "null");
@@ -430,10 +377,9 @@ static ea_status put_logprobs(struct ea_buf *o, struct ea__gen *g, struct choice
     /* completions: parallel arrays */
     s = ea__buf_puts(o, "{\"tokens\":[");
     for (int32_t i = 0; i < q->n_lps && !s; i++) {
-        const char *p = "";
-        size_t n = 0;
-        if (ea_token_piece(tok, q->lps[i].token, true, &p, &n))
-            n = 0;
+        const char *p;
+        size_t n;
+        piece(tok, q->lps[i].token, true, &p, &n);
         if (i)
             s = ea__buf_putc(o, ',');
         if (!s)
@@ -448,10 +394,9 @@ static ea_status put_logprobs(struct ea_buf *o, struct ea__gen *g, struct choice
     for (int32_t i = 0; i < q->n_lps && !s; i++) {
         s = ea__buf_puts(o, i ? ",{" : "{");
         for (int32_t k = 0; k < q->lps[i].n_top && !s; k++) {
-            const char *p = "";
-            size_t n = 0;
-            if (ea_token_piece(tok, q->lps[i].top[k].token, true, &p, &n))
-                n = 0;
+            const char *p;
+            size_t n;
+            piece(tok, q->lps[i].top[k].token, true, &p, &n);
             if (k)
                 s = ea__buf_putc(o, ',');
             if (!s)
@@ -469,9 +414,8 @@ static ea_status put_logprobs(struct ea_buf *o, struct ea__gen *g, struct choice
     size_t off = c->text_offset;
     for (int32_t i = 0; i < q->n_lps && !s; i++) {
         const char *p;
-        size_t n = 0;
-        if (ea_token_piece(tok, q->lps[i].token, false, &p, &n))
-            n = 0;
+        size_t n;
+        piece(tok, q->lps[i].token, false, &p, &n);
         s = ea__buf_printf(o, "%s%zu", i ? "," : "", off);
         off += n;
     }
@@ -721,40 +665,6 @@ static void stream_free(void *cls) { gen_unref(cls); }
 
 /* ---- request handling ---------------------------------------------------------------- */
 
-static int respond_gen_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
-                             const struct ea__api_error *e)
-{
-    return ea__respond_error(c, conn, e);
-}
-
-/* Tokenizes a completion prompt (the caller's own text: special tokens are
- * recognised unless parse_special is off) into a fresh array; EA_ETOOBIG
- * when it has more than max tokens. Chat prompts are tokenized by
- * ea_chat_render, which keeps message data from becoming control tokens. */
-static ea_status tokenize_prompt(const ea_tokenizer *tok, const char *text, size_t len, bool parse_special,
-                                 int32_t max, int32_t **out, int32_t *n_out, struct ea_error *err)
-{
-    size_t cap = (size_t)max + 1, n = 0;
-    /* a prompt far longer in bytes than the context in tokens cannot fit:
-     * refuse before spending time on it (no vocabulary averages 64 bytes/token) */
-    if (len / 64 > cap)
-        return ea_error_set(err, EA_ETOOBIG, "prompt too long");
-    int32_t *t = ea_malloc(sizeof *t * cap);
-    if (!t)
-        return ea_error_set(err, EA_ENOMEM, "out of memory");
-    unsigned flags = EA_TOK_ADD_SPECIAL | (parse_special ? EA_TOK_PARSE_SPECIAL : 0);
-    ea_status s = ea_tokenize(tok, text, len, flags, t, cap, &n, err);
-    if (!s && n >= cap)
-        s = ea_error_set(err, EA_ETOOBIG, "prompt too long");
-    if (s) {
-        ea_free(t);
-        return s;
-    }
-    *out = t;
-    *n_out = (int32_t)n;
-    return EA_OK;
-}
-
 /* Whether the request's model names what this server serves: the served
  * id, "default" or "auto" (the router's default task), or no model at all. */
 static bool model_served(const ea_server *s, const struct ea__gen_request *r)
@@ -763,6 +673,150 @@ static bool model_served(const ea_server *s, const struct ea__gen_request *r)
         return true;
     return !strcmp(r->model, s->model_id) || !strcmp(r->model, "default") ||
            !strcmp(r->model, "auto");
+}
+
+/* A generation for n_choices choices of r, registered with the server,
+ * holding the HTTP request's reference; NULL when out of memory. */
+static struct ea__gen *gen_create(struct ea__req_ctx *ctx, struct MHD_Connection *conn,
+                                  const struct ea__gen_request *r, int n_choices)
+{
+    ea_server *srv = ctx->srv;
+    struct ea__gen *g = ea_calloc(1, sizeof *g);
+    /* the same cap bounds a stream's unsent output and a whole non-streamed answer */
+    size_t qcap = srv->p.max_stream_pending;
+    if (g)
+        g->choices = ea_calloc((size_t)n_choices, sizeof *g->choices);
+    /* one reference: the HTTP request's */
+    if (!g || !g->choices ||
+        ea__genq_init(&g->q, n_choices, qcap, r->logprobs, r->top_logprobs, gen_wake, gen_free, g)) {
+        if (g)
+            ea_free(g->choices);
+        ea_free(g);
+        return NULL;
+    }
+    g->srv = srv;
+    g->conn = conn;
+    g->fd = -1;
+    g->kind = r->kind;
+    g->stream = r->stream;
+    g->include_usage = r->include_usage;
+    g->n_choices = n_choices;
+    g->created = (int64_t)time(NULL);
+    g->t_start = ctx->t_start;
+    /* every formatted byte comes from the choices' queues (capped at qcap
+     * bytes of text each, and ea__genq_max_lps(qcap) logprob entries) */
+    g->answer_cap = EA__JSON_SLACK + (size_t)n_choices * (qcap * EA__JSON_ESCAPE +
+                                                          (ea__genq_max_lps(qcap) + 1) *
+                                                              EA__LOGPROB_JSON_BYTES);
+    ea__buf_init(&g->out, g->answer_cap);
+    snprintf(g->id, sizeof g->id, "%s", ctx->id);
+    snprintf(g->cors_origin, sizeof g->cors_origin, "%s", ctx->cors_origin);
+    for (int i = 0; i < n_choices; i++) {
+        struct choice *c = &g->choices[i];
+        c->index = i;
+        c->prompt_idx = i / r->n;
+        ea__genq_buf_init(&c->local, qcap);
+        c->sent_role = r->kind != EA__REQ_CHAT; /* completions chunks carry no role */
+    }
+    pthread_mutex_lock(&srv->mu);
+    g->next = srv->gens;
+    if (srv->gens)
+        srv->gens->prev = g;
+    srv->gens = g;
+    srv->n_gens++;
+    pthread_mutex_unlock(&srv->mu);
+    return g;
+}
+
+/* Answers with the event stream (its reader drains the queue). */
+static int respond_stream(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct ea__gen *g)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, g, stream_free);
+    if (!resp) {
+        g->up->ops->cancel(g->job);
+        struct ea__api_error e;
+        ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+        return ea__respond_error(ctx, conn, &e);
+    }
+    pthread_mutex_lock(&g->q.mu);
+    ea__genq_ref_locked(&g->q); /* the response's */
+    pthread_mutex_unlock(&g->q.mu);
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    ea__add_common_headers(ctx, resp);
+    ctx->status = 200;
+    ctx->responded = true;
+    ea__metrics_count(&ctx->srv->metrics, ctx->ep, 200);
+    int ret = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* A non-streamed request waits suspended until every choice is done (or
+ * answers at once when they already are). */
+static int park_or_answer(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct ea__gen *g)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    pthread_mutex_lock(&g->q.mu);
+    g->fd = ci ? ci->connect_fd : -1;
+    if (g->q.n_done < g->n_choices) {
+        g->suspended = true;
+        MHD_suspend_connection(conn);
+        pthread_mutex_unlock(&g->q.mu);
+        return MHD_YES;
+    }
+    pthread_mutex_unlock(&g->q.mu);
+    return ea__handle_generate_resumed(ctx, conn);
+}
+
+/* Validates, prepares on the upstream, admits, starts and answers (the
+ * request r is released by the caller). */
+static int generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct ea__gen_request *r)
+{
+    ea_server *srv = ctx->srv;
+    struct ea__upstream *up = srv->upstream;
+    struct ea__api_error e = {0};
+    if (!model_served(srv, r)) {
+        ea__api_errorf(&e, 404, "invalid_request_error", "model_not_found", "model",
+                       "the model '%.100s' does not exist (this server serves '%s'; 'default' "
+                       "and 'auto' name it too)",
+                       r->model, srv->model_id);
+        return ea__respond_error(ctx, conn, &e);
+    }
+    struct ea__upstream_job *job = NULL;
+    if (!up->ops->prepare(up, r, ctx->id, &job, &e))
+        return ea__respond_error(ctx, conn, &e);
+
+    /* admission: a cap on generations in flight besides the engine's queue */
+    pthread_mutex_lock(&srv->mu);
+    bool full = srv->n_gens >= srv->p.max_inflight;
+    pthread_mutex_unlock(&srv->mu);
+    if (full) {
+        up->ops->release(job);
+        ea__api_errorf(&e, 429, "rate_limit_error", "server_overloaded", NULL,
+                       "the server is at its limit of %d requests in flight; retry shortly",
+                       srv->p.max_inflight);
+        return ea__respond_error(ctx, conn, &e);
+    }
+    int n_prompts = r->kind == EA__REQ_CHAT ? 1 : r->n_prompts;
+    struct ea__gen *g = gen_create(ctx, conn, r, n_prompts * r->n);
+    if (!g) {
+        up->ops->release(job);
+        ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+        return ea__respond_error(ctx, conn, &e);
+    }
+    g->up = up;
+    g->job = job; /* released with g */
+    ctx->gen = g;
+    uint64_t seed = r->has_seed ? r->seed : ea__server_rand(srv);
+    if (!up->ops->start(job, r, seed, &g->q, &e)) {
+        if (e.status == 429)
+            ea__server_log(srv, "request %s: 429 %s", ctx->id, e.message);
+        return ea__respond_error(ctx, conn, &e);
+    }
+    return r->stream ? respond_stream(ctx, conn, g) : park_or_answer(ctx, conn, g);
 }
 
 int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
@@ -776,293 +830,8 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
     struct ea__api_error e = {0};
     if (!ea__gen_request_parse(kind, ctx->body.data ? ctx->body.data : "", ctx->body.len, &lim, &r,
                                &e))
-        return respond_gen_error(ctx, conn, &e);
-    if (!model_served(srv, &r)) {
-        ea__api_errorf(&e, 404, "invalid_request_error", "model_not_found", "model",
-                       "the model '%.100s' does not exist (this server serves '%s'; 'default' "
-                       "and 'auto' name it too)",
-                       r.model, srv->model_id);
-        ea__gen_request_release(&r);
-        return respond_gen_error(ctx, conn, &e);
-    }
-
-    int n_prompts = kind == EA__REQ_CHAT ? 1 : r.n_prompts;
-    int32_t *ptoks[EA__MAX_PROMPTS] = {0};
-    int32_t pn[EA__MAX_PROMPTS] = {0};
-    struct ea__gen *g = NULL;
-    int ret = MHD_NO;
-    struct ea_error err = {0};
-    struct ea_chat_prompt chat = {0};
-    int32_t ctx_max = be->max_context;
-
-    for (int p = 0; p < n_prompts; p++) {
-        ea_status s = EA_OK;
-        const char *text = NULL;
-        size_t len = 0;
-        if (kind == EA__REQ_CHAT) {
-            s = ea__chat_prompt_render(srv->chat, r.msgs, r.n_msgs, srv->p.max_body_bytes * 2,
-                                       (size_t)ctx_max, &chat, &err);
-            if (!s) { /* the tokens move to ptoks */
-                ptoks[p] = chat.tokens;
-                pn[p] = (int32_t)chat.n_tokens;
-                chat.tokens = NULL;
-            }
-        } else if (r.prompts[p].text) {
-            text = r.prompts[p].text;
-            len = r.prompts[p].len;
-        }
-        if (kind == EA__REQ_CHAT) {
-            /* tokenized above */
-        } else if (!s && text) {
-            s = tokenize_prompt(be->tok, text, len, r.parse_special, ctx_max, &ptoks[p], &pn[p], &err);
-        } else if (!s) {
-            pn[p] = r.prompts[p].n_tokens;
-            ptoks[p] = ea_malloc(sizeof(int32_t) * (size_t)pn[p]);
-            if (!ptoks[p])
-                s = EA_ENOMEM;
-            else
-                memcpy(ptoks[p], r.prompts[p].tokens, sizeof(int32_t) * (size_t)pn[p]);
-        }
-        /* the prompt must leave room for at least one generated token */
-        if (!s && pn[p] >= ctx_max)
-            s = EA_ETOOBIG;
-        if (s == EA_ETOOBIG) {
-            ea__api_errorf(&e, 400, "invalid_request_error", "context_length_exceeded",
-                           kind == EA__REQ_CHAT ? "messages" : "prompt",
-                           "this model's maximum context length is %d tokens; the prompt (%d "
-                           "tokens) leaves no room for an answer",
-                           ctx_max, pn[p]);
-            ret = respond_gen_error(ctx, conn, &e);
-            goto out;
-        }
-        if (s == EA_EINVAL && kind == EA__REQ_CHAT) {
-            ea__api_errorf(&e, 400, "invalid_request_error", NULL, "messages", "%s", err.msg);
-            ret = respond_gen_error(ctx, conn, &e);
-            goto out;
-        }
-        if (s) {
-            char id[48];
-            ea__server_new_id(srv, "err", id, sizeof id);
-            ea__server_log(srv, "error %s: preparing the prompt: %s", id, err.msg);
-            ea__api_errorf(&e, 500, "server_error", NULL, NULL,
-                           "internal error preparing the prompt (error id %s)", id);
-            ret = respond_gen_error(ctx, conn, &e);
-            goto out;
-        }
-        if (pn[p] == 0) {
-            ea__api_errorf(&e, 400, "invalid_request_error", NULL,
-                           kind == EA__REQ_CHAT ? "messages" : "prompt",
-                           "the prompt is empty (and this vocabulary adds no BOS token)");
-            ret = respond_gen_error(ctx, conn, &e);
-            goto out;
-        }
-    }
-
-    /* admission: a cap on generations in flight besides the engine's queue */
-    pthread_mutex_lock(&srv->mu);
-    bool full = srv->n_gens >= srv->p.max_inflight;
-    pthread_mutex_unlock(&srv->mu);
-    if (full) {
-        ea__api_errorf(&e, 429, "rate_limit_error", "server_overloaded", NULL,
-                       "the server is at its limit of %d requests in flight; retry shortly",
-                       srv->p.max_inflight);
-        ret = respond_gen_error(ctx, conn, &e);
-        goto out;
-    }
-
-    g = ea_calloc(1, sizeof *g);
-    int n_choices = n_prompts * r.n;
-    /* the same cap bounds a stream's unsent output and a whole non-streamed answer */
-    size_t qcap = srv->p.max_stream_pending;
-    if (g)
-        g->choices = ea_calloc((size_t)n_choices, sizeof *g->choices);
-    /* one reference: the HTTP request's */
-    if (!g || !g->choices ||
-        ea__genq_init(&g->q, n_choices, qcap, r.logprobs, r.top_logprobs, gen_wake, gen_free, g)) {
-        if (g)
-            ea_free(g->choices);
-        ea_free(g);
-        g = NULL;
-        ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
-        ret = respond_gen_error(ctx, conn, &e);
-        goto out;
-    }
-    g->srv = srv;
-    g->be = be;
-    g->conn = conn;
-    g->fd = -1;
-    g->kind = kind;
-    g->stream = r.stream;
-    g->include_usage = r.include_usage;
-    g->n_choices = n_choices;
-    g->created = (int64_t)time(NULL);
-    g->t_start = ctx->t_start;
-    /* every formatted byte comes from the choices' queues (capped at qcap
-     * bytes of text each, and ea__genq_max_lps(qcap) logprob entries) */
-    g->answer_cap = EA__JSON_SLACK + (size_t)n_choices * (qcap * EA__JSON_ESCAPE +
-                                                          (ea__genq_max_lps(qcap) + 1) *
-                                                              EA__LOGPROB_JSON_BYTES);
-    ea__buf_init(&g->out, g->answer_cap);
-    snprintf(g->id, sizeof g->id, "%s", ctx->id);
-    snprintf(g->cors_origin, sizeof g->cors_origin, "%s", ctx->cors_origin);
-    pthread_mutex_lock(&srv->mu);
-    g->next = srv->gens;
-    if (srv->gens)
-        srv->gens->prev = g;
-    srv->gens = g;
-    srv->n_gens++;
-    pthread_mutex_unlock(&srv->mu);
-    ctx->gen = g;
-
-    size_t piece_max = ea_detok_max_output(be->tok) + 8;
-    for (int p = 0; p < n_prompts; p++)
-        g->q.n_prompt_tokens += pn[p];
-    if (srv->p.log_content) {
-        if (kind == EA__REQ_CHAT)
-            ea__server_log_content(srv, g->id, "prompt", chat.text, chat.len);
-        else
-            for (int p = 0; p < n_prompts; p++)
-                if (r.prompts[p].text)
-                    ea__server_log_content(srv, g->id, "prompt", r.prompts[p].text, r.prompts[p].len);
-    }
-    uint64_t seed0 = r.has_seed ? r.seed : ea__server_rand(srv);
-    for (int i = 0; i < n_choices; i++) {
-        struct choice *c = &g->choices[i];
-        c->g = g;
-        c->index = i;
-        c->prompt_idx = i / r.n;
-        ea__genq_buf_init(&c->local, qcap);
-        c->scratch_cap = piece_max;
-        c->released_cap = piece_max + EA__MAX_STOP_LEN + 8;
-        c->scratch = ea_malloc(c->scratch_cap);
-        c->released = ea_malloc(c->released_cap);
-        ea_detok_init(&c->detok, be->tok, 0);
-        if (!c->scratch || !c->released ||
-            (r.n_stop && ea_stop_init(&c->stop, (const char *const *)r.stops, r.n_stop, &err))) {
-            ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
-            goto submit_failed;
-        }
-        c->has_stop = r.n_stop > 0;
-        c->sent_role = kind != EA__REQ_CHAT; /* completions chunks carry no role */
-        if (r.echo && kind == EA__REQ_COMPLETION) {
-            /* echo: the prompt text goes out first, as if generated */
-            struct ea__prompt *pr = &r.prompts[c->prompt_idx];
-            ea_status es;
-            if (pr->text) {
-                es = ea__buf_append(&g->q.c[i].pending.text, pr->text, pr->len);
-            } else {
-                size_t need = 0;
-                ea_detokenize(be->tok, pr->tokens, (size_t)pr->n_tokens, 0, NULL, 0, &need, &err);
-                es = ea__buf_reserve(&g->q.c[i].pending.text, need + 1);
-                if (!es)
-                    es = ea_detokenize(be->tok, pr->tokens, (size_t)pr->n_tokens, 0, g->q.c[i].pending.text.data,
-                                       need + 1, &g->q.c[i].pending.text.len, &err);
-            }
-            if (es) {
-                ea__api_errorf(&e, 400, "invalid_request_error", NULL, "echo",
-                               "the prompt is too long to echo");
-                goto submit_failed;
-            }
-        }
-    }
-    for (int i = 0; i < n_choices; i++) {
-        struct choice *c = &g->choices[i];
-        int p = c->prompt_idx;
-        struct ea_engine_request er = {0};
-        er.prompt = ptoks[p];
-        er.n_prompt = pn[p];
-        ea_sampling_params_default(&er.sampling);
-        er.sampling.temperature = r.has_temperature ? r.temperature : 1.0f;
-        er.sampling.top_p = r.has_top_p ? r.top_p : 1.0f;
-        er.sampling.presence_penalty = r.presence_penalty;
-        er.sampling.frequency_penalty = r.frequency_penalty;
-        er.sampling.seed = seed0 + (uint64_t)i;
-        er.sampling.logit_bias = r.bias;
-        er.sampling.n_logit_bias = r.n_bias;
-        er.sampling.logprobs = r.logprobs;
-        er.sampling.n_logprobs = r.top_logprobs;
-        int32_t room = ctx_max - pn[p];
-        er.max_tokens = r.max_tokens ? r.max_tokens : srv->p.max_tokens;
-        if (er.max_tokens > room)
-            er.max_tokens = room; /* the context ends it with finish_reason "length" */
-        er.cb = on_engine_event;
-        er.user = c;
-        ea__genq_begin(&g->q, i); /* the engine's reference, dropped at DONE */
-        uint64_t id = 0;
-        ea_status s = ea_engine_submit(be->engine, &er, &id, &err);
-        if (s) {
-            ea__genq_abort(&g->q, i); /* on error no callback is ever made */
-        } else {
-            pthread_mutex_lock(&g->q.mu);
-            c->engine_id = id;
-            pthread_mutex_unlock(&g->q.mu);
-        }
-        if (s == EA_EOVERLOADED) {
-            ea__api_errorf(&e, 429, "rate_limit_error", "server_overloaded", NULL,
-                           "the server is overloaded (%s); retry shortly", err.msg);
-            goto submit_failed;
-        } else if (s == EA_ETOOBIG) {
-            ea__api_errorf(&e, 400, "invalid_request_error", "context_length_exceeded",
-                           kind == EA__REQ_CHAT ? "messages" : "prompt", "%s", err.msg);
-            goto submit_failed;
-        } else if (s) {
-            char eid[48];
-            ea__server_new_id(srv, "err", eid, sizeof eid);
-            ea__server_log(srv, "error %s: submit: %s", eid, err.msg);
-            ea__api_errorf(&e, 500, "server_error", NULL, NULL, "internal error (error id %s)", eid);
-            goto submit_failed;
-        }
-    }
-
-    if (r.stream) {
-        struct MHD_Response *resp =
-            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, g, stream_free);
-        if (!resp) {
-            ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
-            goto submit_failed;
-        }
-        pthread_mutex_lock(&g->q.mu);
-        ea__genq_ref_locked(&g->q); /* the response's */
-        pthread_mutex_unlock(&g->q.mu);
-        MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
-        MHD_add_response_header(resp, "Cache-Control", "no-cache");
-        MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-        ea__add_common_headers(ctx, resp);
-        ctx->status = 200;
-        ctx->responded = true;
-        ea__metrics_count(&srv->metrics, ctx->ep, 200);
-        ret = MHD_queue_response(conn, 200, resp);
-        MHD_destroy_response(resp);
-        goto out;
-    }
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    pthread_mutex_lock(&g->q.mu);
-    g->fd = ci ? ci->connect_fd : -1;
-    if (g->q.n_done < g->n_choices) {
-        g->suspended = true;
-        MHD_suspend_connection(conn);
-        pthread_mutex_unlock(&g->q.mu);
-        ret = MHD_YES;
-        goto out;
-    }
-    pthread_mutex_unlock(&g->q.mu);
-    ret = ea__handle_generate_resumed(ctx, conn);
-    goto out;
-
-submit_failed:
-    /* cancel what went in; their DONE events drop their references */
-    pthread_mutex_lock(&g->q.mu);
-    for (int i = 0; i < n_choices; i++)
-        if (g->q.c[i].started && !g->q.c[i].done)
-            ea_engine_cancel(be->engine, g->choices[i].engine_id);
-    pthread_mutex_unlock(&g->q.mu);
-    if (e.status == 429)
-        ea__server_log(srv, "request %s: 429 %s", ctx->id, e.message);
-    ret = respond_gen_error(ctx, conn, &e);
-out:
-    for (int p = 0; p < n_prompts; p++)
-        ea_free(ptoks[p]);
-    ea_chat_prompt_release(&chat);
+        return ea__respond_error(ctx, conn, &e);
+    int ret = generate(ctx, conn, &r);
     ea__gen_request_release(&r);
     return ret;
 }

@@ -32,6 +32,7 @@
 #include <microhttpd.h>
 
 #include "server/server_int.h"
+#include "server/upstream.h"
 
 #define PULL_STOP_WAIT_S 30 /* shutdown waits this long for cancelled pulls */
 /* /v1/models lists one model (its id is at most 127 bytes); the metrics text
@@ -907,6 +908,12 @@ ea_status ea_server_set_backend(ea_server *s, const struct ea_server_backend *b,
     s->be_store = *b;
     snprintf(s->model_id, sizeof s->model_id, "%s", b->model_id ? b->model_id : "edgeagent");
     s->be_store.model_id = s->model_id;
+    ts = ea__upstream_local_create(s, &s->be_store, s->chat, &s->upstream, err);
+    if (ts) {
+        ea_chat_destroy(s->chat);
+        s->chat = NULL;
+        return ts;
+    }
     atomic_store(&s->be, &s->be_store);
     return EA_OK;
 }
@@ -1020,6 +1027,7 @@ void ea_server_destroy(ea_server *s)
     ea_free(s->models_dir);
     ea_free(s->hf_token);
     ea_free(s->hf_endpoint);
+    ea__upstream_local_destroy(s->upstream);
     ea_chat_destroy(s->chat);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);

@@ -4,11 +4,13 @@
  *   conn_guard.c   per-connection deadlines, per-IP limit, slots for new clients
  *   metrics.c      Prometheus counters and histograms
  *   http.c         HTTP helpers: clock, log, ids, responses, error JSON, endpoint table
- *   genq.c         the generation queue between producers and the HTTP side (genq.h)
- *   generate.c     chat/completions: submit to the engine, stream or answer
+ *   genq.c         the generation queue between upstreams and the HTTP side (genq.h)
+ *   upstream_local.c  the local upstream (upstream.h): template, tokenizer, engine
+ *   generate.c     chat/completions: validate, admit, start on the upstream, stream or answer
  *   server.c       libmicrohttpd daemon, routing, auth, small endpoints
- * Calls go one way: server.c -> generate.c / pull_api.c -> http.c; generate.c
- * -> genq.c.
+ * Calls go one way: HTTP -> upstream -> queue -> back: server.c -> generate.c
+ * -> upstream (ops table) -> genq.c, whose wake callback resumes generate.c's
+ * connection; every file may use http.c, which calls none of them.
  *   pull_api.c     POST /v1/edgeagent/models/pull (SSE progress)
  * Does not hold: the public API (edgeagent/server.h).
  */
@@ -250,6 +252,7 @@ void ea__guard_stats(const struct ea__conn_guard *g, struct ea__guard_stats *st)
 
 struct ea__gen;
 struct ea__pull_job;
+struct ea__upstream;
 
 #define EA__MAX_PULLS 4 /* pulls running at once (429 past it) */
 
@@ -263,6 +266,7 @@ struct ea_server {
     _Atomic(const struct ea_server_backend *) be; /* NULL while loading */
     struct ea_server_backend be_store;
     ea_chat *chat; /* chat format of the backend's model */
+    struct ea__upstream *upstream; /* where generations run (the local one), set with be */
     char model_id[128];
     _Atomic bool draining;
     _Atomic uint64_t next_id;

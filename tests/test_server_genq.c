@@ -1,10 +1,10 @@
-/* test_server_genq.c - the generation queue (src/server/genq.h) on its own:
+/* test_server_genq.c - the generation queue (src/server/genq.h) on its own
+ * (EA_TEST_NEEDS_NET: src/server/ is built only with the server's libraries):
  * what a producer emits is what the consumer takes, in order and once; the
  * caps stop a producer whose output is not read; the wake callback sees
  * every piece and can stop the producer; finish records the end and drops
  * the producer's reference; the last reference frees; a producer thread
  * and a consumer thread racing lose and duplicate nothing.
- * EA_TEST_NEEDS_NET (src/server/ is built only with the server's libraries).
  */
 #include <pthread.h>
 #include <string.h>

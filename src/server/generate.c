@@ -675,10 +675,12 @@ static bool model_served(const ea_server *s, const struct ea__gen_request *r)
            !strcmp(r->model, "auto");
 }
 
-/* A generation for n_choices choices of r, registered with the server,
- * holding the HTTP request's reference; NULL when out of memory. */
+/* A generation for n_choices choices of r on up's job (released with the
+ * generation from now on), registered with the server, holding the HTTP
+ * request's reference; NULL when out of memory. */
 static struct ea__gen *gen_create(struct ea__req_ctx *ctx, struct MHD_Connection *conn,
-                                  const struct ea__gen_request *r, int n_choices)
+                                  const struct ea__gen_request *r, int n_choices,
+                                  struct ea__upstream *up, struct ea__upstream_job *job)
 {
     ea_server *srv = ctx->srv;
     struct ea__gen *g = ea_calloc(1, sizeof *g);
@@ -695,6 +697,8 @@ static struct ea__gen *gen_create(struct ea__req_ctx *ctx, struct MHD_Connection
         return NULL;
     }
     g->srv = srv;
+    g->up = up;
+    g->job = job;
     g->conn = conn;
     g->fd = -1;
     g->kind = r->kind;
@@ -801,14 +805,12 @@ static int generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct
         return ea__respond_error(ctx, conn, &e);
     }
     int n_prompts = r->kind == EA__REQ_CHAT ? 1 : r->n_prompts;
-    struct ea__gen *g = gen_create(ctx, conn, r, n_prompts * r->n);
+    struct ea__gen *g = gen_create(ctx, conn, r, n_prompts * r->n, up, job);
     if (!g) {
         up->ops->release(job);
         ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
         return ea__respond_error(ctx, conn, &e);
     }
-    g->up = up;
-    g->job = job; /* released with g */
     ctx->gen = g;
     uint64_t seed = r->has_seed ? r->seed : ea__server_rand(srv);
     if (!up->ops->start(job, r, seed, &g->q, &e)) {

@@ -18,6 +18,7 @@
  * finished, so the callback never sees freed state.
  * Does not hold: HTTP, JSON or SSE (generate.c), the queue (genq.c).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,7 +53,9 @@ struct local_choice {
 
 struct ea__upstream_job {
     struct ea__upstream_local *u;
-    struct ea__genq *q;
+    /* set by start once c and n_choices are (cancel may run meanwhile, on
+     * the shutdown path); NULL before */
+    _Atomic(struct ea__genq *) q;
     char req_id[48];
     enum ea__req_kind kind;
     int n_prompts;
@@ -197,7 +200,7 @@ fail:
 static bool on_engine_event(const struct ea_engine_event *ev)
 {
     struct local_choice *c = ev->user;
-    struct ea__genq *q = c->job->q;
+    struct ea__genq *q = atomic_load_explicit(&c->job->q, memory_order_relaxed); /* set before submit */
     struct ea_error err;
     if (ev->kind == EA_EVENT_TOKEN) {
         size_t n = 0, rn = 0;
@@ -248,21 +251,22 @@ static bool on_engine_event(const struct ea_engine_event *ev)
 
 static void local_cancel(struct ea__upstream_job *job)
 {
-    if (!job || !job->q)
-        return;
+    struct ea__genq *q = job ? atomic_load(&job->q) : NULL;
+    if (!q)
+        return; /* not started */
     ea_engine *engine = job->u->be->engine;
     uint64_t ids[LOCAL_CANCEL_BATCH];
     int n = 0;
-    pthread_mutex_lock(&job->q->mu);
+    pthread_mutex_lock(&q->mu);
     for (int i = 0; i < job->n_choices; i++) {
-        if (job->q->c[i].started && !job->q->c[i].done) {
+        if (q->c[i].started && !q->c[i].done) {
             if (n < LOCAL_CANCEL_BATCH)
                 ids[n++] = job->c[i].engine_id;
             else
                 ea_engine_cancel(engine, job->c[i].engine_id);
         }
     }
-    pthread_mutex_unlock(&job->q->mu);
+    pthread_mutex_unlock(&q->mu);
     for (int i = 0; i < n; i++)
         ea_engine_cancel(engine, ids[i]);
 }
@@ -273,15 +277,16 @@ static bool echo_prompt(struct ea__upstream_job *job, const struct ea__gen_reque
     const ea_tokenizer *tok = job->u->be->tok;
     const struct ea__prompt *pr = &r->prompts[i / r->n];
     if (pr->text)
-        return ea__genq_emit(job->q, i, pr->text, pr->len, NULL);
+        return ea__genq_emit(atomic_load(&job->q), i, pr->text, pr->len, NULL);
     struct ea_error err = {0};
     size_t need = 0, got = 0;
     ea_detokenize(tok, pr->tokens, (size_t)pr->n_tokens, 0, NULL, 0, &need, &err);
-    if (need >= job->q->cap)
+    struct ea__genq *q = atomic_load(&job->q);
+    if (need >= q->cap)
         return false;
     char *text = ea_malloc(need + 1);
     bool ok = text && !ea_detokenize(tok, pr->tokens, (size_t)pr->n_tokens, 0, text, need + 1, &got, &err) &&
-              ea__genq_emit(job->q, i, text, got, NULL);
+              ea__genq_emit(q, i, text, got, NULL);
     ea_free(text);
     return ok;
 }
@@ -345,16 +350,17 @@ static bool submit_choice(struct ea__upstream_job *job, const struct ea__gen_req
     er.cb = on_engine_event;
     er.user = c;
     struct ea_error err = {0};
-    ea__genq_begin(job->q, i); /* the engine's reference, dropped at DONE */
+    struct ea__genq *q = atomic_load(&job->q);
+    ea__genq_begin(q, i); /* the engine's reference, dropped at DONE */
     uint64_t id = 0;
     ea_status s = ea_engine_submit(u->be->engine, &er, &id, &err);
     if (!s) {
-        pthread_mutex_lock(&job->q->mu);
+        pthread_mutex_lock(&q->mu);
         c->engine_id = id;
-        pthread_mutex_unlock(&job->q->mu);
+        pthread_mutex_unlock(&q->mu);
         return true;
     }
-    ea__genq_abort(job->q, i); /* on error no callback is ever made */
+    ea__genq_abort(q, i); /* on error no callback is ever made */
     if (s == EA_EOVERLOADED)
         return ea__api_errorf(e, 429, "rate_limit_error", "server_overloaded", NULL,
                               "the server is overloaded (%s); retry shortly", err.msg);
@@ -371,13 +377,11 @@ static bool local_start(struct ea__upstream_job *job, const struct ea__gen_reque
                         struct ea__genq *q, struct ea__api_error *e)
 {
     ea_server *srv = job->u->srv;
-    job->q = q;
-    job->n_choices = q->n_choices;
-    job->c = ea_calloc((size_t)job->n_choices, sizeof *job->c);
-    if (!job->c) {
-        job->n_choices = 0;
+    job->c = ea_calloc((size_t)q->n_choices, sizeof *job->c);
+    if (!job->c)
         return ea__api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
-    }
+    job->n_choices = q->n_choices;
+    atomic_store(&job->q, q); /* publishes c and n_choices to cancel */
     for (int p = 0; p < job->n_prompts; p++)
         q->n_prompt_tokens += job->pn[p];
     if (srv->p.log_content) {

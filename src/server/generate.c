@@ -72,7 +72,7 @@ struct ea__gen {
     ea_server *srv;
     struct ea__upstream *up;      /* where it runs */
     struct ea__upstream_job *job; /* the upstream's handle, released with the generation */
-    struct ea__gen *prev, *next;
+    struct ea__gen *prev, *next; /* the server's list, under srv->mu */
     /* under mu */
     struct MHD_Connection *conn;
     bool suspended, http_gone;

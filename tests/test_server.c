@@ -27,7 +27,9 @@
 #include "edgeagent/server.h"
 #include "edgeagent/tokenizer.h"
 #include "harness.h"
+#include "server/genq.h"
 #include "server/server_int.h"
+#include "server/upstream.h"
 
 /* ---- fixture: tiny generated model + engine + server on port 0 ------------- */
 
@@ -1136,6 +1138,148 @@ static void auth_and_bind(void)
     ea_server_destroy(s);
 }
 
+/* ---- the seam: an upstream whose producer is a thread of its own ------------ */
+
+/* What the cloud client will be: an upstream that emits into the generation
+ * queue from its own thread. Swapped in for the local one, it must come out
+ * of the HTTP side exactly as engine output does (JSON and SSE, n choices,
+ * usage from its finish), and every job it prepared must be released. */
+static const char *const thread_pieces[] = {"Hel", "lo ", "from ", "a thread"};
+#define THREAD_PIECES 4
+static _Atomic int thread_jobs_prepared, thread_jobs_released;
+
+struct ea__upstream_job {
+    struct ea__genq *q;
+    int n_choices;
+    _Atomic bool cancel;
+};
+
+static void *thread_producer(void *arg)
+{
+    struct ea__upstream_job *j = arg;
+    struct ea__genq *q = j->q;
+    const int n = j->n_choices; /* j is released after the last finish */
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        bool go = true;
+        for (; k < THREAD_PIECES && go && !atomic_load(&j->cancel); k++) {
+            go = ea__genq_emit(q, i, thread_pieces[k], strlen(thread_pieces[k]), NULL);
+            usleep(1000);
+        }
+        struct ea__genq_end end = {
+            .finish = atomic_load(&j->cancel) ? EA_FINISH_CANCELLED : EA_FINISH_STOP,
+            .n_prompt = 5, .n_generated = k, .ttft_ms = 1, .total_ms = 2};
+        ea__genq_finish(q, i, NULL, 0, &end);
+    }
+    return NULL;
+}
+
+static bool thread_prepare(struct ea__upstream *u, const struct ea__gen_request *r, const char *id,
+                           struct ea__upstream_job **job, struct ea__api_error *e)
+{
+    (void)u, (void)r, (void)id;
+    *job = calloc(1, sizeof **job);
+    if (!*job)
+        return ea__api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
+    atomic_fetch_add(&thread_jobs_prepared, 1);
+    return true;
+}
+
+static bool thread_start(struct ea__upstream_job *j, const struct ea__gen_request *r, uint64_t seed,
+                         struct ea__genq *q, struct ea__api_error *e)
+{
+    (void)r, (void)seed;
+    j->q = q;
+    j->n_choices = q->n_choices;
+    q->n_prompt_tokens = 5;
+    for (int i = 0; i < j->n_choices; i++)
+        ea__genq_begin(q, i);
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_producer, j) != 0) {
+        for (int i = 0; i < j->n_choices; i++)
+            ea__genq_abort(q, i);
+        return ea__api_errorf(e, 500, "server_error", NULL, NULL, "no thread");
+    }
+    pthread_detach(t);
+    return true;
+}
+
+static void thread_cancel(struct ea__upstream_job *j) { atomic_store(&j->cancel, true); }
+
+static void thread_release(struct ea__upstream_job *j)
+{
+    free(j);
+    atomic_fetch_add(&thread_jobs_released, 1);
+}
+
+static const struct ea__upstream_ops thread_ops = {
+    .kind = "test-thread",
+    .prepare = thread_prepare,
+    .start = thread_start,
+    .cancel = thread_cancel,
+    .release = thread_release,
+};
+
+static void upstream_thread_producer(void)
+{
+    struct fixture f;
+    fx_start(&f, NULL, 2, 8);
+    struct ea__upstream thread_up = {&thread_ops, "test-thread"};
+    struct ea__upstream *local = f.srv->upstream;
+    f.srv->upstream = &thread_up;
+    struct resp r;
+    http(&f, "POST", "/v1/chat/completions",
+         "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"n\":2}", &r);
+    ASSERT_EQ(r.status, 200);
+    json_t *j = parse(&r);
+    json_t *ch = json_object_get(j, "choices");
+    ASSERT_EQ(json_array_size(ch), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *c = json_array_get(ch, i);
+        ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(c, "message"), "content")),
+                      "Hello from a thread");
+        ASSERT_STR_EQ(json_string_value(json_object_get(c, "finish_reason")), "stop");
+    }
+    json_t *u = json_object_get(j, "usage");
+    ASSERT_EQ(json_integer_value(json_object_get(u, "prompt_tokens")), 5);
+    ASSERT_EQ(json_integer_value(json_object_get(u, "completion_tokens")), 2 * THREAD_PIECES);
+    json_decref(j);
+    resp_free(&r);
+
+    http(&f, "POST", "/v1/completions",
+         "{\"prompt\":\"x\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}", &r);
+    ASSERT_EQ(r.status, 200);
+    json_t *ev[64];
+    bool done;
+    int n = sse_events(r.body, ev, 64, &done);
+    ASSERT(done);
+    ASSERT(n >= 2);
+    char text[256] = "";
+    int finishes = 0;
+    for (int i = 0; i < n - 1; i++) {
+        json_t *c = json_array_get(json_object_get(ev[i], "choices"), 0);
+        json_t *t = json_object_get(c, "text");
+        if (json_is_string(t))
+            strncat(text, json_string_value(t), sizeof text - strlen(text) - 1);
+        finishes += json_is_string(json_object_get(c, "finish_reason"));
+    }
+    ASSERT_STR_EQ(text, "Hello from a thread");
+    ASSERT_EQ(finishes, 1);
+    u = json_object_get(ev[n - 1], "usage");
+    ASSERT_EQ(json_integer_value(json_object_get(u, "completion_tokens")), THREAD_PIECES);
+    for (int i = 0; i < n; i++)
+        json_decref(ev[i]);
+    resp_free(&r);
+
+    for (int i = 0; i < 500 && ea_server_inflight(f.srv) != 0; i++)
+        usleep(10000);
+    ASSERT_EQ(ea_server_inflight(f.srv), 0);
+    ASSERT_EQ(atomic_load(&thread_jobs_prepared), 2);
+    ASSERT_EQ(atomic_load(&thread_jobs_released), 2);
+    f.srv->upstream = local;
+    fx_stop(&f);
+}
+
 static void no_content_in_log(void)
 {
     struct fixture f;
@@ -1382,4 +1526,4 @@ EA_TESTS(EA_TEST(parser_fields), EA_TEST(chat_templates_applied), EA_TEST(chat_c
          EA_TEST(slow_client_never_blocks_engine),
          EA_TEST(header_cap_and_idle_timeout), EA_TEST(overload_429), EA_TEST(retry_after_header),
          EA_TEST(graceful_shutdown), EA_TEST(shutdown_cancels_after_grace), EA_TEST(auth_and_bind),
-         EA_TEST(no_content_in_log))
+         EA_TEST(no_content_in_log), EA_TEST(upstream_thread_producer))

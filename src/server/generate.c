@@ -1,31 +1,39 @@
-/* generate.c - /v1/chat/completions and /v1/completions: from a complete
- * request body to engine submissions, and from engine events to a JSON
- * answer or a Server-Sent Events stream.
+/* generate.c - /v1/chat/completions and /v1/completions on the HTTP side:
+ * validate and admit the request, ask the upstream (upstream.h; for now the
+ * single local one) to prepare and start it into the generation's queue
+ * (genq.h), and turn the queue's output into a JSON answer or a
+ * Server-Sent Events stream. A request flows one way: HTTP (this file) ->
+ * upstream -> queue -> back here through the queue's wake callback.
  *
- * Threads and ownership. A generation (struct ea__gen) is shared by
- *   - the HTTP request (one reference, dropped when libmicrohttpd reports
- *     the request finished, whether completed or the client went away),
- *   - the streaming response object (one reference, dropped when MHD frees it),
- *   - each choice submitted to the engine (one reference, dropped at its
- *     DONE event).
- * The engine callback runs on the engine thread and only enqueues: it turns
- * the token into text (streaming detokenizer, stop-string matcher: bounded
- * work, no I/O), appends it to the choice's pending buffer under the
- * generation's mutex and, when the connection is suspended waiting for
- * output, resumes it (a flag and an eventfd write inside MHD; it never waits
- * for the client). All JSON formatting and socket writes happen on the HTTP
- * threads, which swap the pending buffers out under the mutex and format
- * outside it. A client that leaves more than max_stream_pending bytes unread
- * has its generation stopped; a client that disconnects has its sequences
- * cancelled (ea_engine_cancel), which returns their KV blocks. A streamed
- * request learns of it at its next write; a non-streamed one waits
- * suspended, where libmicrohttpd does not watch the socket, so the engine
- * callback peeks at the socket every GONE_CHECK_TOKENS tokens (a
- * non-blocking poll, only while the connection is suspended and its socket
- * therefore still open) and stops the generation when the peer has closed
- * it. A client that only shut down its sending side is still there and gets
- * its answer: see client_left_locked for how the two are told apart.
- * Does not hold: request validation (request.c), routing and auth (server.c).
+ * Threads and ownership. A generation (struct ea__gen) embeds its queue,
+ * whose reference count is the generation's: references are held by
+ *   - the HTTP request (dropped when libmicrohttpd reports the request
+ *     finished, whether completed or the client went away),
+ *   - the streaming response object (dropped when MHD frees it),
+ *   - each choice an upstream began (ea__genq_begin .. ea__genq_finish;
+ *     for the local upstream, submit .. the engine's DONE event),
+ *   - the thread of direct_answer while it writes.
+ * The producer (the engine thread, for the local upstream) only emits into
+ * the queue; the queue's wake callback (gen_wake, under the queue's mutex)
+ * resumes the connection when it is suspended waiting for output (a flag
+ * and an eventfd write inside MHD; it never waits for the client). All
+ * JSON formatting and socket writes happen on the HTTP threads, which take
+ * a choice's pending output under the mutex and format outside it. A
+ * client that leaves more than max_stream_pending bytes unread has its
+ * generation stopped (the queue's cap); a client that disconnects has its
+ * generation cancelled on the upstream (for the local one ea_engine_cancel,
+ * which returns the KV blocks). A streamed request learns of it at its next
+ * write; a non-streamed one waits suspended, where libmicrohttpd does not
+ * watch the socket, so gen_wake peeks at the socket every GONE_CHECK_TOKENS
+ * pieces (a non-blocking poll, only while the connection is suspended and
+ * its socket therefore still open) and asks the producer to stop when the
+ * peer has closed it. A client that only shut down its sending side is
+ * still there and gets its answer: see client_left_locked for how the two
+ * are told apart. The upstream's job is released with the generation, once
+ * no producer is left.
+ * Does not hold: request validation (request.c), routing and auth
+ * (server.c), the queue (genq.c), templates, tokenizer and engine
+ * (upstream_local.c), response helpers (http.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,80 +49,51 @@
 
 #include <microhttpd.h>
 
+#include "server/genq.h"
 #include "server/server_int.h"
+#include "server/upstream.h"
 #include "util/threadpool.h"
 
 /* Status line and headers of an answer written directly to the socket
  * (direct_answer): fixed lines, an id, a timing value and a CORS origin. */
 #define EA__ANSWER_HEAD_MAX 2048
 
-struct lp_entry {
-    int32_t token;
-    float logprob;
-    int32_t n_top;
-    struct ea_token_logprob top[20];
-};
-
-/* A pending-output queue: text plus logprob entries. */
-struct pending {
-    struct ea_buf text;
-    struct lp_entry *lps;
-    int32_t n_lps, cap_lps;
-};
-
+/* The HTTP side of one choice (its producer's state is the upstream's). */
 struct choice {
-    struct ea__gen *g;
     int index;
     int prompt_idx;
-    uint64_t engine_id;
-    bool submitted;
-    /* engine thread only */
-    struct ea_detok detok;
-    struct ea_stop_matcher stop;
-    bool has_stop, stopped_by_string;
-    char *scratch, *released;
-    size_t scratch_cap, released_cap;
-    int32_t n_events; /* engine thread only: token events so far */
-    /* under g->mu */
-    struct pending q;
-    bool done;
-    enum ea_finish_reason finish;
-    ea_status status;
-    char errmsg[160];
-    int32_t n_prompt, n_generated, n_cached;
-    double ttft_ms, total_ms, queue_ms;
+    int32_t n_events; /* under g->q.mu: pieces emitted so far (client_left_locked) */
     /* HTTP thread only */
-    struct pending local;
+    struct ea__genq_buf local;
     bool sent_role, sent_finish, done_seen;
     size_t text_offset; /* completions logprobs text_offset */
 };
 
 struct ea__gen {
+    struct ea__genq q; /* its mutex guards the fields marked "under mu" */
     ea_server *srv;
-    const struct ea_server_backend *be;
-    struct ea__gen *prev, *next;
-    pthread_mutex_t mu;
-    int refs;
+    struct ea__upstream *up;      /* where it runs */
+    struct ea__upstream_job *job; /* the upstream's handle, released with the generation */
+    struct ea__gen *prev, *next; /* the server's list, under srv->mu */
+    /* under mu */
     struct MHD_Connection *conn;
-    bool suspended, http_gone, overflow;
+    bool suspended, http_gone;
     int fd;           /* the client's socket (non-streamed requests), -1 if unknown */
     bool client_left; /* a suspended non-streamed request's client closed its socket */
     bool probed;      /* the 1xx probe was sent after the client's stream ended */
     int direct_status; /* answered by direct_answer (status), 0 if not */
     int direct_fd;     /* direct_answer's own descriptor of the client's socket */
+    bool http_ok, disconnected;
+    /* set before any producer begins */
     size_t answer_cap; /* cap of the formatted JSON answer (or of one SSE drain) */
     char cors_origin[256];
-    bool stream, include_usage, logprobs;
-    int top_logprobs;
+    bool stream, include_usage;
     enum ea__req_kind kind;
-    int n_choices, n_done;
+    int n_choices;
     struct choice *choices;
-    int32_t n_prompt_tokens; /* sum over distinct prompts */
     char id[48];
     int64_t created;
     double t_start;
-    size_t pending_cap;
-    bool http_ok, disconnected;
     /* HTTP-thread stream output */
     struct ea_buf out;
     size_t out_off;
@@ -123,43 +102,41 @@ struct ea__gen {
 
 /* ---- lifetime ----------------------------------------------------------------- */
 
-static void pending_release(struct pending *p)
-{
-    ea__buf_release(&p->text);
-    ea_free(p->lps);
-    memset(p, 0, sizeof *p);
-}
-
 static void gen_record_metrics(struct ea__gen *g)
 {
     struct ea__metrics *m = &g->srv->metrics;
     int32_t out = 0;
     for (int i = 0; i < g->n_choices; i++) {
-        struct choice *c = &g->choices[i];
-        if (!c->submitted)
+        const struct ea__genq_choice *c = &g->q.c[i];
+        if (!c->started)
             continue;
-        out += c->n_generated;
-        if (c->ttft_ms >= 0 && c->n_generated > 0)
-            ea__metrics_observe(&m->ttft, c->ttft_ms / 1e3, false);
-        if (c->n_generated > 1 && c->ttft_ms >= 0)
-            ea__metrics_observe(&m->tpot, (c->total_ms - c->ttft_ms) / 1e3 / (c->n_generated - 1),
+        out += c->end.n_generated;
+        if (c->end.ttft_ms >= 0 && c->end.n_generated > 0)
+            ea__metrics_observe(&m->ttft, c->end.ttft_ms / 1e3, false);
+        if (c->end.n_generated > 1 && c->end.ttft_ms >= 0)
+            ea__metrics_observe(&m->tpot,
+                                (c->end.total_ms - c->end.ttft_ms) / 1e3 / (c->end.n_generated - 1),
                                 false);
     }
-    atomic_fetch_add(&m->tokens_in, (uint64_t)g->n_prompt_tokens);
+    atomic_fetch_add(&m->tokens_in, (uint64_t)g->q.n_prompt_tokens);
     atomic_fetch_add(&m->tokens_out, (uint64_t)out);
-    ea__metrics_observe(&m->usage_in, g->n_prompt_tokens, true);
+    ea__metrics_observe(&m->usage_in, g->q.n_prompt_tokens, true);
     ea__metrics_observe(&m->usage_out, out, true);
     ea__metrics_observe(&m->duration, (ea__now_ms() - g->t_start) / 1e3, false);
     if (g->disconnected)
         atomic_fetch_add(&m->disconnects, 1);
 }
 
-static void gen_free(struct ea__gen *g)
+/* The queue's free callback: the last reference is gone. The generation
+ * leaves the server's list first (ea__gens_cancel_all walks it), and is
+ * counted out last: ea_server_destroy frees the upstream once n_gens is 0. */
+static void gen_free(void *user)
 {
+    struct ea__gen *g = user;
     ea_server *s = g->srv;
     bool any = false;
     for (int i = 0; i < g->n_choices; i++)
-        any |= g->choices[i].submitted;
+        any |= g->q.c[i].started;
     if (any)
         gen_record_metrics(g);
     pthread_mutex_lock(&s->mu);
@@ -169,33 +146,24 @@ static void gen_free(struct ea__gen *g)
         s->gens = g->next;
     if (g->next)
         g->next->prev = g->prev;
+    pthread_mutex_unlock(&s->mu);
+    if (g->job)
+        g->up->ops->release(g->job); /* no producer is left: every begun choice finished */
+    for (int i = 0; i < g->n_choices; i++)
+        ea__genq_buf_release(&g->choices[i].local);
+    ea_free(g->choices);
+    ea__buf_release(&g->out);
+    ea__genq_release(&g->q);
+    ea_free(g);
+    pthread_mutex_lock(&s->mu);
     s->n_gens--;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
-    for (int i = 0; i < g->n_choices; i++) {
-        struct choice *c = &g->choices[i];
-        ea_stop_release(&c->stop);
-        ea_free(c->scratch);
-        ea_free(c->released);
-        pending_release(&c->q);
-        pending_release(&c->local);
-    }
-    ea_free(g->choices);
-    ea__buf_release(&g->out);
-    pthread_mutex_destroy(&g->mu);
-    ea_free(g);
 }
 
-static void gen_unref(struct ea__gen *g)
-{
-    pthread_mutex_lock(&g->mu);
-    int r = --g->refs;
-    pthread_mutex_unlock(&g->mu);
-    if (r == 0)
-        gen_free(g);
-}
+static void gen_unref(struct ea__gen *g) { ea__genq_unref(&g->q); }
 
-/* Resumes the connection if it is suspended waiting for us (under g->mu). */
+/* Resumes the connection if it is suspended waiting for us (under mu). */
 static void wake_locked(struct ea__gen *g)
 {
     if (g->suspended && !g->http_gone) {
@@ -206,70 +174,30 @@ static void wake_locked(struct ea__gen *g)
 
 void ea__gen_http_done(struct ea__gen *g, bool ok)
 {
-    const struct ea_server_backend *be = g->be;
-    uint64_t ids[64];
-    int n = 0;
-    pthread_mutex_lock(&g->mu);
+    bool running = false;
+    pthread_mutex_lock(&g->q.mu);
     g->http_gone = true;
     g->http_ok = ok;
-    for (int i = 0; i < g->n_choices; i++) {
-        struct choice *c = &g->choices[i];
-        if (c->submitted && !c->done) {
-            g->disconnected = true;
-            if (n < 64)
-                ids[n++] = c->engine_id;
-            else
-                ea_engine_cancel(be->engine, c->engine_id);
-        }
-    }
-    pthread_mutex_unlock(&g->mu);
-    for (int i = 0; i < n; i++)
-        ea_engine_cancel(be->engine, ids[i]);
+    for (int i = 0; i < g->n_choices; i++)
+        running |= g->q.c[i].started && !g->q.c[i].done;
+    if (running)
+        g->disconnected = true;
+    pthread_mutex_unlock(&g->q.mu);
+    if (running)
+        g->up->ops->cancel(g->job); /* the HTTP reference keeps the job alive */
     gen_unref(g);
 }
 
 void ea__gens_cancel_all(ea_server *s)
 {
-    pthread_mutex_lock(&s->mu);
-    for (struct ea__gen *g = s->gens; g; g = g->next) {
-        pthread_mutex_lock(&g->mu);
-        for (int i = 0; i < g->n_choices; i++)
-            if (g->choices[i].submitted && !g->choices[i].done)
-                ea_engine_cancel(g->be->engine, g->choices[i].engine_id);
-        pthread_mutex_unlock(&g->mu);
-    }
+    pthread_mutex_lock(&s->mu); /* a listed generation is alive */
+    for (struct ea__gen *g = s->gens; g; g = g->next)
+        if (g->job)
+            g->up->ops->cancel(g->job);
     pthread_mutex_unlock(&s->mu);
 }
 
-/* ---- the engine side: only enqueue ----------------------------------------------- */
-
-/* Appends text and a logprob entry to c's queue (under g->mu). False when the
- * queue passed its cap (the client is not reading). */
-static bool enqueue_locked(struct ea__gen *g, struct choice *c, const char *text, size_t n,
-                           const struct ea_sample_result *r)
-{
-    if (n && ea__buf_append(&c->q.text, text, n))
-        return false;
-    if (r && g->logprobs) {
-        if (c->q.n_lps == c->q.cap_lps) {
-            int32_t cap = c->q.cap_lps ? c->q.cap_lps * 2 : 16;
-            size_t bytes = sizeof *c->q.lps * (size_t)cap;
-            if (bytes > g->pending_cap * 4)
-                return false;
-            struct lp_entry *nl = ea_realloc(c->q.lps, bytes);
-            if (!nl)
-                return false;
-            c->q.lps = nl;
-            c->q.cap_lps = cap;
-        }
-        struct lp_entry *e = &c->q.lps[c->q.n_lps++];
-        e->token = r->token;
-        e->logprob = r->logprob;
-        e->n_top = r->n_top < g->top_logprobs ? r->n_top : g->top_logprobs;
-        memcpy(e->top, r->top, sizeof e->top[0] * (size_t)e->n_top);
-    }
-    return true;
-}
+/* ---- the queue's wake callback: resume the connection, notice a gone client ---------- */
 
 #define GONE_CHECK_TOKENS 16
 
@@ -299,7 +227,7 @@ static enum peer_state peer_state(int fd)
  * its sending side, answered with a reset by one that closed its socket. */
 static const char probe_1xx[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-/* Non-streamed requests (under g->mu): whether the client has gone while
+/* Non-streamed requests (under mu): whether the client has gone while
  * its connection waits suspended; checked on the first token and every
  * GONE_CHECK_TOKENS after. The end of the client's stream alone is not a
  * disconnect: a client may send its request, shut down its sending side
@@ -330,7 +258,7 @@ static bool client_left_locked(struct ea__gen *g, struct choice *c)
 static void *direct_answer(void *arg);
 
 /* A non-streamed answer is ready while its client has ended its sending side
- * (under g->mu). libmicrohttpd 0.9.75 closes a connection as soon as it reads
+ * (under mu). libmicrohttpd 0.9.75 closes a connection as soon as it reads
  * the end of the client's stream after a complete request, before it calls
  * the handler again, so resuming would lose the answer. Such an answer is
  * written by a short-lived thread straight to the socket (libmicrohttpd does
@@ -349,9 +277,9 @@ static bool answer_half_closed_locked(struct ea__gen *g)
     if (g->direct_fd < 0)
         return false;
     pthread_t t;
-    g->refs++; /* the thread's */
+    ea__genq_ref_locked(&g->q); /* the thread's */
     if (ea__thread_start(&t, direct_answer, g) != 0) {
-        g->refs--;
+        g->q.refs--; /* never the last: the caller's producer holds one */
         close(g->direct_fd);
         g->direct_fd = -1;
         return false;
@@ -360,79 +288,29 @@ static bool answer_half_closed_locked(struct ea__gen *g)
     return true;
 }
 
-static bool on_engine_event(const struct ea_engine_event *ev)
+/* ea__genq_wake_fn (under mu): output of choice i was queued. A stream is
+ * resumed at every piece; a non-streamed answer when every choice is done
+ * (or written by direct_answer when its client half-closed). False asks the
+ * producer to stop: the non-streamed request's client has gone. */
+static bool gen_wake(void *user, int i, bool finished)
 {
-    struct choice *c = ev->user;
-    struct ea__gen *g = c->g;
-    struct ea_error err;
-    if (ev->kind == EA_EVENT_TOKEN) {
-        size_t n = 0, rn = 0;
-        if (ea_detok_push(&c->detok, ev->sample->token, c->scratch, c->scratch_cap, &n, &err))
-            n = 0;
-        const char *text = c->scratch;
-        bool matched = false;
-        if (c->has_stop) {
-            matched = ea_stop_feed(&c->stop, c->scratch, n, c->released, &rn);
-            text = c->released;
-            n = rn;
-            c->stopped_by_string = matched;
-        }
-        pthread_mutex_lock(&g->mu);
-        bool ok = enqueue_locked(g, c, text, n, ev->sample);
-        if (!ok)
-            g->overflow = true;
-        if (g->stream)
-            wake_locked(g);
-        const bool left = client_left_locked(g, c);
-        pthread_mutex_unlock(&g->mu);
-        return ok && !matched && !left;
-    }
-    /* DONE: release what the detokenizer and the matcher still hold, unless
-     * a stop string ended the text (what is held belongs to it) */
-    size_t n = 0, rn = 0;
-    const char *text = c->scratch;
-    if (!c->stopped_by_string && ev->finish != EA_FINISH_ERROR) {
-        if (ea_detok_flush(&c->detok, c->scratch, c->scratch_cap, &n, &err))
-            n = 0;
-        if (c->has_stop) {
-            bool m = ea_stop_feed(&c->stop, c->scratch, n, c->released, &rn);
-            if (!m)
-                rn += ea_stop_flush(&c->stop, c->released + rn);
-            text = c->released;
-            n = rn;
-        }
-    }
-    pthread_mutex_lock(&g->mu);
-    if (!enqueue_locked(g, c, text, n, NULL))
-        g->overflow = true;
-    c->done = true;
-    c->finish = ev->finish;
-    c->status = ev->status;
-    if (ev->error)
-        snprintf(c->errmsg, sizeof c->errmsg, "%s", ev->error);
-    c->n_prompt = ev->n_prompt;
-    c->n_generated = ev->n_generated;
-    c->n_cached = ev->n_cached;
-    c->ttft_ms = ev->ttft_ms;
-    c->total_ms = ev->total_ms;
-    c->queue_ms = ev->queue_ms;
-    g->n_done++;
+    struct ea__gen *g = user;
     if (g->stream)
         wake_locked(g);
-    else if (g->n_done == g->n_choices && !answer_half_closed_locked(g))
+    if (!finished)
+        return !client_left_locked(g, &g->choices[i]);
+    if (!g->stream && g->q.n_done == g->n_choices && !answer_half_closed_locked(g))
         wake_locked(g);
-    pthread_mutex_unlock(&g->mu);
-    gen_unref(g);
     return true;
 }
 
 /* ---- formatting (HTTP threads) ------------------------------------------------------ */
 
-static const char *finish_name(const struct choice *c)
+static const char *finish_name(const struct ea__genq_end *end)
 {
-    if (c->stopped_by_string)
+    if (end->stop_string)
         return "stop";
-    switch (c->finish) {
+    switch (end->finish) {
     case EA_FINISH_LENGTH:
         return "length";
     default:
@@ -448,12 +326,22 @@ static double clamp_lp(float lp)
 }
 
 /* token text (raw piece, JSON-escaped with U+FFFD for invalid bytes) and bytes */
-static ea_status put_token(struct ea_buf *o, const ea_tokenizer *tok, int32_t id, bool bytes)
+/* The text of a token id, from the upstream that produced it ("" if unknown). */
+static void piece(const struct ea__upstream *up, int32_t id, bool special, const char **p, size_t *n)
 {
-    const char *p = "";
-    size_t n = 0;
-    if (ea_token_piece(tok, id, true, &p, &n))
-        n = 0;
+    *p = "";
+    *n = 0;
+    if (!up->ops->token_piece || !up->ops->token_piece(up, id, special, p, n)) {
+        *p = "";
+        *n = 0;
+    }
+}
+
+static ea_status put_token(struct ea_buf *o, const struct ea__upstream *up, int32_t id, bool bytes)
+{
+    const char *p;
+    size_t n;
+    piece(up, id, true, &p, &n);
     ea_status s = ea__buf_puts(o, "\"token\":");
     if (!s)
         s = ea__buf_json_str(o, p, n);
@@ -468,16 +356,16 @@ static ea_status put_token(struct ea_buf *o, const ea_tokenizer *tok, int32_t id
 }
 
 static ea_status put_logprobs(struct ea_buf *o, struct ea__gen *g, struct choice *c,
-                              const struct pending *q, size_t text_len)
+                              const struct ea__genq_buf *q, size_t text_len)
 {
-    const ea_tokenizer *tok = g->be->tok;
+    const struct ea__upstream *tok = g->up;
     ea_status s = EA_OK;
-    if (!g->logprobs || q->n_lps == 0)
+    if (!g->q.logprobs || q->n_lps == 0)
         return ea__buf_puts(o, "null");
     if (g->kind == EA__REQ_CHAT) {
         s = ea__buf_puts(o, "{\"content\":[");
         for (int32_t i = 0; i < q->n_lps && !s; i++) {
-            const struct lp_entry *e = &q->lps[i];
+            const struct ea__genq_lp *e = &q->lps[i];
             s = ea__buf_puts(o, i ? ",{" : "{");
             if (!s)
                 s = put_token(o, tok, e->token, true);
@@ -500,10 +388,9 @@ static ea_status put_logprobs(struct ea_buf *o, struct ea__gen *g, struct choice
     /* completions: parallel arrays */
     s = ea__buf_puts(o, "{\"tokens\":[");
     for (int32_t i = 0; i < q->n_lps && !s; i++) {
-        const char *p = "";
-        size_t n = 0;
-        if (ea_token_piece(tok, q->lps[i].token, true, &p, &n))
-            n = 0;
+        const char *p;
+        size_t n;
+        piece(tok, q->lps[i].token, true, &p, &n);
         if (i)
             s = ea__buf_putc(o, ',');
         if (!s)
@@ -518,10 +405,9 @@ static ea_status put_logprobs(struct ea_buf *o, struct ea__gen *g, struct choice
     for (int32_t i = 0; i < q->n_lps && !s; i++) {
         s = ea__buf_puts(o, i ? ",{" : "{");
         for (int32_t k = 0; k < q->lps[i].n_top && !s; k++) {
-            const char *p = "";
-            size_t n = 0;
-            if (ea_token_piece(tok, q->lps[i].top[k].token, true, &p, &n))
-                n = 0;
+            const char *p;
+            size_t n;
+            piece(tok, q->lps[i].top[k].token, true, &p, &n);
             if (k)
                 s = ea__buf_putc(o, ',');
             if (!s)
@@ -539,9 +425,8 @@ static ea_status put_logprobs(struct ea_buf *o, struct ea__gen *g, struct choice
     size_t off = c->text_offset;
     for (int32_t i = 0; i < q->n_lps && !s; i++) {
         const char *p;
-        size_t n = 0;
-        if (ea_token_piece(tok, q->lps[i].token, false, &p, &n))
-            n = 0;
+        size_t n;
+        piece(tok, q->lps[i].token, false, &p, &n);
         s = ea__buf_printf(o, "%s%zu", i ? "," : "", off);
         off += n;
     }
@@ -555,16 +440,16 @@ static ea_status put_usage(struct ea_buf *o, struct ea__gen *g)
 {
     int32_t out = 0, cached = 0;
     for (int i = 0; i < g->n_choices; i++) {
-        out += g->choices[i].n_generated;
+        out += g->q.c[i].end.n_generated;
         /* prompt tokens are counted once per prompt: take its first choice's
          * prefix-cache hits */
         if (i == 0 || g->choices[i].prompt_idx != g->choices[i - 1].prompt_idx)
-            cached += g->choices[i].n_cached;
+            cached += g->q.c[i].end.n_cached;
     }
     return ea__buf_printf(o,
                           "{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d,"
                           "\"prompt_tokens_details\":{\"cached_tokens\":%d}}",
-                          g->n_prompt_tokens, out, g->n_prompt_tokens + out, cached);
+                          g->q.n_prompt_tokens, out, g->q.n_prompt_tokens + out, cached);
 }
 
 static ea_status put_head(struct ea_buf *o, struct ea__gen *g, const char *object)
@@ -583,27 +468,27 @@ static ea_status put_head(struct ea_buf *o, struct ea__gen *g, const char *objec
 static bool gen_failure(struct ea__gen *g, struct ea__api_error *e)
 {
     for (int i = 0; i < g->n_choices; i++) {
-        struct choice *c = &g->choices[i];
-        if (c->finish == EA_FINISH_ERROR) {
+        const struct ea__genq_choice *c = &g->q.c[i];
+        if (c->end.finish == EA_FINISH_ERROR) {
             char id[48];
             ea__server_new_id(g->srv, "err", id, sizeof id);
             ea__server_log(g->srv, "error %s: request %s: generation failed: %s (%s)", id, g->id,
-                           c->errmsg[0] ? c->errmsg : "engine error", ea_status_name(c->status));
+                           c->errmsg[0] ? c->errmsg : "engine error", ea_status_name(c->end.status));
             ea__api_errorf(e, 500, "server_error", NULL, NULL,
                            "internal error while generating (error id %s)", id);
             return true;
         }
-        if (c->finish == EA_FINISH_CANCELLED) {
+        if (c->end.finish == EA_FINISH_CANCELLED) {
             ea__api_errorf(e, 503, "server_error", "server_shutting_down", NULL,
                            "the server is shutting down; the generation was cancelled");
             return true;
         }
     }
-    if (g->overflow) {
+    if (g->q.overflow) {
         char id[48];
         ea__server_new_id(g->srv, "err", id, sizeof id);
         ea__server_log(g->srv, "error %s: request %s: the output passed the %zu-byte buffer cap",
-                       id, g->id, g->pending_cap);
+                       id, g->id, g->q.cap);
         ea__api_errorf(e, 500, "server_error", NULL, NULL,
                        "the answer exceeded the server's output buffer (error id %s)", id);
         return true;
@@ -617,7 +502,7 @@ static ea_status format_full(struct ea__gen *g, struct ea_buf *o)
     ea_status s = put_head(o, g, chat ? "chat.completion" : "text_completion");
     for (int i = 0; i < g->n_choices && !s; i++) {
         struct choice *c = &g->choices[i];
-        struct pending *q = &c->q; /* all done: the engine no longer touches it */
+        struct ea__genq_buf *q = &g->q.c[i].pending; /* all done: no producer touches it */
         if (i)
             s = ea__buf_putc(o, ',');
         if (!s && chat)
@@ -634,7 +519,7 @@ static ea_status format_full(struct ea__gen *g, struct ea_buf *o)
         if (!s)
             s = put_logprobs(o, g, c, q, q->text.len);
         if (!s)
-            s = ea__buf_printf(o, ",\"finish_reason\":\"%s\"}", finish_name(c));
+            s = ea__buf_printf(o, ",\"finish_reason\":\"%s\"}", finish_name(&g->q.c[i].end));
     }
     if (!s)
         s = ea__buf_puts(o, "],\"usage\":");
@@ -681,23 +566,15 @@ static ea_status sse_chunk(struct ea__gen *g, struct choice *c, bool finish)
     if (!s)
         s = put_logprobs(o, g, c, &c->local, c->local.text.len);
     if (!s && finish)
-        s = ea__buf_printf(o, ",\"finish_reason\":\"%s\"}]", finish_name(c));
+        s = ea__buf_printf(o, ",\"finish_reason\":\"%s\"}]", finish_name(&g->q.c[c->index].end));
     else if (!s)
         s = ea__buf_puts(o, ",\"finish_reason\":null}]");
     if (!s && g->include_usage)
         s = ea__buf_puts(o, ",\"usage\":null");
     if (!s)
         s = ea__buf_puts(o, "}\n\n");
-    ea__buf_reset(&c->local.text);
-    c->local.n_lps = 0;
+    ea__genq_buf_reset(&c->local);
     return s;
-}
-
-static void swap_pending(struct pending *a, struct pending *b)
-{
-    struct pending t = *a;
-    *a = *b;
-    *b = t;
 }
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -718,35 +595,33 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
         if (g->final_queued)
             return MHD_CONTENT_READER_END_OF_STREAM;
         bool any = false;
-        pthread_mutex_lock(&g->mu);
-        if (g->overflow) {
-            pthread_mutex_unlock(&g->mu);
+        pthread_mutex_lock(&g->q.mu);
+        if (g->q.overflow) {
+            pthread_mutex_unlock(&g->q.mu);
             ea__server_log(g->srv, "request %s: client left more than %zu bytes unread; closing",
-                           g->id, g->pending_cap);
+                           g->id, g->q.cap);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
         for (int i = 0; i < g->n_choices; i++) {
             struct choice *c = &g->choices[i];
             if (c->sent_finish)
                 continue;
-            if (c->q.text.len || c->q.n_lps) {
-                swap_pending(&c->q, &c->local);
+            if (ea__genq_take_locked(&g->q, i, &c->local))
                 any = true;
-            }
-            /* DONE is enqueued after the last text, under the same lock, so a
+            /* a choice finishes after its last text, under the same lock, so a
              * choice seen done here has nothing more to come */
-            c->done_seen = c->done;
-            any |= c->done;
+            c->done_seen = g->q.c[i].done;
+            any |= c->done_seen;
         }
-        bool all_done = g->n_done == g->n_choices;
+        bool all_done = g->q.n_done == g->n_choices;
         if (!any) {
             /* nothing to send: park the connection until the engine has output */
             g->suspended = true;
             MHD_suspend_connection(g->conn);
-            pthread_mutex_unlock(&g->mu);
+            pthread_mutex_unlock(&g->q.mu);
             return 0;
         }
-        pthread_mutex_unlock(&g->mu);
+        pthread_mutex_unlock(&g->q.mu);
         ea_status s = EA_OK;
         for (int i = 0; i < g->n_choices && !s; i++) {
             struct choice *c = &g->choices[i];
@@ -756,7 +631,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
                 s = sse_chunk(g, c, false);
             if (!s && c->done_seen) {
                 c->sent_finish = true;
-                if (c->finish == EA_FINISH_STOP || c->finish == EA_FINISH_LENGTH)
+                enum ea_finish_reason f = g->q.c[i].end.finish;
+                if (f == EA_FINISH_STOP || f == EA_FINISH_LENGTH)
                     s = sse_chunk(g, c, true);
             }
         }
@@ -800,40 +676,6 @@ static void stream_free(void *cls) { gen_unref(cls); }
 
 /* ---- request handling ---------------------------------------------------------------- */
 
-static int respond_gen_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
-                             const struct ea__api_error *e)
-{
-    return ea__respond_error(c, conn, e);
-}
-
-/* Tokenizes a completion prompt (the caller's own text: special tokens are
- * recognised unless parse_special is off) into a fresh array; EA_ETOOBIG
- * when it has more than max tokens. Chat prompts are tokenized by
- * ea_chat_render, which keeps message data from becoming control tokens. */
-static ea_status tokenize_prompt(const ea_tokenizer *tok, const char *text, size_t len, bool parse_special,
-                                 int32_t max, int32_t **out, int32_t *n_out, struct ea_error *err)
-{
-    size_t cap = (size_t)max + 1, n = 0;
-    /* a prompt far longer in bytes than the context in tokens cannot fit:
-     * refuse before spending time on it (no vocabulary averages 64 bytes/token) */
-    if (len / 64 > cap)
-        return ea_error_set(err, EA_ETOOBIG, "prompt too long");
-    int32_t *t = ea_malloc(sizeof *t * cap);
-    if (!t)
-        return ea_error_set(err, EA_ENOMEM, "out of memory");
-    unsigned flags = EA_TOK_ADD_SPECIAL | (parse_special ? EA_TOK_PARSE_SPECIAL : 0);
-    ea_status s = ea_tokenize(tok, text, len, flags, t, cap, &n, err);
-    if (!s && n >= cap)
-        s = ea_error_set(err, EA_ETOOBIG, "prompt too long");
-    if (s) {
-        ea_free(t);
-        return s;
-    }
-    *out = t;
-    *n_out = (int32_t)n;
-    return EA_OK;
-}
-
 /* Whether the request's model names what this server serves: the served
  * id, "default" or "auto" (the router's default task), or no model at all. */
 static bool model_served(const ea_server *s, const struct ea__gen_request *r)
@@ -844,13 +686,150 @@ static bool model_served(const ea_server *s, const struct ea__gen_request *r)
            !strcmp(r->model, "auto");
 }
 
-static void log_content(ea_server *s, const char *id, const char *what, const char *text, size_t n)
+/* A generation for n_choices choices of r on up's job (released with the
+ * generation from now on), registered with the server, holding the HTTP
+ * request's reference; NULL when out of memory. */
+static struct ea__gen *gen_create(struct ea__req_ctx *ctx, struct MHD_Connection *conn,
+                                  const struct ea__gen_request *r, int n_choices,
+                                  struct ea__upstream *up, struct ea__upstream_job *job)
 {
-    struct ea_buf b;
-    ea__buf_init(&b, n * 6 + 16);
-    if (ea__buf_json_str(&b, text, n) == EA_OK)
-        ea__server_log(s, "request %s %s: %s", id, what, b.data);
-    ea__buf_release(&b);
+    ea_server *srv = ctx->srv;
+    struct ea__gen *g = ea_calloc(1, sizeof *g);
+    /* the same cap bounds a stream's unsent output and a whole non-streamed answer */
+    size_t qcap = srv->p.max_stream_pending;
+    if (g)
+        g->choices = ea_calloc((size_t)n_choices, sizeof *g->choices);
+    /* one reference: the HTTP request's */
+    if (!g || !g->choices ||
+        ea__genq_init(&g->q, n_choices, qcap, r->logprobs, r->top_logprobs, gen_wake, gen_free, g)) {
+        if (g)
+            ea_free(g->choices);
+        ea_free(g);
+        return NULL;
+    }
+    g->srv = srv;
+    g->up = up;
+    g->job = job;
+    g->conn = conn;
+    g->fd = -1;
+    g->kind = r->kind;
+    g->stream = r->stream;
+    g->include_usage = r->include_usage;
+    g->n_choices = n_choices;
+    g->created = (int64_t)time(NULL);
+    g->t_start = ctx->t_start;
+    /* every formatted byte comes from the choices' queues (capped at qcap
+     * bytes of text each, and ea__genq_max_lps(qcap) logprob entries) */
+    g->answer_cap = EA__JSON_SLACK + (size_t)n_choices * (qcap * EA__JSON_ESCAPE +
+                                                          (ea__genq_max_lps(qcap) + 1) *
+                                                              EA__LOGPROB_JSON_BYTES);
+    ea__buf_init(&g->out, g->answer_cap);
+    snprintf(g->id, sizeof g->id, "%s", ctx->id);
+    snprintf(g->cors_origin, sizeof g->cors_origin, "%s", ctx->cors_origin);
+    for (int i = 0; i < n_choices; i++) {
+        struct choice *c = &g->choices[i];
+        c->index = i;
+        c->prompt_idx = i / r->n;
+        ea__genq_buf_init(&c->local, qcap);
+        c->sent_role = r->kind != EA__REQ_CHAT; /* completions chunks carry no role */
+    }
+    pthread_mutex_lock(&srv->mu);
+    g->next = srv->gens;
+    if (srv->gens)
+        srv->gens->prev = g;
+    srv->gens = g;
+    srv->n_gens++;
+    pthread_mutex_unlock(&srv->mu);
+    return g;
+}
+
+/* Answers with the event stream (its reader drains the queue). */
+static int respond_stream(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct ea__gen *g)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, g, stream_free);
+    if (!resp) {
+        g->up->ops->cancel(g->job);
+        struct ea__api_error e;
+        ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+        return ea__respond_error(ctx, conn, &e);
+    }
+    pthread_mutex_lock(&g->q.mu);
+    ea__genq_ref_locked(&g->q); /* the response's */
+    pthread_mutex_unlock(&g->q.mu);
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    ea__add_common_headers(ctx, resp);
+    ctx->status = 200;
+    ctx->responded = true;
+    ea__metrics_count(&ctx->srv->metrics, ctx->ep, 200);
+    int ret = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* A non-streamed request waits suspended until every choice is done (or
+ * answers at once when they already are). */
+static int park_or_answer(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct ea__gen *g)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    pthread_mutex_lock(&g->q.mu);
+    g->fd = ci ? ci->connect_fd : -1;
+    if (g->q.n_done < g->n_choices) {
+        g->suspended = true;
+        MHD_suspend_connection(conn);
+        pthread_mutex_unlock(&g->q.mu);
+        return MHD_YES;
+    }
+    pthread_mutex_unlock(&g->q.mu);
+    return ea__handle_generate_resumed(ctx, conn);
+}
+
+/* Validates, prepares on the upstream, admits, starts and answers (the
+ * request r is released by the caller). */
+static int generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct ea__gen_request *r)
+{
+    ea_server *srv = ctx->srv;
+    struct ea__upstream *up = srv->upstream;
+    struct ea__api_error e = {0};
+    if (!model_served(srv, r)) {
+        ea__api_errorf(&e, 404, "invalid_request_error", "model_not_found", "model",
+                       "the model '%.100s' does not exist (this server serves '%s'; 'default' "
+                       "and 'auto' name it too)",
+                       r->model, srv->model_id);
+        return ea__respond_error(ctx, conn, &e);
+    }
+    struct ea__upstream_job *job = NULL;
+    if (!up->ops->prepare(up, r, ctx->id, &job, &e))
+        return ea__respond_error(ctx, conn, &e);
+
+    /* admission: a cap on generations in flight besides the engine's queue */
+    pthread_mutex_lock(&srv->mu);
+    bool full = srv->n_gens >= srv->p.max_inflight;
+    pthread_mutex_unlock(&srv->mu);
+    if (full) {
+        up->ops->release(job);
+        ea__api_errorf(&e, 429, "rate_limit_error", "server_overloaded", NULL,
+                       "the server is at its limit of %d requests in flight; retry shortly",
+                       srv->p.max_inflight);
+        return ea__respond_error(ctx, conn, &e);
+    }
+    int n_prompts = r->kind == EA__REQ_CHAT ? 1 : r->n_prompts;
+    struct ea__gen *g = gen_create(ctx, conn, r, n_prompts * r->n, up, job);
+    if (!g) {
+        up->ops->release(job);
+        ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
+        return ea__respond_error(ctx, conn, &e);
+    }
+    ctx->gen = g;
+    uint64_t seed = r->has_seed ? r->seed : ea__server_rand(srv);
+    if (!up->ops->start(job, r, seed, &g->q, &e)) {
+        if (e.status == 429)
+            ea__server_log(srv, "request %s: 429 %s", ctx->id, e.message);
+        return ea__respond_error(ctx, conn, &e);
+    }
+    return r->stream ? respond_stream(ctx, conn, g) : park_or_answer(ctx, conn, g);
 }
 
 int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
@@ -864,301 +843,8 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
     struct ea__api_error e = {0};
     if (!ea__gen_request_parse(kind, ctx->body.data ? ctx->body.data : "", ctx->body.len, &lim, &r,
                                &e))
-        return respond_gen_error(ctx, conn, &e);
-    if (!model_served(srv, &r)) {
-        ea__api_errorf(&e, 404, "invalid_request_error", "model_not_found", "model",
-                       "the model '%.100s' does not exist (this server serves '%s'; 'default' "
-                       "and 'auto' name it too)",
-                       r.model, srv->model_id);
-        ea__gen_request_release(&r);
-        return respond_gen_error(ctx, conn, &e);
-    }
-
-    int n_prompts = kind == EA__REQ_CHAT ? 1 : r.n_prompts;
-    int32_t *ptoks[EA__MAX_PROMPTS] = {0};
-    int32_t pn[EA__MAX_PROMPTS] = {0};
-    struct ea__gen *g = NULL;
-    int ret = MHD_NO;
-    struct ea_error err = {0};
-    struct ea_chat_prompt chat = {0};
-    int32_t ctx_max = be->max_context;
-
-    for (int p = 0; p < n_prompts; p++) {
-        ea_status s = EA_OK;
-        const char *text = NULL;
-        size_t len = 0;
-        if (kind == EA__REQ_CHAT) {
-            s = ea__chat_prompt_render(srv->chat, r.msgs, r.n_msgs, srv->p.max_body_bytes * 2,
-                                       (size_t)ctx_max, &chat, &err);
-            if (!s) { /* the tokens move to ptoks */
-                ptoks[p] = chat.tokens;
-                pn[p] = (int32_t)chat.n_tokens;
-                chat.tokens = NULL;
-            }
-        } else if (r.prompts[p].text) {
-            text = r.prompts[p].text;
-            len = r.prompts[p].len;
-        }
-        if (kind == EA__REQ_CHAT) {
-            /* tokenized above */
-        } else if (!s && text) {
-            s = tokenize_prompt(be->tok, text, len, r.parse_special, ctx_max, &ptoks[p], &pn[p], &err);
-        } else if (!s) {
-            pn[p] = r.prompts[p].n_tokens;
-            ptoks[p] = ea_malloc(sizeof(int32_t) * (size_t)pn[p]);
-            if (!ptoks[p])
-                s = EA_ENOMEM;
-            else
-                memcpy(ptoks[p], r.prompts[p].tokens, sizeof(int32_t) * (size_t)pn[p]);
-        }
-        /* the prompt must leave room for at least one generated token */
-        if (!s && pn[p] >= ctx_max)
-            s = EA_ETOOBIG;
-        if (s == EA_ETOOBIG) {
-            ea__api_errorf(&e, 400, "invalid_request_error", "context_length_exceeded",
-                           kind == EA__REQ_CHAT ? "messages" : "prompt",
-                           "this model's maximum context length is %d tokens; the prompt (%d "
-                           "tokens) leaves no room for an answer",
-                           ctx_max, pn[p]);
-            ret = respond_gen_error(ctx, conn, &e);
-            goto out;
-        }
-        if (s == EA_EINVAL && kind == EA__REQ_CHAT) {
-            ea__api_errorf(&e, 400, "invalid_request_error", NULL, "messages", "%s", err.msg);
-            ret = respond_gen_error(ctx, conn, &e);
-            goto out;
-        }
-        if (s) {
-            char id[48];
-            ea__server_new_id(srv, "err", id, sizeof id);
-            ea__server_log(srv, "error %s: preparing the prompt: %s", id, err.msg);
-            ea__api_errorf(&e, 500, "server_error", NULL, NULL,
-                           "internal error preparing the prompt (error id %s)", id);
-            ret = respond_gen_error(ctx, conn, &e);
-            goto out;
-        }
-        if (pn[p] == 0) {
-            ea__api_errorf(&e, 400, "invalid_request_error", NULL,
-                           kind == EA__REQ_CHAT ? "messages" : "prompt",
-                           "the prompt is empty (and this vocabulary adds no BOS token)");
-            ret = respond_gen_error(ctx, conn, &e);
-            goto out;
-        }
-    }
-
-    /* admission: a cap on generations in flight besides the engine's queue */
-    pthread_mutex_lock(&srv->mu);
-    bool full = srv->n_gens >= srv->p.max_inflight;
-    pthread_mutex_unlock(&srv->mu);
-    if (full) {
-        ea__api_errorf(&e, 429, "rate_limit_error", "server_overloaded", NULL,
-                       "the server is at its limit of %d requests in flight; retry shortly",
-                       srv->p.max_inflight);
-        ret = respond_gen_error(ctx, conn, &e);
-        goto out;
-    }
-
-    g = ea_calloc(1, sizeof *g);
-    int n_choices = n_prompts * r.n;
-    if (g)
-        g->choices = ea_calloc((size_t)n_choices, sizeof *g->choices);
-    if (!g || !g->choices) {
-        ea_free(g);
-        g = NULL;
-        ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
-        ret = respond_gen_error(ctx, conn, &e);
-        goto out;
-    }
-    pthread_mutex_init(&g->mu, NULL);
-    g->srv = srv;
-    g->be = be;
-    g->refs = 1; /* the HTTP request */
-    g->conn = conn;
-    g->fd = -1;
-    g->kind = kind;
-    g->stream = r.stream;
-    g->include_usage = r.include_usage;
-    g->logprobs = r.logprobs;
-    g->top_logprobs = r.top_logprobs;
-    g->n_choices = n_choices;
-    g->created = (int64_t)time(NULL);
-    g->t_start = ctx->t_start;
-    g->pending_cap = srv->p.max_stream_pending;
-    /* every formatted byte comes from the choices' queues (capped at
-     * pending_cap each, logprob entries at pending_cap * 4 bytes of structs) */
-    g->answer_cap = EA__JSON_SLACK +
-                    (size_t)n_choices * (g->pending_cap * EA__JSON_ESCAPE +
-                                         (g->pending_cap * 4 / sizeof(struct lp_entry) + 1) *
-                                             EA__LOGPROB_JSON_BYTES);
-    ea__buf_init(&g->out, g->answer_cap);
-    snprintf(g->id, sizeof g->id, "%s", ctx->id);
-    snprintf(g->cors_origin, sizeof g->cors_origin, "%s", ctx->cors_origin);
-    pthread_mutex_lock(&srv->mu);
-    g->next = srv->gens;
-    if (srv->gens)
-        srv->gens->prev = g;
-    srv->gens = g;
-    srv->n_gens++;
-    pthread_mutex_unlock(&srv->mu);
-    ctx->gen = g;
-
-    size_t piece_max = ea_detok_max_output(be->tok) + 8;
-    /* the same cap bounds a stream's unsent output and a whole non-streamed answer */
-    size_t qcap = srv->p.max_stream_pending;
-    for (int p = 0; p < n_prompts; p++)
-        g->n_prompt_tokens += pn[p];
-    if (srv->p.log_content) {
-        if (kind == EA__REQ_CHAT)
-            log_content(srv, g->id, "prompt", chat.text, chat.len);
-        else
-            for (int p = 0; p < n_prompts; p++)
-                if (r.prompts[p].text)
-                    log_content(srv, g->id, "prompt", r.prompts[p].text, r.prompts[p].len);
-    }
-    uint64_t seed0 = r.has_seed ? r.seed : ea__server_rand(srv);
-    for (int i = 0; i < n_choices; i++) {
-        struct choice *c = &g->choices[i];
-        c->g = g;
-        c->index = i;
-        c->prompt_idx = i / r.n;
-        c->ttft_ms = -1;
-        ea__buf_init(&c->q.text, qcap);
-        ea__buf_init(&c->local.text, qcap);
-        c->scratch_cap = piece_max;
-        c->released_cap = piece_max + EA__MAX_STOP_LEN + 8;
-        c->scratch = ea_malloc(c->scratch_cap);
-        c->released = ea_malloc(c->released_cap);
-        ea_detok_init(&c->detok, be->tok, 0);
-        if (!c->scratch || !c->released ||
-            (r.n_stop && ea_stop_init(&c->stop, (const char *const *)r.stops, r.n_stop, &err))) {
-            ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
-            goto submit_failed;
-        }
-        c->has_stop = r.n_stop > 0;
-        c->sent_role = kind != EA__REQ_CHAT; /* completions chunks carry no role */
-        if (r.echo && kind == EA__REQ_COMPLETION) {
-            /* echo: the prompt text goes out first, as if generated */
-            struct ea__prompt *pr = &r.prompts[c->prompt_idx];
-            ea_status es;
-            if (pr->text) {
-                es = ea__buf_append(&c->q.text, pr->text, pr->len);
-            } else {
-                size_t need = 0;
-                ea_detokenize(be->tok, pr->tokens, (size_t)pr->n_tokens, 0, NULL, 0, &need, &err);
-                es = ea__buf_reserve(&c->q.text, need + 1);
-                if (!es)
-                    es = ea_detokenize(be->tok, pr->tokens, (size_t)pr->n_tokens, 0, c->q.text.data,
-                                       need + 1, &c->q.text.len, &err);
-            }
-            if (es) {
-                ea__api_errorf(&e, 400, "invalid_request_error", NULL, "echo",
-                               "the prompt is too long to echo");
-                goto submit_failed;
-            }
-        }
-    }
-    for (int i = 0; i < n_choices; i++) {
-        struct choice *c = &g->choices[i];
-        int p = c->prompt_idx;
-        struct ea_engine_request er = {0};
-        er.prompt = ptoks[p];
-        er.n_prompt = pn[p];
-        ea_sampling_params_default(&er.sampling);
-        er.sampling.temperature = r.has_temperature ? r.temperature : 1.0f;
-        er.sampling.top_p = r.has_top_p ? r.top_p : 1.0f;
-        er.sampling.presence_penalty = r.presence_penalty;
-        er.sampling.frequency_penalty = r.frequency_penalty;
-        er.sampling.seed = seed0 + (uint64_t)i;
-        er.sampling.logit_bias = r.bias;
-        er.sampling.n_logit_bias = r.n_bias;
-        er.sampling.logprobs = r.logprobs;
-        er.sampling.n_logprobs = r.top_logprobs;
-        int32_t room = ctx_max - pn[p];
-        er.max_tokens = r.max_tokens ? r.max_tokens : srv->p.max_tokens;
-        if (er.max_tokens > room)
-            er.max_tokens = room; /* the context ends it with finish_reason "length" */
-        er.cb = on_engine_event;
-        er.user = c;
-        pthread_mutex_lock(&g->mu);
-        g->refs++; /* the engine's, dropped at DONE (which may come before submit returns) */
-        c->submitted = true;
-        pthread_mutex_unlock(&g->mu);
-        uint64_t id = 0;
-        ea_status s = ea_engine_submit(be->engine, &er, &id, &err);
-        pthread_mutex_lock(&g->mu);
-        if (s) {
-            c->submitted = false;
-            g->refs--;
-        } else {
-            c->engine_id = id;
-        }
-        pthread_mutex_unlock(&g->mu);
-        if (s == EA_EOVERLOADED) {
-            ea__api_errorf(&e, 429, "rate_limit_error", "server_overloaded", NULL,
-                           "the server is overloaded (%s); retry shortly", err.msg);
-            goto submit_failed;
-        } else if (s == EA_ETOOBIG) {
-            ea__api_errorf(&e, 400, "invalid_request_error", "context_length_exceeded",
-                           kind == EA__REQ_CHAT ? "messages" : "prompt", "%s", err.msg);
-            goto submit_failed;
-        } else if (s) {
-            char eid[48];
-            ea__server_new_id(srv, "err", eid, sizeof eid);
-            ea__server_log(srv, "error %s: submit: %s", eid, err.msg);
-            ea__api_errorf(&e, 500, "server_error", NULL, NULL, "internal error (error id %s)", eid);
-            goto submit_failed;
-        }
-    }
-
-    if (r.stream) {
-        struct MHD_Response *resp =
-            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, g, stream_free);
-        if (!resp) {
-            ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
-            goto submit_failed;
-        }
-        pthread_mutex_lock(&g->mu);
-        g->refs++; /* the response's */
-        pthread_mutex_unlock(&g->mu);
-        MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
-        MHD_add_response_header(resp, "Cache-Control", "no-cache");
-        MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-        ea__add_common_headers(ctx, resp);
-        ctx->status = 200;
-        ctx->responded = true;
-        ea__metrics_count(&srv->metrics, ctx->ep, 200);
-        ret = MHD_queue_response(conn, 200, resp);
-        MHD_destroy_response(resp);
-        goto out;
-    }
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    pthread_mutex_lock(&g->mu);
-    g->fd = ci ? ci->connect_fd : -1;
-    if (g->n_done < g->n_choices) {
-        g->suspended = true;
-        MHD_suspend_connection(conn);
-        pthread_mutex_unlock(&g->mu);
-        ret = MHD_YES;
-        goto out;
-    }
-    pthread_mutex_unlock(&g->mu);
-    ret = ea__handle_generate_resumed(ctx, conn);
-    goto out;
-
-submit_failed:
-    /* cancel what went in; their DONE events drop their references */
-    pthread_mutex_lock(&g->mu);
-    for (int i = 0; i < n_choices; i++)
-        if (g->choices[i].submitted && !g->choices[i].done)
-            ea_engine_cancel(be->engine, g->choices[i].engine_id);
-    pthread_mutex_unlock(&g->mu);
-    if (e.status == 429)
-        ea__server_log(srv, "request %s: 429 %s", ctx->id, e.message);
-    ret = respond_gen_error(ctx, conn, &e);
-out:
-    for (int p = 0; p < n_prompts; p++)
-        ea_free(ptoks[p]);
-    ea_chat_prompt_release(&chat);
+        return ea__respond_error(ctx, conn, &e);
+    int ret = generate(ctx, conn, &r);
     ea__gen_request_release(&r);
     return ret;
 }
@@ -1176,8 +862,9 @@ static void full_answer(struct ea__gen *g, struct ea__api_error *e, int *status,
     }
     if (g->srv->p.log_content)
         for (int i = 0; i < g->n_choices; i++)
-            log_content(g->srv, g->id, "completion", g->choices[i].q.text.data ? g->choices[i].q.text.data : "",
-                        g->choices[i].q.text.len);
+            ea__server_log_content(g->srv, g->id, "completion",
+                                   g->q.c[i].pending.text.data ? g->q.c[i].pending.text.data : "",
+                                   g->q.c[i].pending.text.len);
     if (format_full(g, o)) {
         char id[48];
         ea__server_new_id(g->srv, "err", id, sizeof id);
@@ -1195,9 +882,9 @@ static void full_answer(struct ea__gen *g, struct ea__api_error *e, int *status,
      * server's own overhead */
     double eng = 0, q = 0;
     for (int i = 0; i < g->n_choices; i++)
-        if (g->choices[i].total_ms > eng) {
-            eng = g->choices[i].total_ms;
-            q = g->choices[i].queue_ms;
+        if (g->q.c[i].end.total_ms > eng) {
+            eng = g->q.c[i].end.total_ms;
+            q = g->q.c[i].end.queue_ms;
         }
     snprintf(timing, tcap, "queue;dur=%.3f, engine;dur=%.3f", q, eng);
     *status = 200;
@@ -1255,37 +942,37 @@ static void *direct_answer(void *arg)
     ea__buf_release(&head);
     ea__metrics_count(&srv->metrics, g->kind == EA__REQ_CHAT ? EA__EP_CHAT : EA__EP_COMPLETIONS,
                       status);
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->q.mu);
     g->direct_status = ok ? status : 0;
     if (!ok)
         g->disconnected = true;
     wake_locked(g); /* libmicrohttpd reads the end of the stream and closes */
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->q.mu);
     gen_unref(g);
     return NULL;
 }
 
 int ea__gen_direct_status(struct ea__gen *g)
 {
-    pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->q.mu);
     int st = g->direct_status;
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->q.mu);
     return st;
 }
 
 int ea__handle_generate_resumed(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
 {
     struct ea__gen *g = ctx->gen;
-    pthread_mutex_lock(&g->mu);
-    if (g->n_done < g->n_choices) { /* woken early: park again */
+    pthread_mutex_lock(&g->q.mu);
+    if (g->q.n_done < g->n_choices) { /* woken early: park again */
         g->suspended = true;
         MHD_suspend_connection(conn);
-        pthread_mutex_unlock(&g->mu);
+        pthread_mutex_unlock(&g->q.mu);
         return MHD_YES;
     }
     const bool left = g->client_left;
     const int direct = g->direct_status;
-    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&g->q.mu);
     if (direct)
         return MHD_NO; /* answered on the socket already (direct_answer) */
     if (left) { /* nobody to answer: close the connection */

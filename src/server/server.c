@@ -14,7 +14,8 @@
  *     every other client, on the 2-core machines we target;
  *   - suspend/resume is what lets the engine callback only enqueue: it never
  *     touches a socket, so a slow client cannot stall the engine thread.
- * Does not hold: generation (generate.c), request validation (request.c).
+ * Does not hold: generation (generate.c), request validation (request.c),
+ * the response and log helpers (http.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +32,7 @@
 #include <microhttpd.h>
 
 #include "server/server_int.h"
+#include "server/upstream.h"
 
 #define PULL_STOP_WAIT_S 30 /* shutdown waits this long for cancelled pulls */
 /* /v1/models lists one model (its id is at most 127 bytes); the metrics text
@@ -44,13 +46,6 @@
 /* the chat page, embedded at build time from web/index.html (cmake/embed.cmake) */
 extern const unsigned char ea__web_index_html[];
 extern const size_t ea__web_index_html_len;
-
-double ea__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
 
 void ea_server_params_default(struct ea_server_params *p)
 {
@@ -70,163 +65,6 @@ void ea_server_params_default(struct ea_server_params *p)
     p->body_timeout_s = 60;
 }
 
-void ea__server_log(ea_server *s, const char *fmt, ...)
-{
-    FILE *f = s->p.log ? s->p.log : stderr;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    /* control bytes never reach the log (client-controlled paths, ids) */
-    for (char *c = line; *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7F)
-            *c = '?';
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char ts[32];
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    pthread_mutex_lock(&s->log_mu);
-    fprintf(f, "%s %s\n", ts, line);
-    fflush(f);
-    pthread_mutex_unlock(&s->log_mu);
-}
-
-static uint64_t splitmix(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-uint64_t ea__server_rand(ea_server *s)
-{
-    return splitmix(s->id_salt ^ atomic_fetch_add(&s->next_id, 1));
-}
-
-void ea__server_new_id(ea_server *s, const char *prefix, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s-%016" PRIx64, prefix, ea__server_rand(s));
-}
-
-/* ---- responses ---------------------------------------------------------------------- */
-
-void ea__add_common_headers(const struct ea__req_ctx *c, struct MHD_Response *r)
-{
-    MHD_add_response_header(r, "X-Request-Id", c->id);
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    if (c->cors_origin[0]) {
-        MHD_add_response_header(r, "Access-Control-Allow-Origin", c->cors_origin);
-        MHD_add_response_header(r, "Access-Control-Expose-Headers",
-                                "X-Request-Id, Retry-After, Server-Timing");
-        MHD_add_response_header(r, "Vary", "Origin");
-    }
-    if (c->close_conn)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-}
-
-static int queue(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
-                 struct MHD_Response *r)
-{
-    if (!r)
-        return MHD_NO;
-    ea__add_common_headers(c, r);
-    c->status = status;
-    c->responded = true;
-    ea__metrics_count(&c->srv->metrics, c->ep, status);
-    int ret = MHD_queue_response(conn, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-int ea__respond_json_hdr(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
-                         const char *json, size_t len, const char *name, const char *value)
-{
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)json, MHD_RESPMEM_MUST_COPY);
-    if (r) {
-        MHD_add_response_header(r, "Content-Type", "application/json");
-        if (name)
-            MHD_add_response_header(r, name, value);
-    }
-    return queue(c, conn, status, r);
-}
-
-int ea__respond_json(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
-                     const char *json, size_t len)
-{
-    return ea__respond_json_hdr(c, conn, status, json, len, NULL, NULL);
-}
-
-static ea_status json_opt_str(struct ea_buf *b, const char *s)
-{
-    if (!s || !*s)
-        return ea__buf_puts(b, "null");
-    return ea__buf_json_str(b, s, strlen(s));
-}
-
-ea_status ea__api_error_json(const struct ea__api_error *e, struct ea_buf *b)
-{
-    ea_status s = ea__buf_puts(b, "{\"error\":{\"message\":");
-    if (!s)
-        s = ea__buf_json_str(b, e->message, strlen(e->message));
-    if (!s)
-        s = ea__buf_puts(b, ",\"type\":");
-    if (!s)
-        s = json_opt_str(b, e->type);
-    if (!s)
-        s = ea__buf_puts(b, ",\"param\":");
-    if (!s)
-        s = json_opt_str(b, e->param);
-    if (!s)
-        s = ea__buf_puts(b, ",\"code\":");
-    if (!s)
-        s = json_opt_str(b, e->code);
-    if (!s)
-        s = ea__buf_puts(b, "}}");
-    return s;
-}
-
-int ea__respond_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
-                      const struct ea__api_error *e)
-{
-    struct ea_buf b;
-    ea__buf_init(&b, EA__ERROR_JSON_MAX);
-    ea__api_error_json(e, &b);
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
-    ea__buf_release(&b);
-    if (r) {
-        MHD_add_response_header(r, "Content-Type", "application/json");
-        if (e->status == 429 || e->status == 503)
-            MHD_add_response_header(r, "Retry-After", "1");
-        if (e->status == 401)
-            MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
-        if (e->status == 405)
-            MHD_add_response_header(r, "Allow",
-                                    ea__endpoints[c->ep].method == EA__GET ? "GET, HEAD, OPTIONS"
-                                                                          : "POST, OPTIONS");
-    }
-    return queue(c, conn, e->status, r);
-}
-
-static int error(struct ea__req_ctx *c, struct MHD_Connection *conn, int status, const char *type,
-                 const char *code, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
-static int error(struct ea__req_ctx *c, struct MHD_Connection *conn, int status, const char *type,
-                 const char *code, const char *param, const char *fmt, ...)
-{
-    struct ea__api_error e = {.status = status, .type = type, .code = code};
-    snprintf(e.param, sizeof e.param, "%s", param ? param : "");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e.message, sizeof e.message, fmt, ap);
-    va_end(ap);
-    return ea__respond_error(c, conn, &e);
-}
-
 /* ---- small endpoints ----------------------------------------------------------------- */
 
 static int respond_buf(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
@@ -234,7 +72,7 @@ static int respond_buf(struct ea__req_ctx *c, struct MHD_Connection *conn, int s
 {
     int ret;
     if (s)
-        ret = error(c, conn, 500, "server_error", NULL, NULL, "out of memory");
+        ret = ea__respond_errorf(c, conn, 500, "server_error", NULL, NULL, "out of memory");
     else
         ret = ea__respond_json(c, conn, status, b->data ? b->data : "", b->len);
     ea__buf_release(b);
@@ -270,7 +108,7 @@ static int handle_models(struct ea__req_ctx *c, struct MHD_Connection *conn, con
     if (*sub == '/' && sub[1]) {
         if (strcmp(sub + 1, s->model_id) != 0) {
             ea__buf_release(&b);
-            return error(c, conn, 404, "invalid_request_error", "model_not_found", "model",
+            return ea__respond_errorf(c, conn, 404, "invalid_request_error", "model_not_found", "model",
                          "the model '%.100s' does not exist", sub + 1);
         }
         return respond_buf(c, conn, 200, &b, model_object(&b, s, be));
@@ -289,7 +127,7 @@ static int handle_tokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
     json_error_t je;
     json_t *root = json_loadb(c->body.data ? c->body.data : "", c->body.len, 0, &je);
     if (!root)
-        return error(c, conn, 400, "invalid_request_error", NULL, NULL,
+        return ea__respond_errorf(c, conn, 400, "invalid_request_error", NULL, NULL,
                      "the request body is not valid JSON: %.200s", je.text);
     int ret;
     json_t *content = json_object_get(root, "content");
@@ -297,13 +135,13 @@ static int handle_tokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
     json_t *parse = json_object_get(root, "parse_special");
     json_t *pieces = json_object_get(root, "with_pieces");
     if (!json_is_object(root) || !json_is_string(content)) {
-        ret = error(c, conn, 400, "invalid_request_error", NULL, "content",
+        ret = ea__respond_errorf(c, conn, 400, "invalid_request_error", NULL, "content",
                     "'content' must be a string");
         goto out;
     }
     if ((add && !json_is_boolean(add)) || (parse && !json_is_boolean(parse)) ||
         (pieces && !json_is_boolean(pieces))) {
-        ret = error(c, conn, 400, "invalid_request_error", NULL,
+        ret = ea__respond_errorf(c, conn, 400, "invalid_request_error", NULL,
                     add && !json_is_boolean(add)       ? "add_special"
                     : parse && !json_is_boolean(parse) ? "parse_special"
                                                        : "with_pieces",
@@ -318,7 +156,7 @@ static int handle_tokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
     struct ea_error err = {0};
     if (!t || ea_tokenize(be->tok, json_string_value(content), len, flags, t, cap, &n, &err)) {
         ea_free(t);
-        ret = error(c, conn, 500, "server_error", NULL, NULL, "tokenization failed");
+        ret = ea__respond_errorf(c, conn, 500, "server_error", NULL, NULL, "tokenization failed");
         goto out;
     }
     struct ea_buf b;
@@ -360,7 +198,7 @@ static int handle_apply_template(struct ea__req_ctx *c, struct MHD_Connection *c
     struct ea__api_error e = {0};
     if (!ea__gen_request_parse(EA__REQ_CHAT, c->body.data ? c->body.data : "", c->body.len, &lim,
                                &r, &e))
-        return error(c, conn, e.status, e.type, e.code, e.param, "%s", e.message);
+        return ea__respond_errorf(c, conn, e.status, e.type, e.code, e.param, "%s", e.message);
     struct ea_chat_prompt cp;
     struct ea_error err = {0};
     ea_status st = ea__chat_prompt_render(s->chat, r.msgs, r.n_msgs, s->p.max_body_bytes * 2, 0, &cp, &err);
@@ -368,9 +206,9 @@ static int handle_apply_template(struct ea__req_ctx *c, struct MHD_Connection *c
     size_t len = cp.len;
     ea__gen_request_release(&r);
     if (st == EA_EINVAL)
-        return error(c, conn, 400, "invalid_request_error", NULL, "messages", "%s", err.msg);
+        return ea__respond_errorf(c, conn, 400, "invalid_request_error", NULL, "messages", "%s", err.msg);
     if (st)
-        return error(c, conn, st == EA_ETOOBIG ? 400 : 500,
+        return ea__respond_errorf(c, conn, st == EA_ETOOBIG ? 400 : 500,
                      st == EA_ETOOBIG ? "invalid_request_error" : "server_error", NULL, NULL, "%s",
                      err.msg);
     struct ea_buf b;
@@ -390,19 +228,19 @@ static int handle_detokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
     json_error_t je;
     json_t *root = json_loadb(c->body.data ? c->body.data : "", c->body.len, 0, &je);
     if (!root)
-        return error(c, conn, 400, "invalid_request_error", NULL, NULL,
+        return ea__respond_errorf(c, conn, 400, "invalid_request_error", NULL, NULL,
                      "the request body is not valid JSON: %.200s", je.text);
     int ret;
     json_t *tokens = json_object_get(root, "tokens");
     if (!json_is_object(root) || !json_is_array(tokens)) {
-        ret = error(c, conn, 400, "invalid_request_error", NULL, "tokens",
+        ret = ea__respond_errorf(c, conn, 400, "invalid_request_error", NULL, "tokens",
                     "'tokens' must be an array of token ids");
         goto out;
     }
     size_t n = json_array_size(tokens);
     int32_t *t = ea_malloc(sizeof *t * (n + 1));
     if (!t) {
-        ret = error(c, conn, 500, "server_error", NULL, NULL, "out of memory");
+        ret = ea__respond_errorf(c, conn, 500, "server_error", NULL, NULL, "out of memory");
         goto out;
     }
     uint32_t nv = ea_tokenizer_n_vocab(be->tok);
@@ -410,7 +248,7 @@ static int handle_detokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
         json_t *v = json_array_get(tokens, i);
         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= nv) {
             ea_free(t);
-            ret = error(c, conn, 400, "invalid_request_error", NULL, "tokens",
+            ret = ea__respond_errorf(c, conn, 400, "invalid_request_error", NULL, "tokens",
                         "tokens[%zu] is not a token id of this model", i);
             goto out;
         }
@@ -424,7 +262,7 @@ static int handle_detokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
     if (!text || ea_detokenize(be->tok, t, n, 0, text, need + 1, &got, &err)) {
         ea_free(t);
         ea_free(text);
-        ret = error(c, conn, 500, "server_error", NULL, NULL, "detokenization failed");
+        ret = ea__respond_errorf(c, conn, 500, "server_error", NULL, NULL, "detokenization failed");
         goto out;
     }
     struct ea_buf b;
@@ -453,14 +291,14 @@ static int handle_metrics(struct ea__req_ctx *c, struct MHD_Connection *conn,
                                       ea_server_inflight(c->srv), be != NULL, &gs, &b);
     if (st) {
         ea__buf_release(&b);
-        return error(c, conn, 500, "server_error", NULL, NULL, "metrics too large");
+        return ea__respond_errorf(c, conn, 500, "server_error", NULL, NULL, "metrics too large");
     }
     struct MHD_Response *r =
         MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
     ea__buf_release(&b);
     if (r)
         MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    return queue(c, conn, 200, r);
+    return ea__respond(c, conn, 200, r);
 }
 
 static int handle_page(struct ea__req_ctx *c, struct MHD_Connection *conn)
@@ -476,7 +314,7 @@ static int handle_page(struct ea__req_ctx *c, struct MHD_Connection *conn)
                                 "base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
         MHD_add_response_header(r, "Cache-Control", "no-cache");
     }
-    return queue(c, conn, 200, r);
+    return ea__respond(c, conn, 200, r);
 }
 
 static int handle_health(struct ea__req_ctx *c, struct MHD_Connection *conn,
@@ -495,14 +333,6 @@ static int handle_health(struct ea__req_ctx *c, struct MHD_Connection *conn,
 }
 
 /* ---- routing ------------------------------------------------------------------------- */
-
-const struct ea__endpoint_info ea__endpoints[EA__EP_COUNT] = {
-#define EA__EP_INFO(name, path, prefix, method, auth, model, json) \
-    [EA__EP_##name] = {path, prefix, method, auth, model, json},
-    EA__ENDPOINT_MAP(EA__EP_INFO)
-#undef EA__EP_INFO
-    [EA__EP_OTHER] = {"other", false, EA__OTHER_METHOD, false, false, false},
-};
 
 static enum ea__endpoint find_route(const char *url)
 {
@@ -684,36 +514,36 @@ static int admit(struct ea__req_ctx *c, struct MHD_Connection *conn, const char 
                                                  MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if ((!host && !strcmp(version, MHD_HTTP_VERSION_1_1)) || hosts.n > 1) {
         c->close_conn = true;
-        return error(c, conn, 400, "invalid_request_error", "bad_request", NULL,
+        return ea__respond_errorf(c, conn, 400, "invalid_request_error", "bad_request", NULL,
                      "an HTTP/1.1 request needs exactly one Host header");
     }
     if (lens.differ || (lens.n && te)) {
         c->close_conn = true;
-        return error(c, conn, 400, "invalid_request_error", "bad_request", NULL,
+        return ea__respond_errorf(c, conn, 400, "invalid_request_error", "bad_request", NULL,
                      lens.differ ? "conflicting Content-Length headers"
                                  : "Content-Length together with Transfer-Encoding");
     }
     if (ea__guard_over_ip_limit(conn)) {
         c->close_conn = true;
         ea__guard_count_ip_refused(s->guard);
-        return error(c, conn, 429, "rate_limit_error", "too_many_connections", NULL,
+        return ea__respond_errorf(c, conn, 429, "rate_limit_error", "too_many_connections", NULL,
                      "too many connections from your address (at most %u)",
                      (unsigned)s->p.max_conns_per_ip);
     }
     if (host && !host_allowed(s, host))
-        return error(c, conn, 403, "invalid_request_error", "host_not_allowed", NULL,
+        return ea__respond_errorf(c, conn, 403, "invalid_request_error", "host_not_allowed", NULL,
                      "the Host '%.100s' is not served here (start the server with "
                      "--allowed-hosts to add names)",
                      host);
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     if (!origin_allowed(s, c, origin, host))
-        return error(c, conn, 403, "invalid_request_error", "origin_not_allowed", NULL,
+        return ea__respond_errorf(c, conn, 403, "invalid_request_error", "origin_not_allowed", NULL,
                      "cross-site requests from '%.100s' are not allowed (start the server with "
                      "--cors-origins to allow one)",
                      origin);
     const struct ea__endpoint_info *r = &ea__endpoints[c->ep];
     if (c->ep == EA__EP_OTHER)
-        return error(c, conn, 404, "invalid_request_error", "not_found", NULL,
+        return ea__respond_errorf(c, conn, 404, "invalid_request_error", "not_found", NULL,
                      "Invalid URL (%s %.200s)", method, url);
     if (c->method == EA__OPTIONS) {
         /* a CORS preflight (or a plain OPTIONS): what the route takes */
@@ -736,24 +566,24 @@ static int admit(struct ea__req_ctx *c, struct MHD_Connection *conn, const char 
                 MHD_add_response_header(pr, "Access-Control-Max-Age", "600");
             }
         }
-        return queue(c, conn, 204, pr);
+        return ea__respond(c, conn, 204, pr);
     }
     if (c->method != r->method)
-        return error(c, conn, 405, "invalid_request_error", "method_not_allowed", NULL,
+        return ea__respond_errorf(c, conn, 405, "invalid_request_error", "method_not_allowed", NULL,
                      "%s is not allowed on %.200s; use %s", method, url,
                      r->method == EA__GET ? "GET" : "POST");
     if (r->auth && !authorized(s, conn))
-        return error(c, conn, 401, "invalid_request_error", "invalid_api_key", NULL,
+        return ea__respond_errorf(c, conn, 401, "invalid_request_error", "invalid_api_key", NULL,
                      "missing or incorrect API key (send 'Authorization: Bearer KEY')");
     if (r->json_body &&
         !is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
-        return error(c, conn, 415, "invalid_request_error", "unsupported_media_type", NULL,
+        return ea__respond_errorf(c, conn, 415, "invalid_request_error", "unsupported_media_type", NULL,
                      "the request body must be sent as 'Content-Type: application/json'");
     if (r->needs_model && atomic_load(&s->draining))
-        return error(c, conn, 503, "server_error", "server_shutting_down", NULL,
+        return ea__respond_errorf(c, conn, 503, "server_error", "server_shutting_down", NULL,
                      "the server is shutting down");
     if (r->needs_model && !be)
-        return error(c, conn, 503, "server_error", "model_loading", NULL,
+        return ea__respond_errorf(c, conn, 503, "server_error", "model_loading", NULL,
                      "the model is still loading; retry shortly");
     if (lens.n) {
         char *end;
@@ -766,7 +596,7 @@ static int admit(struct ea__req_ctx *c, struct MHD_Connection *conn, const char 
          * before sending anything) */
         if (*end || end == lens.first || errno || v > s->p.max_body_bytes * EA__BODY_DRAIN_FACTOR) {
             c->close_conn = true;
-            return error(c, conn, 413, "invalid_request_error", "request_too_large", NULL,
+            return ea__respond_errorf(c, conn, 413, "invalid_request_error", "request_too_large", NULL,
                          "the request body is larger than %zu bytes", s->p.max_body_bytes);
         }
         if (v > s->p.max_body_bytes)
@@ -835,7 +665,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     ea__guard_body_done(s->guard, conn);
     if (c->too_big) {
         c->close_conn = true;
-        return error(c, conn, 413, "invalid_request_error", "request_too_large", NULL,
+        return ea__respond_errorf(c, conn, 413, "invalid_request_error", "request_too_large", NULL,
                      "the request body is larger than %zu bytes", s->p.max_body_bytes);
     }
     switch (c->ep) {
@@ -860,7 +690,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case EA__EP_PULL:
         return ea__handle_pull(c, conn);
     default:
-        return error(c, conn, 404, "invalid_request_error", "not_found", NULL, "Invalid URL");
+        return ea__respond_errorf(c, conn, 404, "invalid_request_error", "not_found", NULL, "Invalid URL");
     }
 }
 
@@ -1088,6 +918,12 @@ ea_status ea_server_set_backend(ea_server *s, const struct ea_server_backend *b,
     s->be_store = *b;
     snprintf(s->model_id, sizeof s->model_id, "%s", b->model_id ? b->model_id : "edgeagent");
     s->be_store.model_id = s->model_id;
+    ts = ea__upstream_local_create(s, &s->be_store, s->chat, &s->upstream, err);
+    if (ts) {
+        ea_chat_destroy(s->chat);
+        s->chat = NULL;
+        return ts;
+    }
     atomic_store(&s->be, &s->be_store);
     return EA_OK;
 }
@@ -1201,6 +1037,7 @@ void ea_server_destroy(ea_server *s)
     ea_free(s->models_dir);
     ea_free(s->hf_token);
     ea_free(s->hf_endpoint);
+    ea__upstream_local_destroy(s->upstream);
     ea_chat_destroy(s->chat);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);

@@ -3,8 +3,14 @@
  *   chat_prompt.c  messages -> prompt text and tokens (through chat.h)
  *   conn_guard.c   per-connection deadlines, per-IP limit, slots for new clients
  *   metrics.c      Prometheus counters and histograms
- *   generate.c     chat/completions: submit to the engine, stream or answer
+ *   http.c         HTTP helpers: clock, log, ids, responses, error JSON, endpoint table
+ *   genq.c         the generation queue between upstreams and the HTTP side (genq.h)
+ *   upstream_local.c  the local upstream (upstream.h): template, tokenizer, engine
+ *   generate.c     chat/completions: validate, admit, start on the upstream, stream or answer
  *   server.c       libmicrohttpd daemon, routing, auth, small endpoints
+ * Calls go one way: HTTP -> upstream -> queue -> back: server.c -> generate.c
+ * -> upstream (ops table) -> genq.c, whose wake callback resumes generate.c's
+ * connection; every file may use http.c, which calls none of them.
  *   pull_api.c     POST /v1/edgeagent/models/pull (SSE progress)
  * Does not hold: the public API (edgeagent/server.h).
  */
@@ -160,7 +166,7 @@ struct ea__endpoint_info {
     enum ea__method method;
     bool auth, needs_model, json_body;
 };
-/* Indexed by enum ea__endpoint (EA__EP_COUNT entries). */
+/* Indexed by enum ea__endpoint (EA__EP_COUNT entries); defined in http.c. */
 extern const struct ea__endpoint_info ea__endpoints[EA__EP_COUNT];
 
 /* The status codes /metrics counts one by one; any other is counted as "other". */
@@ -246,6 +252,7 @@ void ea__guard_stats(const struct ea__conn_guard *g, struct ea__guard_stats *st)
 
 struct ea__gen;
 struct ea__pull_job;
+struct ea__upstream;
 
 #define EA__MAX_PULLS 4 /* pulls running at once (429 past it) */
 
@@ -259,6 +266,7 @@ struct ea_server {
     _Atomic(const struct ea_server_backend *) be; /* NULL while loading */
     struct ea_server_backend be_store;
     ea_chat *chat; /* chat format of the backend's model */
+    struct ea__upstream *upstream; /* where generations run (the local one), set with be */
     char model_id[128];
     _Atomic bool draining;
     _Atomic uint64_t next_id;
@@ -312,6 +320,8 @@ struct ea__req_ctx {
     char cors_origin[256]; /* an allowed cross-site Origin to echo, or "" */
 };
 
+/* ---- HTTP helpers (http.c) ------------------------------------------------------------ */
+
 double ea__now_ms(void);
 /* Writes one log line (no content unless the caller checked log_content). */
 void ea__server_log(ea_server *s, const char *fmt, ...)
@@ -319,9 +329,16 @@ void ea__server_log(ea_server *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* Logs text[0..n) as a JSON string: only when the caller checked log_content. */
+void ea__server_log_content(ea_server *s, const char *id, const char *what, const char *text,
+                            size_t n);
 /* Headers every response carries (request id, nosniff, CORS, Connection:
  * close when the request asked for it). */
 void ea__add_common_headers(const struct ea__req_ctx *c, struct MHD_Response *r);
+/* Queues r (adding the common headers), counts it and releases r; MHD_NO
+ * when r is NULL. */
+int ea__respond(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
+                struct MHD_Response *r);
 /* Queues a JSON response (the body is copied) and counts it. */
 int ea__respond_json(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
                      const char *json, size_t len);
@@ -334,12 +351,21 @@ ea_status ea__api_error_json(const struct ea__api_error *e, struct ea_buf *b);
 /* Queues {"error":{...}} for e. */
 int ea__respond_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
                       const struct ea__api_error *e);
+/* Queues {"error":{...}} built from the arguments. */
+int ea__respond_errorf(struct ea__req_ctx *c, struct MHD_Connection *conn, int status,
+                       const char *type, const char *code, const char *param, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 7, 8)))
+#endif
+    ;
 /* A fresh pseudo-random value (ids, default seeds); not for secrets. */
 uint64_t ea__server_rand(ea_server *s);
 /* A fresh id "prefix-<hex>" into out. */
 void ea__server_new_id(ea_server *s, const char *prefix, char *out, size_t cap);
 
-/* generate.c: handles a complete chat/completions body. */
+/* ---- generation (generate.c), called by server.c ---------------------------------------- */
+
+/* Handles a complete chat/completions body. */
 int ea__handle_generate(struct ea__req_ctx *c, struct MHD_Connection *conn);
 /* The status a non-streamed request was answered with directly on its socket
  * (a client that half-closed its connection), or 0. */

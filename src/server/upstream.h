@@ -1,0 +1,79 @@
+/* upstream.h - where a generation runs. An upstream is a small ops table:
+ * prepare a validated request (build what it will send: for the local
+ * engine the rendered and tokenized prompts; errors here are the client's,
+ * e.g. a prompt too long for the context), start it into a generation
+ * queue (genq.h: per choice emit, then finish with the finish reason,
+ * usage counts or an error), cancel it, release it. The HTTP side
+ * (generate.c) neither knows nor cares which upstream produces the output.
+ *
+ * Implementations:
+ *   local   (upstream_local.c) the in-process engine: chat template,
+ *           tokenizer, ea_engine_submit, the engine-thread callback with
+ *           the streaming detokenizer and stop-string matcher, ea_engine_cancel.
+ *   openai  (its own issue) an OpenAI-compatible endpoint: prepare builds
+ *           the JSON body, start hands it to the client thread (curl multi)
+ *           whose SSE parser emits into the same queue, cancel aborts the
+ *           transfer; token_piece is NULL (logprob entries it emits will
+ *           carry their own text).
+ *
+ * Lifetime of a job: prepare creates it (on failure *job is NULL); start
+ * begins every choice (ea__genq_begin) or, on failure, ends or undoes what
+ * it began; cancel may be called any number of times from any thread until
+ * release; release frees it once no producer can touch it any more (every
+ * begun choice finished: the queue's producer references are gone), or
+ * when start was never called.
+ * Does not hold: request validation (request.c), the queue (genq.c),
+ * formatting (generate.c).
+ */
+#ifndef EDGEAGENT_SERVER_UPSTREAM_H
+#define EDGEAGENT_SERVER_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edgeagent/error.h"
+
+struct ea__gen_request;
+struct ea__api_error;
+struct ea__genq;
+struct ea__upstream;
+struct ea__upstream_job;
+
+struct ea__upstream_ops {
+    const char *kind; /* "local", "openai" */
+    /* Prepares r (valid only during the call) for n_choices choices (r->n
+     * per prompt, prompt-major). False with *e filled (a 4xx for the
+     * request's own faults, 5xx otherwise). */
+    bool (*prepare)(struct ea__upstream *u, const struct ea__gen_request *r, const char *req_id,
+                    struct ea__upstream_job **job, struct ea__api_error *e);
+    /* Begins every choice of the prepared job into q (seed: the request's,
+     * or a fresh one); sets q->n_prompt_tokens. False with *e filled when a
+     * choice could not start; what did start is cancelled. */
+    bool (*start)(struct ea__upstream_job *job, const struct ea__gen_request *r, uint64_t seed,
+                  struct ea__genq *q, struct ea__api_error *e);
+    /* Stops every choice still producing; each still finishes (cancelled). */
+    void (*cancel)(struct ea__upstream_job *job);
+    void (*release)(struct ea__upstream_job *job);
+    /* The text of a token id in logprob entries (special: control tokens
+     * as their text); NULL for upstreams without token ids. */
+    bool (*token_piece)(const struct ea__upstream *u, int32_t token, bool special, const char **p,
+                        size_t *n);
+};
+
+struct ea__upstream {
+    const struct ea__upstream_ops *ops;
+    const char *name;
+};
+
+struct ea_server;
+struct ea_server_backend;
+struct ea_chat;
+/* The local upstream over the server's backend and chat format (both
+ * outlive it); logs through srv. Release with ea__upstream_local_destroy. */
+ea_status ea__upstream_local_create(struct ea_server *srv, const struct ea_server_backend *be,
+                                    const struct ea_chat *chat, struct ea__upstream **out,
+                                    struct ea_error *err);
+void ea__upstream_local_destroy(struct ea__upstream *u); /* NULL-safe */
+
+#endif

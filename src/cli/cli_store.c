@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "store/pull_event.h"
 #include "edgeagent/store.h"
 #include "util/buf.h"
 
@@ -93,17 +94,6 @@ struct pull_ui {
     bool first_seen;
 };
 
-static const char *phase_name(enum ea_pull_phase p)
-{
-    switch (p) {
-    case EA_PULL_RESOLVING: return "resolving";
-    case EA_PULL_DOWNLOADING: return "downloading";
-    case EA_PULL_VERIFYING: return "verifying";
-    case EA_PULL_DONE: return "done";
-    }
-    return "?";
-}
-
 static void json_line(struct ea_buf *b)
 {
     ea__buf_putc(b, '\n');
@@ -117,21 +107,14 @@ static void on_progress(void *ud, const struct ea_pull_progress *p)
 {
     struct pull_ui *u = ud;
     if (u->json) {
-        struct ea_buf b;
+        struct ea_buf note, b;
+        ea__buf_init(&note, 4096);
         ea__buf_init(&b, 4096);
-        if (p->note) {
-            ea__buf_puts(&b, "{\"event\":\"note\",\"message\":");
-            ea__buf_json_str(&b, p->note, strlen(p->note));
-            ea__buf_putc(&b, '}');
-            json_line(&b);
-        }
-        ea__buf_printf(&b, "{\"event\":\"progress\",\"phase\":\"%s\",\"name\":", phase_name(p->phase));
-        ea__buf_json_str(&b, p->name, strlen(p->name));
-        ea__buf_puts(&b, ",\"file\":");
-        ea__buf_json_str(&b, p->file, strlen(p->file));
-        ea__buf_printf(&b, ",\"done\":%" PRIu64 ",\"total\":%" PRIu64 ",\"resumed_from\":%" PRIu64 "}",
-                       p->done, p->total, p->resumed_from);
+        ea__pull_event_json(p, &note, &b);
+        if (note.len)
+            json_line(&note);
         json_line(&b);
+        ea__buf_release(&note);
         ea__buf_release(&b);
         return;
     }

@@ -342,6 +342,26 @@ static size_t utf8_put(uint32_t cp, uint8_t *o)
     return 4;
 }
 
+/* Appends a (NULL: out of memory) to the growable list of alternatives. */
+static ea_status push_alt(struct gr_build *b, struct gr_ast *a, struct gr_ast ***alts, uint32_t *n,
+                          uint32_t *cap)
+{
+    if (!a)
+        return EA_ENOMEM;
+    if (*n == *cap) {
+        uint32_t nc = *cap ? *cap * 2 : 16;
+        struct gr_ast **na = ea__gr_alloc(&b->arena, nc * sizeof *na);
+        if (!na)
+            return EA_ENOMEM;
+        if (*n)
+            memcpy(na, *alts, *n * sizeof *na);
+        *alts = na;
+        *cap = nc;
+    }
+    (*alts)[(*n)++] = a;
+    return EA_OK;
+}
+
 /* [lo, hi] of one encoded length as a union of byte-range sequences: split
  * until the range covers whole blocks of trailing bytes, then each position
  * is one byte range (the RE2 / regex-syntax method). */
@@ -378,21 +398,7 @@ static ea_status utf8_seqs(struct gr_build *b, uint32_t lo, uint32_t hi, struct 
     for (size_t i = 0; i < len; i++)
         if (!(k[i] = ea__gr_byte_range(b, el[i], eh[i])))
             return EA_ENOMEM;
-    struct gr_ast *seq = ea__gr_cat(b, (uint32_t)len, k);
-    if (!seq)
-        return EA_ENOMEM;
-    if (*n == *cap) {
-        uint32_t nc = *cap ? *cap * 2 : 16;
-        struct gr_ast **na = ea__gr_alloc(&b->arena, nc * sizeof *na);
-        if (!na)
-            return EA_ENOMEM;
-        if (*n)
-            memcpy(na, *alts, *n * sizeof *na);
-        *alts = na;
-        *cap = nc;
-    }
-    (*alts)[(*n)++] = seq;
-    return EA_OK;
+    return push_alt(b, ea__gr_cat(b, (uint32_t)len, k), alts, n, cap);
 }
 
 /* Adds [lo, hi] minus the surrogates as raw UTF-8 alternatives. */
@@ -409,24 +415,6 @@ static ea_status utf8_range(struct gr_build *b, uint32_t lo, uint32_t hi, struct
     return utf8_seqs(b, lo, hi, alts, n, cap, 0);
 }
 
-static ea_status push_alt(struct gr_build *b, struct gr_ast *a, struct gr_ast ***alts, uint32_t *n,
-                          uint32_t *cap)
-{
-    if (!a)
-        return EA_ENOMEM;
-    if (*n == *cap) {
-        uint32_t nc = *cap ? *cap * 2 : 16;
-        struct gr_ast **na = ea__gr_alloc(&b->arena, nc * sizeof *na);
-        if (!na)
-            return EA_ENOMEM;
-        if (*n)
-            memcpy(na, *alts, *n * sizeof *na);
-        *alts = na;
-        *cap = nc;
-    }
-    (*alts)[(*n)++] = a;
-    return EA_OK;
-}
 
 struct gr_ast *ea__gr_cpset_ast(struct gr_build *b, const struct gr_cpset *s, bool json)
 {

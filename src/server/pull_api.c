@@ -18,6 +18,7 @@
 
 #include "edgeagent/store.h"
 #include "server/server_int.h"
+#include "store/pull_event.h"
 #include "util/threadpool.h"
 
 #define PULL_PENDING_MAX ((size_t)64 * 1024) /* SSE bytes a slow client may leave unread */
@@ -70,37 +71,18 @@ static void emit(struct ea__pull_job *j, const char *json, size_t len, bool fina
     pthread_mutex_unlock(&j->mu);
 }
 
-static const char *phase_name(enum ea_pull_phase p)
-{
-    switch (p) {
-    case EA_PULL_RESOLVING: return "resolving";
-    case EA_PULL_DOWNLOADING: return "downloading";
-    case EA_PULL_VERIFYING: return "verifying";
-    case EA_PULL_DONE: return "done";
-    }
-    return "?";
-}
-
 static void on_progress(void *ud, const struct ea_pull_progress *p)
 {
     struct ea__pull_job *j = ud;
-    struct ea_buf b;
+    struct ea_buf note, b;
+    ea__buf_init(&note, PULL_EVENT_MAX);
     ea__buf_init(&b, PULL_EVENT_MAX);
-    if (p->note) {
-        ea__buf_puts(&b, "{\"event\":\"note\",\"message\":");
-        ea__buf_json_str(&b, p->note, strlen(p->note));
-        ea__buf_putc(&b, '}');
-        emit(j, b.data, b.len, false);
-        ea__buf_reset(&b);
-    }
-    ea__buf_printf(&b, "{\"event\":\"progress\",\"phase\":\"%s\",\"name\":", phase_name(p->phase));
-    ea__buf_json_str(&b, p->name, strlen(p->name));
-    ea__buf_puts(&b, ",\"file\":");
-    ea__buf_json_str(&b, p->file, strlen(p->file));
-    ea__buf_printf(&b, ",\"done\":%" PRIu64 ",\"total\":%" PRIu64 ",\"resumed_from\":%" PRIu64 "}",
-                   p->done, p->total, p->resumed_from);
+    ea__pull_event_json(p, &note, &b);
+    if (note.len)
+        emit(j, note.data, note.len, false);
     if (b.data)
         emit(j, b.data, b.len, false);
+    ea__buf_release(&note);
     ea__buf_release(&b);
 }
 

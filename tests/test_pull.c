@@ -1,9 +1,10 @@
-/* test_pull.c - `edgeagent pull` end to end against tests/node/hf_mock.mjs,
+/* test_pull.c (EA_TEST_NEEDS_NET: pull is built only with libcurl) -
+ * `edgeagent pull` end to end against tests/node/hf_mock.mjs,
  * a local server that behaves like the Hugging Face Hub (file list with LFS
  * sha256, resolve with a 302 and X-Linked-Etag, Range) and can misbehave on
  * purpose (cut the connection at 40%, ignore Range, report a wrong
  * checksum, demand a token, send slowly). The served files are tiny models
- * made by `gen-model`. EA_TEST_NEEDS_NET */
+ * made by `gen-model`. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>

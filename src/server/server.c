@@ -2,14 +2,16 @@
  * body collection with caps, OpenAI-shaped errors, and the small endpoints
  * (/health, /v1/models, /tokenize, /detokenize, /metrics, the chat page).
  *
- * Threading mode: MHD_USE_EPOLL_INTERNAL_THREAD with a small thread pool
+ * Threading mode: MHD_USE_POLL_INTERNAL_THREAD with a small thread pool
  * (--http-threads, default 2) and MHD_ALLOW_SUSPEND_RESUME. Why:
  *   - the work per request on the HTTP side is small (JSON, tokenizing the
  *     prompt, formatting chunks); the heavy work is on the engine thread, so
  *     a thread per connection would only add stacks and context switches;
- *   - with epoll, 64 or 256 open connections (keep-alive clients, SSE
- *     streams that wait for tokens) cost a file descriptor each, not a
- *     thread; a waiting stream is suspended and takes no poll slot at all;
+ *   - 64 or 256 open connections (keep-alive clients, SSE streams that wait
+ *     for tokens) cost a file descriptor each, not a thread; a waiting
+ *     stream is suspended and takes no poll slot at all; poll rather than
+ *     epoll because of libmicrohttpd 0.9.75's epoll batch stall (see
+ *     ea_server_create);
  *   - a pool of 2 lets a long prompt's tokenization on one worker not delay
  *     every other client, on the 2-core machines we target;
  *   - suspend/resume is what lets the engine callback only enqueue: it never

@@ -142,6 +142,8 @@ static bool is_null(const struct ea_config_node *n)
 
 static const struct ea_config_node *get(const struct ea_config_node *map, const char *key)
 {
+    if (map->kind != EA_CONFIG_MAPPING || !map->keys)
+        return NULL; /* a list or a value has no keys (fuzz_config found a caller passing one) */
     for (size_t i = 0; i < map->n; i++)
         if (!strcmp(map->keys[i].scalar, key))
             return &map->items[i];
@@ -632,7 +634,7 @@ static ea_status parse_weights(struct ctx *c, const struct ea_config_node *n, st
         if (v && !(s = get_u32(c, v, p, 0, MAX_WEIGHT, &u)))
             *field[i] = (int32_t)u;
     }
-    const struct ea_config_node *v = get(n, "volume_threshold");
+    const struct ea_config_node *v = s ? NULL : get(n, "volume_threshold");
     if (!s && v)
         s = get_u64(c, v, "routing.weights.volume_threshold", 0, MAX_VOLUME_PER_DAY, &w->volume_threshold);
     return s;

@@ -66,6 +66,18 @@ struct proc {
     char log[4200];
 };
 
+/* Servers still running when the test program exits (a failed case never
+ * reaches its serve_stop) are killed then, never left behind. */
+static pid_t started[64];
+static int n_started;
+
+static void kill_leftovers(void)
+{
+    for (int i = 0; i < n_started; i++)
+        if (started[i] > 0 && waitpid(started[i], NULL, WNOHANG) == 0)
+            kill(started[i], SIGKILL);
+}
+
 /* Starts `edgeagent serve -m MODEL --port 0 ARGS...` and waits for "ready". */
 static void serve_start(struct proc *p, const char *const *args)
 {
@@ -97,6 +109,10 @@ static void serve_start(struct proc *p, const char *const *args)
     }
     close(fds[1]);
     p->pid = pid;
+    if (n_started == 0)
+        atexit(kill_leftovers);
+    if (n_started < (int)(sizeof started / sizeof started[0]))
+        started[n_started++] = pid;
     p->out = fds[0];
     char buf[4096];
     size_t len = 0;

@@ -1,0 +1,809 @@
+/* test_cloud.c (EA_TEST_NEEDS_NET: the cloud client is built only with
+ * libcurl) - the cloud client (src/router/cloud.h) against
+ * tests/node/openai_stub.mjs, a real OpenAI-compatible server process on
+ * 127.0.0.1 that fails on demand: every fault is classified as the router
+ * needs it (HTTP status with Retry-After and the upstream's message, reset,
+ * malformed data, an error event first, a stream cut after N chunks,
+ * silence, HTML, each timeout), a delayed transfer cancelled in time sends
+ * nothing (the stub's log stays empty), sequential transfers reuse one
+ * kept-alive connection, 50 concurrent transfers with mixed faults each end
+ * exactly once, destroy ends everything in flight, a closed port is a
+ * connect error. The openai upstream (src/server/upstream_openai.c) is
+ * driven the same way through a generation queue.
+ */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "router/cloud.h"
+#include "server/genq.h"
+#include "server/server_int.h"
+#include "server/upstream.h"
+
+#define KEY "sk-test-5ecret-key"
+#define WAIT_MS 15000 /* the longest any transfer here may take to end */
+
+static pid_t stub_pid = -1;
+static char base[64]; /* http://127.0.0.1:PORT */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void stop_stub(void)
+{
+    if (stub_pid > 0) {
+        kill(stub_pid, SIGTERM);
+        waitpid(stub_pid, NULL, 0);
+        stub_pid = -1;
+    }
+}
+
+/* Starts the stub once per process. */
+static void stub(void)
+{
+    if (stub_pid > 0)
+        return;
+    if (system("node --version >/dev/null 2>&1") != 0)
+        SKIP("node not found: the OpenAI stub needs it");
+    char script[4096];
+    const char *src = getenv("EA_SOURCE_DIR");
+    snprintf(script, sizeof script, "%s/tests/node/openai_stub.mjs", src ? src : ".");
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    stub_pid = fork();
+    ASSERT(stub_pid >= 0);
+    if (stub_pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("node", "node", script, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[64] = "";
+    size_t o = 0;
+    while (o < sizeof line - 1) {
+        ssize_t r = read(fds[0], line + o, 1);
+        if (r <= 0 || line[o] == '\n')
+            break;
+        o++;
+    }
+    line[o] = '\0';
+    close(fds[0]);
+    int port = 0;
+    if (sscanf(line, "PORT %d", &port) != 1 || port <= 0) {
+        stop_stub();
+        FAIL("the stub did not start (said '%s')", line);
+    }
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    atexit(stop_stub);
+}
+
+static size_t collect(char *p, size_t sz, size_t n, void *user)
+{
+    struct ea_buf *b = user;
+    ea__buf_append(b, p, sz * n);
+    return sz * n;
+}
+
+/* A control call to the stub (blocking); the reply's JSON. */
+static json_t *stub_call(const char *method, const char *path, const char *body)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    struct ea_buf b;
+    ea__buf_init(&b, 1 << 24);
+    CURL *e = curl_easy_init();
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    if (body)
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+    CURLcode rc = curl_easy_perform(e);
+    curl_easy_cleanup(e);
+    ASSERT_EQ(rc, CURLE_OK);
+    json_t *j = json_loadb(b.data ? b.data : "", b.len, 0, NULL);
+    ea__buf_release(&b);
+    ASSERT(j);
+    return j;
+}
+
+static void stub_reset(void) { json_decref(stub_call("POST", "/_stub/reset", NULL)); }
+static json_t *stub_log(void) { return stub_call("GET", "/_stub/log", NULL); }
+static size_t stub_requests(void)
+{
+    json_t *l = stub_log();
+    size_t n = json_array_size(json_object_get(l, "requests"));
+    json_decref(l);
+    return n;
+}
+
+/* ---- a transfer observed -------------------------------------------------------------- */
+
+struct probe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int ends;    /* on_end calls */
+    int chunks;  /* on_chunk calls */
+    char content[4096];
+    struct ea__cloud_result res;
+    enum ea__cloud_verdict verdict_at; /* answer this at chunk stop_at */
+    int stop_at;
+    bool end_thread_ok; /* on_end ran on the client thread, not the caller's */
+    pthread_t caller;
+};
+
+static void probe_init(struct probe *p)
+{
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->caller = pthread_self();
+}
+
+static void probe_release(struct probe *p)
+{
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+}
+
+static enum ea__cloud_verdict probe_chunk(void *user, const json_t *chunk)
+{
+    struct probe *p = user;
+    pthread_mutex_lock(&p->mu);
+    p->chunks++;
+    const json_t *ch;
+    size_t i;
+    json_array_foreach(json_object_get(chunk, "choices"), i, ch) {
+        const json_t *c = json_object_get(json_object_get(ch, "delta"), "content");
+        if (!json_is_string(c))
+            c = json_object_get(ch, "text");
+        if (json_is_string(c))
+            strncat(p->content, json_string_value(c), sizeof p->content - strlen(p->content) - 1);
+    }
+    enum ea__cloud_verdict v = p->stop_at && p->chunks >= p->stop_at ? p->verdict_at : EA_CLOUD_CONTINUE;
+    pthread_mutex_unlock(&p->mu);
+    return v;
+}
+
+static void probe_end(void *user, const struct ea__cloud_result *res)
+{
+    struct probe *p = user;
+    pthread_mutex_lock(&p->mu);
+    p->ends++;
+    p->res = *res;
+    p->end_thread_ok = !pthread_equal(pthread_self(), p->caller);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void probe_wait(struct probe *p)
+{
+    double until = now_ms() + WAIT_MS;
+    pthread_mutex_lock(&p->mu);
+    while (p->ends == 0 && now_ms() < until) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    int ends = p->ends;
+    pthread_mutex_unlock(&p->mu);
+    if (ends != 1)
+        FAIL("the transfer ended %d times within %d ms (want exactly once)", ends, WAIT_MS);
+    ASSERT(p->end_thread_ok);
+}
+
+static const char CHAT[] = "{\"model\":\"stub-model\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],"
+                           "\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
+
+static struct ea__cloud_request chat_rq(struct probe *p, const char *fault)
+{
+    static char url[128];
+    static struct ea_config_header hdr[2];
+    static char fault_buf[256];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", base);
+    snprintf(fault_buf, sizeof fault_buf, "%s", fault ? fault : "");
+    hdr[0].name = (char *)"X-Team";
+    hdr[0].value = (char *)"edge";
+    hdr[1].name = (char *)"X-Stub-Fault";
+    hdr[1].value = fault_buf;
+    struct ea__cloud_request rq = {
+        .url = url,
+        .body = CHAT,
+        .body_len = sizeof CHAT - 1,
+        .api_key = KEY,
+        .headers = hdr,
+        .n_headers = fault ? 2 : 1,
+        .timeouts = {.connect_ms = 2000, .first_token_ms = 5000, .idle_ms = 5000, .total_ms = 10000},
+        .on_chunk = probe_chunk,
+        .on_end = probe_end,
+        .user = p,
+    };
+    return rq;
+}
+
+/* Runs one transfer to its end. */
+static void run(struct ea__cloud *c, const struct ea__cloud_request *rq, struct probe *p)
+{
+    struct ea_error err = {0};
+    struct ea__cloud_transfer *t = NULL;
+    ASSERT_OK(ea__cloud_start(c, rq, &t, &err), &err);
+    ASSERT(t);
+    probe_wait(p);
+    ea__cloud_transfer_release(t);
+}
+
+static struct ea__cloud *client(void)
+{
+    stub();
+    stub_reset();
+    struct ea__cloud *c = NULL;
+    struct ea_error err = {0};
+    ASSERT_OK(ea__cloud_create(&c, &err), &err);
+    return c;
+}
+
+/* One faulted chat transfer, returned in *p (initialised here). */
+static void run_fault(struct ea__cloud *c, const char *fault, struct probe *p)
+{
+    probe_init(p);
+    struct ea__cloud_request rq = chat_rq(p, fault);
+    run(c, &rq, p);
+}
+
+/* ---- cases ------------------------------------------------------------------------------- */
+
+static void stream_ok(void)
+{
+    struct ea__cloud *c = client();
+    struct probe p;
+    run_fault(c, NULL, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_OK);
+    ASSERT_STR_EQ(p.res.message, "");
+    ASSERT_EQ(p.res.http_status, 200);
+    ASSERT_STR_EQ(p.content, "stub:5");
+    ASSERT_EQ(p.chunks, 5); /* 3 content, the finish, the usage */
+    ASSERT_EQ(p.res.n_chunks, 5);
+    ASSERT_EQ(p.res.n_output_chunks, 4); /* the usage chunk carries no output */
+    ASSERT_EQ(p.res.content_bytes, 6);
+    ASSERT(p.res.has_usage);
+    ASSERT_EQ(p.res.prompt_tokens, 2);
+    ASSERT_EQ(p.res.completion_tokens, 3);
+    ASSERT(p.res.started && p.res.connected);
+    ASSERT_EQ(p.res.new_connections, 1);
+    ASSERT(p.res.ttft_ms >= 0 && p.res.ttft_ms <= p.res.elapsed_ms);
+    /* what reached the cloud */
+    json_t *l = stub_log();
+    json_t *rq = json_array_get(json_object_get(l, "requests"), 0);
+    ASSERT_EQ(json_array_size(json_object_get(l, "requests")), 1);
+    ASSERT_STR_EQ(json_string_value(json_object_get(rq, "method")), "POST");
+    ASSERT_STR_EQ(json_string_value(json_object_get(rq, "path")), "/v1/chat/completions");
+    ASSERT(json_is_true(json_object_get(rq, "auth")));
+    json_t *h = json_object_get(rq, "headers");
+    ASSERT_STR_EQ(json_string_value(json_object_get(h, "accept")), "text/event-stream");
+    ASSERT_STR_EQ(json_string_value(json_object_get(h, "content-type")), "application/json");
+    ASSERT_STR_EQ(json_string_value(json_object_get(h, "x-team")), "edge");
+    ASSERT(!json_object_get(h, "expect"));
+    ASSERT(json_is_true(json_object_get(json_object_get(rq, "body"), "stream")));
+    json_decref(l);
+    probe_release(&p);
+    ea__cloud_destroy(c);
+}
+
+/* The key goes out as "Authorization: Bearer KEY", exactly: the stub
+ * demands it; a wrong one is a 401 with the upstream's code. */
+static void api_key(void)
+{
+    struct ea__cloud *c = client();
+    struct probe p;
+    run_fault(c, "require_key=" KEY, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_OK);
+    probe_release(&p);
+    run_fault(c, "require_key=other", &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_HTTP_ERROR);
+    ASSERT_EQ(p.res.http_status, 401);
+    ASSERT_STR_EQ(p.res.error_code, "invalid_api_key");
+    ASSERT_STR_EQ(p.res.message, "Incorrect API key provided");
+    ASSERT(!strstr(p.res.message, KEY));
+    ASSERT_EQ(p.chunks, 0);
+    probe_release(&p);
+    /* no key: no Authorization header at all */
+    stub_reset();
+    probe_init(&p);
+    struct ea__cloud_request rq = chat_rq(&p, NULL);
+    rq.api_key = NULL;
+    run(c, &rq, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_OK);
+    json_t *l = stub_log();
+    ASSERT(json_is_false(json_object_get(json_array_get(json_object_get(l, "requests"), 0), "auth")));
+    json_decref(l);
+    probe_release(&p);
+    ea__cloud_destroy(c);
+}
+
+static void http_errors(void)
+{
+    struct ea__cloud *c = client();
+    struct probe p;
+    run_fault(c, "status=500", &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_HTTP_ERROR);
+    ASSERT_EQ(p.res.http_status, 500);
+    ASSERT_EQ(p.res.retry_after_ms, -1);
+    ASSERT_STR_EQ(p.res.message, "stub: status 500");
+    ASSERT_STR_EQ(p.res.error_code, "server_error");
+    ASSERT_EQ(p.res.n_chunks, 0);
+    probe_release(&p);
+
+    run_fault(c, "status=429; retry_after=7", &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_HTTP_ERROR);
+    ASSERT_EQ(p.res.http_status, 429);
+    ASSERT_EQ(p.res.retry_after_ms, 7000);
+    ASSERT_STR_EQ(p.res.error_code, "rate_limit_exceeded");
+    probe_release(&p);
+
+    /* an HTTP date 30 s ahead */
+    char date[64], fault[128];
+    time_t when = time(NULL) + 30;
+    struct tm tm;
+    gmtime_r(&when, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    snprintf(fault, sizeof fault, "status=503; retry_after=%s", date);
+    run_fault(c, fault, &p);
+    ASSERT_EQ(p.res.http_status, 503);
+    ASSERT(p.res.retry_after_ms > 27000 && p.res.retry_after_ms <= 30000);
+    probe_release(&p);
+
+    run_fault(c, "status=400; message=bad things\tand more", &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_HTTP_ERROR);
+    ASSERT_EQ(p.res.http_status, 400);
+    ASSERT_STR_EQ(p.res.message, "bad things and more"); /* control bytes: spaces */
+    probe_release(&p);
+    ea__cloud_destroy(c);
+}
+
+static void reset_and_cut(void)
+{
+    struct ea__cloud *c = client();
+    struct probe p;
+    run_fault(c, "reset", &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_CUT);
+    ASSERT_EQ(p.res.http_status, 0);
+    ASSERT(p.res.connected);
+    ASSERT_EQ(p.res.n_chunks, 0);
+    ASSERT(p.res.message[0]);
+    probe_release(&p);
+
+    run_fault(c, "cut_after=2", &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_CUT);
+    ASSERT_EQ(p.res.http_status, 200);
+    ASSERT_EQ(p.res.n_output_chunks, 2);
+    ASSERT_STR_EQ(p.content, "stub");
+    ASSERT(strstr(p.res.message, "[DONE]"));
+    probe_release(&p);
+
+    run_fault(c, "cut_after=0", &p); /* a clean, empty stream */
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_CUT);
+    ASSERT_EQ(p.res.n_chunks, 0);
+    probe_release(&p);
+    ea__cloud_destroy(c);
+}
+
+static void malformed(void)
+{
+    struct ea__cloud *c = client();
+    struct probe p;
+    run_fault(c, "malformed", &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_MALFORMED);
+    ASSERT_EQ(p.res.n_chunks, 0);
+    ASSERT(strstr(p.res.message, "not valid JSON"));
+    probe_release(&p);
+
+    run_fault(c, "malformed=2", &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_MALFORMED);
+    ASSERT_EQ(p.res.n_output_chunks, 2);
+    ASSERT_EQ(p.chunks, 2);
+    probe_release(&p);
+
+    run_fault(c, "html", &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_MALFORMED);
+    ASSERT_EQ(p.res.http_status, 200);
+    ASSERT(strstr(p.res.message, "text/html"));
+    probe_release(&p);
+
+    /* a consumer that rejects a chunk: malformed; one that stops: cancelled */
+    probe_init(&p);
+    p.stop_at = 2;
+    p.verdict_at = EA_CLOUD_REJECT;
+    struct ea__cloud_request rq = chat_rq(&p, NULL);
+    run(c, &rq, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_MALFORMED);
+    ASSERT_EQ(p.chunks, 2);
+    probe_release(&p);
+    probe_init(&p);
+    p.stop_at = 1;
+    p.verdict_at = EA_CLOUD_STOP;
+    rq = chat_rq(&p, NULL);
+    run(c, &rq, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_CANCELLED);
+    ASSERT_EQ(p.chunks, 1);
+    probe_release(&p);
+    ea__cloud_destroy(c);
+}
+
+static void error_event(void)
+{
+    struct ea__cloud *c = client();
+    struct probe p;
+    run_fault(c, "error_first; message=overloaded upstream", &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_STREAM_ERROR);
+    ASSERT_EQ(p.res.http_status, 200);
+    ASSERT_EQ(p.res.n_chunks, 0);
+    ASSERT_EQ(p.chunks, 0);
+    ASSERT_STR_EQ(p.res.message, "overloaded upstream");
+    ASSERT_STR_EQ(p.res.error_code, "stub_error");
+    probe_release(&p);
+    ea__cloud_destroy(c);
+}
+
+static void timeouts(void)
+{
+    struct ea__cloud *c = client();
+    struct probe p;
+    /* silence after one chunk: the idle gap */
+    probe_init(&p);
+    struct ea__cloud_request rq = chat_rq(&p, "silence_after=1");
+    rq.timeouts.idle_ms = 300;
+    double t0 = now_ms();
+    run(c, &rq, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_TIMEOUT);
+    ASSERT_EQ(p.res.timeout, EA_CLOUD_TIMEOUT_IDLE);
+    ASSERT_EQ(p.res.n_output_chunks, 1);
+    ASSERT(now_ms() - t0 >= 300);
+    probe_release(&p);
+
+    /* a slow head: the first token */
+    probe_init(&p);
+    rq = chat_rq(&p, "delay_ms=3000");
+    rq.timeouts.first_token_ms = 300;
+    t0 = now_ms();
+    run(c, &rq, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_TIMEOUT);
+    ASSERT_EQ(p.res.timeout, EA_CLOUD_TIMEOUT_FIRST_TOKEN);
+    ASSERT(p.res.elapsed_ms >= 300);
+    ASSERT(now_ms() - t0 < 2500); /* not the stub's 3 s */
+    probe_release(&p);
+
+    /* chunks keep coming, but the whole takes too long */
+    probe_init(&p);
+    rq = chat_rq(&p, "reply=abcdefghijklmnopqrstuvwxyz; chunks=20; chunk_delay_ms=100");
+    rq.timeouts.total_ms = 600;
+    run(c, &rq, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_TIMEOUT);
+    ASSERT_EQ(p.res.timeout, EA_CLOUD_TIMEOUT_TOTAL);
+    ASSERT(p.res.n_output_chunks >= 2);
+    probe_release(&p);
+
+    /* the same slow stream within every timeout: fine */
+    probe_init(&p);
+    rq = chat_rq(&p, "chunks=4; chunk_delay_ms=100");
+    rq.timeouts.idle_ms = 400;
+    rq.timeouts.first_token_ms = 400;
+    run(c, &rq, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_OK);
+    probe_release(&p);
+    ea__cloud_destroy(c);
+}
+
+/* A free port with nothing listening: refused at once. */
+static void connect_refused(void)
+{
+    struct ea__cloud *c = client();
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    ASSERT_EQ(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    ASSERT_EQ(getsockname(s, (struct sockaddr *)&a, &al), 0);
+    close(s);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", ntohs(a.sin_port));
+    struct probe p;
+    probe_init(&p);
+    struct ea__cloud_request rq = chat_rq(&p, NULL);
+    rq.url = url;
+    rq.timeouts.connect_ms = 500;
+    double t0 = now_ms();
+    run(c, &rq, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_CONNECT_ERROR);
+    ASSERT(!p.res.connected);
+    ASSERT_EQ(p.res.http_status, 0);
+    ASSERT(now_ms() - t0 < 500);
+    ASSERT(p.res.message[0]);
+    probe_release(&p);
+    ea__cloud_destroy(c);
+}
+
+/* A listener whose accept queue is full drops new SYNs: the connect phase
+ * never ends, and connect_ms ends it. */
+static void connect_timeout(void)
+{
+    struct ea__cloud *c = client();
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    ASSERT_EQ(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    ASSERT_EQ(listen(s, 0), 0);
+    ASSERT_EQ(getsockname(s, (struct sockaddr *)&a, &al), 0);
+    int filler[4];
+    for (int i = 0; i < 4; i++) { /* fill the queue (backlog 0 holds one or two) */
+        filler[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(filler[i], (struct sockaddr *)&a, sizeof a);
+    }
+    usleep(50000);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", ntohs(a.sin_port));
+    struct probe p;
+    probe_init(&p);
+    struct ea__cloud_request rq = chat_rq(&p, NULL);
+    rq.url = url;
+    rq.timeouts.connect_ms = 300;
+    double t0 = now_ms();
+    run(c, &rq, &p);
+    double took = now_ms() - t0;
+    for (int i = 0; i < 4; i++)
+        close(filler[i]);
+    close(s);
+    if (p.res.outcome == EA_CLOUD_TIMEOUT && p.res.timeout == EA_CLOUD_TIMEOUT_FIRST_TOKEN)
+        FAIL("the connect phase ended but no reply came: this kernel accepted the connection");
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_TIMEOUT);
+    ASSERT_EQ(p.res.timeout, EA_CLOUD_TIMEOUT_CONNECT);
+    ASSERT(!p.res.connected);
+    ASSERT(took >= 290 && took < 2000);
+    probe_release(&p);
+    ea__cloud_destroy(c);
+}
+
+/* Cancelled during its delay, a transfer sends nothing; cancelled while
+ * running, it ends at once. */
+static void delay_and_cancel(void)
+{
+    struct ea__cloud *c = client();
+    struct probe p;
+    probe_init(&p);
+    struct ea__cloud_request rq = chat_rq(&p, NULL);
+    rq.delay_ms = 400;
+    struct ea_error err = {0};
+    struct ea__cloud_transfer *t = NULL;
+    ASSERT_OK(ea__cloud_start(c, &rq, &t, &err), &err);
+    usleep(100000);
+    ea__cloud_cancel(t);
+    ea__cloud_cancel(t); /* twice is fine */
+    probe_wait(&p);
+    ea__cloud_transfer_release(t);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_CANCELLED);
+    ASSERT(!p.res.started);
+    ASSERT(!p.res.connected);
+    usleep(600000); /* past the delay: still nothing */
+    ASSERT_EQ(stub_requests(), 0);
+    json_t *l = stub_log();
+    ASSERT_EQ(json_integer_value(json_object_get(l, "connections")), 0);
+    json_decref(l);
+    probe_release(&p);
+
+    /* the delay is honoured: the request goes out after it */
+    probe_init(&p);
+    rq = chat_rq(&p, NULL);
+    rq.delay_ms = 300;
+    double t0 = now_ms();
+    run(c, &rq, &p);
+    ASSERT(now_ms() - t0 >= 300);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_OK);
+    ASSERT(p.res.elapsed_ms < now_ms() - t0); /* measured from the attempt's start */
+    probe_release(&p);
+
+    /* cancel while the stream is silent */
+    probe_init(&p);
+    rq = chat_rq(&p, "silence_after=1");
+    t = NULL;
+    ASSERT_OK(ea__cloud_start(c, &rq, &t, &err), &err);
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&p.mu);
+        int ch = p.chunks;
+        pthread_mutex_unlock(&p.mu);
+        if (ch)
+            break;
+        usleep(10000);
+    }
+    t0 = now_ms();
+    ea__cloud_cancel(t);
+    probe_wait(&p);
+    ASSERT(now_ms() - t0 < 1000);
+    ea__cloud_transfer_release(t);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_CANCELLED);
+    ASSERT(p.res.started);
+    ASSERT_EQ(p.chunks, 1);
+    probe_release(&p);
+    ea__cloud_destroy(c);
+}
+
+/* Sequential transfers reuse one kept-alive connection. */
+static void keep_alive(void)
+{
+    struct ea__cloud *c = client();
+    for (int i = 0; i < 6; i++) {
+        struct probe p;
+        run_fault(c, NULL, &p);
+        ASSERT_EQ(p.res.outcome, EA_CLOUD_OK);
+        ASSERT_EQ(p.res.new_connections, i == 0 ? 1 : 0);
+        probe_release(&p);
+    }
+    json_t *l = stub_log();
+    ASSERT_EQ(json_array_size(json_object_get(l, "requests")), 6);
+    ASSERT_EQ(json_integer_value(json_object_get(l, "connections")), 1);
+    json_decref(l);
+    ea__cloud_destroy(c);
+}
+
+/* 50 transfers at once, mixed faults: each ends exactly once, as its fault says. */
+#define N_CONC 50
+static void concurrent(void)
+{
+    struct ea__cloud *c = client();
+    static const struct {
+        const char *fault;
+        enum ea__cloud_outcome want;
+    } kinds[] = {
+        {NULL, EA_CLOUD_OK},
+        {"status=500", EA_CLOUD_HTTP_ERROR},
+        {"cut_after=1", EA_CLOUD_CUT},
+        {"reset", EA_CLOUD_CUT},
+        {"malformed=1", EA_CLOUD_MALFORMED},
+        {"error_first", EA_CLOUD_STREAM_ERROR},
+        {"silence_after=1", EA_CLOUD_TIMEOUT},
+        {"chunks=5; chunk_delay_ms=20", EA_CLOUD_OK},
+        {"cancel", EA_CLOUD_CANCELLED},
+    };
+    const int n_kinds = (int)(sizeof kinds / sizeof kinds[0]);
+    struct probe *p = calloc(N_CONC, sizeof *p);
+    struct ea__cloud_transfer *t[N_CONC];
+    char urls[N_CONC][128];
+    struct ea_config_header hdr[N_CONC];
+    for (int i = 0; i < N_CONC; i++) {
+        probe_init(&p[i]);
+        const char *f = kinds[i % n_kinds].fault;
+        bool cancel = f && !strcmp(f, "cancel");
+        struct ea__cloud_request rq = chat_rq(&p[i], NULL);
+        snprintf(urls[i], sizeof urls[i], "%s/v1/chat/completions", base);
+        rq.url = urls[i];
+        hdr[i].name = (char *)"X-Stub-Fault";
+        hdr[i].value = (char *)(cancel ? "silence_after=1" : f ? f : "");
+        rq.headers = &hdr[i];
+        rq.n_headers = 1;
+        rq.timeouts.idle_ms = 500;
+        if (cancel)
+            rq.timeouts.idle_ms = 0;
+        struct ea_error err = {0};
+        ASSERT_OK(ea__cloud_start(c, &rq, &t[i], &err), &err);
+    }
+    usleep(300000);
+    for (int i = 0; i < N_CONC; i++)
+        if (kinds[i % n_kinds].fault && !strcmp(kinds[i % n_kinds].fault, "cancel"))
+            ea__cloud_cancel(t[i]);
+    for (int i = 0; i < N_CONC; i++) {
+        probe_wait(&p[i]);
+        if (p[i].res.outcome != kinds[i % n_kinds].want)
+            FAIL("transfer %d (%s): %s, want %s (%s)", i, kinds[i % n_kinds].fault ? kinds[i % n_kinds].fault : "ok",
+                 ea__cloud_outcome_name(p[i].res.outcome), ea__cloud_outcome_name(kinds[i % n_kinds].want),
+                 p[i].res.message);
+        if (kinds[i % n_kinds].want == EA_CLOUD_OK)
+            ASSERT_STR_EQ(p[i].content, "stub:5");
+        ea__cloud_transfer_release(t[i]);
+    }
+    usleep(100000);
+    for (int i = 0; i < N_CONC; i++) {
+        ASSERT_EQ(p[i].ends, 1); /* still once */
+        probe_release(&p[i]);
+    }
+    ASSERT_EQ(ea__cloud_active(c), 0);
+    ASSERT_EQ(stub_requests(), N_CONC);
+    free(p);
+    ea__cloud_destroy(c);
+}
+
+/* destroy ends everything: waiting, silent, fresh; each once, cancelled. */
+static void destroy_in_flight(void)
+{
+    struct ea__cloud *c = client();
+    struct probe p[6];
+    struct ea__cloud_transfer *t[6];
+    for (int i = 0; i < 6; i++) {
+        probe_init(&p[i]);
+        struct ea__cloud_request rq = chat_rq(&p[i], i < 3 ? "silence_after=1" : NULL);
+        rq.delay_ms = i >= 3 ? 5000 : 0;
+        struct ea_error err = {0};
+        ASSERT_OK(ea__cloud_start(c, &rq, &t[i], &err), &err);
+        ea__cloud_transfer_release(t[i]); /* the transfer goes on without the handle */
+    }
+    usleep(300000);
+    ea__cloud_destroy(c);
+    for (int i = 0; i < 6; i++) {
+        ASSERT_EQ(p[i].ends, 1);
+        ASSERT_EQ(p[i].res.outcome, EA_CLOUD_CANCELLED);
+        ASSERT_EQ(p[i].res.started, i < 3);
+        probe_release(&p[i]);
+    }
+    ASSERT_EQ(stub_requests(), 3);
+}
+
+static void bad_requests(void)
+{
+    struct ea__cloud *c = client();
+    struct probe p;
+    probe_init(&p);
+    struct ea_error err = {0};
+    struct ea__cloud_transfer *t = (struct ea__cloud_transfer *)&p;
+    struct ea__cloud_request rq = chat_rq(&p, NULL);
+    rq.url = "ftp://127.0.0.1/x";
+    ASSERT_EQ(ea__cloud_start(c, &rq, &t, &err), EA_EINVAL);
+    ASSERT(t == NULL);
+    rq = chat_rq(&p, NULL);
+    rq.api_key = "sk-1\r\nX-Evil: 1";
+    ASSERT_EQ(ea__cloud_start(c, &rq, &t, &err), EA_EINVAL);
+    ASSERT(!strstr(err.msg, "sk-1"));
+    struct ea_config_header bad = {(char *)"X-A", (char *)"v\nX-B: 2"};
+    rq = chat_rq(&p, NULL);
+    rq.headers = &bad;
+    rq.n_headers = 1;
+    ASSERT_EQ(ea__cloud_start(c, &rq, &t, &err), EA_EINVAL);
+    usleep(50000);
+    ASSERT_EQ(p.ends, 0); /* a refused start never calls back */
+    ASSERT_EQ(stub_requests(), 0);
+    probe_release(&p);
+    ea__cloud_destroy(c);
+}
+
+/* /v1/completions, n = 2: both choices' text arrives. */
+static void completions(void)
+{
+    struct ea__cloud *c = client();
+    struct probe p;
+    probe_init(&p);
+    static const char body[] = "{\"model\":\"m\",\"prompt\":\"abc\",\"n\":2,\"stream\":true}";
+    struct ea__cloud_request rq = chat_rq(&p, NULL);
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1/completions", base);
+    rq.url = url;
+    rq.body = body;
+    rq.body_len = sizeof body - 1;
+    run(c, &rq, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_OK);
+    ASSERT(!p.res.has_usage); /* not asked for */
+    ASSERT_EQ(p.res.content_bytes, 12);
+    ASSERT_EQ((int)strlen(p.content), 12);
+    probe_release(&p);
+    ea__cloud_destroy(c);
+}
+
+EA_TESTS(EA_TEST(stream_ok), EA_TEST(api_key), EA_TEST(http_errors), EA_TEST(reset_and_cut),
+         EA_TEST(malformed), EA_TEST(error_event), EA_TEST(timeouts), EA_TEST(connect_refused),
+         EA_TEST(connect_timeout), EA_TEST(delay_and_cancel), EA_TEST(keep_alive), EA_TEST(concurrent),
+         EA_TEST(destroy_in_flight), EA_TEST(bad_requests), EA_TEST(completions))

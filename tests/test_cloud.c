@@ -803,7 +803,272 @@ static void completions(void)
     ea__cloud_destroy(c);
 }
 
+/* ---- the openai upstream over the client ----------------------------------------------- */
+
+struct gen {
+    struct ea__genq q;
+    pthread_mutex_t mu; /* guards freed */
+    pthread_cond_t cv;
+    bool freed;
+    bool stop; /* what wake answers: !stop */
+    int wakes;
+};
+
+static bool gen_wake(void *user, int choice, bool finished)
+{
+    struct gen *g = user; /* under q.mu */
+    g->wakes++;
+    return !g->stop;
+}
+
+static void gen_freed(void *user)
+{
+    struct gen *g = user;
+    pthread_mutex_lock(&g->mu);
+    g->freed = true;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static struct ea__upstream *openai_up(struct ea__cloud *c, const char *key)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1/", base); /* a trailing slash is dropped */
+    struct ea_config_header h = {(char *)"X-Team", (char *)"edge"};
+    struct ea_upstream_config cfg = {
+        .name = (char *)"cloud",
+        .kind = EA_UPSTREAM_OPENAI,
+        .base_url = url,
+        .model = (char *)"gpt-test",
+        .tier = EA_TIER_CLOUD,
+        .timeouts = {.connect_ms = 1000, .first_token_ms = 5000, .idle_ms = 400, .total_ms = 10000},
+        .headers = &h,
+        .n_headers = 1,
+    };
+    struct ea__upstream *u = NULL;
+    struct ea_error err = {0};
+    ASSERT_OK(ea__upstream_openai_create(c, &cfg, key, &u, &err), &err);
+    ASSERT_STR_EQ(u->name, "cloud");
+    ASSERT_STR_EQ(u->ops->kind, "openai");
+    return u;
+}
+
+struct run_out {
+    char text[8][256];
+    struct ea__genq_end end[8];
+    char err[8][EA__GENQ_ERRMSG_MAX];
+    int32_t n_prompt_tokens;
+    int n;
+};
+
+/* Parses body, prepares, starts (delay_ms, cancel_after_ms >= 0: cancel
+ * then), waits for every choice, takes the output, frees. Returns false
+ * when prepare refused the request (*e filled). */
+static bool up_run(struct ea__upstream *u, enum ea__req_kind kind, const char *body, uint32_t delay_ms,
+                   int cancel_after_ms, bool stop, struct run_out *o, struct ea__api_error *e)
+{
+    memset(o, 0, sizeof *o);
+    struct ea__req_limits lim = {4096, 8, 32000};
+    struct ea__gen_request r;
+    if (!ea__gen_request_parse(kind, body, strlen(body), &lim, &r, e))
+        FAIL("the request did not parse: %s", e->message);
+    struct ea__upstream_job *job = NULL;
+    if (!u->ops->prepare(u, &r, "req-1", &job, e)) {
+        ASSERT(job == NULL);
+        ea__gen_request_release(&r);
+        return false;
+    }
+    ea__upstream_openai_set_delay(job, delay_ms);
+    int n = (kind == EA__REQ_CHAT ? 1 : r.n_prompts) * r.n;
+    struct gen *g = calloc(1, sizeof *g);
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    g->stop = stop;
+    ASSERT_EQ(ea__genq_init(&g->q, n, 1 << 16, false, 0, gen_wake, gen_freed, g), EA_OK);
+    ASSERT(u->ops->start(job, &r, 1, &g->q, e));
+    ea__gen_request_release(&r); /* the job does not need it after start */
+    if (cancel_after_ms >= 0) {
+        usleep((useconds_t)cancel_after_ms * 1000);
+        u->ops->cancel(job);
+    }
+    struct ea__genq_buf local;
+    ea__genq_buf_init(&local, g->q.cap);
+    double until = now_ms() + WAIT_MS;
+    bool all = false;
+    while (!all && now_ms() < until) {
+        pthread_mutex_lock(&g->q.mu);
+        all = g->q.n_done == n;
+        for (int i = 0; i < n; i++) {
+            if (ea__genq_take_locked(&g->q, i, &local)) {
+                strncat(o->text[i], local.text.data, sizeof o->text[i] - strlen(o->text[i]) - 1);
+                ea__genq_buf_reset(&local);
+            }
+        }
+        pthread_mutex_unlock(&g->q.mu);
+        if (!all)
+            usleep(5000);
+    }
+    ASSERT(all);
+    pthread_mutex_lock(&g->q.mu);
+    for (int i = 0; i < n; i++) {
+        o->end[i] = g->q.c[i].end;
+        snprintf(o->err[i], sizeof o->err[i], "%s", g->q.c[i].errmsg);
+    }
+    o->n_prompt_tokens = g->q.n_prompt_tokens;
+    pthread_mutex_unlock(&g->q.mu);
+    o->n = n;
+    ea__genq_buf_release(&local);
+    ea__genq_unref(&g->q); /* the creator's: the producers' are gone, so this frees */
+    ASSERT(g->freed);
+    u->ops->release(job);
+    ea__genq_release(&g->q);
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+    free(g);
+    return true;
+}
+
+static const char UP_CHAT[] = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],\"n\":2,"
+                              "\"max_tokens\":16,\"edgeagent\":{\"task\":\"reasoning\",\"allow_cloud\":true}}";
+
+static void upstream_chat(void)
+{
+    struct ea__cloud *c = client();
+    struct ea__upstream *u = openai_up(c, KEY);
+    struct run_out o;
+    struct ea__api_error e = {0};
+    ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, -1, false, &o, &e));
+    ASSERT_EQ(o.n, 2);
+    int32_t gen = 0;
+    for (int i = 0; i < 2; i++) {
+        ASSERT_STR_EQ(o.text[i], "stub:5");
+        ASSERT_EQ(o.end[i].finish, EA_FINISH_STOP);
+        ASSERT_EQ(o.end[i].outcome, EA_CLOUD_OK);
+        ASSERT_EQ(o.end[i].http_status, 200);
+        ASSERT(o.end[i].emitted);
+        ASSERT(!o.end[i].has_retry_after);
+        ASSERT(o.end[i].ttft_ms >= 0);
+        gen += o.end[i].n_generated;
+    }
+    ASSERT_EQ(gen, 6);             /* the stream's completion_tokens: 3 chunks x 2 choices */
+    ASSERT_EQ(o.end[0].n_generated, 3); /* shared by content chunks */
+    ASSERT_EQ(o.n_prompt_tokens, 2); /* ceil(5 / 4) from the stub's usage */
+    /* what the cloud received: the client's body, the upstream's model,
+     * stream forced with usage, the extension removed, the key and headers */
+    json_t *l = stub_log();
+    json_t *rq = json_array_get(json_object_get(l, "requests"), 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(rq, "path")), "/v1/chat/completions");
+    json_t *b = json_object_get(rq, "body");
+    ASSERT_STR_EQ(json_string_value(json_object_get(b, "model")), "gpt-test");
+    ASSERT(json_is_true(json_object_get(b, "stream")));
+    ASSERT(json_is_true(json_object_get(json_object_get(b, "stream_options"), "include_usage")));
+    ASSERT(!json_object_get(b, "edgeagent"));
+    ASSERT_EQ(json_integer_value(json_object_get(b, "n")), 2);
+    ASSERT_EQ(json_integer_value(json_object_get(b, "max_tokens")), 16);
+    ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(rq, "headers"), "x-team")), "edge");
+    ASSERT(json_is_true(json_object_get(rq, "auth")));
+    json_decref(l);
+    ea__upstream_openai_destroy(u);
+    ea__cloud_destroy(c);
+}
+
+static void upstream_completions(void)
+{
+    struct ea__cloud *c = client();
+    struct ea__upstream *u = openai_up(c, NULL);
+    struct run_out o;
+    struct ea__api_error e = {0};
+    ASSERT(up_run(u, EA__REQ_COMPLETION, "{\"prompt\":[\"ab\",\"abc\"],\"stream\":false}", 0, -1, false, &o, &e));
+    ASSERT_EQ(o.n, 2);
+    ASSERT_STR_EQ(o.text[0], "stub:2");
+    ASSERT_STR_EQ(o.text[1], "stub:3");
+    json_t *l = stub_log();
+    json_t *rq = json_array_get(json_object_get(l, "requests"), 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(rq, "path")), "/v1/completions");
+    ASSERT(json_is_true(json_object_get(json_object_get(rq, "body"), "stream"))); /* forced */
+    ASSERT(json_is_false(json_object_get(rq, "auth")));
+    json_decref(l);
+    /* logprobs: refused before anything is sent */
+    stub_reset();
+    ASSERT(!up_run(u, EA__REQ_COMPLETION, "{\"prompt\":\"x\",\"logprobs\":2}", 0, -1, false, &o, &e));
+    ASSERT_EQ(e.status, 400);
+    ASSERT_STR_EQ(e.param, "logprobs");
+    ASSERT_EQ(stub_requests(), 0);
+    ea__upstream_openai_destroy(u);
+    ea__cloud_destroy(c);
+}
+
+/* Failures reach every choice with their class; the fault is set on the
+ * stub's side (the client does not know). */
+static void upstream_failures(void)
+{
+    struct ea__cloud *c = client();
+    struct ea__upstream *u = openai_up(c, KEY);
+    struct run_out o;
+    struct ea__api_error e = {0};
+    json_decref(stub_call("POST", "/_stub/config", "{\"status\":429,\"retry_after\":2}"));
+    ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, -1, false, &o, &e));
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(o.end[i].finish, EA_FINISH_ERROR);
+        ASSERT_EQ(o.end[i].outcome, EA_CLOUD_HTTP_ERROR);
+        ASSERT_EQ(o.end[i].status, EA_EOVERLOADED);
+        ASSERT_EQ(o.end[i].http_status, 429);
+        ASSERT(o.end[i].has_retry_after);
+        ASSERT_EQ(o.end[i].retry_after_ms, 2000);
+        ASSERT(!o.end[i].emitted);
+        ASSERT_STR_EQ(o.err[i], "stub: status 429");
+        ASSERT_STR_EQ(o.text[i], "");
+    }
+    json_decref(stub_call("POST", "/_stub/config", "{\"cut_after\":2}"));
+    ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, -1, false, &o, &e));
+    ASSERT_EQ(o.end[0].finish, EA_FINISH_ERROR);
+    ASSERT_EQ(o.end[0].outcome, EA_CLOUD_CUT);
+    ASSERT_EQ(o.end[0].status, EA_EIO);
+    ASSERT(o.end[0].emitted); /* bytes went out before the cut */
+    ASSERT_STR_EQ(o.text[0], "stub");
+    json_decref(stub_call("POST", "/_stub/config", "{\"silence_after\":1}"));
+    ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, -1, false, &o, &e));
+    ASSERT_EQ(o.end[1].outcome, EA_CLOUD_TIMEOUT);
+    ASSERT_EQ(o.end[1].timeout, EA_CLOUD_TIMEOUT_IDLE); /* the upstream's idle_ms */
+    ASSERT_EQ(o.end[1].status, EA_ETIMEOUT);
+    json_decref(stub_call("POST", "/_stub/config", "{\"error_first\":true}"));
+    ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, -1, false, &o, &e));
+    ASSERT_EQ(o.end[0].outcome, EA_CLOUD_STREAM_ERROR);
+    ASSERT(!o.end[0].emitted);
+    ea__upstream_openai_destroy(u);
+    ea__cloud_destroy(c);
+}
+
+/* cancel: while silent (the stream stops at once), during the delay
+ * (nothing is sent), and a consumer that stops reading (wake false). */
+static void upstream_cancel(void)
+{
+    struct ea__cloud *c = client();
+    struct ea__upstream *u = openai_up(c, KEY);
+    struct run_out o;
+    struct ea__api_error e = {0};
+    json_decref(stub_call("POST", "/_stub/config", "{\"silence_after\":1}"));
+    double t0 = now_ms();
+    ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, 150, false, &o, &e));
+    ASSERT(now_ms() - t0 < 390); /* before the idle timeout (400 ms) */
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(o.end[i].finish, EA_FINISH_CANCELLED);
+        ASSERT_EQ(o.end[i].outcome, EA_CLOUD_CANCELLED);
+        ASSERT_STR_EQ(o.text[i], "st");
+    }
+    stub_reset();
+    ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 300, 50, false, &o, &e));
+    ASSERT_EQ(o.end[0].finish, EA_FINISH_CANCELLED);
+    usleep(400000);
+    ASSERT_EQ(stub_requests(), 0);
+    ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, -1, true, &o, &e));
+    ASSERT_EQ(o.end[0].finish, EA_FINISH_CANCELLED);
+    ea__upstream_openai_destroy(u);
+    ea__cloud_destroy(c);
+}
+
 EA_TESTS(EA_TEST(stream_ok), EA_TEST(api_key), EA_TEST(http_errors), EA_TEST(reset_and_cut),
          EA_TEST(malformed), EA_TEST(error_event), EA_TEST(timeouts), EA_TEST(connect_refused),
          EA_TEST(connect_timeout), EA_TEST(delay_and_cancel), EA_TEST(keep_alive), EA_TEST(concurrent),
-         EA_TEST(destroy_in_flight), EA_TEST(bad_requests), EA_TEST(completions))
+         EA_TEST(destroy_in_flight), EA_TEST(bad_requests), EA_TEST(completions), EA_TEST(upstream_chat),
+         EA_TEST(upstream_completions), EA_TEST(upstream_failures), EA_TEST(upstream_cancel))

@@ -358,6 +358,14 @@ static void nul_bytes(void)
     ASSERT_EQ(r.len[0], 3);
     ASSERT(memcmp(r.data[0], "a\0b", 3) == 0);
     rec_free(&r);
+    /* an event name ends at a NUL (fuzz_sse found a name "\0..." passed as
+     * an empty C string): empty, it is "message" */
+    static const char s2[] = "event: \0x\ndata: 1\n\nevent: ab\0cd\ndata: 2\n\n";
+    ASSERT_EQ(feed_cuts(s2, sizeof s2 - 1, NULL, 0, 0, &r), EA_OK);
+    ASSERT_EQ(r.n, 2);
+    ASSERT_STR_EQ(r.name[0], "message");
+    ASSERT_STR_EQ(r.name[1], "ab");
+    rec_free(&r);
 }
 
 EA_TESTS(EA_TEST(openai_stream_whole), EA_TEST(openai_stream_every_split), EA_TEST(line_ends), EA_TEST(bom),

@@ -99,7 +99,8 @@ static ea_status line(struct ea__sse *p, const char *s, size_t n, struct ea_erro
         if (p->data.len + vn > p->max_event)
             return fail(p, EA_ETOOBIG, err, "an event");
         ea__buf_reset(&p->event);
-        ea_status st = ea__buf_append(&p->event, v, vn);
+        const char *nul = memchr(v, '\0', vn); /* a name is a C string: it ends at a NUL */
+        ea_status st = ea__buf_append(&p->event, v, nul ? (size_t)(nul - v) : vn);
         if (st)
             return fail(p, st, err, "an event");
     }

@@ -29,10 +29,10 @@
 #define EA__SSE_MAX_EVENT ((size_t)1 << 20)
 
 /* One dispatched event. event is the `event:` name ("message" when none was
- * given), data the joined `data:` values (NUL-terminated, data_len bytes,
- * may contain NUL bytes). Both are valid only during the call. Return false
- * to stop: ea__sse_feed then returns EA_ECANCELLED and the parser stays
- * stopped. */
+ * given or it is empty; a name ends at a NUL byte), data the joined `data:`
+ * values (NUL-terminated, data_len bytes, may contain NUL bytes); both
+ * valid only during the call. Return false to stop: ea__sse_feed then
+ * returns EA_ECANCELLED and the parser stays stopped. */
 typedef bool (*ea__sse_event_fn)(void *user, const char *event, const char *data, size_t data_len);
 
 struct ea__sse {

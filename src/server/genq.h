@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "edgeagent/engine.h"
+#include "router/cloud.h"
 #include "util/buf.h"
 
 #define EA__GENQ_MAX_TOP 20 /* alternatives kept per token (OpenAI's maximum) */
@@ -57,6 +58,17 @@ struct ea__genq_end {
     const char *error; /* detail (copied), or NULL */
     int32_t n_prompt, n_generated, n_cached;
     double ttft_ms, total_ms, queue_ms; /* ttft_ms < 0: no token came */
+    /* Remote upstreams (upstream_openai.c; all zero from the local one): how
+     * the attempt ended, for the router's retry and fallback decisions.
+     * With EA_FINISH_ERROR, outcome is never EA_CLOUD_OK and error is the
+     * upstream's own message (HTTP and stream errors) or the client's
+     * description; with EA_FINISH_CANCELLED, outcome is EA_CLOUD_CANCELLED. */
+    enum ea__cloud_outcome outcome;
+    enum ea__cloud_timeout timeout; /* with EA_CLOUD_TIMEOUT: which one */
+    int http_status;                /* the upstream's HTTP status; 0 when none came */
+    bool has_retry_after;           /* the upstream sent Retry-After (or retry-after-ms) */
+    int64_t retry_after_ms;
+    bool emitted;                   /* this choice emitted text before it ended */
 };
 
 #define EA__GENQ_ERRMSG_MAX 160

@@ -397,6 +397,7 @@ bool ea__gen_request_parse(enum ea__req_kind kind, const char *body, size_t len,
     r->kind = kind;
     r->n = 1;
     r->body_len = len;
+    r->body = body;
     json_error_t jerr;
     /* jansson validates UTF-8, caps nesting depth and reports integers and
      * reals that overflow; all of those are malformed JSON here. \u0000 is

@@ -6,6 +6,7 @@
  *   http.c         HTTP helpers: clock, log, ids, responses, error JSON, endpoint table
  *   genq.c         the generation queue between upstreams and the HTTP side (genq.h)
  *   upstream_local.c  the local upstream (upstream.h): template, tokenizer, engine
+ *   upstream_openai.c the openai upstream (upstream.h) over the cloud client (router/cloud.h)
  *   generate.c     chat/completions: validate, admit, start on the upstream, stream or answer
  *   server.c       libmicrohttpd daemon, routing, auth, small endpoints
  * Calls go one way: HTTP -> upstream -> queue -> back: server.c -> generate.c
@@ -78,6 +79,8 @@ struct ea__gen_request {
     int top_logprobs; /* chat: top_logprobs; completions: the logprobs integer */
     bool stream, include_usage;
     size_t body_len; /* of the JSON body: no text taken from it can be longer */
+    const char *body; /* the JSON body as received (body_len bytes; not owned: valid while the
+                       * HTTP request is, in particular during an upstream's prepare) */
     bool parse_special; /* completions: recognise control tokens in the prompt (default) */
 };
 

@@ -10,11 +10,12 @@
  *   local   (upstream_local.c) the in-process engine: chat template,
  *           tokenizer, ea_engine_submit, the engine-thread callback with
  *           the streaming detokenizer and stop-string matcher, ea_engine_cancel.
- *   openai  (its own issue) an OpenAI-compatible endpoint: prepare builds
- *           the JSON body, start hands it to the client thread (curl multi)
- *           whose SSE parser emits into the same queue, cancel aborts the
- *           transfer; token_piece is NULL (logprob entries it emits will
- *           carry their own text).
+ *   openai  (upstream_openai.c) an OpenAI-compatible endpoint: prepare
+ *           builds the JSON body, start hands it to the cloud client's
+ *           thread (router/cloud.h, curl multi) whose SSE parser emits into
+ *           the same queue, cancel aborts the transfer; its failures carry
+ *           their class in struct ea__genq_end (outcome, timeout,
+ *           http_status, Retry-After, emitted); token_piece is NULL.
  *
  * Lifetime of a job: prepare creates it (on failure *job is NULL); start
  * begins every choice (ea__genq_begin) or, on failure, ends or undoes what
@@ -75,5 +76,19 @@ ea_status ea__upstream_local_create(struct ea_server *srv, const struct ea_serve
                                     const struct ea_chat *chat, struct ea__upstream **out,
                                     struct ea_error *err);
 void ea__upstream_local_destroy(struct ea__upstream *u); /* NULL-safe */
+
+struct ea__cloud;
+struct ea_upstream_config;
+/* An openai upstream (upstream_openai.c) for cfg (kind openai; copied)
+ * over the cloud client c (which must outlive it). api_key: the key the
+ * CLI read from cfg->api_key_env, or NULL (copied; wiped on destroy).
+ * Release with ea__upstream_openai_destroy once no job of it is left. */
+ea_status ea__upstream_openai_create(struct ea__cloud *c, const struct ea_upstream_config *cfg,
+                                     const char *api_key, struct ea__upstream **out,
+                                     struct ea_error *err);
+void ea__upstream_openai_destroy(struct ea__upstream *u); /* NULL-safe */
+/* Between prepare and start: wait delay_ms before sending anything (retry
+ * backoff, hedging); a cancel before then sends nothing at all. */
+void ea__upstream_openai_set_delay(struct ea__upstream_job *job, uint32_t delay_ms);
 
 #endif

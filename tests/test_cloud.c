@@ -43,20 +43,23 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+static pid_t tls_pid = -1;
+
 static void stop_stub(void)
 {
-    if (stub_pid > 0) {
-        kill(stub_pid, SIGTERM);
-        waitpid(stub_pid, NULL, 0);
-        stub_pid = -1;
+    pid_t *pids[2] = {&stub_pid, &tls_pid};
+    for (int i = 0; i < 2; i++) {
+        if (*pids[i] > 0) {
+            kill(*pids[i], SIGTERM);
+            waitpid(*pids[i], NULL, 0);
+            *pids[i] = -1;
+        }
     }
 }
 
-/* Starts the stub once per process. */
-static void stub(void)
+/* Starts tests/node/openai_stub.mjs with up to 3 more arguments; its port. */
+static int spawn_stub(pid_t *pid, const char *a1, const char *a2, const char *a3)
 {
-    if (stub_pid > 0)
-        return;
     if (system("node --version >/dev/null 2>&1") != 0)
         SKIP("node not found: the OpenAI stub needs it");
     char script[4096];
@@ -64,13 +67,13 @@ static void stub(void)
     snprintf(script, sizeof script, "%s/tests/node/openai_stub.mjs", src ? src : ".");
     int fds[2];
     ASSERT_EQ(pipe(fds), 0);
-    stub_pid = fork();
-    ASSERT(stub_pid >= 0);
-    if (stub_pid == 0) {
+    *pid = fork();
+    ASSERT(*pid >= 0);
+    if (*pid == 0) {
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        execlp("node", "node", script, (char *)NULL);
+        execlp("node", "node", script, a1, a2, a3, (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -89,6 +92,15 @@ static void stub(void)
         stop_stub();
         FAIL("the stub did not start (said '%s')", line);
     }
+    return port;
+}
+
+/* Starts the plain HTTP stub once per process. */
+static void stub(void)
+{
+    if (stub_pid > 0)
+        return;
+    int port = spawn_stub(&stub_pid, NULL, NULL, NULL);
     snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
     atexit(stop_stub);
 }
@@ -803,6 +815,62 @@ static void completions(void)
     ea__cloud_destroy(c);
 }
 
+/* HTTPS: a self-signed server is refused (verification is on) unless the
+ * transfer names its certificate as CA file; a CA file that does not exist
+ * is a connect error too. */
+static void tls_ca_file(void)
+{
+    stub();
+    if (system("openssl version >/dev/null 2>&1") != 0)
+        SKIP("openssl not found: needed to make a test certificate");
+    static char cert[4200], key[4200];
+    static int tls_port;
+    if (tls_pid <= 0) {
+        const char *dir = ea_test_tmp_path("cloud-tls");
+        char cmd[9000];
+        snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+        snprintf(key, sizeof key, "%s/key.pem", dir);
+        snprintf(cmd, sizeof cmd,
+                 "rm -rf '%s' && mkdir -p '%s' && openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' "
+                 "-out '%s' -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+                 dir, dir, key, cert);
+        ASSERT_EQ(system(cmd), 0);
+        tls_port = spawn_stub(&tls_pid, "--tls", cert, key);
+    }
+    char url[128];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/v1/chat/completions", tls_port);
+    struct ea__cloud *c = NULL;
+    struct ea_error err = {0};
+    ASSERT_OK(ea__cloud_create(&c, &err), &err);
+    struct probe p;
+    probe_init(&p);
+    struct ea__cloud_request rq = chat_rq(&p, NULL);
+    rq.url = url;
+    run(c, &rq, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_CONNECT_ERROR);
+    ASSERT_EQ(p.res.http_status, 0);
+    ASSERT(strstr(p.res.message, "certificate") || strstr(p.res.message, "SSL"));
+    probe_release(&p);
+
+    probe_init(&p);
+    rq = chat_rq(&p, NULL);
+    rq.url = url;
+    rq.ca_file = cert;
+    run(c, &rq, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_OK);
+    ASSERT_STR_EQ(p.content, "stub:5");
+    probe_release(&p);
+
+    probe_init(&p);
+    rq = chat_rq(&p, NULL);
+    rq.url = url;
+    rq.ca_file = "/nonexistent/ca.pem";
+    run(c, &rq, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_CONNECT_ERROR);
+    probe_release(&p);
+    ea__cloud_destroy(c);
+}
+
 /* ---- the openai upstream over the client ----------------------------------------------- */
 
 struct gen {
@@ -1070,5 +1138,6 @@ static void upstream_cancel(void)
 EA_TESTS(EA_TEST(stream_ok), EA_TEST(api_key), EA_TEST(http_errors), EA_TEST(reset_and_cut),
          EA_TEST(malformed), EA_TEST(error_event), EA_TEST(timeouts), EA_TEST(connect_refused),
          EA_TEST(connect_timeout), EA_TEST(delay_and_cancel), EA_TEST(keep_alive), EA_TEST(concurrent),
-         EA_TEST(destroy_in_flight), EA_TEST(bad_requests), EA_TEST(completions), EA_TEST(upstream_chat),
+         EA_TEST(destroy_in_flight), EA_TEST(bad_requests), EA_TEST(completions), EA_TEST(tls_ca_file),
+         EA_TEST(upstream_chat),
          EA_TEST(upstream_completions), EA_TEST(upstream_failures), EA_TEST(upstream_cancel))

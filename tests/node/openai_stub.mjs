@@ -1,7 +1,8 @@
-// openai_stub.mjs - a small OpenAI-compatible server that fails on demand,
-// standing in for "the cloud" in the cloud client and router tests (node
-// built-ins only). Binds 127.0.0.1 on a free port (or argv[2]) and prints
-// "PORT <n>" as the first line on stdout.
+// openai_stub.mjs [--port N] [--tls CERT KEY] - a small OpenAI-compatible
+// server that fails on demand, standing in for "the cloud" in the cloud
+// client and router tests (node built-ins only). Binds 127.0.0.1 on a free
+// port (or N) and prints "PORT <n>" as the first line on stdout; with --tls
+// it speaks HTTPS with that certificate and key (PEM files).
 //
 // Serves
 //   POST /v1/chat/completions, /v1/completions  streamed (SSE, with
@@ -39,7 +40,9 @@
 //                      (connection number), "fault"}]}
 //   POST /_stub/reset  clears the log, the connection count and the default set
 //   POST /_stub/config sets the default fault set (see above)
+import fs from "node:fs";
 import http from "node:http";
+import https from "node:https";
 
 const state = { log: [], connections: 0, config: {}, remaining: null };
 const silent = new Set(); // responses kept open by silence_after
@@ -186,7 +189,14 @@ function json(res, status, obj, extra = {}) {
   res.end(text);
 }
 
-const server = http.createServer((req, res) => {
+const args = process.argv.slice(2);
+let port = 0, tls = null;
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === "--port") port = Number(args[++i]);
+  else if (args[i] === "--tls") { tls = { cert: fs.readFileSync(args[i + 1]), key: fs.readFileSync(args[i + 2]) }; i += 2; }
+}
+
+const onRequest = (req, res) => {
   const chunks = [];
   req.on("data", (c) => chunks.push(c));
   req.on("end", () => handle(req, res, Buffer.concat(chunks).toString("utf8")).catch((e) => {
@@ -194,7 +204,8 @@ const server = http.createServer((req, res) => {
     if (!res.headersSent) json(res, 500, { error: { message: "stub crashed", type: "server_error" } });
     else res.destroy();
   }));
-});
+};
+const server = tls ? https.createServer(tls, onRequest) : http.createServer(onRequest);
 
 async function handle(req, res, raw) {
   const url = new URL(req.url, "http://stub");
@@ -257,7 +268,6 @@ async function handle(req, res, raw) {
 }
 
 server.keepAliveTimeout = 30000;
-const port = Number(process.argv[2]) || 0;
 server.listen(port, "127.0.0.1", () => {
   process.stdout.write(`PORT ${server.address().port}\n`);
 });

@@ -43,12 +43,12 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static pid_t tls_pid = -1;
+static pid_t tls_pid = -1, ka_pid = -1; /* the HTTPS stub; one with a short keep-alive */
 
 static void stop_stub(void)
 {
-    pid_t *pids[2] = {&stub_pid, &tls_pid};
-    for (int i = 0; i < 2; i++) {
+    pid_t *pids[3] = {&stub_pid, &tls_pid, &ka_pid};
+    for (int i = 0; i < 3; i++) {
         if (*pids[i] > 0) {
             kill(*pids[i], SIGTERM);
             waitpid(*pids[i], NULL, 0);
@@ -403,6 +403,16 @@ static void reset_and_cut(void)
     ASSERT(p.res.connected);
     ASSERT_EQ(p.res.n_chunks, 0);
     ASSERT(p.res.message[0]);
+    ASSERT_EQ(stub_requests(), 1);
+    probe_release(&p);
+    /* on a kept-alive connection: libcurl takes a reset before any byte for
+     * a stale connection and sends the request once more on a fresh one */
+    run_fault(c, NULL, &p);
+    probe_release(&p);
+    stub_reset();
+    run_fault(c, "reset", &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_CUT);
+    ASSERT_EQ(stub_requests(), 2);
     probe_release(&p);
 
     run_fault(c, "cut_after=2", &p);
@@ -815,6 +825,45 @@ static void completions(void)
     ea__cloud_destroy(c);
 }
 
+/* A kept-alive connection the server closed while idle is not reused
+ * blindly: the next transfer succeeds, and the request reaches the server
+ * once. */
+static void stale_connection(void)
+{
+    stub();
+    static int ka_port;
+    if (ka_pid <= 0)
+        ka_port = spawn_stub(&ka_pid, "--keep-alive-ms", "100", NULL);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", ka_port);
+    struct ea__cloud *c = NULL;
+    struct ea_error err = {0};
+    ASSERT_OK(ea__cloud_create(&c, &err), &err);
+    for (int i = 0; i < 3; i++) {
+        struct probe p;
+        probe_init(&p);
+        struct ea__cloud_request rq = chat_rq(&p, NULL);
+        rq.url = url;
+        run(c, &rq, &p);
+        ASSERT_EQ(p.res.outcome, EA_CLOUD_OK);
+        ASSERT_EQ(p.res.new_connections, 1);
+        probe_release(&p);
+        if (i < 2)
+            usleep(1500000); /* the server closes the idle connection (node checks about every second) */
+    }
+    char lurl[128];
+    snprintf(lurl, sizeof lurl, "http://127.0.0.1:%d", ka_port);
+    char saved[64];
+    snprintf(saved, sizeof saved, "%s", base);
+    snprintf(base, sizeof base, "%s", lurl);
+    json_t *l = stub_log();
+    snprintf(base, sizeof base, "%s", saved);
+    ASSERT_EQ(json_array_size(json_object_get(l, "requests")), 3); /* each once */
+    ASSERT_EQ(json_integer_value(json_object_get(l, "connections")), 3);
+    json_decref(l);
+    ea__cloud_destroy(c);
+}
+
 /* HTTPS: a self-signed server is refused (verification is on) unless the
  * transfer names its certificate as CA file; a CA file that does not exist
  * is a connect error too. */
@@ -1138,6 +1187,7 @@ static void upstream_cancel(void)
 EA_TESTS(EA_TEST(stream_ok), EA_TEST(api_key), EA_TEST(http_errors), EA_TEST(reset_and_cut),
          EA_TEST(malformed), EA_TEST(error_event), EA_TEST(timeouts), EA_TEST(connect_refused),
          EA_TEST(connect_timeout), EA_TEST(delay_and_cancel), EA_TEST(keep_alive), EA_TEST(concurrent),
-         EA_TEST(destroy_in_flight), EA_TEST(bad_requests), EA_TEST(completions), EA_TEST(tls_ca_file),
+         EA_TEST(destroy_in_flight), EA_TEST(bad_requests), EA_TEST(completions), EA_TEST(stale_connection),
+         EA_TEST(tls_ca_file),
          EA_TEST(upstream_chat),
          EA_TEST(upstream_completions), EA_TEST(upstream_failures), EA_TEST(upstream_cancel))

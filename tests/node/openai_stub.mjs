@@ -1,8 +1,10 @@
-// openai_stub.mjs [--port N] [--tls CERT KEY] - a small OpenAI-compatible
-// server that fails on demand, standing in for "the cloud" in the cloud
-// client and router tests (node built-ins only). Binds 127.0.0.1 on a free
+// openai_stub.mjs [--port N] [--tls CERT KEY] [--keep-alive-ms MS] - a
+// small OpenAI-compatible server that fails on demand, standing in for "the
+// cloud" in the cloud client and router tests (node built-ins only). Binds
+// 127.0.0.1 on a free
 // port (or N) and prints "PORT <n>" as the first line on stdout; with --tls
-// it speaks HTTPS with that certificate and key (PEM files).
+// it speaks HTTPS with that certificate and key (PEM files); an idle
+// kept-alive connection is closed after MS (default 30000).
 //
 // Serves
 //   POST /v1/chat/completions, /v1/completions  streamed (SSE, with
@@ -190,9 +192,10 @@ function json(res, status, obj, extra = {}) {
 }
 
 const args = process.argv.slice(2);
-let port = 0, tls = null;
+let port = 0, tls = null, keepAliveMs = 30000;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--port") port = Number(args[++i]);
+  else if (args[i] === "--keep-alive-ms") keepAliveMs = Number(args[++i]);
   else if (args[i] === "--tls") { tls = { cert: fs.readFileSync(args[i + 1]), key: fs.readFileSync(args[i + 2]) }; i += 2; }
 }
 
@@ -267,7 +270,7 @@ async function handle(req, res, raw) {
   return json(res, 404, { error: { message: `no route ${req.method} ${path}`, type: "invalid_request_error" } });
 }
 
-server.keepAliveTimeout = 30000;
+server.keepAliveTimeout = keepAliveMs;
 server.listen(port, "127.0.0.1", () => {
   process.stdout.write(`PORT ${server.address().port}\n`);
 });

@@ -368,5 +368,23 @@ static void nul_bytes(void)
     rec_free(&r);
 }
 
+/* An allocation failure is EA_ENOMEM (said so), and the parser stays failed. */
+static void out_of_memory(void)
+{
+    struct rec r = {0};
+    struct ea__sse p;
+    struct ea_error err = {0};
+    ea__sse_init(&p, 0, rec_cb, &r);
+    ea_alloc_fail_after(1);
+    ea_status st = ea__sse_feed(&p, "data: x\n\n", 9, &err);
+    ea_alloc_fail_after(0);
+    ASSERT_EQ(st, EA_ENOMEM);
+    ASSERT(strstr(err.msg, "out of memory"));
+    ASSERT_EQ(ea__sse_feed(&p, "data: y\n\n", 9, &err), EA_ENOMEM);
+    ASSERT_EQ(r.n, 0);
+    ea__sse_release(&p);
+}
+
 EA_TESTS(EA_TEST(openai_stream_whole), EA_TEST(openai_stream_every_split), EA_TEST(line_ends), EA_TEST(bom),
-         EA_TEST(fields), EA_TEST(cap), EA_TEST(callback_stops), EA_TEST(nul_bytes))
+         EA_TEST(fields), EA_TEST(cap), EA_TEST(callback_stops), EA_TEST(nul_bytes),
+         EA_TEST(out_of_memory))

@@ -1190,6 +1190,16 @@ static void upstream_failures(void)
     ASSERT_EQ(o.end[1].outcome, EA_CLOUD_TIMEOUT);
     ASSERT_EQ(o.end[1].timeout, EA_CLOUD_TIMEOUT_IDLE); /* the upstream's idle_ms */
     ASSERT_EQ(o.end[1].status, EA_ETIMEOUT);
+    /* a stream whose choices carry no index: fine for one choice, a
+     * malformed reply for two (which choice would it be?) */
+    json_decref(stub_call("POST", "/_stub/config", "{\"no_index\":true}"));
+    ASSERT(up_run(u, EA__REQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"abc\"}]}", 0, -1,
+                  false, &o, &e));
+    ASSERT_EQ(o.end[0].outcome, EA_CLOUD_OK);
+    ASSERT_STR_EQ(o.text[0], "stub:3");
+    ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, -1, false, &o, &e));
+    ASSERT_EQ(o.end[0].outcome, EA_CLOUD_MALFORMED);
+    ASSERT_EQ(o.end[1].status, EA_EFORMAT);
     json_decref(stub_call("POST", "/_stub/config", "{\"error_first\":true}"));
     ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, -1, false, &o, &e));
     ASSERT_EQ(o.end[0].outcome, EA_CLOUD_STREAM_ERROR);

@@ -143,7 +143,8 @@ static enum ea__cloud_verdict on_chunk(void *user, const json_t *chunk)
     bool go_on = true;
     json_array_foreach(choices, k, ch) {
         const json_t *idx = json_object_get(ch, "index");
-        json_int_t i = json_is_integer(idx) ? json_integer_value(idx) : -1;
+        /* some servers leave index out of single-choice streams */
+        json_int_t i = json_is_integer(idx) ? json_integer_value(idx) : !idx && job->n_choices == 1 ? 0 : -1;
         if (i < 0 || i >= job->n_choices)
             return EA_CLOUD_REJECT; /* not a choice of this request */
         struct openai_choice *c = &job->c[i];

@@ -31,6 +31,7 @@
 //   html             200 with a text/html page
 //   chunk_delay_ms=N wait N ms between chunks
 //   reply=T          the content (instead of "stub:<L>"); chunks=N
+//   no_index         streamed choices without their "index" (some servers)
 //   require_key=K    401 unless "Authorization: Bearer K"
 // (non-streamed requests: delay, status, reset, html and malformed apply;
 // cut_after/silence_after send half the body then close/stay silent.)
@@ -145,7 +146,10 @@ async function model(req, res, kind, body, fault) {
   }
 
   res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache" });
-  const send = (obj) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
+  const send = (obj) => {
+    if (fault.no_index) for (const c of obj.choices) delete c.index;
+    res.write(`data: ${JSON.stringify(obj)}\n\n`);
+  };
   if (fault.error_first) {
     res.write(`event: error\ndata: ${JSON.stringify({ error: { message: fault.message || "stub: error event", type: "server_error", code: "stub_error" } })}\n\n`);
     res.end();

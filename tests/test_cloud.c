@@ -385,6 +385,15 @@ static void http_errors(void)
     ASSERT(p.res.retry_after_ms > 27000 && p.res.retry_after_ms <= 30000);
     probe_release(&p);
 
+    run_fault(c, "status=502; text=upstream connect error", &p); /* a proxy's plain text */
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_HTTP_ERROR);
+    ASSERT_EQ(p.res.http_status, 502);
+    ASSERT_STR_EQ(p.res.message, "upstream connect error");
+    probe_release(&p);
+    run_fault(c, "status=502; html", &p); /* a page: not quoted */
+    ASSERT_STR_EQ(p.res.message, "HTTP 502 from the upstream");
+    probe_release(&p);
+
     run_fault(c, "status=400; message=bad things\tand more", &p);
     ASSERT_EQ(p.res.outcome, EA_CLOUD_HTTP_ERROR);
     ASSERT_EQ(p.res.http_status, 400);

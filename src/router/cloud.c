@@ -165,15 +165,16 @@ static void error_from_json(struct ea__cloud_result *r, const json_t *e)
 }
 
 /* The message of an error body or an error event: {"error": {...}} or
- * {"error": "..."} or {"message": "..."}; text that is not JSON is quoted
- * as it is (short) when it looks like a message, not a page. */
-static void error_from_text(struct ea__cloud_result *r, const char *s, size_t n, bool text_ok)
+ * {"error": "..."} or {"message": "..."}; text that is not JSON (a proxy's
+ * "upstream connect error ...") is quoted as it is, short, unless it looks
+ * like a page (starts with '<'). */
+static void error_from_text(struct ea__cloud_result *r, const char *s, size_t n)
 {
     json_t *j = json_loadb(s, n, 0, NULL);
     if (json_is_object(j)) {
         const json_t *e = json_object_get(j, "error");
         error_from_json(r, e && !json_is_null(e) ? e : j);
-    } else if (text_ok && n && s[0] != '<') {
+    } else if (n && s[0] != '<') {
         put_text(r->message, sizeof r->message, s, n);
     }
     json_decref(j);
@@ -234,7 +235,7 @@ static bool on_event(void *user, const char *event, const char *data, size_t len
         return true; /* nothing after [DONE] counts */
     if (!strcmp(event, "error")) {
         decide(t, EA_CLOUD_STREAM_ERROR, EA_CLOUD_TIMEOUT_NONE);
-        error_from_text(&t->res, data, len, true);
+        error_from_text(&t->res, data, len);
         if (!t->res.message[0])
             set_msg(&t->res, "the upstream sent an error event");
         return false;
@@ -413,7 +414,9 @@ static void classify(struct ea__cloud_transfer *t, CURLcode rc)
     if (r->http_status >= 400) { /* even when the error body was cut short */
         decide(t, EA_CLOUD_HTTP_ERROR, EA_CLOUD_TIMEOUT_NONE);
         r->retry_after_ms = retry_after(t->easy);
-        error_from_text(r, t->errbody.data ? t->errbody.data : "", t->errbody.len, false);
+        error_from_text(r, t->errbody.data ? t->errbody.data : "", t->errbody.len);
+        if (!r->message[0])
+            set_msg(r, "HTTP %d from the upstream", r->http_status);
         return;
     }
     if (rc == CURLE_OK) {

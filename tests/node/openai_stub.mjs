@@ -22,7 +22,8 @@
 // "count": N it applies to the next N model requests only):
 //   delay_ms=N       wait N ms before the response head (combines with any)
 //   status=N         answer N with an OpenAI error body; retry_after=V adds
-//                    Retry-After: V (seconds or an HTTP date); message=T
+//                    Retry-After: V (seconds or an HTTP date); message=T;
+//                    with text=T the body is that plain text, with html a page
 //   reset            destroy the socket (RST) before sending any byte
 //   malformed[=N]    N good chunks (default 0), then a data line that is not JSON
 //   error_first      an SSE `event: error` as the first chunk, then the end
@@ -255,6 +256,11 @@ async function handle(req, res, raw) {
   if (fault.require_key && auth !== `Bearer ${fault.require_key}`)
     return json(res, 401, { error: { message: "Incorrect API key provided", type: "invalid_request_error", code: "invalid_api_key" } });
   if (fault.status) {
+    if (fault.html || fault.text !== undefined) {
+      res.writeHead(Number(fault.status), { "Content-Type": fault.html ? "text/html" : "text/plain" });
+      res.end(fault.html ? "<html><body><h1>502 Bad Gateway</h1></body></html>" : String(fault.text));
+      return;
+    }
     const extra = fault.retry_after !== undefined ? { "Retry-After": String(fault.retry_after) } : {};
     const type = fault.status === 429 ? "rate_limit_error" : fault.status >= 500 ? "server_error" : "invalid_request_error";
     return json(res, Number(fault.status), { error: { message: fault.message || `stub: status ${fault.status}`, type, param: null, code: type === "rate_limit_error" ? "rate_limit_exceeded" : null } }, extra);

@@ -607,6 +607,9 @@ static ea_status parse_upstreams(struct ctx *c, const struct ea_config_node *n)
     ea_status s = want(c, n, "upstreams", EA_CONFIG_SEQUENCE, "a list of upstreams");
     if (s)
         return s;
+    if (n->n > EA_CONFIG_MAX_UPSTREAMS)
+        return fail(c, n->pos, "upstreams", "%zu upstreams: at most %d", n->n,
+                    EA_CONFIG_MAX_UPSTREAMS);
     if (n->n && !(c->cfg->upstreams = ea_calloc(n->n, sizeof *c->cfg->upstreams)))
         return oom(c);
     for (size_t i = 0; i < n->n; i++)

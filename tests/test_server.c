@@ -107,7 +107,7 @@ static void start_server(struct fixture *f, struct ea_server_params *p)
 static void set_ready(struct fixture *f)
 {
     struct ea_error err = {0};
-    struct ea_server_backend be = {f->m, f->tok, f->eng, "tiny-test", f->max_ctx};
+    struct ea_server_backend be = {f->m, f->tok, f->eng, "tiny-test", f->max_ctx, 0};
     ASSERT_OK(ea_server_set_backend(f->srv, &be, &err), &err);
 }
 
@@ -1227,6 +1227,7 @@ static void upstream_thread_producer(void)
     struct ea__upstream thread_up = {&thread_ops, "test-thread"};
     struct ea__upstream *local = f.srv->upstream;
     f.srv->upstream = &thread_up;
+    f.srv->ups[f.srv->local_up] = &thread_up; /* what the router runs */
     struct resp r;
     http(&f, "POST", "/v1/chat/completions",
          "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"n\":2}", &r);
@@ -1277,6 +1278,7 @@ static void upstream_thread_producer(void)
     ASSERT_EQ(atomic_load(&thread_jobs_prepared), 2);
     ASSERT_EQ(atomic_load(&thread_jobs_released), 2);
     f.srv->upstream = local;
+    f.srv->ups[f.srv->local_up] = local;
     fx_stop(&f);
 }
 

@@ -432,7 +432,8 @@ int cmd_serve(int argc, char **argv)
     int64_t pool = (int64_t)st.kv_blocks_total * st.kv_block_size - st.kv_block_size;
     if (max_ctx > pool)
         max_ctx = pool;
-    struct ea_server_backend be = {m, tok, eng, o.model_id ? o.model_id : model_id, (int32_t)max_ctx};
+    struct ea_server_backend be = {m, tok, eng, o.model_id ? o.model_id : model_id, (int32_t)max_ctx,
+                                  (int32_t)o.parallel};
     if (ea_server_set_backend(srv, &be, &err)) {
         cli_error("serve", &err);
         goto out_engine;

@@ -242,7 +242,12 @@ static void config_empty(void)
     static const char *const empties[] = {"", "# nothing\n", "---\n", "~\n"};
     for (size_t i = 0; i < sizeof empties / sizeof empties[0]; i++) {
         struct ea_router_config *cfg = parse_ok(empties[i]);
-        ASSERT_EQ(cfg->n_upstreams + cfg->n_tasks + cfg->n_server, 0);
+        ASSERT_EQ(cfg->n_tasks + cfg->n_server, 0);
+        /* no upstream configured: the local engine, named local */
+        ASSERT_EQ(cfg->n_upstreams, 1);
+        ASSERT_STR_EQ(cfg->upstreams[0].name, "local");
+        ASSERT_EQ(cfg->upstreams[0].kind, EA_UPSTREAM_LOCAL);
+        ASSERT_EQ(cfg->upstreams[0].fallback_on, EA_FALLBACK_ALL);
         ASSERT_EQ(cfg->routing.weights.large_model, 3);
         ea_router_config_destroy(cfg);
     }

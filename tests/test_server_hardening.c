@@ -474,10 +474,10 @@ static void empty_api_keys_refused(void)
 {
     char cmd[8192], *out = NULL, *err = NULL;
     char cfg[4200], keyfile[4200]; /* ea_test_tmp_path returns a static buffer */
-    snprintf(cfg, sizeof cfg, "%s", ea_test_tmp_path("hardening-key.conf"));
+    snprintf(cfg, sizeof cfg, "%s", ea_test_tmp_path("hardening-key.yaml"));
     snprintf(keyfile, sizeof keyfile, "%s", ea_test_tmp_path("hardening-key.txt"));
     FILE *f = fopen(cfg, "w");
-    fputs("api-key =\nhost = 0.0.0.0\n", f);
+    fputs("server:\n  api-key: ''\n  host: 0.0.0.0\n", f); /* a key in a file: refused */
     fclose(f);
     f = fopen(keyfile, "w");
     fputs("  \n", f);

@@ -907,6 +907,24 @@ ea_status ea_router_config_parse(const char *text, size_t len, const char *file,
     if ((v = (struct ea_config_node *)get(root, "ledger")) && (s = take_tree(&c, v, &cfg->ledger)))
         goto out_free;
 out_ok:
+    /* no upstream configured: the local engine, as `local` (what serve
+     * runs without a file; the cross checks above already count it) */
+    if (!cfg->n_upstreams) {
+        cfg->upstreams = ea_calloc(1, sizeof *cfg->upstreams);
+        char *name = ea_strdup("local");
+        if (!cfg->upstreams || !name) {
+            ea_free(name);
+            s = oom(&c);
+            goto out_free;
+        }
+        struct ea_upstream_config *u = &cfg->upstreams[cfg->n_upstreams++];
+        u->name = name;
+        u->kind = EA_UPSTREAM_LOCAL;
+        u->tier = EA_TIER_DEVICE;
+        u->fallback_on = EA_FALLBACK_ALL;
+        u->timeouts = (struct ea_upstream_timeouts){DEFAULT_CONNECT_MS, DEFAULT_FIRST_TOKEN_MS,
+                                                    DEFAULT_IDLE_MS, DEFAULT_TOTAL_MS};
+    }
     ea__config_node_free(root);
     *out = cfg;
     return EA_OK;

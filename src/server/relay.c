@@ -409,6 +409,7 @@ static bool relay_wake(void *user, int i, bool finished)
         if (!a->any_output) {
             a->any_output = true;
             a->ttft_ms = ea__now_ms() - a->t_start;
+            ea__metrics_observe(&rl->srv->up_ttft[a->up], a->ttft_ms / 1e3, false);
         }
         if (rl->winner >= 0 && rl->att[rl->winner] != a)
             return false; /* lost: stop producing */

@@ -34,7 +34,8 @@ ea_status ea__route_setup(ea_server *s, struct ea_error *err)
         return st;
     s->n_ups = cfg->n_upstreams;
     s->ups = ea_calloc(s->n_ups, sizeof *s->ups);
-    if (!s->ups)
+    s->up_ttft = ea_calloc(s->n_ups, sizeof *s->up_ttft);
+    if (!s->ups || !s->up_ttft)
         return ea_error_set(err, EA_ENOMEM, "server: out of memory");
     s->local_up = -1;
     for (size_t i = 0; i < s->n_ups; i++) {
@@ -56,6 +57,8 @@ void ea__route_teardown(ea_server *s)
     ea__relay_worker_destroy(s->relay_worker);
     s->relay_worker = NULL;
     ea_free(s->ups); /* the local entries are s->upstream, destroyed by the server */
+    ea_free(s->up_ttft);
+    s->up_ttft = NULL;
     s->ups = NULL;
     ea_router_destroy(s->router);
     s->router = NULL;
@@ -247,4 +250,49 @@ ea_status ea__route_upstreams_json(ea_server *s, struct ea_buf *o)
     if (!st)
         st = ea__buf_puts(o, "]}");
     return st;
+}
+
+ea_status ea__route_metrics(ea_server *s, struct ea_buf *o)
+{
+    const struct ea_router_config *cfg = s->p.router_config;
+    double now = ea__now_ms();
+    struct ea_upstream_status *st = ea_calloc(cfg->n_upstreams, sizeof *st);
+    if (!st)
+        return EA_ENOMEM;
+    for (size_t i = 0; i < cfg->n_upstreams; i++)
+        ea_router_status(s->router, i, now, &st[i]);
+    ea_status e = EA_OK;
+    /* one family at a time, as the exposition format wants */
+#define FAMILY(NAME, TYPE, HELP, FMT, EXPR)                                                        \
+    if (!e)                                                                                        \
+        e = ea__buf_printf(o, "# HELP " NAME " " HELP "\n# TYPE " NAME " " TYPE "\n");             \
+    for (size_t i = 0; i < cfg->n_upstreams && !e; i++)                                           \
+        e = ea__buf_printf(o, NAME "{upstream=\"%s\",tier=\"%s\"} " FMT "\n", cfg->upstreams[i].name, \
+                           ea_upstream_tier_name(cfg->upstreams[i].tier), EXPR);
+    FAMILY("edgeagent_upstream_requests_total", "counter", "Attempts started on the upstream.",
+           "%" PRIu64, st[i].requests)
+    FAMILY("edgeagent_upstream_failures_total", "counter",
+           "Attempts that failed (connect, timeout, 429, 5xx, broken streams).", "%" PRIu64,
+           st[i].failures)
+    FAMILY("edgeagent_upstream_fallbacks_total", "counter",
+           "Requests that left the upstream for another after it failed.", "%" PRIu64,
+           st[i].fallbacks)
+    FAMILY("edgeagent_upstream_in_flight", "gauge", "Attempts running on the upstream.", "%u",
+           (unsigned)st[i].in_flight)
+    FAMILY("edgeagent_upstream_breaker_state", "gauge",
+           "Circuit breaker: 0 closed, 1 open, 2 half-open.", "%d", (int)st[i].breaker)
+    FAMILY("edgeagent_upstream_breaker_opens_total", "counter", "Times the breaker opened.",
+           "%" PRIu64, st[i].breaker_opens)
+#undef FAMILY
+    ea_free(st);
+    if (!e)
+        e = ea__buf_puts(o, "# HELP edgeagent_upstream_ttft_seconds Time from an attempt's start to "
+                            "its first token.\n# TYPE edgeagent_upstream_ttft_seconds histogram\n");
+    for (size_t i = 0; i < cfg->n_upstreams && !e; i++) {
+        char labels[EA_CONFIG_MAX_NAME + 48];
+        snprintf(labels, sizeof labels, "upstream=\"%s\",tier=\"%s\"", cfg->upstreams[i].name,
+                 ea_upstream_tier_name(cfg->upstreams[i].tier));
+        e = ea__metrics_hist(o, "edgeagent_upstream_ttft_seconds", labels, &s->up_ttft[i], false);
+    }
+    return e;
 }

@@ -297,6 +297,8 @@ static int handle_metrics(struct ea__req_ctx *c, struct MHD_Connection *conn,
     ea__guard_stats(c->srv->guard, &gs);
     ea_status st = ea__metrics_render(&c->srv->metrics, be ? be->engine : NULL,
                                       ea_server_inflight(c->srv), be != NULL, &gs, &b);
+    if (!st)
+        st = ea__route_metrics(c->srv, &b);
     if (st) {
         ea__buf_release(&b);
         return ea__respond_errorf(c, conn, 500, "server_error", NULL, NULL, "metrics too large");

@@ -203,6 +203,9 @@ struct ea__metrics {
 void ea__metrics_count(struct ea__metrics *m, enum ea__endpoint ep, int status);
 /* Seconds for ttft/tpot/duration; tokens for usage hists. */
 void ea__metrics_observe(struct ea__hist *h, double value, bool tokens);
+/* Appends one histogram (name_bucket{labels,le=...}, _sum, _count). */
+ea_status ea__metrics_hist(struct ea_buf *o, const char *name, const char *labels,
+                           const struct ea__hist *h, bool tokens);
 struct ea__guard_stats;
 /* Appends the Prometheus text exposition (engine and gs may be NULL). */
 ea_status ea__metrics_render(const struct ea__metrics *m, ea_engine *engine, int inflight,
@@ -308,6 +311,7 @@ struct ea_server {
     int local_up; /* the first local upstream's index, or -1 */
     struct ea__relay_worker *relay_worker;
     double local_mean_ms; /* under mu: moving mean of local request times */
+    struct ea__hist *up_ttft; /* per upstream: time to first token of its attempts */
 };
 
 /* A body larger than max_body_bytes is still read (and dropped) up to this
@@ -421,6 +425,8 @@ ea_status ea__route_models_append(struct ea_buf *o, const ea_server *s, const ch
 bool ea__route_routable(const ea_server *s, const char *id);
 /* GET /v1/edgeagent/upstreams. */
 ea_status ea__route_upstreams_json(ea_server *s, struct ea_buf *o);
+/* The per-upstream series of /metrics (appended). */
+ea_status ea__route_metrics(ea_server *s, struct ea_buf *o);
 
 /* pull_api.c: handles a complete POST /v1/edgeagent/models/pull body. */
 int ea__handle_pull(struct ea__req_ctx *c, struct MHD_Connection *conn);

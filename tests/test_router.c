@@ -977,8 +977,49 @@ static void backoff_and_concurrency(void)
     ASSERT(strstr(e.msg, "at most 16") != NULL);
 }
 
+
+static void config_breaker_retries(void)
+{
+    struct ea_router_config *cfg = parse_ok("routing:\n"
+                                            "  breaker: {failures: 3, cooldown_ms: 200, max_cooldown_ms: 800}\n"
+                                            "  retries: {max: 0, base_ms: 10, max_ms: 50}\n"
+                                            "  hedge_min_ms: 20\n");
+    const struct ea_router_params *p = &cfg->routing.params;
+    ASSERT_EQ(p->breaker_failures, 3);
+    ASSERT_EQ(p->breaker_cooldown_ms, 200);
+    ASSERT_EQ(p->breaker_cooldown_max_ms, 800);
+    ASSERT_EQ(p->retries, 0);
+    ASSERT_EQ(p->retry_base_ms, 10);
+    ASSERT_EQ(p->retry_max_ms, 50);
+    ASSERT_EQ(p->hedge_min_ms, 20);
+    ea_router *r = NULL;
+    struct ea_error e = {0};
+    ASSERT_OK(ea_router_create(cfg, NULL, &r, &e), &e); /* takes them */
+    ASSERT_EQ(ea_router_get_params(r)->breaker_failures, 3);
+    ea_router_destroy(r);
+    ea_router_config_destroy(cfg);
+    /* defaults, and refusals with their position */
+    cfg = parse_ok("");
+    ASSERT_EQ(cfg->routing.params.breaker_failures, 5);
+    ASSERT_EQ(cfg->routing.params.retries, 1);
+    ea_router_config_destroy(cfg);
+    const char *bad[][2] = {
+        {"routing:\n  breaker: {failures: 0}\n", "b.yaml:2:23: routing.breaker.failures:"},
+        {"routing:\n  retries: {max: 9}\n", "b.yaml:2:18: routing.retries.max:"},
+        {"routing:\n  breaker: {cooldown_ms: 500, max_cooldown_ms: 100}\n",
+         "b.yaml:2:12: routing.breaker: max_cooldown_ms (100) is below cooldown_ms (500)"},
+        {"routing:\n  retries: {tries: 1}\n", "b.yaml:2:"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cfg = NULL;
+        ASSERT_EQ(ea_router_config_parse(bad[i][0], strlen(bad[i][0]), "b.yaml", &cfg, &e), EA_EFORMAT);
+        if (strncmp(e.msg, bad[i][1], strlen(bad[i][1])) != 0)
+            FAIL("case %zu: '%s' does not start with '%s'", i, e.msg, bad[i][1]);
+    }
+}
+
 EA_TESTS(EA_TEST(config_minimal), EA_TEST(config_full), EA_TEST(config_empty), EA_TEST(config_bad),
          EA_TEST(config_limits), EA_TEST(config_load_file), EA_TEST(config_alloc_failures),
          EA_TEST(docs_example), EA_TEST(decide_table), EA_TEST(decide_weights), EA_TEST(cli_route),
          EA_TEST(plan_modes), EA_TEST(plan_local_state), EA_TEST(breaker_cycle),
-         EA_TEST(backoff_and_concurrency))
+         EA_TEST(backoff_and_concurrency), EA_TEST(config_breaker_retries))

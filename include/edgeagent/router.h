@@ -190,6 +190,21 @@ struct ea_config_server_option {
     struct ea_config_pos pos; /* of the value */
 };
 
+/* Breakers, retries and hedging (routing.breaker, routing.retries,
+ * routing.hedge_min_ms; live.c). */
+struct ea_router_params {
+    uint32_t breaker_failures;       /* consecutive failures that open a breaker; default 5 */
+    uint32_t breaker_cooldown_ms;    /* first open period; default 1000 */
+    uint32_t breaker_cooldown_max_ms;/* doubling stops here; default 60000 */
+    uint32_t retries;                /* extra attempts on the same upstream (429, 5xx,
+                                        timeouts) while the budget allows; default 1 */
+    uint32_t retry_base_ms;          /* first backoff (doubles, full jitter); default 100 */
+    uint32_t retry_max_ms;           /* backoff cap (Retry-After may ask more, within
+                                        the budget); default 2000 */
+    uint32_t hedge_min_ms;           /* the hedge delay's floor; default 50 */
+};
+void ea_router_params_default(struct ea_router_params *p);
+
 struct ea_routing_config {
     struct ea_router_weights weights;
     size_t default_task;        /* index into tasks; valid when has_default_task */
@@ -197,6 +212,7 @@ struct ea_routing_config {
     enum ea_task_mode default_mode;
     enum ea_privacy_mode default_privacy;
     uint32_t default_max_latency_ms; /* 0 = none */
+    struct ea_router_params params;  /* defaults: ea_router_params_default */
 };
 
 struct ea_router_config {
@@ -254,20 +270,9 @@ typedef struct ea_router ea_router;
 
 enum ea_breaker_state { EA_BREAKER_CLOSED, EA_BREAKER_OPEN, EA_BREAKER_HALF_OPEN };
 
-struct ea_router_params {
-    uint32_t breaker_failures;       /* consecutive failures that open a breaker; default 5 */
-    uint32_t breaker_cooldown_ms;    /* first open period; default 1000 */
-    uint32_t breaker_cooldown_max_ms;/* doubling stops here; default 60000 */
-    uint32_t retries;                /* extra attempts on the same upstream (429, 5xx,
-                                        timeouts) while the budget allows; default 1 */
-    uint32_t retry_base_ms;          /* first backoff (doubles, full jitter); default 100 */
-    uint32_t retry_max_ms;           /* backoff cap (Retry-After may ask more, within
-                                        the budget); default 2000 */
-    uint32_t hedge_min_ms;           /* the hedge delay's floor; default 50 */
-};
-void ea_router_params_default(struct ea_router_params *p);
 
-/* cfg is borrowed and must outlive the router; cfg->n_upstreams >= 1. */
+/* cfg is borrowed and must outlive the router; cfg->n_upstreams >= 1. p
+ * NULL: cfg->routing.params. */
 ea_status ea_router_create(const struct ea_router_config *cfg, const struct ea_router_params *p,
                            ea_router **out, struct ea_error *err);
 void ea_router_destroy(ea_router *r); /* NULL-safe */

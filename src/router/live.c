@@ -47,10 +47,7 @@ ea_status ea_router_create(const struct ea_router_config *cfg, const struct ea_r
         return ea_error_set(err, EA_ENOMEM, "router: out of memory");
     }
     r->cfg = cfg;
-    if (p)
-        r->p = *p;
-    else
-        ea_router_params_default(&r->p);
+    r->p = p ? *p : cfg->routing.params;
     if (r->p.breaker_failures == 0)
         r->p.breaker_failures = 1;
     pthread_mutex_init(&r->mu, NULL);

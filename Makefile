@@ -37,8 +37,11 @@ run: build
 	  echo; echo "  chat page:  http://$$h:$(PORT)/"; \
 	  echo "  curl:       curl http://$$h:$(PORT)/v1/chat/completions -H 'Content-Type: application/json' \\"; \
 	  echo "                -d '{\"model\":\"default\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":32}'"; \
-	  echo "  metrics:    http://$$h:$(PORT)/metrics     stop: Ctrl-C"; echo; \
-	  exec $(BUILD)/edgeagent serve -m $$m --host $(HOST) --port $(PORT) $(SERVE_ARGS)
+	  echo "  metrics:    http://$$h:$(PORT)/metrics     stop: Ctrl-C"; \
+	  cfg=; if [ -n "$${OPENAI_API_KEY:-}" ]; then cfg="--config $(BUILD)/run.yaml"; \
+	    scripts/run-config.sh $(BUILD)/run.yaml || exit 2; \
+	  else echo "  cloud:      none (set OPENAI_API_KEY, and OPENAI_BASE_URL for another provider)"; fi; echo; \
+	  exec $(BUILD)/edgeagent serve -m $$m --host $(HOST) --port $(PORT) $$cfg $(SERVE_ARGS)
 
 test-sanitize: deps
 	@$(MAKE) --no-print-directory test BUILD=build-asan TYPE=RelWithDebInfo \

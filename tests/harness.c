@@ -4,6 +4,9 @@
 #include "edgeagent/kernels.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -215,4 +218,82 @@ const char *ea_test_binary(void)
     else
         snprintf(path, sizeof path, "%.4096s/edgeagent", ea_test_build_dir());
     return path;
+}
+
+/* ---- child processes ---------------------------------------------------------------- */
+
+static pid_t procs_started[64];
+static int n_procs_started;
+
+static void procs_kill_leftovers(void)
+{
+    for (int i = 0; i < n_procs_started; i++)
+        if (procs_started[i] > 0 && waitpid(procs_started[i], NULL, WNOHANG) == 0)
+            kill(procs_started[i], SIGKILL);
+}
+
+double ea_test_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+void ea_test_proc_start(struct ea_test_proc *p, const char *const *argv, const char *log_name)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->log, sizeof p->log, "%s", ea_test_tmp_path(log_name));
+    int fds[2];
+    if (pipe(fds) != 0)
+        FAIL("pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        FAIL("fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        int lf = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (lf >= 0)
+            dup2(lf, 2);
+        close(fds[0]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    p->pid = pid;
+    p->out = fds[0];
+    if (n_procs_started == 0)
+        atexit(procs_kill_leftovers);
+    if (n_procs_started < (int)(sizeof procs_started / sizeof procs_started[0]))
+        procs_started[n_procs_started++] = pid;
+}
+
+bool ea_test_proc_wait(struct ea_test_proc *p, const char *needle, double timeout_ms)
+{
+    double end = ea_test_now_ms() + timeout_ms;
+    while (!strstr(p->seen, needle)) {
+        double left = end - ea_test_now_ms();
+        if (left <= 0 || p->n_seen + 1 >= sizeof p->seen)
+            return false;
+        struct pollfd pf = {.fd = p->out, .events = POLLIN};
+        if (poll(&pf, 1, left > 200 ? 200 : (int)left + 1) <= 0)
+            continue;
+        ssize_t r = read(p->out, p->seen + p->n_seen, sizeof p->seen - 1 - p->n_seen);
+        if (r <= 0)
+            return strstr(p->seen, needle) != NULL;
+        p->n_seen += (size_t)r;
+        p->seen[p->n_seen] = '\0';
+    }
+    return true;
+}
+
+int ea_test_proc_stop(struct ea_test_proc *p, int sig)
+{
+    if (!p->pid)
+        return 0;
+    kill(p->pid, sig);
+    int st = 0;
+    waitpid(p->pid, &st, 0);
+    close(p->out);
+    p->pid = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
 }

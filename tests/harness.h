@@ -11,6 +11,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -114,5 +115,28 @@ int ea_test_threads(int n);
 int ea_test_run(const char *cmdline, char **out, char **errout);
 /* Path of the edgeagent binary in the build dir. */
 const char *ea_test_binary(void);
+
+/* A child process whose stdout the test reads (banner lines such as
+ * "listening on http://127.0.0.1:PORT/"), its stderr in a log file. One
+ * still running when the test program exits is killed then (a failed case
+ * never reaches its stop). */
+struct ea_test_proc {
+    int pid;
+    int out;          /* read end of its stdout */
+    char log[4200];   /* its stderr */
+    char seen[8192];  /* stdout read so far (NUL-terminated) */
+    size_t n_seen;
+};
+/* Starts argv (argv[0] a path, NULL-terminated); stderr goes to the temp
+ * file log_name. */
+void ea_test_proc_start(struct ea_test_proc *p, const char *const *argv, const char *log_name);
+/* Reads its stdout until needle appears (true) or timeout_ms passes or the
+ * output ends (false). p->seen holds what came. */
+bool ea_test_proc_wait(struct ea_test_proc *p, const char *needle, double timeout_ms);
+/* Sends sig, waits for the exit; returns the exit status (-signal when
+ * killed). NULL-safe on a stopped process. */
+int ea_test_proc_stop(struct ea_test_proc *p, int sig);
+/* Monotonic milliseconds. */
+double ea_test_now_ms(void);
 
 #endif

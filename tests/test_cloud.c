@@ -545,18 +545,24 @@ static void timeouts(void)
     ea__cloud_destroy(c);
 }
 
-/* A free port with nothing listening: refused at once. */
-static void connect_refused(void)
+/* A loopback port nothing listens on (bound, then closed). */
+static int closed_port(void)
 {
-    struct ea__cloud *c = client();
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof a;
     ASSERT_EQ(bind(s, (struct sockaddr *)&a, sizeof a), 0);
     ASSERT_EQ(getsockname(s, (struct sockaddr *)&a, &al), 0);
     close(s);
+    return ntohs(a.sin_port);
+}
+
+/* A free port with nothing listening: refused at once. */
+static void connect_refused(void)
+{
+    struct ea__cloud *c = client();
     char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", ntohs(a.sin_port));
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", closed_port());
     struct probe p;
     probe_init(&p);
     struct ea__cloud_request rq = chat_rq(&p, NULL);
@@ -984,7 +990,7 @@ struct gen {
 
 static bool gen_wake(void *user, int choice, bool finished)
 {
-    struct gen *g = user; /* under q.mu */
+    struct gen *g = user; /* under the queue's lock */
     g->wakes++;
     return !g->stop;
 }
@@ -1064,7 +1070,7 @@ static bool up_run(struct ea__upstream *u, enum ea__req_kind kind, const char *b
     double until = now_ms() + WAIT_MS;
     bool all = false;
     while (!all && now_ms() < until) {
-        pthread_mutex_lock(&g->q.mu);
+        pthread_mutex_lock(g->q.lock);
         all = g->q.n_done == n;
         for (int i = 0; i < n; i++) {
             if (ea__genq_take_locked(&g->q, i, &local)) {
@@ -1072,18 +1078,18 @@ static bool up_run(struct ea__upstream *u, enum ea__req_kind kind, const char *b
                 ea__genq_buf_reset(&local);
             }
         }
-        pthread_mutex_unlock(&g->q.mu);
+        pthread_mutex_unlock(g->q.lock);
         if (!all)
             usleep(5000);
     }
     ASSERT(all);
-    pthread_mutex_lock(&g->q.mu);
+    pthread_mutex_lock(g->q.lock);
     for (int i = 0; i < n; i++) {
         o->end[i] = g->q.c[i].end;
         snprintf(o->err[i], sizeof o->err[i], "%s", g->q.c[i].errmsg);
     }
     o->n_prompt_tokens = g->q.n_prompt_tokens;
-    pthread_mutex_unlock(&g->q.mu);
+    pthread_mutex_unlock(g->q.lock);
     o->n = n;
     ea__genq_buf_release(&local);
     ea__genq_unref(&g->q); /* the creator's: the producers' are gone, so this frees */
@@ -1111,10 +1117,9 @@ static void upstream_chat(void)
     for (int i = 0; i < 2; i++) {
         ASSERT_STR_EQ(o.text[i], "stub:5");
         ASSERT_EQ(o.end[i].finish, EA_FINISH_STOP);
-        ASSERT_EQ(o.end[i].outcome, EA_CLOUD_OK);
+        ASSERT_EQ(o.end[i].fail, EA__FAIL_NONE);
         ASSERT_EQ(o.end[i].http_status, 200);
-        ASSERT(o.end[i].emitted);
-        ASSERT(!o.end[i].has_retry_after);
+        ASSERT(o.end[i].retry_after_ms == 0);
         ASSERT(o.end[i].ttft_ms >= 0);
         gen += o.end[i].n_generated;
     }
@@ -1178,41 +1183,58 @@ static void upstream_failures(void)
     ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, -1, false, &o, &e));
     for (int i = 0; i < 2; i++) {
         ASSERT_EQ(o.end[i].finish, EA_FINISH_ERROR);
-        ASSERT_EQ(o.end[i].outcome, EA_CLOUD_HTTP_ERROR);
+        ASSERT_EQ(o.end[i].fail, EA__FAIL_HTTP_429);
         ASSERT_EQ(o.end[i].status, EA_EOVERLOADED);
         ASSERT_EQ(o.end[i].http_status, 429);
-        ASSERT(o.end[i].has_retry_after);
         ASSERT_EQ(o.end[i].retry_after_ms, 2000);
-        ASSERT(!o.end[i].emitted);
         ASSERT_STR_EQ(o.err[i], "stub: status 429");
         ASSERT_STR_EQ(o.text[i], "");
     }
     json_decref(stub_call("POST", "/_stub/config", "{\"cut_after\":2}"));
     ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, -1, false, &o, &e));
     ASSERT_EQ(o.end[0].finish, EA_FINISH_ERROR);
-    ASSERT_EQ(o.end[0].outcome, EA_CLOUD_CUT);
+    ASSERT_EQ(o.end[0].fail, EA__FAIL_HTTP_5XX); /* a broken reply: the upstream's fault */
     ASSERT_EQ(o.end[0].status, EA_EIO);
-    ASSERT(o.end[0].emitted); /* bytes went out before the cut */
+    ASSERT(strstr(o.err[0], "[DONE]"));
     ASSERT_STR_EQ(o.text[0], "stub");
     json_decref(stub_call("POST", "/_stub/config", "{\"silence_after\":1}"));
     ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, -1, false, &o, &e));
-    ASSERT_EQ(o.end[1].outcome, EA_CLOUD_TIMEOUT);
-    ASSERT_EQ(o.end[1].timeout, EA_CLOUD_TIMEOUT_IDLE); /* the upstream's idle_ms */
+    ASSERT_EQ(o.end[1].fail, EA__FAIL_TIMEOUT);
+    ASSERT_STR_EQ(o.err[1], "no data after the last chunk within 400 ms"); /* the upstream's idle_ms */
     ASSERT_EQ(o.end[1].status, EA_ETIMEOUT);
     /* a stream whose choices carry no index: fine for one choice, a
      * malformed reply for two (which choice would it be?) */
     json_decref(stub_call("POST", "/_stub/config", "{\"no_index\":true}"));
     ASSERT(up_run(u, EA__REQ_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"abc\"}]}", 0, -1,
                   false, &o, &e));
-    ASSERT_EQ(o.end[0].outcome, EA_CLOUD_OK);
+    ASSERT_EQ(o.end[0].finish, EA_FINISH_STOP);
     ASSERT_STR_EQ(o.text[0], "stub:3");
     ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, -1, false, &o, &e));
-    ASSERT_EQ(o.end[0].outcome, EA_CLOUD_MALFORMED);
+    ASSERT_EQ(o.end[0].finish, EA_FINISH_ERROR);
+    ASSERT_EQ(o.end[0].fail, EA__FAIL_HTTP_5XX);
     ASSERT_EQ(o.end[1].status, EA_EFORMAT);
     json_decref(stub_call("POST", "/_stub/config", "{\"error_first\":true}"));
     ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, -1, false, &o, &e));
-    ASSERT_EQ(o.end[0].outcome, EA_CLOUD_STREAM_ERROR);
-    ASSERT(!o.end[0].emitted);
+    ASSERT_EQ(o.end[0].fail, EA__FAIL_HTTP_5XX);
+    ASSERT_EQ(o.end[0].status, EA_EUNAVAILABLE);
+    ASSERT_STR_EQ(o.err[0], "stub: error event");
+    ASSERT_STR_EQ(o.text[0], "");
+    /* a 400 is the request's own fault; a closed port cannot connect */
+    json_decref(stub_call("POST", "/_stub/config", "{\"status\":400}"));
+    ASSERT(up_run(u, EA__REQ_CHAT, UP_CHAT, 0, -1, false, &o, &e));
+    ASSERT_EQ(o.end[0].fail, EA__FAIL_REJECTED);
+    ASSERT_EQ(o.end[0].http_status, 400);
+    ASSERT_EQ(o.end[0].status, EA_EINVAL);
+    char saved[64];
+    snprintf(saved, sizeof saved, "%s", base);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", closed_port());
+    struct ea__upstream *down = openai_up(c, KEY);
+    snprintf(base, sizeof base, "%s", saved);
+    ASSERT(up_run(down, EA__REQ_CHAT, UP_CHAT, 0, -1, false, &o, &e));
+    ASSERT_EQ(o.end[0].fail, EA__FAIL_CONNECT);
+    ASSERT_EQ(o.end[1].fail, EA__FAIL_CONNECT);
+    ASSERT_EQ(o.end[0].http_status, 0);
+    ea__upstream_openai_destroy(down);
     ea__upstream_openai_destroy(u);
     ea__cloud_destroy(c);
 }
@@ -1231,7 +1253,7 @@ static void upstream_cancel(void)
     ASSERT(now_ms() - t0 < 390); /* before the idle timeout (400 ms) */
     for (int i = 0; i < 2; i++) {
         ASSERT_EQ(o.end[i].finish, EA_FINISH_CANCELLED);
-        ASSERT_EQ(o.end[i].outcome, EA_CLOUD_CANCELLED);
+        ASSERT_EQ(o.end[i].fail, EA__FAIL_NONE);
         ASSERT_STR_EQ(o.text[i], "st");
     }
     stub_reset();
@@ -1245,10 +1267,135 @@ static void upstream_cancel(void)
     ea__cloud_destroy(c);
 }
 
+/* ---- through `edgeagent serve --config` ------------------------------------------------ */
+
+struct http_resp {
+    long status;
+    struct ea_buf head, body;
+};
+
+static void http_resp_free(struct http_resp *r)
+{
+    ea__buf_release(&r->head);
+    ea__buf_release(&r->body);
+}
+
+/* POSTs json to url (blocking). */
+static void http_post(const char *url, const char *json, struct http_resp *r)
+{
+    ea__buf_init(&r->head, 1 << 20);
+    ea__buf_init(&r->body, 1 << 24);
+    CURL *e = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, json);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &r->body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, collect);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &r->head);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)WAIT_MS);
+    ASSERT_EQ(curl_easy_perform(e), CURLE_OK);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_cleanup(e);
+    curl_slist_free_all(h);
+}
+
+/* The server routes a cloud_only task to the openai upstream: the stub gets
+ * the upstream's model and key, the client gets the stub's text with the
+ * stream's usage (prompt tokens too, which a remote upstream learns only
+ * at its end) and X-EdgeAgent-Source: cloud:cloud; streamed too. */
+static void serve_config_cloud(void)
+{
+    stub();
+    char model[4200], cfg[4200], cmd[9000];
+    snprintf(model, sizeof model, "%s", ea_test_tmp_path("cloud-tiny.gguf"));
+    snprintf(cfg, sizeof cfg, "%s", ea_test_tmp_path("cloud-config.yaml"));
+    snprintf(cmd, sizeof cmd, "'%s' gen-model --preset tiny --type f16 --seed 1 -o '%s' >/dev/null",
+             ea_test_binary(), model);
+    ASSERT_EQ(system(cmd), 0);
+    FILE *f = fopen(cfg, "w");
+    ASSERT(f);
+    fprintf(f,
+            "upstreams:\n"
+            "  - {name: local, kind: local}\n"
+            "  - name: cloud\n"
+            "    kind: openai\n"
+            "    base_url: %s/v1\n"
+            "    model: gpt-4o-mini\n"
+            "    api_key_env: EA_TEST_CLOUD_KEY\n"
+            "    timeouts: {connect_ms: 1000, first_token_ms: 5000, idle_ms: 5000, total_ms: 10000}\n"
+            "tasks:\n"
+            "  - {name: reasoning, requires_large_model: true, mode: cloud_only}\n",
+            base);
+    fclose(f);
+    setenv("EA_TEST_CLOUD_KEY", KEY, 1);
+    const char *argv[] = {ea_test_binary(), "serve", "-m", model, "--port", "0", "--config", cfg, NULL};
+    struct ea_test_proc sp;
+    ea_test_proc_start(&sp, argv, "cloud-serve.log");
+    unsetenv("EA_TEST_CLOUD_KEY");
+    const char *l = NULL;
+    if (!ea_test_proc_wait(&sp, "ready:", 60000) || !(l = strstr(sp.seen, "http://127.0.0.1:"))) {
+        char *log = ea_test_read_file(sp.log, NULL);
+        ea_test_proc_stop(&sp, SIGTERM);
+        FAIL("serve did not start: %s / %s", sp.seen, log ? log : "");
+    }
+    int port = atoi(l + strlen("http://127.0.0.1:"));
+    stub_reset();
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", port);
+    struct http_resp r;
+    http_post(url, "{\"model\":\"task:reasoning\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}", &r);
+    ASSERT_EQ(r.status, 200);
+    ASSERT(strstr(r.head.data, "X-EdgeAgent-Source: cloud:cloud"));
+    json_t *j = json_loadb(r.body.data, r.body.len, 0, NULL);
+    ASSERT(j);
+    json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(ch, "message"), "content")), "stub:5");
+    ASSERT_STR_EQ(json_string_value(json_object_get(ch, "finish_reason")), "stop");
+    json_t *u = json_object_get(j, "usage");
+    ASSERT_EQ(json_integer_value(json_object_get(u, "prompt_tokens")), 2);
+    ASSERT_EQ(json_integer_value(json_object_get(u, "completion_tokens")), 3);
+    json_decref(j);
+    http_resp_free(&r);
+
+    http_post(url, "{\"model\":\"cloud\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hello!\"}]}",
+              &r);
+    ASSERT_EQ(r.status, 200);
+    char text[256] = "";
+    for (char *line = strstr(r.body.data, "data: {"); line; line = strstr(line + 1, "data: {")) {
+        char *end = strchr(line, '\n');
+        ASSERT(end);
+        json_t *c = json_loadb(line + 6, (size_t)(end - line - 6), 0, NULL);
+        ASSERT(c);
+        json_t *d = json_object_get(json_array_get(json_object_get(c, "choices"), 0), "delta");
+        if (json_is_string(json_object_get(d, "content")))
+            strncat(text, json_string_value(json_object_get(d, "content")), sizeof text - strlen(text) - 1);
+        json_decref(c);
+    }
+    ASSERT_STR_EQ(text, "stub:6");
+    ASSERT(strstr(r.body.data, "data: [DONE]"));
+    http_resp_free(&r);
+
+    json_t *lg = stub_log();
+    json_t *reqs = json_object_get(lg, "requests");
+    ASSERT_EQ(json_array_size(reqs), 2);
+    ASSERT_EQ(json_integer_value(json_object_get(lg, "connections")), 1); /* kept alive */
+    json_t *rq = json_array_get(reqs, 0);
+    ASSERT(json_is_true(json_object_get(rq, "auth")));
+    ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(rq, "body"), "model")), "gpt-4o-mini");
+    json_decref(lg);
+    ASSERT_EQ(ea_test_proc_stop(&sp, SIGTERM), 0);
+    char *log = ea_test_read_file(sp.log, NULL);
+    ASSERT(!log || !strstr(log, KEY)); /* the key is never logged */
+    free(log);
+}
+
 EA_TESTS(EA_TEST(stream_ok), EA_TEST(api_key), EA_TEST(http_errors), EA_TEST(reset_and_cut),
          EA_TEST(malformed), EA_TEST(error_event), EA_TEST(timeouts), EA_TEST(connect_refused),
          EA_TEST(connect_timeout), EA_TEST(delay_and_cancel), EA_TEST(keep_alive), EA_TEST(concurrent),
          EA_TEST(destroy_in_flight), EA_TEST(bad_requests), EA_TEST(completions), EA_TEST(stale_connection), EA_TEST(start_out_of_memory),
          EA_TEST(tls_ca_file),
          EA_TEST(upstream_chat),
-         EA_TEST(upstream_completions), EA_TEST(upstream_failures), EA_TEST(upstream_cancel))
+         EA_TEST(upstream_completions), EA_TEST(upstream_failures), EA_TEST(upstream_cancel),
+         EA_TEST(serve_config_cloud))

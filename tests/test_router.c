@@ -3,7 +3,10 @@
  * The issue's minimal file loads with every field as written; bad files are
  * refused with the exact file:line:column and key path; the decision table
  * (defaults and overridden weights); `edgeagent route` as a user runs it. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "edgeagent/router.h"
 #include "harness.h"
@@ -239,7 +242,12 @@ static void config_empty(void)
     static const char *const empties[] = {"", "# nothing\n", "---\n", "~\n"};
     for (size_t i = 0; i < sizeof empties / sizeof empties[0]; i++) {
         struct ea_router_config *cfg = parse_ok(empties[i]);
-        ASSERT_EQ(cfg->n_upstreams + cfg->n_tasks + cfg->n_server, 0);
+        ASSERT_EQ(cfg->n_tasks + cfg->n_server, 0);
+        /* no upstream configured: the local engine, named local */
+        ASSERT_EQ(cfg->n_upstreams, 1);
+        ASSERT_STR_EQ(cfg->upstreams[0].name, "local");
+        ASSERT_EQ(cfg->upstreams[0].kind, EA_UPSTREAM_LOCAL);
+        ASSERT_EQ(cfg->upstreams[0].fallback_on, EA_FALLBACK_ALL);
         ASSERT_EQ(cfg->routing.weights.large_model, 3);
         ea_router_config_destroy(cfg);
     }
@@ -705,6 +713,313 @@ static void cli_route(void)
     remove(path);
 }
 
+
+/* ---- live state and the per-request plan -------------------------------- */
+
+static const char plan_yaml[] =
+    "upstreams:\n"
+    "  - {name: local, kind: local}\n"
+    "  - {name: lan, kind: openai, base_url: 'http://127.0.0.1:1/v1', model: m, tier: edge-node}\n"
+    "  - {name: cloud, kind: openai, base_url: 'http://127.0.0.1:2/v1', model: m}\n"
+    "  - {name: cloud2, kind: openai, base_url: 'http://127.0.0.1:3/v1', model: m}\n"
+    "tasks:\n"
+    "  - {name: intent, latency_sensitive: true, handles_private_data: true,\n"
+    "     request_volume_per_day: 5000, max_latency_ms: 300}\n"
+    "  - {name: big, requires_large_model: true}\n"
+    "  - {name: both, latency_sensitive: true, requires_large_model: true, max_latency_ms: 1000}\n"
+    "  - {name: edge, mode: edge_only}\n"
+    "  - {name: cloudy, mode: cloud_only}\n"
+    "  - {name: pick, mode: prefer_edge, upstreams: [cloud2, local]}\n";
+
+static void input_default(struct ea_route_input *in, const struct ea_router_config *cfg,
+                          const char *task)
+{
+    memset(in, 0, sizeof *in);
+    in->task = task ? ea_router_config_task(cfg, task) : NULL;
+    in->pinned = -1;
+    in->allow_cloud = true;
+    in->prompt_tokens = 20;
+    in->max_tokens = 16;
+    in->local.loaded = true;
+    in->local.max_context = 512;
+    in->local.max_running = 4;
+}
+
+/* The names of the plan, comma-separated. */
+static const char *plan_names(const struct ea_router_config *cfg, const struct ea_route_plan *p)
+{
+    static char b[256];
+    b[0] = '\0';
+    for (uint32_t i = 0; i < p->n; i++) {
+        strcat(b, i ? "," : "");
+        strcat(b, cfg->upstreams[p->order[i]].name);
+    }
+    return b;
+}
+
+static void plan_modes(void)
+{
+    struct ea_router_config *cfg = parse_ok(plan_yaml);
+    ea_router *r = NULL;
+    struct ea_error e = {0};
+    ASSERT_OK(ea_router_create(cfg, NULL, &r, &e), &e);
+    struct ea_route_input in;
+    struct ea_route_plan p;
+    /* auto: EDGE for the intent profile, edge side first in config order */
+    input_default(&in, cfg, "intent");
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "local,lan,cloud,cloud2");
+    ASSERT(p.has_decision && p.decision.target == EA_ROUTE_EDGE);
+    ASSERT_EQ(p.target, EA_ROUTE_EDGE);
+    ASSERT(!(p.hedge));
+    ASSERT_EQ(p.budget_ms, 300u);
+    /* auto: CLOUD for a large-model task */
+    input_default(&in, cfg, "big");
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "cloud,cloud2,local,lan");
+    ASSERT_EQ(p.target, EA_ROUTE_CLOUD);
+    /* auto: HYBRID hedges the local engine with the first remote one */
+    input_default(&in, cfg, "both");
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "local,lan,cloud,cloud2");
+    ASSERT(p.hedge);
+    ASSERT_EQ(p.target, EA_ROUTE_HYBRID);
+    ASSERT_EQ(p.hedge_delay_ms, 500u); /* half the 1000 ms budget */
+    /* edge_only / cloud_only keep one side */
+    input_default(&in, cfg, "edge");
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "local,lan");
+    input_default(&in, cfg, "cloudy");
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "cloud,cloud2");
+    /* the task's own list, edge first */
+    input_default(&in, cfg, "pick");
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "local,cloud2");
+    /* allow_cloud false: no cloud on any path, even for cloud_only (nothing left) */
+    input_default(&in, cfg, "big");
+    in.allow_cloud = false;
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "local,lan");
+    ASSERT(strstr(p.reason, "2 cloud upstreams excluded") != NULL);
+    input_default(&in, cfg, "cloudy");
+    in.local_only = true;
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_EQ(p.n, 0u);
+    ASSERT_EQ(p.retry_after_ms, 0.0);
+    /* pinned */
+    input_default(&in, cfg, NULL);
+    in.pinned = 3;
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "cloud2");
+    ea_router_destroy(r);
+    ea_router_config_destroy(cfg);
+}
+
+static void plan_local_state(void)
+{
+    struct ea_router_config *cfg = parse_ok(plan_yaml);
+    ea_router *r = NULL;
+    struct ea_error e = {0};
+    ASSERT_OK(ea_router_create(cfg, NULL, &r, &e), &e);
+    struct ea_route_input in;
+    struct ea_route_plan p;
+    /* no statistics yet: assumed to fit */
+    input_default(&in, cfg, "intent");
+    in.max_tokens = 1000;
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "local,lan,cloud,cloud2");
+    /* with stats: 20 tokens at 1000 tok/s + 16 x 10 ms = 180 ms: fits 300 */
+    input_default(&in, cfg, "intent");
+    in.local.have_stats = true;
+    in.local.prefill_tok_s = 1000;
+    in.local.decode_step_ms = 10;
+    in.local.mean_request_ms = 200;
+    ASSERT_NEAR(ea_router_predict_local_ms(&in.local, 20, 16), 180.0, 1e-9);
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_EQ(p.order[0], 0u);
+    /* the queue grows past the budget: the local engine goes last */
+    in.local.running = 4;
+    in.local.queue_depth = 3; /* (3+1) x 200 / 4 = 200 ms of waiting: 380 > 300 */
+    ASSERT_NEAR(ea_router_predict_local_ms(&in.local, 20, 16), 380.0, 1e-9);
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "lan,cloud,cloud2,local");
+    ASSERT(strstr(p.reason, "predicted 380 ms > budget 300 ms") != NULL);
+    /* and back as it drains */
+    in.local.queue_depth = 0;
+    in.local.running = 1;
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_EQ(p.order[0], 0u);
+    /* a prompt past the local context, or no model: local dropped */
+    in.prompt_tokens = 600;
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "lan,cloud,cloud2");
+    in.prompt_tokens = 20;
+    in.local.loaded = false;
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "lan,cloud,cloud2");
+    /* ... unless nothing else may serve it (the attempt then reports why) */
+    input_default(&in, cfg, "edge");
+    in.local.loaded = false;
+    in.pinned = 0;
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "local");
+    ea_router_destroy(r);
+    ea_router_config_destroy(cfg);
+}
+
+static void breaker_cycle(void)
+{
+    struct ea_router_config *cfg = parse_ok(plan_yaml);
+    ea_router *r = NULL;
+    struct ea_error e = {0};
+    struct ea_router_params prm;
+    ea_router_params_default(&prm);
+    prm.breaker_failures = 3;
+    prm.breaker_cooldown_ms = 100;
+    prm.breaker_cooldown_max_ms = 250;
+    ASSERT_OK(ea_router_create(cfg, &prm, &r, &e), &e);
+    bool probe;
+    double t = 1000;
+    /* two failures and a success: still closed (consecutive resets) */
+    for (int i = 0; i < 2; i++) {
+        ASSERT(ea_router_begin(r, 2, t, &probe));
+        ea_router_end(r, 2, EA_ATTEMPT_FAILED, -1, probe, t);
+    }
+    ASSERT(ea_router_begin(r, 2, t, &probe));
+    ea_router_end(r, 2, EA_ATTEMPT_OK, 40, probe, t);
+    struct ea_upstream_status st;
+    ea_router_status(r, 2, t, &st);
+    ASSERT_EQ(st.breaker, EA_BREAKER_CLOSED);
+    ASSERT_EQ(st.consecutive_failures, 0u);
+    /* three in a row open it; neutral outcomes do not count */
+    for (int i = 0; i < 3; i++) {
+        ASSERT(ea_router_begin(r, 2, t, &probe));
+        ea_router_end(r, 2, EA_ATTEMPT_NEUTRAL, -1, probe, t);
+        ASSERT(ea_router_begin(r, 2, t, &probe));
+        ea_router_end(r, 2, EA_ATTEMPT_FAILED, -1, probe, t);
+    }
+    ea_router_status(r, 2, t, &st);
+    ASSERT_EQ(st.breaker, EA_BREAKER_OPEN);
+    ASSERT_NEAR(st.retry_after_ms, 100.0, 1e-9);
+    ASSERT(!(ea_router_begin(r, 2, t + 50, &probe)));
+    /* the plan drops it; with every cloud open, cloudy has nothing and says when */
+    for (int i = 0; i < 3; i++) {
+        ASSERT(ea_router_begin(r, 3, t, &probe));
+        ea_router_end(r, 3, EA_ATTEMPT_FAILED, -1, probe, t);
+    }
+    struct ea_route_input in;
+    struct ea_route_plan p;
+    input_default(&in, cfg, "cloudy");
+    ea_router_plan(r, &in, t + 60, &p);
+    ASSERT_EQ(p.n, 0u);
+    ASSERT_NEAR(p.retry_after_ms, 40.0, 1e-9);
+    input_default(&in, cfg, "big"); /* cloud first, but both open: the edge serves */
+    ea_router_plan(r, &in, t + 60, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "local,lan");
+    /* after the cool-down: one half-open probe at a time; its failure reopens longer */
+    ea_router_status(r, 2, t + 100, &st);
+    ASSERT_EQ(st.breaker, EA_BREAKER_HALF_OPEN);
+    ASSERT(ea_router_begin(r, 2, t + 100, &probe));
+    ASSERT(probe);
+    bool probe2;
+    ASSERT(!(ea_router_begin(r, 2, t + 101, &probe2)));
+    ea_router_end(r, 2, EA_ATTEMPT_FAILED, -1, probe, t + 110);
+    ea_router_status(r, 2, t + 110, &st);
+    ASSERT_EQ(st.breaker, EA_BREAKER_OPEN);
+    ASSERT_NEAR(st.retry_after_ms, 200.0, 1e-9); /* doubled */
+    ASSERT(!(ea_router_begin(r, 2, t + 300, &probe)));
+    /* the next probe succeeds: closed, cool-down back to its start */
+    ASSERT(ea_router_begin(r, 2, t + 310, &probe));
+    ASSERT(probe);
+    ea_router_end(r, 2, EA_ATTEMPT_OK, 30, probe, t + 320);
+    ea_router_status(r, 2, t + 320, &st);
+    ASSERT_EQ(st.breaker, EA_BREAKER_CLOSED);
+    ASSERT_EQ(st.breaker_opens, 2u);
+    ASSERT_EQ(st.in_flight, 0u);
+    ASSERT_EQ(st.n_ttft, 2u);
+    ASSERT_NEAR(st.ttft_p50_ms, 30.0, 1e-9);
+    ASSERT_NEAR(st.ttft_p95_ms, 40.0, 1e-9);
+    ea_router_destroy(r);
+    ea_router_config_destroy(cfg);
+}
+
+static void backoff_and_concurrency(void)
+{
+    const char *yaml = "upstreams:\n"
+                       "  - {name: c, kind: openai, base_url: 'http://127.0.0.1:2/v1', model: m,\n"
+                       "     max_concurrent: 2}\n";
+    struct ea_router_config *cfg = parse_ok(yaml);
+    ea_router *r = NULL;
+    struct ea_error e = {0};
+    ASSERT_OK(ea_router_create(cfg, NULL, &r, &e), &e);
+    bool probe;
+    ASSERT(ea_router_begin(r, 0, 0, &probe));
+    ASSERT(ea_router_begin(r, 0, 0, &probe));
+    ASSERT(!(ea_router_begin(r, 0, 0, &probe))); /* max_concurrent */
+    ea_router_end(r, 0, EA_ATTEMPT_OK, -1, false, 0);
+    ASSERT(ea_router_begin(r, 0, 0, &probe));
+    /* full jitter within base * 2^(n-1), capped; Retry-After wins */
+    for (uint64_t rnd = 0; rnd < 5000; rnd += 7) {
+        ASSERT(ea_router_backoff_ms(r, 1, 0, rnd) <= 100);
+        ASSERT(ea_router_backoff_ms(r, 3, 0, rnd) <= 400);
+        ASSERT(ea_router_backoff_ms(r, 30, 0, rnd) <= 2000);
+    }
+    ASSERT_EQ(ea_router_backoff_ms(r, 1, 3000, 1), 3000u);
+    ea_router_destroy(r);
+    ea_router_config_destroy(cfg);
+    /* and more upstreams than a request could try is refused */
+    char big[4096] = "upstreams:\n";
+    for (int i = 0; i <= EA_CONFIG_MAX_UPSTREAMS; i++)
+        snprintf(big + strlen(big), sizeof big - strlen(big), "  - {name: u%d, kind: local}\n", i);
+    struct ea_router_config *c2 = NULL;
+    ASSERT_EQ(ea_router_config_parse(big, strlen(big), "u.yaml", &c2, &e), EA_EFORMAT);
+    ASSERT(strstr(e.msg, "at most 16") != NULL);
+}
+
+
+static void config_breaker_retries(void)
+{
+    struct ea_router_config *cfg = parse_ok("routing:\n"
+                                            "  breaker: {failures: 3, cooldown_ms: 200, max_cooldown_ms: 800}\n"
+                                            "  retries: {max: 0, base_ms: 10, max_ms: 50}\n"
+                                            "  hedge_min_ms: 20\n");
+    const struct ea_router_params *p = &cfg->routing.params;
+    ASSERT_EQ(p->breaker_failures, 3);
+    ASSERT_EQ(p->breaker_cooldown_ms, 200);
+    ASSERT_EQ(p->breaker_cooldown_max_ms, 800);
+    ASSERT_EQ(p->retries, 0);
+    ASSERT_EQ(p->retry_base_ms, 10);
+    ASSERT_EQ(p->retry_max_ms, 50);
+    ASSERT_EQ(p->hedge_min_ms, 20);
+    ea_router *r = NULL;
+    struct ea_error e = {0};
+    ASSERT_OK(ea_router_create(cfg, NULL, &r, &e), &e); /* takes them */
+    ASSERT_EQ(ea_router_get_params(r)->breaker_failures, 3);
+    ea_router_destroy(r);
+    ea_router_config_destroy(cfg);
+    /* defaults, and refusals with their position */
+    cfg = parse_ok("");
+    ASSERT_EQ(cfg->routing.params.breaker_failures, 5);
+    ASSERT_EQ(cfg->routing.params.retries, 1);
+    ea_router_config_destroy(cfg);
+    const char *bad[][2] = {
+        {"routing:\n  breaker: {failures: 0}\n", "b.yaml:2:23: routing.breaker.failures:"},
+        {"routing:\n  retries: {max: 9}\n", "b.yaml:2:18: routing.retries.max:"},
+        {"routing:\n  breaker: {cooldown_ms: 500, max_cooldown_ms: 100}\n",
+         "b.yaml:2:12: routing.breaker: max_cooldown_ms (100) is below cooldown_ms (500)"},
+        {"routing:\n  retries: {tries: 1}\n", "b.yaml:2:"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cfg = NULL;
+        ASSERT_EQ(ea_router_config_parse(bad[i][0], strlen(bad[i][0]), "b.yaml", &cfg, &e), EA_EFORMAT);
+        if (strncmp(e.msg, bad[i][1], strlen(bad[i][1])) != 0)
+            FAIL("case %zu: '%s' does not start with '%s'", i, e.msg, bad[i][1]);
+    }
+}
+
 EA_TESTS(EA_TEST(config_minimal), EA_TEST(config_full), EA_TEST(config_empty), EA_TEST(config_bad),
          EA_TEST(config_limits), EA_TEST(config_load_file), EA_TEST(config_alloc_failures),
-         EA_TEST(docs_example), EA_TEST(decide_table), EA_TEST(decide_weights), EA_TEST(cli_route))
+         EA_TEST(docs_example), EA_TEST(decide_table), EA_TEST(decide_weights), EA_TEST(cli_route),
+         EA_TEST(plan_modes), EA_TEST(plan_local_state), EA_TEST(breaker_cycle),
+         EA_TEST(backoff_and_concurrency), EA_TEST(config_breaker_retries))

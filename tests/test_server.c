@@ -30,6 +30,7 @@
 #include "server/genq.h"
 #include "server/server_int.h"
 #include "server/upstream.h"
+#include "edgeagent/router.h"
 
 /* ---- fixture: tiny generated model + engine + server on port 0 ------------- */
 
@@ -107,7 +108,7 @@ static void start_server(struct fixture *f, struct ea_server_params *p)
 static void set_ready(struct fixture *f)
 {
     struct ea_error err = {0};
-    struct ea_server_backend be = {f->m, f->tok, f->eng, "tiny-test", f->max_ctx};
+    struct ea_server_backend be = {f->m, f->tok, f->eng, "tiny-test", f->max_ctx, 0};
     ASSERT_OK(ea_server_set_backend(f->srv, &be, &err), &err);
 }
 
@@ -138,6 +139,7 @@ struct resp {
     size_t len;
     char retry_after[32];
     char content_type[128];
+    char attempts[256], source[128]; /* X-EdgeAgent-Attempts, X-EdgeAgent-Source */
     size_t abort_after; /* abort the transfer after this many body bytes (0 = never) */
 };
 
@@ -165,6 +167,10 @@ static size_t on_header(char *p, size_t sz, size_t n, void *u)
         snprintf(r->retry_after, sizeof r->retry_after, "%.*s", (int)(k - 15), p + 13);
     if (k > 14 && !strncasecmp(p, "Content-Type: ", 14))
         snprintf(r->content_type, sizeof r->content_type, "%.*s", (int)(k - 16), p + 14);
+    if (k > 22 && !strncasecmp(p, "X-EdgeAgent-Attempts: ", 22))
+        snprintf(r->attempts, sizeof r->attempts, "%.*s", (int)(k - 24), p + 22);
+    if (k > 20 && !strncasecmp(p, "X-EdgeAgent-Source: ", 20))
+        snprintf(r->source, sizeof r->source, "%.*s", (int)(k - 22), p + 20);
     return k;
 }
 
@@ -1227,6 +1233,7 @@ static void upstream_thread_producer(void)
     struct ea__upstream thread_up = {&thread_ops, "test-thread"};
     struct ea__upstream *local = f.srv->upstream;
     f.srv->upstream = &thread_up;
+    f.srv->ups[f.srv->local_up] = &thread_up; /* what the router runs */
     struct resp r;
     http(&f, "POST", "/v1/chat/completions",
          "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"n\":2}", &r);
@@ -1277,7 +1284,278 @@ static void upstream_thread_producer(void)
     ASSERT_EQ(atomic_load(&thread_jobs_prepared), 2);
     ASSERT_EQ(atomic_load(&thread_jobs_released), 2);
     f.srv->upstream = local;
+    f.srv->ups[f.srv->local_up] = local;
     fx_stop(&f);
+}
+
+
+/* ---- routing: a scripted upstream tried before the engine -------------------- */
+
+/* The relay (src/server/relay.c) in front of two upstreams: "a", whose
+ * behaviour each case scripts (it refuses at prepare, or emits some pieces
+ * from a thread and then ends with a failure of a given class), and "b", the
+ * engine. Prefer-edge order tries a first. */
+static struct {
+    int prepare_status; /* != 0: prepare refuses with it */
+    const char *prepare_code;
+    int pieces;         /* emitted before the end */
+    enum ea__fail fail; /* EA__FAIL_NONE: ends well */
+    int http_status;
+} scr;
+static _Atomic int scr_prepared, scr_released;
+
+static void *scripted_producer(void *arg)
+{
+    struct ea__upstream_job *j = arg;
+    struct ea__genq *q = j->q;
+    const int n = j->n_choices;
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        for (; k < scr.pieces && !atomic_load(&j->cancel); k++) {
+            ea__genq_emit(q, i, thread_pieces[k % THREAD_PIECES], strlen(thread_pieces[k % THREAD_PIECES]), NULL);
+            usleep(1000);
+        }
+        struct ea__genq_end end = {.finish = EA_FINISH_STOP, .n_prompt = 5, .n_generated = k,
+                                   .ttft_ms = 1, .total_ms = 2};
+        if (atomic_load(&j->cancel))
+            end.finish = EA_FINISH_CANCELLED;
+        else if (scr.fail != EA__FAIL_NONE) {
+            end.finish = EA_FINISH_ERROR;
+            end.status = EA_EIO;
+            end.fail = scr.fail;
+            end.http_status = scr.http_status;
+            end.error = "scripted failure";
+        }
+        ea__genq_finish(q, i, NULL, 0, &end);
+    }
+    return NULL;
+}
+
+static bool scripted_prepare(struct ea__upstream *u, const struct ea__gen_request *r, const char *id,
+                             struct ea__upstream_job **job, struct ea__api_error *e)
+{
+    (void)u, (void)r, (void)id;
+    if (scr.prepare_status)
+        return ea__api_errorf(e, scr.prepare_status,
+                              scr.prepare_status == 429 ? "rate_limit_error" : "invalid_request_error",
+                              scr.prepare_code, NULL, "scripted refusal %d", scr.prepare_status);
+    *job = calloc(1, sizeof **job);
+    if (!*job)
+        return ea__api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
+    atomic_fetch_add(&scr_prepared, 1);
+    return true;
+}
+
+static bool scripted_start(struct ea__upstream_job *j, const struct ea__gen_request *r, uint64_t seed,
+                           struct ea__genq *q, struct ea__api_error *e)
+{
+    (void)r, (void)seed;
+    j->q = q;
+    j->n_choices = q->n_choices;
+    q->n_prompt_tokens = 5;
+    for (int i = 0; i < j->n_choices; i++)
+        ea__genq_begin(q, i);
+    pthread_t t;
+    if (pthread_create(&t, NULL, scripted_producer, j) != 0) {
+        for (int i = 0; i < j->n_choices; i++)
+            ea__genq_abort(q, i);
+        return ea__api_errorf(e, 500, "server_error", NULL, NULL, "no thread");
+    }
+    pthread_detach(t);
+    return true;
+}
+
+static void scripted_release(struct ea__upstream_job *j)
+{
+    free(j);
+    atomic_fetch_add(&scr_released, 1);
+}
+
+static const struct ea__upstream_ops scripted_ops = {
+    .kind = "test-scripted",
+    .prepare = scripted_prepare,
+    .start = scripted_start,
+    .cancel = thread_cancel,
+    .release = scripted_release,
+};
+
+/* The "edgeagent" object's upstream, and its attempts as "name=outcome,...". */
+static void route_of(const struct resp *r, char *upstream, size_t ucap, char *attempts, size_t acap)
+{
+    json_t *j = parse(r);
+    json_t *ea = json_object_get(j, "edgeagent");
+    snprintf(upstream, ucap, "%s", json_string_value(json_object_get(ea, "upstream")) ?: "");
+    attempts[0] = '\0';
+    json_t *at = json_object_get(ea, "attempts");
+    for (size_t i = 0; i < json_array_size(at); i++) {
+        json_t *a = json_array_get(at, i);
+        snprintf(attempts + strlen(attempts), acap - strlen(attempts), "%s%s=%s", i ? "," : "",
+                 json_string_value(json_object_get(a, "upstream")),
+                 json_string_value(json_object_get(a, "outcome")));
+    }
+    json_decref(j);
+}
+
+static void relay_fallbacks(void)
+{
+    static const char yaml[] = "upstreams:\n"
+                               "  - {name: a, kind: local}\n"
+                               "  - {name: b, kind: local}\n"
+                               "tasks:\n"
+                               "  - {name: t, mode: prefer_edge}\n"
+                               "routing: {default_task: t}\n";
+    struct ea_router_config *cfg = NULL;
+    struct ea_error err = {0};
+    ASSERT_OK(ea_router_config_parse(yaml, strlen(yaml), "relay.yaml", &cfg, &err), &err);
+    struct ea_server_params p;
+    ea_server_params_default(&p);
+    p.router_config = cfg;
+    struct fixture f;
+    fx_start(&f, &p, 2, 8);
+    struct ea__upstream scripted = {&scripted_ops, "a"};
+    f.srv->ups[0] = &scripted;
+    const char *chat = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4}";
+    const char *chat_s = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4,"
+                         "\"stream\":true}";
+    struct resp r;
+    char up[32], at[256];
+
+    /* a refuses as overloaded: b answers, and says so */
+    memset(&scr, 0, sizeof scr);
+    scr.prepare_status = 429;
+    scr.prepare_code = "server_overloaded";
+    ASSERT_EQ(http(&f, "POST", "/v1/chat/completions", chat, &r), 200);
+    ASSERT_STR_EQ(r.attempts, "a=overloaded, b=ok");
+    ASSERT_STR_EQ(r.source, "edge");
+    route_of(&r, up, sizeof up, at, sizeof at);
+    ASSERT_STR_EQ(up, "b");
+    ASSERT_STR_EQ(at, "a=overloaded,b=ok");
+    resp_free(&r);
+
+    /* a 400 from an upstream is the request's fault: returned as it is */
+    scr.prepare_status = 400;
+    scr.prepare_code = "invalid_value";
+    ASSERT_EQ(http(&f, "POST", "/v1/chat/completions", chat, &r), 400);
+    ASSERT(strstr(r.body, "scripted refusal 400") && strstr(r.body, "invalid_value"));
+    resp_free(&r);
+
+    /* a fails before any output (a 503 upstream): b answers, streamed or not */
+    memset(&scr, 0, sizeof scr);
+    scr.fail = EA__FAIL_HTTP_5XX;
+    scr.http_status = 503;
+    ASSERT_EQ(http(&f, "POST", "/v1/chat/completions", chat, &r), 200);
+    ASSERT_STR_EQ(r.attempts, "a=http_503, b=ok");
+    resp_free(&r);
+    ASSERT_EQ(http(&f, "POST", "/v1/chat/completions", chat_s, &r), 200);
+    ASSERT_STR_EQ(r.attempts, "a=http_503, b=ok");
+    ASSERT(strstr(r.body, "data: [DONE]") && !strstr(r.body, "\"error\""));
+    ASSERT(strstr(r.body, "\"upstream\":\"b\""));
+    resp_free(&r);
+
+    /* a fails after streaming "Hello ": the stream ends with an explicit error, no switch */
+    scr.pieces = 2;
+    ASSERT_EQ(http(&f, "POST", "/v1/chat/completions", chat_s, &r), 200);
+    ASSERT_STR_EQ(r.source, "edge");
+    ASSERT(strstr(r.body, "\"content\":\"Hel\"") && strstr(r.body, "\"content\":\"lo \""));
+    ASSERT(strstr(r.body, "data: {\"error\":") && strstr(r.body, "the stream from a broke"));
+    ASSERT(strstr(r.body, "data: [DONE]"));
+    resp_free(&r);
+
+    /* ... while a non-streamed client, which saw nothing, gets b's answer */
+    ASSERT_EQ(http(&f, "POST", "/v1/chat/completions", chat, &r), 200);
+    route_of(&r, up, sizeof up, at, sizeof at);
+    ASSERT_STR_EQ(up, "b");
+    ASSERT_STR_EQ(at, "a=http_503,b=ok");
+    resp_free(&r);
+
+    /* a's failures open its breaker: then a is not tried at all */
+    scr.pieces = 0;
+    for (int i = 0; i < 5; i++) {
+        ASSERT_EQ(http(&f, "POST", "/v1/chat/completions", chat, &r), 200);
+        resp_free(&r);
+    }
+    ASSERT_EQ(http(&f, "POST", "/v1/chat/completions", chat, &r), 200);
+    ASSERT_STR_EQ(r.attempts, "b=ok");
+    resp_free(&r);
+    ASSERT_EQ(http(&f, "GET", "/v1/edgeagent/upstreams", NULL, &r), 200);
+    ASSERT(strstr(r.body, "\"name\":\"a\",\"kind\":\"local\"") &&
+           strstr(r.body, "\"breaker\":\"open\""));
+    resp_free(&r);
+    ASSERT_EQ(http(&f, "GET", "/metrics", NULL, &r), 200);
+    ASSERT(strstr(r.body, "edgeagent_upstream_breaker_state{upstream=\"a\",tier=\"device\"} 1"));
+    ASSERT(strstr(r.body, "edgeagent_upstream_fallbacks_total{upstream=\"a\",tier=\"device\"} "));
+    resp_free(&r);
+
+    for (int i = 0; i < 500 && ea_server_inflight(f.srv) != 0; i++)
+        usleep(10000);
+    ASSERT_EQ(ea_server_inflight(f.srv), 0);
+    ASSERT_EQ(atomic_load(&scr_prepared), atomic_load(&scr_released));
+    f.srv->ups[0] = f.srv->upstream;
+    fx_stop(&f);
+    ea_router_config_destroy(cfg);
+}
+
+/* Names a request may use, and the ones it may not. */
+static void route_names(void)
+{
+    static const char yaml[] = "upstreams:\n"
+                               "  - {name: local, kind: local}\n"
+                               "tasks:\n"
+                               "  - {name: intent, latency_sensitive: true, max_latency_ms: 300}\n";
+    struct ea_router_config *cfg = NULL;
+    struct ea_error err = {0};
+    ASSERT_OK(ea_router_config_parse(yaml, strlen(yaml), "names.yaml", &cfg, &err), &err);
+    struct ea_server_params p;
+    ea_server_params_default(&p);
+    p.router_config = cfg;
+    struct fixture f;
+    fx_start(&f, &p, 2, 8);
+    struct resp r;
+    /* every listed id can be served */
+    ASSERT_EQ(http(&f, "GET", "/v1/models", NULL, &r), 200);
+    json_t *j = parse(&r);
+    json_t *data = json_object_get(j, "data");
+    ASSERT_EQ(json_array_size(data), 4); /* tiny-test, auto, task:intent, local */
+    ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(data, 0), "id")), "tiny-test");
+    for (size_t i = 0; i < json_array_size(data); i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":2}",
+                 json_string_value(json_object_get(json_array_get(data, i), "id")));
+        struct resp q;
+        ASSERT_EQ(http(&f, "POST", "/v1/chat/completions", body, &q), 200);
+        ASSERT_STR_EQ(q.source, "edge");
+        resp_free(&q);
+    }
+    json_decref(j);
+    resp_free(&r);
+    /* the task by header and by the body extension; unknown names are 404 */
+    memset(&r, 0, sizeof r);
+    ASSERT_EQ(http_ex(&f, "POST", "/v1/chat/completions",
+                      "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":2}", -1,
+                      "X-EdgeAgent-Task: intent", false, &r), 200);
+    ASSERT(strstr(r.body, "\"task\":\"intent\"") && strstr(r.body, "\"budget_ms\":300"));
+    resp_free(&r);
+    ASSERT_EQ(http(&f, "POST", "/v1/chat/completions",
+                   "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":2,"
+                   "\"edgeagent\":{\"task\":\"intent\",\"max_latency_ms\":50}}", &r), 200);
+    ASSERT(strstr(r.body, "\"task\":\"intent\"") && strstr(r.body, "\"budget_ms\":50"));
+    resp_free(&r);
+    const char *bad[] = {"{\"model\":\"task:nope\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                         "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                         "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"edgeagent\":{\"task\":\"x\"}}"};
+    for (size_t i = 0; i < 3; i++) {
+        ASSERT_EQ(http(&f, "POST", "/v1/chat/completions", bad[i], &r), 404);
+        ASSERT(strstr(r.body, "model_not_found"));
+        resp_free(&r);
+    }
+    ASSERT_EQ(http(&f, "POST", "/v1/chat/completions",
+                   "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"edgeagent\":{\"allow_cloud\":1}}",
+                   &r), 400);
+    ASSERT(strstr(r.body, "edgeagent.allow_cloud"));
+    resp_free(&r);
+    fx_stop(&f);
+    ea_router_config_destroy(cfg);
 }
 
 static void no_content_in_log(void)
@@ -1526,4 +1804,5 @@ EA_TESTS(EA_TEST(parser_fields), EA_TEST(chat_templates_applied), EA_TEST(chat_c
          EA_TEST(slow_client_never_blocks_engine),
          EA_TEST(header_cap_and_idle_timeout), EA_TEST(overload_429), EA_TEST(retry_after_header),
          EA_TEST(graceful_shutdown), EA_TEST(shutdown_cancels_after_grace), EA_TEST(auth_and_bind),
-         EA_TEST(no_content_in_log), EA_TEST(upstream_thread_producer))
+         EA_TEST(no_content_in_log), EA_TEST(upstream_thread_producer),
+         EA_TEST(relay_fallbacks), EA_TEST(route_names))

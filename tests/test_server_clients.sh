@@ -247,8 +247,8 @@ check "curl 429 with Retry-After when overloaded ($n200 done, $n429 refused)" '[
 kill -TERM $E_PID; wait $E_PID
 
 # ---- --config file, EDGEAGENT_API_KEY and --api-key-file ---------------------------
-printf '# serve settings\nmodel-id = from-config\nparallel = 2\nlog-content = false\n' >"$tmp/serve.conf"
-EDGEAGENT_API_KEY=env-key start_server c --config "$tmp/serve.conf"
+printf '# serve settings\nserver:\n  model-id: from-config\n  parallel: 2\n  log-content: false\n' >"$tmp/serve.yaml"
+EDGEAGENT_API_KEY=env-key start_server c --config "$tmp/serve.yaml"
 C_PID=$pid
 s=$(req GET /v1/models "" -H "Authorization: Bearer env-key")
 check "--config sets options (model-id) and EDGEAGENT_API_KEY the key" '[ "$s" = 200 ] && grep -q "\"from-config\"" "$tmp/body"'

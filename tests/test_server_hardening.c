@@ -42,12 +42,7 @@ static const char *model_path(void)
     return path;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+static double now_ms(void) { return ea_test_now_ms(); }
 
 /* Deadlines stretch under an emulator (qemu-aarch64) and sanitizers. */
 static double time_scale(void)
@@ -60,31 +55,16 @@ static double time_scale(void)
 }
 
 struct proc {
+    struct ea_test_proc tp;
     pid_t pid;
-    int out; /* the server's stdout (banner lines) */
     uint16_t port;
     char log[4200];
 };
-
-/* Servers still running when the test program exits (a failed case never
- * reaches its serve_stop) are killed then, never left behind. */
-static pid_t started[64];
-static int n_started;
-
-static void kill_leftovers(void)
-{
-    for (int i = 0; i < n_started; i++)
-        if (started[i] > 0 && waitpid(started[i], NULL, WNOHANG) == 0)
-            kill(started[i], SIGKILL);
-}
 
 /* Starts `edgeagent serve -m MODEL --port 0 ARGS...` and waits for "ready". */
 static void serve_start(struct proc *p, const char *const *args)
 {
     memset(p, 0, sizeof *p);
-    snprintf(p->log, sizeof p->log, "%s", ea_test_tmp_path("hardening-serve.log"));
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
     const char *argv[64];
     int n = 0;
     argv[n++] = ea_test_binary();
@@ -96,42 +76,14 @@ static void serve_start(struct proc *p, const char *const *args)
     for (int i = 0; args && args[i] && n < 62; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
-    pid_t pid = fork();
-    ASSERT(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        int lf = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (lf >= 0)
-            dup2(lf, 2);
-        close(fds[0]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    p->pid = pid;
-    if (n_started == 0)
-        atexit(kill_leftovers);
-    if (n_started < (int)(sizeof started / sizeof started[0]))
-        started[n_started++] = pid;
-    p->out = fds[0];
-    char buf[4096];
-    size_t len = 0;
-    double end = now_ms() + 60000;
-    while (now_ms() < end && !strstr(buf, "ready:")) {
-        struct pollfd pf = {.fd = p->out, .events = POLLIN};
-        if (poll(&pf, 1, 200) <= 0)
-            continue;
-        ssize_t r = read(p->out, buf + len, sizeof buf - 1 - len);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-        buf[len] = '\0';
-    }
-    buf[len] = '\0';
-    const char *l = strstr(buf, "http://127.0.0.1:");
-    if (!strstr(buf, "ready:") || !l) {
+    ea_test_proc_start(&p->tp, argv, "hardening-serve.log");
+    p->pid = p->tp.pid;
+    snprintf(p->log, sizeof p->log, "%s", p->tp.log);
+    const char *l = NULL;
+    if (!ea_test_proc_wait(&p->tp, "ready:", 60000) ||
+        !(l = strstr(p->tp.seen, "http://127.0.0.1:"))) {
         char *log = ea_test_read_file(p->log, NULL);
-        FAIL("serve did not start: %s / %s", buf, log ? log : "");
+        FAIL("serve did not start: %s / %s", p->tp.seen, log ? log : "");
     }
     p->port = (uint16_t)atoi(l + strlen("http://127.0.0.1:"));
 }
@@ -139,14 +91,8 @@ static void serve_start(struct proc *p, const char *const *args)
 /* SIGTERM and wait; returns the exit status (or -signal). */
 static int serve_stop(struct proc *p)
 {
-    if (!p->pid)
-        return 0;
-    kill(p->pid, SIGTERM);
-    int st = 0;
-    waitpid(p->pid, &st, 0);
-    close(p->out);
     p->pid = 0;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+    return ea_test_proc_stop(&p->tp, SIGTERM);
 }
 
 /* ---- raw HTTP clients --------------------------------------------------------------- */
@@ -474,10 +420,10 @@ static void empty_api_keys_refused(void)
 {
     char cmd[8192], *out = NULL, *err = NULL;
     char cfg[4200], keyfile[4200]; /* ea_test_tmp_path returns a static buffer */
-    snprintf(cfg, sizeof cfg, "%s", ea_test_tmp_path("hardening-key.conf"));
+    snprintf(cfg, sizeof cfg, "%s", ea_test_tmp_path("hardening-key.yaml"));
     snprintf(keyfile, sizeof keyfile, "%s", ea_test_tmp_path("hardening-key.txt"));
     FILE *f = fopen(cfg, "w");
-    fputs("api-key =\nhost = 0.0.0.0\n", f);
+    fputs("server:\n  api-key: ''\n  host: 0.0.0.0\n", f); /* a key in a file: refused */
     fclose(f);
     f = fopen(keyfile, "w");
     fputs("  \n", f);
@@ -828,13 +774,11 @@ static void sighup_drains_second_signal_stops(void)
     ASSERT(exited_within(p.pid, 15000 * time_scale(), &st));
     ASSERT(WIFEXITED(st));
     ASSERT_EQ(WEXITSTATUS(st), 0);
-    char out[4096] = "";
-    ssize_t r = read(p.out, out, sizeof out - 1);
-    out[r > 0 ? r : 0] = '\0';
-    ASSERT(strstr(out, "SIGHUP: shutting down"));
-    ASSERT(strstr(out, "second signal"));
-    close(p.out);
-    p.pid = 0;
+    ea_test_proc_wait(&p.tp, "second signal", 1000); /* the rest of its stdout */
+    ASSERT(strstr(p.tp.seen, "SIGHUP: shutting down"));
+    ASSERT(strstr(p.tp.seen, "second signal"));
+    close(p.tp.out);
+    p.tp.pid = p.pid = 0;
     close(fd);
 }
 

@@ -6,8 +6,10 @@
  * defaults and weights; the privacy and ledger sections carried as position-
  * tagged trees for their own modules), and ea_router_decide, the scoring
  * that recommends EDGE, CLOUD or HYBRID for a task profile (docs/ROUTING.md).
- * Does not hold: per-request routing, upstream clients, breakers or hedging
- * (later parts of issue 11), nor any environment access: api_key_env is the
+ * Also the live side: per-upstream breakers and statistics (live.c) and the
+ * per-request plan (plan.c): which upstreams, in which order, hedged or not.
+ * Does not hold: upstream clients, the attempts themselves (the server runs
+ * them), nor any environment access: api_key_env is the
  * NAME of a variable, which the CLI resolves; the library never reads it.
  */
 #ifndef EDGEAGENT_ROUTER_H
@@ -188,6 +190,21 @@ struct ea_config_server_option {
     struct ea_config_pos pos; /* of the value */
 };
 
+/* Breakers, retries and hedging (routing.breaker, routing.retries,
+ * routing.hedge_min_ms; live.c). */
+struct ea_router_params {
+    uint32_t breaker_failures;       /* consecutive failures that open a breaker; default 5 */
+    uint32_t breaker_cooldown_ms;    /* first open period; default 1000 */
+    uint32_t breaker_cooldown_max_ms;/* doubling stops here; default 60000 */
+    uint32_t retries;                /* extra attempts on the same upstream (429, 5xx,
+                                        timeouts) while the budget allows; default 1 */
+    uint32_t retry_base_ms;          /* first backoff (doubles, full jitter); default 100 */
+    uint32_t retry_max_ms;           /* backoff cap (Retry-After may ask more, within
+                                        the budget); default 2000 */
+    uint32_t hedge_min_ms;           /* the hedge delay's floor; default 50 */
+};
+void ea_router_params_default(struct ea_router_params *p);
+
 struct ea_routing_config {
     struct ea_router_weights weights;
     size_t default_task;        /* index into tasks; valid when has_default_task */
@@ -195,6 +212,7 @@ struct ea_routing_config {
     enum ea_task_mode default_mode;
     enum ea_privacy_mode default_privacy;
     uint32_t default_max_latency_ms; /* 0 = none */
+    struct ea_router_params params;  /* defaults: ea_router_params_default */
 };
 
 struct ea_router_config {
@@ -215,6 +233,7 @@ struct ea_router_config {
 #define EA_CONFIG_MAX_DEPTH 32                /* nesting of collections */
 #define EA_CONFIG_MAX_NODES 100000            /* values in the whole file */
 #define EA_CONFIG_MAX_NAME 64                 /* upstream and task names */
+#define EA_CONFIG_MAX_UPSTREAMS 16            /* a request may try each one */
 
 /* Parses and validates YAML text (len bytes, no NUL needed). file names the
  * source in messages: every rejection is one line "file:line:column: path:
@@ -240,6 +259,113 @@ const char *ea_upstream_tier_name(enum ea_upstream_tier t);
 const char *ea_task_mode_name(enum ea_task_mode m);
 const char *ea_privacy_mode_name(enum ea_privacy_mode p);
 const char *ea_fallback_trigger_name(enum ea_fallback_trigger t);
+
+/* ---- live routing: per-upstream state and the per-request plan ---------- */
+
+/* Thread-safe live state of the configured upstreams (src/router/live.c):
+ * a circuit breaker, requests in flight, a window of observed times to
+ * first token and counters per upstream. Times are milliseconds on the
+ * caller's monotonic clock (passed in, so tests drive time). */
+typedef struct ea_router ea_router;
+
+enum ea_breaker_state { EA_BREAKER_CLOSED, EA_BREAKER_OPEN, EA_BREAKER_HALF_OPEN };
+
+
+/* cfg is borrowed and must outlive the router; cfg->n_upstreams >= 1. p
+ * NULL: cfg->routing.params. */
+ea_status ea_router_create(const struct ea_router_config *cfg, const struct ea_router_params *p,
+                           ea_router **out, struct ea_error *err);
+void ea_router_destroy(ea_router *r); /* NULL-safe */
+const struct ea_router_config *ea_router_get_config(const ea_router *r);
+
+/* How one attempt on an upstream ended, as the breaker sees it. */
+enum ea_attempt_outcome {
+    EA_ATTEMPT_OK,       /* answered (closes a half-open breaker) */
+    EA_ATTEMPT_FAILED,   /* the upstream failed (counts toward opening) */
+    EA_ATTEMPT_NEUTRAL,  /* says nothing about its health: cancelled (lost a
+                            hedge, the client left), or the request's own
+                            fault (400, 401) */
+};
+
+/* Takes a slot on upstream u before an attempt: false when its breaker is
+ * open (or half-open with the probe already out) or max_concurrent is
+ * reached; *probe tells a half-open probe. Every true is matched by one
+ * ea_router_end with the same probe flag. */
+bool ea_router_begin(ea_router *r, size_t u, double now_ms, bool *probe);
+/* ttft_ms < 0: no token came. */
+void ea_router_end(ea_router *r, size_t u, enum ea_attempt_outcome o, double ttft_ms, bool probe,
+                   double now_ms);
+/* A request left upstream u for another one (counted for /metrics). */
+void ea_router_count_fallback(ea_router *r, size_t u);
+
+#define EA_ROUTER_TTFT_WINDOW 128 /* most recent times to first token kept per upstream */
+
+struct ea_upstream_status {
+    enum ea_breaker_state breaker;
+    uint32_t in_flight;
+    uint32_t consecutive_failures;
+    double retry_after_ms;  /* open: until the next probe may go; else 0 */
+    double ttft_p50_ms, ttft_p95_ms; /* < 0: no sample yet */
+    uint32_t n_ttft;        /* samples in the window */
+    uint64_t requests, failures, fallbacks, breaker_opens;
+};
+void ea_router_status(ea_router *r, size_t u, double now_ms, struct ea_upstream_status *st);
+
+/* The local engine's load, for the predicted completion time. */
+struct ea_local_load {
+    bool loaded;             /* a model is loaded and the engine healthy */
+    bool have_stats;         /* rates measured (false just after start) */
+    int32_t queue_depth, running, max_running;
+    double prefill_tok_s;    /* measured prompt tokens per second */
+    double decode_step_ms;   /* one decode step of the current batch */
+    double mean_request_ms;  /* observed mean time of a local request; 0 = unknown */
+    int32_t max_context;     /* prompt + output tokens the engine holds */
+};
+/* Predicted time of a local completion: queue wait + prompt ÷ prefill rate
+ * + max_tokens × decode step (docs/ROUTING.md); 0 without stats. */
+double ea_router_predict_local_ms(const struct ea_local_load *l, int32_t prompt_tokens,
+                                  int32_t max_tokens);
+
+/* One request as the plan sees it. */
+struct ea_route_input {
+    const struct ea_task_config *task; /* NULL: no task (the defaults; mode auto) */
+    int32_t pinned;          /* upstream index named by the request, or -1 */
+    bool allow_cloud;        /* false: no tier-cloud upstream on any path */
+    bool local_only;         /* privacy: device (and edge-node) tiers only */
+    uint32_t max_latency_ms; /* the request's budget, 0 = the task's (or none) */
+    int32_t prompt_tokens;   /* estimate, for the local context and prediction */
+    int32_t max_tokens;
+    struct ea_local_load local;
+};
+
+#define EA_ROUTE_MAX_PLAN EA_CONFIG_MAX_UPSTREAMS /* upstreams one request may try */
+#define EA_ROUTE_REASON_MAX 192
+
+struct ea_route_plan {
+    uint32_t n;                         /* candidates in order of trial */
+    uint32_t order[EA_ROUTE_MAX_PLAN];  /* upstream indices */
+    bool hedge;                         /* start order[1] too after hedge_delay_ms */
+    uint32_t hedge_delay_ms;
+    uint32_t budget_ms;                 /* 0 = none */
+    enum ea_route_target target;        /* EDGE or CLOUD side first, or HYBRID */
+    bool has_decision;                  /* mode auto: the scoring below was used */
+    struct ea_route_decision decision;
+    double retry_after_ms;              /* n == 0 because breakers are open: when to retry */
+    char reason[EA_ROUTE_REASON_MAX];   /* why this order (or why nothing) */
+};
+
+/* Orders the candidate upstreams of one request (docs/ROUTING.md, "Per-
+ * request routing"). n == 0 when none may serve it (reason says why;
+ * retry_after_ms > 0 when open breakers are the cause). Never fails. */
+void ea_router_plan(ea_router *r, const struct ea_route_input *in, double now_ms,
+                    struct ea_route_plan *plan);
+
+/* Backoff before retry number attempt (1-based) on the same upstream: full
+ * jitter over base * 2^(attempt-1) capped at retry_max_ms, or Retry-After
+ * when the upstream gave one (retry_after_ms > 0). rnd: any 64-bit random. */
+uint32_t ea_router_backoff_ms(const ea_router *r, uint32_t attempt, double retry_after_ms,
+                              uint64_t rnd);
+const struct ea_router_params *ea_router_get_params(const ea_router *r);
 
 #ifdef __cplusplus
 }

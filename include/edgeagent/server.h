@@ -26,6 +26,8 @@
 #include "edgeagent/model.h"
 #include "edgeagent/tokenizer.h"
 
+struct ea_router_config;
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -68,6 +70,13 @@ struct ea_server_params {
     const char *models_dir;
     const char *hf_token;      /* never logged */
     const char *hf_endpoint;   /* NULL: https://huggingface.co */
+    /* Routing (edgeagent/router.h, docs/ROUTING.md). NULL: one local upstream,
+     * the edge only. Borrowed: must outlive the server. */
+    const struct ea_router_config *router_config;
+    /* API keys of router_config's upstreams, by index (n_upstreams entries;
+     * NULL entries or array = none), resolved by the caller from each
+     * api_key_env; copied, never logged. */
+    const char *const *upstream_keys;
 };
 
 void ea_server_params_default(struct ea_server_params *p);
@@ -80,6 +89,7 @@ struct ea_server_backend {
     ea_engine *engine;
     const char *model_id;  /* name shown in /v1/models and responses (copied) */
     int32_t max_context;   /* the engine's context limit (prompt + output) */
+    int32_t max_running;   /* sequences the engine decodes at once (0 = unknown) */
 };
 
 /* Binds host:port and starts answering (GET /health says "loading", model

@@ -1,6 +1,7 @@
 /* cmd_serve.c - `edgeagent serve`: the OpenAI-compatible HTTP server.
  *
- * Order: options (config file, then command line), API key (option, file or
+ * Order: options (the YAML config file's server: entries, then the command
+ * line; the config's upstream keys from their api_key_env variables), API key (option, file or
  * EDGEAGENT_API_KEY), block SIGINT/SIGTERM in every thread, listen (health
  * says "loading"), load model + tokenizer, start the engine, mark ready,
  * then wait for a signal in sigwait and shut down gracefully (stop
@@ -29,6 +30,7 @@ int cmd_serve(int argc, char **argv)
 }
 #else
 #include "edgeagent/engine.h"
+#include "edgeagent/router.h"
 #include "edgeagent/server.h"
 
 /* Upper bounds of serve's numeric options: far past what a device runs,
@@ -53,6 +55,8 @@ struct serve_options {
     struct ea_server_params sp;
     uint64_t parallel, kv_mem_mb, ctx, threads, max_queue, grace_s;
     char host[256];
+    struct ea_router_config *cfg; /* --config, owned */
+    const char **keys;            /* per upstream of cfg: its API key (from the environment) */
 };
 
 static void usage(FILE *f)
@@ -95,8 +99,10 @@ static void usage(FILE *f)
             "                          SIGTERM, SIGINT or SIGHUP start it, a second one ends it)\n"
             "  --max-output BYTES      output buffered per request: a whole answer, or what a\n"
             "                          streaming client leaves unread (default 1048576)\n"
-            "  --config FILE           'option = value' lines (names as above, no dashes);\n"
-            "                          command-line options override them\n");
+            "  --config FILE           YAML: upstreams, tasks, routing (docs/ROUTING.md) and\n"
+            "                          server: options by the names above without dashes\n"
+            "                          (command-line options override them); keys come from\n"
+            "                          the variables each upstream's api_key_env names\n");
 }
 
 static bool in_range(uint64_t u, uint64_t min, uint64_t max) { return u >= min && u <= max; }
@@ -196,44 +202,53 @@ static int apply(struct serve_options *o, const char *key, const char *value)
     return -1;
 }
 
-static bool load_config(struct serve_options *o, const char *path, char **keep)
+/* --config FILE: the YAML configuration (docs/ROUTING.md). Its `server:`
+ * entries are applied like command-line options (which override them, as
+ * they are applied after); the upstreams' keys are read from the variables
+ * their api_key_env names. */
+static bool load_config(struct serve_options *o, const char *path)
 {
     struct ea_error err = {0};
-    size_t len;
-    char *text = cli_read_file(path, 1 << 20, &len, &err);
-    if (!text) {
-        cli_error("serve", &err);
+    if (ea_router_config_load(path, &o->cfg, &err)) {
+        fprintf(stderr, "edgeagent serve: %s\n", err.msg);
         return false;
     }
-    *keep = text; /* values point into it */
-    int line_no = 0;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        line_no++;
-        char *h = strchr(line, '#');
-        if (h)
-            *h = '\0';
-        char *k = line + strspn(line, " \t\r");
-        if (!*k)
-            continue;
-        char *end = k + strcspn(k, " \t=\r");
-        char *v = end + strspn(end, " \t=");
-        *end = '\0';
-        size_t vn = strlen(v);
-        while (vn && (v[vn - 1] == ' ' || v[vn - 1] == '\t' || v[vn - 1] == '\r'))
-            v[--vn] = '\0';
-        if (vn >= 2 && (v[0] == '"' || v[0] == '\'') && v[vn - 1] == v[0]) {
-            v[vn - 1] = '\0';
-            v++;
+    for (size_t i = 0; i < o->cfg->n_server; i++) {
+        const struct ea_config_server_option *so = &o->cfg->server[i];
+        bool is_flag = !strcmp(so->key, "insecure-no-auth") || !strcmp(so->key, "log-content") ||
+                       !strcmp(so->key, "limit-loopback");
+        if (!strcmp(so->key, "api-key")) {
+            cli_errorf("serve", "%s:%u:%u: server.api-key: an API key does not belong in a file; use "
+                                "EDGEAGENT_API_KEY or server.api-key-file",
+                       path, (unsigned)so->pos.line, (unsigned)so->pos.column);
+            return false;
         }
-        /* an empty value is an empty value ("api-key =" is an empty key,
-         * rejected below), except for the flags, where it means "on" */
-        bool is_flag = !strcmp(k, "insecure-no-auth") || !strcmp(k, "log-content") ||
-                       !strcmp(k, "limit-loopback");
-        if (apply(o, k, *v || !is_flag ? v : "true") < 0) {
-            cli_errorf("serve", "%s: in the line starting '%s'", path, k);
+        if (apply(o, so->key, *so->value || !is_flag ? so->value : "true") < 0) {
+            cli_errorf("serve", "%s:%u:%u: server.%s: see above", path, (unsigned)so->pos.line,
+                       (unsigned)so->pos.column, so->key);
             return false;
         }
     }
+    o->keys = calloc(o->cfg->n_upstreams ? o->cfg->n_upstreams : 1, sizeof *o->keys);
+    if (!o->keys)
+        return false;
+    for (size_t i = 0; i < o->cfg->n_upstreams; i++) {
+        const struct ea_upstream_config *u = &o->cfg->upstreams[i];
+        if (!u->api_key_env)
+            continue;
+        const char *v = getenv(u->api_key_env);
+        if (!v || !*v) {
+            cli_errorf("serve", "%s:%u:%u: upstreams[%zu].api_key_env: the variable %s (the key of "
+                                "upstream '%s') is %s",
+                       path, (unsigned)u->pos.line, (unsigned)u->pos.column, i, u->api_key_env,
+                       u->name, v ? "empty" : "not set");
+            return false;
+        }
+        o->keys[i] = v;
+    }
+    for (size_t i = 0; i < o->cfg->n_upstreams && !o->model; i++)
+        if (o->cfg->upstreams[i].kind == EA_UPSTREAM_LOCAL && o->cfg->upstreams[i].model)
+            o->model = o->cfg->upstreams[i].model;
     return true;
 }
 
@@ -301,15 +316,20 @@ int cmd_serve(int argc, char **argv)
     o.max_queue = 64;
     o.kv_mem_mb = 256;
     o.grace_s = 10;
-    char *config_text = NULL;
     int rc = 2;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(argv[i], "--config") && i + 1 < argc && !load_config(&o, argv[i + 1], &config_text))
-            goto out;
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+            if (o.cfg) {
+                cli_errorf("serve", "--config given twice");
+                goto out;
+            }
+            if (!load_config(&o, argv[i + 1]))
+                goto out;
+        }
     }
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -360,6 +380,8 @@ int cmd_serve(int argc, char **argv)
     o.model = model_path;
     o.sp.host = o.host;
     o.sp.api_key = o.api_key;
+    o.sp.router_config = o.cfg;
+    o.sp.upstream_keys = o.keys;
     /* POST /v1/edgeagent/models/pull pulls into the same store as -m reads */
     char store_dir[4096];
     if (cli_store_dir("serve", o.models_dir, store_dir, sizeof store_dir))
@@ -432,7 +454,8 @@ int cmd_serve(int argc, char **argv)
     int64_t pool = (int64_t)st.kv_blocks_total * st.kv_block_size - st.kv_block_size;
     if (max_ctx > pool)
         max_ctx = pool;
-    struct ea_server_backend be = {m, tok, eng, o.model_id ? o.model_id : model_id, (int32_t)max_ctx};
+    struct ea_server_backend be = {m, tok, eng, o.model_id ? o.model_id : model_id, (int32_t)max_ctx,
+                                  (int32_t)o.parallel};
     if (ea_server_set_backend(srv, &be, &err)) {
         cli_error("serve", &err);
         goto out_engine;
@@ -480,7 +503,8 @@ out_server:
     }
 out:
     free(o.api_key);
-    free(config_text);
+    free(o.keys);
+    ea_router_config_destroy(o.cfg);
     return rc;
 }
 #endif /* EA_HAVE_NET */

@@ -24,6 +24,8 @@
  * sums and products of them stay exact. */
 #define MAX_TIMEOUT_MS 86400000u        /* one day */
 #define MAX_LATENCY_MS MAX_TIMEOUT_MS
+#define MAX_BREAKER_FAILURES 1000000u
+#define MAX_RETRIES 5u /* a request makes at most 8 attempts in all anyway */
 #define MAX_CONCURRENT 65536u
 #define MAX_VOLUME_PER_DAY 1000000000000ull
 #define MAX_WEIGHT 1000
@@ -607,6 +609,9 @@ static ea_status parse_upstreams(struct ctx *c, const struct ea_config_node *n)
     ea_status s = want(c, n, "upstreams", EA_CONFIG_SEQUENCE, "a list of upstreams");
     if (s)
         return s;
+    if (n->n > EA_CONFIG_MAX_UPSTREAMS)
+        return fail(c, n->pos, "upstreams", "%zu upstreams: at most %d", n->n,
+                    EA_CONFIG_MAX_UPSTREAMS);
     if (n->n && !(c->cfg->upstreams = ea_calloc(n->n, sizeof *c->cfg->upstreams)))
         return oom(c);
     for (size_t i = 0; i < n->n; i++)
@@ -640,13 +645,62 @@ static ea_status parse_weights(struct ctx *c, const struct ea_config_node *n, st
     return s;
 }
 
+/* routing.breaker {failures, cooldown_ms, max_cooldown_ms}, routing.retries
+ * {max, base_ms, max_ms}, routing.hedge_min_ms. */
+static ea_status parse_limits(struct ctx *c, const struct ea_config_node *n, struct ea_router_params *p)
+{
+    static const char *const bkeys[] = {"failures", "cooldown_ms", "max_cooldown_ms", NULL};
+    static const char *const rkeys[] = {"max", "base_ms", "max_ms", NULL};
+    const struct ea_config_node *v, *b;
+    ea_status s;
+    if ((b = get(n, "breaker"))) {
+        if ((s = want(c, b, "routing.breaker", EA_CONFIG_MAPPING,
+                      "a mapping (failures, cooldown_ms, max_cooldown_ms)")) ||
+            (s = only_keys(c, b, "routing.breaker", bkeys)))
+            return s;
+        if ((v = get(b, "failures")) &&
+            (s = get_u32(c, v, "routing.breaker.failures", 1, MAX_BREAKER_FAILURES, &p->breaker_failures)))
+            return s;
+        if ((v = get(b, "cooldown_ms")) &&
+            (s = get_u32(c, v, "routing.breaker.cooldown_ms", 1, MAX_TIMEOUT_MS, &p->breaker_cooldown_ms)))
+            return s;
+        if ((v = get(b, "max_cooldown_ms")) &&
+            (s = get_u32(c, v, "routing.breaker.max_cooldown_ms", 1, MAX_TIMEOUT_MS,
+                         &p->breaker_cooldown_max_ms)))
+            return s;
+        if (p->breaker_cooldown_max_ms < p->breaker_cooldown_ms)
+            return fail(c, b->pos, "routing.breaker", "max_cooldown_ms (%u) is below cooldown_ms (%u)",
+                        (unsigned)p->breaker_cooldown_max_ms, (unsigned)p->breaker_cooldown_ms);
+    }
+    if ((b = get(n, "retries"))) {
+        if ((s = want(c, b, "routing.retries", EA_CONFIG_MAPPING, "a mapping (max, base_ms, max_ms)")) ||
+            (s = only_keys(c, b, "routing.retries", rkeys)))
+            return s;
+        if ((v = get(b, "max")) &&
+            (s = get_u32(c, v, "routing.retries.max", 0, MAX_RETRIES, &p->retries)))
+            return s;
+        if ((v = get(b, "base_ms")) &&
+            (s = get_u32(c, v, "routing.retries.base_ms", 0, MAX_TIMEOUT_MS, &p->retry_base_ms)))
+            return s;
+        if ((v = get(b, "max_ms")) &&
+            (s = get_u32(c, v, "routing.retries.max_ms", 0, MAX_TIMEOUT_MS, &p->retry_max_ms)))
+            return s;
+    }
+    if ((v = get(n, "hedge_min_ms")) &&
+        (s = get_u32(c, v, "routing.hedge_min_ms", 0, MAX_TIMEOUT_MS, &p->hedge_min_ms)))
+        return s;
+    return EA_OK;
+}
+
 static ea_status parse_routing(struct ctx *c, const struct ea_config_node *n,
                                const struct ea_config_node **default_task)
 {
-    static const char *const keys[] = {"default_task", "defaults", "weights", NULL};
+    static const char *const keys[] = {"default_task", "defaults", "weights", "breaker",
+                                       "retries", "hedge_min_ms", NULL};
     static const char *const dkeys[] = {"mode", "privacy", "max_latency_ms", NULL};
     struct ea_routing_config *r = &c->cfg->routing;
-    ea_status s = want(c, n, "routing", EA_CONFIG_MAPPING, "a mapping (default_task, defaults, weights)");
+    ea_status s = want(c, n, "routing", EA_CONFIG_MAPPING,
+                       "a mapping (default_task, defaults, weights, breaker, retries, hedge_min_ms)");
     if (!s)
         s = only_keys(c, n, "routing", keys);
     if (s)
@@ -658,6 +712,8 @@ static ea_status parse_routing(struct ctx *c, const struct ea_config_node *n,
         *default_task = v; /* resolved once the tasks are read */
     }
     if ((v = get(n, "weights")) && (s = parse_weights(c, v, &r->weights)))
+        return s;
+    if ((s = parse_limits(c, n, &r->params)))
         return s;
     const struct ea_config_node *d = get(n, "defaults");
     if (!d)
@@ -861,6 +917,7 @@ ea_status ea_router_config_parse(const char *text, size_t len, const char *file,
         return ea_error_set(err, EA_ENOMEM, "%s: out of memory", file);
     }
     ea_router_weights_default(&cfg->routing.weights);
+    ea_router_params_default(&cfg->routing.params);
     cfg->routing.default_mode = EA_MODE_AUTO;
     cfg->routing.default_privacy = EA_PRIVACY_ALLOW;
     struct ctx c = {file, err, cfg};
@@ -904,6 +961,24 @@ ea_status ea_router_config_parse(const char *text, size_t len, const char *file,
     if ((v = (struct ea_config_node *)get(root, "ledger")) && (s = take_tree(&c, v, &cfg->ledger)))
         goto out_free;
 out_ok:
+    /* no upstream configured: the local engine, as `local` (what serve
+     * runs without a file; the cross checks above already count it) */
+    if (!cfg->n_upstreams) {
+        cfg->upstreams = ea_calloc(1, sizeof *cfg->upstreams);
+        char *name = ea_strdup("local");
+        if (!cfg->upstreams || !name) {
+            ea_free(name);
+            s = oom(&c);
+            goto out_free;
+        }
+        struct ea_upstream_config *u = &cfg->upstreams[cfg->n_upstreams++];
+        u->name = name;
+        u->kind = EA_UPSTREAM_LOCAL;
+        u->tier = EA_TIER_DEVICE;
+        u->fallback_on = EA_FALLBACK_ALL;
+        u->timeouts = (struct ea_upstream_timeouts){DEFAULT_CONNECT_MS, DEFAULT_FIRST_TOKEN_MS,
+                                                    DEFAULT_IDLE_MS, DEFAULT_TOTAL_MS};
+    }
     ea__config_node_free(root);
     *out = cfg;
     return EA_OK;

@@ -1,10 +1,13 @@
 /* router_int.h - what the router's files share and nothing outside uses: the
  * YAML reader that turns text into an ea_config_node tree (config_yaml.c)
- * and the tree's release.
+ * and the tree's release; the live state behind ea_router (live.c, read by
+ * plan.c).
  * Does not hold: validation (config.c) or the decision (decide.c).
  */
 #ifndef EDGEAGENT_ROUTER_INT_H
 #define EDGEAGENT_ROUTER_INT_H
+
+#include <pthread.h>
 
 #include "edgeagent/router.h"
 
@@ -23,5 +26,30 @@ ea_status ea__config_tree_parse(const char *text, size_t len, const char *file,
 void ea__config_node_release(struct ea_config_node *n);
 /* Releases and frees n. NULL-safe. */
 void ea__config_node_free(struct ea_config_node *n);
+
+/* One upstream's live state (under ea_router.mu). */
+struct ea__upstream_live {
+    enum ea_breaker_state state; /* OPEN past open_until_ms reads as HALF_OPEN */
+    double open_until_ms;
+    uint32_t cooldown_ms;        /* of the next opening */
+    bool probe_out;              /* the half-open probe is in flight */
+    uint32_t consecutive;        /* failures in a row */
+    uint32_t in_flight;
+    double ttft[EA_ROUTER_TTFT_WINDOW];
+    uint32_t n_ttft, ttft_next;
+    uint64_t requests, failures, fallbacks, breaker_opens;
+};
+
+struct ea_router {
+    const struct ea_router_config *cfg; /* borrowed */
+    struct ea_router_params p;
+    pthread_mutex_t mu;
+    struct ea__upstream_live *up; /* cfg->n_upstreams */
+};
+
+/* Under mu (plan.c takes it): the breaker's state at now, the TTFT
+ * percentiles (< 0: no sample). */
+enum ea_breaker_state ea__router_breaker_locked(ea_router *r, size_t u, double now_ms);
+void ea__router_ttft_locked(ea_router *r, size_t u, double *p50, double *p95);
 
 #endif

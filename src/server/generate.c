@@ -50,6 +50,7 @@
 #include <microhttpd.h>
 
 #include "server/genq.h"
+#include "server/relay.h"
 #include "server/server_int.h"
 #include "server/upstream.h"
 #include "util/threadpool.h"
@@ -72,8 +73,9 @@ struct choice {
 struct ea__gen {
     struct ea__genq q; /* its mutex guards the fields marked "under mu" */
     ea_server *srv;
-    struct ea__upstream *up;      /* where it runs */
-    struct ea__upstream_job *job; /* the upstream's handle, released with the generation */
+    struct ea__relay rl;          /* where it runs: the attempts (relay.h) */
+    struct ea__gen_request req;   /* the request, kept for later attempts */
+    struct ea_buf body;           /* its JSON body (req.body points into it) */
     struct ea__gen *prev, *next; /* the server's list, under srv->mu */
     /* under mu */
     struct MHD_Connection *conn;
@@ -147,8 +149,12 @@ static void gen_free(void *user)
     if (g->next)
         g->next->prev = g->prev;
     pthread_mutex_unlock(&s->mu);
-    if (g->job)
-        g->up->ops->release(g->job); /* no producer is left: every begun choice finished */
+    if (g->rl.winner >= 0 && g->rl.att[g->rl.winner]->ups == s->upstream &&
+        g->q.c[0].end.finish != EA_FINISH_ERROR)
+        ea__route_local_observed(s, g->q.c[0].end.total_ms);
+    ea__relay_release(&g->rl); /* no producer is left: every begun choice finished */
+    ea__gen_request_release(&g->req);
+    ea__buf_release(&g->body);
     for (int i = 0; i < g->n_choices; i++)
         ea__genq_buf_release(&g->choices[i].local);
     ea_free(g->choices);
@@ -184,7 +190,7 @@ void ea__gen_http_done(struct ea__gen *g, bool ok)
         g->disconnected = true;
     pthread_mutex_unlock(&g->q.mu);
     if (running)
-        g->up->ops->cancel(g->job); /* the HTTP reference keeps the job alive */
+        ea__relay_cancel(&g->rl); /* the HTTP reference keeps the attempts alive */
     gen_unref(g);
 }
 
@@ -192,8 +198,7 @@ void ea__gens_cancel_all(ea_server *s)
 {
     pthread_mutex_lock(&s->mu); /* a listed generation is alive */
     for (struct ea__gen *g = s->gens; g; g = g->next)
-        if (g->job)
-            g->up->ops->cancel(g->job);
+        ea__relay_cancel(&g->rl);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -331,7 +336,7 @@ static void piece(const struct ea__upstream *up, int32_t id, bool special, const
 {
     *p = "";
     *n = 0;
-    if (!up->ops->token_piece || !up->ops->token_piece(up, id, special, p, n)) {
+    if (!up || !up->ops->token_piece || !up->ops->token_piece(up, id, special, p, n)) {
         *p = "";
         *n = 0;
     }
@@ -358,7 +363,7 @@ static ea_status put_token(struct ea_buf *o, const struct ea__upstream *up, int3
 static ea_status put_logprobs(struct ea_buf *o, struct ea__gen *g, struct choice *c,
                               const struct ea__genq_buf *q, size_t text_len)
 {
-    const struct ea__upstream *tok = g->up;
+    const struct ea__upstream *tok = g->rl.winner >= 0 ? g->rl.att[g->rl.winner]->ups : NULL;
     ea_status s = EA_OK;
     if (!g->q.logprobs || q->n_lps == 0)
         return ea__buf_puts(o, "null");
@@ -467,6 +472,14 @@ static ea_status put_head(struct ea_buf *o, struct ea__gen *g, const char *objec
 /* The first failure among the choices, as an API error; false if none. */
 static bool gen_failure(struct ea__gen *g, struct ea__api_error *e)
 {
+    pthread_mutex_lock(&g->q.mu);
+    bool routed = ea__relay_error_locked(&g->rl, e);
+    pthread_mutex_unlock(&g->q.mu);
+    if (routed) {
+        ea__server_log(g->srv, "request %s: %d %s: %s", g->id, e->status, e->code ? e->code : e->type,
+                       e->message);
+        return true;
+    }
     for (int i = 0; i < g->n_choices; i++) {
         const struct ea__genq_choice *c = &g->q.c[i];
         if (c->end.finish == EA_FINISH_ERROR) {
@@ -494,6 +507,17 @@ static bool gen_failure(struct ea__gen *g, struct ea__api_error *e)
         return true;
     }
     return false;
+}
+
+/* ,"edgeagent":{...}: where the answer ran and why (relay.h). */
+static ea_status put_route(struct ea_buf *o, struct ea__gen *g)
+{
+    ea_status s = ea__buf_putc(o, ',');
+    pthread_mutex_lock(&g->q.mu);
+    if (!s)
+        s = ea__relay_json_locked(&g->rl, o, ea__now_ms());
+    pthread_mutex_unlock(&g->q.mu);
+    return s;
 }
 
 static ea_status format_full(struct ea__gen *g, struct ea_buf *o)
@@ -525,6 +549,8 @@ static ea_status format_full(struct ea__gen *g, struct ea_buf *o)
         s = ea__buf_puts(o, "],\"usage\":");
     if (!s)
         s = put_usage(o, g);
+    if (!s)
+        s = put_route(o, g);
     if (!s)
         s = ea__buf_putc(o, '}');
     return s;
@@ -650,15 +676,18 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
                         s = ea__buf_printf(&g->out, ",\"type\":\"%s\",\"param\":null,\"code\":%s%s%s}}\n\n",
                                            e.type, e.code ? "\"" : "", e.code ? e.code : "null",
                                            e.code ? "\"" : "");
-                } else if (g->include_usage) {
+                } else {
+                    /* the last chunk: usage (when asked for) and where it ran */
                     s = ea__buf_puts(&g->out, "data: ");
                     if (!s)
                         s = put_head(&g->out, g, g->kind == EA__REQ_CHAT ? "chat.completion.chunk"
                                                                           : "text_completion");
                     if (!s)
-                        s = ea__buf_puts(&g->out, "],\"usage\":");
-                    if (!s)
+                        s = ea__buf_puts(&g->out, g->include_usage ? "],\"usage\":" : "]");
+                    if (!s && g->include_usage)
                         s = put_usage(&g->out, g);
+                    if (!s)
+                        s = put_route(&g->out, g);
                     if (!s)
                         s = ea__buf_puts(&g->out, "}\n\n");
                 }
@@ -676,22 +705,11 @@ static void stream_free(void *cls) { gen_unref(cls); }
 
 /* ---- request handling ---------------------------------------------------------------- */
 
-/* Whether the request's model names what this server serves: the served
- * id, "default" or "auto" (the router's default task), or no model at all. */
-static bool model_served(const ea_server *s, const struct ea__gen_request *r)
-{
-    if (!r->has_model)
-        return true;
-    return !strcmp(r->model, s->model_id) || !strcmp(r->model, "default") ||
-           !strcmp(r->model, "auto");
-}
-
-/* A generation for n_choices choices of r on up's job (released with the
- * generation from now on), registered with the server, holding the HTTP
- * request's reference; NULL when out of memory. */
+/* A generation for n_choices choices of *r (moved into it, with the HTTP
+ * body), registered with the server, holding the HTTP request's reference;
+ * NULL when out of memory (r is left to the caller). */
 static struct ea__gen *gen_create(struct ea__req_ctx *ctx, struct MHD_Connection *conn,
-                                  const struct ea__gen_request *r, int n_choices,
-                                  struct ea__upstream *up, struct ea__upstream_job *job)
+                                  struct ea__gen_request *r, int n_choices)
 {
     ea_server *srv = ctx->srv;
     struct ea__gen *g = ea_calloc(1, sizeof *g);
@@ -708,13 +726,15 @@ static struct ea__gen *gen_create(struct ea__req_ctx *ctx, struct MHD_Connection
         return NULL;
     }
     g->srv = srv;
-    g->up = up;
-    g->job = job;
+    g->req = *r; /* moved: the generation releases it */
+    memset(r, 0, sizeof *r);
+    g->body = ctx->body; /* moved too: req.body points into it */
+    memset(&ctx->body, 0, sizeof ctx->body);
     g->conn = conn;
     g->fd = -1;
-    g->kind = r->kind;
-    g->stream = r->stream;
-    g->include_usage = r->include_usage;
+    g->kind = g->req.kind;
+    g->stream = g->req.stream;
+    g->include_usage = g->req.include_usage;
     g->n_choices = n_choices;
     g->created = (int64_t)time(NULL);
     g->t_start = ctx->t_start;
@@ -729,9 +749,9 @@ static struct ea__gen *gen_create(struct ea__req_ctx *ctx, struct MHD_Connection
     for (int i = 0; i < n_choices; i++) {
         struct choice *c = &g->choices[i];
         c->index = i;
-        c->prompt_idx = i / r->n;
+        c->prompt_idx = i / g->req.n;
         ea__genq_buf_init(&c->local, qcap);
-        c->sent_role = r->kind != EA__REQ_CHAT; /* completions chunks carry no role */
+        c->sent_role = g->kind != EA__REQ_CHAT; /* completions chunks carry no role */
     }
     pthread_mutex_lock(&srv->mu);
     g->next = srv->gens;
@@ -743,13 +763,30 @@ static struct ea__gen *gen_create(struct ea__req_ctx *ctx, struct MHD_Connection
     return g;
 }
 
+/* The routing headers: where it ran, why, what was tried, the router's own time. */
+static void add_route_headers(struct ea__gen *g, struct MHD_Response *resp)
+{
+    struct ea__relay_info info;
+    pthread_mutex_lock(&g->q.mu);
+    ea__relay_info_locked(&g->rl, &info);
+    pthread_mutex_unlock(&g->q.mu);
+    char v[32];
+    if (info.source[0])
+        MHD_add_response_header(resp, "X-EdgeAgent-Source", info.source);
+    MHD_add_response_header(resp, "X-EdgeAgent-Route-Reason", g->rl.plan.reason);
+    if (info.attempts[0])
+        MHD_add_response_header(resp, "X-EdgeAgent-Attempts", info.attempts);
+    snprintf(v, sizeof v, "%.3f", info.overhead_ms > 0 ? info.overhead_ms : 0);
+    MHD_add_response_header(resp, "X-EdgeAgent-Overhead-Ms", v);
+}
+
 /* Answers with the event stream (its reader drains the queue). */
 static int respond_stream(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct ea__gen *g)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, g, stream_free);
     if (!resp) {
-        g->up->ops->cancel(g->job);
+        ea__relay_cancel(&g->rl);
         struct ea__api_error e;
         ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
         return ea__respond_error(ctx, conn, &e);
@@ -760,6 +797,7 @@ static int respond_stream(struct ea__req_ctx *ctx, struct MHD_Connection *conn, 
     MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    add_route_headers(g, resp);
     ea__add_common_headers(ctx, resp);
     ctx->status = 200;
     ctx->responded = true;
@@ -769,14 +807,22 @@ static int respond_stream(struct ea__req_ctx *ctx, struct MHD_Connection *conn, 
     return ret;
 }
 
-/* A non-streamed request waits suspended until every choice is done (or
- * answers at once when they already are). */
+/* Under mu: whether the waiting request can be answered: every choice is
+ * done, or (streams) an attempt has won. */
+static bool answerable_locked(const struct ea__gen *g)
+{
+    return g->q.n_done == g->n_choices || (g->stream && ea__relay_committed_locked(&g->rl));
+}
+
+/* Every request waits suspended until it can be answered (a stream until an
+ * attempt has produced output, so its status and headers say where it ran),
+ * or answers at once when it already can. */
 static int park_or_answer(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct ea__gen *g)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     pthread_mutex_lock(&g->q.mu);
     g->fd = ci ? ci->connect_fd : -1;
-    if (g->q.n_done < g->n_choices) {
+    if (!answerable_locked(g)) {
         g->suspended = true;
         MHD_suspend_connection(conn);
         pthread_mutex_unlock(&g->q.mu);
@@ -786,22 +832,16 @@ static int park_or_answer(struct ea__req_ctx *ctx, struct MHD_Connection *conn, 
     return ea__handle_generate_resumed(ctx, conn);
 }
 
-/* Validates, prepares on the upstream, admits, starts and answers (the
- * request r is released by the caller). */
+/* Routes, admits, starts and answers. *r is moved into the generation once
+ * one exists (the caller releases whatever is left in it). */
 static int generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct ea__gen_request *r)
 {
     ea_server *srv = ctx->srv;
-    struct ea__upstream *up = srv->upstream;
     struct ea__api_error e = {0};
-    if (!model_served(srv, r)) {
-        ea__api_errorf(&e, 404, "invalid_request_error", "model_not_found", "model",
-                       "the model '%.100s' does not exist (this server serves '%s'; 'default' "
-                       "and 'auto' name it too)",
-                       r->model, srv->model_id);
-        return ea__respond_error(ctx, conn, &e);
-    }
-    struct ea__upstream_job *job = NULL;
-    if (!up->ops->prepare(up, r, ctx->id, &job, &e))
+    struct ea_route_plan plan;
+    char task[EA_CONFIG_MAX_NAME + 1];
+    const char *htask = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-EdgeAgent-Task");
+    if (!ea__route_request(srv, r, htask, &plan, task, sizeof task, &e))
         return ea__respond_error(ctx, conn, &e);
 
     /* admission: a cap on generations in flight besides the engine's queue */
@@ -809,27 +849,26 @@ static int generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct
     bool full = srv->n_gens >= srv->p.max_inflight;
     pthread_mutex_unlock(&srv->mu);
     if (full) {
-        up->ops->release(job);
         ea__api_errorf(&e, 429, "rate_limit_error", "server_overloaded", NULL,
                        "the server is at its limit of %d requests in flight; retry shortly",
                        srv->p.max_inflight);
         return ea__respond_error(ctx, conn, &e);
     }
     int n_prompts = r->kind == EA__REQ_CHAT ? 1 : r->n_prompts;
-    struct ea__gen *g = gen_create(ctx, conn, r, n_prompts * r->n, up, job);
+    uint64_t seed = r->has_seed ? r->seed : ea__server_rand(srv);
+    struct ea__gen *g = gen_create(ctx, conn, r, n_prompts * r->n);
     if (!g) {
-        up->ops->release(job);
         ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
         return ea__respond_error(ctx, conn, &e);
     }
     ctx->gen = g;
-    uint64_t seed = r->has_seed ? r->seed : ea__server_rand(srv);
-    if (!up->ops->start(job, r, seed, &g->q, &e)) {
+    ea__relay_init(&g->rl, srv, &g->q, &g->req, g->id, seed, ctx->t_start, &plan, task);
+    if (!ea__relay_start(&g->rl, &e)) {
         if (e.status == 429)
             ea__server_log(srv, "request %s: 429 %s", ctx->id, e.message);
         return ea__respond_error(ctx, conn, &e);
     }
-    return r->stream ? respond_stream(ctx, conn, g) : park_or_answer(ctx, conn, g);
+    return park_or_answer(ctx, conn, g);
 }
 
 int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
@@ -845,7 +884,7 @@ int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
                                &e))
         return ea__respond_error(ctx, conn, &e);
     int ret = generate(ctx, conn, &r);
-    ea__gen_request_release(&r);
+    ea__gen_request_release(&r); /* empty when the generation took it */
     return ret;
 }
 
@@ -964,11 +1003,18 @@ int ea__handle_generate_resumed(struct ea__req_ctx *ctx, struct MHD_Connection *
 {
     struct ea__gen *g = ctx->gen;
     pthread_mutex_lock(&g->q.mu);
-    if (g->q.n_done < g->n_choices) { /* woken early: park again */
+    if (!answerable_locked(g)) { /* woken early: park again */
         g->suspended = true;
         MHD_suspend_connection(conn);
         pthread_mutex_unlock(&g->q.mu);
         return MHD_YES;
+    }
+    if (g->stream) {
+        struct ea__api_error e;
+        bool failed = !ea__relay_committed_locked(&g->rl) && ea__relay_error_locked(&g->rl, &e);
+        pthread_mutex_unlock(&g->q.mu);
+        /* nothing was streamed: the failure is an ordinary error response */
+        return failed ? ea__respond_error(ctx, conn, &e) : respond_stream(ctx, conn, g);
     }
     const bool left = g->client_left;
     const int direct = g->direct_status;
@@ -986,9 +1032,18 @@ int ea__handle_generate_resumed(struct ea__req_ctx *ctx, struct MHD_Connection *
     char timing[96];
     struct ea__api_error e;
     full_answer(g, &e, &status, &o, timing, sizeof timing);
-    int ret = status != 200 ? ea__respond_error(ctx, conn, &e) /* adds Retry-After etc. */
-                            : ea__respond_json_hdr(ctx, conn, status, o.data, o.len,
-                                                   timing[0] ? "Server-Timing" : NULL, timing);
+    if (status != 200) {
+        ea__buf_release(&o);
+        return ea__respond_error(ctx, conn, &e); /* adds Retry-After etc. */
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(o.len, o.data ? o.data : (char *)"", MHD_RESPMEM_MUST_COPY);
     ea__buf_release(&o);
-    return ret;
+    if (resp) {
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+        if (timing[0])
+            MHD_add_response_header(resp, "Server-Timing", timing);
+        add_route_headers(g, resp);
+    }
+    return ea__respond(ctx, conn, status, resp);
 }

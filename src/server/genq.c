@@ -42,6 +42,8 @@ ea_status ea__genq_init(struct ea__genq *q, int n_choices, size_t cap, bool logp
     if (!q->c)
         return EA_ENOMEM;
     pthread_mutex_init(&q->mu, NULL);
+    q->lock = &q->mu;
+    q->root = q;
     q->refs = 1;
     q->n_choices = n_choices;
     q->cap = cap;
@@ -63,34 +65,99 @@ void ea__genq_release(struct ea__genq *q)
         ea__genq_buf_release(&q->c[i].pending);
     ea_free(q->c);
     q->c = NULL;
-    pthread_mutex_destroy(&q->mu);
+    if (q->root == q)
+        pthread_mutex_destroy(&q->mu);
 }
 
-void ea__genq_ref_locked(struct ea__genq *q) { q->refs++; }
+ea_status ea__genq_init_child(struct ea__genq *q, struct ea__genq *parent, ea__genq_wake_fn wake,
+                              void *user)
+{
+    memset(q, 0, sizeof *q);
+    q->c = ea_calloc((size_t)parent->n_choices, sizeof *q->c);
+    if (!q->c)
+        return EA_ENOMEM;
+    q->lock = parent->lock;
+    q->root = parent->root;
+    q->n_choices = parent->n_choices;
+    q->cap = parent->cap;
+    q->logprobs = parent->logprobs;
+    q->top_logprobs = parent->top_logprobs;
+    q->wake = wake;
+    q->user = user;
+    for (int i = 0; i < q->n_choices; i++)
+        ea__genq_buf_init(&q->c[i].pending, q->cap);
+    return EA_OK;
+}
+
+bool ea__genq_move_locked(struct ea__genq *dst, struct ea__genq *src, int choice)
+{
+    struct ea__genq_buf *s = &src->c[choice].pending, *d = &dst->c[choice].pending;
+    bool ok = true;
+    if (!d->text.len && !d->n_lps) {
+        struct ea__genq_buf t = *d;
+        *d = *s;
+        *s = t;
+    } else {
+        ok = !s->text.len || !ea__buf_append(&d->text, s->text.data, s->text.len);
+        for (int32_t k = 0; ok && k < s->n_lps; k++) {
+            if (d->n_lps == d->cap_lps) {
+                int32_t cap = d->cap_lps ? d->cap_lps * 2 : EA__GENQ_LP_FIRST;
+                size_t bytes = sizeof *d->lps * (size_t)cap;
+                struct ea__genq_lp *nl = bytes > dst->cap * EA__GENQ_LP_FACTOR ? NULL
+                                                                                : ea_realloc(d->lps, bytes);
+                if (!nl) {
+                    ok = false;
+                    break;
+                }
+                d->lps = nl;
+                d->cap_lps = cap;
+            }
+            d->lps[d->n_lps++] = s->lps[k];
+        }
+    }
+    ea__genq_buf_reset(s);
+    if (!ok)
+        dst->overflow = true;
+    return ok;
+}
+
+void ea__genq_end_locked(struct ea__genq *q, int choice, const struct ea__genq_end *end)
+{
+    struct ea__genq_choice *c = &q->c[choice];
+    c->done = true;
+    c->end = *end;
+    c->errmsg[0] = '\0';
+    if (end->error && end->error != c->errmsg)
+        snprintf(c->errmsg, sizeof c->errmsg, "%s", end->error);
+    c->end.error = c->errmsg;
+    q->n_done++;
+}
+
+void ea__genq_ref_locked(struct ea__genq *q) { q->root->refs++; }
 
 void ea__genq_unref(struct ea__genq *q)
 {
-    pthread_mutex_lock(&q->mu);
-    int r = --q->refs;
-    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_lock(q->lock);
+    int r = --q->root->refs;
+    pthread_mutex_unlock(q->lock);
     if (r == 0)
-        q->free_fn(q->user);
+        q->root->free_fn(q->root->user);
 }
 
 void ea__genq_begin(struct ea__genq *q, int choice)
 {
-    pthread_mutex_lock(&q->mu);
-    q->refs++; /* the producer's, dropped by finish (which may come before begin's caller returns) */
+    pthread_mutex_lock(q->lock);
+    q->root->refs++; /* the producer's, dropped by finish (which may come before begin's caller returns) */
     q->c[choice].started = true;
-    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(q->lock);
 }
 
 void ea__genq_abort(struct ea__genq *q, int choice)
 {
-    pthread_mutex_lock(&q->mu);
+    pthread_mutex_lock(q->lock);
     q->c[choice].started = false;
-    q->refs--; /* never the last: the caller holds one */
-    pthread_mutex_unlock(&q->mu);
+    q->root->refs--; /* never the last: the caller holds one */
+    pthread_mutex_unlock(q->lock);
 }
 
 /* Appends text and a logprob entry to choice's pending output (under mu).
@@ -125,12 +192,12 @@ static bool append_locked(struct ea__genq *q, struct ea__genq_choice *c, const c
 bool ea__genq_emit(struct ea__genq *q, int choice, const char *text, size_t n,
                    const struct ea_sample_result *lp)
 {
-    pthread_mutex_lock(&q->mu);
+    pthread_mutex_lock(q->lock);
     bool ok = append_locked(q, &q->c[choice], text, n, lp);
     if (!ok)
         q->overflow = true;
     const bool go_on = q->wake(q->user, choice, false);
-    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(q->lock);
     return ok && go_on;
 }
 
@@ -138,18 +205,12 @@ void ea__genq_finish(struct ea__genq *q, int choice, const char *text, size_t n,
                      const struct ea__genq_end *end)
 {
     struct ea__genq_choice *c = &q->c[choice];
-    pthread_mutex_lock(&q->mu);
+    pthread_mutex_lock(q->lock);
     if (!append_locked(q, c, text, n, NULL))
         q->overflow = true;
-    c->done = true;
-    c->end = *end;
-    c->errmsg[0] = '\0';
-    if (end->error)
-        snprintf(c->errmsg, sizeof c->errmsg, "%s", end->error);
-    c->end.error = c->errmsg;
-    q->n_done++;
+    ea__genq_end_locked(q, choice, end);
     q->wake(q->user, choice, true);
-    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(q->lock);
     ea__genq_unref(q);
 }
 

@@ -30,7 +30,6 @@
 #include <stdint.h>
 
 #include "edgeagent/engine.h"
-#include "router/cloud.h"
 #include "util/buf.h"
 
 #define EA__GENQ_MAX_TOP 20 /* alternatives kept per token (OpenAI's maximum) */
@@ -50,6 +49,22 @@ struct ea__genq_buf {
     int32_t n_lps, cap_lps;
 };
 
+/* How an upstream failed (with EA_FINISH_ERROR): what the router's
+ * fallback triggers (fallback_on) and breakers are decided from. */
+enum ea__fail {
+    EA__FAIL_NONE,
+    EA__FAIL_CONNECT,     /* could not connect (refused, DNS, TLS) */
+    EA__FAIL_TIMEOUT,     /* connect, first token, idle gap or total */
+    EA__FAIL_HTTP_429,    /* rate limited (retry_after_ms may say when) */
+    EA__FAIL_HTTP_5XX,    /* a server error, or a broken reply: malformed, an error
+                             event, a stream cut before [DONE] */
+    EA__FAIL_REJECTED,    /* 4xx other than 429: the request's own fault, returned as is */
+    EA__FAIL_OVERLOADED,  /* the local engine's queue is full */
+    EA__FAIL_NOT_LOADED,  /* no model */
+    EA__FAIL_CONTEXT,     /* the prompt does not fit the context */
+    EA__FAIL_INTERNAL,    /* anything else (out of memory, a bug) */
+};
+
 /* How a choice ended (ea__genq_finish). */
 struct ea__genq_end {
     enum ea_finish_reason finish;
@@ -58,17 +73,9 @@ struct ea__genq_end {
     const char *error; /* detail (copied), or NULL */
     int32_t n_prompt, n_generated, n_cached;
     double ttft_ms, total_ms, queue_ms; /* ttft_ms < 0: no token came */
-    /* Remote upstreams (upstream_openai.c; all zero from the local one): how
-     * the attempt ended, for the router's retry and fallback decisions.
-     * With EA_FINISH_ERROR, outcome is never EA_CLOUD_OK and error is the
-     * upstream's own message (HTTP and stream errors) or the client's
-     * description; with EA_FINISH_CANCELLED, outcome is EA_CLOUD_CANCELLED. */
-    enum ea__cloud_outcome outcome;
-    enum ea__cloud_timeout timeout; /* with EA_CLOUD_TIMEOUT: which one */
-    int http_status;                /* the upstream's HTTP status; 0 when none came */
-    bool has_retry_after;           /* the upstream sent Retry-After (or retry-after-ms) */
-    int64_t retry_after_ms;
-    bool emitted;                   /* this choice emitted text before it ended */
+    enum ea__fail fail;     /* with EA_FINISH_ERROR: its class (NONE reads as INTERNAL) */
+    int http_status;        /* an upstream's HTTP status, or 0 */
+    double retry_after_ms;  /* its Retry-After, or 0 */
 };
 
 #define EA__GENQ_ERRMSG_MAX 160
@@ -89,8 +96,10 @@ typedef bool (*ea__genq_wake_fn)(void *user, int choice, bool finished);
 typedef void (*ea__genq_free_fn)(void *user);
 
 struct ea__genq {
-    pthread_mutex_t mu;
-    int refs;      /* under mu */
+    pthread_mutex_t mu;    /* a root queue's own mutex (unused in a child) */
+    pthread_mutex_t *lock; /* the mutex of this queue: &mu, or the root's */
+    struct ea__genq *root; /* itself, or the queue this child forwards to */
+    int refs;      /* under mu; a child's references are its root's */
     int n_choices;
     int n_done;    /* under mu */
     bool overflow; /* under mu: some output passed its cap (the client is not reading) */
@@ -115,6 +124,22 @@ ea_status ea__genq_init(struct ea__genq *q, int n_choices, size_t cap, bool logp
 /* Frees the choices' buffers (from free_fn, or when init's caller gives up
  * before any producer began). */
 void ea__genq_release(struct ea__genq *q);
+
+/* A child of parent (an attempt of a generation that may try several
+ * upstreams): as many choices, the same caps, the parent's mutex and
+ * reference count (ref, unref, begin, finish act on the root's), no free
+ * callback of its own; its wake is called under the shared mutex and
+ * decides what reaches the parent (ea__genq_move_locked, ea__genq_end_locked).
+ * Release with ea__genq_release once no producer can touch it. */
+ea_status ea__genq_init_child(struct ea__genq *q, struct ea__genq *parent, ea__genq_wake_fn wake,
+                              void *user);
+/* Under the lock: appends src's pending output of choice to dst's (which
+ * may hold some already) and empties src's. False (dst->overflow set) past
+ * dst's cap. */
+bool ea__genq_move_locked(struct ea__genq *dst, struct ea__genq *src, int choice);
+/* Under the lock: records how choice ended (done, end, n_done) without
+ * calling wake or dropping a reference (the relay finishing a root choice). */
+void ea__genq_end_locked(struct ea__genq *q, int choice, const struct ea__genq_end *end);
 
 void ea__genq_ref_locked(struct ea__genq *q);
 /* Drops a reference; the last one calls free_fn. */

@@ -163,8 +163,11 @@ int ea__respond_error(struct ea__req_ctx *c, struct MHD_Connection *conn,
     ea__buf_release(&b);
     if (r) {
         MHD_add_response_header(r, "Content-Type", "application/json");
-        if (e->status == 429 || e->status == 503)
-            MHD_add_response_header(r, "Retry-After", "1");
+        if (e->status == 429 || e->status == 503) {
+            char ra[16];
+            snprintf(ra, sizeof ra, "%u", e->retry_after_s ? e->retry_after_s : 1u);
+            MHD_add_response_header(r, "Retry-After", ra);
+        }
         if (e->status == 401)
             MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
         if (e->status == 405)

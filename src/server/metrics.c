@@ -44,8 +44,8 @@ void ea__metrics_observe(struct ea__hist *h, double value, bool tokens)
     atomic_fetch_add(&h->count, 1);
 }
 
-static ea_status hist(struct ea_buf *o, const char *name, const char *labels,
-                      const struct ea__hist *h, bool tokens)
+ea_status ea__metrics_hist(struct ea_buf *o, const char *name, const char *labels,
+                           const struct ea__hist *h, bool tokens)
 {
     const double *bounds = tokens ? tok_bounds : sec_bounds;
     uint64_t cum = 0;
@@ -120,21 +120,21 @@ ea_status ea__metrics_render(const struct ea__metrics *m, ea_engine *engine, int
     P("# HELP gen_ai_server_time_to_first_token_seconds Time from request to first output token.\n"
       "# TYPE gen_ai_server_time_to_first_token_seconds histogram\n");
     if (!s)
-        s = hist(o, "gen_ai_server_time_to_first_token_seconds", "", &m->ttft, false);
+        s = ea__metrics_hist(o, "gen_ai_server_time_to_first_token_seconds", "", &m->ttft, false);
     P("# HELP gen_ai_server_time_per_output_token_seconds Time per output token after the first.\n"
       "# TYPE gen_ai_server_time_per_output_token_seconds histogram\n");
     if (!s)
-        s = hist(o, "gen_ai_server_time_per_output_token_seconds", "", &m->tpot, false);
+        s = ea__metrics_hist(o, "gen_ai_server_time_per_output_token_seconds", "", &m->tpot, false);
     P("# HELP gen_ai_server_request_duration_seconds Generation request duration.\n"
       "# TYPE gen_ai_server_request_duration_seconds histogram\n");
     if (!s)
-        s = hist(o, "gen_ai_server_request_duration_seconds", "", &m->duration, false);
+        s = ea__metrics_hist(o, "gen_ai_server_request_duration_seconds", "", &m->duration, false);
     P("# HELP gen_ai_client_token_usage Tokens per request (prompt = input, completion = output).\n"
       "# TYPE gen_ai_client_token_usage histogram\n");
     if (!s)
-        s = hist(o, "gen_ai_client_token_usage", "gen_ai_token_type=\"input\"", &m->usage_in, true);
+        s = ea__metrics_hist(o, "gen_ai_client_token_usage", "gen_ai_token_type=\"input\"", &m->usage_in, true);
     if (!s)
-        s = hist(o, "gen_ai_client_token_usage", "gen_ai_token_type=\"output\"", &m->usage_out,
+        s = ea__metrics_hist(o, "gen_ai_client_token_usage", "gen_ai_token_type=\"output\"", &m->usage_out,
                  true);
     if (gs) {
         P("# HELP edgeagent_http_connections Open HTTP connections (not yet cut by the guard).\n"

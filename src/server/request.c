@@ -25,6 +25,7 @@ bool ea__api_errorf(struct ea__api_error *e, int status, const char *type, const
     e->status = status;
     e->type = type;
     e->code = code;
+    e->retry_after_s = 0;
     snprintf(e->param, sizeof e->param, "%s", param ? param : "");
     va_list ap;
     va_start(ap, fmt);
@@ -389,6 +390,41 @@ static bool reject_unsupported(json_t *root, struct ea__api_error *e)
     return true;
 }
 
+/* The routing part of the "edgeagent" extension (OpenAI SDKs send it with
+ * extra_body): {"task": NAME, "max_latency_ms": N, "allow_cloud": false}. */
+static bool parse_route_ext(json_t *ext, struct ea__gen_request *r, struct ea__api_error *e)
+{
+    json_t *t = opt(ext, "task");
+    if (t) {
+        if (!json_is_string(t) || !json_string_length(t) ||
+            json_string_length(t) >= sizeof r->route_task)
+            return ea__api_errorf(e, 400, "invalid_request_error", NULL, "edgeagent.task",
+                                  "'edgeagent.task' must be a task name (1 to %zu bytes)",
+                                  sizeof r->route_task - 1);
+        snprintf(r->route_task, sizeof r->route_task, "%s", json_string_value(t));
+    }
+    json_t *ml = opt(ext, "max_latency_ms");
+    if (ml) {
+        if (!json_is_integer(ml) || json_integer_value(ml) < 1 ||
+            json_integer_value(ml) > EA__MAX_LATENCY_MS)
+            return ea__api_errorf(e, 400, "invalid_request_error", NULL, "edgeagent.max_latency_ms",
+                                  "'edgeagent.max_latency_ms' must be an integer from 1 to %d",
+                                  EA__MAX_LATENCY_MS);
+        r->max_latency_ms = (uint32_t)json_integer_value(ml);
+    }
+    json_t *ac = opt(ext, "allow_cloud");
+    if (ac && !json_is_boolean(ac))
+        return ea__api_errorf(e, 400, "invalid_request_error", NULL, "edgeagent.allow_cloud",
+                              "'edgeagent.allow_cloud' must be a boolean");
+    r->allow_cloud = !ac || json_is_true(ac);
+    json_t *pv = opt(ext, "private");
+    if (pv && !json_is_boolean(pv))
+        return ea__api_errorf(e, 400, "invalid_request_error", NULL, "edgeagent.private",
+                              "'edgeagent.private' must be a boolean");
+    r->private_data = pv && json_is_true(pv);
+    return true;
+}
+
 bool ea__gen_request_parse(enum ea__req_kind kind, const char *body, size_t len,
                            const struct ea__req_limits *lim, struct ea__gen_request *r,
                            struct ea__api_error *e)
@@ -398,6 +434,7 @@ bool ea__gen_request_parse(enum ea__req_kind kind, const char *body, size_t len,
     r->n = 1;
     r->body_len = len;
     r->body = body;
+    r->allow_cloud = true;
     json_error_t jerr;
     /* jansson validates UTF-8, caps nesting depth and reports integers and
      * reals that overflow; all of those are malformed JSON here. \u0000 is
@@ -539,6 +576,8 @@ bool ea__gen_request_parse(enum ea__req_kind kind, const char *body, size_t len,
         goto out;
     }
     r->parse_special = !ps || json_is_true(ps);
+    if (ext && !parse_route_ext(ext, r, e))
+        goto out;
     ok = true;
 out:
     json_decref(root);

@@ -108,16 +108,22 @@ static int handle_models(struct ea__req_ctx *c, struct MHD_Connection *conn, con
     ea__buf_init(&b, EA__MODELS_JSON_MAX);
     const char *sub = url + strlen("/v1/models");
     if (*sub == '/' && sub[1]) {
-        if (strcmp(sub + 1, s->model_id) != 0) {
-            ea__buf_release(&b);
-            return ea__respond_errorf(c, conn, 404, "invalid_request_error", "model_not_found", "model",
-                         "the model '%.100s' does not exist", sub + 1);
+        if (!strcmp(sub + 1, s->model_id))
+            return respond_buf(c, conn, 200, &b, model_object(&b, s, be));
+        if (ea__route_routable(s, sub + 1)) {
+            ea_status st = ea__route_models_append(&b, s, sub + 1);
+            return respond_buf(c, conn, 200, &b, st);
         }
-        return respond_buf(c, conn, 200, &b, model_object(&b, s, be));
+        ea__buf_release(&b);
+        return ea__respond_errorf(c, conn, 404, "invalid_request_error", "model_not_found", "model",
+                                  "the model '%.100s' does not exist", sub + 1);
     }
+    /* the local model first, then every name the router serves */
     ea_status st = ea__buf_puts(&b, "{\"object\":\"list\",\"data\":[");
     if (!st)
         st = model_object(&b, s, be);
+    if (!st)
+        st = ea__route_models_append(&b, s, NULL);
     if (!st)
         st = ea__buf_puts(&b, "]}");
     return respond_buf(c, conn, 200, &b, st);
@@ -291,6 +297,8 @@ static int handle_metrics(struct ea__req_ctx *c, struct MHD_Connection *conn,
     ea__guard_stats(c->srv->guard, &gs);
     ea_status st = ea__metrics_render(&c->srv->metrics, be ? be->engine : NULL,
                                       ea_server_inflight(c->srv), be != NULL, &gs, &b);
+    if (!st)
+        st = ea__route_metrics(c->srv, &b);
     if (st) {
         ea__buf_release(&b);
         return ea__respond_errorf(c, conn, 500, "server_error", NULL, NULL, "metrics too large");
@@ -691,6 +699,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return handle_page(c, conn);
     case EA__EP_PULL:
         return ea__handle_pull(c, conn);
+    case EA__EP_UPSTREAMS: {
+        struct ea_buf b;
+        ea__buf_init(&b, EA__MODELS_JSON_MAX);
+        return respond_buf(c, conn, 200, &b, ea__route_upstreams_json(c->srv, &b));
+    }
     default:
         return ea__respond_errorf(c, conn, 404, "invalid_request_error", "not_found", NULL, "Invalid URL");
     }
@@ -814,6 +827,9 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
     }
     s->p.allowed_hosts = s->allowed_hosts;
     s->p.cors_origins = s->cors_origins;
+    if ((st = ea__route_setup(s, err)))
+        goto fail;
+    s->p.upstream_keys = NULL; /* the remote upstreams keep their own copies */
     if (!s->p.max_conns_per_ip)
         s->p.max_conns_per_ip = s->p.max_connections / 4 ? s->p.max_connections / 4 : 1;
     if (!s->p.header_timeout_s)
@@ -888,6 +904,7 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
     *out = s;
     return EA_OK;
 fail:
+    ea__route_teardown(s);
     ea__guard_destroy(s->guard);
     ea_free(s->api_key);
     ea_free(s->models_dir);
@@ -926,6 +943,7 @@ ea_status ea_server_set_backend(ea_server *s, const struct ea_server_backend *b,
         s->chat = NULL;
         return ts;
     }
+    ea__route_backend_ready(s);
     atomic_store(&s->be, &s->be_store);
     return EA_OK;
 }
@@ -1039,6 +1057,7 @@ void ea_server_destroy(ea_server *s)
     ea_free(s->models_dir);
     ea_free(s->hf_token);
     ea_free(s->hf_endpoint);
+    ea__route_teardown(s);
     ea__upstream_local_destroy(s->upstream);
     ea_chat_destroy(s->chat);
     pthread_mutex_destroy(&s->mu);

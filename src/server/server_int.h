@@ -27,6 +27,7 @@
 #include <microhttpd.h>
 
 #include "edgeagent/chat.h"
+#include "edgeagent/router.h"
 #include "edgeagent/server.h"
 #include "util/buf.h"
 
@@ -54,6 +55,8 @@ struct ea__prompt {
 #define EA__MAX_MESSAGES 1024
 #define EA__MAX_PROMPTS 16
 #define EA__MAX_BIAS 1024
+#define EA__ROUTE_NAME_MAX 72      /* a task name (EA_CONFIG_MAX_NAME) with room for "task:" */
+#define EA__MAX_LATENCY_MS 86400000 /* a day, as in the configuration */
 
 /* A validated generation request. Optional fields have has_* flags. */
 struct ea__gen_request {
@@ -79,9 +82,13 @@ struct ea__gen_request {
     int top_logprobs; /* chat: top_logprobs; completions: the logprobs integer */
     bool stream, include_usage;
     size_t body_len; /* of the JSON body: no text taken from it can be longer */
-    const char *body; /* the JSON body as received (body_len bytes; not owned: valid while the
-                       * HTTP request is, in particular during an upstream's prepare) */
     bool parse_special; /* completions: recognise control tokens in the prompt (default) */
+    /* routing ("edgeagent": {...}; the header X-EdgeAgent-Task is read by generate.c) */
+    char route_task[EA__ROUTE_NAME_MAX]; /* "" = none */
+    uint32_t max_latency_ms;             /* 0 = the task's */
+    bool allow_cloud;                    /* default true */
+    bool private_data;                   /* "private": true forces local_only */
+    const char *body;                    /* the JSON body (valid until the request ends) */
 };
 
 struct ea__req_limits {
@@ -97,6 +104,7 @@ struct ea__api_error {
     const char *code;  /* NULL or "context_length_exceeded", ... */
     char param[64];    /* field name, or "" */
     char message[384];
+    unsigned retry_after_s; /* 429/503: the Retry-After header (0 = 1 s) */
 };
 
 /* Parses and validates body[0..len) (need not be NUL-terminated or valid
@@ -151,7 +159,8 @@ ea_status ea__chat_template_load(const ea_model *m, const ea_tokenizer *tok, ea_
     X(METRICS, "/metrics", false, EA__GET, true, false, false)                      \
     X(PAGE, "/", false, EA__GET, false, false, false)                               \
     X(PAGE_INDEX, "/index.html", false, EA__GET, false, false, false)                \
-    X(PULL, "/v1/edgeagent/models/pull", false, EA__POST, true, false, true)
+    X(PULL, "/v1/edgeagent/models/pull", false, EA__POST, true, false, true)           \
+    X(UPSTREAMS, "/v1/edgeagent/upstreams", false, EA__GET, true, false, false)
 
 enum ea__method { EA__GET, EA__POST, EA__OPTIONS, EA__OTHER_METHOD };
 
@@ -195,6 +204,9 @@ struct ea__metrics {
 void ea__metrics_count(struct ea__metrics *m, enum ea__endpoint ep, int status);
 /* Seconds for ttft/tpot/duration; tokens for usage hists. */
 void ea__metrics_observe(struct ea__hist *h, double value, bool tokens);
+/* Appends one histogram (name_bucket{labels,le=...}, _sum, _count). */
+ea_status ea__metrics_hist(struct ea_buf *o, const char *name, const char *labels,
+                           const struct ea__hist *h, bool tokens);
 struct ea__guard_stats;
 /* Appends the Prometheus text exposition (engine and gs may be NULL). */
 ea_status ea__metrics_render(const struct ea__metrics *m, ea_engine *engine, int inflight,
@@ -256,6 +268,8 @@ void ea__guard_stats(const struct ea__conn_guard *g, struct ea__guard_stats *st)
 struct ea__gen;
 struct ea__pull_job;
 struct ea__upstream;
+struct ea__relay_worker;
+struct ea__cloud;
 
 #define EA__MAX_PULLS 4 /* pulls running at once (429 past it) */
 
@@ -289,6 +303,18 @@ struct ea_server {
     char *cors_origins;  /* owned copy of p.cors_origins, or NULL */
     bool any_host;       /* no Host check (a "*" entry, or a non-loopback bind without a list) */
     _Atomic bool cut_grace;
+    /* routing (route.c): the router over p.router_config (own_config when
+     * none was given), one upstream object per configured upstream (the
+     * local ones are s->upstream, set with the backend), the relay worker */
+    struct ea_router_config *own_config;
+    ea_router *router;
+    struct ea__upstream **ups;
+    size_t n_ups;
+    int local_up; /* the first local upstream's index, or -1 */
+    struct ea__relay_worker *relay_worker;
+    struct ea__cloud *cloud; /* the openai upstreams' client (router/cloud.h), or NULL */
+    double local_mean_ms; /* under mu: moving mean of local request times */
+    struct ea__hist *up_ttft; /* per upstream: time to first token of its attempts */
 };
 
 /* A body larger than max_body_bytes is still read (and dropped) up to this
@@ -379,6 +405,31 @@ int ea__handle_generate_resumed(struct ea__req_ctx *c, struct MHD_Connection *co
 void ea__gen_http_done(struct ea__gen *g, bool ok);
 /* Cancels every live generation (shutdown). */
 void ea__gens_cancel_all(ea_server *s);
+
+/* ---- routing (route.c) ------------------------------------------------------------------ */
+
+struct ea_route_plan;
+/* Builds the router and upstream objects (create); frees them (destroy). */
+ea_status ea__route_setup(ea_server *s, struct ea_error *err);
+void ea__route_teardown(ea_server *s);
+/* The local upstream exists (set_backend). */
+void ea__route_backend_ready(ea_server *s);
+/* The task of r (body extension, else header_task, else the model name)
+ * and its plan. False with *e: 404 for an unknown model or task, 503 when
+ * no upstream may serve it. task_name gets the task ("" = none). */
+bool ea__route_request(ea_server *s, const struct ea__gen_request *r, const char *header_task,
+                       struct ea_route_plan *plan, char *task_name, size_t task_cap,
+                       struct ea__api_error *e);
+/* A local request took total_ms (the plan's queue-wait estimate). */
+void ea__route_local_observed(ea_server *s, double total_ms);
+/* /v1/models entries after the local model's (only != NULL: that one name,
+ * alone); whether id is a name the router serves. */
+ea_status ea__route_models_append(struct ea_buf *o, const ea_server *s, const char *only);
+bool ea__route_routable(const ea_server *s, const char *id);
+/* GET /v1/edgeagent/upstreams. */
+ea_status ea__route_upstreams_json(ea_server *s, struct ea_buf *o);
+/* The per-upstream series of /metrics (appended). */
+ea_status ea__route_metrics(ea_server *s, struct ea_buf *o);
 
 /* pull_api.c: handles a complete POST /v1/edgeagent/models/pull body. */
 int ea__handle_pull(struct ea__req_ctx *c, struct MHD_Connection *conn);

@@ -14,8 +14,8 @@
  *           builds the JSON body, start hands it to the cloud client's
  *           thread (router/cloud.h, curl multi) whose SSE parser emits into
  *           the same queue, cancel aborts the transfer; its failures carry
- *           their class in struct ea__genq_end (outcome, timeout,
- *           http_status, Retry-After, emitted); token_piece is NULL.
+ *           their class in struct ea__genq_end (fail, http_status,
+ *           retry_after_ms); token_piece is NULL.
  *
  * Lifetime of a job: prepare creates it (on failure *job is NULL); start
  * begins every choice (ea__genq_begin) or, on failure, ends or undoes what

@@ -257,7 +257,7 @@ static void local_cancel(struct ea__upstream_job *job)
     ea_engine *engine = job->u->be->engine;
     uint64_t ids[LOCAL_CANCEL_BATCH];
     int n = 0;
-    pthread_mutex_lock(&q->mu);
+    pthread_mutex_lock(q->lock);
     for (int i = 0; i < job->n_choices; i++) {
         if (q->c[i].started && !q->c[i].done) {
             if (n < LOCAL_CANCEL_BATCH)
@@ -266,7 +266,7 @@ static void local_cancel(struct ea__upstream_job *job)
                 ea_engine_cancel(engine, job->c[i].engine_id);
         }
     }
-    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(q->lock);
     for (int i = 0; i < n; i++)
         ea_engine_cancel(engine, ids[i]);
 }
@@ -355,9 +355,9 @@ static bool submit_choice(struct ea__upstream_job *job, const struct ea__gen_req
     uint64_t id = 0;
     ea_status s = ea_engine_submit(u->be->engine, &er, &id, &err);
     if (!s) {
-        pthread_mutex_lock(&q->mu);
+        pthread_mutex_lock(q->lock);
         c->engine_id = id;
-        pthread_mutex_unlock(&q->mu);
+        pthread_mutex_unlock(q->lock);
         return true;
     }
     ea__genq_abort(q, i); /* on error no callback is ever made */

@@ -10,8 +10,8 @@
  * chunk's text goes to the queue by choice index (delta.content for chat,
  * text for completions), and the transfer's end finishes every choice:
  * the finish reason each choice reported and the usage the stream carried,
- * or the failure classified for the router (genq.h: outcome, timeout,
- * http_status, Retry-After, emitted).
+ * or the failure classified for the router (genq.h: fail, http_status,
+ * retry_after_ms; the message says which timeout or what was malformed).
  *
  * Usage. The stream's usage is for the whole request: prompt tokens go to
  * the queue (q->n_prompt_tokens) and cached tokens to choice 0; completion
@@ -55,7 +55,6 @@ struct ea__upstream_openai {
 struct openai_choice {
     enum ea_finish_reason finish; /* NONE until the upstream reports one */
     int32_t chunks;               /* content chunks received */
-    bool emitted;
 };
 
 struct ea__upstream_job {
@@ -153,7 +152,6 @@ static enum ea__cloud_verdict on_chunk(void *user, const json_t *chunk)
                                  : json_object_get(ch, "text");
         if (json_is_string(text) && json_string_length(text)) {
             c->chunks++;
-            c->emitted = true;
             go_on &= ea__genq_emit(job->q, (int)i, json_string_value(text), json_string_length(text), NULL);
         }
         const json_t *fr = json_object_get(ch, "finish_reason");
@@ -189,6 +187,32 @@ static ea_status status_of(const struct ea__cloud_result *res)
     }
 }
 
+/* The router's class of a failed transfer (genq.h): a broken reply (an
+ * error event, malformed data, a stream cut before [DONE]) counts as the
+ * upstream's server error; a 4xx other than 429 is the request's own. */
+static enum ea__fail fail_of(const struct ea__cloud_result *res)
+{
+    switch (res->outcome) {
+    case EA_CLOUD_OK:
+    case EA_CLOUD_CANCELLED:
+        return EA__FAIL_NONE;
+    case EA_CLOUD_CONNECT_ERROR:
+        return EA__FAIL_CONNECT;
+    case EA_CLOUD_TIMEOUT:
+        return EA__FAIL_TIMEOUT;
+    case EA_CLOUD_HTTP_ERROR:
+        if (res->http_status == 429)
+            return EA__FAIL_HTTP_429;
+        return res->http_status >= 500 ? EA__FAIL_HTTP_5XX : EA__FAIL_REJECTED;
+    case EA_CLOUD_STREAM_ERROR:
+    case EA_CLOUD_MALFORMED:
+    case EA_CLOUD_CUT:
+        return EA__FAIL_HTTP_5XX;
+    default:
+        return EA__FAIL_INTERNAL;
+    }
+}
+
 static void on_end(void *user, const struct ea__cloud_result *res)
 {
     struct ea__upstream_job *job = user;
@@ -197,21 +221,17 @@ static void on_end(void *user, const struct ea__cloud_result *res)
     int32_t total_chunks = 0;
     for (int i = 0; i < n; i++)
         total_chunks += job->c[i].chunks;
-    pthread_mutex_lock(&q->mu); /* read by the HTTP side once every choice is done */
+    pthread_mutex_lock(q->lock); /* read by the HTTP side once every choice is done */
     q->n_prompt_tokens = res->has_usage ? res->prompt_tokens : 0;
-    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(q->lock);
     int32_t left = res->has_usage ? res->completion_tokens : total_chunks;
     for (int i = 0; i < n; i++) {
         const struct openai_choice *c = &job->c[i];
         struct ea__genq_end end = {
             .ttft_ms = res->ttft_ms,
             .total_ms = res->elapsed_ms,
-            .outcome = res->outcome,
-            .timeout = res->timeout,
             .http_status = res->http_status,
-            .has_retry_after = res->retry_after_ms >= 0,
-            .retry_after_ms = res->retry_after_ms >= 0 ? res->retry_after_ms : 0,
-            .emitted = c->emitted,
+            .retry_after_ms = res->retry_after_ms > 0 ? (double)res->retry_after_ms : 0,
         };
         if (res->outcome == EA_CLOUD_OK) {
             end.finish = c->finish != EA_FINISH_NONE ? c->finish : EA_FINISH_STOP;
@@ -233,6 +253,7 @@ static void on_end(void *user, const struct ea__cloud_result *res)
         } else {
             end.finish = res->outcome == EA_CLOUD_CANCELLED ? EA_FINISH_CANCELLED : EA_FINISH_ERROR;
             end.status = status_of(res);
+            end.fail = fail_of(res);
             end.error = res->message;
             end.n_generated = c->chunks; /* what it produced before it failed (an estimate) */
         }

@@ -38,9 +38,14 @@ const msgs = [
 await test("models.list", async () => {
   const page = await client.models.list();
   const ids = page.data.map((m) => m.id);
-  assert.deepEqual(ids, [modelId]);
-  const m = await client.models.retrieve(modelId);
-  assert.equal(m.object, "model");
+  /* the local model first, then the router's names: "auto" and the
+   * built-in configuration's one upstream, "local" */
+  assert.deepEqual(ids, [modelId, "auto", "local"]);
+  for (const id of ids) {
+    const m = await client.models.retrieve(id);
+    assert.equal(m.object, "model");
+    assert.equal(m.id, id);
+  }
 });
 
 await test("chat non-streaming", async () => {

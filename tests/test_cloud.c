@@ -835,6 +835,7 @@ static void start_out_of_memory(void)
         struct probe p;
         probe_init(&p);
         struct ea__cloud_request rq = chat_rq(&p, NULL);
+        rq.delay_ms = 100; /* the client thread allocates nothing before the hook is reset */
         struct ea_error err = {0};
         struct ea__cloud_transfer *t = NULL;
         ea_alloc_fail_after(at); /* the client thread is idle: only this thread allocates */
@@ -918,6 +919,43 @@ static void stale_connection(void)
     ASSERT_EQ(json_array_size(json_object_get(l, "requests")), 3); /* each once */
     ASSERT_EQ(json_integer_value(json_object_get(l, "connections")), 3);
     json_decref(l);
+    ea__cloud_destroy(c);
+}
+
+/* The proxy environment is honoured (libcurl reads it; the library does
+ * not): with http_proxy set to the stub, a request for another host goes
+ * to the stub as a proxy request; no_proxy exempts a host. */
+static void proxy_env(void)
+{
+    struct ea__cloud *c = client();
+    setenv("http_proxy", base, 1); /* before any transfer: the client thread reads it */
+    unsetenv("no_proxy");
+    unsetenv("NO_PROXY");
+    struct probe p;
+    probe_init(&p);
+    struct ea__cloud_request rq = chat_rq(&p, NULL);
+    rq.url = "http://cloud.example.invalid/v1/chat/completions";
+    run(c, &rq, &p);
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_OK);
+    ASSERT_STR_EQ(p.content, "stub:5");
+    probe_release(&p);
+    json_t *l = stub_log();
+    json_t *h = json_object_get(json_array_get(json_object_get(l, "requests"), 0), "headers");
+    ASSERT_STR_EQ(json_string_value(json_object_get(h, "host")), "cloud.example.invalid");
+    json_decref(l);
+    /* exempted by no_proxy: a direct connection (to a closed port) */
+    setenv("no_proxy", "127.0.0.1", 1);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", closed_port());
+    probe_init(&p);
+    rq = chat_rq(&p, NULL);
+    rq.url = url;
+    run(c, &rq, &p);
+    unsetenv("http_proxy");
+    unsetenv("no_proxy");
+    ASSERT_EQ(p.res.outcome, EA_CLOUD_CONNECT_ERROR);
+    probe_release(&p);
+    ASSERT_EQ(stub_requests(), 1);
     ea__cloud_destroy(c);
 }
 
@@ -1394,7 +1432,7 @@ static void serve_config_cloud(void)
 EA_TESTS(EA_TEST(stream_ok), EA_TEST(api_key), EA_TEST(http_errors), EA_TEST(reset_and_cut),
          EA_TEST(malformed), EA_TEST(error_event), EA_TEST(timeouts), EA_TEST(connect_refused),
          EA_TEST(connect_timeout), EA_TEST(delay_and_cancel), EA_TEST(keep_alive), EA_TEST(concurrent),
-         EA_TEST(destroy_in_flight), EA_TEST(bad_requests), EA_TEST(completions), EA_TEST(stale_connection), EA_TEST(start_out_of_memory),
+         EA_TEST(destroy_in_flight), EA_TEST(bad_requests), EA_TEST(completions), EA_TEST(stale_connection), EA_TEST(start_out_of_memory), EA_TEST(proxy_env),
          EA_TEST(tls_ca_file),
          EA_TEST(upstream_chat),
          EA_TEST(upstream_completions), EA_TEST(upstream_failures), EA_TEST(upstream_cancel),

@@ -385,6 +385,20 @@ static void http_errors(void)
     ASSERT(p.res.retry_after_ms > 27000 && p.res.retry_after_ms <= 30000);
     probe_release(&p);
 
+    /* retry-after-ms wins over Retry-After; a date in the past is now; junk is none */
+    run_fault(c, "status=429; retry_after=7; retry_after_ms=1500", &p);
+    ASSERT_EQ(p.res.retry_after_ms, 1500);
+    probe_release(&p);
+    run_fault(c, "status=429; retry_after=Mon, 01 Jan 2001 00:00:00 GMT", &p);
+    ASSERT_EQ(p.res.retry_after_ms, 0);
+    probe_release(&p);
+    run_fault(c, "status=429; retry_after=soon", &p);
+    ASSERT_EQ(p.res.retry_after_ms, -1);
+    probe_release(&p);
+    run_fault(c, "status=503; retry_after=99999999", &p); /* capped at a day */
+    ASSERT_EQ(p.res.retry_after_ms, EA__CLOUD_RETRY_AFTER_MAX_MS);
+    probe_release(&p);
+
     run_fault(c, "status=502; text=upstream connect error", &p); /* a proxy's plain text */
     ASSERT_EQ(p.res.outcome, EA_CLOUD_HTTP_ERROR);
     ASSERT_EQ(p.res.http_status, 502);

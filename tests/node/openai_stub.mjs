@@ -22,7 +22,8 @@
 // "count": N it applies to the next N model requests only):
 //   delay_ms=N       wait N ms before the response head (combines with any)
 //   status=N         answer N with an OpenAI error body; retry_after=V adds
-//                    Retry-After: V (seconds or an HTTP date); message=T;
+//                    Retry-After: V (seconds or an HTTP date), retry_after_ms=V
+//                    adds retry-after-ms: V (Azure's); message=T;
 //                    with text=T the body is that plain text, with html a page
 //   reset            destroy the socket (RST) before sending any byte
 //   malformed[=N]    N good chunks (default 0), then a data line that is not JSON
@@ -262,6 +263,7 @@ async function handle(req, res, raw) {
       return;
     }
     const extra = fault.retry_after !== undefined ? { "Retry-After": String(fault.retry_after) } : {};
+    if (fault.retry_after_ms !== undefined) extra["retry-after-ms"] = String(fault.retry_after_ms);
     const type = fault.status === 429 ? "rate_limit_error" : fault.status >= 500 ? "server_error" : "invalid_request_error";
     return json(res, Number(fault.status), { error: { message: fault.message || `stub: status ${fault.status}`, type, param: null, code: type === "rate_limit_error" ? "rate_limit_exceeded" : null } }, extra);
   }

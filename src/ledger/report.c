@@ -1,0 +1,447 @@
+/* report.c - the report over the ledger's rows: one scan of the rows in a
+ * time window (the requests_time index), figures summed per group (source
+ * tier, task or upstream) and in total, latency and TTFT quantiles by
+ * selection (nearest rank, no full sort), and the same as one JSON object.
+ *
+ * The scan reads through the ledger's reader connection (WAL: the writer
+ * goes on committing meanwhile) and never reads a text column other than
+ * the identifiers it groups by.
+ * Does not hold: the HTTP route or the CLI's printing (src/cli/cmd_report.c).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ledger/ledger_int.h"
+#include "util/buf.h"
+
+#define REPORT_MAX_ROWS 100000000ull  /* ~3 GB of latencies: past it, narrow the window */
+#define REPORT_MAX_GROUPS 100000u
+#define REPORT_JSON_MAX ((size_t)64 << 20)
+#define FIRST_TABLE_SIZE 64u          /* group hash slots; a power of two */
+
+struct acc {
+    struct ea_ledger_figures f;
+    double *lat, *ttft;
+    size_t n_lat, cap_lat, n_ttft, cap_ttft;
+};
+
+struct group {
+    char key[EA_LEDGER_MODEL_MAX + 1];
+    struct acc a;
+};
+
+struct scan {
+    struct acc total;
+    struct group *groups;
+    size_t n_groups, cap_groups;
+    uint32_t *table; /* group index + 1; 0 = empty */
+    size_t table_size;
+};
+
+static ea_status push(double **v, size_t *n, size_t *cap, double x)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        double *p = ea_realloc(*v, c * sizeof *p);
+        if (!p)
+            return EA_ENOMEM;
+        *v = p;
+        *cap = c;
+    }
+    (*v)[(*n)++] = x;
+    return EA_OK;
+}
+
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static ea_status rehash(struct scan *sc, size_t size)
+{
+    uint32_t *t = ea_calloc(size, sizeof *t);
+    if (!t)
+        return EA_ENOMEM;
+    for (size_t i = 0; i < sc->n_groups; i++) {
+        size_t j = hash(sc->groups[i].key) & (size - 1);
+        while (t[j])
+            j = (j + 1) & (size - 1);
+        t[j] = (uint32_t)(i + 1);
+    }
+    ea_free(sc->table);
+    sc->table = t;
+    sc->table_size = size;
+    return EA_OK;
+}
+
+static ea_status find_group(struct scan *sc, const char *key, struct acc **out)
+{
+    size_t j = hash(key) & (sc->table_size - 1);
+    for (; sc->table[j]; j = (j + 1) & (sc->table_size - 1)) {
+        struct group *g = &sc->groups[sc->table[j] - 1];
+        if (!strcmp(g->key, key)) {
+            *out = &g->a;
+            return EA_OK;
+        }
+    }
+    if (sc->n_groups >= REPORT_MAX_GROUPS)
+        return EA_ETOOBIG;
+    if (sc->n_groups == sc->cap_groups) {
+        size_t c = sc->cap_groups ? sc->cap_groups * 2 : 16;
+        struct group *g = ea_realloc(sc->groups, c * sizeof *g);
+        if (!g)
+            return EA_ENOMEM;
+        sc->groups = g;
+        sc->cap_groups = c;
+    }
+    struct group *g = &sc->groups[sc->n_groups];
+    memset(g, 0, sizeof *g);
+    snprintf(g->key, sizeof g->key, "%s", key);
+    sc->table[j] = (uint32_t)++sc->n_groups;
+    if (sc->n_groups * 2 > sc->table_size) {
+        ea_status s = rehash(sc, sc->table_size * 2);
+        if (s)
+            return s;
+    }
+    *out = &g->a;
+    return EA_OK;
+}
+
+/* What one row adds. */
+struct row_figs {
+    int tier;
+    bool ok, estimated, has_ttft;
+    uint64_t fallbacks, hedges, attempts, prompt, completion, cached;
+    double ttft, total, cost, counterfactual;
+};
+
+static ea_status add(struct acc *a, const struct row_figs *r)
+{
+    struct ea_ledger_figures *f = &a->f;
+    f->requests++;
+    f->ok += r->ok;
+    f->errors += !r->ok;
+    f->estimated += r->estimated;
+    if (r->tier == EA_TIER_CLOUD) {
+        f->cloud_requests++;
+        f->cloud_cost_usd += r->cost;
+    } else {
+        f->edge_requests++;
+        f->edge_cost_usd += r->cost;
+    }
+    f->fallbacks += r->fallbacks;
+    f->requests_with_fallback += r->fallbacks > 0;
+    f->hedges += r->hedges;
+    f->attempts += r->attempts;
+    f->prompt_tokens += r->prompt;
+    f->completion_tokens += r->completion;
+    f->cached_prompt_tokens += r->cached;
+    f->cost_usd += r->cost;
+    f->counterfactual_usd += r->counterfactual;
+    if (push(&a->lat, &a->n_lat, &a->cap_lat, r->total))
+        return EA_ENOMEM;
+    if (r->has_ttft && push(&a->ttft, &a->n_ttft, &a->cap_ttft, r->ttft))
+        return EA_ENOMEM;
+    return EA_OK;
+}
+
+/* Puts the k-th smallest of v[lo..hi] at v[k], smaller ones before it and
+ * larger ones after (Hoare's selection with a median-of-three pivot). */
+static void select_k(double *v, size_t lo, size_t hi, size_t k)
+{
+    while (hi > lo) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < v[lo]) { double t = v[mid]; v[mid] = v[lo]; v[lo] = t; }
+        if (v[hi] < v[lo]) { double t = v[hi]; v[hi] = v[lo]; v[lo] = t; }
+        if (v[hi] < v[mid]) { double t = v[hi]; v[hi] = v[mid]; v[mid] = t; }
+        double pivot = v[mid];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                double t = v[i]; v[i] = v[j]; v[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        /* now v[lo..j] <= pivot <= v[i..hi], and j < i */
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return;
+    }
+}
+
+/* Nearest-rank quantiles p50, p95, p99 of v (reordered); NAN when empty. */
+static void quantiles(double *v, size_t n, double *p50, double *p95, double *p99)
+{
+    static const unsigned pct[3] = {50, 95, 99};
+    double *out[3] = {p50, p95, p99};
+    size_t lo = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!n) {
+            *out[i] = NAN;
+            continue;
+        }
+        size_t k = (size_t)((pct[i] * (unsigned long long)n + 99) / 100) - 1; /* ceil(p n) - 1 */
+        select_k(v, lo, n - 1, k);
+        *out[i] = v[k];
+        lo = k; /* the next rank is at or after k: the part before it stays put */
+    }
+}
+
+static void finish(struct acc *a)
+{
+    struct ea_ledger_figures *f = &a->f;
+    quantiles(a->lat, a->n_lat, &f->latency_p50_ms, &f->latency_p95_ms, &f->latency_p99_ms);
+    f->ttft_count = a->n_ttft;
+    quantiles(a->ttft, a->n_ttft, &f->ttft_p50_ms, &f->ttft_p95_ms, &f->ttft_p99_ms);
+    f->savings_usd = f->counterfactual_usd - f->cost_usd;
+    f->savings_pct = f->counterfactual_usd > 0 ? 100.0 * f->savings_usd / f->counterfactual_usd : 0;
+    f->edge_share = f->requests ? (double)f->edge_requests / (double)f->requests : 0;
+    ea_free(a->lat);
+    ea_free(a->ttft);
+    a->lat = a->ttft = NULL;
+}
+
+static void scan_release(struct scan *sc)
+{
+    ea_free(sc->total.lat);
+    ea_free(sc->total.ttft);
+    for (size_t i = 0; i < sc->n_groups; i++) {
+        ea_free(sc->groups[i].a.lat);
+        ea_free(sc->groups[i].a.ttft);
+    }
+    ea_free(sc->groups);
+    ea_free(sc->table);
+}
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp(((const struct ea_ledger_report_group *)a)->key,
+                  ((const struct ea_ledger_report_group *)b)->key);
+}
+
+static const char scan_sql[] =
+    "SELECT tier, task, upstream, outcome, estimated, fallbacks, hedges, attempts, prompt_tokens,"
+    " completion_tokens, cached_prompt_tokens, ttft_ms, total_ms, cost_usd, counterfactual_usd"
+    " FROM requests WHERE time_ms >= ? AND time_ms < ?";
+
+static ea_status run_scan(ea_ledger *l, int64_t since, int64_t until, enum ea_ledger_group_by by,
+                          struct scan *sc, struct ea_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(l->rdb, scan_sql, -1, &st, NULL) != SQLITE_OK)
+        return ea_error_set(err, EA_EIO, "ledger %s: report: %s", l->path, sqlite3_errmsg(l->rdb));
+    sqlite3_bind_int64(st, 1, since);
+    sqlite3_bind_int64(st, 2, until);
+    ea_status s = EA_OK;
+    int rc;
+    uint64_t rows = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (++rows > REPORT_MAX_ROWS) {
+            s = ea_error_set(err, EA_ETOOBIG, "ledger report: more than %llu rows in the window: "
+                             "ask for a shorter one", (unsigned long long)REPORT_MAX_ROWS);
+            break;
+        }
+        const char *tier = (const char *)sqlite3_column_text(st, 0);
+        struct row_figs r;
+        r.tier = ea__ledger_tier_parse(tier);
+        if (r.tier < 0)
+            r.tier = EA_TIER_CLOUD; /* a hand-edited row: counted where it costs */
+        const char *outcome = (const char *)sqlite3_column_text(st, 3);
+        r.ok = outcome && !strcmp(outcome, "ok");
+        r.estimated = sqlite3_column_int(st, 4) != 0;
+        r.fallbacks = (uint64_t)sqlite3_column_int64(st, 5);
+        r.hedges = (uint64_t)sqlite3_column_int64(st, 6);
+        r.attempts = (uint64_t)sqlite3_column_int64(st, 7);
+        r.prompt = (uint64_t)sqlite3_column_int64(st, 8);
+        r.completion = (uint64_t)sqlite3_column_int64(st, 9);
+        r.cached = (uint64_t)sqlite3_column_int64(st, 10);
+        r.has_ttft = sqlite3_column_type(st, 11) != SQLITE_NULL;
+        r.ttft = sqlite3_column_double(st, 11);
+        r.total = sqlite3_column_double(st, 12);
+        r.cost = sqlite3_column_double(st, 13);
+        r.counterfactual = sqlite3_column_double(st, 14);
+        const char *key = by == EA_LEDGER_BY_SOURCE ? ea__ledger_tier_name(r.tier)
+                        : (const char *)sqlite3_column_text(st, by == EA_LEDGER_BY_TASK ? 1 : 2);
+        struct acc *g = NULL;
+        if ((s = find_group(sc, key ? key : "", &g)) || (s = add(g, &r)) || (s = add(&sc->total, &r))) {
+            s = s == EA_ETOOBIG ? ea_error_set(err, s, "ledger report: more than %u groups",
+                                               REPORT_MAX_GROUPS)
+                                : ea_error_set(err, s, "ledger report: out of memory");
+            break;
+        }
+    }
+    if (!s && rc != SQLITE_DONE)
+        s = ea_error_set(err, EA_EIO, "ledger %s: report: %s", l->path, sqlite3_errmsg(l->rdb));
+    sqlite3_finalize(st);
+    return s;
+}
+
+ea_status ea_ledger_report(ea_ledger *l, int64_t since_ms, int64_t until_ms,
+                           enum ea_ledger_group_by by, struct ea_ledger_report **out,
+                           struct ea_error *err)
+{
+    *out = NULL;
+    if (!l || (unsigned)by > EA_LEDGER_BY_UPSTREAM)
+        return ea_error_set(err, EA_EINVAL, "ledger report: bad arguments");
+    struct ea_ledger_report *r = ea_calloc(1, sizeof *r);
+    struct scan sc = {0};
+    if (!r || rehash(&sc, FIRST_TABLE_SIZE)) {
+        ea_free(r);
+        scan_release(&sc);
+        return ea_error_set(err, EA_ENOMEM, "ledger report: out of memory");
+    }
+    r->since_ms = since_ms;
+    r->until_ms = until_ms ? until_ms : ea__ledger_now(l);
+    r->by = by;
+    pthread_mutex_lock(&l->rmu);
+    ea_status s = run_scan(l, since_ms, until_ms ? until_ms : INT64_MAX, by, &sc, err);
+    pthread_mutex_unlock(&l->rmu);
+    if (s)
+        goto out_free;
+    finish(&sc.total);
+    r->total = sc.total.f;
+    if (sc.n_groups && !(r->groups = ea_calloc(sc.n_groups, sizeof *r->groups))) {
+        s = ea_error_set(err, EA_ENOMEM, "ledger report: out of memory");
+        goto out_free;
+    }
+    for (size_t i = 0; i < sc.n_groups; i++) {
+        finish(&sc.groups[i].a);
+        memcpy(r->groups[i].key, sc.groups[i].key, sizeof r->groups[i].key);
+        r->groups[i].f = sc.groups[i].a.f;
+    }
+    r->n_groups = sc.n_groups;
+    qsort(r->groups, r->n_groups, sizeof *r->groups, by_key);
+    scan_release(&sc);
+    *out = r;
+    return EA_OK;
+out_free:
+    scan_release(&sc);
+    ea_ledger_report_destroy(r);
+    return s;
+}
+
+void ea_ledger_report_destroy(struct ea_ledger_report *r)
+{
+    if (!r)
+        return;
+    ea_free(r->groups);
+    ea_free(r);
+}
+
+const char *ea_ledger_group_by_name(enum ea_ledger_group_by by)
+{
+    static const char *const names[] = {"source", "task", "upstream"};
+    return (unsigned)by <= EA_LEDGER_BY_UPSTREAM ? names[by] : "?";
+}
+
+/* ---- JSON ------------------------------------------------------------------ */
+
+/* %.17g round-trips a double: the figures are unrounded. NAN is null. */
+static ea_status num(struct ea_buf *b, const char *name, double v)
+{
+    if (!isfinite(v))
+        return ea__buf_printf(b, "\"%s\":null", name);
+    return ea__buf_printf(b, "\"%s\":%.17g", name, v);
+}
+
+static ea_status u64(struct ea_buf *b, const char *name, uint64_t v)
+{
+    return ea__buf_printf(b, "\"%s\":%llu", name, (unsigned long long)v);
+}
+
+static ea_status figures_json(struct ea_buf *b, const struct ea_ledger_figures *f)
+{
+    ea_status s = EA_OK;
+#define P(x) if (!s) s = (x)
+    P(u64(b, "requests", f->requests)); P(ea__buf_putc(b, ','));
+    P(u64(b, "ok", f->ok)); P(ea__buf_putc(b, ','));
+    P(u64(b, "errors", f->errors)); P(ea__buf_putc(b, ','));
+    P(u64(b, "estimated", f->estimated)); P(ea__buf_putc(b, ','));
+    P(u64(b, "edge_requests", f->edge_requests)); P(ea__buf_putc(b, ','));
+    P(u64(b, "cloud_requests", f->cloud_requests)); P(ea__buf_putc(b, ','));
+    P(num(b, "edge_share", f->edge_share)); P(ea__buf_putc(b, ','));
+    P(u64(b, "fallbacks", f->fallbacks)); P(ea__buf_putc(b, ','));
+    P(u64(b, "requests_with_fallback", f->requests_with_fallback)); P(ea__buf_putc(b, ','));
+    P(u64(b, "hedges", f->hedges)); P(ea__buf_putc(b, ','));
+    P(u64(b, "attempts", f->attempts)); P(ea__buf_puts(b, ",\"tokens\":{"));
+    P(u64(b, "prompt", f->prompt_tokens)); P(ea__buf_putc(b, ','));
+    P(u64(b, "completion", f->completion_tokens)); P(ea__buf_putc(b, ','));
+    P(u64(b, "cached_prompt", f->cached_prompt_tokens)); P(ea__buf_puts(b, "},\"latency_ms\":{"));
+    P(num(b, "p50", f->latency_p50_ms)); P(ea__buf_putc(b, ','));
+    P(num(b, "p95", f->latency_p95_ms)); P(ea__buf_putc(b, ','));
+    P(num(b, "p99", f->latency_p99_ms)); P(ea__buf_puts(b, "},\"ttft_ms\":{"));
+    P(u64(b, "count", f->ttft_count)); P(ea__buf_putc(b, ','));
+    P(num(b, "p50", f->ttft_p50_ms)); P(ea__buf_putc(b, ','));
+    P(num(b, "p95", f->ttft_p95_ms)); P(ea__buf_putc(b, ','));
+    P(num(b, "p99", f->ttft_p99_ms)); P(ea__buf_puts(b, "},"));
+    P(num(b, "cost_usd", f->cost_usd)); P(ea__buf_putc(b, ','));
+    P(num(b, "cloud_cost_usd", f->cloud_cost_usd)); P(ea__buf_putc(b, ','));
+    P(num(b, "edge_cost_usd", f->edge_cost_usd)); P(ea__buf_putc(b, ','));
+    P(num(b, "counterfactual_usd", f->counterfactual_usd)); P(ea__buf_putc(b, ','));
+    P(num(b, "savings_usd", f->savings_usd)); P(ea__buf_putc(b, ','));
+    P(num(b, "savings_pct", f->savings_pct));
+#undef P
+    return s;
+}
+
+static void iso_time(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+ea_status ea_ledger_report_json(const struct ea_ledger_report *r, char **json, struct ea_error *err)
+{
+    *json = NULL;
+    struct ea_buf b;
+    ea__buf_init(&b, REPORT_JSON_MAX);
+    char since[32], until[32];
+    iso_time(r->since_ms, since, sizeof since);
+    iso_time(r->until_ms, until, sizeof until);
+    ea_status s = ea__buf_printf(&b, "{\"since_ms\":%lld,\"until_ms\":%lld,\"since\":\"%s\",\"until\":\"%s\","
+                                 "\"by\":\"%s\",\"total\":{",
+                                 (long long)r->since_ms, (long long)r->until_ms, since, until,
+                                 ea_ledger_group_by_name(r->by));
+    if (!s)
+        s = figures_json(&b, &r->total);
+    if (!s)
+        s = ea__buf_puts(&b, "},\"groups\":[");
+    for (size_t i = 0; i < r->n_groups && !s; i++) {
+        s = ea__buf_puts(&b, i ? ",{\"key\":" : "{\"key\":");
+        if (!s)
+            s = ea__buf_json_str(&b, r->groups[i].key, strlen(r->groups[i].key));
+        if (!s)
+            s = ea__buf_putc(&b, ',');
+        if (!s)
+            s = figures_json(&b, &r->groups[i].f);
+        if (!s)
+            s = ea__buf_putc(&b, '}');
+    }
+    if (!s)
+        s = ea__buf_puts(&b, "]}");
+    if (s) {
+        ea__buf_release(&b);
+        return ea_error_set(err, s, "ledger report: %s", s == EA_ETOOBIG ? "the JSON is too large"
+                                                                          : "out of memory");
+    }
+    *json = ea__buf_steal(&b);
+    return EA_OK;
+}

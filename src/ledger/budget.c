@@ -25,12 +25,13 @@ static struct ea__budget *task_budget(ea_ledger *l, const char *task)
 static ea_status sum_spend(ea_ledger *l, sqlite3 *db, int64_t from_ms, bool month, struct ea_error *err)
 {
     sqlite3_stmt *st = NULL;
-    const char *sql = "SELECT task, SUM(cost_usd) FROM requests WHERE tier = 'cloud' AND time_ms >= ?"
+    /* days and months start on a minute: the per-minute sums are exact */
+    const char *sql = "SELECT task, SUM(cost_usd) FROM rollup_minute WHERE minute >= ? AND tier = 'cloud'"
                       " GROUP BY task";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return ea_error_set(err, EA_EIO, "ledger %s: reading the spend back: %s", l->path,
                             sqlite3_errmsg(db));
-    sqlite3_bind_int64(st, 1, from_ms);
+    sqlite3_bind_int64(st, 1, ea__ledger_minute(from_ms));
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *task = (const char *)sqlite3_column_text(st, 0);

@@ -37,10 +37,10 @@ const char *ea__ledger_tier_name(enum ea_upstream_tier t)
 
 int ea__ledger_tier_parse(const char *s)
 {
-    for (int i = 0; i < 3; i++)
-        if (s && !strcmp(s, tier_names[i]))
-            return i;
-    return -1;
+    /* one comparison per row of a report: the first letter picks the name */
+    int i = !s ? -1 : s[0] == 'd' ? EA_TIER_DEVICE : s[0] == 'e' ? EA_TIER_EDGE_NODE
+                    : s[0] == 'c' ? EA_TIER_CLOUD : -1;
+    return i >= 0 && !strcmp(s, tier_names[i]) ? i : -1;
 }
 
 /* ---- time ---------------------------------------------------------------- */
@@ -60,6 +60,7 @@ static int64_t floor_div(int64_t a, int64_t b)
 }
 
 int64_t ea__ledger_day(int64_t t_ms) { return floor_div(t_ms, EA__MS_PER_DAY); }
+int64_t ea__ledger_minute(int64_t t_ms) { return floor_div(t_ms, EA__MS_PER_MINUTE); }
 
 static struct tm utc(int64_t t_ms)
 {
@@ -204,13 +205,50 @@ static const char schema_sql[] =
     " privacy TEXT NOT NULL,"
     " cost_usd REAL NOT NULL,"
     " counterfactual_usd REAL NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS requests_time ON requests(time_ms);";
+    "CREATE INDEX IF NOT EXISTS requests_time ON requests(time_ms);"
+    /* the sums of the rows per UTC minute, written in the same transaction
+     * as the rows: reports and the budgets' read-back sum these instead of
+     * every row */
+    "CREATE TABLE IF NOT EXISTS rollup_minute ("
+    " minute INTEGER NOT NULL,"
+    " tier TEXT NOT NULL,"
+    " task TEXT NOT NULL,"
+    " upstream TEXT NOT NULL,"
+    " requests INTEGER NOT NULL,"
+    " ok INTEGER NOT NULL,"
+    " estimated INTEGER NOT NULL,"
+    " fallbacks INTEGER NOT NULL,"
+    " requests_with_fallback INTEGER NOT NULL,"
+    " hedges INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL,"
+    " prompt_tokens INTEGER NOT NULL,"
+    " completion_tokens INTEGER NOT NULL,"
+    " cached_prompt_tokens INTEGER NOT NULL,"
+    " cost_usd REAL NOT NULL,"
+    " counterfactual_usd REAL NOT NULL,"
+    " PRIMARY KEY (minute, tier, task, upstream)) WITHOUT ROWID;";
 
 static const char insert_sql[] =
     "INSERT INTO requests (time_ms, task, tier, upstream, model, prompt_tokens,"
     " completion_tokens, cached_prompt_tokens, estimated, ttft_ms, total_ms, outcome,"
     " fallbacks, hedges, attempts, privacy, cost_usd, counterfactual_usd)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+
+static const char rollup_sql[] =
+    "INSERT INTO rollup_minute (minute, tier, task, upstream, requests, ok, estimated, fallbacks,"
+    " requests_with_fallback, hedges, attempts, prompt_tokens, completion_tokens,"
+    " cached_prompt_tokens, cost_usd, counterfactual_usd)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (minute, tier, task, upstream) DO UPDATE SET"
+    " requests = requests + excluded.requests, ok = ok + excluded.ok,"
+    " estimated = estimated + excluded.estimated, fallbacks = fallbacks + excluded.fallbacks,"
+    " requests_with_fallback = requests_with_fallback + excluded.requests_with_fallback,"
+    " hedges = hedges + excluded.hedges, attempts = attempts + excluded.attempts,"
+    " prompt_tokens = prompt_tokens + excluded.prompt_tokens,"
+    " completion_tokens = completion_tokens + excluded.completion_tokens,"
+    " cached_prompt_tokens = cached_prompt_tokens + excluded.cached_prompt_tokens,"
+    " cost_usd = cost_usd + excluded.cost_usd,"
+    " counterfactual_usd = counterfactual_usd + excluded.counterfactual_usd";
 
 static ea_status db_fail(struct ea_error *err, sqlite3 *db, const char *path, const char *doing)
 {
@@ -284,6 +322,10 @@ static ea_status open_db(const char *path, bool read_only, sqlite3 **out, struct
         return s;
     }
     sqlite3_busy_timeout(db, EA__LEDGER_BUSY_MS);
+    /* reports scan the whole window: mapped pages save a copy per page */
+    char mm[64];
+    snprintf(mm, sizeof mm, "PRAGMA mmap_size=%lld", (long long)EA__LEDGER_MMAP_BYTES);
+    sqlite3_exec(db, mm, NULL, NULL, NULL); /* advisory: a build without mmap ignores it */
     sqlite3_extended_result_codes(db, 1);
     *out = db;
     return EA_OK;
@@ -348,8 +390,9 @@ static ea_status setup_writer_db(ea_ledger *l, struct ea_error *err)
         sqlite3_exec(l->wdb, "ROLLBACK", NULL, NULL, NULL);
         return s;
     }
-    if (sqlite3_prepare_v3(l->wdb, insert_sql, -1, SQLITE_PREPARE_PERSISTENT, &l->ins, NULL) != SQLITE_OK)
-        return db_fail(err, l->wdb, l->path, "preparing the insert");
+    if (sqlite3_prepare_v3(l->wdb, insert_sql, -1, SQLITE_PREPARE_PERSISTENT, &l->ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(l->wdb, rollup_sql, -1, SQLITE_PREPARE_PERSISTENT, &l->rollup, NULL) != SQLITE_OK)
+        return db_fail(err, l->wdb, l->path, "preparing the inserts");
     return EA_OK;
 }
 
@@ -397,12 +440,91 @@ static int bind_row(sqlite3_stmt *st, const struct ea_ledger_row *r)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* One transaction for the batch; on failure nothing of it is kept. */
+/* The batch's sums per (minute, tier, task, upstream), then one upsert
+ * each. A batch's rows mostly share one minute and a few keys: the linear
+ * search over at most EA__LEDGER_BATCH_MAX sums stays small. */
+static bool same_key(const struct ea__rollup *a, const struct ea_ledger_row *r, int64_t minute)
+{
+    return a->minute == minute && a->tier == r->tier && !strcmp(a->task, r->task) &&
+           !strcmp(a->upstream, r->upstream);
+}
+
+static int write_rollups(ea_ledger *l, const struct ea_ledger_row *rows, size_t n)
+{
+    size_t m = 0;
+    struct ea__rollup *sums = l->sums;
+    for (size_t i = 0; i < n; i++) {
+        const struct ea_ledger_row *r = &rows[i];
+        int64_t minute = ea__ledger_minute(r->time_ms);
+        size_t k = m;
+        while (k > 0 && !same_key(&sums[k - 1], r, minute))
+            k--;
+        struct ea__rollup *a;
+        if (k == 0) {
+            a = &sums[m++];
+            memset(a, 0, sizeof *a);
+            a->minute = minute;
+            a->tier = r->tier;
+            memcpy(a->task, r->task, sizeof a->task);
+            memcpy(a->upstream, r->upstream, sizeof a->upstream);
+        } else {
+            a = &sums[k - 1];
+        }
+        a->requests++;
+        a->ok += !strcmp(r->outcome, "ok");
+        a->estimated += r->estimated;
+        a->fallbacks += r->fallbacks;
+        a->requests_with_fallback += r->fallbacks > 0;
+        a->hedges += r->hedges;
+        a->attempts += r->attempts;
+        a->prompt_tokens += r->prompt_tokens;
+        a->completion_tokens += r->completion_tokens;
+        a->cached_prompt_tokens += r->cached_prompt_tokens;
+        a->cost_usd += r->cost_usd;
+        a->counterfactual_usd += r->counterfactual_usd;
+    }
+    sqlite3_stmt *st = l->rollup;
+    int rc = SQLITE_OK;
+    for (size_t k = 0; k < m && rc == SQLITE_OK; k++) {
+        const struct ea__rollup *a = &sums[k];
+        int i = 1;
+#define B(call) \
+    do { if (rc == SQLITE_OK) rc = (call); i++; } while (0)
+        B(sqlite3_bind_int64(st, i, a->minute));
+        B(sqlite3_bind_text(st, i, ea__ledger_tier_name(a->tier), -1, SQLITE_STATIC));
+        B(sqlite3_bind_text(st, i, a->task, -1, SQLITE_STATIC));
+        B(sqlite3_bind_text(st, i, a->upstream, -1, SQLITE_STATIC));
+        B(sqlite3_bind_int64(st, i, (int64_t)a->requests));
+        B(sqlite3_bind_int64(st, i, (int64_t)a->ok));
+        B(sqlite3_bind_int64(st, i, (int64_t)a->estimated));
+        B(sqlite3_bind_int64(st, i, (int64_t)a->fallbacks));
+        B(sqlite3_bind_int64(st, i, (int64_t)a->requests_with_fallback));
+        B(sqlite3_bind_int64(st, i, (int64_t)a->hedges));
+        B(sqlite3_bind_int64(st, i, (int64_t)a->attempts));
+        B(sqlite3_bind_int64(st, i, (int64_t)a->prompt_tokens));
+        B(sqlite3_bind_int64(st, i, (int64_t)a->completion_tokens));
+        B(sqlite3_bind_int64(st, i, (int64_t)a->cached_prompt_tokens));
+        B(sqlite3_bind_double(st, i, a->cost_usd));
+        B(sqlite3_bind_double(st, i, a->counterfactual_usd));
+#undef B
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+    }
+    return rc;
+}
+
+/* One transaction for the batch (rows and their sums); on failure nothing
+ * of it is kept. */
 static bool write_batch(ea_ledger *l, const struct ea_ledger_row *rows, size_t n, char *why, size_t size)
 {
     int rc = sqlite3_exec(l->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
         rc = bind_row(l->ins, &rows[i]);
+    if (rc == SQLITE_OK)
+        rc = write_rollups(l, rows, n);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(l->wdb, "COMMIT", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
@@ -508,7 +630,8 @@ ea_status ea_ledger_open(const char *data_dir, const struct ea_ledger_options *o
         goto out_close;
     l->cap = l->cfg.queue_rows ? l->cfg.queue_rows : EA_LEDGER_DEFAULT_QUEUE;
     if (!(l->ring = ea_calloc(l->cap, sizeof *l->ring)) ||
-        !(l->batch = ea_calloc(EA__LEDGER_BATCH_MAX, sizeof *l->batch))) {
+        !(l->batch = ea_calloc(EA__LEDGER_BATCH_MAX, sizeof *l->batch)) ||
+        !(l->sums = ea_calloc(EA__LEDGER_BATCH_MAX, sizeof *l->sums))) {
         s = ea_error_set(err, EA_ENOMEM, "ledger: out of memory for a queue of %zu rows", l->cap);
         goto out_close;
     }
@@ -536,12 +659,14 @@ void ea_ledger_close(ea_ledger *l)
         pthread_join(l->thread, NULL);
     }
     sqlite3_finalize(l->ins);
+    sqlite3_finalize(l->rollup);
     sqlite3_close(l->wdb);
     sqlite3_close(l->rdb);
     ea__ledger_budget_release(l);
     ea_ledger_config_release(&l->cfg);
     ea_free(l->ring);
     ea_free(l->batch);
+    ea_free(l->sums);
     ea_free(l->dir);
     ea_free(l->path);
     pthread_mutex_destroy(&l->rmu);

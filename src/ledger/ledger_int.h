@@ -15,6 +15,8 @@
 #define EA__LEDGER_BATCH_MAX 512      /* rows per transaction at most */
 #define EA__LEDGER_BUSY_MS 5000       /* how long a connection waits for a lock */
 #define EA__MS_PER_DAY 86400000LL
+#define EA__MS_PER_MINUTE 60000LL
+#define EA__LEDGER_MMAP_BYTES (1LL << 30) /* address space, not memory: pages stay in the page cache */
 
 /* One cap's counters (spend is cloud-tier cost in the current period). */
 struct ea__budget {
@@ -23,6 +25,16 @@ struct ea__budget {
     enum ea_budget_action action;
     double spent_day, spent_month, reserved;
     uint64_t active; /* reservations held: at 0, reserved is set to exactly 0 */
+};
+
+/* One rollup_minute row being summed from a batch. */
+struct ea__rollup {
+    int64_t minute;
+    enum ea_upstream_tier tier;
+    char task[EA_LEDGER_NAME_MAX + 1], upstream[EA_LEDGER_NAME_MAX + 1];
+    uint64_t requests, ok, estimated, fallbacks, requests_with_fallback, hedges, attempts;
+    uint64_t prompt_tokens, completion_tokens, cached_prompt_tokens;
+    double cost_usd, counterfactual_usd;
 };
 
 struct ea_ledger {
@@ -39,7 +51,8 @@ struct ea_ledger {
     /* the writer: wdb and ins are used by the writer thread only (and by
      * open before it starts) */
     sqlite3 *wdb;
-    sqlite3_stmt *ins;
+    sqlite3_stmt *ins, *rollup;
+    struct ea__rollup *sums;     /* EA__LEDGER_BATCH_MAX */
     pthread_t thread;
     bool thread_started;
     pthread_mutex_t qmu;
@@ -63,6 +76,7 @@ int64_t ea__ledger_now(const ea_ledger *l);
 /* The UTC day index (days since 1970-01-01) and month index (year*12 +
  * month0) of t, and the first millisecond of t's month. */
 int64_t ea__ledger_day(int64_t t_ms);
+int64_t ea__ledger_minute(int64_t t_ms);
 int64_t ea__ledger_month(int64_t t_ms);
 int64_t ea__ledger_month_start(int64_t t_ms);
 

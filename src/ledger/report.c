@@ -9,6 +9,7 @@
  * Does not hold: the HTTP route or the CLI's printing (src/cli/cmd_report.c).
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct scan {
     size_t n_groups, cap_groups;
     uint32_t *table; /* group index + 1; 0 = empty */
     size_t table_size;
+    size_t by_tier[3]; /* --by source: group index + 1 of each tier, 0 = not yet */
 };
 
 static ea_status push(double **v, size_t *n, size_t *cap, double x)
@@ -113,30 +115,30 @@ static ea_status find_group(struct scan *sc, const char *key, struct acc **out)
     return EA_OK;
 }
 
-/* What one row adds. */
-struct row_figs {
+/* What a row, or a rollup_minute row, adds to the sums. */
+struct sums {
     int tier;
-    bool ok, estimated, has_ttft;
-    uint64_t fallbacks, hedges, attempts, prompt, completion, cached;
-    double ttft, total, cost, counterfactual;
+    uint64_t requests, ok, estimated, fallbacks, with_fallback, hedges, attempts;
+    uint64_t prompt, completion, cached;
+    double cost, counterfactual;
 };
 
-static ea_status add(struct acc *a, const struct row_figs *r)
+static void add_sums(struct acc *a, const struct sums *r)
 {
     struct ea_ledger_figures *f = &a->f;
-    f->requests++;
+    f->requests += r->requests;
     f->ok += r->ok;
-    f->errors += !r->ok;
+    f->errors += r->requests - r->ok;
     f->estimated += r->estimated;
     if (r->tier == EA_TIER_CLOUD) {
-        f->cloud_requests++;
+        f->cloud_requests += r->requests;
         f->cloud_cost_usd += r->cost;
     } else {
-        f->edge_requests++;
+        f->edge_requests += r->requests;
         f->edge_cost_usd += r->cost;
     }
     f->fallbacks += r->fallbacks;
-    f->requests_with_fallback += r->fallbacks > 0;
+    f->requests_with_fallback += r->with_fallback;
     f->hedges += r->hedges;
     f->attempts += r->attempts;
     f->prompt_tokens += r->prompt;
@@ -144,9 +146,13 @@ static ea_status add(struct acc *a, const struct row_figs *r)
     f->cached_prompt_tokens += r->cached;
     f->cost_usd += r->cost;
     f->counterfactual_usd += r->counterfactual;
-    if (push(&a->lat, &a->n_lat, &a->cap_lat, r->total))
+}
+
+static ea_status add_latency(struct acc *a, double total, bool has_ttft, double ttft)
+{
+    if (push(&a->lat, &a->n_lat, &a->cap_lat, total))
         return EA_ENOMEM;
-    if (r->has_ttft && push(&a->ttft, &a->n_ttft, &a->cap_ttft, r->ttft))
+    if (has_ttft && push(&a->ttft, &a->n_ttft, &a->cap_ttft, ttft))
         return EA_ENOMEM;
     return EA_OK;
 }
@@ -235,21 +241,149 @@ static int by_key(const void *a, const void *b)
                   ((const struct ea_ledger_report_group *)b)->key);
 }
 
-static const char scan_sql[] =
-    "SELECT tier, task, upstream, outcome, estimated, fallbacks, hedges, attempts, prompt_tokens,"
-    " completion_tokens, cached_prompt_tokens, ttft_ms, total_ms, cost_usd, counterfactual_usd"
-    " FROM requests WHERE time_ms >= ? AND time_ms < ?";
+/* A report reads three things, all in one read transaction:
+ * - the sums of whole minutes of the window from rollup_minute (the writer
+ *   keeps it in the same transactions as the rows);
+ * - the sums of the rows of the partial minutes at the window's edges;
+ * - the latencies of every row of the window, for exact quantiles. That
+ *   scan reads four narrow columns and walks the table in rowid order from
+ *   the window's first row (rows are appended roughly in time order, so
+ *   pages are read in file order, not one table lookup per index entry);
+ *   the time test stays in the query, so rows written out of order still
+ *   count exactly. */
+static const char oldest_sql[] = "SELECT min(time_ms) FROM requests";
+static const char first_sql[] = "SELECT min(id) FROM requests WHERE time_ms >= ? AND time_ms < ?";
+static const char *const latency_sql[] = {
+    "SELECT tier, tier, total_ms, ttft_ms FROM requests NOT INDEXED"
+    " WHERE id >= ? AND time_ms >= ? AND time_ms < ?",
+    "SELECT tier, task, total_ms, ttft_ms FROM requests NOT INDEXED"
+    " WHERE id >= ? AND time_ms >= ? AND time_ms < ?",
+    "SELECT tier, upstream, total_ms, ttft_ms FROM requests NOT INDEXED"
+    " WHERE id >= ? AND time_ms >= ? AND time_ms < ?",
+};
+static const char *const rollup_sql[] = {
+    "SELECT tier, tier, SUM(requests), SUM(ok), SUM(estimated), SUM(fallbacks),"
+    " SUM(requests_with_fallback), SUM(hedges), SUM(attempts), SUM(prompt_tokens),"
+    " SUM(completion_tokens), SUM(cached_prompt_tokens), SUM(cost_usd), SUM(counterfactual_usd)"
+    " FROM rollup_minute WHERE minute >= ? AND minute < ? GROUP BY 1, 2",
+    "SELECT tier, task, SUM(requests), SUM(ok), SUM(estimated), SUM(fallbacks),"
+    " SUM(requests_with_fallback), SUM(hedges), SUM(attempts), SUM(prompt_tokens),"
+    " SUM(completion_tokens), SUM(cached_prompt_tokens), SUM(cost_usd), SUM(counterfactual_usd)"
+    " FROM rollup_minute WHERE minute >= ? AND minute < ? GROUP BY 1, 2",
+    "SELECT tier, upstream, SUM(requests), SUM(ok), SUM(estimated), SUM(fallbacks),"
+    " SUM(requests_with_fallback), SUM(hedges), SUM(attempts), SUM(prompt_tokens),"
+    " SUM(completion_tokens), SUM(cached_prompt_tokens), SUM(cost_usd), SUM(counterfactual_usd)"
+    " FROM rollup_minute WHERE minute >= ? AND minute < ? GROUP BY 1, 2",
+};
+/* the same columns from the rows themselves (the partial minutes) */
+static const char *const rows_sql[] = {
+    "SELECT tier, tier, 1, outcome = 'ok', estimated, fallbacks, fallbacks > 0, hedges, attempts,"
+    " prompt_tokens, completion_tokens, cached_prompt_tokens, cost_usd, counterfactual_usd"
+    " FROM requests WHERE time_ms >= ? AND time_ms < ?",
+    "SELECT tier, task, 1, outcome = 'ok', estimated, fallbacks, fallbacks > 0, hedges, attempts,"
+    " prompt_tokens, completion_tokens, cached_prompt_tokens, cost_usd, counterfactual_usd"
+    " FROM requests WHERE time_ms >= ? AND time_ms < ?",
+    "SELECT tier, upstream, 1, outcome = 'ok', estimated, fallbacks, fallbacks > 0, hedges, attempts,"
+    " prompt_tokens, completion_tokens, cached_prompt_tokens, cost_usd, counterfactual_usd"
+    " FROM requests WHERE time_ms >= ? AND time_ms < ?",
+};
 
-static ea_status run_scan(ea_ledger *l, int64_t since, int64_t until, enum ea_ledger_group_by by,
-                          struct scan *sc, struct ea_error *err)
+static ea_status sql_fail(ea_ledger *l, struct ea_error *err)
+{
+    return ea_error_set(err, EA_EIO, "ledger %s: report: %s", l->path, sqlite3_errmsg(l->rdb));
+}
+
+static ea_status group_fail(ea_status s, struct ea_error *err)
+{
+    return s == EA_ETOOBIG ? ea_error_set(err, s, "ledger report: more than %u groups", REPORT_MAX_GROUPS)
+                           : ea_error_set(err, s, "ledger report: out of memory");
+}
+
+static int tier_of(sqlite3_stmt *st)
+{
+    int t = ea__ledger_tier_parse((const char *)sqlite3_column_text(st, 0));
+    return t < 0 ? EA_TIER_CLOUD : t; /* a hand-edited row: counted where it costs */
+}
+
+static const char *key_of(sqlite3_stmt *st, enum ea_ledger_group_by by, int tier)
+{
+    if (by == EA_LEDGER_BY_SOURCE)
+        return ea__ledger_tier_name((enum ea_upstream_tier)tier);
+    const char *k = (const char *)sqlite3_column_text(st, 1);
+    return k ? k : "";
+}
+
+/* Sums from rollup_minute (minutes [a, b)) or from rows (times [a, b)). */
+static ea_status scan_sums(ea_ledger *l, const char *sql, int64_t a, int64_t b,
+                           enum ea_ledger_group_by by, struct scan *sc, struct ea_error *err)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(l->rdb, scan_sql, -1, &st, NULL) != SQLITE_OK)
-        return ea_error_set(err, EA_EIO, "ledger %s: report: %s", l->path, sqlite3_errmsg(l->rdb));
-    sqlite3_bind_int64(st, 1, since);
-    sqlite3_bind_int64(st, 2, until);
+    if (sqlite3_prepare_v2(l->rdb, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(l, err);
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
     ea_status s = EA_OK;
     int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct sums r;
+        r.tier = tier_of(st);
+        uint64_t *u[] = {&r.requests, &r.ok, &r.estimated, &r.fallbacks, &r.with_fallback,
+                         &r.hedges, &r.attempts, &r.prompt, &r.completion, &r.cached};
+        for (int i = 0; i < 10; i++)
+            *u[i] = (uint64_t)sqlite3_column_int64(st, 2 + i);
+        r.cost = sqlite3_column_double(st, 12);
+        r.counterfactual = sqlite3_column_double(st, 13);
+        struct acc *g = NULL;
+        if ((s = find_group(sc, key_of(st, by, r.tier), &g))) {
+            s = group_fail(s, err);
+            break;
+        }
+        add_sums(g, &r);
+        add_sums(&sc->total, &r);
+    }
+    if (!s && rc != SQLITE_DONE)
+        s = sql_fail(l, err);
+    sqlite3_finalize(st);
+    return s;
+}
+
+static ea_status scan_latencies(ea_ledger *l, int64_t since, int64_t until, enum ea_ledger_group_by by,
+                                struct scan *sc, struct ea_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    /* a window that starts before the oldest row starts at the first row
+     * (min(time_ms) is one index probe; min(id) of a range walks it) */
+    if (sqlite3_prepare_v2(l->rdb, oldest_sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(l, err);
+    int rc = sqlite3_step(st);
+    bool none = rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_NULL;
+    bool from_start = rc == SQLITE_ROW && sqlite3_column_int64(st, 0) >= since;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return sql_fail(l, err);
+    if (none)
+        return EA_OK; /* no rows at all */
+    int64_t first = 0;
+    if (!from_start) {
+        if (sqlite3_prepare_v2(l->rdb, first_sql, -1, &st, NULL) != SQLITE_OK)
+            return sql_fail(l, err);
+        sqlite3_bind_int64(st, 1, since);
+        sqlite3_bind_int64(st, 2, until);
+        rc = sqlite3_step(st);
+        none = rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_NULL;
+        first = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        if (rc != SQLITE_ROW)
+            return sql_fail(l, err);
+        if (none)
+            return EA_OK; /* no row in the window */
+    }
+    if (sqlite3_prepare_v2(l->rdb, latency_sql[by], -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(l, err);
+    sqlite3_bind_int64(st, 1, first);
+    sqlite3_bind_int64(st, 2, since);
+    sqlite3_bind_int64(st, 3, until);
+    ea_status s = EA_OK;
     uint64_t rows = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (++rows > REPORT_MAX_ROWS) {
@@ -257,38 +391,55 @@ static ea_status run_scan(ea_ledger *l, int64_t since, int64_t until, enum ea_le
                              "ask for a shorter one", (unsigned long long)REPORT_MAX_ROWS);
             break;
         }
-        const char *tier = (const char *)sqlite3_column_text(st, 0);
-        struct row_figs r;
-        r.tier = ea__ledger_tier_parse(tier);
-        if (r.tier < 0)
-            r.tier = EA_TIER_CLOUD; /* a hand-edited row: counted where it costs */
-        const char *outcome = (const char *)sqlite3_column_text(st, 3);
-        r.ok = outcome && !strcmp(outcome, "ok");
-        r.estimated = sqlite3_column_int(st, 4) != 0;
-        r.fallbacks = (uint64_t)sqlite3_column_int64(st, 5);
-        r.hedges = (uint64_t)sqlite3_column_int64(st, 6);
-        r.attempts = (uint64_t)sqlite3_column_int64(st, 7);
-        r.prompt = (uint64_t)sqlite3_column_int64(st, 8);
-        r.completion = (uint64_t)sqlite3_column_int64(st, 9);
-        r.cached = (uint64_t)sqlite3_column_int64(st, 10);
-        r.has_ttft = sqlite3_column_type(st, 11) != SQLITE_NULL;
-        r.ttft = sqlite3_column_double(st, 11);
-        r.total = sqlite3_column_double(st, 12);
-        r.cost = sqlite3_column_double(st, 13);
-        r.counterfactual = sqlite3_column_double(st, 14);
-        const char *key = by == EA_LEDGER_BY_SOURCE ? ea__ledger_tier_name(r.tier)
-                        : (const char *)sqlite3_column_text(st, by == EA_LEDGER_BY_TASK ? 1 : 2);
+        int tier = tier_of(st);
+        double total = sqlite3_column_double(st, 2);
+        bool has_ttft = sqlite3_column_type(st, 3) != SQLITE_NULL;
+        double ttft = has_ttft ? sqlite3_column_double(st, 3) : 0;
         struct acc *g = NULL;
-        if ((s = find_group(sc, key ? key : "", &g)) || (s = add(g, &r)) || (s = add(&sc->total, &r))) {
-            s = s == EA_ETOOBIG ? ea_error_set(err, s, "ledger report: more than %u groups",
-                                               REPORT_MAX_GROUPS)
-                                : ea_error_set(err, s, "ledger report: out of memory");
+        if (by == EA_LEDGER_BY_SOURCE && sc->by_tier[tier]) {
+            g = &sc->groups[sc->by_tier[tier] - 1].a; /* no hashing on the hot path */
+        } else if (!(s = find_group(sc, key_of(st, by, tier), &g)) && by == EA_LEDGER_BY_SOURCE) {
+            sc->by_tier[tier] = (size_t)(((struct group *)((char *)g - offsetof(struct group, a))) -
+                                         sc->groups) + 1;
+        }
+        if (s || (s = add_latency(g, total, has_ttft, ttft)) ||
+            (s = add_latency(&sc->total, total, has_ttft, ttft))) {
+            s = group_fail(s, err);
             break;
         }
     }
     if (!s && rc != SQLITE_DONE)
-        s = ea_error_set(err, EA_EIO, "ledger %s: report: %s", l->path, sqlite3_errmsg(l->rdb));
+        s = sql_fail(l, err);
     sqlite3_finalize(st);
+    return s;
+}
+
+/* The first whole minute at or after t (t > 0), without overflowing. */
+static int64_t first_minute(int64_t t)
+{
+    int64_t m = t / EA__MS_PER_MINUTE;
+    return m + (t % EA__MS_PER_MINUTE != 0);
+}
+
+static ea_status run_scan(ea_ledger *l, int64_t since, int64_t until, enum ea_ledger_group_by by,
+                          struct scan *sc, struct ea_error *err)
+{
+    ea_status s;
+    if (sqlite3_exec(l->rdb, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return sql_fail(l, err);
+    /* whole minutes [m0, m1) from the sums, the rest from the rows */
+    int64_t m0 = since > 0 ? first_minute(since) : 0;
+    int64_t m1 = ea__ledger_minute(until);
+    if (m0 < m1) {
+        if (!(s = scan_sums(l, rollup_sql[by], m0, m1, by, sc, err)) &&
+            !(s = scan_sums(l, rows_sql[by], since, m0 * EA__MS_PER_MINUTE, by, sc, err)))
+            s = scan_sums(l, rows_sql[by], m1 * EA__MS_PER_MINUTE, until, by, sc, err);
+    } else {
+        s = scan_sums(l, rows_sql[by], since, until, by, sc, err);
+    }
+    if (!s)
+        s = scan_latencies(l, since, until, by, sc, err);
+    sqlite3_exec(l->rdb, "COMMIT", NULL, NULL, NULL);
     return s;
 }
 

@@ -1155,6 +1155,162 @@ static void kill9_durability(void)
     }
 }
 
+/* ---- summary sync ---------------------------------------------------------------- */
+
+static pid_t stub_pid = -1;
+
+static void stop_stub(void)
+{
+    if (stub_pid > 0) {
+        kill(stub_pid, SIGTERM);
+        waitpid(stub_pid, NULL, 0);
+        stub_pid = -1;
+    }
+}
+
+/* Starts tests/node/sync_stub.mjs; returns its port. */
+static int start_stub(const char *log, const char *plan)
+{
+    if (system("node --version >/dev/null 2>&1") != 0)
+        SKIP("node not found: the summary collector stub needs it");
+    char script[4096];
+    const char *src = getenv("EA_SOURCE_DIR");
+    snprintf(script, sizeof script, "%s/tests/node/sync_stub.mjs", src ? src : ".");
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    stub_pid = fork();
+    ASSERT(stub_pid >= 0);
+    if (stub_pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("node", "node", script, log, plan, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[64] = "";
+    size_t o = 0;
+    while (o < sizeof line - 1 && read(fds[0], line + o, 1) == 1 && line[o] != '\n')
+        o++;
+    line[o] = '\0';
+    close(fds[0]);
+    int port = 0;
+    if (sscanf(line, "PORT %d", &port) != 1 || port <= 0) {
+        stop_stub();
+        FAIL("sync stub did not start (said '%s')", line);
+    }
+    atexit(stop_stub);
+    return port;
+}
+
+/* What the collector kept: the sum of requests over kept summaries, after
+ * checking the log (kept seqs in order without gaps, each key kept once). */
+struct stub_view {
+    uint64_t kept_requests, kept, dups, errors;
+};
+
+static struct stub_view read_stub_log(const char *log)
+{
+    struct stub_view v = {0};
+    char *text = ea_test_read_file(log, NULL);
+    if (!text)
+        return v;
+    long long last_seq = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        json_error_t je;
+        json_t *e = json_loads(line, 0, &je);
+        ASSERT(e);
+        int status = (int)json_integer_value(json_object_get(e, "status"));
+        bool dup = json_is_true(json_object_get(e, "dup"));
+        long long seq = json_integer_value(json_object_get(e, "seq"));
+        ASSERT(status == 200 || status == 500);
+        if (status == 500) {
+            v.errors++;
+        } else if (dup) {
+            v.dups++;
+            ASSERT(seq <= last_seq); /* a repeat of one already kept */
+        } else {
+            /* in order, none skipped: the next kept one is the next seq */
+            if (last_seq)
+                ASSERT_EQ(seq, last_seq + 1);
+            last_seq = seq;
+            v.kept++;
+            v.kept_requests += (uint64_t)json_integer_value(json_object_get(e, "requests"));
+        }
+        json_decref(e);
+    }
+    free(text);
+    return v;
+}
+
+static void record_burst(ea_ledger *l, int n, int from)
+{
+    struct ea_error e = {0};
+    for (int i = 0; i < n; i++) {
+        struct ea_ledger_row r;
+        fill_row(&r, from + i);
+        r.time_ms = 0;
+        ASSERT_OK(ea_ledger_record(l, &r, &e), &e);
+    }
+}
+
+/* The collector fails twice, then keeps a summary but answers too late (the
+ * client times out and retries the same key), then works; the ledger is
+ * closed and reopened in the middle. Every summary is kept exactly once, in
+ * order, and together they count every row. */
+static void sync_exactly_once(void)
+{
+    const char *dir = fresh_dir("sync");
+    char d[4200], log[4300];
+    snprintf(d, sizeof d, "%s", dir);
+    snprintf(log, sizeof log, "%s.log", d);
+    unlink(log);
+    int port = start_stub(log, "500,500,hang");
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/summaries", port);
+    struct ea_ledger_sync_options so = {.endpoint = url, .api_key = "k-secret", .interval_ms = 300,
+                                        .timeout_ms = 600, .retry_ms = 100};
+    struct ea_error e = {0};
+    int total = 0;
+    for (int life = 0; life < 2; life++) {
+        ea_ledger *l = open_ledger(d, NULL);
+        ASSERT_OK(ea_ledger_sync_start(l, &so, &e), &e);
+        ASSERT_EQ(ea_ledger_sync_start(l, &so, &e), EA_ESTATE);
+        for (int burst = 0; burst < 3; burst++) {
+            record_burst(l, 50 + 10 * burst, total);
+            total += 50 + 10 * burst;
+            usleep(400000);
+        }
+        if (life == 1) {
+            /* wait for the collector to have everything */
+            for (int t = 0; t < 200; t++) {
+                struct ea_ledger_sync_stats st;
+                ea_ledger_sync_stats(l, &st);
+                if (read_stub_log(log).kept_requests == (uint64_t)total && st.waiting == 0)
+                    break;
+                usleep(100000);
+            }
+        }
+        struct ea_ledger_sync_stats st;
+        ea_ledger_sync_stats(l, &st);
+        ASSERT(st.made >= 1);
+        if (life == 0)
+            ASSERT(st.failures >= 2); /* the two 500s (the time-out may still be running) */
+        ea_ledger_close(l);
+    }
+    struct stub_view v = read_stub_log(log);
+    ASSERT_U64_EQ(v.kept_requests, (uint64_t)total);
+    ASSERT(v.kept >= 4);
+    ASSERT_U64_EQ(v.errors, 2);
+    ASSERT(v.dups >= 1);
+    sqlite3 *db = open_raw(d);
+    ASSERT_NEAR(sql_double(db, "SELECT COUNT(*) FROM sync_outbox"), 0, 0);
+    ASSERT_NEAR(sql_double(db, "SELECT value FROM sync_state WHERE key = 'cursor_id'"),
+                sql_double(db, "SELECT MAX(id) FROM requests"), 0);
+    sqlite3_close(db);
+    stop_stub();
+}
+
 /* ---- the CLI ------------------------------------------------------------------ */
 
 static void cli_report(void)
@@ -1238,5 +1394,5 @@ static void cli_report(void)
 EA_TESTS(EA_TEST(config_full), EA_TEST(config_errors), EA_TEST(pricing), EA_TEST(rows_roundtrip),
          EA_TEST(rows_refused), EA_TEST(savings_by_hand), EA_TEST(report_window_exact), EA_TEST(quantiles_match_sort),
          EA_TEST(queue_full_drops), EA_TEST(budget_fifty_threads), EA_TEST(budget_rules),
-         EA_TEST(budget_restart), EA_TEST(bad_dirs), EA_TEST(disk_full), EA_TEST(kill9_durability),
+         EA_TEST(budget_restart), EA_TEST(bad_dirs), EA_TEST(disk_full), EA_TEST(kill9_durability), EA_TEST(sync_exactly_once),
          EA_TEST(cli_report))

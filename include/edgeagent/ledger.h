@@ -238,6 +238,40 @@ struct ea_ledger_budget_state {
  * caps there are. */
 size_t ea_ledger_budget_states(ea_ledger *l, struct ea_ledger_budget_state *out, size_t max);
 
+/* ---- summary sync ---------------------------------------------------------- */
+
+/* Only aggregates travel: every interval, the rows committed since the last
+ * summary are summed per task and source (counts, token and cost totals,
+ * latency and TTFT histograms; no text, no per-request rows) into one
+ * summary, queued in the database (sync_outbox) in the same transaction
+ * that moves the cursor, so each row is in exactly one summary. Summaries
+ * are POSTed in order, each with an Idempotency-Key header ("<ledger id>-
+ * <seq>", the same on every retry and after a restart); one that fails or
+ * times out is retried (with backoff) before any later one is sent, and is
+ * deleted from the queue only after a 2xx answer. */
+struct ea_ledger_sync_options {
+    const char *endpoint;  /* http:// or https:// URL (required) */
+    const char *api_key;   /* sent as "Authorization: Bearer ..."; NULL = none. The CLI
+                            * reads it from ledger.sync.api_key_env; never logged */
+    const char *ca_file;   /* NULL = the system's CAs */
+    uint32_t interval_ms;  /* how often a summary is made (ledger.sync.interval_s x 1000) */
+    uint32_t timeout_ms;   /* one POST at most; 0 = 10000 */
+    uint32_t retry_ms;     /* first wait after a failure, doubling up to interval_ms; 0 = 1000 */
+};
+/* Starts the sync thread on a writable ledger (EA_ESTATE if read-only or
+ * already started; EA_EINVAL for a bad endpoint). Stopped by
+ * ea_ledger_close; summaries not yet sent stay queued for the next start. */
+ea_status ea_ledger_sync_start(ea_ledger *l, const struct ea_ledger_sync_options *o,
+                               struct ea_error *err);
+struct ea_ledger_sync_stats {
+    uint64_t made;       /* summaries queued since start */
+    uint64_t sent;       /* summaries delivered (2xx) since start */
+    uint64_t failures;   /* POSTs that failed or timed out since start */
+    uint64_t waiting;    /* summaries in the queue now */
+    char last_error[EA_ERROR_MSG_MAX]; /* the last failure ("" if none) */
+};
+void ea_ledger_sync_stats(ea_ledger *l, struct ea_ledger_sync_stats *out);
+
 /* ---- reports ------------------------------------------------------------- */
 
 enum ea_ledger_group_by { EA_LEDGER_BY_SOURCE, EA_LEDGER_BY_TASK, EA_LEDGER_BY_UPSTREAM };

@@ -226,7 +226,16 @@ static const char schema_sql[] =
     " cached_prompt_tokens INTEGER NOT NULL,"
     " cost_usd REAL NOT NULL,"
     " counterfactual_usd REAL NOT NULL,"
-    " PRIMARY KEY (minute, tier, task, upstream)) WITHOUT ROWID;";
+    " PRIMARY KEY (minute, tier, task, upstream)) WITHOUT ROWID;"
+    /* the summary sync: summaries waiting to be sent, in order, and where
+     * the last one ended (sync.c) */
+    "CREATE TABLE IF NOT EXISTS sync_outbox ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " idempotency_key TEXT NOT NULL UNIQUE,"
+    " body TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS sync_state (key TEXT PRIMARY KEY, value) WITHOUT ROWID;";
 
 static const char insert_sql[] =
     "INSERT INTO requests (time_ms, task, tier, upstream, model, prompt_tokens,"
@@ -382,7 +391,7 @@ static ea_status setup_writer_db(ea_ledger *l, struct ea_error *err)
     sqlite3_finalize(st);
     if (!wal)
         return ea_error_set(err, EA_EIO, "ledger %s: the file system does not support WAL mode", l->path);
-    char sql[sizeof schema_sql + 256];
+    char sql[sizeof schema_sql + 256]; /* the schema and four pragmas */
     snprintf(sql, sizeof sql, "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE; %s "
              "PRAGMA application_id=%d; PRAGMA user_version=%d; COMMIT;",
              schema_sql, LEDGER_APPLICATION_ID, LEDGER_SCHEMA_VERSION);
@@ -651,6 +660,7 @@ void ea_ledger_close(ea_ledger *l)
 {
     if (!l)
         return;
+    ea__ledger_sync_stop(l);
     if (l->thread_started) {
         pthread_mutex_lock(&l->qmu);
         l->stop = true;

@@ -64,6 +64,9 @@ struct ea_ledger {
     uint64_t accepted, finished; /* rows queued since open; rows committed or failed */
     struct ea_ledger_stats st;
 
+    /* the summary sync (sync.c); NULL when not started */
+    struct ea__sync *sync;
+
     /* budgets, under bmu */
     pthread_mutex_t bmu;
     int64_t day, month;          /* the periods the counters hold */
@@ -88,6 +91,9 @@ void ea__ledger_budget_release(ea_ledger *l);
 /* "device" ... for the tier column; the tier of a name (-1 when unknown). */
 const char *ea__ledger_tier_name(enum ea_upstream_tier t);
 int ea__ledger_tier_parse(const char *s);
+
+/* Stops the summary sync's thread (if started) and frees it. */
+void ea__ledger_sync_stop(ea_ledger *l);
 
 /* Deep copy of a configuration (dst initialised here). */
 ea_status ea__ledger_config_copy(struct ea_ledger_config *dst, const struct ea_ledger_config *src);

@@ -7,8 +7,10 @@
  * data directory given by the caller, a writer thread behind a bounded queue
  * so that recording never blocks), budgets (reserve before dispatch, settle
  * after) and reports (a struct, and the same as JSON).
+ * and the summary sync (aggregates only, POSTed in order with idempotency
+ * keys).
  * Does not hold: the request path that fills rows (the server), /metrics,
- * HTTP routes, the dashboard, the summary sync; nor any environment access:
+ * HTTP routes, the dashboard; nor any environment access:
  * the CLI resolves the default data directory ($XDG_DATA_HOME) and passes it.
  * Built only with EA_HAVE_NET (SQLite comes with the server's libraries).
  */
@@ -58,8 +60,8 @@ struct ea_ledger_config {
     struct ea_ledger_task_budget *tasks;  /* budgets.tasks */
     size_t n_tasks;
     uint32_t queue_rows;         /* writer queue length; default EA_LEDGER_DEFAULT_QUEUE */
-    /* sync: parsed and checked; the summary sync itself is not built yet
-     * (docs/LEDGER.md). endpoint NULL = no sync. */
+    /* sync: what ea_ledger_sync_start takes (the caller resolves
+     * api_key_env). endpoint NULL = no sync. */
     char *sync_endpoint;
     uint32_t sync_interval_s;    /* default 300 */
     char *sync_api_key_env;      /* NAME of the variable; the library never reads it */

@@ -704,6 +704,36 @@ static void queue_full_drops(void)
     ea_ledger_close(l);
 }
 
+/* Another process holding the write lock longer than the busy timeout: the
+ * writer waits it out (a few timeouts) instead of losing the batch. */
+static void writer_waits_out_a_lock(void)
+{
+    const char *dir = fresh_dir("busy");
+    ea_ledger *l = NULL;
+    struct ea_error e = {0};
+    struct ea_ledger_options o = {.busy_timeout_ms = 150};
+    ASSERT_OK(ea_ledger_open(dir, &o, &l, &e), &e);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/ledger.db", dir);
+    sqlite3 *db = NULL;
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 0; i < 10; i++) {
+        struct ea_ledger_row r;
+        fill_row(&r, i);
+        ASSERT_OK(ea_ledger_record(l, &r, &e), &e);
+    }
+    usleep(300000); /* two busy timeouts */
+    ASSERT_EQ(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ASSERT_OK(ea_ledger_flush(l, 10000), &e);
+    struct ea_ledger_stats st;
+    ea_ledger_stats(l, &st);
+    ASSERT_U64_EQ(st.failed, 0);
+    ASSERT_U64_EQ(st.written, 10);
+    ea_ledger_close(l);
+}
+
 /* ---- budgets ----------------------------------------------------------------- */
 
 static int64_t fake_now;
@@ -1393,6 +1423,6 @@ static void cli_report(void)
 
 EA_TESTS(EA_TEST(config_full), EA_TEST(config_errors), EA_TEST(pricing), EA_TEST(rows_roundtrip),
          EA_TEST(rows_refused), EA_TEST(savings_by_hand), EA_TEST(report_window_exact), EA_TEST(quantiles_match_sort),
-         EA_TEST(queue_full_drops), EA_TEST(budget_fifty_threads), EA_TEST(budget_rules),
+         EA_TEST(queue_full_drops), EA_TEST(writer_waits_out_a_lock), EA_TEST(budget_fifty_threads), EA_TEST(budget_rules),
          EA_TEST(budget_restart), EA_TEST(bad_dirs), EA_TEST(disk_full), EA_TEST(kill9_durability), EA_TEST(sync_exactly_once),
          EA_TEST(cli_report))

@@ -152,6 +152,10 @@ struct ea_ledger_options {
      * system clock. Tests move it across day and month boundaries. */
     int64_t (*clock_ms)(void *ud);
     void *clock_ud;
+    /* How long a connection waits for another process's write lock; 0 =
+     * 5000 ms. The writer gives a batch up (counted as failed) after four
+     * such waits in a row. */
+    uint32_t busy_timeout_ms;
 };
 
 /* Opens (creating when missing and not read_only) data_dir and

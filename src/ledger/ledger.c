@@ -319,7 +319,8 @@ static ea_status exec(sqlite3 *db, const char *path, const char *sql, const char
     return EA_OK;
 }
 
-static ea_status open_db(const char *path, bool read_only, sqlite3 **out, struct ea_error *err)
+static ea_status open_db(const char *path, bool read_only, uint32_t busy_ms, sqlite3 **out,
+                         struct ea_error *err)
 {
     *out = NULL;
     int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
@@ -330,7 +331,7 @@ static ea_status open_db(const char *path, bool read_only, sqlite3 **out, struct
         sqlite3_close(db);
         return s;
     }
-    sqlite3_busy_timeout(db, EA__LEDGER_BUSY_MS);
+    sqlite3_busy_timeout(db, (int)busy_ms);
     /* reports scan the whole window: mapped pages save a copy per page */
     char mm[64];
     snprintf(mm, sizeof mm, "PRAGMA mmap_size=%lld", (long long)EA__LEDGER_MMAP_BYTES);
@@ -374,7 +375,7 @@ static ea_status setup_writer_db(ea_ledger *l, struct ea_error *err)
 {
     ea_status s;
     bool empty = false;
-    if ((s = open_db(l->path, false, &l->wdb, err)) ||
+    if ((s = open_db(l->path, false, l->busy_ms, &l->wdb, err)) ||
         (s = check_identity(l->wdb, l->path, &empty, err)))
         return s;
     /* journal_mode=WAL writes the header: it fails here, at start, when the
@@ -526,8 +527,10 @@ static int write_rollups(ea_ledger *l, const struct ea_ledger_row *rows, size_t 
 }
 
 /* One transaction for the batch (rows and their sums); on failure nothing
- * of it is kept. */
-static bool write_batch(ea_ledger *l, const struct ea_ledger_row *rows, size_t n, char *why, size_t size)
+ * of it is kept. *busy: it failed because another connection held the
+ * write lock past the busy timeout (worth another try). */
+static bool write_batch(ea_ledger *l, const struct ea_ledger_row *rows, size_t n, char *why, size_t size,
+                        bool *busy)
 {
     int rc = sqlite3_exec(l->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
@@ -538,6 +541,7 @@ static bool write_batch(ea_ledger *l, const struct ea_ledger_row *rows, size_t n
         rc = sqlite3_exec(l->wdb, "COMMIT", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         return true;
+    *busy = (rc & 0xFF) == SQLITE_BUSY;
     snprintf(why, size, "ledger %s: writing %zu rows: %s%s", l->path, n, sqlite3_errmsg(l->wdb),
              (rc & 0xFF) == SQLITE_FULL ? " (the disk is full)" : "");
     if (!sqlite3_get_autocommit(l->wdb))
@@ -561,7 +565,12 @@ static void *writer_main(void *arg)
         l->head = (l->head + n) % l->cap;
         l->count -= n;
         pthread_mutex_unlock(&l->qmu);
-        bool ok = write_batch(l, l->batch, n, why, sizeof why);
+        /* another process holding the write lock (a sqlite3 shell, a
+         * backup) is waited out a few busy timeouts before the batch is
+         * given up; meanwhile the queue fills and drops are counted */
+        bool ok = false, busy = true;
+        for (int attempt = 0; !ok && busy && attempt < EA__LEDGER_BUSY_TRIES; attempt++)
+            ok = write_batch(l, l->batch, n, why, sizeof why, &busy);
         pthread_mutex_lock(&l->qmu);
         if (ok) {
             l->st.written += n;
@@ -608,6 +617,7 @@ ea_status ea_ledger_open(const char *data_dir, const struct ea_ledger_options *o
     l->read_only = o.read_only;
     l->clock_ms = o.clock_ms;
     l->clock_ud = o.clock_ud;
+    l->busy_ms = o.busy_timeout_ms ? o.busy_timeout_ms : EA__LEDGER_BUSY_MS;
     ea_status s;
     if (ea__ledger_config_copy(&l->cfg, o.config) || !(l->dir = ea_strdup(data_dir)) ||
         !(l->path = join_path(data_dir, EA__LEDGER_FILE))) {
@@ -623,7 +633,7 @@ ea_status ea_ledger_open(const char *data_dir, const struct ea_ledger_options *o
             goto out_close;
         }
         bool empty;
-        if ((s = open_db(l->path, true, &l->rdb, err)) || (s = check_identity(l->rdb, l->path, &empty, err)))
+        if ((s = open_db(l->path, true, l->busy_ms, &l->rdb, err)) || (s = check_identity(l->rdb, l->path, &empty, err)))
             goto out_close;
         if (empty) {
             s = ea_error_set(err, EA_EFORMAT, "ledger %s: the file holds no ledger", l->path);
@@ -635,7 +645,7 @@ ea_status ea_ledger_open(const char *data_dir, const struct ea_ledger_options *o
         return EA_OK;
     }
     if ((s = make_dirs(data_dir, err)) || (s = setup_writer_db(l, err)) ||
-        (s = open_db(l->path, false, &l->rdb, err)) || (s = ea__ledger_budget_init(l, l->wdb, err)))
+        (s = open_db(l->path, false, l->busy_ms, &l->rdb, err)) || (s = ea__ledger_budget_init(l, l->wdb, err)))
         goto out_close;
     l->cap = l->cfg.queue_rows ? l->cfg.queue_rows : EA_LEDGER_DEFAULT_QUEUE;
     if (!(l->ring = ea_calloc(l->cap, sizeof *l->ring)) ||

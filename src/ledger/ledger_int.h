@@ -13,7 +13,8 @@
 
 #define EA__LEDGER_FILE "ledger.db"
 #define EA__LEDGER_BATCH_MAX 512      /* rows per transaction at most */
-#define EA__LEDGER_BUSY_MS 5000       /* how long a connection waits for a lock */
+#define EA__LEDGER_BUSY_MS 5000       /* how long a connection waits for a lock (default) */
+#define EA__LEDGER_BUSY_TRIES 4       /* busy timeouts a batch waits before it is given up */
 #define EA__MS_PER_DAY 86400000LL
 #define EA__MS_PER_MINUTE 60000LL
 #define EA__LEDGER_MMAP_BYTES (1LL << 30) /* address space, not memory: pages stay in the page cache */
@@ -41,6 +42,7 @@ struct ea_ledger {
     char *dir, *path;
     struct ea_ledger_config cfg; /* a deep copy */
     bool read_only;
+    uint32_t busy_ms;
     int64_t (*clock_ms)(void *ud);
     void *clock_ud;
 

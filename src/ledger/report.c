@@ -477,7 +477,8 @@ ea_status ea_ledger_report(ea_ledger *l, int64_t since_ms, int64_t until_ms,
         r->groups[i].f = sc.groups[i].a.f;
     }
     r->n_groups = sc.n_groups;
-    qsort(r->groups, r->n_groups, sizeof *r->groups, by_key);
+    if (r->n_groups)
+        qsort(r->groups, r->n_groups, sizeof *r->groups, by_key);
     scan_release(&sc);
     *out = r;
     return EA_OK;

@@ -472,7 +472,7 @@ ea_status ea_ledger_sync_start(ea_ledger *l, const struct ea_ledger_sync_options
         st = ea_error_set(err, EA_EIO, "ledger %s: sync: %s", l->path, sqlite3_errmsg(s->db));
         goto out_destroy;
     }
-    sqlite3_busy_timeout(s->db, EA__LEDGER_BUSY_MS);
+    sqlite3_busy_timeout(s->db, (int)l->busy_ms);
     if ((st = ledger_id(l, s, err)))
         goto out_destroy;
     arg->l = l;

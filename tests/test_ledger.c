@@ -171,7 +171,7 @@ static void config_errors(void)
                                             "output_per_mtok} for a model that is not an upstream)"},
         {"ledger:\n  reference: {model: x}\n", "edgeagent.yaml:24:14: ledger.reference: needs model, "
                                                "input_per_mtok and output_per_mtok"},
-        {"ledger:\n  queue: 0\n", "edgeagent.yaml:24:10: ledger.queue: 0 is out of range (1..1048576)"},
+        {"ledger:\n  queue: 0\n", "edgeagent.yaml:24:10: ledger.queue: 0 is out of range (1..65536)"},
         {"ledger:\n  sync: {endpoint: ftp://x}\n", "edgeagent.yaml:24:20: ledger.sync.endpoint: 'ftp://x' "
                                                    "is not an http:// or https:// URL"},
         {"ledger:\n  sync: {endpoint: 'https://u:p@x/'}\n",
@@ -1410,9 +1410,29 @@ static void cli_report(void)
     ASSERT(strstr(err, "ledger.db") && strstr(err, "No such file"));
     free(out);
     free(err);
-    /* the default directory comes from XDG_DATA_HOME */
-    char parent[4300];
+    /* ledger.data_dir of --config; a bad section is refused with its position */
+    char parent[4300], conf[4400];
     snprintf(parent, sizeof parent, "%s/xdg", d);
+    snprintf(conf, sizeof conf, "%s/edgeagent.yaml", parent);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && printf 'ledger:\\n  data_dir: %s\\n' > '%s' && "
+             "'%s' report --config '%s' --by upstream --json", parent, d, conf, ea_test_binary(), conf);
+    ASSERT_EQ(ea_test_run(cmd, &out, &err), 0);
+    ASSERT(strstr(out, "\"requests\":90,") && strstr(out, "\"by\":\"upstream\""));
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, "printf 'ledger:\\n  data_dri: x\\n' > '%s' && '%s' report --config '%s'",
+             conf, ea_test_binary(), conf);
+    ASSERT_EQ(ea_test_run(cmd, &out, &err), 1);
+    if (!strstr(err, "edgeagent.yaml:2:3: ledger.data_dri: unknown key"))
+        FAIL("report --config with a bad key said: %s", err);
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, "'%s' report --by model", ea_test_binary());
+    ASSERT_EQ(ea_test_run(cmd, &out, &err), 2);
+    ASSERT(strstr(err, "--by takes source, task or upstream"));
+    free(out);
+    free(err);
+    /* the default directory comes from XDG_DATA_HOME */
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/edgeagent' && cp '%s/ledger.db' '%s/edgeagent/' && "
              "XDG_DATA_HOME='%s' '%s' report --json", parent, d, parent, parent, ea_test_binary());
     ASSERT_EQ(ea_test_run(cmd, &out, &err), 0);

@@ -68,7 +68,7 @@ struct ea_ledger_config {
 };
 
 #define EA_LEDGER_DEFAULT_QUEUE 4096u
-#define EA_LEDGER_MAX_QUEUE 1048576u
+#define EA_LEDGER_MAX_QUEUE 65536u   /* x sizeof(struct ea_ledger_row), ~0.9 KB: 59 MB at most */
 #define EA_LEDGER_MAX_USD 1e9 /* the largest cap, price or edge cost accepted */
 
 /* The defaults: no data_dir, edge cost 0, no reference, no budgets. */

@@ -192,6 +192,29 @@ static void config_errors(void)
     }
 }
 
+static void parse_since_names(void)
+{
+    int64_t ms = 0;
+    ASSERT_OK(ea_ledger_parse_since("24h", &ms), &(struct ea_error){.status = EA_OK});
+    ASSERT_EQ(ms, 86400000LL);
+    ASSERT_EQ(ea_ledger_parse_since("90s", &ms), EA_OK);
+    ASSERT_EQ(ms, 90000);
+    ASSERT_EQ(ea_ledger_parse_since("2w", &ms), EA_OK);
+    ASSERT_EQ(ms, 14 * 86400000LL);
+    ASSERT_EQ(ea_ledger_parse_since("all", &ms), EA_OK);
+    ASSERT_EQ(ms, -1);
+    ASSERT_EQ(ea_ledger_parse_since("3650d", &ms), EA_OK);
+    static const char *const bad[] = {"", "h", "0h", "-1h", "1.5h", "24", "24hh", "1y", "3651d",
+                                      "999999999999w", "9999999999999s", " 1h", "all "};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (ea_ledger_parse_since(bad[i], &ms) != EA_EINVAL)
+            FAIL("'%s' was accepted", bad[i]);
+    enum ea_ledger_group_by by;
+    ASSERT_EQ(ea_ledger_group_by_parse("upstream", &by), EA_OK);
+    ASSERT_EQ(by, EA_LEDGER_BY_UPSTREAM);
+    ASSERT_EQ(ea_ledger_group_by_parse("Source", &by), EA_EINVAL);
+}
+
 static void pricing(void)
 {
     struct ea_ledger_config c;
@@ -1441,7 +1464,7 @@ static void cli_report(void)
     free(err);
 }
 
-EA_TESTS(EA_TEST(config_full), EA_TEST(config_errors), EA_TEST(pricing), EA_TEST(rows_roundtrip),
+EA_TESTS(EA_TEST(config_full), EA_TEST(config_errors), EA_TEST(parse_since_names), EA_TEST(pricing), EA_TEST(rows_roundtrip),
          EA_TEST(rows_refused), EA_TEST(savings_by_hand), EA_TEST(report_window_exact), EA_TEST(quantiles_match_sort),
          EA_TEST(queue_full_drops), EA_TEST(writer_waits_out_a_lock), EA_TEST(budget_fifty_threads), EA_TEST(budget_rules),
          EA_TEST(budget_restart), EA_TEST(bad_dirs), EA_TEST(disk_full), EA_TEST(kill9_durability), EA_TEST(sync_exactly_once),

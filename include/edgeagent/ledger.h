@@ -326,7 +326,12 @@ void ea_ledger_report_destroy(struct ea_ledger_report *r); /* NULL-safe */
  * *json owned by the caller: free with ea_free. */
 ea_status ea_ledger_report_json(const struct ea_ledger_report *r, char **json,
                                 struct ea_error *err);
-/* "source", "task", "upstream". */
+/* A window length as `report --since` and the stats route take it: N
+ * followed by s, m, h, d or w (1 second to 10 years), or "all" (*ms = -1).
+ * EA_EINVAL otherwise. */
+ea_status ea_ledger_parse_since(const char *s, int64_t *ms);
+/* "source", "task", "upstream"; and back (EA_EINVAL for another name). */
+ea_status ea_ledger_group_by_parse(const char *s, enum ea_ledger_group_by *by);
 const char *ea_ledger_group_by_name(enum ea_ledger_group_by by);
 
 #ifdef __cplusplus

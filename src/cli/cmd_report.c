@@ -30,7 +30,6 @@ int cmd_report(int argc, char **argv)
 #include "edgeagent/ledger.h"
 
 #define REPORT_PATH_MAX 4096
-#define MAX_SINCE_MS (3650LL * 86400000LL) /* ten years */
 
 static void usage(FILE *f)
 {
@@ -68,32 +67,6 @@ bool cli_ledger_dir(const char *cmd, const char *opt, const char *from_config, c
         cli_errorf(cmd, "the data directory path is too long");
         return false;
     }
-    return true;
-}
-
-/* "24h" -> ms; "all" -> -1. false when it is neither. */
-static bool parse_since(const char *s, int64_t *ms)
-{
-    if (!strcmp(s, "all")) {
-        *ms = -1;
-        return true;
-    }
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *s == '-' || !end[0] || end[1])
-        return false;
-    int64_t unit = 0;
-    switch (*end) {
-    case 's': unit = 1000; break;
-    case 'm': unit = 60000; break;
-    case 'h': unit = 3600000; break;
-    case 'd': unit = 86400000; break;
-    case 'w': unit = 7 * 86400000LL; break;
-    default: return false;
-    }
-    if (v == 0 || v > (unsigned long long)(MAX_SINCE_MS / unit))
-        return false;
-    *ms = (int64_t)v * unit;
     return true;
 }
 
@@ -168,13 +141,7 @@ int cmd_report(int argc, char **argv)
             since_text = argv[++i];
         } else if (!strcmp(a, "--by") && v) {
             i++;
-            if (!strcmp(v, "source"))
-                by = EA_LEDGER_BY_SOURCE;
-            else if (!strcmp(v, "task"))
-                by = EA_LEDGER_BY_TASK;
-            else if (!strcmp(v, "upstream"))
-                by = EA_LEDGER_BY_UPSTREAM;
-            else {
+            if (ea_ledger_group_by_parse(v, &by)) {
                 cli_errorf("report", "--by takes source, task or upstream (got '%s')", v);
                 return 2;
             }
@@ -184,7 +151,7 @@ int cmd_report(int argc, char **argv)
         }
     }
     int64_t since_ms;
-    if (!parse_since(since_text, &since_ms)) {
+    if (ea_ledger_parse_since(since_text, &since_ms)) {
         cli_errorf("report", "--since takes N followed by s, m, h, d or w (up to 10 years), or all "
                              "(got '%s')", since_text);
         return 2;

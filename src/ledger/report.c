@@ -502,6 +502,45 @@ const char *ea_ledger_group_by_name(enum ea_ledger_group_by by)
     return (unsigned)by <= EA_LEDGER_BY_UPSTREAM ? names[by] : "?";
 }
 
+ea_status ea_ledger_group_by_parse(const char *s, enum ea_ledger_group_by *by)
+{
+    for (int i = 0; i <= EA_LEDGER_BY_UPSTREAM; i++)
+        if (s && !strcmp(s, ea_ledger_group_by_name((enum ea_ledger_group_by)i))) {
+            *by = (enum ea_ledger_group_by)i;
+            return EA_OK;
+        }
+    return EA_EINVAL;
+}
+
+#define SINCE_MAX_MS (3650LL * EA__MS_PER_DAY) /* ten years */
+
+ea_status ea_ledger_parse_since(const char *s, int64_t *ms)
+{
+    if (!s)
+        return EA_EINVAL;
+    if (!strcmp(s, "all")) {
+        *ms = -1;
+        return EA_OK;
+    }
+    size_t digits = strspn(s, "0123456789");
+    if (!digits || digits > 12 || !s[digits] || s[digits + 1])
+        return EA_EINVAL;
+    int64_t unit;
+    switch (s[digits]) {
+    case 's': unit = 1000; break;
+    case 'm': unit = EA__MS_PER_MINUTE; break;
+    case 'h': unit = 60 * EA__MS_PER_MINUTE; break;
+    case 'd': unit = EA__MS_PER_DAY; break;
+    case 'w': unit = 7 * EA__MS_PER_DAY; break;
+    default: return EA_EINVAL;
+    }
+    int64_t v = strtoll(s, NULL, 10);
+    if (v <= 0 || v > SINCE_MAX_MS / unit)
+        return EA_EINVAL;
+    *ms = v * unit;
+    return EA_OK;
+}
+
 /* ---- JSON ------------------------------------------------------------------ */
 
 /* %.17g round-trips a double: the figures are unrounded. NAN is null. */

@@ -634,6 +634,41 @@ static void report_window_exact(void)
         snprintf(sql, sizeof sql, "SELECT total_ms FROM requests WHERE %s ORDER BY total_ms LIMIT 1 "
                  "OFFSET %llu", where, (unsigned long long)k);
         ASSERT_NEAR(rep->total.latency_p99_ms, sql_double(db, sql), 0);
+        /* histograms: cumulative counts at each bound */
+        for (int b = 0; b < EA_LEDGER_HIST_BUCKETS; b++) {
+            snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM requests WHERE total_ms <= %u AND %s",
+                     ea_ledger_hist_le_ms[b], where);
+            ASSERT_U64_EQ(rep->total.latency_le[b], (uint64_t)sql_double(db, sql));
+            snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM requests WHERE ttft_ms <= %u AND %s",
+                     ea_ledger_hist_le_ms[b], where);
+            ASSERT_U64_EQ(rep->total.ttft_le[b], (uint64_t)sql_double(db, sql));
+        }
+        ASSERT(rep->total.latency_le[EA_LEDGER_HIST_BUCKETS - 1] > 0);
+        /* privacy entities per type, from the rows' JSON */
+        snprintf(sql, sizeof sql, "SELECT COALESCE(SUM(json_extract(privacy, '$.email')), 0) FROM requests "
+                 "WHERE %s", where);
+        double email = sql_double(db, sql);
+        snprintf(sql, sizeof sql, "SELECT COALESCE(SUM(json_extract(privacy, '$.phone_number')), 0) "
+                 "FROM requests WHERE %s", where);
+        double phone = sql_double(db, sql);
+        if (w == 0)
+            ASSERT(email > 0 && phone > 0); /* the wide window has both */
+        size_t ek = 0;
+        if (email > 0) {
+            ASSERT(ek < rep->n_entities);
+            ASSERT_STR_EQ(rep->entities[ek].type, "email");
+            ASSERT_U64_EQ(rep->entities[ek].count, (uint64_t)email);
+            ek++;
+        }
+        if (phone > 0) {
+            ASSERT(ek < rep->n_entities);
+            ASSERT_STR_EQ(rep->entities[ek].type, "phone_number");
+            ASSERT_U64_EQ(rep->entities[ek].count, (uint64_t)phone);
+            ek++;
+        }
+        /* a type whose counts are all 0 may be listed with 0 */
+        for (; ek < rep->n_entities; ek++)
+            ASSERT_U64_EQ(rep->entities[ek].count, 0);
         snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM requests WHERE upstream = 'mini' AND %s", where);
         double mini = sql_double(db, sql);
         uint64_t got = 0;

@@ -282,6 +282,12 @@ void ea_ledger_sync_stats(ea_ledger *l, struct ea_ledger_sync_stats *out);
 
 enum ea_ledger_group_by { EA_LEDGER_BY_SOURCE, EA_LEDGER_BY_TASK, EA_LEDGER_BY_UPSTREAM };
 
+/* Histogram bounds (ms) of latency and TTFT: cumulative buckets, bucket i
+ * counts the values <= ea_ledger_hist_le_ms[i] (+Inf: the count itself).
+ * The summary sync uses the same bounds. */
+#define EA_LEDGER_HIST_BUCKETS 11
+extern const unsigned ea_ledger_hist_le_ms[EA_LEDGER_HIST_BUCKETS];
+
 /* Figures over a set of rows. Latencies in ms; quantiles are nearest-rank
  * (the smallest value with at least q of the rows at or below it). */
 struct ea_ledger_figures {
@@ -293,6 +299,7 @@ struct ea_ledger_figures {
     double latency_p50_ms, latency_p95_ms, latency_p99_ms;
     uint64_t ttft_count;                       /* rows with a first token */
     double ttft_p50_ms, ttft_p95_ms, ttft_p99_ms;
+    uint64_t latency_le[EA_LEDGER_HIST_BUCKETS], ttft_le[EA_LEDGER_HIST_BUCKETS]; /* cumulative */
     double cost_usd;          /* every row's cost */
     double cloud_cost_usd;    /* rows on the cloud tier */
     double edge_cost_usd;     /* rows on the device and edge-node tiers */
@@ -307,12 +314,21 @@ struct ea_ledger_report_group {
     struct ea_ledger_figures f;
 };
 
+struct ea_ledger_entity_total {
+    char type[EA_LEDGER_ENTITY_NAME_MAX + 1];
+    uint64_t count;
+};
+
 struct ea_ledger_report {
     int64_t since_ms, until_ms;      /* the window: since <= time < until */
     enum ea_ledger_group_by by;
     struct ea_ledger_figures total;
     struct ea_ledger_report_group *groups; /* by key, in name order */
     size_t n_groups;
+    /* privacy entities found in the window's requests, per type, in name
+     * order (all groups together) */
+    struct ea_ledger_entity_total *entities;
+    size_t n_entities;
 };
 
 /* Rows with since_ms <= time_ms < until_ms (until 0 = the clock's now).

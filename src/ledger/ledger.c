@@ -227,6 +227,12 @@ static const char schema_sql[] =
     " cost_usd REAL NOT NULL,"
     " counterfactual_usd REAL NOT NULL,"
     " PRIMARY KEY (minute, tier, task, upstream)) WITHOUT ROWID;"
+    /* privacy entity counts per UTC minute and type, the same way */
+    "CREATE TABLE IF NOT EXISTS rollup_privacy ("
+    " minute INTEGER NOT NULL,"
+    " type TEXT NOT NULL,"
+    " count INTEGER NOT NULL,"
+    " PRIMARY KEY (minute, type)) WITHOUT ROWID;"
     /* the summary sync: summaries waiting to be sent, in order, and where
      * the last one ended (sync.c) */
     "CREATE TABLE IF NOT EXISTS sync_outbox ("
@@ -258,6 +264,10 @@ static const char rollup_sql[] =
     " cached_prompt_tokens = cached_prompt_tokens + excluded.cached_prompt_tokens,"
     " cost_usd = cost_usd + excluded.cost_usd,"
     " counterfactual_usd = counterfactual_usd + excluded.counterfactual_usd";
+
+static const char privacy_sql[] =
+    "INSERT INTO rollup_privacy (minute, type, count) VALUES (?,?,?)"
+    " ON CONFLICT (minute, type) DO UPDATE SET count = count + excluded.count";
 
 static ea_status db_fail(struct ea_error *err, sqlite3 *db, const char *path, const char *doing)
 {
@@ -401,7 +411,8 @@ static ea_status setup_writer_db(ea_ledger *l, struct ea_error *err)
         return s;
     }
     if (sqlite3_prepare_v3(l->wdb, insert_sql, -1, SQLITE_PREPARE_PERSISTENT, &l->ins, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v3(l->wdb, rollup_sql, -1, SQLITE_PREPARE_PERSISTENT, &l->rollup, NULL) != SQLITE_OK)
+        sqlite3_prepare_v3(l->wdb, rollup_sql, -1, SQLITE_PREPARE_PERSISTENT, &l->rollup, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(l->wdb, privacy_sql, -1, SQLITE_PREPARE_PERSISTENT, &l->privacy, NULL) != SQLITE_OK)
         return db_fail(err, l->wdb, l->path, "preparing the inserts");
     return EA_OK;
 }
@@ -526,6 +537,40 @@ static int write_rollups(ea_ledger *l, const struct ea_ledger_row *rows, size_t 
     return rc;
 }
 
+/* The batch's entity counts per (minute, type), then one upsert each. */
+static int write_privacy(ea_ledger *l, const struct ea_ledger_row *rows, size_t n)
+{
+    size_t m = 0;
+    struct ea__entity_sum *sums = l->entity_sums;
+    for (size_t i = 0; i < n; i++) {
+        int64_t minute = ea__ledger_minute(rows[i].time_ms);
+        for (uint32_t j = 0; j < rows[i].n_entities; j++) {
+            const struct ea_ledger_entity_count *e = &rows[i].entities[j];
+            size_t k = m;
+            while (k > 0 && !(sums[k - 1].minute == minute && !strcmp(sums[k - 1].type, e->type)))
+                k--;
+            if (k == 0) {
+                sums[m].minute = minute;
+                memcpy(sums[m].type, e->type, sizeof sums[m].type);
+                sums[m].count = 0;
+                k = ++m;
+            }
+            sums[k - 1].count += e->count;
+        }
+    }
+    int rc = SQLITE_OK;
+    for (size_t k = 0; k < m && rc == SQLITE_OK; k++) {
+        sqlite3_bind_int64(l->privacy, 1, sums[k].minute);
+        sqlite3_bind_text(l->privacy, 2, sums[k].type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(l->privacy, 3, (int64_t)sums[k].count);
+        rc = sqlite3_step(l->privacy);
+        sqlite3_reset(l->privacy);
+        if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+    }
+    return rc;
+}
+
 /* One transaction for the batch (rows and their sums); on failure nothing
  * of it is kept. *busy: it failed because another connection held the
  * write lock past the busy timeout (worth another try). */
@@ -537,6 +582,8 @@ static bool write_batch(ea_ledger *l, const struct ea_ledger_row *rows, size_t n
         rc = bind_row(l->ins, &rows[i]);
     if (rc == SQLITE_OK)
         rc = write_rollups(l, rows, n);
+    if (rc == SQLITE_OK)
+        rc = write_privacy(l, rows, n);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(l->wdb, "COMMIT", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
@@ -650,7 +697,9 @@ ea_status ea_ledger_open(const char *data_dir, const struct ea_ledger_options *o
     l->cap = l->cfg.queue_rows ? l->cfg.queue_rows : EA_LEDGER_DEFAULT_QUEUE;
     if (!(l->ring = ea_calloc(l->cap, sizeof *l->ring)) ||
         !(l->batch = ea_calloc(EA__LEDGER_BATCH_MAX, sizeof *l->batch)) ||
-        !(l->sums = ea_calloc(EA__LEDGER_BATCH_MAX, sizeof *l->sums))) {
+        !(l->sums = ea_calloc(EA__LEDGER_BATCH_MAX, sizeof *l->sums)) ||
+        !(l->entity_sums = ea_calloc((size_t)EA__LEDGER_BATCH_MAX * EA_LEDGER_ENTITY_TYPES,
+                                     sizeof *l->entity_sums))) {
         s = ea_error_set(err, EA_ENOMEM, "ledger: out of memory for a queue of %zu rows", l->cap);
         goto out_close;
     }
@@ -680,6 +729,7 @@ void ea_ledger_close(ea_ledger *l)
     }
     sqlite3_finalize(l->ins);
     sqlite3_finalize(l->rollup);
+    sqlite3_finalize(l->privacy);
     sqlite3_close(l->wdb);
     sqlite3_close(l->rdb);
     ea__ledger_budget_release(l);
@@ -687,6 +737,7 @@ void ea_ledger_close(ea_ledger *l)
     ea_free(l->ring);
     ea_free(l->batch);
     ea_free(l->sums);
+    ea_free(l->entity_sums);
     ea_free(l->dir);
     ea_free(l->path);
     pthread_mutex_destroy(&l->rmu);

@@ -38,6 +38,13 @@ struct ea__rollup {
     double cost_usd, counterfactual_usd;
 };
 
+/* One rollup_privacy row being summed from a batch. */
+struct ea__entity_sum {
+    int64_t minute;
+    char type[EA_LEDGER_ENTITY_NAME_MAX + 1];
+    uint64_t count;
+};
+
 struct ea_ledger {
     char *dir, *path;
     struct ea_ledger_config cfg; /* a deep copy */
@@ -53,8 +60,9 @@ struct ea_ledger {
     /* the writer: wdb and ins are used by the writer thread only (and by
      * open before it starts) */
     sqlite3 *wdb;
-    sqlite3_stmt *ins, *rollup;
+    sqlite3_stmt *ins, *rollup, *privacy;
     struct ea__rollup *sums;     /* EA__LEDGER_BATCH_MAX */
+    struct ea__entity_sum *entity_sums; /* EA__LEDGER_BATCH_MAX x EA_LEDGER_ENTITY_TYPES */
     pthread_t thread;
     bool thread_started;
     pthread_mutex_t qmu;

@@ -23,6 +23,19 @@
 #define REPORT_JSON_MAX ((size_t)64 << 20)
 #define FIRST_TABLE_SIZE 64u          /* group hash slots; a power of two */
 
+const unsigned ea_ledger_hist_le_ms[EA_LEDGER_HIST_BUCKETS] = {25,   50,   100,  250,   500,  1000,
+                                                                2500, 5000, 10000, 30000, 60000};
+
+/* The bucket of v: the first bound at or above it (EA_LEDGER_HIST_BUCKETS:
+ * above them all, the +Inf bucket). */
+static int bucket_of(double v)
+{
+    int i = 0;
+    while (i < EA_LEDGER_HIST_BUCKETS && !(v <= ea_ledger_hist_le_ms[i]))
+        i++;
+    return i;
+}
+
 struct acc {
     struct ea_ledger_figures f;
     double *lat, *ttft;
@@ -41,6 +54,8 @@ struct scan {
     uint32_t *table; /* group index + 1; 0 = empty */
     size_t table_size;
     size_t by_tier[3]; /* --by source: group index + 1 of each tier, 0 = not yet */
+    struct ea_ledger_entity_total *entities;
+    size_t n_entities, cap_entities;
 };
 
 static ea_status push(double **v, size_t *n, size_t *cap, double x)
@@ -148,12 +163,21 @@ static void add_sums(struct acc *a, const struct sums *r)
     f->counterfactual_usd += r->counterfactual;
 }
 
+/* Histogram counts are per bucket here; finish() makes them cumulative. */
 static ea_status add_latency(struct acc *a, double total, bool has_ttft, double ttft)
 {
     if (push(&a->lat, &a->n_lat, &a->cap_lat, total))
         return EA_ENOMEM;
-    if (has_ttft && push(&a->ttft, &a->n_ttft, &a->cap_ttft, ttft))
-        return EA_ENOMEM;
+    int b = bucket_of(total);
+    if (b < EA_LEDGER_HIST_BUCKETS)
+        a->f.latency_le[b]++;
+    if (has_ttft) {
+        if (push(&a->ttft, &a->n_ttft, &a->cap_ttft, ttft))
+            return EA_ENOMEM;
+        b = bucket_of(ttft);
+        if (b < EA_LEDGER_HIST_BUCKETS)
+            a->f.ttft_le[b]++;
+    }
     return EA_OK;
 }
 
@@ -218,6 +242,10 @@ static void finish(struct acc *a)
     f->savings_usd = f->counterfactual_usd - f->cost_usd;
     f->savings_pct = f->counterfactual_usd > 0 ? 100.0 * f->savings_usd / f->counterfactual_usd : 0;
     f->edge_share = f->requests ? (double)f->edge_requests / (double)f->requests : 0;
+    for (int i = 1; i < EA_LEDGER_HIST_BUCKETS; i++) {
+        f->latency_le[i] += f->latency_le[i - 1];
+        f->ttft_le[i] += f->ttft_le[i - 1];
+    }
     ea_free(a->lat);
     ea_free(a->ttft);
     a->lat = a->ttft = NULL;
@@ -233,6 +261,13 @@ static void scan_release(struct scan *sc)
     }
     ea_free(sc->groups);
     ea_free(sc->table);
+    ea_free(sc->entities);
+}
+
+static int by_type(const void *a, const void *b)
+{
+    return strcmp(((const struct ea_ledger_entity_total *)a)->type,
+                  ((const struct ea_ledger_entity_total *)b)->type);
 }
 
 static int by_key(const void *a, const void *b)
@@ -414,6 +449,59 @@ static ea_status scan_latencies(ea_ledger *l, int64_t since, int64_t until, enum
     return s;
 }
 
+/* Entity counts per type: from rollup_privacy (minutes [a, b)) or from the
+ * rows' privacy objects (times [a, b)). */
+static const char privacy_rollup_sql[] =
+    "SELECT type, SUM(count) FROM rollup_privacy WHERE minute >= ? AND minute < ? GROUP BY type";
+static const char privacy_rows_sql[] =
+    "SELECT j.key, SUM(j.value) FROM requests AS r, json_each(r.privacy) AS j"
+    " WHERE r.time_ms >= ? AND r.time_ms < ? AND r.privacy != '{}' GROUP BY j.key";
+
+static ea_status scan_entities(ea_ledger *l, const char *sql, int64_t a, int64_t b, struct scan *sc,
+                               struct ea_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(l->rdb, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(l, err);
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, b);
+    ea_status s = EA_OK;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *type = (const char *)sqlite3_column_text(st, 0);
+        uint64_t n = (uint64_t)sqlite3_column_int64(st, 1);
+        if (!type)
+            continue;
+        size_t i = 0;
+        while (i < sc->n_entities && strcmp(sc->entities[i].type, type))
+            i++;
+        if (i == sc->n_entities) {
+            if (sc->n_entities >= REPORT_MAX_GROUPS) {
+                s = group_fail(EA_ETOOBIG, err);
+                break;
+            }
+            if (sc->n_entities == sc->cap_entities) {
+                size_t c = sc->cap_entities ? sc->cap_entities * 2 : 16;
+                struct ea_ledger_entity_total *p = ea_realloc(sc->entities, c * sizeof *p);
+                if (!p) {
+                    s = group_fail(EA_ENOMEM, err);
+                    break;
+                }
+                sc->entities = p;
+                sc->cap_entities = c;
+            }
+            memset(&sc->entities[i], 0, sizeof sc->entities[i]);
+            snprintf(sc->entities[i].type, sizeof sc->entities[i].type, "%s", type);
+            sc->n_entities++;
+        }
+        sc->entities[i].count += n;
+    }
+    if (!s && rc != SQLITE_DONE)
+        s = sql_fail(l, err);
+    sqlite3_finalize(st);
+    return s;
+}
+
 /* The first whole minute at or after t (t > 0), without overflowing. */
 static int64_t first_minute(int64_t t)
 {
@@ -432,10 +520,13 @@ static ea_status run_scan(ea_ledger *l, int64_t since, int64_t until, enum ea_le
     int64_t m1 = ea__ledger_minute(until);
     if (m0 < m1) {
         if (!(s = scan_sums(l, rollup_sql[by], m0, m1, by, sc, err)) &&
-            !(s = scan_sums(l, rows_sql[by], since, m0 * EA__MS_PER_MINUTE, by, sc, err)))
-            s = scan_sums(l, rows_sql[by], m1 * EA__MS_PER_MINUTE, until, by, sc, err);
-    } else {
-        s = scan_sums(l, rows_sql[by], since, until, by, sc, err);
+            !(s = scan_sums(l, rows_sql[by], since, m0 * EA__MS_PER_MINUTE, by, sc, err)) &&
+            !(s = scan_sums(l, rows_sql[by], m1 * EA__MS_PER_MINUTE, until, by, sc, err)) &&
+            !(s = scan_entities(l, privacy_rollup_sql, m0, m1, sc, err)) &&
+            !(s = scan_entities(l, privacy_rows_sql, since, m0 * EA__MS_PER_MINUTE, sc, err)))
+            s = scan_entities(l, privacy_rows_sql, m1 * EA__MS_PER_MINUTE, until, sc, err);
+    } else if (!(s = scan_sums(l, rows_sql[by], since, until, by, sc, err))) {
+        s = scan_entities(l, privacy_rows_sql, since, until, sc, err);
     }
     if (!s)
         s = scan_latencies(l, since, until, by, sc, err);
@@ -479,6 +570,11 @@ ea_status ea_ledger_report(ea_ledger *l, int64_t since_ms, int64_t until_ms,
     r->n_groups = sc.n_groups;
     if (r->n_groups)
         qsort(r->groups, r->n_groups, sizeof *r->groups, by_key);
+    r->entities = sc.entities; /* the report takes them */
+    r->n_entities = sc.n_entities;
+    sc.entities = NULL;
+    if (r->n_entities)
+        qsort(r->entities, r->n_entities, sizeof *r->entities, by_type);
     scan_release(&sc);
     *out = r;
     return EA_OK;
@@ -493,6 +589,7 @@ void ea_ledger_report_destroy(struct ea_ledger_report *r)
     if (!r)
         return;
     ea_free(r->groups);
+    ea_free(r->entities);
     ea_free(r);
 }
 
@@ -556,6 +653,14 @@ static ea_status u64(struct ea_buf *b, const char *name, uint64_t v)
     return ea__buf_printf(b, "\"%s\":%llu", name, (unsigned long long)v);
 }
 
+static ea_status le(struct ea_buf *b, const uint64_t *v)
+{
+    ea_status s = ea__buf_puts(b, ",\"le\":[");
+    for (int i = 0; i < EA_LEDGER_HIST_BUCKETS && !s; i++)
+        s = ea__buf_printf(b, "%s%llu", i ? "," : "", (unsigned long long)v[i]);
+    return s ? s : ea__buf_putc(b, ']');
+}
+
 static ea_status figures_json(struct ea_buf *b, const struct ea_ledger_figures *f)
 {
     ea_status s = EA_OK;
@@ -576,11 +681,11 @@ static ea_status figures_json(struct ea_buf *b, const struct ea_ledger_figures *
     P(u64(b, "cached_prompt", f->cached_prompt_tokens)); P(ea__buf_puts(b, "},\"latency_ms\":{"));
     P(num(b, "p50", f->latency_p50_ms)); P(ea__buf_putc(b, ','));
     P(num(b, "p95", f->latency_p95_ms)); P(ea__buf_putc(b, ','));
-    P(num(b, "p99", f->latency_p99_ms)); P(ea__buf_puts(b, "},\"ttft_ms\":{"));
+    P(num(b, "p99", f->latency_p99_ms)); P(le(b, f->latency_le)); P(ea__buf_puts(b, "},\"ttft_ms\":{"));
     P(u64(b, "count", f->ttft_count)); P(ea__buf_putc(b, ','));
     P(num(b, "p50", f->ttft_p50_ms)); P(ea__buf_putc(b, ','));
     P(num(b, "p95", f->ttft_p95_ms)); P(ea__buf_putc(b, ','));
-    P(num(b, "p99", f->ttft_p99_ms)); P(ea__buf_puts(b, "},"));
+    P(num(b, "p99", f->ttft_p99_ms)); P(le(b, f->ttft_le)); P(ea__buf_puts(b, "},"));
     P(num(b, "cost_usd", f->cost_usd)); P(ea__buf_putc(b, ','));
     P(num(b, "cloud_cost_usd", f->cloud_cost_usd)); P(ea__buf_putc(b, ','));
     P(num(b, "edge_cost_usd", f->edge_cost_usd)); P(ea__buf_putc(b, ','));
@@ -608,9 +713,18 @@ ea_status ea_ledger_report_json(const struct ea_ledger_report *r, char **json, s
     iso_time(r->since_ms, since, sizeof since);
     iso_time(r->until_ms, until, sizeof until);
     ea_status s = ea__buf_printf(&b, "{\"since_ms\":%lld,\"until_ms\":%lld,\"since\":\"%s\",\"until\":\"%s\","
-                                 "\"by\":\"%s\",\"total\":{",
+                                 "\"by\":\"%s\",\"histogram_le_ms\":[",
                                  (long long)r->since_ms, (long long)r->until_ms, since, until,
                                  ea_ledger_group_by_name(r->by));
+    for (int i = 0; i < EA_LEDGER_HIST_BUCKETS && !s; i++)
+        s = ea__buf_printf(&b, "%s%u", i ? "," : "", ea_ledger_hist_le_ms[i]);
+    if (!s)
+        s = ea__buf_puts(&b, "],\"privacy\":{");
+    for (size_t i = 0; i < r->n_entities && !s; i++)
+        s = ea__buf_printf(&b, "%s\"%s\":%llu", i ? "," : "", r->entities[i].type,
+                           (unsigned long long)r->entities[i].count); /* types are [a-z0-9_] */
+    if (!s)
+        s = ea__buf_puts(&b, "},\"total\":{");
     if (!s)
         s = figures_json(&b, &r->total);
     if (!s)

@@ -33,10 +33,9 @@
 #define SYNC_HEADER_MAX 4096
 #define SYNC_ID_BYTES 16
 
-/* Cumulative histogram bounds in ms (Prometheus "le" buckets; +Inf is the
- * group's request count). */
-static const unsigned bounds_ms[] = {25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000};
-#define N_BOUNDS (sizeof bounds_ms / sizeof bounds_ms[0])
+/* Cumulative histogram buckets (Prometheus "le"; +Inf is the group's
+ * count): ea_ledger_hist_le_ms, which group_sql spells out. */
+#define N_BOUNDS EA_LEDGER_HIST_BUCKETS
 
 struct ea__sync {
     char *endpoint, *api_key, *ca_file;
@@ -144,6 +143,7 @@ static ea_status ledger_id(ea_ledger *l, struct ea__sync *s, struct ea_error *er
     return EA_OK;
 }
 
+/* The <= bounds below are ea_ledger_hist_le_ms (report.c), in order. */
 static const char group_sql[] =
     "SELECT task, tier, COUNT(*), SUM(outcome = 'ok'), SUM(estimated), SUM(fallbacks), SUM(hedges),"
     " SUM(attempts), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_prompt_tokens),"
@@ -164,7 +164,7 @@ static ea_status summary_json(sqlite3 *db, const char *id, int64_t seq, int64_t 
                                  id, (long long)seq, id, (long long)seq, (long long)start_ms,
                                  (long long)end_ms);
     for (size_t i = 0; i < N_BOUNDS && !s; i++)
-        s = ea__buf_printf(b, "%s%u", i ? "," : "", bounds_ms[i]);
+        s = ea__buf_printf(b, "%s%u", i ? "," : "", ea_ledger_hist_le_ms[i]);
     if (!s)
         s = ea__buf_puts(b, "],\"groups\":[");
     sqlite3_stmt *st = NULL;

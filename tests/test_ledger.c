@@ -569,6 +569,62 @@ static void savings_by_hand(void)
     ea_ledger_close(l);
 }
 
+/* The time series for charts: each point equals SQL over its minutes. */
+static void series_points(void)
+{
+    const char *dir = fresh_dir("series");
+    struct ea_ledger_config c;
+    ea_ledger_config_init(&c);
+    c.has_reference = true;
+    c.reference_price = (struct ea_upstream_price){2.5, 10};
+    ea_ledger *l = open_ledger(dir, &c);
+    struct ea_error e = {0};
+    const int64_t base = 1800000000000LL;
+    for (int i = 0; i < 700; i++) {
+        struct ea_ledger_row r;
+        fill_row(&r, i);
+        r.time_ms = base + (int64_t)((i * 7919) % 700) * 1003; /* ~12 minutes, out of order */
+        ASSERT_OK(ea_ledger_record(l, &r, &e), &e);
+    }
+    ASSERT_OK(ea_ledger_flush(l, 10000), &e);
+    char *json = NULL;
+    ASSERT_OK(ea_ledger_series_json(l, base + 30000, base + 14 * 60000, 3 * 60000, &json, &e), &e);
+    json_error_t je;
+    json_t *root = json_loads(json, 0, &je);
+    if (!root)
+        FAIL("series JSON: %s", je.text);
+    ASSERT_EQ(json_integer_value(json_object_get(root, "since_ms")), base);
+    json_t *pts = json_object_get(root, "points");
+    ASSERT_EQ(json_array_size(pts), 5); /* 14 minutes in steps of 3 */
+    sqlite3 *db = open_raw(dir);
+    uint64_t all = 0;
+    for (size_t i = 0; i < json_array_size(pts); i++) {
+        json_t *p = json_array_get(pts, i);
+        int64_t t = json_integer_value(json_object_get(p, "t"));
+        ASSERT_EQ(t, base + (int64_t)i * 180000);
+        char sql[256];
+        static const char *const tiers[] = {"device", "edge-node", "cloud"};
+        for (int k = 0; k < 3; k++) {
+            snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM requests WHERE tier = '%s' AND time_ms >= %lld "
+                     "AND time_ms < %lld", tiers[k], (long long)t, (long long)(t + 180000));
+            uint64_t n = (uint64_t)sql_double(db, sql);
+            ASSERT_U64_EQ(json_integer_value(json_object_get(json_object_get(p, "requests"), tiers[k])), n);
+            all += n;
+        }
+        snprintf(sql, sizeof sql, "SELECT TOTAL(counterfactual_usd) - TOTAL(cost_usd) FROM requests WHERE "
+                 "time_ms >= %lld AND time_ms < %lld", (long long)t, (long long)(t + 180000));
+        double sav = sql_double(db, sql);
+        ASSERT_NEAR(json_number_value(json_object_get(p, "savings_usd")), sav, 1e-9 * fabs(sav) + 1e-12);
+    }
+    ASSERT_U64_EQ(all, 700);
+    sqlite3_close(db);
+    json_decref(root);
+    ea_free(json);
+    ASSERT_EQ(ea_ledger_series_json(l, base, base + 60000, 1000, &json, &e), EA_EINVAL);
+    ASSERT_EQ(ea_ledger_series_json(l, base, base + 100000LL * 60000, 60000, &json, &e), EA_EINVAL);
+    ea_ledger_close(l);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -1500,7 +1556,7 @@ static void cli_report(void)
 }
 
 EA_TESTS(EA_TEST(config_full), EA_TEST(config_errors), EA_TEST(parse_since_names), EA_TEST(pricing), EA_TEST(rows_roundtrip),
-         EA_TEST(rows_refused), EA_TEST(savings_by_hand), EA_TEST(report_window_exact), EA_TEST(quantiles_match_sort),
+         EA_TEST(rows_refused), EA_TEST(savings_by_hand), EA_TEST(report_window_exact), EA_TEST(series_points), EA_TEST(quantiles_match_sort),
          EA_TEST(queue_full_drops), EA_TEST(writer_waits_out_a_lock), EA_TEST(budget_fifty_threads), EA_TEST(budget_rules),
          EA_TEST(budget_restart), EA_TEST(bad_dirs), EA_TEST(disk_full), EA_TEST(kill9_durability), EA_TEST(sync_exactly_once),
          EA_TEST(cli_report))

@@ -342,6 +342,19 @@ void ea_ledger_report_destroy(struct ea_ledger_report *r); /* NULL-safe */
  * *json owned by the caller: free with ea_free. */
 ea_status ea_ledger_report_json(const struct ea_ledger_report *r, char **json,
                                 struct ea_error *err);
+/* Figures over time for charts (the dashboard: edge and cloud share, cost
+ * and savings, errors and fallbacks), from the per-minute sums: one point
+ * per step over whole minutes (since rounded down, until rounded up to a
+ * minute; until 0 = now), empty steps included:
+ *   {"since_ms","until_ms","step_ms","points":[{"t", "requests":{"device",
+ *    "edge-node","cloud"}, "errors", "fallbacks", "cost_usd", "cloud_cost_usd",
+ *    "counterfactual_usd", "savings_usd"}, ...]}
+ * step_ms: a multiple of 60000; at most EA_LEDGER_SERIES_MAX points (else
+ * EA_EINVAL). *json owned by the caller: ea_free. */
+#define EA_LEDGER_SERIES_MAX 10000
+ea_status ea_ledger_series_json(ea_ledger *l, int64_t since_ms, int64_t until_ms, int64_t step_ms,
+                                char **json, struct ea_error *err);
+
 /* A window length as `report --since` and the stats route take it: N
  * followed by s, m, h, d or w (1 second to 10 years), or "all" (*ms = -1).
  * EA_EINVAL otherwise. */

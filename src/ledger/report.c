@@ -750,3 +750,95 @@ ea_status ea_ledger_report_json(const struct ea_ledger_report *r, char **json, s
     *json = ea__buf_steal(&b);
     return EA_OK;
 }
+
+/* ---- series ------------------------------------------------------------------ */
+
+struct point {
+    uint64_t requests[3], errors, fallbacks;
+    double cost, cloud_cost, counterfactual;
+};
+
+static const char series_sql[] =
+    "SELECT (minute - ?1) / ?2, tier, SUM(requests), SUM(requests - ok), SUM(fallbacks), SUM(cost_usd),"
+    " SUM(counterfactual_usd) FROM rollup_minute WHERE minute >= ?1 AND minute < ?3 GROUP BY 1, 2";
+
+ea_status ea_ledger_series_json(ea_ledger *l, int64_t since_ms, int64_t until_ms, int64_t step_ms,
+                                char **json, struct ea_error *err)
+{
+    *json = NULL;
+    if (!l)
+        return ea_error_set(err, EA_EINVAL, "ledger series: no ledger");
+    if (!until_ms)
+        until_ms = ea__ledger_now(l);
+    if (step_ms < EA__MS_PER_MINUTE || step_ms % EA__MS_PER_MINUTE || since_ms < 0 || until_ms <= since_ms)
+        return ea_error_set(err, EA_EINVAL, "ledger series: the step must be whole minutes and the "
+                            "window not empty");
+    int64_t step = step_ms / EA__MS_PER_MINUTE;
+    int64_t m0 = ea__ledger_minute(since_ms), m1 = first_minute(until_ms);
+    int64_t n = (m1 - m0 + step - 1) / step;
+    if (n > EA_LEDGER_SERIES_MAX)
+        return ea_error_set(err, EA_EINVAL, "ledger series: more than %d points: take a longer step",
+                            EA_LEDGER_SERIES_MAX);
+    struct point *pts = ea_calloc((size_t)n, sizeof *pts);
+    if (!pts)
+        return ea_error_set(err, EA_ENOMEM, "ledger series: out of memory");
+    ea_status s = EA_OK;
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&l->rmu);
+    if (sqlite3_prepare_v2(l->rdb, series_sql, -1, &st, NULL) != SQLITE_OK) {
+        s = sql_fail(l, err);
+    } else {
+        sqlite3_bind_int64(st, 1, m0);
+        sqlite3_bind_int64(st, 2, step);
+        sqlite3_bind_int64(st, 3, m1);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t b = sqlite3_column_int64(st, 0);
+            if (b < 0 || b >= n)
+                continue;
+            struct point *p = &pts[b];
+            int tier = ea__ledger_tier_parse((const char *)sqlite3_column_text(st, 1));
+            if (tier < 0)
+                tier = EA_TIER_CLOUD; /* as tier_of */
+            uint64_t req = (uint64_t)sqlite3_column_int64(st, 2);
+            double cost = sqlite3_column_double(st, 5);
+            p->requests[tier] += req;
+            p->errors += (uint64_t)sqlite3_column_int64(st, 3);
+            p->fallbacks += (uint64_t)sqlite3_column_int64(st, 4);
+            p->cost += cost;
+            if (tier == EA_TIER_CLOUD)
+                p->cloud_cost += cost;
+            p->counterfactual += sqlite3_column_double(st, 6);
+        }
+        if (rc != SQLITE_DONE)
+            s = sql_fail(l, err);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&l->rmu);
+    struct ea_buf b;
+    ea__buf_init(&b, REPORT_JSON_MAX);
+    if (!s)
+        s = ea__buf_printf(&b, "{\"since_ms\":%lld,\"until_ms\":%lld,\"step_ms\":%lld,\"points\":[",
+                           (long long)(m0 * EA__MS_PER_MINUTE), (long long)(m1 * EA__MS_PER_MINUTE),
+                           (long long)step_ms);
+    for (int64_t i = 0; i < n && !s; i++) {
+        const struct point *p = &pts[i];
+        s = ea__buf_printf(&b, "%s{\"t\":%lld,\"requests\":{\"device\":%llu,\"edge-node\":%llu,\"cloud\":%llu},"
+                           "\"errors\":%llu,\"fallbacks\":%llu,\"cost_usd\":%.17g,\"cloud_cost_usd\":%.17g,"
+                           "\"counterfactual_usd\":%.17g,\"savings_usd\":%.17g}",
+                           i ? "," : "", (long long)((m0 + i * step) * EA__MS_PER_MINUTE),
+                           (unsigned long long)p->requests[0], (unsigned long long)p->requests[1],
+                           (unsigned long long)p->requests[2], (unsigned long long)p->errors,
+                           (unsigned long long)p->fallbacks, p->cost, p->cloud_cost, p->counterfactual,
+                           p->counterfactual - p->cost);
+    }
+    if (!s)
+        s = ea__buf_puts(&b, "]}");
+    ea_free(pts);
+    if (s) {
+        ea__buf_release(&b);
+        return err && err->status ? s : ea_error_set(err, s, "ledger series: out of memory");
+    }
+    *json = ea__buf_steal(&b);
+    return EA_OK;
+}

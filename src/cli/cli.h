@@ -27,6 +27,7 @@ int cmd_pull(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Prints "edgeagent: <cmd>: <detail>" on one line (control bytes replaced). */
 void cli_error(const char *cmd, const struct ea_error *err);
@@ -93,6 +94,14 @@ bool cli_store_dir(const char *cmd, const char *opt, char *out, size_t size);
 const char *cli_take_models_dir(int *argc, char **argv);
 bool cli_resolve_model(const char *cmd, const char *arg, const char *models_dir, char *out,
                        size_t size);
+
+/* ---- the ledger (cmd_report.c) -------------------------------------------- */
+
+/* The ledger's data directory: opt (--data-dir) if given, else from_config
+ * (ledger.data_dir), else $XDG_DATA_HOME/edgeagent, else
+ * ~/.local/share/edgeagent. false (after printing an error) when none can
+ * be formed. Built with EA_HAVE_NET only. */
+bool cli_ledger_dir(const char *cmd, const char *opt, const char *from_config, char *out, size_t size);
 
 /* ---- progress on stderr (progress.c) --------------------------------------- */
 

@@ -1,4 +1,5 @@
-// openai_stub.mjs [--port N] [--tls CERT KEY] [--keep-alive-ms MS] - a
+// openai_stub.mjs [--port N] [--tls CERT KEY] [--keep-alive-ms MS]
+//                 [--faults-in-messages] - a
 // small OpenAI-compatible server that fails on demand, standing in for "the
 // cloud" in the cloud client and router tests (node built-ins only). Binds
 // 127.0.0.1 on a free
@@ -67,7 +68,24 @@ function parseFault(h) {
   return f;
 }
 
-function faultFor(req) {
+// With --faults-in-messages, a request whose last user message (or prompt)
+// starts with "#fault SPEC" takes SPEC as its fault set (the header's
+// syntax): a test behind a router, which forwards no client headers, picks
+// a fault per request.
+let faultsInMessages = false;
+
+function messageFault(body) {
+  if (!faultsInMessages || !body || typeof body !== "object") return null;
+  let t = typeof body.prompt === "string" ? body.prompt : "";
+  if (Array.isArray(body.messages))
+    for (const m of body.messages) if (m && m.role === "user") t = textOf(m.content);
+  const m = /^#fault ([^\n]*)/.exec(t);
+  return m ? parseFault(m[1]) : null;
+}
+
+function faultFor(req, body) {
+  const mf = messageFault(body);
+  if (mf) return mf;
   const h = parseFault(req.headers["x-stub-fault"]);
   if (Object.keys(h).length) return h;
   if (state.remaining !== null) {
@@ -202,6 +220,7 @@ let port = 0, tls = null, keepAliveMs = 30000;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--port") port = Number(args[++i]);
   else if (args[i] === "--keep-alive-ms") keepAliveMs = Number(args[++i]);
+  else if (args[i] === "--faults-in-messages") faultsInMessages = true;
   else if (args[i] === "--tls") { tls = { cert: fs.readFileSync(args[i + 1]), key: fs.readFileSync(args[i + 2]) }; i += 2; }
 }
 
@@ -244,7 +263,7 @@ async function handle(req, res, raw) {
   const headers = { ...req.headers };
   const auth = headers.authorization;
   if (auth !== undefined) headers.authorization = "<set>";
-  const fault = faultFor(req);
+  const fault = faultFor(req, body);
   state.log.push({ method: req.method, path, headers, auth: auth !== undefined, body, conn: req.socket.stubConn, fault });
 
   if (fault.delay_ms) await sleep(Number(fault.delay_ms));

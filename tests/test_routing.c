@@ -1,0 +1,703 @@
+/* test_routing.c - edge/cloud routing end to end (EA_TEST_NEEDS_NET):
+ * `edgeagent serve --config` as a process in front of real loopback peers:
+ * the fault-injecting OpenAI stub (tests/node/openai_stub.mjs) as the cloud,
+ * and a second `edgeagent serve` as an edge node. Every fallback path both
+ * ways (each injected fault, streamed and not), 400 and 401 returned as they
+ * are, allow_cloud: false never reaching the cloud under any fault, the
+ * breaker opening and recovering, the cloud's port closed (offline),
+ * hedging (the faster side wins, the other is cancelled), and 1,000 mixed
+ * requests with random faults, each ending in a completion or an explicit
+ * error. Bounded in count and time; only 127.0.0.1.
+ */
+#define _GNU_SOURCE /* strcasestr */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "edgeagent/model.h"
+#include "harness.h"
+
+/* ---- peers ---------------------------------------------------------------------------- */
+
+static const char *model_path(void)
+{
+    static char path[4200];
+    if (!path[0]) {
+        snprintf(path, sizeof path, "%s", ea_test_tmp_path("routing-tiny.gguf"));
+        struct ea_gen_params gp = {.preset = "tiny", .ftype = "F16", .seed = 11};
+        struct ea_error err = {0};
+        ASSERT_OK(ea_model_generate(&gp, path, &err), &err);
+    }
+    return path;
+}
+
+struct peer {
+    struct ea_test_proc p;
+    int port;
+};
+
+/* The stub on a free port ("PORT n" on its first line); extra: one option or NULL. */
+static void stub_start(struct peer *s, const char *extra)
+{
+    char script[4200];
+    snprintf(script, sizeof script, "%s/tests/node/openai_stub.mjs",
+             getenv("EA_SOURCE_DIR") ? getenv("EA_SOURCE_DIR") : "..");
+    const char *argv[] = {"/usr/bin/env", "node", script, extra, NULL};
+    ea_test_proc_start(&s->p, argv, "routing-stub.log");
+    if (!ea_test_proc_wait(&s->p, "\n", 20000) || !strstr(s->p.seen, "PORT "))
+        FAIL("the stub did not start (node missing?): %s", s->p.seen);
+    s->port = atoi(strstr(s->p.seen, "PORT ") + 5);
+}
+
+/* `edgeagent serve` with the configuration yaml (%d in it: the stub's port). */
+static void serve_start(struct peer *e, const char *yaml_fmt, int stub_port, const char *const *extra)
+{
+    char yaml[4096], path[4200];
+    snprintf(yaml, sizeof yaml, yaml_fmt, stub_port, stub_port);
+    snprintf(path, sizeof path, "%s", ea_test_tmp_path("routing.yaml"));
+    FILE *f = fopen(path, "w");
+    ASSERT(f);
+    fputs(yaml, f);
+    fclose(f);
+    const char *argv[32] = {ea_test_binary(), "serve", "-m", model_path(), "--port", "0",
+                            "--config", path, "--parallel", "2"};
+    int n = 10;
+    for (int i = 0; extra && extra[i] && n < 30; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    ea_test_proc_start(&e->p, argv, "routing-serve.log");
+    const char *l;
+    if (!ea_test_proc_wait(&e->p, "ready:", 60000) || !(l = strstr(e->p.seen, "http://127.0.0.1:"))) {
+        char *log = ea_test_read_file(e->p.log, NULL);
+        FAIL("serve did not start: %s / %s", e->p.seen, log ? log : "");
+    }
+    e->port = atoi(l + strlen("http://127.0.0.1:"));
+}
+
+static void peer_stop(struct peer *p) { ea_test_proc_stop(&p->p, SIGTERM); }
+
+/* ---- HTTP ------------------------------------------------------------------------------ */
+
+struct resp {
+    long status;
+    char *body;
+    size_t len;
+    char source[96], attempts[512], retry_after[32];
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *u)
+{
+    struct resp *r = u;
+    size_t k = sz * n;
+    char *nb = realloc(r->body, r->len + k + 1);
+    if (!nb)
+        return 0;
+    r->body = nb;
+    memcpy(r->body + r->len, p, k);
+    r->len += k;
+    r->body[r->len] = '\0';
+    return k;
+}
+
+static void header_value(const char *p, size_t k, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    if (k > nl + 2 && !strncasecmp(p, name, nl) && p[nl] == ':') {
+        size_t v = nl + 2, e = k;
+        while (e > v && (p[e - 1] == '\r' || p[e - 1] == '\n'))
+            e--;
+        snprintf(out, cap, "%.*s", (int)(e - v), p + v);
+    }
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *u)
+{
+    struct resp *r = u;
+    size_t k = sz * n;
+    header_value(p, k, "X-EdgeAgent-Source", r->source, sizeof r->source);
+    header_value(p, k, "X-EdgeAgent-Attempts", r->attempts, sizeof r->attempts);
+    header_value(p, k, "Retry-After", r->retry_after, sizeof r->retry_after);
+    return k;
+}
+
+/* POST (body) or GET (NULL) to 127.0.0.1:port path. */
+static long req(int port, const char *path, const char *body, struct resp *r)
+{
+    memset(r, 0, sizeof *r);
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (!r->body)
+        r->body = calloc(1, 1);
+    return r->status;
+}
+
+static void resp_free(struct resp *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+/* The stub's log: how many model requests reached it. */
+static int stub_requests(const struct peer *s)
+{
+    struct resp r;
+    req(s->port, "/_stub/log", NULL, &r);
+    json_t *j = json_loads(r.body, 0, NULL);
+    int n = (int)json_array_size(json_object_get(j, "requests"));
+    json_decref(j);
+    resp_free(&r);
+    return n;
+}
+
+static void stub_ctl(const struct peer *s, const char *path, const char *body)
+{
+    struct resp r;
+    ASSERT_EQ(req(s->port, path, body ? body : "{}", &r), 200);
+    resp_free(&r);
+}
+
+/* A chat request body for model (a task or upstream name) with the
+ * message text; stream or not; ext: the "edgeagent" object or NULL. */
+static const char *chat(const char *model, const char *text, bool stream, const char *ext)
+{
+    static char b[1024];
+    snprintf(b, sizeof b,
+             "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}],"
+             "\"max_tokens\":6%s%s%s}",
+             model, text, stream ? ",\"stream\":true" : "", ext ? ",\"edgeagent\":" : "", ext ? ext : "");
+    return b;
+}
+
+/* A streamed answer ended cleanly: [DONE] and no error event. */
+static bool stream_clean(const struct resp *r)
+{
+    return strstr(r->body, "data: [DONE]") && !strstr(r->body, "data: {\"error\"");
+}
+
+/* ---- the configuration ----------------------------------------------------------------- */
+
+/* %d: the stub's port. The breaker is out of the way in the fault matrix. */
+static const char config_fmt[] =
+    "upstreams:\n"
+    "  - {name: local, kind: local}\n"
+    "  - name: cloud\n"
+    "    kind: openai\n"
+    "    base_url: http://127.0.0.1:%d/v1\n"
+    "    model: stub-model\n"
+    "    api_key_env: EA_TEST_CLOUD_KEY\n"
+    "    timeouts: {connect_ms: 500, first_token_ms: 1500, idle_ms: 800, total_ms: 8000}\n"
+    "tasks:\n"
+    "  - {name: edge, mode: prefer_edge}\n"
+    "  - {name: cloudfirst, mode: prefer_cloud}\n"
+    "  - {name: cloudonly, mode: cloud_only}\n"
+    "  - {name: hybrid, mode: hybrid, max_latency_ms: 600}\n"
+    "routing:\n"
+    "  default_task: cloudfirst\n"
+    "  breaker: {failures: 1000000}\n"
+    "  retries: {max: 1, base_ms: 5, max_ms: 50}\n";
+
+/* ---- cases ------------------------------------------------------------------------------ */
+
+static void cloud_answers_and_says_so(void)
+{
+    setenv("EA_TEST_CLOUD_KEY", "k-test", 1);
+    struct peer stub, ea;
+    stub_start(&stub, NULL);
+    serve_start(&ea, config_fmt, stub.port, NULL);
+    struct resp r;
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:cloudfirst", "hi", false, NULL), &r), 200);
+    ASSERT_STR_EQ(r.source, "cloud:cloud");
+    ASSERT_STR_EQ(r.attempts, "cloud=ok");
+    ASSERT(strstr(r.body, "\"content\":\"stub:2\""));
+    ASSERT(strstr(r.body, "\"upstream\":\"cloud\""));
+    resp_free(&r);
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("cloud", "hello", true, NULL), &r), 200);
+    ASSERT_STR_EQ(r.source, "cloud:cloud");
+    ASSERT(stream_clean(&r));
+    resp_free(&r);
+    /* what reached the cloud: its model name, a stream with usage, the key,
+     * no edgeagent extension */
+    ASSERT_EQ(req(stub.port, "/_stub/log", NULL, &r), 200);
+    json_t *j = json_loads(r.body, 0, NULL);
+    json_t *rq = json_array_get(json_object_get(j, "requests"), 0);
+    json_t *body = json_object_get(rq, "body");
+    ASSERT_STR_EQ(json_string_value(json_object_get(body, "model")), "stub-model");
+    ASSERT(json_is_true(json_object_get(body, "stream")));
+    ASSERT(json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage")));
+    ASSERT(!json_object_get(body, "edgeagent"));
+    ASSERT(json_is_true(json_object_get(rq, "auth")));
+    json_decref(j);
+    resp_free(&r);
+    peer_stop(&ea);
+    peer_stop(&stub);
+}
+
+/* Every fault of the cloud, streamed and not, falls back to the edge; and
+ * the edge's failure falls back to the cloud. */
+static void fallbacks_both_ways(void)
+{
+    setenv("EA_TEST_CLOUD_KEY", "k-test", 1);
+    struct peer stub, ea;
+    stub_start(&stub, NULL);
+    serve_start(&ea, config_fmt, stub.port, NULL);
+    static const struct {
+        const char *fault; /* the stub's default set */
+        const char *outcome; /* the cloud attempt's, in X-EdgeAgent-Attempts */
+        int tries;           /* requests that reach the stub (with the retry) */
+    } faults[] = {
+        {"{\"status\":500}", "cloud=http_500, cloud=http_500, local=ok", 2},
+        {"{\"status\":429,\"retry_after\":\"0\"}", "cloud=http_429, cloud=http_429, local=ok", 2},
+        {"{\"reset\":true}", "cloud=bad_reply, cloud=bad_reply, local=ok", 2},
+        {"{\"malformed\":true}", "cloud=bad_reply, cloud=bad_reply, local=ok", 2},
+        {"{\"error_first\":true}", "cloud=bad_reply, cloud=bad_reply, local=ok", 2},
+        {"{\"html\":true}", "cloud=bad_reply, cloud=bad_reply, local=ok", 2},
+        {"{\"delay_ms\":3000}", "cloud=timeout, local=ok", 1},
+    };
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        for (int stream = 0; stream < 2; stream++) {
+            stub_ctl(&stub, "/_stub/reset", NULL);
+            stub_ctl(&stub, "/_stub/config", faults[i].fault);
+            struct resp r;
+            req(ea.port, "/v1/chat/completions", chat("task:cloudfirst", "hi", stream, NULL), &r);
+            printf("    %s %s -> %ld %s [%s]\n", faults[i].fault, stream ? "stream" : "json", r.status,
+                   r.source, r.attempts);
+            ASSERT_EQ(r.status, 200);
+            ASSERT_STR_EQ(r.source, "edge");
+            ASSERT(!strncmp(r.attempts, "cloud=", 6) && strstr(r.attempts, "local=ok"));
+            if (stream)
+                ASSERT(stream_clean(&r));
+            resp_free(&r);
+        }
+    }
+    /* a cut stream and a silent one, before any byte reached the client */
+    const char *cuts[] = {"{\"cut_after\":0}", "{\"silence_after\":0}"};
+    for (size_t i = 0; i < 2; i++) {
+        stub_ctl(&stub, "/_stub/config", cuts[i]);
+        struct resp r;
+        ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:cloudfirst", "hi", true, NULL), &r), 200);
+        ASSERT_STR_EQ(r.source, "edge");
+        ASSERT(stream_clean(&r));
+        resp_free(&r);
+    }
+    stub_ctl(&stub, "/_stub/config", "{}");
+    /* the other way: a prompt past the local context goes to the cloud */
+    char *big = malloc(20000);
+    size_t k = (size_t)snprintf(big, 200, "{\"model\":\"task:edge\",\"max_tokens\":4,\"messages\":"
+                                           "[{\"role\":\"user\",\"content\":\"");
+    for (int i = 0; i < 3000; i++)
+        k += (size_t)snprintf(big + k, 20000 - k, "word ");
+    snprintf(big + k, 20000 - k, "\"}]}");
+    struct resp r;
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", big, &r), 200);
+    ASSERT_STR_EQ(r.source, "cloud:cloud");
+    free(big);
+    resp_free(&r);
+    peer_stop(&ea);
+    peer_stop(&stub);
+}
+
+/* A 400 or 401 from the cloud is the request's: returned as it is, not
+ * retried, not sent elsewhere. A failure after bytes were streamed ends
+ * the stream with an error event. */
+static void client_errors_and_broken_streams(void)
+{
+    setenv("EA_TEST_CLOUD_KEY", "k-test", 1);
+    struct peer stub, ea;
+    stub_start(&stub, NULL);
+    serve_start(&ea, config_fmt, stub.port, NULL);
+    const char *cases[][2] = {{"{\"status\":400,\"message\":\"bad thing\"}", "400"},
+                              {"{\"require_key\":\"other\"}", "401"}};
+    for (size_t i = 0; i < 2; i++) {
+        stub_ctl(&stub, "/_stub/reset", NULL);
+        stub_ctl(&stub, "/_stub/config", cases[i][0]);
+        struct resp r;
+        req(ea.port, "/v1/chat/completions", chat("task:cloudfirst", "hi", false, NULL), &r);
+        ASSERT_EQ(r.status, atoi(cases[i][1]));
+        ASSERT(strstr(r.body, "upstream_rejected") || strstr(r.body, "\"error\""));
+        ASSERT_EQ(stub_requests(&stub), 1);
+        resp_free(&r);
+    }
+    /* cut after two chunks of a stream: the client saw them, then an error */
+    stub_ctl(&stub, "/_stub/config", "{\"cut_after\":2,\"chunks\":4}");
+    struct resp r;
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:cloudfirst", "hi", true, NULL), &r), 200);
+    ASSERT_STR_EQ(r.source, "cloud:cloud");
+    ASSERT(strstr(r.body, "data: {\"error\"") && strstr(r.body, "data: [DONE]"));
+    resp_free(&r);
+    /* ... while a non-streamed request falls back (the client saw nothing) */
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:cloudfirst", "hi", false, NULL), &r), 200);
+    ASSERT_STR_EQ(r.source, "edge");
+    resp_free(&r);
+    stub_ctl(&stub, "/_stub/config", "{}");
+    peer_stop(&ea);
+    peer_stop(&stub);
+}
+
+/* allow_cloud: false (and private: true) never reach the cloud, whatever
+ * fails; a cloud-only task then has nothing to run on. */
+static void allow_cloud_false_never_reaches_cloud(void)
+{
+    setenv("EA_TEST_CLOUD_KEY", "k-test", 1);
+    struct peer stub, ea;
+    stub_start(&stub, NULL);
+    serve_start(&ea, config_fmt, stub.port, NULL);
+    stub_ctl(&stub, "/_stub/reset", NULL);
+    const char *tasks[] = {"task:cloudfirst", "task:edge", "task:hybrid", "auto"};
+    const char *exts[] = {"{\"allow_cloud\":false}", "{\"private\":true}"};
+    for (size_t t = 0; t < 4; t++)
+        for (size_t x = 0; x < 2; x++)
+            for (int stream = 0; stream < 2; stream++) {
+                struct resp r;
+                ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat(tasks[t], "hi", stream, exts[x]), &r),
+                          200);
+                ASSERT_STR_EQ(r.source, "edge");
+                resp_free(&r);
+            }
+    struct resp r;
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions",
+                  chat("task:cloudonly", "hi", false, "{\"allow_cloud\":false}"), &r), 503);
+    ASSERT(strstr(r.body, "no_upstream_available"));
+    resp_free(&r);
+    ASSERT_EQ(stub_requests(&stub), 0);
+    peer_stop(&ea);
+    peer_stop(&stub);
+}
+
+static const char breaker_fmt[] =
+    "upstreams:\n"
+    "  - {name: local, kind: local}\n"
+    "  - name: cloud\n"
+    "    kind: openai\n"
+    "    base_url: http://127.0.0.1:%d/v1\n"
+    "    model: stub-model\n"
+    "    timeouts: {connect_ms: 300, first_token_ms: 1000, idle_ms: 800, total_ms: 5000}\n"
+    "routing:\n"
+    "  defaults: {mode: prefer_cloud}\n"
+    "  breaker: {failures: 3, cooldown_ms: 400}\n"
+    "  retries: {max: 0}\n";
+
+/* The breaker opens after 3 failures (then the cloud is not tried), lets
+ * one probe through after the cool-down, and closes on its success. */
+static void breaker_opens_and_recovers(void)
+{
+    struct peer stub, ea;
+    stub_start(&stub, NULL);
+    serve_start(&ea, breaker_fmt, stub.port, NULL);
+    stub_ctl(&stub, "/_stub/config", "{\"status\":503}");
+    struct resp r;
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("auto", "hi", false, NULL), &r), 200);
+        ASSERT_STR_EQ(r.attempts, "cloud=http_503, local=ok");
+        resp_free(&r);
+    }
+    ASSERT_EQ(stub_requests(&stub), 3);
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("auto", "hi", false, NULL), &r), 200);
+    ASSERT_STR_EQ(r.attempts, "local=ok"); /* open: not tried */
+    resp_free(&r);
+    ASSERT_EQ(stub_requests(&stub), 3);
+    ASSERT_EQ(req(ea.port, "/v1/edgeagent/upstreams", NULL, &r), 200);
+    ASSERT(strstr(r.body, "\"breaker\":\"open\""));
+    resp_free(&r);
+    /* the cloud recovers; after the cool-down the probe closes the breaker */
+    stub_ctl(&stub, "/_stub/config", "{}");
+    usleep(500 * 1000);
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("auto", "hi", false, NULL), &r), 200);
+    ASSERT_STR_EQ(r.attempts, "cloud=ok");
+    resp_free(&r);
+    ASSERT_EQ(req(ea.port, "/v1/edgeagent/upstreams", NULL, &r), 200);
+    ASSERT(strstr(r.body, "\"breaker\":\"closed\""));
+    resp_free(&r);
+    peer_stop(&ea);
+    peer_stop(&stub);
+}
+
+/* The cloud's port closed: the first request falls back within the connect
+ * timeout; once the breaker is open the edge answers with no cloud attempt. */
+static void offline_stays_on_edge(void)
+{
+    struct peer stub, ea;
+    stub_start(&stub, NULL);
+    int port = stub.port;
+    peer_stop(&stub); /* nothing listens there now */
+    serve_start(&ea, breaker_fmt, port, NULL);
+    struct resp r;
+    double t0 = ea_test_now_ms();
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("auto", "hi", false, NULL), &r), 200);
+    double first = ea_test_now_ms() - t0;
+    ASSERT_STR_EQ(r.attempts, "cloud=connect_error, local=ok");
+    resp_free(&r);
+    printf("    first request with the cloud down: %.1f ms\n", first);
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("auto", "hi", true, NULL), &r), 200);
+        resp_free(&r);
+    }
+    for (int i = 0; i < 20; i++) {
+        ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("auto", "hi", i % 2, NULL), &r), 200);
+        ASSERT_STR_EQ(r.attempts, "local=ok");
+        ASSERT_STR_EQ(r.source, "edge");
+        resp_free(&r);
+    }
+    peer_stop(&ea);
+}
+
+/* A second edgeagent as a stronger box on the LAN (edge-node tier). */
+static void edge_node_is_another_edgeagent(void)
+{
+    struct peer node, ea;
+    const char *const node_args[] = {NULL};
+    /* the node: edgeagent serve with no configuration */
+    {
+        const char *argv[] = {ea_test_binary(), "serve", "-m", model_path(), "--port", "0",
+                              "--model-id", "node-model", NULL};
+        ea_test_proc_start(&node.p, argv, "routing-node.log");
+        const char *l;
+        if (!ea_test_proc_wait(&node.p, "ready:", 60000) ||
+            !(l = strstr(node.p.seen, "http://127.0.0.1:")))
+            FAIL("the node did not start: %s", node.p.seen);
+        node.port = atoi(l + strlen("http://127.0.0.1:"));
+    }
+    static const char fmt[] = "upstreams:\n"
+                              "  - {name: local, kind: local}\n"
+                              "  - {name: lan, kind: openai, tier: edge-node, model: node-model,\n"
+                              "     base_url: 'http://127.0.0.1:%d/v1'}\n"
+                              "tasks:\n"
+                              "  - {name: big, mode: edge_only, upstreams: [lan, local]}\n";
+    serve_start(&ea, fmt, node.port, node_args);
+    struct resp r;
+    for (int stream = 0; stream < 2; stream++) {
+        ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:big", "hi", stream, NULL), &r), 200);
+        ASSERT_STR_EQ(r.source, "edge-node:lan");
+        if (stream)
+            ASSERT(stream_clean(&r));
+        else
+            ASSERT(strstr(r.body, "\"completion_tokens\":"));
+        resp_free(&r);
+    }
+    /* allow_cloud: false keeps the LAN box (it is not the cloud) */
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions",
+                  chat("task:big", "hi", false, "{\"allow_cloud\":false}"), &r), 200);
+    ASSERT_STR_EQ(r.source, "edge-node:lan");
+    resp_free(&r);
+    peer_stop(&ea);
+    peer_stop(&node);
+}
+
+
+/* A metric's value from /metrics (-1 when absent). */
+static double metric(int port, const char *name)
+{
+    struct resp r;
+    req(port, "/metrics", NULL, &r);
+    double v = -1;
+    char key[160];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *p = strstr(r.body, key);
+    if (p)
+        v = atof(p + strlen(key));
+    resp_free(&r);
+    return v;
+}
+
+struct bg {
+    int port;
+    const char *body;
+    long status;
+};
+
+static void *bg_main(void *a)
+{
+    struct bg *b = a;
+    struct resp r;
+    b->status = req(b->port, "/v1/completions", b->body, &r);
+    resp_free(&r);
+    return NULL;
+}
+
+/* Hybrid: the edge first; with no token within the hedge delay the cloud
+ * starts too, and the first to produce wins; the other is cancelled. */
+static void hedging_faster_side_wins(void)
+{
+    setenv("EA_TEST_CLOUD_KEY", "k-test", 1);
+    struct peer stub, ea;
+    stub_start(&stub, NULL);
+    const char *const one_slot[] = {"--parallel", "1", NULL};
+    serve_start(&ea, config_fmt, stub.port, one_slot);
+    struct resp r;
+    /* an idle engine answers long before the hedge delay: the cloud is never started */
+    stub_ctl(&stub, "/_stub/reset", NULL);
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:hybrid", "hi", false, NULL), &r), 200);
+    ASSERT_STR_EQ(r.source, "edge");
+    ASSERT_STR_EQ(r.attempts, "local=ok");
+    ASSERT(strstr(r.body, "\"target\":\"HYBRID\""));
+    resp_free(&r);
+    ASSERT_EQ(stub_requests(&stub), 0);
+    /* the engine's one slot busy with long generations: the local attempt
+     * waits in the queue, the hedge starts the cloud, which wins */
+    struct bg bgs[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        /* the end-of-text token (2 in this vocabulary) banned: each runs its length */
+        bgs[i] = (struct bg){ea.port,
+                             "{\"model\":\"task:edge\",\"prompt\":\"a\",\"max_tokens\":1800,"
+                             "\"logit_bias\":{\"2\":-100}}",
+                             0};
+        ASSERT_EQ(pthread_create(&th[i], NULL, bg_main, &bgs[i]), 0);
+    }
+    for (int i = 0; i < 100 && metric(ea.port, "edgeagent_queue_depth") < 2; i++)
+        usleep(10000);
+    double t0 = ea_test_now_ms();
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:hybrid", "hi", true, NULL), &r), 200);
+    double took = ea_test_now_ms() - t0;
+    printf("    hedged request: %.0f ms, attempts [%s]\n", took, r.attempts);
+    ASSERT_STR_EQ(r.source, "cloud:cloud");
+    ASSERT(!strncmp(r.attempts, "local=", 6) && strstr(r.attempts, "cloud=ok"));
+    ASSERT(strstr(r.body, "stub:2") && stream_clean(&r));
+    resp_free(&r);
+    ASSERT_EQ(stub_requests(&stub), 1);
+    /* the losing local attempt left the engine's queue at once */
+    double left = -1;
+    for (int i = 0; i < 50; i++) {
+        left = metric(ea.port, "edgeagent_queue_depth") + metric(ea.port, "edgeagent_running");
+        if (left <= 3)
+            break;
+        usleep(10000);
+    }
+    ASSERT(left <= 3);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        ASSERT_EQ(bgs[i].status, 200);
+    }
+    /* everything ended: nothing in flight, no KV held */
+    for (int i = 0; i < 200 && metric(ea.port, "edgeagent_kv_blocks{state=\"used\"}") > 0; i++)
+        usleep(10000);
+    ASSERT_EQ(metric(ea.port, "edgeagent_kv_blocks{state=\"used\"}"), 0);
+    peer_stop(&ea);
+    peer_stop(&stub);
+}
+
+struct mix {
+    int port;
+    atomic_int next, completions, errors, lost;
+    int total;
+};
+
+/* One request of the mixed load; a completion, an explicit error, or lost. */
+static void *mix_main(void *a)
+{
+    struct mix *m = a;
+    static const char *const faults[] = {"",
+                                         "",
+                                         "",
+                                         "#fault status=500",
+                                         "#fault status=429; retry_after=0",
+                                         "#fault status=400",
+                                         "#fault reset",
+                                         "#fault malformed",
+                                         "#fault error_first",
+                                         "#fault cut_after=1; chunks=3",
+                                         "#fault malformed=2; chunks=4",
+                                         "#fault html",
+                                         "#fault delay_ms=50"};
+    static const char *const models[] = {"task:cloudfirst", "task:edge", "task:hybrid", "cloud", "auto"};
+    int i;
+    while ((i = atomic_fetch_add(&m->next, 1)) < m->total) {
+        unsigned h = (unsigned)i * 2654435761u;
+        const char *fault = faults[h % 13];
+        const char *model = models[(h >> 8) % 5];
+        bool stream = (h >> 12) & 1;
+        bool nocloud = ((h >> 13) % 8) == 0;
+        char text[128];
+        snprintf(text, sizeof text, "%s%s%s", fault, *fault ? " " : "", nocloud ? "nocloud" : "hi");
+        char body[1024];
+        snprintf(body, sizeof body,
+                 "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}],\"max_tokens\":6%s%s}",
+                 model, text, stream ? ",\"stream\":true" : "",
+                 nocloud ? ",\"edgeagent\":{\"allow_cloud\":false}" : "");
+        struct resp r;
+        long st = req(m->port, "/v1/chat/completions", body, &r);
+        bool ok = false, err = false;
+        if (st == 200 && stream) {
+            ok = stream_clean(&r) && strstr(r.body, "\"finish_reason\":\"");
+            err = strstr(r.body, "data: {\"error\"") && strstr(r.body, "data: [DONE]");
+        } else if (st == 200) {
+            json_t *j = json_loads(r.body, JSON_ALLOW_NUL, NULL); /* random models write \u0000 */
+            json_t *c0 = json_array_get(json_object_get(j, "choices"), 0);
+            ok = json_is_string(json_object_get(c0, "finish_reason")) &&
+                 json_is_string(json_object_get(json_object_get(c0, "message"), "content"));
+            json_decref(j);
+        } else if (st >= 400) {
+            json_t *j = json_loads(r.body, 0, NULL);
+            err = json_is_string(json_object_get(json_object_get(j, "error"), "message"));
+            json_decref(j);
+        }
+        if (ok)
+            atomic_fetch_add(&m->completions, 1);
+        else if (err)
+            atomic_fetch_add(&m->errors, 1);
+        else {
+            atomic_fetch_add(&m->lost, 1);
+            printf("    LOST: %s -> %ld %.200s\n", body, st, r.body);
+        }
+        resp_free(&r);
+    }
+    return NULL;
+}
+
+/* 1,000 mixed requests (tasks, streamed or not, allow_cloud false, random
+ * faults): every one ends in a completion or an explicit error, and the
+ * allow_cloud: false ones never reach the cloud. */
+static void mixed_load_loses_nothing(void)
+{
+    setenv("EA_TEST_CLOUD_KEY", "k-test", 1);
+    struct peer stub, ea;
+    stub_start(&stub, "--faults-in-messages");
+    serve_start(&ea, config_fmt, stub.port, NULL);
+    struct mix m = {.port = ea.port, .total = 1000};
+    pthread_t th[8];
+    double t0 = ea_test_now_ms();
+    for (int i = 0; i < 8; i++)
+        ASSERT_EQ(pthread_create(&th[i], NULL, mix_main, &m), 0);
+    for (int i = 0; i < 8; i++)
+        pthread_join(th[i], NULL);
+    printf("    %d requests in %.1f s: %d completions, %d explicit errors, %d lost\n", m.total,
+           (ea_test_now_ms() - t0) / 1e3, atomic_load(&m.completions), atomic_load(&m.errors),
+           atomic_load(&m.lost));
+    ASSERT_EQ(atomic_load(&m.lost), 0);
+    ASSERT_EQ(atomic_load(&m.completions) + atomic_load(&m.errors), m.total);
+    struct resp r;
+    ASSERT_EQ(req(stub.port, "/_stub/log", NULL, &r), 200);
+    ASSERT(!strstr(r.body, "nocloud"));
+    ASSERT(strstr(r.body, "#fault")); /* the faults did reach it */
+    resp_free(&r);
+    ASSERT_EQ(req(ea.port, "/health", NULL, &r), 200);
+    resp_free(&r);
+    peer_stop(&ea);
+    peer_stop(&stub);
+}
+
+EA_TESTS(EA_TEST(cloud_answers_and_says_so), EA_TEST(fallbacks_both_ways),
+         EA_TEST(client_errors_and_broken_streams), EA_TEST(allow_cloud_false_never_reaches_cloud),
+         EA_TEST(breaker_opens_and_recovers), EA_TEST(offline_stays_on_edge),
+         EA_TEST(edge_node_is_another_edgeagent), EA_TEST(hedging_faster_side_wins),
+         EA_TEST(mixed_load_loses_nothing))

@@ -3,13 +3,15 @@
  * 0.5 ms and p99 <= 2 ms added).
  *
  *   bench_router_path DIRECT_URL ROUTED_URL [--requests N] [--concurrency C]
- *                     [--rounds R] [--model NAME]
+ *                     [--rounds R] [--model NAME] [--direct-stream 0|1]
  *
  * DIRECT_URL is the upstream's chat completions URL, ROUTED_URL edgeagent's
  * (configured with that upstream). Each round sends N requests at
  * concurrency C to one, then the other (alternating which goes first), with
  * kept-alive connections (libcurl multi), and prints both latency
- * distributions; the summary is the median over rounds of p50 and p99 of
+ * distributions (--direct-stream 1: the direct requests are streamed with
+ * usage, as edgeagent asks its upstream, so that only the router's own work
+ * differs); the summary is the median over rounds of p50 and p99 of
  * each and their differences. bench/router_overhead.sh runs it against the
  * test suite's OpenAI stub (a Node process: compare only the difference).
  * Load tests target loopback only.
@@ -117,6 +119,7 @@ int main(int argc, char **argv)
     }
     const char *direct = argv[1], *routed = argv[2], *model = "stub-model";
     int n = 500, c = 10, rounds = 7;
+    bool direct_stream = false; /* --direct-stream: ask the upstream for the stream edgeagent asks for */
     for (int i = 3; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--requests"))
             n = atoi(argv[i + 1]);
@@ -126,27 +129,33 @@ int main(int argc, char **argv)
             rounds = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--model"))
             model = argv[i + 1];
+        else if (!strcmp(argv[i], "--direct-stream"))
+            direct_stream = atoi(argv[i + 1]) != 0;
     }
     if (n < 1 || n > MAX_REQUESTS || c < 1 || c > MAX_CONC || rounds < 1 || rounds > MAX_ROUNDS) {
         fprintf(stderr, "bench_router_path: requests 1..%d, concurrency 1..%d, rounds 1..%d\n",
                 MAX_REQUESTS, MAX_CONC, MAX_ROUNDS);
         return 2;
     }
-    char body[512];
+    char body[512], dbody[600];
     snprintf(body, sizeof body,
              "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":8}",
              model);
+    /* the same request as edgeagent sends it upstream: streamed, with usage */
+    snprintf(dbody, sizeof dbody,
+             "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":8%s}",
+             model, direct_stream ? ",\"stream\":true,\"stream_options\":{\"include_usage\":true}" : "");
     curl_global_init(CURL_GLOBAL_DEFAULT);
     double *lat = malloc(sizeof *lat * (size_t)n);
     double p50d[MAX_ROUNDS], p99d[MAX_ROUNDS], p50r[MAX_ROUNDS], p99r[MAX_ROUNDS];
     double d50[MAX_ROUNDS], d99[MAX_ROUNDS];
     int bad = 0;
-    run(direct, body, c * 4, c, lat); /* warm both: connections, caches */
+    run(direct, dbody, c * 4, c, lat); /* warm both: connections, caches */
     run(routed, body, c * 4, c, lat);
     for (int r = 0; r < rounds; r++) {
         for (int k = 0; k < 2; k++) {
             bool do_direct = (r + k) % 2 == 0;
-            bad += run(do_direct ? direct : routed, body, n, c, lat);
+            bad += run(do_direct ? direct : routed, do_direct ? dbody : body, n, c, lat);
             double a = pct(lat, n, 0.50), b = pct(lat, n, 0.99);
             if (do_direct) {
                 p50d[r] = a;

@@ -5,7 +5,8 @@
 # bench/bench_router_path sending REQUESTS non-streamed requests at
 # concurrency 10 to the stub directly and through edgeagent, alternating,
 # ROUNDS times. The figure is the added latency (routed minus direct): the
-# stub's own time is in both. BUILD (default ./build) holds the binaries.
+# stub's own time is in both. DIRECT_STREAM=1 streams the direct requests
+# as edgeagent streams from its upstream (the router's own work alone). BUILD (default ./build) holds the binaries.
 set -euo pipefail
 n=${1:-500}; rounds=${2:-7}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,4 +31,5 @@ for _ in $(seq 100); do grep -q ready "$tmp/out" && break; sleep 0.1; done
 port=$(sed -n 's/.*http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/out" | head -1)
 echo "stub on $sport, edgeagent on $port"
 "$build/bench/bench_router_path" "http://127.0.0.1:$sport/v1/chat/completions" \
-  "http://127.0.0.1:$port/v1/chat/completions" --requests "$n" --rounds "$rounds" --model auto
+  "http://127.0.0.1:$port/v1/chat/completions" --requests "$n" --rounds "$rounds" --model auto \
+  --direct-stream "${DIRECT_STREAM:-0}" --concurrency "${CONC:-10}"

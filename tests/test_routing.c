@@ -696,8 +696,33 @@ static void mixed_load_loses_nothing(void)
     peer_stop(&stub);
 }
 
+
+/* The official openai SDK through every path (tests/node/router_sdk.mjs). */
+static void openai_sdk_every_path(void)
+{
+    setenv("EA_TEST_CLOUD_KEY", "k-test", 1);
+    struct peer stub, ea;
+    stub_start(&stub, NULL);
+    serve_start(&ea, config_fmt, stub.port, NULL);
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "NODE_PATH='%s/tests/node/node_modules' node '%s/tests/node/router_sdk.mjs' "
+             "http://127.0.0.1:%d http://127.0.0.1:%d",
+             getenv("EA_SOURCE_DIR") ? getenv("EA_SOURCE_DIR") : "..",
+             getenv("EA_SOURCE_DIR") ? getenv("EA_SOURCE_DIR") : "..", ea.port, stub.port);
+    char *out = NULL, *err = NULL;
+    int rc = ea_test_run(cmd, &out, &err);
+    printf("%s%s", out ? out : "", err ? err : "");
+    ASSERT_EQ(rc, 0);
+    ASSERT(out && strstr(out, " 0 failed"));
+    free(out);
+    free(err);
+    peer_stop(&ea);
+    peer_stop(&stub);
+}
+
 EA_TESTS(EA_TEST(cloud_answers_and_says_so), EA_TEST(fallbacks_both_ways),
          EA_TEST(client_errors_and_broken_streams), EA_TEST(allow_cloud_false_never_reaches_cloud),
          EA_TEST(breaker_opens_and_recovers), EA_TEST(offline_stays_on_edge),
          EA_TEST(edge_node_is_another_edgeagent), EA_TEST(hedging_faster_side_wins),
-         EA_TEST(mixed_load_loses_nothing))
+         EA_TEST(mixed_load_loses_nothing), EA_TEST(openai_sdk_every_path))

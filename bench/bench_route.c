@@ -1,4 +1,6 @@
 /* bench_route.c - the deployment decision alone (ea_router_decide;
+ * then the whole per-request plan, ea_router_plan, over a 4-upstream
+ * configuration with live state: breakers, TTFT windows, local load;
  * EA_TEST_NEEDS_NET: the router is built with the server's libraries), as
  * per-request routing will call it: N calls over 16 profiles in turn (every
  * combination of the four factors, so branches are not one fixed path),
@@ -8,6 +10,7 @@
  *
  *   build/bench/bench_route [N=1000000]
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -77,6 +80,54 @@ int main(int argc, char **argv)
     printf("  clock read alone: p50 %llu ns, p99 %llu ns\n", (unsigned long long)clk[p50],
            (unsigned long long)clk[p99]);
     printf("  untimed run: mean %.1f ns per call\n", mean_ns);
+
+    /* the plan: 4 upstreams, 4 tasks, a TTFT window filled, local load varying */
+    static const char yaml[] =
+        "upstreams:\n  - {name: local, kind: local}\n"
+        "  - {name: lan, kind: openai, base_url: 'http://127.0.0.1:1/v1', model: m, tier: edge-node}\n"
+        "  - {name: c1, kind: openai, base_url: 'http://127.0.0.1:2/v1', model: m}\n"
+        "  - {name: c2, kind: openai, base_url: 'http://127.0.0.1:3/v1', model: m}\n"
+        "tasks:\n  - {name: a, latency_sensitive: true, handles_private_data: true, max_latency_ms: 300}\n"
+        "  - {name: b, requires_large_model: true}\n"
+        "  - {name: h, latency_sensitive: true, requires_large_model: true, max_latency_ms: 800}\n"
+        "  - {name: e, mode: prefer_edge, upstreams: [c2, local]}\n";
+    struct ea_router_config *cfg = NULL;
+    struct ea_error err = {0};
+    ea_router *r = NULL;
+    if (ea_router_config_parse(yaml, sizeof yaml - 1, "bench.yaml", &cfg, &err) ||
+        ea_router_create(cfg, NULL, &r, &err)) {
+        fprintf(stderr, "bench_route: %s\n", err.msg);
+        return 1;
+    }
+    bool probe;
+    for (int k = 0; k < EA_ROUTER_TTFT_WINDOW; k++)
+        for (size_t u = 1; u < 4; u++)
+            if (ea_router_begin(r, u, 0, &probe))
+                ea_router_end(r, u, EA_ATTEMPT_OK, 20.0 + (k * 7 + (int)u * 13) % 300, probe, 0);
+    struct ea_route_input in = {.pinned = -1, .allow_cloud = true, .prompt_tokens = 200,
+                                .max_tokens = 64,
+                                .local = {.loaded = true, .have_stats = true, .max_running = 4,
+                                          .prefill_tok_s = 2000, .decode_step_ms = 8,
+                                          .mean_request_ms = 400, .max_context = 4096}};
+    struct ea_route_plan plan;
+    long np = n / 10;
+    for (long i = 0; i < np; i++) {
+        in.task = &cfg->tasks[i & 3];
+        in.local.queue_depth = (int32_t)(i % 5);
+        in.local.running = (int32_t)(i % 5);
+        uint64_t a = now_ns();
+        ea_router_plan(r, &in, 1000.0, &plan);
+        uint64_t b = now_ns();
+        sink += (int32_t)plan.n;
+        t[i] = b - a;
+    }
+    qsort(t, (size_t)np, sizeof *t, cmp_u64);
+    printf("ea_router_plan, %ld calls over 4 tasks x 5 local loads (4 upstreams, full TTFT windows)\n", np);
+    printf("  timed per call: p50 %llu ns, p99 %llu ns, max %llu ns (clock read included)\n",
+           (unsigned long long)t[np / 2], (unsigned long long)t[(size_t)((double)np * 0.99)],
+           (unsigned long long)t[np - 1]);
+    ea_router_destroy(r);
+    ea_router_config_destroy(cfg);
     free(t);
     free(clk);
     return sink == 42 ? 3 : 0; /* sink keeps the calls alive */

@@ -140,6 +140,7 @@ void ea_router_end(ea_router *r, size_t u, enum ea_attempt_outcome o, double ttf
         l->ttft_next = (l->ttft_next + 1) % EA_ROUTER_TTFT_WINDOW;
         if (l->n_ttft < EA_ROUTER_TTFT_WINDOW)
             l->n_ttft++;
+        l->new_samples++;
     }
     if (o == EA_ATTEMPT_OK) {
         l->consecutive = 0;
@@ -171,35 +172,46 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Nearest-rank percentile q (0..1) of the window; < 0 when empty. */
-static void percentiles_locked(const struct ea__upstream_live *l, double *p50, double *p95)
+/* The window's nearest-rank p50 and p95 (< 0 when empty), recomputed from a
+ * sorted copy only when samples came since (at most every
+ * EA__TTFT_RECOMPUTE new samples or EA__TTFT_RECOMPUTE_MS, so a plan costs
+ * a few hundred nanoseconds; slightly stale percentiles route the same). */
+#define EA__TTFT_RECOMPUTE 8
+#define EA__TTFT_RECOMPUTE_MS 100.0
+
+static void percentiles_locked(struct ea__upstream_live *l, double now_ms, double *p50, double *p95)
 {
-    *p50 = *p95 = -1;
-    if (!l->n_ttft)
-        return;
-    double v[EA_ROUTER_TTFT_WINDOW];
-    memcpy(v, l->ttft, sizeof v[0] * l->n_ttft); /* the first n_ttft slots are filled */
-    qsort(v, l->n_ttft, sizeof v[0], cmp_double);
-    size_t i50 = (size_t)ceil(0.50 * l->n_ttft) - 1, i95 = (size_t)ceil(0.95 * l->n_ttft) - 1;
-    *p50 = v[i50];
-    *p95 = v[i95];
+    bool first = l->n_ttft && !l->pct_valid;
+    if (first || (l->new_samples && (l->new_samples >= EA__TTFT_RECOMPUTE ||
+                                     now_ms - l->pct_at_ms >= EA__TTFT_RECOMPUTE_MS))) {
+        double v[EA_ROUTER_TTFT_WINDOW];
+        memcpy(v, l->ttft, sizeof v[0] * l->n_ttft); /* the first n_ttft slots are filled */
+        qsort(v, l->n_ttft, sizeof v[0], cmp_double);
+        l->p50 = v[(size_t)ceil(0.50 * l->n_ttft) - 1];
+        l->p95 = v[(size_t)ceil(0.95 * l->n_ttft) - 1];
+        l->pct_valid = true;
+        l->new_samples = 0;
+        l->pct_at_ms = now_ms;
+    }
+    *p50 = l->pct_valid ? l->p50 : -1;
+    *p95 = l->pct_valid ? l->p95 : -1;
 }
 
-void ea__router_ttft_locked(ea_router *r, size_t u, double *p50, double *p95)
+void ea__router_ttft_locked(ea_router *r, size_t u, double now_ms, double *p50, double *p95)
 {
-    percentiles_locked(&r->up[u], p50, p95);
+    percentiles_locked(&r->up[u], now_ms, p50, p95);
 }
 
 void ea_router_status(ea_router *r, size_t u, double now_ms, struct ea_upstream_status *st)
 {
     memset(st, 0, sizeof *st);
     pthread_mutex_lock(&r->mu);
-    const struct ea__upstream_live *l = &r->up[u];
+    struct ea__upstream_live *l = &r->up[u];
     st->breaker = state_at(l, now_ms);
     st->in_flight = l->in_flight;
     st->consecutive_failures = l->consecutive;
     st->retry_after_ms = st->breaker == EA_BREAKER_OPEN ? l->open_until_ms - now_ms : 0;
-    percentiles_locked(l, &st->ttft_p50_ms, &st->ttft_p95_ms);
+    percentiles_locked(l, now_ms, &st->ttft_p50_ms, &st->ttft_p95_ms);
     st->n_ttft = l->n_ttft;
     st->requests = l->requests;
     st->failures = l->failures;

@@ -234,7 +234,7 @@ static void remote_checks(ea_router *r, uint32_t budget, double now_ms, struct e
             if (cfg->upstreams[u].kind == EA_UPSTREAM_LOCAL)
                 continue;
             double p50, p95;
-            ea__router_ttft_locked(r, u, &p50, &p95);
+            ea__router_ttft_locked(r, u, now_ms, &p50, &p95);
             if (p95 > budget) {
                 say(p, "%s: p95 first token %.0f ms > budget", cfg->upstreams[u].name, p95);
                 demote(cfg, p, i);
@@ -287,7 +287,7 @@ void ea_router_plan(ea_router *r, const struct ea_route_input *in, double now_ms
         double delay = budget ? budget / 2.0 : EA__HEDGE_DEFAULT_MS;
         pthread_mutex_lock(&r->mu);
         double p50, p95;
-        ea__router_ttft_locked(r, p->order[1], &p50, &p95);
+        ea__router_ttft_locked(r, p->order[1], now_ms, &p50, &p95);
         pthread_mutex_unlock(&r->mu);
         if (budget && p50 > 0 && budget - p50 < delay)
             delay = budget - p50; /* leave the remote time to answer within the budget */

@@ -37,6 +37,9 @@ struct ea__upstream_live {
     uint32_t in_flight;
     double ttft[EA_ROUTER_TTFT_WINDOW];
     uint32_t n_ttft, ttft_next;
+    uint32_t new_samples;        /* since the percentiles were computed */
+    bool pct_valid;
+    double p50, p95, pct_at_ms;  /* cached percentiles of the window */
     uint64_t requests, failures, fallbacks, breaker_opens;
 };
 
@@ -50,6 +53,6 @@ struct ea_router {
 /* Under mu (plan.c takes it): the breaker's state at now, the TTFT
  * percentiles (< 0: no sample). */
 enum ea_breaker_state ea__router_breaker_locked(ea_router *r, size_t u, double now_ms);
-void ea__router_ttft_locked(ea_router *r, size_t u, double *p50, double *p95);
+void ea__router_ttft_locked(ea_router *r, size_t u, double now_ms, double *p50, double *p95);
 
 #endif

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # router_overhead.sh [REQUESTS] [ROUNDS] - issue 11's router-path target:
-# the test suite's OpenAI stub (tests/node/openai_stub.mjs) as the upstream,
+# a canned OpenAI-compatible upstream (bench/bench_stub_upstream; UPSTREAM=node:
+# the test suite's tests/node/openai_stub.mjs) as the upstream,
 # `edgeagent serve --config` routing every request to it (cloud_only), and
 # bench/bench_router_path sending REQUESTS non-streamed requests at
 # concurrency 10 to the stub directly and through edgeagent, alternating,
@@ -13,7 +14,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$root/build}
 tmp=$(mktemp -d)
 stub=; srv=; trap 'kill $stub $srv 2>/dev/null || true; rm -rf "$tmp"' EXIT
-node "$root/tests/node/openai_stub.mjs" >"$tmp/stub" 2>"$tmp/stub.log" &
+# UPSTREAM=node: the test suite's stub; default: bench_stub_upstream (C,
+# libmicrohttpd, canned replies: its own cost small and steady)
+if [ "${UPSTREAM:-c}" = node ]; then
+  node "$root/tests/node/openai_stub.mjs" >"$tmp/stub" 2>"$tmp/stub.log" &
+else
+  "$build/bench/bench_stub_upstream" 0 1 >"$tmp/stub" 2>"$tmp/stub.log" &
+fi
 stub=$!
 for _ in $(seq 100); do grep -q PORT "$tmp/stub" && break; sleep 0.1; done
 sport=$(sed -n 's/^PORT \([0-9]*\).*/\1/p' "$tmp/stub" | head -1)

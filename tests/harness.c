@@ -133,6 +133,12 @@ int ea__test_main(int argc, char **argv, const struct ea_test_case *cases, size_
 {
     int failed = 0, passed = 0, skipped = 0, ran = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* the processes a test starts keep their data (the ledger, the model
+     * store) under the build's temp dir, never in the user's home */
+    char xdg[4200];
+    snprintf(xdg, sizeof xdg, "%s", ea_test_tmp_path("xdg"));
+    mkdir(xdg, 0755);
+    setenv("XDG_DATA_HOME", xdg, 1);
     const char *kernels = getenv("EA_KERNELS");
     if (kernels && *kernels) {
         struct ea_error err = {0};

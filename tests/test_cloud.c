@@ -871,6 +871,9 @@ static void start_out_of_memory(void)
     }
     ASSERT(failures >= 3); /* url, body, header lines */
     ASSERT_EQ(stub_requests(), 1);
+    /* the finished transfer leaves the client's list on its thread, just after on_end */
+    for (int i = 0; i < 100 && ea__cloud_active(c) != 0; i++)
+        usleep(10000);
     ASSERT_EQ(ea__cloud_active(c), 0);
     ea__cloud_destroy(c);
 }

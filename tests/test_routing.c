@@ -721,8 +721,113 @@ static void openai_sdk_every_path(void)
     peer_stop(&stub);
 }
 
+
+/* The ledger through the server: one row per request (source, attempts,
+ * fallbacks), cloud budgets as hard caps (reject: a 429 naming the budget;
+ * edge: the edge answers), GET /v1/edgeagent/stats, the /metrics series,
+ * and the rows read back from the file after the server stopped. */
+static void ledger_rows_and_budgets(void)
+{
+    setenv("EA_TEST_CLOUD_KEY", "k-test", 1);
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", ea_test_tmp_path("routing-ledger"));
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ASSERT_EQ(system(cmd), 0);
+    /* 1000 USD per million tokens: a request's worst case is ~(3 + 6) x 0.001 */
+    static const char fmt[] =
+        "upstreams:\n"
+        "  - {name: local, kind: local}\n"
+        "  - name: cloud\n"
+        "    kind: openai\n"
+        "    base_url: http://127.0.0.1:%d/v1\n"
+        "    model: stub-model\n"
+        "    price: {input_per_mtok: 1000, output_per_mtok: 1000}\n"
+        "tasks:\n"
+        "  - {name: capped, mode: cloud_only}\n"
+        "  - {name: spill, mode: prefer_cloud}\n"
+        "  - {name: edge, mode: edge_only}\n"
+        "ledger:\n"
+        "  budgets:\n"
+        "    tasks:\n"
+        "      capped: {daily: 0.01, action: reject}\n"
+        "      spill: {daily: 0.01, action: edge}\n";
+    struct peer stub, ea;
+    stub_start(&stub, NULL);
+    const char *const args[] = {"--data-dir", dir, NULL};
+    serve_start(&ea, fmt, stub.port, args);
+    struct resp r;
+    /* capped: the first request fits the cap, then the budget is spent: 429 */
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:capped", "hi", false, NULL), &r), 200);
+    ASSERT_STR_EQ(r.source, "cloud:cloud");
+    resp_free(&r);
+    long st = req(ea.port, "/v1/chat/completions", chat("task:capped", "hi", false, NULL), &r);
+    printf("    second capped request: %ld %.200s\n", st, r.body);
+    ASSERT_EQ(st, 429);
+    ASSERT(strstr(r.body, "budget_exceeded") && strstr(r.body, "capped"));
+    ASSERT(r.retry_after[0]);
+    resp_free(&r);
+    /* spill: at its cap the edge answers instead */
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:spill", "hi", false, NULL), &r), 200);
+    ASSERT_STR_EQ(r.source, "cloud:cloud");
+    resp_free(&r);
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:spill", "hi", true, NULL), &r), 200);
+    ASSERT_STR_EQ(r.source, "edge");
+    resp_free(&r);
+    /* edge requests are never blocked by a budget; a fallback is a row too */
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:edge", "hi", i & 1, NULL), &r), 200);
+        resp_free(&r);
+    }
+    int requests = 1 + 1 + 2 + 3;
+    /* the report over HTTP (the writer commits within a moment) */
+    json_t *j = NULL;
+    for (int i = 0; i < 100; i++) {
+        ASSERT_EQ(req(ea.port, "/v1/edgeagent/stats?since=1h&by=source", NULL, &r), 200);
+        json_decref(j);
+        j = json_loads(r.body, 0, NULL);
+        resp_free(&r);
+        json_t *tot = json_object_get(j, "total");
+        if (json_integer_value(json_object_get(tot, "requests")) == requests)
+            break;
+        usleep(20000);
+    }
+    json_t *tot = json_object_get(j, "total");
+    ASSERT_EQ(json_integer_value(json_object_get(tot, "requests")), requests);
+    ASSERT_EQ(json_integer_value(json_object_get(tot, "errors")), 1);        /* the 429 */
+    /* capped twice (the refused one counts where it was headed) + spill once */
+    ASSERT_EQ(json_integer_value(json_object_get(tot, "cloud_requests")), 3);
+    ASSERT(json_real_value(json_object_get(tot, "cloud_cost_usd")) > 0.004);
+    json_decref(j);
+    ASSERT_EQ(req(ea.port, "/metrics", NULL, &r), 200);
+    ASSERT(strstr(r.body, "edgeagent_ledger_rows_total{fate=\"written\"} "));
+    ASSERT(strstr(r.body, "edgeagent_budget_cap_usd{task=\"capped\",period=\"daily\"} 0.01"));
+    resp_free(&r);
+    ASSERT_EQ(req(ea.port, "/v1/edgeagent/stats?since=yesterday", NULL, &r), 400);
+    resp_free(&r);
+    peer_stop(&ea);
+    peer_stop(&stub);
+    /* the file, read back: every request is a row, and no text */
+    snprintf(cmd, sizeof cmd, "'%s' report --data-dir '%s' --since 1h --by task --json", ea_test_binary(), dir);
+    char *out = NULL, *err = NULL;
+    ASSERT_EQ(ea_test_run(cmd, &out, &err), 0);
+    j = json_loads(out ? out : "", 0, NULL);
+    ASSERT_EQ(json_integer_value(json_object_get(json_object_get(j, "total"), "requests")), requests);
+    json_decref(j);
+    free(out);
+    free(err);
+    char db[4300];
+    snprintf(db, sizeof db, "%s/ledger.db", dir);
+    size_t n = 0;
+    char *bytes = ea_test_read_file(db, &n);
+    ASSERT(bytes && n > 0);
+    ASSERT(!memmem(bytes, n, "stub:2", 6)); /* the cloud's answer is nowhere in the file */
+    free(bytes);
+}
+
 EA_TESTS(EA_TEST(cloud_answers_and_says_so), EA_TEST(fallbacks_both_ways),
          EA_TEST(client_errors_and_broken_streams), EA_TEST(allow_cloud_false_never_reaches_cloud),
          EA_TEST(breaker_opens_and_recovers), EA_TEST(offline_stays_on_edge),
          EA_TEST(edge_node_is_another_edgeagent), EA_TEST(hedging_faster_side_wins),
-         EA_TEST(mixed_load_loses_nothing), EA_TEST(openai_sdk_every_path))
+         EA_TEST(mixed_load_loses_nothing), EA_TEST(openai_sdk_every_path),
+         EA_TEST(ledger_rows_and_budgets))

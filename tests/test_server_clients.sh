@@ -15,6 +15,7 @@ src=${EA_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 bin="${EA_TEST_BINARY:-$build/edgeagent}"
 command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
 tmp=$(mktemp -d)
+export XDG_DATA_HOME=$tmp/xdg # the ledger of the servers started here
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; rm -rf "$tmp"; }
 trap cleanup EXIT

@@ -27,6 +27,7 @@
 #include "edgeagent/tokenizer.h"
 
 struct ea_router_config;
+struct ea_ledger;
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,6 +78,11 @@ struct ea_server_params {
      * NULL entries or array = none), resolved by the caller from each
      * api_key_env; copied, never logged. */
     const char *const *upstream_keys;
+    /* The cost and latency ledger (edgeagent/ledger.h), opened by the caller;
+     * NULL = none. Borrowed: must outlive the server. One row per generation
+     * request when it ends; cloud budgets reserved before each cloud attempt
+     * and settled after; GET /v1/edgeagent/stats reports from it. */
+    struct ea_ledger *ledger;
 };
 
 void ea_server_params_default(struct ea_server_params *p);

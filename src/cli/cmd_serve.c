@@ -30,6 +30,7 @@ int cmd_serve(int argc, char **argv)
 }
 #else
 #include "edgeagent/engine.h"
+#include "edgeagent/ledger.h"
 #include "edgeagent/router.h"
 #include "edgeagent/server.h"
 
@@ -57,6 +58,8 @@ struct serve_options {
     char host[256];
     struct ea_router_config *cfg; /* --config, owned */
     const char **keys;            /* per upstream of cfg: its API key (from the environment) */
+    const char *data_dir;         /* --data-dir: the ledger's directory (an explicit one must work) */
+    bool no_ledger;               /* --no-ledger */
 };
 
 static void usage(FILE *f)
@@ -99,6 +102,8 @@ static void usage(FILE *f)
             "                          SIGTERM, SIGINT or SIGHUP start it, a second one ends it)\n"
             "  --max-output BYTES      output buffered per request: a whole answer, or what a\n"
             "                          streaming client leaves unread (default 1048576)\n"
+            "  --data-dir DIR          the cost and latency ledger's directory (ledger.db;\n"
+            "                          default $XDG_DATA_HOME/edgeagent; --no-ledger: none)\n"
             "  --config FILE           YAML: upstreams, tasks, routing (docs/ROUTING.md) and\n"
             "                          server: options by the names above without dashes\n"
             "                          (command-line options override them); keys come from\n"
@@ -125,6 +130,10 @@ static int apply(struct serve_options *o, const char *key, const char *value)
     }
     if (!strcmp(k, "limit-loopback")) {
         o->sp.limit_loopback = flag;
+        return 1;
+    }
+    if (!strcmp(k, "no-ledger")) {
+        o->no_ledger = flag;
         return 1;
     }
     if (!value) {
@@ -173,6 +182,10 @@ static int apply(struct serve_options *o, const char *key, const char *value)
         o->sp.cors_origins = value;
         return 2;
     }
+    if (!strcmp(k, "data-dir")) {
+        o->data_dir = value;
+        return 2;
+    }
     if (!strcmp(k, "api-key-file")) {
         o->api_key_file = value;
         return 2;
@@ -216,7 +229,7 @@ static bool load_config(struct serve_options *o, const char *path)
     for (size_t i = 0; i < o->cfg->n_server; i++) {
         const struct ea_config_server_option *so = &o->cfg->server[i];
         bool is_flag = !strcmp(so->key, "insecure-no-auth") || !strcmp(so->key, "log-content") ||
-                       !strcmp(so->key, "limit-loopback");
+                       !strcmp(so->key, "limit-loopback") || !strcmp(so->key, "no-ledger");
         if (!strcmp(so->key, "api-key")) {
             cli_errorf("serve", "%s:%u:%u: server.api-key: an API key does not belong in a file; use "
                                 "EDGEAGENT_API_KEY or server.api-key-file",
@@ -250,6 +263,62 @@ static bool load_config(struct serve_options *o, const char *path)
         if (o->cfg->upstreams[i].kind == EA_UPSTREAM_LOCAL && o->cfg->upstreams[i].model)
             o->model = o->cfg->upstreams[i].model;
     return true;
+}
+
+/* The cost and latency ledger (docs/LEDGER.md): --data-dir, else
+ * ledger.data_dir, else $XDG_DATA_HOME/edgeagent. An explicit directory
+ * that cannot be used is an error; the default one a warning, and the
+ * server runs without a ledger. Starts the summary sync when configured. */
+static bool open_ledger(struct serve_options *o, ea_ledger **out)
+{
+    *out = NULL;
+    struct ea_error err = {0};
+    struct ea_ledger_config lc;
+    ea_ledger_config_init(&lc);
+    if (o->cfg && ea_ledger_config_parse(o->cfg, &lc, &err)) {
+        fprintf(stderr, "edgeagent serve: %s\n", err.msg);
+        return false;
+    }
+    bool explicit_dir = o->data_dir || lc.data_dir;
+    char dir[4096];
+    bool ok = false;
+    if (!cli_ledger_dir("serve", o->data_dir, lc.data_dir, dir, sizeof dir)) {
+        ok = !explicit_dir;
+        goto done;
+    }
+    struct ea_ledger_options lo = {.config = &lc};
+    if (ea_ledger_open(dir, &lo, out, &err)) {
+        if (explicit_dir) {
+            cli_errorf("serve", "the ledger: %s", err.msg);
+            goto done;
+        }
+        printf("edgeagent serve: warning: serving without a ledger (%s; set --data-dir)\n", err.msg);
+        ok = true;
+        goto done;
+    }
+    if (lc.sync_endpoint) {
+        const char *key = lc.sync_api_key_env ? getenv(lc.sync_api_key_env) : NULL;
+        if (lc.sync_api_key_env && (!key || !*key)) {
+            cli_errorf("serve", "ledger.sync.api_key_env: the variable %s is not set",
+                       lc.sync_api_key_env);
+            goto done;
+        }
+        struct ea_ledger_sync_options so = {.endpoint = lc.sync_endpoint, .api_key = key,
+                                            .interval_ms = lc.sync_interval_s * 1000u};
+        if (ea_ledger_sync_start(*out, &so, &err)) {
+            cli_errorf("serve", "ledger sync: %s", err.msg);
+            goto done;
+        }
+    }
+    printf("edgeagent serve: ledger: %s\n", ea_ledger_path(*out));
+    ok = true;
+done:
+    if (!ok) {
+        ea_ledger_close(*out);
+        *out = NULL;
+    }
+    ea_ledger_config_release(&lc);
+    return ok;
 }
 
 static char *read_key_file(const char *path)
@@ -334,7 +403,7 @@ int cmd_serve(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool is_flag = !strcmp(argv[i], "--insecure-no-auth") || !strcmp(argv[i], "--log-content") ||
-                       !strcmp(argv[i], "--limit-loopback");
+                       !strcmp(argv[i], "--limit-loopback") || !strcmp(argv[i], "--no-ledger");
         int used = apply(&o, argv[i], is_flag ? NULL : v);
         if (used < 0)
             goto out;
@@ -401,6 +470,11 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&blocked, SIGUSR1); /* only to wake the second-signal watcher */
     pthread_sigmask(SIG_BLOCK, &blocked, NULL);
     signal(SIGPIPE, SIG_IGN);
+
+    ea_ledger *ledger = NULL;
+    if (!o.no_ledger && !open_ledger(&o, &ledger))
+        goto out;
+    o.sp.ledger = ledger;
 
     struct ea_error err = {0};
     ea_server *srv = NULL;
@@ -502,6 +576,7 @@ out_server:
         fflush(stdout);
     }
 out:
+    ea_ledger_close(ledger); /* after the server: every row is queued by now */
     free(o.api_key);
     free(o.keys);
     ea_router_config_destroy(o.cfg);

@@ -152,6 +152,7 @@ static void gen_free(void *user)
     if (g->rl.winner >= 0 && g->rl.att[g->rl.winner]->ups == s->upstream &&
         g->q.c[0].end.finish != EA_FINISH_ERROR)
         ea__route_local_observed(s, g->q.c[0].end.total_ms);
+    ea__relay_account(&g->rl, g->disconnected);
     ea__relay_release(&g->rl); /* no producer is left: every begun choice finished */
     ea__gen_request_release(&g->req);
     ea__buf_release(&g->body);

@@ -185,6 +185,8 @@ static bool health_failure(enum ea__fail f)
 /* The class of a prepare/start error (an API error from the upstream). */
 static enum ea__fail fail_of_api(const struct ea__api_error *e)
 {
+    if (e->status == 429 && e->code && !strcmp(e->code, "budget_exceeded"))
+        return EA__FAIL_REJECTED; /* a spent budget: the client's answer, not a fallback */
     if (e->status == 429)
         return e->code && !strcmp(e->code, "server_overloaded") ? EA__FAIL_OVERLOADED
                                                                  : EA__FAIL_HTTP_429;
@@ -216,6 +218,16 @@ static void attempt_ended_locked(struct ea__relay *rl, struct ea__attempt *a)
                                                                              : EA_ATTEMPT_NEUTRAL;
         ea_router_end(rl->srv->router, a->up, o, a->ttft_ms, a->probe, ea__now_ms());
         a->slot = false;
+    }
+    if (a->res.active) {
+        /* what the attempt used, at its price (the ledger's cloud cost) */
+        int32_t out = 0;
+        for (int i = 0; i < a->q.n_choices; i++)
+            out += a->q.c[i].done ? a->q.c[i].end.n_generated : 0;
+        const struct ea_upstream_config *u = ucfg(rl, a->up);
+        double used = ea_ledger_worst_case_usd(&u->price, (uint64_t)(a->q.n_prompt_tokens > 0 ? a->q.n_prompt_tokens : 0),
+                                               (uint64_t)out);
+        ea_ledger_budget_settle(rl->srv->p.ledger, &a->res, used);
     }
 }
 
@@ -435,6 +447,45 @@ static bool relay_wake(void *user, int i, bool finished)
 
 enum start_result { START_OK, START_SKIPPED, START_FAILED };
 
+/* A rough prompt size for the reservation: bytes / 4 (the usual estimate
+ * for BPE text); the settlement uses the upstream's real count. */
+static uint64_t prompt_estimate(const struct ea__gen_request *r)
+{
+    uint64_t bytes = 0;
+    for (int i = 0; i < r->n_msgs; i++)
+        bytes += r->msgs[i].len;
+    for (int i = 0; i < r->n_prompts; i++)
+        bytes += r->prompts[i].text ? r->prompts[i].len : (uint64_t)r->prompts[i].n_tokens * 4;
+    return bytes / 4 + 1;
+}
+
+/* Reserves the attempt's worst-case cloud cost (its prompt + max_tokens at
+ * the upstream's price) before it is dispatched. False with *e when the
+ * budget is spent: a 429 naming it (action reject), or a 503 that lets the
+ * plan move on to the edge (action edge). */
+static bool reserve_budget(struct ea__relay *rl, struct ea__attempt *a, struct ea__api_error *e)
+{
+    ea_ledger *l = rl->srv->p.ledger;
+    const struct ea_upstream_config *u = ucfg(rl, a->up);
+    if (!l || u->tier != EA_TIER_CLOUD)
+        return true;
+    uint64_t max_out = (uint64_t)(rl->req->max_tokens ? rl->req->max_tokens : rl->srv->p.max_tokens) *
+                       (uint64_t)rl->root->n_choices;
+    double worst = ea_ledger_worst_case_usd(&u->price, prompt_estimate(rl->req), max_out);
+    struct ea_ledger_budget_over over;
+    if (ea_ledger_budget_reserve(l, rl->task[0] ? rl->task : NULL, u->tier, worst, &a->res, &over) == EA_OK)
+        return true;
+    char msg[256];
+    ea_ledger_budget_message(&over, msg, sizeof msg);
+    if (over.action == EA_BUDGET_REJECT) {
+        ea__api_errorf(e, 429, "rate_limit_error", "budget_exceeded", NULL, "%s", msg);
+        e->retry_after_s = 60;
+    } else {
+        ea__api_errorf(e, 503, "server_error", "budget_exceeded", NULL, "%s: routed to the edge", msg);
+    }
+    return false;
+}
+
 /* Starts an attempt on upstream u. START_SKIPPED: the router refused a slot
  * (breaker open, max_concurrent); START_FAILED: prepare or start failed
  * (recorded as an attempt, *e filled). */
@@ -471,6 +522,17 @@ static enum start_result attempt_start(struct ea__relay *rl, size_t u, struct ea
         ea__api_errorf(e, 503, "server_error", "no_upstream_available", NULL,
                        "the request used its %d attempts", EA__RELAY_MAX_ATTEMPTS);
         return START_SKIPPED;
+    }
+    if (!reserve_budget(rl, a, e)) {
+        pthread_mutex_lock(rl->root->lock);
+        a->fail = EA__FAIL_REJECTED;
+        a->http_status = e->status;
+        snprintf(a->msg, sizeof a->msg, "%s", e->message);
+        a->has_api = true;
+        a->api = *e;
+        attempt_ended_locked(rl, a);
+        pthread_mutex_unlock(rl->root->lock);
+        return e->status == 429 ? START_FAILED : START_SKIPPED;
     }
     bool ok = ups->ops->prepare(ups, rl->req, rl->req_id, &a->job, e);
     if (ok) {
@@ -624,6 +686,7 @@ static void relay_advance(struct ea__relay *rl)
                 next = true;
             } else if (now >= rl->hedge_due) {
                 rl->hedge_pending = false;
+                rl->hedged = true;
                 hedge = true;
             } else {
                 schedule_locked(rl, rl->hedge_due);
@@ -810,4 +873,66 @@ ea_status ea__relay_json_locked(const struct ea__relay *rl, struct ea_buf *o, do
     if (!st)
         st = ea__buf_puts(o, "}}");
     return st;
+}
+
+/* Copies s into out (cap bytes) keeping only what the ledger's identifiers
+ * allow (letters, digits and ok's punctuation); "none" when nothing is left. */
+static void ident(char *out, size_t cap, const char *s, const char *ok)
+{
+    size_t n = 0;
+    for (; s && *s && n + 1 < cap; s++)
+        out[n++] = ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+                    strchr(ok, *s))
+                       ? *s
+                       : '_';
+    out[n] = '\0';
+    if (!n)
+        snprintf(out, cap, "none");
+}
+
+void ea__relay_account(const struct ea__relay *rl, bool disconnected)
+{
+    ea_ledger *l = rl->srv->p.ledger;
+    if (!l)
+        return;
+    const struct ea__genq *root = rl->root;
+    struct ea_ledger_row row;
+    ea_ledger_row_init(&row);
+    ident(row.task, sizeof row.task, rl->task[0] ? rl->task : "default", "._-");
+    const struct ea__attempt *w = rl->winner >= 0 ? rl->att[rl->winner] : rl->n_att ? rl->att[rl->n_att - 1] : NULL;
+    if (w) {
+        const struct ea_upstream_config *u = ucfg(rl, w->up);
+        row.tier = u->tier;
+        row.price = u->price;
+        ident(row.upstream, sizeof row.upstream, u->name, "._-");
+        ident(row.model, sizeof row.model, u->kind == EA_UPSTREAM_LOCAL ? rl->srv->model_id : u->model,
+              "._:/@+-");
+    } else {
+        row.tier = EA_TIER_DEVICE;
+        ident(row.upstream, sizeof row.upstream, NULL, "");
+        ident(row.model, sizeof row.model, NULL, "");
+    }
+    int32_t out = 0, cached = 0;
+    for (int i = 0; i < root->n_choices; i++) {
+        out += root->c[i].done ? root->c[i].end.n_generated : 0;
+        cached += i == 0 && root->c[i].done ? root->c[i].end.n_cached : 0;
+    }
+    row.prompt_tokens = root->n_prompt_tokens > 0 ? (uint32_t)root->n_prompt_tokens : 0;
+    row.completion_tokens = out > 0 ? (uint32_t)out : 0;
+    row.cached_prompt_tokens = cached > 0 ? (uint32_t)cached : 0;
+    row.ttft_ms = w && w->ttft_ms >= 0 ? w->t_start - rl->t0 + w->ttft_ms : -1;
+    row.total_ms = ea__now_ms() - rl->t0;
+    if (disconnected)
+        snprintf(row.outcome, sizeof row.outcome, "client_disconnected");
+    else if (rl->has_err || rl->winner < 0)
+        ident(row.outcome, sizeof row.outcome, rl->has_err && rl->err.code ? rl->err.code : "error", "_");
+    uint32_t failed = 0;
+    for (int k = 0; k < rl->n_att; k++)
+        failed += rl->att[k]->fail != EA__FAIL_NONE;
+    row.attempts = (uint32_t)rl->n_att;
+    row.fallbacks = failed;
+    row.hedges = rl->hedged ? 1 : 0;
+    struct ea_error err = {0};
+    if (ea_ledger_record(l, &row, &err) == EA_EINVAL)
+        ea__server_log(rl->srv, "request %s: ledger row refused: %s", rl->req_id, err.msg);
 }

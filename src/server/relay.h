@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "edgeagent/ledger.h"
 #include "edgeagent/router.h"
 #include "server/genq.h"
 #include "server/server_int.h"
@@ -67,6 +68,7 @@ struct ea__attempt {
     char msg[EA__ATTEMPT_MSG_MAX];/* the failure's detail (no request text) */
     bool has_api;                 /* prepare or start refused it: api is what it said */
     struct ea__api_error api;
+    struct ea_ledger_reservation res; /* its cloud budget, settled when it ends */
 };
 
 struct ea__relay {
@@ -88,6 +90,7 @@ struct ea__relay {
     bool final;                 /* every root choice has ended */
     bool gone;                  /* the client left (no new attempt) */
     bool hedge_pending;         /* the hedge has not started */
+    bool hedged;                /* the hedge started */
     double hedge_due;           /* when it may (ms) */
     double next_due;            /* when the next attempt may start (backoff) */
     int pending_entry;          /* the plan entry that starts at next_due, or -1 */
@@ -134,6 +137,10 @@ struct ea__relay_info {
     double overhead_ms; /* time before the winning attempt started */
 };
 void ea__relay_info_locked(const struct ea__relay *rl, struct ea__relay_info *out);
+/* The ledger's row for the request (no text: names, counts, times), once
+ * every choice has ended; disconnected: the client left before the end. */
+void ea__relay_account(const struct ea__relay *rl, bool disconnected);
+
 /* Appends "edgeagent":{source, upstream, task, latency_ms, ttft_ms,
  * overhead_ms, reason, attempts, decision} (under the lock). */
 struct ea_buf;

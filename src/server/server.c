@@ -299,6 +299,8 @@ static int handle_metrics(struct ea__req_ctx *c, struct MHD_Connection *conn,
                                       ea_server_inflight(c->srv), be != NULL, &gs, &b);
     if (!st)
         st = ea__route_metrics(c->srv, &b);
+    if (!st)
+        st = ea__ledger_metrics(c->srv, &b);
     if (st) {
         ea__buf_release(&b);
         return ea__respond_errorf(c, conn, 500, "server_error", NULL, NULL, "metrics too large");
@@ -699,6 +701,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return handle_page(c, conn);
     case EA__EP_PULL:
         return ea__handle_pull(c, conn);
+    case EA__EP_STATS:
+        return ea__handle_stats(c, conn);
     case EA__EP_UPSTREAMS: {
         struct ea_buf b;
         ea__buf_init(&b, EA__MODELS_JSON_MAX);

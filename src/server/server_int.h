@@ -160,7 +160,8 @@ ea_status ea__chat_template_load(const ea_model *m, const ea_tokenizer *tok, ea_
     X(PAGE, "/", false, EA__GET, false, false, false)                               \
     X(PAGE_INDEX, "/index.html", false, EA__GET, false, false, false)                \
     X(PULL, "/v1/edgeagent/models/pull", false, EA__POST, true, false, true)           \
-    X(UPSTREAMS, "/v1/edgeagent/upstreams", false, EA__GET, true, false, false)
+    X(UPSTREAMS, "/v1/edgeagent/upstreams", false, EA__GET, true, false, false)           \
+    X(STATS, "/v1/edgeagent/stats", false, EA__GET, true, false, false)
 
 enum ea__method { EA__GET, EA__POST, EA__OPTIONS, EA__OTHER_METHOD };
 
@@ -430,6 +431,11 @@ bool ea__route_routable(const ea_server *s, const char *id);
 ea_status ea__route_upstreams_json(ea_server *s, struct ea_buf *o);
 /* The per-upstream series of /metrics (appended). */
 ea_status ea__route_metrics(ea_server *s, struct ea_buf *o);
+
+/* ledger_api.c: GET /v1/edgeagent/stats (the ledger's report); the
+ * ledger's series of /metrics (appended). */
+int ea__handle_stats(struct ea__req_ctx *c, struct MHD_Connection *conn);
+ea_status ea__ledger_metrics(ea_server *s, struct ea_buf *o);
 
 /* pull_api.c: handles a complete POST /v1/edgeagent/models/pull body. */
 int ea__handle_pull(struct ea__req_ctx *c, struct MHD_Connection *conn);

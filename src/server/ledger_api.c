@@ -1,0 +1,86 @@
+/* ledger_api.c - the ledger seen over HTTP: GET /v1/edgeagent/stats
+ * (?since=24h&by=source|task|upstream, the same report as `edgeagent
+ * report --json`) and the ledger's /metrics series (rows written, dropped,
+ * failed; budget caps, spend and reservations). Rows are written by the
+ * relay (relay.c, ea__relay_account) when a request ends.
+ * Does not hold: the ledger itself (src/ledger/), routing.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "edgeagent/ledger.h"
+#include "server/server_int.h"
+
+#define EA__BUDGET_STATES_MAX 64 /* caps listed in /metrics (global and per task, two periods) */
+
+int ea__handle_stats(struct ea__req_ctx *c, struct MHD_Connection *conn)
+{
+    ea_ledger *l = c->srv->p.ledger;
+    if (!l)
+        return ea__respond_errorf(c, conn, 503, "server_error", "no_ledger", NULL,
+                                  "this server runs without a ledger (see serve --data-dir)");
+    const char *since = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
+    const char *by = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "by");
+    int64_t window = 24 * 3600 * 1000LL;
+    if (since && ea_ledger_parse_since(since, &window))
+        return ea__respond_errorf(c, conn, 400, "invalid_request_error", NULL, "since",
+                                  "'since' must be N followed by s, m, h, d or w, or all");
+    enum ea_ledger_group_by g = EA_LEDGER_BY_SOURCE;
+    if (by && ea_ledger_group_by_parse(by, &g))
+        return ea__respond_errorf(c, conn, 400, "invalid_request_error", NULL, "by",
+                                  "'by' must be source, task or upstream");
+    int64_t now = (int64_t)time(NULL) * 1000;
+    struct ea_ledger_report *r = NULL;
+    struct ea_error err = {0};
+    char *json = NULL;
+    if (ea_ledger_report(l, window < 0 ? 0 : now - window, 0, g, &r, &err) ||
+        ea_ledger_report_json(r, &json, &err)) {
+        ea_ledger_report_destroy(r);
+        ea__server_log(c->srv, "stats: %s", err.msg);
+        return ea__respond_errorf(c, conn, 500, "server_error", NULL, NULL, "the report failed: %s",
+                                  err.msg);
+    }
+    ea_ledger_report_destroy(r);
+    int ret = ea__respond_json(c, conn, 200, json, strlen(json));
+    ea_free(json);
+    return ret;
+}
+
+ea_status ea__ledger_metrics(ea_server *s, struct ea_buf *o)
+{
+    ea_ledger *l = s->p.ledger;
+    if (!l)
+        return EA_OK;
+    struct ea_ledger_stats st;
+    ea_ledger_stats(l, &st);
+    ea_status e = ea__buf_printf(
+        o,
+        "# HELP edgeagent_ledger_rows_total Ledger rows by fate (written; dropped: the writer's "
+        "queue was full; failed: a write error; rejected: a malformed row).\n"
+        "# TYPE edgeagent_ledger_rows_total counter\n"
+        "edgeagent_ledger_rows_total{fate=\"written\"} %" PRIu64 "\n"
+        "edgeagent_ledger_rows_total{fate=\"dropped\"} %" PRIu64 "\n"
+        "edgeagent_ledger_rows_total{fate=\"failed\"} %" PRIu64 "\n"
+        "edgeagent_ledger_rows_total{fate=\"rejected\"} %" PRIu64 "\n"
+        "# HELP edgeagent_ledger_queue_rows Rows waiting for the ledger's writer.\n"
+        "# TYPE edgeagent_ledger_queue_rows gauge\nedgeagent_ledger_queue_rows %" PRIu64 "\n",
+        st.written, st.dropped, st.failed, st.rejected, st.queued);
+    struct ea_ledger_budget_state bs[EA__BUDGET_STATES_MAX];
+    size_t n = ea_ledger_budget_states(l, bs, EA__BUDGET_STATES_MAX);
+    if (n > EA__BUDGET_STATES_MAX)
+        n = EA__BUDGET_STATES_MAX;
+    static const char *const what[] = {"cap", "spent", "reserved"};
+    for (int k = 0; k < 3 && !e && n; k++) {
+        e = ea__buf_printf(o, "# HELP edgeagent_budget_%s_usd Cloud budget %s, per cap.\n"
+                              "# TYPE edgeagent_budget_%s_usd gauge\n",
+                           what[k], what[k], what[k]);
+        for (size_t i = 0; i < n && !e; i++)
+            e = ea__buf_printf(o, "edgeagent_budget_%s_usd{task=\"%s\",period=\"%s\"} %.9g\n", what[k],
+                               bs[i].task[0] ? bs[i].task : "*",
+                               bs[i].period == EA_BUDGET_DAILY ? "daily" : "monthly",
+                               k == 0 ? bs[i].cap_usd : k == 1 ? bs[i].spent_usd : bs[i].reserved_usd);
+    }
+    return e;
+}

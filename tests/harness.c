@@ -303,3 +303,12 @@ int ea_test_proc_stop(struct ea_test_proc *p, int sig)
     p->pid = 0;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
 }
+
+double ea_test_time_scale(void)
+{
+    const char *s = getenv("EA_TEST_TIME_SCALE");
+    if (s && atof(s) > 0)
+        return atof(s);
+    const char *b = ea_test_binary(), *d = ea_test_build_dir();
+    return strstr(b, "-emu") || strstr(d, "tsan") || strstr(d, "asan") ? 10.0 : 1.0;
+}

@@ -138,5 +138,9 @@ bool ea_test_proc_wait(struct ea_test_proc *p, const char *needle, double timeou
 int ea_test_proc_stop(struct ea_test_proc *p, int sig);
 /* Monotonic milliseconds. */
 double ea_test_now_ms(void);
+/* How much slower than a plain build this one runs, for deadlines and
+ * budgets in process tests: EA_TEST_TIME_SCALE if set, else 10 under an
+ * emulator (an -emu binary) or a sanitizer build dir (asan, tsan), else 1. */
+double ea_test_time_scale(void);
 
 #endif

@@ -44,15 +44,7 @@ static const char *model_path(void)
 
 static double now_ms(void) { return ea_test_now_ms(); }
 
-/* Deadlines stretch under an emulator (qemu-aarch64) and sanitizers. */
-static double time_scale(void)
-{
-    const char *b = ea_test_binary();
-    const char *s = getenv("EA_TEST_TIME_SCALE");
-    if (s && atof(s) > 0)
-        return atof(s);
-    return strstr(b, "-emu") ? 10.0 : 1.0;
-}
+static double time_scale(void) { return ea_test_time_scale(); }
 
 struct proc {
     struct ea_test_proc tp;

@@ -170,7 +170,7 @@ static void error_from_json(struct ea__cloud_result *r, const json_t *e)
  * like a page (starts with '<'). */
 static void error_from_text(struct ea__cloud_result *r, const char *s, size_t n)
 {
-    json_t *j = json_loadb(s, n, 0, NULL);
+    json_t *j = json_loadb(s, n, JSON_ALLOW_NUL, NULL);
     if (json_is_object(j)) {
         const json_t *e = json_object_get(j, "error");
         error_from_json(r, e && !json_is_null(e) ? e : j);
@@ -247,7 +247,7 @@ static bool on_event(void *user, const char *event, const char *data, size_t len
     if (len == 0)
         return true; /* an empty data line: a heartbeat */
     json_error_t jerr;
-    json_t *j = json_loadb(data, len, 0, &jerr);
+    json_t *j = json_loadb(data, len, JSON_ALLOW_NUL, &jerr);  /* valid JSON may carry \u0000 (a model can emit it) */
     if (!json_is_object(j)) {
         decide(t, EA_CLOUD_MALFORMED, EA_CLOUD_TIMEOUT_NONE);
         /* jansson's text quotes the input: say where, not what */

@@ -710,7 +710,8 @@ static void stream_free(void *cls) { gen_unref(cls); }
  * body), registered with the server, holding the HTTP request's reference;
  * NULL when out of memory (r is left to the caller). */
 static struct ea__gen *gen_create(struct ea__req_ctx *ctx, struct MHD_Connection *conn,
-                                  struct ea__gen_request *r, int n_choices)
+                                  struct ea__gen_request *r, int n_choices,
+                                  const struct ea_route_plan *plan, const char *task, uint64_t seed)
 {
     ea_server *srv = ctx->srv;
     struct ea__gen *g = ea_calloc(1, sizeof *g);
@@ -754,6 +755,8 @@ static struct ea__gen *gen_create(struct ea__req_ctx *ctx, struct MHD_Connection
         ea__genq_buf_init(&c->local, qcap);
         c->sent_role = g->kind != EA__REQ_CHAT; /* completions chunks carry no role */
     }
+    /* before it is listed: ea__gens_cancel_all may reach it from then on */
+    ea__relay_init(&g->rl, srv, &g->q, &g->req, g->id, seed, ctx->t_start, plan, task);
     pthread_mutex_lock(&srv->mu);
     g->next = srv->gens;
     if (srv->gens)
@@ -857,13 +860,12 @@ static int generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct
     }
     int n_prompts = r->kind == EA__REQ_CHAT ? 1 : r->n_prompts;
     uint64_t seed = r->has_seed ? r->seed : ea__server_rand(srv);
-    struct ea__gen *g = gen_create(ctx, conn, r, n_prompts * r->n);
+    struct ea__gen *g = gen_create(ctx, conn, r, n_prompts * r->n, &plan, task, seed);
     if (!g) {
         ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
         return ea__respond_error(ctx, conn, &e);
     }
     ctx->gen = g;
-    ea__relay_init(&g->rl, srv, &g->q, &g->req, g->id, seed, ctx->t_start, &plan, task);
     if (!ea__relay_start(&g->rl, &e)) {
         if (e.status == 429)
             ea__server_log(srv, "request %s: 429 %s", ctx->id, e.message);

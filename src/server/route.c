@@ -100,7 +100,9 @@ static void local_load(ea_server *s, struct ea_local_load *l)
     l->prefill_tok_s = st.prefill_tok_s;
     l->decode_step_ms = st.decode_step_ms;
     l->have_stats = st.requests_done > 0 && st.prefill_tok_s > 0;
+    pthread_mutex_lock(&s->mu);
     l->mean_request_ms = s->local_mean_ms;
+    pthread_mutex_unlock(&s->mu);
     l->max_context = be->max_context;
 }
 

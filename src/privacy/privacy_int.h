@@ -1,0 +1,134 @@
+/* privacy_int.h - the privacy module's internals: the compiled pattern
+ * table the detector runs, the built-in definitions (builtin.c), the
+ * configuration reader (config.c) and the map shared by redact.c and
+ * restore.c.
+ * Does not hold: anything public (include/edgeagent/privacy.h).
+ */
+#ifndef EDGEAGENT_PRIVACY_INT_H
+#define EDGEAGENT_PRIVACY_INT_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edgeagent/privacy.h"
+#include "util/buf.h"
+
+/* Candidates of this "type" are hard negatives (UUIDs, ISBNs, versions,
+ * timestamps, prices, commit hashes): they take part in overlap resolution
+ * so that what they cover is not reported, and are never reported. */
+#define EA__PII_NEGATIVE UINT32_MAX
+
+/* How a pattern finds where to try a match. */
+enum ea__scan {
+    EA__SCAN_REGEX,  /* pcre2_match over the whole text (rare first bytes: digits, '+', capitals) */
+    EA__SCAN_WORDS,  /* anchored at word starts whose lowercased first two bytes are in a table */
+    EA__SCAN_ANCHOR, /* at each anchor byte, back over a byte class, then anchored */
+};
+
+/* What a validator sees and may change: the span (a validator may shrink
+ * it, e.g. an IBAN cut to its country's length) and the score. */
+struct ea__cand {
+    size_t start, end;
+    float score;
+};
+/* false: not an entity of this type (a failed checksum, a date that is no
+ * date, ...). ov is the match's ovector (pairs), n_pairs its size. */
+typedef bool (*ea__check_fn)(const char *text, size_t len, const PCRE2_SIZE *ov, uint32_t n_pairs,
+                             struct ea__cand *c);
+
+/* Context words: a weak match of a type gains `raise` when one of the
+ * words stands in the window before it, and loses `lower` for one of the
+ * other list (lowering wins when both are there). Lowercase ASCII or UTF-8
+ * phrases, matched at a word start. */
+struct ea__context {
+    const char *const *raise;
+    const char *const *lower;
+    float raise_by, lower_by;
+    size_t window; /* bytes before the span */
+};
+
+struct ea__pattern {
+    uint32_t type;
+    pcre2_code *re;
+    enum ea__scan scan;
+    uint8_t *prefix;         /* WORDS: 65536-bit table of (first byte, second byte) lowercased */
+    const char *anchors;     /* ANCHOR: the anchor bytes */
+    bool (*back)(unsigned char); /* ANCHOR: bytes to walk back over */
+    size_t max_back;         /* ANCHOR: at most this many bytes back */
+    uint32_t group;          /* the capture group giving the span (0: the whole match) */
+    float score;
+    ea__check_fn check;      /* NULL: none */
+    const struct ea__context *ctx; /* NULL: none */
+};
+
+/* One built-in or configured pattern before compilation. */
+struct ea__pattern_def {
+    uint32_t type;
+    const char *regex;        /* PCRE2 syntax, byte mode */
+    enum ea__scan scan;
+    const char *const *words; /* WORDS: phrases whose first two bytes open the table */
+    const char *anchors;
+    bool (*back)(unsigned char);
+    size_t max_back;
+    uint32_t group;
+    float score;
+    ea__check_fn check;
+    const struct ea__context *ctx;
+};
+
+struct ea_privacy_detector {
+    uint32_t n_types;
+    char names[EA_PRIVACY_MAX_TYPES][EA_PRIVACY_MAX_TYPE_NAME + 1];
+    bool enabled[EA_PRIVACY_MAX_TYPES];
+    float threshold;
+    struct ea__pattern *pats;
+    size_t n_pats, cap_pats;
+    char **allow; /* values never reported (compared case-insensitively) */
+    size_t n_allow;
+    uint32_t max_capture_pairs;
+    pcre2_general_context *gc;
+    pcre2_compile_context *cc;
+    pcre2_match_context *mc;
+};
+
+/* builtin.c: compiles the built-in patterns (every type and the hard
+ * negatives) into d. */
+ea_status ea__privacy_add_builtins(ea_privacy_detector *d, struct ea_error *err);
+extern const char *const ea__privacy_builtin_names[EA_PII_BUILTIN_COUNT];
+
+/* detect.c: compiles one definition into d->pats (err: what failed,
+ * prefixed by the caller with the configuration position). */
+ea_status ea__privacy_add_pattern(ea_privacy_detector *d, const struct ea__pattern_def *def,
+                                  uint32_t options, struct ea_error *err);
+/* Builds the regex of a list of literal phrases: (?i) whole words,
+ * escaped, spaces as [ \t]+; into b. */
+ea_status ea__privacy_phrases_regex(struct ea_buf *b, const char *const *phrases, size_t n,
+                                    bool caseless);
+
+/* config.c: applies the `privacy:` tree to a detector whose built-in types
+ * are set up; adds custom types and patterns. */
+ea_status ea__privacy_config_apply(ea_privacy_detector *d, const struct ea_config_node *root,
+                                   const char *file, struct ea_error *err);
+
+/* The map (redact.c), read by restore.c. */
+struct ea__map_entry {
+    char *value;
+    size_t len;
+    uint32_t type, number;
+    uint64_t hash;
+};
+struct ea_privacy_map {
+    const ea_privacy_detector *det;
+    struct ea__map_entry *v;   /* in order of creation */
+    size_t n, cap;
+    uint32_t *slots;           /* open addressing: index + 1, 0 = empty */
+    size_t n_slots;
+    uint32_t count[EA_PRIVACY_MAX_TYPES];
+    /* per type: entry index of number k+1 */
+    uint32_t *by_number[EA_PRIVACY_MAX_TYPES];
+};
+
+#endif

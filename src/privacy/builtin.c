@@ -31,7 +31,8 @@ const char *const ea__privacy_builtin_names[EA_PII_BUILTIN_COUNT] = {
 #define SCORE_WEAK 0.35f    /* below the default threshold: needs a context word */
 #define SCORE_NEGATIVE 0.4f /* hard negatives: lose ties against positives */
 #define SCORE_NEGATIVE_SURE 0.97f
-#define CONTEXT_WINDOW 40   /* bytes before a span searched for context words */
+#define CONTEXT_WINDOW 40   /* bytes before a span searched for raising context words */
+#define LOWER_WINDOW 20     /* lowering words must be close: "order no. 4155552671" */
 #define MAX_DIGITS 32
 #define MAX_GROUPS 16
 #define IPV6_TEXT_MAX 64
@@ -54,23 +55,27 @@ static bool is_wordc(unsigned char c) { return is_alnum(c) || c == '_'; }
 static const char *const phone_raise[] = {
     "phone", "tel", "telephone", "call", "mobile", "cell", "fax", "whatsapp", "sms", "text me",
     "contact", "reach", "ring", "dial", "hotline", "number", "nummer", "telefon", "handy", "mobil",
-    "rufnummer", "t\xc3\xa9l\xc3\xa9phone", "t\xc3\xa9l", "portable", "appel", "num\xc3\xa9ro",
-    "tel\xc3\xa9" "fono", "m\xc3\xb3vil", "movil", "llam", "telefono", "cellulare", "chiama",
+    "rufnummer", "t\xc3\xa9l\xc3\xa9phone", "t\xc3\xa9l", "portable", "appel*", "num\xc3\xa9ro",
+    "tel\xc3\xa9" "fono", "m\xc3\xb3vil", "movil", "llam*", "telefono", "cellulare", "chiama",
     "telefone", "celular", "\xe9\x9b\xbb\xe8\xa9\xb1", "\xe6\x90\xba\xe5\xb8\xaf", NULL};
 static const char *const number_lower[] = {
     "order", "invoice", "tracking", "ref", "account", "acct", "ticket", "case no", "case #",
-    "isbn", "serial", "sku", "build", "version", "transaction", "txn", "confirmation", "bestell",
-    "rechnung", "auftrag", "commande", "facture", "pedido", "factura", "routing", "imei", "ean",
-    "gtin", "barcode", "part no", "model no", "batch", "lot ", "zip", NULL};
+    "isbn", "serial", "sku", "build", "version", "transaction", "txn", "confirmation", "bestell*",
+    "rechnung*", "auftrag*", "commande", "facture", "pedido", "factura", "routing", "imei", "ean",
+    "gtin", "barcode", "part no", "model no", "batch", "lot", "zip", "no.", "nr.", NULL};
+static const char *const card_lower[] = {"order", "invoice", "tracking", "ref", "ticket", "isbn",
+                                         "serial", "sku", "transaction", "txn", "confirmation",
+                                         "bestell*", "rechnung*", "commande", "facture", "pedido",
+                                         "factura", "imei", "ean", "gtin", "barcode", NULL};
 static const char *const ssn_raise[] = {"ssn", "social security", "soc. sec", "soc sec", "ss#",
                                         "ss #", "tax id", "taxpayer", "tin", NULL};
 static const char *const ip_lower[] = {"version", "ver.", "release", "build", "firmware", "sdk",
                                        "oid", NULL};
 
-static const struct ea__context phone_ctx = {phone_raise, number_lower, 0.35f, 0.5f, CONTEXT_WINDOW};
-static const struct ea__context ssn_ctx = {ssn_raise, number_lower, 0.4f, 0.5f, CONTEXT_WINDOW};
-static const struct ea__context card_ctx = {NULL, number_lower, 0.0f, 0.5f, CONTEXT_WINDOW};
-static const struct ea__context ip_ctx = {NULL, ip_lower, 0.0f, 0.5f, CONTEXT_WINDOW};
+static const struct ea__context phone_ctx = {phone_raise, number_lower, 0.35f, 0.5f, CONTEXT_WINDOW, LOWER_WINDOW};
+static const struct ea__context ssn_ctx = {ssn_raise, number_lower, 0.5f, 0.5f, CONTEXT_WINDOW, LOWER_WINDOW};
+static const struct ea__context card_ctx = {NULL, card_lower, 0.0f, 0.5f, CONTEXT_WINDOW, LOWER_WINDOW};
+static const struct ea__context ip_ctx = {NULL, ip_lower, 0.0f, 0.5f, CONTEXT_WINDOW, LOWER_WINDOW};
 
 /* ---- digits and groups ----------------------------------------------- */
 
@@ -161,7 +166,7 @@ static bool valid_date(unsigned y, unsigned m, unsigned d)
 /* Three numeric groups that read as a date in Y-M-D, D-M-Y or M-D-Y. */
 static bool groups_are_date(const struct digits *g)
 {
-    if (g->n_groups < 3)
+    if (g->n_groups != 3)
         return false;
     const char *p = g->d;
     unsigned a = num(p, g->group[0]), b = num(p + g->group[0], g->group[1]),
@@ -187,15 +192,14 @@ static bool check_email(const char *t, size_t len, const PCRE2_SIZE *ov, uint32_
     for (size_t i = c->start; i + 1 < c->end && t[i] != '@'; i++)
         if (t[i] == '.' && t[i + 1] == '.')
             return false;
-    /* user:password@host inside a URL is URL_CREDENTIALS, not an address */
-    if (c->start > 0 && t[c->start - 1] == ':') {
-        for (size_t i = c->start - 1; i > 2 && c->start - i < 300; i--) {
-            unsigned char b = (unsigned char)t[i - 1];
-            if (b == ' ' || b == '\n' || b == '\t' || b == '"')
-                break;
-            if (b == '/' && t[i - 2] == '/' && i >= 3 && t[i - 3] == ':')
-                return false;
-        }
+    /* the user info of a URL (scheme://user:password@host) is no address:
+     * URL_CREDENTIALS covers it */
+    for (size_t i = c->start; i >= 3 && c->start - i < 300; i--) {
+        unsigned char b = (unsigned char)t[i - 1];
+        if (b == ' ' || b == '\n' || b == '\t' || b == '"' || b == '\'' || b == '<' || b == '(')
+            break;
+        if (b == '/' && t[i - 2] == '/' && t[i - 3] == ':')
+            return false;
     }
     (void)ov;
     return true;
@@ -212,11 +216,8 @@ static bool nanp(const char *d) /* area and exchange start with 2..9 */
     return d[0] >= '2' && d[3] >= '2';
 }
 
-static bool check_phone(const char *t, size_t len, const PCRE2_SIZE *ov, uint32_t n, struct ea__cand *c)
+static bool phone_shape(const char *t, struct ea__cand *c)
 {
-    (void)len;
-    (void)ov;
-    (void)n;
     /* the extension (x123, ext. 123, #123) is part of the span, not of the number */
     size_t main_end = c->end;
     for (size_t i = c->start; i < c->end; i++)
@@ -231,19 +232,25 @@ static bool check_phone(const char *t, size_t len, const PCRE2_SIZE *ov, uint32_
     if (g.overflow || g.n < 7 || g.n > 15)
         return false;
     bool only_dots = g.n_seps == 1 && g.seps[0] == '.';
-    bool intl = g.plus || (g.d[0] == '0' && g.d[1] == '0' && g.group[0] >= 4);
+    bool intl = g.plus || (g.d[0] == '0' && g.d[1] == '0' && g.group[0] >= 4 &&
+                           (g.n_groups > 1 || g.n >= 11)); /* 0049 30 ...: 00 and a country code */
     for (size_t i = 0; i < g.n_groups; i++)
-        if (g.group[i] > 8 && g.n_groups > 1)
+        if (g.n_groups > 1 && g.group[i] > (intl ? 10u : 8u))
             return false;
     if (!g.parens && !intl && groups_are_date(&g))
         return false;
+    if (!g.parens && !intl && g.n_groups == 3 && g.group[0] == 3 && g.group[1] == 2 && g.group[2] == 4)
+        return false; /* AAA-GG-SSSS is a social security number's shape */
     if (only_dots && g.n_groups == 4 && g.group[0] <= 3 && g.group[1] <= 3 && g.group[2] <= 3 &&
         g.group[3] <= 3)
         return false; /* an IPv4 address or a version */
     if (intl) {
         if (g.n < 8)
             return false;
-        c->score = SCORE_STRONG;
+        /* +CC and 8..15 digits is a phone number whatever word stands before
+         * it: above 1 so that a lowering word leaves it above the threshold
+         * (the reported score is capped at 1) */
+        c->score = SCORE_STRONG + 0.5f;
         return true;
     }
     if (only_dots) { /* dotted numbers are versions unless the shape is a phone's */
@@ -296,6 +303,32 @@ static bool check_phone(const char *t, size_t len, const PCRE2_SIZE *ov, uint32_
     if (g.n == 7 && g.n_groups == 2 && g.group[0] == 3 && g.d[0] >= '2' && !only_dots) {
         c->score = SCORE_WEAK; /* 555-0199: a local number, with a context word */
         return true;
+    }
+    return false;
+}
+
+/* The candidate, else the candidate without its last groups (a number
+ * written right after a phone number is not part of it). */
+static bool check_phone(const char *t, size_t len, const PCRE2_SIZE *ov, uint32_t n, struct ea__cand *c)
+{
+    (void)len;
+    (void)ov;
+    (void)n;
+    struct ea__cand k = *c;
+    for (int trims = 0; trims < 4; trims++) {
+        if (phone_shape(t, &k)) {
+            *c = k;
+            return true;
+        }
+        size_t e = k.end; /* drop what follows the last space */
+        while (e > k.start && t[e - 1] != ' ')
+            e--;
+        while (e > k.start && (t[e - 1] == ' ' || t[e - 1] == '-' || t[e - 1] == '/'))
+            e--;
+        if (e <= k.start)
+            return false;
+        k.end = e;
+        k.score = c->score;
     }
     return false;
 }
@@ -418,6 +451,18 @@ static bool check_iban(const char *t, size_t len, const PCRE2_SIZE *ov, uint32_t
         return false;
     c->end = i;
     c->score = SCORE_SURE;
+    return true;
+}
+
+/* A hard negative: IBAN-shaped text that is no IBAN (a failed checksum
+ * must not turn into a phone number from its digits). */
+static bool check_not_iban(const char *t, size_t len, const PCRE2_SIZE *ov, uint32_t n, struct ea__cand *c)
+{
+    struct ea__cand k = *c;
+    if (check_iban(t, len, ov, n, &k))
+        return false;
+    while (c->end > c->start && t[c->end - 1] == ' ')
+        c->end--;
     return true;
 }
 
@@ -558,8 +603,8 @@ static bool check_password_is(const char *t, size_t len, const PCRE2_SIZE *ov, u
     (void)n;
     const char *v = t + ov[2];
     size_t vn = ov[3] - ov[2];
-    while (vn && (v[vn - 1] == '.' || v[vn - 1] == '!' || v[vn - 1] == '?'))
-        vn--;
+    while (vn && (v[vn - 1] == '.' || v[vn - 1] == ')' || v[vn - 1] == ':'))
+        vn--; /* sentence punctuation; '!' and '?' stay: passwords end with them too */
     if (vn < 4 || placeholder_value(v, vn))
         return false;
     bool mixed = false;
@@ -633,7 +678,7 @@ static const char *const person_context[] = {
     "spoke to", "talked to", "talked with", "met with", "meet with", "met", "ask", "asked", "tell",
     "told", "emailed", "called", "ping", "pinged", "contacted", "assigned to", "signed by",
     "written by", "approved by", "reported by", "requested by", "sent by", "according to", "named",
-    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lady", "lord",
+    "sir", "dame", "lady", "lord",
     /* German */
     "ich hei\xc3\x9f" "e", "ich heisse", "ich bin", "mein name ist", "hallo", "liebe", "lieber",
     "sehr geehrte frau", "sehr geehrter herr", "sehr geehrte", "herr", "frau", "viele gr\xc3\xbc\xc3\x9f" "e",
@@ -641,14 +686,14 @@ static const char *const person_context[] = {
     "gr\xc3\xbc\xc3\x9f" "e", "danke", "kollege", "kollegin", "ansprechpartner",
     /* French */
     "je m'appelle", "je suis", "mon nom est", "bonjour", "salut", "cher", "ch\xc3\xa8re", "madame",
-    "monsieur", "mme", "mlle", "m", "cordialement", "bien \xc3\xa0 vous", "merci", "de la part de",
+    "monsieur", "cordialement", "bien \xc3\xa0 vous", "merci", "de la part de",
     /* Spanish */
     "me llamo", "mi nombre es", "soy", "hola", "estimado", "estimada", "querido", "querida",
-    "se\xc3\xb1or", "se\xc3\xb1ora", "sr", "sra", "srta", "saludos", "atentamente", "un saludo",
+    "se\xc3\xb1or", "se\xc3\xb1ora", "saludos", "atentamente", "un saludo",
     "gracias", "don", "do\xc3\xb1" "a",
     /* Italian */
-    "mi chiamo", "il mio nome \xc3\xa8", "sono", "ciao", "caro", "cara", "gentile", "sig", "signor",
-    "signora", "dott", "cordiali saluti", "saluti", "grazie",
+    "mi chiamo", "il mio nome \xc3\xa8", "sono", "ciao", "caro", "cara", "gentile", "signor",
+    "signora", "cordiali saluti", "saluti", "grazie",
     /* Portuguese, Dutch */
     "meu nome \xc3\xa9", "eu sou", "ol\xc3\xa1", "prezado", "prezada", "obrigado", "obrigada",
     "atenciosamente", "me chamo", "mijn naam is", "ik ben", "ik heet", "beste", "groeten",
@@ -658,6 +703,7 @@ static const char *const titles[] = {"mr", "mrs", "ms", "miss", "mx", "dr", "pro
                                      "frau", "mme", "mlle", "m", "sr", "sra", "srta", "sig",
                                      "dott", NULL};
 
+
 #define UP "(?:[A-Z]|\\xc3[\\x80-\\x96\\x98-\\x9e]|[\\xc4\\xc5][\\x80-\\xbf])"
 #define LO "(?:[a-z]|\\xc3[\\x9f-\\xb6\\xb8-\\xbf]|[\\xc4\\xc5][\\x80-\\xbf])"
 #define NAME_WORD "(?:" UP "(?:'|\\xe2\\x80\\x99))?" UP LO "+(?:" UP LO "+)?(?:-" UP LO "+)?"
@@ -666,7 +712,7 @@ static const char *const titles[] = {"mr", "mrs", "ms", "miss", "mx", "dr", "pro
 #define NAME_END "(?![A-Za-z0-9]|[\\xc3-\\xc5])"
 /* between the context and the name: spaces, one punctuation mark, up to two
  * line breaks (signatures; also written \n inside JSON strings) */
-#define PERSON_SEP "(?=[ \\t,:;!.\\r\\n\\\\-])[ \\t]*(?:[,:;!.\\-][ \\t]*)?(?:(?:\\r?\\n|\\\\n)[ \\t]*){0,2}"
+#define PERSON_SEP "(?=[ \\t,:;!\\r\\n\\\\-])[ \\t]*(?:[,:;!\\-][ \\t]*)?(?:(?:\\r?\\n|\\\\n)[ \\t]*){0,2}"
 
 /* ---- DATE_OF_BIRTH context and dates ---------------------------------- */
 
@@ -689,6 +735,15 @@ static const char *const dob_context[] = {
     "|\\d{1,2}(?:st|nd|rd|th|er|\\.)?[ ]+(?:of[ ]+|de[ ]+)?" MONTHS "\\.?,?[ ]+(?:de[ ]+)?\\d{4}" \
     "|" MONTHS "\\.?[ ]+\\d{1,2}(?:st|nd|rd|th)?,?[ ]+\\d{4}"                                     \
     "|\\d{4}\\xe5\\xb9\\xb4\\d{1,2}\\xe6\\x9c\\x88\\d{1,2}\\xe6\\x97\\xa5)"
+
+/* where a date can start (digits, month names) and the words after a date
+ * that make it a birth date ("am 20. April 1965 geboren") */
+static const char *const date_starts[] = {
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "ja", "fe", "ma", "ap", "ju", "au", "se",
+    "oc", "no", "de", "m\xc3\xa4", "j\xc3\xa4", "av", "ao", "d\xc3\xa9", "f\xc3\xa9", "en", "ab",
+    "ag", "di", "ge", "gi", "lu", "ot", NULL};
+static const char *const dob_after[] = {"geboren", "born", "n\xc3\xa9", "n\xc3\xa9" "e", "nacido",
+                                        "nacida", "nato", "nata", NULL};
 
 /* ---- the patterns ---------------------------------------------------- */
 
@@ -713,7 +768,7 @@ static const struct ea__pattern_def fixed[] = {
      EA__SCAN_ANCHOR, NULL, "@", email_back, 64, 1, SCORE_SURE, check_email, NULL},
     /* URL_CREDENTIALS: scheme://user:password@host; the span is user:password */
     {EA_PII_URL_CREDENTIALS,
-     "[A-Za-z][A-Za-z0-9+.\\-]{0,31}://([^\\s/?#@:\"'<>\\\\]{1,128}:[^\\s/?#@\"'<>\\\\]{1,128})@"
+     "[A-Za-z][A-Za-z0-9+.\\-]{0,31}://([^\\s/?#@:\"'<>\\\\]{0,128}:[^\\s/?\"'<>\\\\]{1,128})@"
      "[A-Za-z0-9.\\-\\[]",
      EA__SCAN_ANCHOR, NULL, ":", scheme_back, 32, 1, SCORE_SURE, NULL, NULL},
     /* PHONE: digit groups with separators, + or 00 and a country code,
@@ -776,6 +831,9 @@ static const struct ea__pattern_def fixed[] = {
      EA__SCAN_WORDS, password_words, NULL, NULL, 0, 1, SCORE_GOOD, check_password_is, NULL},
 
     /* hard negatives */
+    {EA__PII_NEGATIVE, /* IBAN-shaped, failing its checksum or length */
+     "(?<![A-Za-z0-9])[A-Z]{2}\\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?![A-Za-z0-9])",
+     EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, check_not_iban, NULL},
     {EA__PII_NEGATIVE, /* UUID */
      "(?<![\\w\\-])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![\\w\\-])",
      EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, NULL, NULL},
@@ -795,7 +853,7 @@ static const struct ea__pattern_def fixed[] = {
     {EA__PII_NEGATIVE, /* ISBNs and order, invoice, ticket numbers: the label says what they are */
      "(?i:isbn(?:-1[03])?|order|bestellung|commande|pedido|invoice|rechnung|facture|factura|ticket|"
      "ref|tracking)(?:[ ]?(?i:no\\.?|nr\\.?|number|n\\xc2\\xb0|id|#))?[ :#.]*"
-     "((?=[A-Za-z0-9\\-]*\\d)[A-Za-z0-9][A-Za-z0-9\\-]{4,30}(?:[ ][0-9X]{1,8}){0,4})",
+     "((?=[A-Za-z0-9\\-]*\\d)[A-Za-z0-9][A-Za-z0-9\\-]{4,30})",
      EA__SCAN_WORDS, negative_words, NULL, NULL, 0, 1, SCORE_NEGATIVE_SURE, NULL, NULL},
 };
 
@@ -807,6 +865,26 @@ static ea_status add_built(ea_privacy_detector *d, uint32_t type, const char *re
     ea_status s = ea__privacy_add_pattern(d, &def, 0, err);
     if (s)
         ea_error_prefix(err, "privacy: built-in %s pattern", ea__privacy_builtin_names[type]);
+    return s;
+}
+
+/* A WORDS pattern whose start table comes from two phrase lists. */
+static ea_status add_built_words2(ea_privacy_detector *d, uint32_t type, const char *regex,
+                                  const char *const *a, const char *const *b, uint32_t group,
+                                  float score, ea__check_fn check, struct ea_error *err)
+{
+    size_t na = 0, nb = 0;
+    while (a[na])
+        na++;
+    while (b[nb])
+        nb++;
+    const char **both = ea_calloc(na + nb + 1, sizeof *both);
+    if (!both)
+        return ea_error_set(err, EA_ENOMEM, "privacy: out of memory");
+    memcpy(both, a, na * sizeof *both);
+    memcpy(both + na, b, nb * sizeof *both);
+    ea_status s = add_built(d, type, regex, EA__SCAN_WORDS, both, group, score, check, err);
+    ea_free(both);
     return s;
 }
 
@@ -827,18 +905,32 @@ ea_status ea__privacy_add_builtins(ea_privacy_detector *d, struct ea_error *err)
         n_titles++;
     while (dob_context[n_dob])
         n_dob++;
-    /* PERSON: context, separator, an optional title, the name */
-    if (!(s = ea__privacy_phrases_regex(&b, person_context, n_ctx, true)) &&
+    /* PERSON: a context, a separator, an optional title, the name; or a
+     * title alone ("Mr. Smith", "Dr Jane Doe") */
+    if (!(s = ea__buf_puts(&b, "(?:")) &&
+        !(s = ea__privacy_phrases_regex(&b, person_context, n_ctx, true)) &&
         !(s = ea__buf_puts(&b, PERSON_SEP "(?:")) &&
         !(s = ea__privacy_phrases_regex(&b, titles, n_titles, true)) &&
-        !(s = ea__buf_puts(&b, "\\.?[ ]+)?(" NAME ")" NAME_END)))
-        s = add_built(d, EA_PII_PERSON, b.data, EA__SCAN_WORDS, person_context, 1, 0.85f,
-                      check_person, err);
+        !(s = ea__buf_puts(&b, "\\.?[ ]+)?|")) &&
+        !(s = ea__privacy_phrases_regex(&b, titles, n_titles, true)) &&
+        !(s = ea__buf_puts(&b, "\\.?[ ]+)(" NAME ")" NAME_END)))
+        s = add_built_words2(d, EA_PII_PERSON, b.data, person_context, titles, 1, 0.85f, check_person,
+                             err);
     /* DATE_OF_BIRTH: a context word, then a date within 40 bytes on the line */
     ea__buf_reset(&b);
     if (!s && !(s = ea__privacy_phrases_regex(&b, dob_context, n_dob, true)) &&
         !(s = ea__buf_puts(&b, "[^\\n\\d]{0,40}?(" DATE ")(?!\\d)")))
         s = add_built(d, EA_PII_DATE_OF_BIRTH, b.data, EA__SCAN_WORDS, dob_context, 1, SCORE_STRONG,
+                      check_dob, err);
+    /* DATE_OF_BIRTH: a date, then within a few words "geboren", "born" */
+    ea__buf_reset(&b);
+    size_t n_after = 0;
+    while (dob_after[n_after])
+        n_after++;
+    if (!s && !(s = ea__buf_puts(&b, "(" DATE ")(?!\\d)[^\\n\\d.;]{0,16}?")) &&
+        !(s = ea__privacy_phrases_regex(&b, dob_after, n_after, true)) &&
+        !(s = ea__buf_puts(&b, "(?![A-Za-z])")))
+        s = add_built(d, EA_PII_DATE_OF_BIRTH, b.data, EA__SCAN_WORDS, date_starts, 1, SCORE_STRONG,
                       check_dob, err);
     if (s == EA_ETOOBIG || (s == EA_ENOMEM && !err->msg[0]))
         ea_error_set(err, s, "privacy: building the built-in patterns");

@@ -250,11 +250,16 @@ static ea_status push(struct scan *sc, size_t start, size_t end, uint32_t type, 
     return EA_OK;
 }
 
-/* Is one of words at a word start in text[from, to)? */
-static bool window_has(const char *text, size_t from, size_t to, const char *const *words)
+/* Where the last of words stands as a whole word (or, ending in '*', a word
+ * prefix) in text[from, to); SIZE_MAX when none does. */
+static size_t window_find(const char *text, size_t from, size_t to, const char *const *words)
 {
+    size_t best = SIZE_MAX;
     for (const char *const *w = words; *w; w++) {
         size_t wl = strlen(*w);
+        bool prefix = wl && (*w)[wl - 1] == '*';
+        if (prefix)
+            wl--;
         if (wl > to - from)
             continue;
         for (size_t i = from; i + wl <= to; i++) {
@@ -265,19 +270,40 @@ static bool window_has(const char *text, size_t from, size_t to, const char *con
             size_t k = 1;
             while (k < wl && lower((unsigned char)text[i + k]) == (unsigned char)(*w)[k])
                 k++;
-            if (k == wl)
-                return true;
+            if (k < wl)
+                continue;
+            if (!prefix && i + wl < to && is_word((unsigned char)text[i + wl]) &&
+                is_word((unsigned char)(*w)[wl - 1]))
+                continue; /* "account" is not "accounting" */
+            if (best == SIZE_MAX || i > best)
+                best = i;
         }
     }
-    return false;
+    return best;
 }
 
+/* The window: up to n bytes before start, not across a line break. */
+static size_t window_from(const char *text, size_t start, size_t n)
+{
+    size_t from = start > n ? start - n : 0;
+    for (size_t i = start; i > from; i--)
+        if (text[i - 1] == '\n' || (text[i - 1] == 'n' && i >= 2 && text[i - 2] == '\\'))
+            return i;
+    return from;
+}
+
+/* The nearer of a lowering and a raising word decides ("account ... call
+ * me at" is a phone number); with neither the score stays. */
 static float apply_context(const struct scan *sc, const struct ea__context *ctx, size_t start, float score)
 {
-    size_t from = start > ctx->window ? start - ctx->window : 0;
-    if (ctx->lower && window_has(sc->text, from, start, ctx->lower))
+    size_t lo = ctx->lower ? window_find(sc->text, window_from(sc->text, start, ctx->lower_window), start,
+                                         ctx->lower)
+                           : SIZE_MAX;
+    size_t hi = ctx->raise ? window_find(sc->text, window_from(sc->text, start, ctx->window), start, ctx->raise)
+                           : SIZE_MAX;
+    if (lo != SIZE_MAX && (hi == SIZE_MAX || lo > hi))
         return score - ctx->lower_by;
-    if (ctx->raise && window_has(sc->text, from, start, ctx->raise))
+    if (hi != SIZE_MAX)
         return score + ctx->raise_by;
     return score;
 }
@@ -304,9 +330,12 @@ static int match(struct scan *sc, const struct ea__pattern *p, size_t start, boo
     return 1;
 }
 
-/* A match found: its span, the check, the context, the candidate. */
-static ea_status take(struct scan *sc, const struct ea__pattern *p)
+/* A match found: its span, the check, the context, the candidate. *end
+ * (optional): where the accepted span ends, 0 when the check refused it. */
+static ea_status take(struct scan *sc, const struct ea__pattern *p, size_t *end)
 {
+    if (end)
+        *end = 0;
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);
     uint32_t pairs = pcre2_get_ovector_count(sc->md);
     struct ea__cand c = {ov[0], ov[1], p->score};
@@ -318,6 +347,8 @@ static ea_status take(struct scan *sc, const struct ea__pattern *p)
         return EA_OK;
     if (c.end <= c.start)
         return EA_OK;
+    if (end)
+        *end = c.end;
     if (p->ctx)
         c.score = apply_context(sc, p->ctx, c.start, c.score);
     if (p->type != EA__PII_NEGATIVE && c.score < sc->d->threshold)
@@ -335,10 +366,14 @@ static ea_status scan_regex(struct scan *sc, const struct ea__pattern *p)
         if (m == 0)
             break;
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);
-        ea_status s = take(sc, p);
+        size_t m0 = ov[0], end;
+        ea_status s = take(sc, p, &end);
         if (s)
             return s;
-        pos = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+        /* after a refused match, look again from the next byte (the pattern's
+         * lookbehind keeps it from starting inside a number): a phone number
+         * written after an order number is still found */
+        pos = end ? end : m0 + 1;
     }
     return EA_OK;
 }
@@ -358,7 +393,7 @@ static ea_status scan_words(struct scan *sc, const struct ea__pattern *p)
             return sc->err->status;
         if (m == 0)
             continue;
-        ea_status s = take(sc, p);
+        ea_status s = take(sc, p, NULL);
         if (s)
             return s;
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);
@@ -384,7 +419,7 @@ static ea_status scan_anchor(struct scan *sc, const struct ea__pattern *p)
                 return sc->err->status;
             if (m == 0)
                 continue;
-            ea_status s = take(sc, p);
+            ea_status s = take(sc, p, NULL);
             if (s)
                 return s;
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);

@@ -39,15 +39,17 @@ struct ea__cand {
 typedef bool (*ea__check_fn)(const char *text, size_t len, const PCRE2_SIZE *ov, uint32_t n_pairs,
                              struct ea__cand *c);
 
-/* Context words: a weak match of a type gains `raise` when one of the
- * words stands in the window before it, and loses `lower` for one of the
- * other list (lowering wins when both are there). Lowercase ASCII or UTF-8
- * phrases, matched at a word start. */
+/* Context words: a weak match of a type gains `raise_by` when one of the
+ * raise words stands in the window before it (on the same line), and loses
+ * `lower_by` for one of the lower words in the (shorter) lower window:
+ * lowering wins when both are there. Lowercase ASCII or UTF-8 phrases,
+ * matched as whole words; a phrase ending in '*' is a prefix ("bestell*"). */
 struct ea__context {
     const char *const *raise;
     const char *const *lower;
     float raise_by, lower_by;
-    size_t window; /* bytes before the span */
+    size_t window;       /* bytes before the span searched for raise words */
+    size_t lower_window; /* the same for lower words: they must be close */
 };
 
 struct ea__pattern {

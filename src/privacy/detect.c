@@ -69,19 +69,61 @@ ea_status ea__privacy_phrases_regex(struct ea_buf *b, const char *const *phrases
 
 static void prefix_mark(uint8_t *t, const char *w)
 {
-    unsigned char a = lower((unsigned char)w[0]);
-    if (!a)
-        return;
-    unsigned char b2 = (unsigned char)w[1];
-    if (!b2 || b2 == ' ') { /* a one-byte word: any second byte */
-        for (unsigned k = 0; k < 256; k++)
-            t[(a << 5) | (k >> 3)] |= (uint8_t)(1u << (k & 7));
-        return;
+    unsigned a = (unsigned char)w[0], b2 = (unsigned char)w[1];
+    if (a && b2)
+        t[(a << 8 | b2) >> 3] |= (uint8_t)(1u << (b2 & 7));
+}
+
+static bool is_letter(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80; }
+
+#define WORD_MAX 24 /* bytes of a word hashed for the first-word sets */
+
+/* The lowercased word (letters, UTF-8 bytes) at s[0..n): its hash, 0 when
+ * there is no word or it is longer than WORD_MAX. */
+static uint64_t word_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    size_t k = 0;
+    while (k < n && is_letter((unsigned char)s[k])) {
+        h ^= lower((unsigned char)s[k]);
+        h *= 1099511628211ull;
+        if (++k > WORD_MAX)
+            return 0;
     }
-    if (b2 == '\'') /* the apostrophe is also written U+2019 (E2 80 99) */
-        t[(a << 5) | (0xE2 >> 3)] |= (uint8_t)(1u << (0xE2 & 7));
-    b2 = lower(b2);
-    t[(a << 5) | (b2 >> 3)] |= (uint8_t)(1u << (b2 & 7));
+    return k ? h | 1 : 0; /* never 0: that marks an empty slot */
+}
+
+static bool wset_has(const struct ea__pattern *p, uint64_t h)
+{
+    for (size_t k = h & (p->wset_slots - 1);; k = (k + 1) & (p->wset_slots - 1)) {
+        if (p->wset[k] == h)
+            return true;
+        if (!p->wset[k])
+            return false;
+    }
+}
+
+static ea_status wset_build(struct ea__pattern *p, const char *const *words)
+{
+    size_t n = 0;
+    while (words[n])
+        n++;
+    size_t slots = 16;
+    while (slots < 2 * n + 2)
+        slots *= 2;
+    if (!(p->wset = ea_calloc(slots, sizeof *p->wset)))
+        return EA_ENOMEM;
+    p->wset_slots = slots;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = word_hash(words[i], strlen(words[i]));
+        if (!h || wset_has(p, h))
+            continue;
+        size_t k = h & (slots - 1);
+        while (p->wset[k])
+            k = (k + 1) & (slots - 1);
+        p->wset[k] = h;
+    }
+    return EA_OK;
 }
 
 ea_status ea__privacy_add_pattern(ea_privacy_detector *d, const struct ea__pattern_def *def,
@@ -99,6 +141,10 @@ ea_status ea__privacy_add_pattern(ea_privacy_detector *d, const struct ea__patte
     memset(p, 0, sizeof *p);
     int code;
     PCRE2_SIZE at;
+    /* patterns tried at chosen positions are anchored when compiled: the JIT
+     * does not take PCRE2_ANCHORED at match time (the interpreter would run) */
+    if (def->scan != EA__SCAN_REGEX)
+        options |= PCRE2_ANCHORED;
     p->re = pcre2_compile((PCRE2_SPTR)def->regex, PCRE2_ZERO_TERMINATED, options, &code, &at, d->cc);
     if (!p->re) {
         PCRE2_UCHAR msg[160];
@@ -114,7 +160,10 @@ ea_status ea__privacy_add_pattern(ea_privacy_detector *d, const struct ea__patte
         return ea_error_set(err, EA_EINTERNAL, "pattern has no group %u", (unsigned)def->group);
     }
     /* JIT is an optimisation only: without it the interpreter runs */
-    (void)pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE);
+    size_t jit_size = 0;
+    if (pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE) == 0 &&
+        pcre2_pattern_info(p->re, PCRE2_INFO_JITSIZE, &jit_size) == 0 && jit_size > 0)
+        p->jit = true;
     if (captures + 1 > d->max_capture_pairs)
         d->max_capture_pairs = captures + 1;
     p->type = def->type;
@@ -122,20 +171,85 @@ ea_status ea__privacy_add_pattern(ea_privacy_detector *d, const struct ea__patte
     p->anchors = def->anchors;
     p->back = def->back;
     p->max_back = def->max_back;
+    p->min_back = def->min_back;
     p->group = def->group;
     p->score = def->score;
     p->check = def->check;
     p->ctx = def->ctx;
+    p->starts = def->starts;
     if (def->scan == EA__SCAN_WORDS) {
-        if (!(p->prefix = ea_calloc(PREFIX_BITS / 8, 1))) {
+        if ((def->prefixes && !(p->prefix = ea_calloc(PREFIX_BITS / 8, 1))) ||
+            (def->words && wset_build(p, def->words))) {
             pcre2_code_free(p->re);
+            ea_free(p->prefix);
             return ea_error_set(err, EA_ENOMEM, "privacy: out of memory");
         }
-        for (const char *const *w = def->words; *w; w++)
+        for (const char *const *w = def->prefixes; w && *w; w++)
             prefix_mark(p->prefix, *w);
     }
     d->n_pats++;
     return EA_OK;
+}
+
+static void word_add(struct ea__word_tables *wt, uint64_t h, uint32_t bit)
+{
+    size_t k = h & (wt->n_slots - 1);
+    while (wt->words[k].hash && wt->words[k].hash != h)
+        k = (k + 1) & (wt->n_slots - 1);
+    wt->words[k].hash = h;
+    wt->words[k].mask |= bit;
+}
+
+/* Merges the start filters of the WORDS patterns into one prefix table and
+ * one first-word table of bitmasks. */
+static ea_status build_word_tables(ea_privacy_detector *d, struct ea_error *err)
+{
+    struct ea__word_tables *wt = &d->wt;
+    size_t n_words = 0;
+    for (size_t i = 0; i < d->n_pats; i++) {
+        const struct ea__pattern *p = &d->pats[i];
+        if (p->scan != EA__SCAN_WORDS)
+            continue;
+        if (wt->n == EA__MAX_WORD_PATTERNS)
+            return ea_error_set(err, EA_EINTERNAL, "privacy: more than %d word-started patterns",
+                                EA__MAX_WORD_PATTERNS);
+        wt->pats[wt->n++] = p;
+        n_words += p->wset_slots;
+    }
+    wt->n_slots = 16;
+    while (wt->n_slots < 2 * n_words + 2)
+        wt->n_slots *= 2;
+    wt->prefix = ea_calloc(PREFIX_BITS, sizeof *wt->prefix);
+    wt->words = ea_calloc(wt->n_slots, sizeof *wt->words);
+    if (!wt->prefix || !wt->words)
+        return ea_error_set(err, EA_ENOMEM, "privacy: out of memory");
+    for (uint32_t k = 0; k < wt->n; k++) {
+        const struct ea__pattern *p = wt->pats[k];
+        uint32_t bit = 1u << k;
+        if (p->starts & EA__START_DIGIT)
+            wt->digit_mask |= bit;
+        if (p->starts & EA__START_HEXWORD)
+            wt->hex_mask |= bit;
+        if (p->starts & EA__START_UPPER2)
+            wt->upper2_mask |= bit;
+        for (size_t j = 0; p->prefix && j < PREFIX_BITS; j++)
+            if (p->prefix[j >> 3] & (1u << (j & 7)))
+                wt->prefix[j] |= bit;
+        for (size_t j = 0; j < p->wset_slots; j++)
+            if (p->wset[j])
+                word_add(wt, p->wset[j], bit);
+    }
+    return EA_OK;
+}
+
+static uint32_t word_mask(const struct ea__word_tables *wt, uint64_t h)
+{
+    for (size_t k = h & (wt->n_slots - 1);; k = (k + 1) & (wt->n_slots - 1)) {
+        if (wt->words[k].hash == h)
+            return wt->words[k].mask;
+        if (!wt->words[k].hash)
+            return 0;
+    }
 }
 
 ea_status ea_privacy_detector_create(const struct ea_config_node *privacy, const char *file,
@@ -165,6 +279,8 @@ ea_status ea_privacy_detector_create(const struct ea_config_node *privacy, const
         goto out_destroy;
     if (privacy && (s = ea__privacy_config_apply(d, privacy, file ? file : "config", err)))
         goto out_destroy;
+    if ((s = build_word_tables(d, err)))
+        goto out_destroy;
     *out = d;
     return EA_OK;
 out_destroy:
@@ -179,8 +295,11 @@ void ea_privacy_detector_destroy(ea_privacy_detector *d)
     for (size_t i = 0; i < d->n_pats; i++) {
         pcre2_code_free(d->pats[i].re);
         ea_free(d->pats[i].prefix);
+        ea_free(d->pats[i].wset);
     }
     ea_free(d->pats);
+    ea_free(d->wt.prefix);
+    ea_free(d->wt.words);
     for (size_t i = 0; i < d->n_allow; i++)
         ea_free(d->allow[i]);
     ea_free(d->allow);
@@ -308,15 +427,14 @@ static float apply_context(const struct scan *sc, const struct ea__context *ctx,
     return score;
 }
 
-/* One pcre2 match at or after start (anchored when asked). 1: found, 0:
- * none, <0: an error reported in sc->err. */
-static int match(struct scan *sc, const struct ea__pattern *p, size_t start, bool anchored)
+/* One pcre2 match at or after start (WORDS and ANCHOR patterns are
+ * compiled anchored). 1: found, 0: none, <0: an error reported in sc->err. */
+static int match(struct scan *sc, const struct ea__pattern *p, size_t start)
 {
-    uint32_t opts = anchored ? PCRE2_ANCHORED : 0;
-    int rc = pcre2_match(p->re, (PCRE2_SPTR)sc->text, sc->len, start, opts, sc->md, sc->d->mc);
+    int rc = p->jit ? pcre2_jit_match(p->re, (PCRE2_SPTR)sc->text, sc->len, start, 0, sc->md, sc->d->mc)
+                    : pcre2_match(p->re, (PCRE2_SPTR)sc->text, sc->len, start, 0, sc->md, sc->d->mc);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT) /* the interpreter keeps its frames on the heap */
-        rc = pcre2_match(p->re, (PCRE2_SPTR)sc->text, sc->len, start, opts | PCRE2_NO_JIT, sc->md,
-                         sc->d->mc);
+        rc = pcre2_match(p->re, (PCRE2_SPTR)sc->text, sc->len, start, PCRE2_NO_JIT, sc->md, sc->d->mc);
     if (rc == PCRE2_ERROR_NOMATCH)
         return 0;
     if (rc < 0) {
@@ -360,7 +478,7 @@ static ea_status scan_regex(struct scan *sc, const struct ea__pattern *p)
 {
     size_t pos = 0;
     while (pos <= sc->len) {
-        int m = match(sc, p, pos, false);
+        int m = match(sc, p, pos);
         if (m < 0)
             return sc->err->status;
         if (m == 0)
@@ -378,26 +496,69 @@ static ea_status scan_regex(struct scan *sc, const struct ea__pattern *p)
     return EA_OK;
 }
 
-static ea_status scan_words(struct scan *sc, const struct ea__pattern *p)
+/* 7..64 hex digits, at least one digit and one letter, then no word byte. */
+static bool hex_word(const unsigned char *t, size_t n, size_t i)
 {
+    size_t k = i;
+    bool digit = false, letter = false;
+    while (k < n && k - i <= 64 && ((t[k] >= '0' && t[k] <= '9') || (t[k] >= 'a' && t[k] <= 'f'))) {
+        digit |= t[k] <= '9';
+        letter |= t[k] >= 'a';
+        k++;
+    }
+    return k - i >= 7 && k - i <= 64 && digit && letter && (k == n || !is_word(t[k]));
+}
+
+/* Every WORDS pattern in one pass over the word starts: one lookup in the
+ * merged tables says which patterns to try there. */
+static ea_status scan_words(struct scan *sc)
+{
+    const struct ea__word_tables *wt = &sc->d->wt;
+    uint32_t live = 0;
+    size_t next[EA__MAX_WORD_PATTERNS] = {0};
+    for (uint32_t k = 0; k < wt->n; k++) {
+        const struct ea__pattern *p = wt->pats[k];
+        if (p->type == EA__PII_NEGATIVE || sc->d->enabled[p->type])
+            live |= 1u << k;
+    }
+    if (!live)
+        return EA_OK;
     const unsigned char *t = (const unsigned char *)sc->text;
-    size_t next = 0; /* no new attempt inside the last match */
-    for (size_t i = 0; i + 1 < sc->len; i++) {
+    for (size_t i = 0; i < sc->len; i++) {
         if (i > 0 && is_word(t[i - 1]) && is_word(t[i]))
             continue;
-        unsigned a = lower(t[i]), b = lower(t[i + 1]);
-        if (!(p->prefix[(a << 5) | (b >> 3)] & (1u << (b & 7))) || i < next)
-            continue;
-        int m = match(sc, p, i, true);
-        if (m < 0)
-            return sc->err->status;
-        if (m == 0)
-            continue;
-        ea_status s = take(sc, p, NULL);
-        if (s)
-            return s;
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);
-        next = ov[1];
+        unsigned a = t[i], b = i + 1 < sc->len ? t[i + 1] : 0;
+        uint32_t mask = wt->prefix[a << 8 | b];
+        if (is_letter((unsigned char)a)) {
+            uint64_t h = word_hash(sc->text + i, sc->len - i);
+            if (h)
+                mask |= word_mask(wt, h);
+            if (a >= 'A' && a <= 'Z' && b >= 'A' && b <= 'Z')
+                mask |= wt->upper2_mask;
+        } else if (a >= '0' && a <= '9') {
+            mask |= wt->digit_mask;
+        }
+        if (wt->hex_mask && ((a >= '0' && a <= '9') || (a >= 'a' && a <= 'f')) && hex_word(t, sc->len, i))
+            mask |= wt->hex_mask;
+        mask &= live;
+        while (mask) {
+            uint32_t k = (uint32_t)__builtin_ctz(mask);
+            mask &= mask - 1;
+            const struct ea__pattern *p = wt->pats[k];
+            if (i < next[k])
+                continue;
+            int m = match(sc, p, i);
+            if (m < 0)
+                return sc->err->status;
+            if (m == 0)
+                continue;
+            size_t end;
+            ea_status s = take(sc, p, &end);
+            if (s)
+                return s;
+            if (end) /* no new attempt of this pattern inside what it took */
+                next[k] = end;
+        }
     }
     return EA_OK;
 }
@@ -414,7 +575,9 @@ static ea_status scan_anchor(struct scan *sc, const struct ea__pattern *p)
                 continue;
             while (start > 0 && at - start < p->max_back && p->back((unsigned char)sc->text[start - 1]))
                 start--;
-            int m = match(sc, p, start, true);
+            if (at - start < p->min_back)
+                continue; /* not enough before the anchor to be a match: no regex call */
+            int m = match(sc, p, start);
             if (m < 0)
                 return sc->err->status;
             if (m == 0)
@@ -512,16 +675,15 @@ ea_status ea_privacy_detect(const ea_privacy_detector *d, const char *text, size
     sc.md = pcre2_match_data_create(d->max_capture_pairs ? d->max_capture_pairs : 1, d->gc);
     if (!sc.md)
         return ea_error_set(err, EA_ENOMEM, "privacy: out of memory");
-    ea_status s = EA_OK;
+    ea_status s = scan_words(&sc);
     for (size_t i = 0; i < d->n_pats && !s; i++) {
         const struct ea__pattern *p = &d->pats[i];
         if (p->type != EA__PII_NEGATIVE && !d->enabled[p->type])
             continue;
-        switch (p->scan) {
-        case EA__SCAN_REGEX: s = scan_regex(&sc, p); break;
-        case EA__SCAN_WORDS: s = scan_words(&sc, p); break;
-        case EA__SCAN_ANCHOR: s = scan_anchor(&sc, p); break;
-        }
+        if (p->scan == EA__SCAN_REGEX)
+            s = scan_regex(&sc, p);
+        else if (p->scan == EA__SCAN_ANCHOR)
+            s = scan_anchor(&sc, p);
     }
     pcre2_match_data_free(sc.md);
     if (!s)

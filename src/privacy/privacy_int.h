@@ -24,8 +24,17 @@
 /* How a pattern finds where to try a match. */
 enum ea__scan {
     EA__SCAN_REGEX,  /* pcre2_match over the whole text (rare first bytes: digits, '+', capitals) */
-    EA__SCAN_WORDS,  /* anchored at word starts whose lowercased first two bytes are in a table */
+    EA__SCAN_WORDS,  /* anchored at word starts that pass the pattern's start filters (below) */
     EA__SCAN_ANCHOR, /* at each anchor byte, back over a byte class, then anchored */
+};
+
+/* Start filters of a WORDS pattern (any one that passes starts an attempt):
+ * its first words (the lowercased word at the position is one of them), its
+ * two-byte prefixes (exact bytes), and these flags. */
+enum ea__start {
+    EA__START_DIGIT = 1u << 0,   /* a digit */
+    EA__START_HEXWORD = 1u << 1, /* a word of 7..64 hex digits with a digit and a letter */
+    EA__START_UPPER2 = 1u << 2,  /* two capital letters */
 };
 
 /* What a validator sees and may change: the span (a validator may shrink
@@ -55,11 +64,16 @@ struct ea__context {
 struct ea__pattern {
     uint32_t type;
     pcre2_code *re;
+    bool jit;                /* compiled by the JIT: matched with pcre2_jit_match */
     enum ea__scan scan;
-    uint8_t *prefix;         /* WORDS: 65536-bit table of (first byte, second byte) lowercased */
+    uint8_t *prefix;         /* WORDS: 65536-bit table of (first byte, second byte), or NULL */
+    uint64_t *wset;          /* WORDS: hashes of the first words (open addressing, 0 = empty) */
+    size_t wset_slots;       /* a power of two, or 0 */
+    unsigned starts;         /* WORDS: enum ea__start bits */
     const char *anchors;     /* ANCHOR: the anchor bytes */
     bool (*back)(unsigned char); /* ANCHOR: bytes to walk back over */
     size_t max_back;         /* ANCHOR: at most this many bytes back */
+    size_t min_back;         /* ANCHOR: at least this many (fewer: no attempt) */
     uint32_t group;          /* the capture group giving the span (0: the whole match) */
     float score;
     ea__check_fn check;      /* NULL: none */
@@ -71,7 +85,7 @@ struct ea__pattern_def {
     uint32_t type;
     const char *regex;        /* PCRE2 syntax, byte mode */
     enum ea__scan scan;
-    const char *const *words; /* WORDS: phrases whose first two bytes open the table */
+    const char *const *words; /* WORDS: phrases; their first words (letters, lowercased) start attempts */
     const char *anchors;
     bool (*back)(unsigned char);
     size_t max_back;
@@ -79,6 +93,25 @@ struct ea__pattern_def {
     float score;
     ea__check_fn check;
     const struct ea__context *ctx;
+    const char *const *prefixes; /* WORDS: exact two-byte starts ("AK", "gh", "--") */
+    unsigned starts;             /* WORDS: enum ea__start bits */
+    size_t min_back;             /* ANCHOR: bytes needed before the anchor */
+};
+
+/* The WORDS patterns' start filters merged (built once, after every
+ * pattern is added): each entry is a bitmask over words[]. */
+#define EA__MAX_WORD_PATTERNS 32
+struct ea__word_entry {
+    uint64_t hash; /* 0: empty */
+    uint32_t mask;
+};
+struct ea__word_tables {
+    const struct ea__pattern *pats[EA__MAX_WORD_PATTERNS];
+    uint32_t n;
+    uint32_t *prefix;             /* 65536 entries: (first byte << 8 | second byte) -> mask */
+    struct ea__word_entry *words; /* open addressing by first-word hash */
+    size_t n_slots;               /* a power of two */
+    uint32_t digit_mask, hex_mask, upper2_mask;
 };
 
 struct ea_privacy_detector {
@@ -88,6 +121,7 @@ struct ea_privacy_detector {
     float threshold;
     struct ea__pattern *pats;
     size_t n_pats, cap_pats;
+    struct ea__word_tables wt;
     char **allow; /* values never reported (compared case-insensitively) */
     size_t n_allow;
     uint32_t max_capture_pairs;

@@ -783,12 +783,12 @@ static const struct ea__pattern_def fixed[] = {
      "[._%+\\-]*+([A-Za-z0-9_%+\\-](?:[A-Za-z0-9._%+\\-]{0,63}[A-Za-z0-9_%+\\-])?@"
      "(?:[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,24})"
      "(?![A-Za-z0-9_\\-]|\\.[A-Za-z0-9])",
-     EA__SCAN_ANCHOR, NULL, "@", email_back, 64, 1, SCORE_SURE, check_email, NULL, NULL, 0, 1},
+     EA__SCAN_ANCHOR, NULL, "@", email_back, 64, 1, SCORE_SURE, check_email, NULL, NULL, 0, 1, 0},
     /* URL_CREDENTIALS: scheme://user:password@host; the span is user:password */
     {EA_PII_URL_CREDENTIALS,
      "[A-Za-z][A-Za-z0-9+.\\-]{0,31}://([^\\s/?#@:\"'<>\\\\]{0,128}:[^\\s/?\"'<>\\\\]{1,128})@"
      "[A-Za-z0-9.\\-\\[]",
-     EA__SCAN_ANCHOR, NULL, ":", scheme_back, 32, 1, SCORE_SURE, NULL, NULL, NULL, 0, 2},
+     EA__SCAN_ANCHOR, NULL, ":", scheme_back, 32, 1, SCORE_SURE, NULL, NULL, NULL, 0, 2, 0},
     /* PHONE: digit groups with separators, + or 00 and a country code,
      * (area), an extension; the shape is checked in C */
     {EA_PII_PHONE,
@@ -796,28 +796,28 @@ static const struct ea__pattern_def fixed[] = {
      "(?:(?:[ .\\-/]|[ ]?-[ ]?|[ ]?/[ ]?)?(?:\\(\\d{1,5}\\)|\\d{1,8})){0,6}"
      "(?:[ ]?(?:x|ext\\.?|extension|#)[ ]?\\d{1,6})?)(?![\\w]|[.,\\-/:]\\d)",
      EA__SCAN_WORDS, NULL, NULL, NULL, 0, 1, SCORE_FAIR, check_phone, &phone_ctx, phone_prefixes,
-     EA__START_DIGIT, 0},
+     EA__START_DIGIT, 0, 7},
     /* CREDIT_CARD: 13..19 digits, spaces or dashes; grouping, Luhn and brand checked */
     {EA_PII_CREDIT_CARD, "(?<![\\w\\-.,/#$@])\\d(?:[ \\-]?\\d){12,18}(?![\\w]|[\\-.,/:]\\d)",
-     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_STRONG, check_card, &card_ctx, NULL, EA__START_DIGIT, 0},
+     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_STRONG, check_card, &card_ctx, NULL, EA__START_DIGIT, 0, 13},
     /* IBAN: country, check digits, then the country's length (checked) */
     {EA_PII_IBAN, "(?<![A-Za-z0-9])[A-Z]{2}\\d{2}(?:[ ]?[A-Z0-9]){10,30}", EA__SCAN_WORDS, NULL,
-     NULL, NULL, 0, 0, SCORE_SURE, check_iban, NULL, NULL, EA__START_UPPER2, 0},
+     NULL, NULL, 0, 0, SCORE_SURE, check_iban, NULL, NULL, EA__START_UPPER2, 0, 0},
     /* US_SSN: AAA-GG-SSSS (dashes, spaces or none: the last two need context) */
     {EA_PII_US_SSN, "(?<![\\w\\-./#$@])(\\d{3})([ \\-]?)(\\d{2})\\2(\\d{4})(?![\\w]|[\\-.,/:]\\d)",
-     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, 0.7f, check_ssn, &ssn_ctx, NULL, EA__START_DIGIT, 0},
+     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, 0.7f, check_ssn, &ssn_ctx, NULL, EA__START_DIGIT, 0, 9},
     /* IP_ADDRESS v4 (the span leaves a /prefix out) */
     {EA_PII_IP_ADDRESS,
      "(?<![\\w.\\-])(" D8 "\\." D8 "\\." D8 "\\." D8 ")(?:/\\d{1,2})?(?![\\w]|\\.\\d)",
-     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 1, 0.85f, NULL, &ip_ctx, NULL, EA__START_DIGIT, 0},
+     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 1, 0.85f, NULL, &ip_ctx, NULL, EA__START_DIGIT, 0, 4},
     /* IP_ADDRESS v6: at each ':', back over hex digits; inet_pton decides */
     {EA_PII_IP_ADDRESS, "[0-9A-Fa-f:.]{2,45}", EA__SCAN_ANCHOR, NULL, ":", ipv6_back, 45, 0,
-     SCORE_STRONG, check_ipv6, NULL, NULL, 0, 0},
+     SCORE_STRONG, check_ipv6, NULL, NULL, 0, 0, 0},
     /* MAC_ADDRESS: six pairs (':' or '-') or Cisco's three dotted quads */
     {EA_PII_MAC_ADDRESS,
      "(?<![\\w:\\-.])(?:[0-9A-Fa-f]{2}([:\\-])[0-9A-Fa-f]{2}(?:\\1[0-9A-Fa-f]{2}){4}"
      "|[0-9A-Fa-f]{4}\\.[0-9A-Fa-f]{4}\\.[0-9A-Fa-f]{4})(?![\\w]|[:\\-.][0-9A-Fa-f])",
-     EA__SCAN_ANCHOR, NULL, ":-.", hex_back, 4, 0, SCORE_STRONG, NULL, NULL, NULL, 0, 2},
+     EA__SCAN_ANCHOR, NULL, ":-.", hex_back, 4, 0, SCORE_STRONG, NULL, NULL, NULL, 0, 2, 0},
     /* SECRET: providers' key shapes, JWTs, private-key blocks */
     {EA_PII_SECRET,
      "(?:(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}"
@@ -830,51 +830,52 @@ static const struct ea__pattern_def fixed[] = {
      "|-----BEGIN[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
      "(?:[\\s\\S]{0,16384}?-----END[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\\s\\\\]*))"
      "(?![A-Za-z0-9])",
-     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_SURE, NULL, NULL, secret_prefixes, 0, 0},
+     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_SURE, NULL, NULL, secret_prefixes, 0, 0, 0},
     /* SECRET: Authorization / Bearer tokens (the span is the token) */
     {EA_PII_SECRET,
      "(?i:authorization[\"']?[ ]*[:=][ ]*[\"']?(?:basic|bearer|token)[ ]+|bearer[ ]+)"
      "([A-Za-z0-9._~+/\\-]{16,}=*)",
-     EA__SCAN_WORDS, bearer_words, NULL, NULL, 0, 1, SCORE_STRONG, check_bearer, NULL, NULL, 0, 0},
+     EA__SCAN_WORDS, bearer_words, NULL, NULL, 0, 1, SCORE_STRONG, check_bearer, NULL, NULL, 0, 0, 0},
     /* SECRET: key: value / key=value where the key names a credential */
     {EA_PII_SECRET,
      "[A-Za-z0-9_.\\-\"' \\\\]*?((?i:password|passwd|passwort|passphrase|pwd|secret|token|"
      "api[_\\-]?key|apikey|access[_\\-]?key|private[_\\-]?key|auth[_\\-]?key|credentials?|"
      "mot de passe|contrase\\xc3\\xb1" "a))"
      "[A-Za-z0-9_.\\-]*\\\\?[\"']?[ \\t]*(?:=>|:=|[:=])[ \\t]*\\\\?[\"']?([^\\s\"',;{}<>\\\\]{4,256})",
-     EA__SCAN_ANCHOR, NULL, ":=", keyword_back, 40, 2, SCORE_GOOD, check_keyword_secret, NULL, NULL, 0, 3},
+     EA__SCAN_ANCHOR, NULL, ":=", keyword_back, 40, 2, SCORE_GOOD, check_keyword_secret, NULL, NULL, 0, 3, 0},
     /* SECRET: "my password is X" */
     {EA_PII_SECRET,
      "(?i:(?:my[ ]+)?(?:password|passcode|passwort|passwd|mot de passe|contrase\\xc3\\xb1" "a)"
      "[ ]+(?:is|was|ist|est|es|=)[ ]+)[\"'`]?([^\\s\"'`,;]{4,128})",
-     EA__SCAN_WORDS, password_words, NULL, NULL, 0, 1, SCORE_GOOD, check_password_is, NULL, NULL, 0, 0},
+     EA__SCAN_WORDS, password_words, NULL, NULL, 0, 1, SCORE_GOOD, check_password_is, NULL, NULL, 0, 0, 0},
 
     /* hard negatives */
     {EA__PII_NEGATIVE, /* IBAN-shaped, failing its checksum or length */
      "(?<![A-Za-z0-9])[A-Z]{2}\\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?![A-Za-z0-9])",
      EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, check_not_iban, NULL, NULL,
-     EA__START_UPPER2, 0},
+     EA__START_UPPER2, 0, 0},
     {EA__PII_NEGATIVE, /* UUID */
      "(?<![\\w\\-])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![\\w\\-])",
-     EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, NULL, NULL, NULL, 0, 0},
+     EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, NULL, NULL, NULL, 0, 0, 0},
     {EA__PII_NEGATIVE, /* commit hashes and other hex digests (a letter and a digit: the start filter) */
      "(?<![\\w\\-])[0-9a-f]{7,64}(?![\\w\\-])", EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE,
-     NULL, NULL, NULL, EA__START_HEXWORD, 0},
+     NULL, NULL, NULL, EA__START_HEXWORD, 0, 0},
     {EA__PII_NEGATIVE, /* versions: 1.2.3, v2.14, 10.0.19041.1, 1.2.3-rc1 */
      "(?<![\\w.\\-])[vV]?\\d{1,4}(?:\\.\\d{1,6}){1,3}(?:-[0-9A-Za-z.]+)?(?![\\w.]|\\.\\d)",
-     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE, NULL, NULL, version_prefixes, EA__START_DIGIT, 0},
+     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE, NULL, NULL, version_prefixes, EA__START_DIGIT, 0,
+     2},
     {EA__PII_NEGATIVE, /* ISO 8601 timestamps */
      "\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(?::\\d{2}(?:[.,]\\d{1,9})?)?(?:Z|[+\\-]\\d{2}:?\\d{2})?",
-     EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, NULL, NULL, NULL, 0, 0},
+     EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, NULL, NULL, NULL, 0, 0, 0},
     {EA__PII_NEGATIVE, /* prices */
      "(?:\\$|\\xe2\\x82\\xac|\\xc2[\\xa3\\xa5]|(?:USD|EUR|GBP|CHF|JPY)[ ]?)[ ]?\\d[\\d,.' ]*\\d"
      "|\\d[\\d,.']*(?:[ ]?(?:\\xe2\\x82\\xac|\\$|USD|EUR|GBP|CHF|euros?|dollars?))",
-     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, NULL, NULL, price_prefixes, EA__START_DIGIT, 0},
+     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, NULL, NULL, price_prefixes, EA__START_DIGIT, 0, 0},
     {EA__PII_NEGATIVE, /* ISBNs and order, invoice, ticket numbers: the label says what they are */
      "(?i:isbn(?:-1[03])?|order|bestellung|commande|pedido|invoice|rechnung|facture|factura|ticket|"
      "ref|tracking)(?:[ ]?(?i:no\\.?|nr\\.?|number|n\\xc2\\xb0|id|#))?[ :#.]*"
      "((?=[A-Za-z0-9\\-]*\\d)[A-Za-z0-9][A-Za-z0-9\\-]{4,30})",
-     EA__SCAN_WORDS, negative_words, NULL, NULL, 0, 1, SCORE_NEGATIVE_SURE, NULL, NULL, NULL, 0, 0},
+     EA__SCAN_WORDS, negative_words, NULL, NULL, 0, 1, SCORE_NEGATIVE_SURE, NULL, NULL, NULL, 0, 0, 0},
 };
 
 static ea_status add_built(ea_privacy_detector *d, uint32_t type, const char *regex, const char *const *words,
@@ -882,7 +883,7 @@ static ea_status add_built(ea_privacy_detector *d, uint32_t type, const char *re
                            ea__check_fn check, struct ea_error *err)
 {
     struct ea__pattern_def def = {type, regex, EA__SCAN_WORDS, words, NULL, NULL, 0, group,
-                                  score, check, NULL, prefixes, starts, 0};
+                                  score, check, NULL, prefixes, starts, 0, 0};
     ea_status s = ea__privacy_add_pattern(d, &def, 0, err);
     if (s)
         ea_error_prefix(err, "privacy: built-in %s pattern", ea__privacy_builtin_names[type]);

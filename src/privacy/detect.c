@@ -176,7 +176,13 @@ ea_status ea__privacy_add_pattern(ea_privacy_detector *d, const struct ea__patte
     p->score = def->score;
     p->check = def->check;
     p->ctx = def->ctx;
+    for (int k = 0; k < 2 && p->ctx; k++)
+        for (const char *const *w = k ? p->ctx->raise : p->ctx->lower; w && *w; w++) {
+            unsigned char c = (unsigned char)(*w)[0];
+            p->ctx_first[k][c >> 3] |= (uint8_t)(1u << (c & 7));
+        }
     p->starts = def->starts;
+    p->min_digits = def->min_digits;
     if (def->scan == EA__SCAN_WORDS) {
         if ((def->prefixes && !(p->prefix = ea_calloc(PREFIX_BITS / 8, 1))) ||
             (def->words && wset_build(p, def->words))) {
@@ -371,9 +377,17 @@ static ea_status push(struct scan *sc, size_t start, size_t end, uint32_t type, 
 
 /* Where the last of words stands as a whole word (or, ending in '*', a word
  * prefix) in text[from, to); SIZE_MAX when none does. */
-static size_t window_find(const char *text, size_t from, size_t to, const char *const *words)
+static size_t window_find(const char *text, size_t from, size_t to, const char *const *words,
+                          const uint8_t *first)
 {
     size_t best = SIZE_MAX;
+    bool any = false; /* most windows hold no byte any word starts with */
+    for (size_t i = from; i < to && !any; i++) {
+        unsigned char c = lower((unsigned char)text[i]);
+        any = (first[c >> 3] >> (c & 7)) & 1;
+    }
+    if (!any)
+        return best;
     for (const char *const *w = words; *w; w++) {
         size_t wl = strlen(*w);
         bool prefix = wl && (*w)[wl - 1] == '*';
@@ -413,12 +427,17 @@ static size_t window_from(const char *text, size_t start, size_t n)
 
 /* The nearer of a lowering and a raising word decides ("account ... call
  * me at" is a phone number); with neither the score stays. */
-static float apply_context(const struct scan *sc, const struct ea__context *ctx, size_t start, float score)
+static float apply_context(const struct scan *sc, const struct ea__pattern *p, size_t start, float score)
 {
+    const struct ea__context *ctx = p->ctx;
+    float th = sc->d->threshold;
+    if (score >= th + ctx->lower_by || score + ctx->raise_by < th)
+        return score; /* no context word can move it across the threshold */
     size_t lo = ctx->lower ? window_find(sc->text, window_from(sc->text, start, ctx->lower_window), start,
-                                         ctx->lower)
+                                         ctx->lower, p->ctx_first[0])
                            : SIZE_MAX;
-    size_t hi = ctx->raise ? window_find(sc->text, window_from(sc->text, start, ctx->window), start, ctx->raise)
+    size_t hi = ctx->raise ? window_find(sc->text, window_from(sc->text, start, ctx->window), start, ctx->raise,
+                                         p->ctx_first[1])
                            : SIZE_MAX;
     if (lo != SIZE_MAX && (hi == SIZE_MAX || lo > hi))
         return score - ctx->lower_by;
@@ -468,7 +487,7 @@ static ea_status take(struct scan *sc, const struct ea__pattern *p, size_t *end)
     if (end)
         *end = c.end;
     if (p->ctx)
-        c.score = apply_context(sc, p->ctx, c.start, c.score);
+        c.score = apply_context(sc, p, c.start, c.score);
     if (p->type != EA__PII_NEGATIVE && c.score < sc->d->threshold)
         return EA_OK;
     return push(sc, c.start, c.end, p->type, c.score > 1.0f ? 1.0f : c.score);
@@ -509,6 +528,22 @@ static bool hex_word(const unsigned char *t, size_t n, size_t i)
     return k - i >= 7 && k - i <= 64 && digit && letter && (k == n || !is_word(t[k]));
 }
 
+/* Digits in the number written at t[i] (digits, spaces, . - / ( ) +, an
+ * extension mark), looking at most NUMBER_SPAN bytes ahead. */
+#define NUMBER_SPAN 48
+static uint32_t number_digits(const unsigned char *t, size_t n, size_t i)
+{
+    uint32_t d = 0;
+    for (size_t k = i; k < n && k - i < NUMBER_SPAN; k++) {
+        unsigned char c = t[k];
+        if (c >= '0' && c <= '9')
+            d++;
+        else if (c != ' ' && c != '.' && c != '-' && c != '/' && c != '(' && c != ')' && c != '+')
+            break;
+    }
+    return d;
+}
+
 /* Every WORDS pattern in one pass over the word starts: one lookup in the
  * merged tables says which patterns to try there. */
 static ea_status scan_words(struct scan *sc)
@@ -533,11 +568,13 @@ static ea_status scan_words(struct scan *sc)
             uint64_t h = word_hash(sc->text + i, sc->len - i);
             if (h)
                 mask |= word_mask(wt, h);
-            if (a >= 'A' && a <= 'Z' && b >= 'A' && b <= 'Z')
+            if (a >= 'A' && a <= 'Z' && b >= 'A' && b <= 'Z' && i + 3 < sc->len && t[i + 2] >= '0' &&
+                t[i + 2] <= '9' && t[i + 3] >= '0' && t[i + 3] <= '9')
                 mask |= wt->upper2_mask;
         } else if (a >= '0' && a <= '9') {
             mask |= wt->digit_mask;
         }
+        uint32_t digits = mask ? number_digits(t, sc->len, i) : 0;
         if (wt->hex_mask && ((a >= '0' && a <= '9') || (a >= 'a' && a <= 'f')) && hex_word(t, sc->len, i))
             mask |= wt->hex_mask;
         mask &= live;
@@ -545,7 +582,7 @@ static ea_status scan_words(struct scan *sc)
             uint32_t k = (uint32_t)__builtin_ctz(mask);
             mask &= mask - 1;
             const struct ea__pattern *p = wt->pats[k];
-            if (i < next[k])
+            if (i < next[k] || digits < p->min_digits)
                 continue;
             int m = match(sc, p, i);
             if (m < 0)

@@ -34,7 +34,7 @@ enum ea__scan {
 enum ea__start {
     EA__START_DIGIT = 1u << 0,   /* a digit */
     EA__START_HEXWORD = 1u << 1, /* a word of 7..64 hex digits with a digit and a letter */
-    EA__START_UPPER2 = 1u << 2,  /* two capital letters */
+    EA__START_UPPER2 = 1u << 2,  /* two capital letters and two digits (an IBAN's start) */
 };
 
 /* What a validator sees and may change: the span (a validator may shrink
@@ -70,6 +70,7 @@ struct ea__pattern {
     uint64_t *wset;          /* WORDS: hashes of the first words (open addressing, 0 = empty) */
     size_t wset_slots;       /* a power of two, or 0 */
     unsigned starts;         /* WORDS: enum ea__start bits */
+    uint32_t min_digits;     /* WORDS: digits the number at the start must have (0: any) */
     const char *anchors;     /* ANCHOR: the anchor bytes */
     bool (*back)(unsigned char); /* ANCHOR: bytes to walk back over */
     size_t max_back;         /* ANCHOR: at most this many bytes back */
@@ -78,6 +79,7 @@ struct ea__pattern {
     float score;
     ea__check_fn check;      /* NULL: none */
     const struct ea__context *ctx; /* NULL: none */
+    uint8_t ctx_first[2][32];      /* first bytes of the lower [0] and raise [1] words */
 };
 
 /* One built-in or configured pattern before compilation. */
@@ -96,6 +98,7 @@ struct ea__pattern_def {
     const char *const *prefixes; /* WORDS: exact two-byte starts ("AK", "gh", "--") */
     unsigned starts;             /* WORDS: enum ea__start bits */
     size_t min_back;             /* ANCHOR: bytes needed before the anchor */
+    uint32_t min_digits;         /* WORDS: at a number, the digits it must have (a cheap filter) */
 };
 
 /* The WORDS patterns' start filters merged (built once, after every

@@ -658,7 +658,7 @@ static bool check_person(const char *t, size_t len, const PCRE2_SIZE *ov, uint32
     while (w < c->end && t[w] != ' ' && t[w] != '-')
         w++;
     for (const char *const *s = person_stop; *s; s++)
-        if (strlen(*s) == w - c->start && !memcmp(*s, t + c->start, w - c->start))
+        if ((*s)[0] == t[c->start] && strlen(*s) == w - c->start && !memcmp(*s, t + c->start, w - c->start))
             return false;
     return true;
 }
@@ -724,18 +724,7 @@ static const char *const dob_context[] = {
     "nato", "nata", "data di nascita", "nascido", "nascida", "data de nascimento", "geboortedatum",
     "\xe7\x94\x9f\xe5\xb9\xb4\xe6\x9c\x88\xe6\x97\xa5", "\xe8\xaa\x95\xe7\x94\x9f\xe6\x97\xa5", NULL};
 
-#define MONTHS                                                                                    \
-    "(?i:january|february|march|april|may|june|july|august|september|october|november|december|" \
-    "jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec|januar|j\\xc3\\xa4nner|februar|"            \
-    "m\\xc3\\xa4rz|mai|juni|juli|oktober|dezember|janvier|f\\xc3\\xa9vrier|mars|avril|juin|"       \
-    "juillet|ao\\xc3\\xbbt|septembre|octobre|novembre|d\\xc3\\xa9" "cembre|enero|febrero|marzo|"   \
-    "abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre|gennaio|"     \
-    "febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre)"
-#define DATE                                                                                      \
-    "(?:\\d{4}[-/.]\\d{1,2}[-/.]\\d{1,2}|\\d{1,2}[-/.]\\d{1,2}[-/.]\\d{2,4}"                      \
-    "|\\d{1,2}(?:st|nd|rd|th|er|\\.)?[ ]+(?:of[ ]+|de[ ]+)?" MONTHS "\\.?,?[ ]+(?:de[ ]+)?\\d{4}" \
-    "|" MONTHS "\\.?[ ]+\\d{1,2}(?:st|nd|rd|th)?,?[ ]+\\d{4}"                                     \
-    "|\\d{4}\\xe5\\xb9\\xb4\\d{1,2}\\xe6\\x9c\\x88\\d{1,2}\\xe6\\x97\\xa5)"
+
 
 /* the month names a written-out date can start with (dates in digits start
  * with a digit: EA__START_DIGIT), and the words after a date that make it a
@@ -753,6 +742,105 @@ static const char *const month_words[] = {
 static const char *const dob_prefixes[] = {"\xe7\x94", "\xe8\xaa", NULL};
 static const char *const dob_after[] = {"geboren", "born", "n\xc3\xa9", "n\xc3\xa9" "e", "nacido",
                                         "nacida", "nato", "nata", NULL};
+
+/* ---- cheap filters before a regex call (ea__pre_fn) -------------------- */
+
+/* Does one of the lowercase stems stand in t[from, to)? firsts: their
+ * first bytes (most bytes are refused by that test alone). */
+static bool has_stem(const char *t, size_t from, size_t to, const char *const *stems, const bool *firsts)
+{
+    for (size_t i = from; i < to; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (!firsts[c])
+            continue;
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c + 32);
+        for (const char *const *s = stems; *s; s++) {
+            if ((unsigned char)(*s)[0] != c)
+                continue;
+            size_t k = 1;
+            while ((*s)[k] && i + k < to) {
+                unsigned char b = (unsigned char)t[i + k];
+                if ((b >= 'A' && b <= 'Z' ? b + 32 : b) != (unsigned char)(*s)[k])
+                    break;
+                k++;
+            }
+            if (!(*s)[k])
+                return true;
+        }
+    }
+    return false;
+}
+
+/* IPv6: the run of hex digits, colons and dots holds "::" or seven colons */
+static bool pre_ipv6(const char *t, size_t len, size_t at, size_t start)
+{
+    (void)at;
+    unsigned colons = 0;
+    for (size_t i = start; i < len && i - start < 46 && ipv6_back((unsigned char)t[i]); i++) {
+        if (t[i] == ':' && i + 1 < len && t[i + 1] == ':')
+            return true;
+        colons += t[i] == ':';
+    }
+    return colons >= 7;
+}
+
+/* MAC: a run of 14 (Cisco) or 17 bytes of hex digits and separators */
+static bool pre_mac(const char *t, size_t len, size_t at, size_t start)
+{
+    (void)at;
+    size_t i = start;
+    while (i < len && i - start < 17 && (is_hex((unsigned char)t[i]) || t[i] == ':' || t[i] == '-' || t[i] == '.'))
+        i++;
+    return i - start >= 14;
+}
+
+/* key: value secrets: a credential word before the anchor */
+static const char *const secret_stems[] = {"pass", "pwd", "secret", "token", "key", "credential",
+                                           "mot de passe", "contrase", NULL};
+static bool pre_keyword(const char *t, size_t len, size_t at, size_t start)
+{
+    (void)len;
+    static const bool firsts[256] = {['p'] = 1, ['s'] = 1, ['t'] = 1, ['k'] = 1, ['c'] = 1, ['m'] = 1,
+                                     ['P'] = 1, ['S'] = 1, ['T'] = 1, ['K'] = 1, ['C'] = 1, ['M'] = 1};
+    return has_stem(t, start, at, secret_stems, firsts);
+}
+
+/* a date followed by "geboren" / "born" / ...: a date's first number (1..4
+ * digits and a separator, or a month name), then one of the words on the
+ * next 48 bytes */
+static const char *const dob_after_stems[] = {"geboren", "born", "n\xc3\xa9", "nacid", "nat", NULL};
+static bool pre_dob_after(const char *t, size_t len, size_t at, size_t start)
+{
+    (void)start;
+    size_t k = at;
+    while (k < len && k - at < 5 && is_digit((unsigned char)t[k]))
+        k++;
+    if (k > at && (k - at > 4 || k >= len || !strchr("./- \xe5", t[k])))
+        return false;
+    size_t end = at + 48 < len ? at + 48 : len;
+    const char *nl = memchr(t + at, '\n', end - at);
+    if (nl)
+        end = (size_t)(nl - t);
+    static const bool firsts[256] = {['g'] = 1, ['b'] = 1, ['n'] = 1, ['G'] = 1, ['B'] = 1, ['N'] = 1};
+    return has_stem(t, at, end, dob_after_stems, firsts);
+}
+
+/* a price written after its number: a currency after the digits */
+static bool pre_price(const char *t, size_t len, size_t at, size_t start)
+{
+    (void)start;
+    size_t i = at;
+    while (i < len && i - at < 40 && (is_digit((unsigned char)t[i]) || t[i] == ',' || t[i] == '.' || t[i] == '\''))
+        i++;
+    if (i < len && t[i] == ' ')
+        i++;
+    if (i >= len)
+        return false;
+    unsigned char c = (unsigned char)t[i];
+    return c == '$' || c == 0xE2 || c == 0xC2 || c == 'U' || c == 'E' || c == 'G' || c == 'C' || c == 'J' ||
+           c == 'e' || c == 'd'; /* at a currency ("$5", "USD 5"), or one after the digits */
+}
 
 /* ---- the patterns ---------------------------------------------------- */
 
@@ -777,18 +865,40 @@ static const char *const negative_words[] = {"isbn", "order", "bestellung", "com
 
 #define D8 "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)"
 
+/* A date: numeric (Y-M-D, D.M.Y, M/D/Y), with a month name (English,
+ * German, French, Spanish, Italian; the names as a trie, see detect.c), or
+ * Japanese (1990年5月17日). The reading is checked by check_dob. */
+static ea_status put_date(struct ea_buf *b)
+{
+    size_t n = 0;
+    while (month_words[n])
+        n++;
+    ea_status s = ea__buf_puts(b, "(?:\\d{4}[-/.]\\d{1,2}[-/.]\\d{1,2}|\\d{1,2}[-/.]\\d{1,2}[-/.]\\d{2,4}"
+                                  "|\\d{1,2}(?:st|nd|rd|th|er|\\.)?[ ]+(?:of[ ]+|de[ ]+)?");
+    if (!s)
+        s = ea__privacy_phrases_regex(b, month_words, n, true);
+    if (!s)
+        s = ea__buf_puts(b, "\\.?,?[ ]+(?:de[ ]+)?\\d{4}|");
+    if (!s)
+        s = ea__privacy_phrases_regex(b, month_words, n, true);
+    if (!s)
+        s = ea__buf_puts(b, "\\.?[ ]+\\d{1,2}(?:st|nd|rd|th)?,?[ ]+\\d{4}"
+                            "|\\d{4}\\xe5\\xb9\\xb4\\d{1,2}\\xe6\\x9c\\x88\\d{1,2}\\xe6\\x97\\xa5)");
+    return s;
+}
+
 static const struct ea__pattern_def fixed[] = {
     /* EMAIL: at each '@', back over the local part */
     {EA_PII_EMAIL,
      "[._%+\\-]*+([A-Za-z0-9_%+\\-](?:[A-Za-z0-9._%+\\-]{0,63}[A-Za-z0-9_%+\\-])?@"
      "(?:[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,24})"
      "(?![A-Za-z0-9_\\-]|\\.[A-Za-z0-9])",
-     EA__SCAN_ANCHOR, NULL, "@", email_back, 64, 1, SCORE_SURE, check_email, NULL, NULL, 0, 1, 0},
+     EA__SCAN_ANCHOR, NULL, "@", email_back, 64, 1, SCORE_SURE, check_email, NULL, NULL, 0, 1, 0, NULL},
     /* URL_CREDENTIALS: scheme://user:password@host; the span is user:password */
     {EA_PII_URL_CREDENTIALS,
      "[A-Za-z][A-Za-z0-9+.\\-]{0,31}://([^\\s/?#@:\"'<>\\\\]{0,128}:[^\\s/?\"'<>\\\\]{1,128})@"
      "[A-Za-z0-9.\\-\\[]",
-     EA__SCAN_ANCHOR, NULL, ":", scheme_back, 32, 1, SCORE_SURE, NULL, NULL, NULL, 0, 2, 0},
+     EA__SCAN_ANCHOR, NULL, ":", scheme_back, 32, 1, SCORE_SURE, NULL, NULL, NULL, 0, 2, 0, NULL},
     /* PHONE: digit groups with separators, + or 00 and a country code,
      * (area), an extension; the shape is checked in C */
     {EA_PII_PHONE,
@@ -796,28 +906,28 @@ static const struct ea__pattern_def fixed[] = {
      "(?:(?:[ .\\-/]|[ ]?-[ ]?|[ ]?/[ ]?)?(?:\\(\\d{1,5}\\)|\\d{1,8})){0,6}"
      "(?:[ ]?(?:x|ext\\.?|extension|#)[ ]?\\d{1,6})?)(?![\\w]|[.,\\-/:]\\d)",
      EA__SCAN_WORDS, NULL, NULL, NULL, 0, 1, SCORE_FAIR, check_phone, &phone_ctx, phone_prefixes,
-     EA__START_DIGIT, 0, 7},
+     EA__START_DIGIT, 0, 7, NULL},
     /* CREDIT_CARD: 13..19 digits, spaces or dashes; grouping, Luhn and brand checked */
     {EA_PII_CREDIT_CARD, "(?<![\\w\\-.,/#$@])\\d(?:[ \\-]?\\d){12,18}(?![\\w]|[\\-.,/:]\\d)",
-     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_STRONG, check_card, &card_ctx, NULL, EA__START_DIGIT, 0, 13},
+     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_STRONG, check_card, &card_ctx, NULL, EA__START_DIGIT, 0, 13, NULL},
     /* IBAN: country, check digits, then the country's length (checked) */
     {EA_PII_IBAN, "(?<![A-Za-z0-9])[A-Z]{2}\\d{2}(?:[ ]?[A-Z0-9]){10,30}", EA__SCAN_WORDS, NULL,
-     NULL, NULL, 0, 0, SCORE_SURE, check_iban, NULL, NULL, EA__START_UPPER2, 0, 0},
+     NULL, NULL, 0, 0, SCORE_SURE, check_iban, NULL, NULL, EA__START_UPPER2, 0, 0, NULL},
     /* US_SSN: AAA-GG-SSSS (dashes, spaces or none: the last two need context) */
     {EA_PII_US_SSN, "(?<![\\w\\-./#$@])(\\d{3})([ \\-]?)(\\d{2})\\2(\\d{4})(?![\\w]|[\\-.,/:]\\d)",
-     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, 0.7f, check_ssn, &ssn_ctx, NULL, EA__START_DIGIT, 0, 9},
+     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, 0.7f, check_ssn, &ssn_ctx, NULL, EA__START_DIGIT, 0, 9, NULL},
     /* IP_ADDRESS v4 (the span leaves a /prefix out) */
     {EA_PII_IP_ADDRESS,
      "(?<![\\w.\\-])(" D8 "\\." D8 "\\." D8 "\\." D8 ")(?:/\\d{1,2})?(?![\\w]|\\.\\d)",
-     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 1, 0.85f, NULL, &ip_ctx, NULL, EA__START_DIGIT, 0, 4},
+     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 1, 0.85f, NULL, &ip_ctx, NULL, EA__START_DIGIT, 0, 4, NULL},
     /* IP_ADDRESS v6: at each ':', back over hex digits; inet_pton decides */
     {EA_PII_IP_ADDRESS, "[0-9A-Fa-f:.]{2,45}", EA__SCAN_ANCHOR, NULL, ":", ipv6_back, 45, 0,
-     SCORE_STRONG, check_ipv6, NULL, NULL, 0, 0, 0},
+     SCORE_STRONG, check_ipv6, NULL, NULL, 0, 0, 0, pre_ipv6},
     /* MAC_ADDRESS: six pairs (':' or '-') or Cisco's three dotted quads */
     {EA_PII_MAC_ADDRESS,
      "(?<![\\w:\\-.])(?:[0-9A-Fa-f]{2}([:\\-])[0-9A-Fa-f]{2}(?:\\1[0-9A-Fa-f]{2}){4}"
      "|[0-9A-Fa-f]{4}\\.[0-9A-Fa-f]{4}\\.[0-9A-Fa-f]{4})(?![\\w]|[:\\-.][0-9A-Fa-f])",
-     EA__SCAN_ANCHOR, NULL, ":-.", hex_back, 4, 0, SCORE_STRONG, NULL, NULL, NULL, 0, 2, 0},
+     EA__SCAN_ANCHOR, NULL, ":-.", hex_back, 4, 0, SCORE_STRONG, NULL, NULL, NULL, 0, 2, 0, pre_mac},
     /* SECRET: providers' key shapes, JWTs, private-key blocks */
     {EA_PII_SECRET,
      "(?:(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}"
@@ -830,60 +940,62 @@ static const struct ea__pattern_def fixed[] = {
      "|-----BEGIN[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
      "(?:[\\s\\S]{0,16384}?-----END[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\\s\\\\]*))"
      "(?![A-Za-z0-9])",
-     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_SURE, NULL, NULL, secret_prefixes, 0, 0, 0},
+     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_SURE, NULL, NULL, secret_prefixes, 0, 0, 0, NULL},
     /* SECRET: Authorization / Bearer tokens (the span is the token) */
     {EA_PII_SECRET,
      "(?i:authorization[\"']?[ ]*[:=][ ]*[\"']?(?:basic|bearer|token)[ ]+|bearer[ ]+)"
      "([A-Za-z0-9._~+/\\-]{16,}=*)",
-     EA__SCAN_WORDS, bearer_words, NULL, NULL, 0, 1, SCORE_STRONG, check_bearer, NULL, NULL, 0, 0, 0},
+     EA__SCAN_WORDS, bearer_words, NULL, NULL, 0, 1, SCORE_STRONG, check_bearer, NULL, NULL, 0, 0, 0, NULL},
     /* SECRET: key: value / key=value where the key names a credential */
     {EA_PII_SECRET,
      "[A-Za-z0-9_.\\-\"' \\\\]*?((?i:password|passwd|passwort|passphrase|pwd|secret|token|"
      "api[_\\-]?key|apikey|access[_\\-]?key|private[_\\-]?key|auth[_\\-]?key|credentials?|"
      "mot de passe|contrase\\xc3\\xb1" "a))"
      "[A-Za-z0-9_.\\-]*\\\\?[\"']?[ \\t]*(?:=>|:=|[:=])[ \\t]*\\\\?[\"']?([^\\s\"',;{}<>\\\\]{4,256})",
-     EA__SCAN_ANCHOR, NULL, ":=", keyword_back, 40, 2, SCORE_GOOD, check_keyword_secret, NULL, NULL, 0, 3, 0},
+     EA__SCAN_ANCHOR, NULL, ":=", keyword_back, 40, 2, SCORE_GOOD, check_keyword_secret, NULL, NULL, 0, 3, 0,
+     pre_keyword},
     /* SECRET: "my password is X" */
     {EA_PII_SECRET,
      "(?i:(?:my[ ]+)?(?:password|passcode|passwort|passwd|mot de passe|contrase\\xc3\\xb1" "a)"
      "[ ]+(?:is|was|ist|est|es|=)[ ]+)[\"'`]?([^\\s\"'`,;]{4,128})",
-     EA__SCAN_WORDS, password_words, NULL, NULL, 0, 1, SCORE_GOOD, check_password_is, NULL, NULL, 0, 0, 0},
+     EA__SCAN_WORDS, password_words, NULL, NULL, 0, 1, SCORE_GOOD, check_password_is, NULL, NULL, 0, 0, 0, NULL},
 
     /* hard negatives */
     {EA__PII_NEGATIVE, /* IBAN-shaped, failing its checksum or length */
      "(?<![A-Za-z0-9])[A-Z]{2}\\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?![A-Za-z0-9])",
      EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, check_not_iban, NULL, NULL,
-     EA__START_UPPER2, 0, 0},
+     EA__START_UPPER2, 0, 0, NULL},
     {EA__PII_NEGATIVE, /* UUID */
      "(?<![\\w\\-])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![\\w\\-])",
-     EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, NULL, NULL, NULL, 0, 0, 0},
+     EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, NULL, NULL, NULL, 0, 0, 0, NULL},
     {EA__PII_NEGATIVE, /* commit hashes and other hex digests (a letter and a digit: the start filter) */
      "(?<![\\w\\-])[0-9a-f]{7,64}(?![\\w\\-])", EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE,
-     NULL, NULL, NULL, EA__START_HEXWORD, 0, 0},
+     NULL, NULL, NULL, EA__START_HEXWORD, 0, 0, NULL},
     {EA__PII_NEGATIVE, /* versions: 1.2.3, v2.14, 10.0.19041.1, 1.2.3-rc1 */
      "(?<![\\w.\\-])[vV]?\\d{1,4}(?:\\.\\d{1,6}){1,3}(?:-[0-9A-Za-z.]+)?(?![\\w.]|\\.\\d)",
      EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE, NULL, NULL, version_prefixes, EA__START_DIGIT, 0,
-     2},
+     2, NULL},
     {EA__PII_NEGATIVE, /* ISO 8601 timestamps */
      "\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(?::\\d{2}(?:[.,]\\d{1,9})?)?(?:Z|[+\\-]\\d{2}:?\\d{2})?",
-     EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, NULL, NULL, NULL, 0, 0, 0},
+     EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, NULL, NULL, NULL, 0, 0, 0, NULL},
     {EA__PII_NEGATIVE, /* prices */
      "(?:\\$|\\xe2\\x82\\xac|\\xc2[\\xa3\\xa5]|(?:USD|EUR|GBP|CHF|JPY)[ ]?)[ ]?\\d[\\d,.' ]*\\d"
      "|\\d[\\d,.']*(?:[ ]?(?:\\xe2\\x82\\xac|\\$|USD|EUR|GBP|CHF|euros?|dollars?))",
-     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, NULL, NULL, price_prefixes, EA__START_DIGIT, 0, 0},
+     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, NULL, NULL, price_prefixes, EA__START_DIGIT, 0, 0,
+     pre_price},
     {EA__PII_NEGATIVE, /* ISBNs and order, invoice, ticket numbers: the label says what they are */
      "(?i:isbn(?:-1[03])?|order|bestellung|commande|pedido|invoice|rechnung|facture|factura|ticket|"
      "ref|tracking)(?:[ ]?(?i:no\\.?|nr\\.?|number|n\\xc2\\xb0|id|#))?[ :#.]*"
      "((?=[A-Za-z0-9\\-]*\\d)[A-Za-z0-9][A-Za-z0-9\\-]{4,30})",
-     EA__SCAN_WORDS, negative_words, NULL, NULL, 0, 1, SCORE_NEGATIVE_SURE, NULL, NULL, NULL, 0, 0, 0},
+     EA__SCAN_WORDS, negative_words, NULL, NULL, 0, 1, SCORE_NEGATIVE_SURE, NULL, NULL, NULL, 0, 0, 0, NULL},
 };
 
 static ea_status add_built(ea_privacy_detector *d, uint32_t type, const char *regex, const char *const *words,
                            const char *const *prefixes, unsigned starts, uint32_t group, float score,
-                           ea__check_fn check, struct ea_error *err)
+                           ea__check_fn check, ea__pre_fn pre, struct ea_error *err)
 {
     struct ea__pattern_def def = {type, regex, EA__SCAN_WORDS, words, NULL, NULL, 0, group,
-                                  score, check, NULL, prefixes, starts, 0, 0};
+                                  score, check, NULL, prefixes, starts, 0, 0, pre};
     ea_status s = ea__privacy_add_pattern(d, &def, 0, err);
     if (s)
         ea_error_prefix(err, "privacy: built-in %s pattern", ea__privacy_builtin_names[type]);
@@ -905,7 +1017,7 @@ static ea_status add_built_words2(ea_privacy_detector *d, uint32_t type, const c
         return ea_error_set(err, EA_ENOMEM, "privacy: out of memory");
     memcpy(both, a, na * sizeof *both);
     memcpy(both + na, b, nb * sizeof *both);
-    ea_status s = add_built(d, type, regex, both, NULL, 0, group, score, check, err);
+    ea_status s = add_built(d, type, regex, both, NULL, 0, group, score, check, NULL, err);
     ea_free(both);
     return s;
 }
@@ -941,19 +1053,21 @@ ea_status ea__privacy_add_builtins(ea_privacy_detector *d, struct ea_error *err)
     /* DATE_OF_BIRTH: a context word, then a date within 40 bytes on the line */
     ea__buf_reset(&b);
     if (!s && !(s = ea__privacy_phrases_regex(&b, dob_context, n_dob, true)) &&
-        !(s = ea__buf_puts(&b, "[^\\n\\d]{0,40}?(" DATE ")(?!\\d)")))
+        !(s = ea__buf_puts(&b, "[^\\n\\d]{0,40}?(")) && !(s = put_date(&b)) &&
+        !(s = ea__buf_puts(&b, ")(?!\\d)")))
         s = add_built(d, EA_PII_DATE_OF_BIRTH, b.data, dob_context, dob_prefixes, 0, 1, SCORE_STRONG,
-                      check_dob, err);
+                      check_dob, NULL, err);
     /* DATE_OF_BIRTH: a date, then within a few words "geboren", "born" */
     ea__buf_reset(&b);
     size_t n_after = 0;
     while (dob_after[n_after])
         n_after++;
-    if (!s && !(s = ea__buf_puts(&b, "(" DATE ")(?!\\d)[^\\n\\d.;]{0,16}?")) &&
+    if (!s && !(s = ea__buf_puts(&b, "(")) && !(s = put_date(&b)) &&
+        !(s = ea__buf_puts(&b, ")(?!\\d)[^\\n\\d.;]{0,16}?")) &&
         !(s = ea__privacy_phrases_regex(&b, dob_after, n_after, true)) &&
         !(s = ea__buf_puts(&b, "(?![A-Za-z])")))
         s = add_built(d, EA_PII_DATE_OF_BIRTH, b.data, month_words, NULL, EA__START_DIGIT, 1,
-                      SCORE_STRONG, check_dob, err);
+                      SCORE_STRONG, check_dob, pre_dob_after, err);
     if (s == EA_ETOOBIG || (s == EA_ENOMEM && !err->msg[0]))
         ea_error_set(err, s, "privacy: building the built-in patterns");
     ea__buf_release(&b);

@@ -221,7 +221,7 @@ static ea_status add_phrases(struct ctx *c, const struct ea_config_node *list, c
         return s == EA_ETOOBIG ? fail(c, list->pos, path, "the list is too long") :
                                  ea_error_set(c->err, s, "%s: out of memory", c->file);
     }
-    struct ea__pattern_def def = {type, b.data, EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, score, NULL, NULL, NULL, 0, 0, 0};
+    struct ea__pattern_def def = {type, b.data, EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, score, NULL, NULL, NULL, 0, 0, 0, NULL};
     struct ea_error e = {0};
     s = ea__privacy_add_pattern(c->d, &def, 0, &e);
     ea__buf_release(&b);
@@ -291,7 +291,7 @@ static ea_status custom_entry(struct ctx *c, const struct ea_config_node *n, siz
         return s;
     if (strlen(pat->scalar) > MAX_PATTERN)
         return fail(c, pat->pos, p, "%zu bytes (at most %d)", strlen(pat->scalar), MAX_PATTERN);
-    struct ea__pattern_def def = {t, pat->scalar, EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, sc, NULL, NULL, NULL, 0, 0, 0};
+    struct ea__pattern_def def = {t, pat->scalar, EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, sc, NULL, NULL, NULL, 0, 0, 0, NULL};
     struct ea_error e = {0};
     if ((s = ea__privacy_add_pattern(c->d, &def, case_sensitive ? 0 : PCRE2_CASELESS, &e)))
         return s == EA_ENOMEM ? ea_error_set(c->err, s, "%s: out of memory", c->file)

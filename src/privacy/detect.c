@@ -45,26 +45,78 @@ static bool is_word(unsigned char c)
 
 /* ---- building -------------------------------------------------------- */
 
+static ea_status put_byte(struct ea_buf *b, unsigned char c)
+{
+    if (c == ' ')
+        return ea__buf_puts(b, "[ \\t]+");
+    if (c == '\'')
+        return ea__buf_puts(b, "(?:'|\\xe2\\x80\\x99)");
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return ea__buf_putc(b, (char)c);
+    return ea__buf_printf(b, "\\x%02x", c);
+}
+
+static int by_bytes(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The sorted words w[0..n), which share their first depth bytes, as a
+ * trie of groups: one branch per next byte, so that matching tries one
+ * branch per position instead of every word (month names, greetings).
+ * A word ending here makes the rest optional (greedy: the longer first). */
+static ea_status trie(struct ea_buf *b, const char *const *w, size_t n, size_t depth, unsigned level)
+{
+    if (level > 256)
+        return EA_ETOOBIG;
+    bool ends = false;
+    size_t i = 0;
+    while (i < n && !w[i][depth]) { /* sorted: the words ending here come first */
+        ends = true;
+        i++;
+    }
+    if (i == n)
+        return EA_OK;
+    size_t groups = 0;
+    for (size_t k = i; k < n; k++)
+        groups += k == i || w[k][depth] != w[k - 1][depth];
+    bool wrap = ends || groups > 1;
+    ea_status s = wrap ? ea__buf_puts(b, "(?:") : EA_OK;
+    for (size_t k = i; k < n && !s;) {
+        size_t e = k + 1;
+        while (e < n && w[e][depth] == w[k][depth])
+            e++;
+        if (k > i)
+            s = ea__buf_putc(b, '|');
+        if (!s)
+            s = put_byte(b, (unsigned char)w[k][depth]);
+        if (!s)
+            s = trie(b, w + k, e - k, depth + 1, level + 1);
+        k = e;
+    }
+    if (!s && wrap)
+        s = ea__buf_puts(b, ends ? ")?" : ")");
+    return s;
+}
+
 ea_status ea__privacy_phrases_regex(struct ea_buf *b, const char *const *phrases, size_t n,
                                     bool caseless)
 {
+    const char **w = ea_malloc((n ? n : 1) * sizeof *w);
+    if (!w)
+        return EA_ENOMEM;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (phrases[i][0])
+            w[m++] = phrases[i];
+    qsort(w, m, sizeof *w, by_bytes);
     ea_status s = ea__buf_puts(b, caseless ? "(?i:" : "(?:");
-    for (size_t i = 0; i < n && !s; i++) {
-        if (i)
-            s = ea__buf_putc(b, '|');
-        for (const char *p = phrases[i]; *p && !s; p++) {
-            unsigned char c = (unsigned char)*p;
-            if (c == ' ')
-                s = ea__buf_puts(b, "[ \\t]+");
-            else if (c == '\'' )
-                s = ea__buf_puts(b, "(?:'|\\xe2\\x80\\x99)");
-            else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80)
-                s = ea__buf_putc(b, (char)c);
-            else
-                s = ea__buf_printf(b, "\\x%02x", c);
-        }
-    }
-    return s ? s : ea__buf_putc(b, ')');
+    if (!s)
+        s = trie(b, w, m, 0, 0);
+    if (!s)
+        s = ea__buf_putc(b, ')');
+    ea_free(w);
+    return s;
 }
 
 static void prefix_mark(uint8_t *t, const char *w)
@@ -183,6 +235,7 @@ ea_status ea__privacy_add_pattern(ea_privacy_detector *d, const struct ea__patte
         }
     p->starts = def->starts;
     p->min_digits = def->min_digits;
+    p->pre = def->pre;
     if (def->scan == EA__SCAN_WORDS) {
         if ((def->prefixes && !(p->prefix = ea_calloc(PREFIX_BITS / 8, 1))) ||
             (def->words && wset_build(p, def->words))) {
@@ -389,15 +442,18 @@ static size_t window_find(const char *text, size_t from, size_t to, const char *
     if (!any)
         return best;
     for (const char *const *w = words; *w; w++) {
-        size_t wl = strlen(*w);
-        bool prefix = wl && (*w)[wl - 1] == '*';
-        if (prefix)
-            wl--;
-        if (wl > to - from)
-            continue;
-        for (size_t i = from; i + wl <= to; i++) {
+        size_t wl = 0;
+        bool prefix = false;
+        for (size_t i = from; i < to; i++) {
             if (lower((unsigned char)text[i]) != (unsigned char)(*w)[0])
                 continue;
+            if (!wl) { /* measured only when its first byte is there */
+                wl = strlen(*w);
+                prefix = (*w)[wl - 1] == '*';
+                wl -= prefix;
+            }
+            if (wl > to - i)
+                break;
             if (i > 0 && is_word((unsigned char)text[i - 1]) && is_word((unsigned char)(*w)[0]))
                 continue;
             size_t k = 1;
@@ -582,7 +638,7 @@ static ea_status scan_words(struct scan *sc)
             uint32_t k = (uint32_t)__builtin_ctz(mask);
             mask &= mask - 1;
             const struct ea__pattern *p = wt->pats[k];
-            if (i < next[k] || digits < p->min_digits)
+            if (i < next[k] || digits < p->min_digits || (p->pre && !p->pre(sc->text, sc->len, i, i)))
                 continue;
             int m = match(sc, p, i);
             if (m < 0)
@@ -612,8 +668,8 @@ static ea_status scan_anchor(struct scan *sc, const struct ea__pattern *p)
                 continue;
             while (start > 0 && at - start < p->max_back && p->back((unsigned char)sc->text[start - 1]))
                 start--;
-            if (at - start < p->min_back)
-                continue; /* not enough before the anchor to be a match: no regex call */
+            if (at - start < p->min_back || (p->pre && !p->pre(sc->text, sc->len, at, start)))
+                continue; /* no match can start here: no regex call */
             int m = match(sc, p, start);
             if (m < 0)
                 return sc->err->status;

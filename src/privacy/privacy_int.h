@@ -48,6 +48,11 @@ struct ea__cand {
 typedef bool (*ea__check_fn)(const char *text, size_t len, const PCRE2_SIZE *ov, uint32_t n_pairs,
                              struct ea__cand *c);
 
+/* A cheap test before a regex call: false skips the attempt. at: the
+ * anchor byte (ANCHOR) or the word start (WORDS); start: where the match
+ * would begin. */
+typedef bool (*ea__pre_fn)(const char *text, size_t len, size_t at, size_t start);
+
 /* Context words: a weak match of a type gains `raise_by` when one of the
  * raise words stands in the window before it (on the same line), and loses
  * `lower_by` for one of the lower words in the (shorter) lower window:
@@ -71,6 +76,7 @@ struct ea__pattern {
     size_t wset_slots;       /* a power of two, or 0 */
     unsigned starts;         /* WORDS: enum ea__start bits */
     uint32_t min_digits;     /* WORDS: digits the number at the start must have (0: any) */
+    ea__pre_fn pre;          /* NULL: none */
     const char *anchors;     /* ANCHOR: the anchor bytes */
     bool (*back)(unsigned char); /* ANCHOR: bytes to walk back over */
     size_t max_back;         /* ANCHOR: at most this many bytes back */
@@ -99,6 +105,7 @@ struct ea__pattern_def {
     unsigned starts;             /* WORDS: enum ea__start bits */
     size_t min_back;             /* ANCHOR: bytes needed before the anchor */
     uint32_t min_digits;         /* WORDS: at a number, the digits it must have (a cheap filter) */
+    ea__pre_fn pre;              /* a cheap test before each attempt; NULL: none */
 };
 
 /* The WORDS patterns' start filters merged (built once, after every

@@ -519,6 +519,38 @@ static bool check_ipv6(const char *t, size_t len, const PCRE2_SIZE *ov, uint32_t
 
 /* ---- DATE_OF_BIRTH --------------------------------------------------- */
 
+/* The month a written-out date names (1..12), 0 when none: the first
+ * letters of the month's name in English, German, French, Spanish or
+ * Italian (longer stems first: "juil" before "jul"). */
+static unsigned month_in(const char *s, size_t n)
+{
+    static const struct {
+        const char *stem;
+        unsigned char month;
+    } stems[] = {
+        {"juin", 6}, {"juil", 7}, {"janv", 1}, {"j\xc3\xa4n", 1}, {"f\xc3\xa9v", 2}, {"m\xc3\xa4r", 3},
+        {"ao\xc3\xbb", 8}, {"d\xc3\xa9" "c", 12}, {"jan", 1}, {"feb", 2}, {"mar", 3}, {"apr", 4},
+        {"avr", 4}, {"abr", 4}, {"may", 5}, {"mai", 5}, {"mag", 5}, {"jun", 6}, {"giu", 6}, {"jul", 7},
+        {"lug", 7}, {"aug", 8}, {"ago", 8}, {"sep", 9}, {"set", 9}, {"oct", 10}, {"okt", 10},
+        {"ott", 10}, {"nov", 11}, {"dec", 12}, {"dez", 12}, {"dic", 12}, {"ene", 1}, {"gen", 1},
+    };
+    for (size_t i = 0; i < n; i++) {
+        if (!(is_alpha((unsigned char)s[i]) || (unsigned char)s[i] >= 0x80) || (i && is_alpha((unsigned char)s[i - 1])))
+            continue;
+        for (size_t k = 0; k < COUNT(stems); k++) {
+            size_t l = strlen(stems[k].stem);
+            if (i + l > n)
+                continue;
+            size_t j = 0;
+            while (j < l && (s[i + j] | (is_alpha((unsigned char)s[i + j]) ? 0x20 : 0)) == stems[k].stem[j])
+                j++;
+            if (j == l)
+                return stems[k].month;
+        }
+    }
+    return 0;
+}
+
 static bool check_dob(const char *t, size_t len, const PCRE2_SIZE *ov, uint32_t n, struct ea__cand *c)
 {
     (void)len;
@@ -534,7 +566,8 @@ static bool check_dob(const char *t, size_t len, const PCRE2_SIZE *ov, uint32_t 
                                                                      num(g.d + 4 + g.group[1], g.group[2])));
     if (g.n_groups == 2) { /* a day and a year around a month name */
         unsigned a = num(g.d, g.group[0]), y = num(g.d + g.group[0], g.group[1]);
-        return a >= 1 && a <= 31 && y >= FIRST_BIRTH_YEAR && y <= LAST_BIRTH_YEAR;
+        unsigned m = month_in(t + c->start, c->end - c->start);
+        return m && valid_date(y, m, a);
     }
     return false;
 }

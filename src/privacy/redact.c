@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "privacy/privacy_int.h"
+#include "util/utf8.h"
 
 #define MAP_MIN_SLOTS 64
 #define REDACT_OUT_MAX ((size_t)256 << 20)
@@ -170,6 +171,57 @@ static void json_adjust(const char *t, size_t len, size_t *start, size_t *end)
     }
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* JSON string content s[0..n) unescaped into out (at most n bytes: an
+ * escape never grows). Unknown escapes are kept as written. */
+static size_t json_unescape(const char *s, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        if (s[i] != '\\' || i + 1 >= n) {
+            out[o++] = s[i++];
+            continue;
+        }
+        char c = s[i + 1];
+        static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+        const char *simple = c ? strchr(from, c) : NULL;
+        if (simple) {
+            out[o++] = to[simple - from];
+            i += 2;
+            continue;
+        }
+        int h[4];
+        if (c == 'u' && i + 6 <= n && (h[0] = hexval(s[i + 2])) >= 0 && (h[1] = hexval(s[i + 3])) >= 0 &&
+            (h[2] = hexval(s[i + 4])) >= 0 && (h[3] = hexval(s[i + 5])) >= 0) {
+            uint32_t cp = (uint32_t)(h[0] << 12 | h[1] << 8 | h[2] << 4 | h[3]);
+            size_t used = 6;
+            if (cp >= 0xD800 && cp < 0xDC00 && i + 12 <= n && s[i + 6] == '\\' && s[i + 7] == 'u') {
+                int l[4] = {hexval(s[i + 8]), hexval(s[i + 9]), hexval(s[i + 10]), hexval(s[i + 11])};
+                uint32_t lo = l[0] < 0 || l[1] < 0 || l[2] < 0 || l[3] < 0 ? 0
+                              : (uint32_t)(l[0] << 12 | l[1] << 8 | l[2] << 4 | l[3]);
+                if (lo >= 0xDC00 && lo < 0xE000) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    used = 12;
+                }
+            }
+            char u[4];
+            size_t k = cp >= 0xD800 && cp < 0xE000 ? 0 : ea__utf8_encode(cp, u);
+            if (k && k <= used) {
+                memcpy(out + o, u, k);
+                o += k;
+                i += used;
+                continue;
+            }
+        }
+        out[o++] = s[i++]; /* not an escape we read: kept */
+    }
+    return o;
+}
+
 ea_status ea_privacy_redact(const ea_privacy_detector *d, ea_privacy_map *m, const char *text,
                             size_t len, enum ea_privacy_text_form form, char **out,
                             size_t *out_len, struct ea_privacy_entities *ents,
@@ -194,7 +246,24 @@ ea_status ea_privacy_redact(const ea_privacy_detector *d, ea_privacy_map *m, con
         if (x->end <= x->start)
             continue;
         const struct ea__map_entry *me = NULL;
-        if ((s = map_get(m, text + x->start, x->end - x->start, x->type, &me, err)))
+        /* the map holds values as plain text, whatever the form they came in:
+         * restored into JSON they are escaped again (restore.c) */
+        const char *v = text + x->start;
+        size_t vn = x->end - x->start;
+        char *plain = NULL;
+        if (form == EA_PRIVACY_JSON && memchr(v, '\\', vn)) {
+            if (!(plain = ea_malloc(vn))) {
+                s = ea_error_set(err, EA_ENOMEM, "privacy: out of memory");
+                break;
+            }
+            vn = json_unescape(v, vn, plain);
+            v = plain;
+        }
+        s = map_get(m, v, vn, x->type, &me, err);
+        if (plain)
+            wipe(plain, vn);
+        ea_free(plain);
+        if (s)
             break;
         x->type = me->type;
         x->number = me->number;

@@ -316,6 +316,11 @@ static void json_texts(void)
     ASSERT_OK(ea_privacy_restore(m, EA_PRIVACY_JSON, red, n, &back, &bn, &err), &err);
     ASSERT_STR_EQ(back, args);
     ea_free(back);
+    ea_free(red);
+    /* a number outside strings becomes a string placeholder: still JSON */
+    const char *num = "{\"phone\": 4155552671, \"note\": \"call +1 415 555 2671\"}";
+    ASSERT_OK(ea_privacy_redact(d, m, num, strlen(num), EA_PRIVACY_JSON, &red, &n, NULL, &err), &err);
+    ASSERT_STR_EQ(red, "{\"phone\": \"<PHONE_2>\", \"note\": \"call <PHONE_3>\"}"); /* PHONE_1: above */
     /* a value with quotes and a line break, restored into a JSON string */
     ea_privacy_map_destroy(m);
     ASSERT_OK(ea_privacy_map_create(d, &m, &err), &err);

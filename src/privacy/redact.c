@@ -161,6 +161,20 @@ static size_t escape_start(const char *t, size_t len, size_t p)
     return p;
 }
 
+/* An unescaped quote inside t[start, end): the span leaves its string. */
+static bool crosses_string(const char *t, size_t start, size_t end)
+{
+    for (size_t i = start; i < end; i++) {
+        if (t[i] == '\\') {
+            i++; /* the escaped byte */
+            continue;
+        }
+        if (t[i] == '"')
+            return true;
+    }
+    return false;
+}
+
 static void json_adjust(const char *t, size_t len, size_t *start, size_t *end)
 {
     *start = escape_start(t, len, *start);
@@ -235,7 +249,8 @@ ea_status ea_privacy_redact(const ea_privacy_detector *d, ea_privacy_map *m, con
         goto out_release;
     struct ea_buf b;
     ea__buf_init(&b, REDACT_OUT_MAX);
-    size_t last = 0;
+    size_t last = 0, scan = 0;
+    bool in_str = false; /* JSON form: whether text[scan] is inside a string */
     char ph[EA_PRIVACY_MAX_PLACEHOLDER];
     for (size_t i = 0; i < e->n && !s; i++) {
         struct ea_privacy_entity *x = &e->v[i];
@@ -245,6 +260,24 @@ ea_status ea_privacy_redact(const ea_privacy_detector *d, ea_privacy_map *m, con
             x->start = last;
         if (x->end <= x->start)
             continue;
+        bool quote = false; /* JSON form, a value outside strings (a number): "<PHONE_1>" */
+        if (form == EA_PRIVACY_JSON) {
+            for (; scan < x->start; scan++) {
+                if (in_str && text[scan] == '\\')
+                    scan++;
+                else if (text[scan] == '"')
+                    in_str = !in_str;
+            }
+            quote = !in_str;
+            if (crosses_string(text, x->start, x->end)) {
+                /* a placeholder there would break the JSON: fail closed */
+                s = ea_error_set(err, EA_EUNSUPPORTED,
+                                 "privacy: a detected %s value crosses a JSON string boundary",
+                                 ea_privacy_type_name(d, x->type));
+                break;
+            }
+            scan = x->end;
+        }
         const struct ea__map_entry *me = NULL;
         /* the map holds values as plain text, whatever the form they came in:
          * restored into JSON they are escaped again (restore.c) */
@@ -268,8 +301,12 @@ ea_status ea_privacy_redact(const ea_privacy_detector *d, ea_privacy_map *m, con
         x->type = me->type;
         x->number = me->number;
         s = ea__buf_append(&b, text + last, x->start - last);
+        if (!s && quote)
+            s = ea__buf_putc(&b, '"');
         if (!s)
             s = ea__buf_puts(&b, ea_privacy_placeholder(m, me->type, me->number, ph, sizeof ph));
+        if (!s && quote)
+            s = ea__buf_putc(&b, '"');
         last = x->end;
     }
     if (!s)

@@ -2,8 +2,10 @@
  * MB/s over prose without personal data (generated: words, punctuation,
  * small numbers), detection MB/s over the evaluation set (each text
  * detected on its own, as requests are), and the time to redact a 2 KB
- * chat request (a fresh map, four messages, ea_privacy_redact_texts)
- * as p50/p99. Not a test: nothing is asserted.
+ * chat request (a fresh map, four messages, a tool call's arguments and a
+ * tool result, ea_privacy_redact_texts) as p50/p99. Times are this
+ * thread's CPU time (the machine may be shared); wall times are printed
+ * beside. Not a test: nothing is asserted.
  *
  *   build/bench/bench_privacy [MB=8] [REQUESTS=2000]
  */
@@ -63,10 +65,12 @@ static void collect(const struct pe_text *t, bool negative, void *ud)
     e->bytes += t->len;
 }
 
-/* A 2 KB chat request: system, user, assistant, user. */
-static size_t chat_request(char *msgs[4], size_t lens[4])
+/* A 2 KB chat request: system, user, assistant, user, then a tool call's
+ * arguments and the tool's result (JSON texts, redacted in the JSON form). */
+#define CHAT_TEXTS 6
+static size_t chat_request(char *msgs[CHAT_TEXTS], size_t lens[CHAT_TEXTS])
 {
-    static const char *const parts[4] = {
+    static const char *const parts[CHAT_TEXTS] = {
         "You are a helpful assistant for the support team of a small online shop. Answer briefly, "
         "in the language of the customer, and never promise refunds without a ticket. Always "
         "check the order status in the tool results before answering. Keep a friendly tone and "
@@ -82,9 +86,17 @@ static size_t chat_request(char *msgs[4], size_t lens[4])
         "days. Would you like me to do that, or would you prefer a replacement to be sent?",
         "Please open the investigation. If it is lost, send a replacement to the same address. "
         "Also my IBAN for any refund is DE89 3704 0044 0532 0130 00. My colleague Jonas Weber "
-        "(jonas.weber@example.de) may call you from 030 98765432 about this. Best regards, Anna"};
+        "(jonas.weber@example.de) may call you from 030 98765432 about this. Best regards, Anna",
+        "{\"order_id\":\"112-4567890-1234567\",\"customer_email\":\"anna.schmidt+shop@example.de\","
+        "\"reason\":\"parcel lost\"}",
+        "{\"order\":{\"id\":\"112-4567890-1234567\",\"status\":\"in_transit\",\"carrier\":\"DHL\","
+        "\"tracking\":\"JJD000390007843215\",\"last_scan\":\"2024-05-04T09:12:44Z\",\"hub\":\"Berlin\","
+        "\"customer\":{\"name\":\"Anna Schmidt\",\"email\":\"anna.schmidt+shop@example.de\","
+        "\"phone\":\"+49 30 12345678\",\"address\":\"Musterstr. 12, 10115 Berlin\"},"
+        "\"payment\":{\"method\":\"card\",\"last4\":\"1111\",\"amount\":\"EUR 89.90\"},"
+        "\"investigation\":null,\"notes\":\"Customer called on 2024-05-06, asked for an update.\"}}"};
     size_t total = 0;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < CHAT_TEXTS; i++) {
         msgs[i] = (char *)parts[i];
         lens[i] = strlen(parts[i]);
         total += lens[i];
@@ -164,9 +176,12 @@ int main(int argc, char **argv)
            (double)e.bytes * rounds / 1e6 / dc, (double)e.bytes * rounds / 1e6 / dt, found / (size_t)rounds);
 
     /* 3. redaction of a 2 KB chat request: map, four messages, destroy */
-    char *msgs[4];
-    size_t lens[4], out_lens[4];
-    char *outs[4];
+    char *msgs[CHAT_TEXTS];
+    size_t lens[CHAT_TEXTS], out_lens[CHAT_TEXTS];
+    char *outs[CHAT_TEXTS];
+    static const enum ea_privacy_text_form forms[CHAT_TEXTS] = {EA_PRIVACY_PLAIN, EA_PRIVACY_PLAIN,
+                                                                 EA_PRIVACY_PLAIN, EA_PRIVACY_PLAIN,
+                                                                 EA_PRIVACY_JSON, EA_PRIVACY_JSON};
     size_t total = chat_request(msgs, lens);
     double *times = malloc((size_t)reqs * sizeof *times);
     size_t n_ent = 0;
@@ -174,21 +189,22 @@ int main(int argc, char **argv)
         double a = cpu_now();
         ea_privacy_map *m = NULL;
         if (ea_privacy_map_create(d, &m, &err) ||
-            ea_privacy_redact_texts(d, m, 4, (const char *const *)msgs, lens, NULL, outs, out_lens, &err)) {
+            ea_privacy_redact_texts(d, m, CHAT_TEXTS, (const char *const *)msgs, lens, forms, outs, out_lens,
+                                    &err)) {
             fprintf(stderr, "redact: %s\n", err.msg);
             return 1;
         }
         n_ent = ea_privacy_map_total(m);
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < CHAT_TEXTS; k++)
             ea_free(outs[k]);
         ea_privacy_map_destroy(m);
         if (i >= 0)
             times[i] = cpu_now() - a;
     }
     qsort(times, (size_t)reqs, sizeof *times, cmp_d);
-    printf("redaction of a %zu-byte chat request (4 messages, %zu distinct values), CPU time: p50 %.1f us, p99 %.1f us, "
+    printf("redaction of a %zu-byte chat request (%d texts, %zu distinct values), CPU time: p50 %.1f us, p99 %.1f us, "
            "max %.1f us over %ld requests\n",
-           total, n_ent, times[reqs / 2] * 1e6, times[reqs * 99 / 100] * 1e6, times[reqs - 1] * 1e6, reqs);
+           total, CHAT_TEXTS, n_ent, times[reqs / 2] * 1e6, times[reqs * 99 / 100] * 1e6, times[reqs - 1] * 1e6, reqs);
     free(times);
     free(e.buf);
     free(e.off);

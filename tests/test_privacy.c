@@ -561,7 +561,37 @@ static void config_errors(void)
             FAIL("case %zu: status %s, message\n  %s\nwant\n  %s", i, ea_status_name(s), err.msg, cases[i].msg);
     }
 }
+
+/* The examples of docs/PRIVACY.md and docs/ROUTING.md load as written. */
+static void docs_examples(void)
+{
+    const char *docs[] = {"docs/PRIVACY.md", "docs/ROUTING.md"};
+    for (int k = 0; k < 2; k++) {
+        const char *src = getenv("EA_SOURCE_DIR");
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", src ? src : ".", docs[k]);
+        size_t n;
+        char *md = ea_test_read_file(path, &n);
+        if (!md)
+            FAIL("%s: cannot read (run from the source tree or set EA_SOURCE_DIR)", path);
+        char *start = strstr(md, "```yaml\n");
+        ASSERT(start);
+        start += 8;
+        char *end = strstr(start, "\n```\n");
+        ASSERT(end);
+        end[1] = '\0';
+        ea_privacy_detector *d = NULL;
+        struct ea_error err = {0};
+        ASSERT_OK(detector_from(start, &d, &err), &err);
+        uint32_t t;
+        ASSERT(ea_privacy_type_find(d, "EMPLOYEE_ID", &t));
+        ASSERT_STR_EQ(found(d, "Ada Lovelace has EMP-123456"), "PERSON:Ada Lovelace;EMPLOYEE_ID:EMP-123456");
+        ea_privacy_detector_destroy(d);
+        free(md);
+    }
+}
 #else
+static void docs_examples(void) { SKIP("built without the YAML reader"); }
 static void config_schema(void) { SKIP("built without the YAML reader"); }
 static void config_errors(void) { SKIP("built without the YAML reader"); }
 #endif
@@ -776,5 +806,5 @@ static void cli_redact(void)
 
 EA_TESTS(EA_TEST(eval_set), EA_TEST(checksums), EA_TEST(context_words), EA_TEST(hard_negatives),
          EA_TEST(overlaps), EA_TEST(map_across_texts), EA_TEST(json_texts), EA_TEST(restore_forms),
-         EA_TEST(restore_streaming), EA_TEST(config_schema), EA_TEST(config_errors), EA_TEST(fail_closed),
+         EA_TEST(restore_streaming), EA_TEST(config_schema), EA_TEST(config_errors), EA_TEST(docs_examples), EA_TEST(fail_closed),
          EA_TEST(alloc_failures), EA_TEST(threads), EA_TEST(cli_redact))

@@ -859,6 +859,41 @@ static bool pre_dob_after(const char *t, size_t len, size_t at, size_t start)
     return has_stem(t, at, end, dob_after_stems, firsts);
 }
 
+/* the first group of digits at t[at]: its length */
+static size_t digit_run(const char *t, size_t len, size_t at)
+{
+    size_t k = at;
+    while (k < len && k - at < 20 && is_digit((unsigned char)t[k]))
+        k++;
+    return k - at;
+}
+
+/* IPv4: 1..3 digits then a dot */
+static bool pre_ipv4(const char *t, size_t len, size_t at, size_t start)
+{
+    (void)start;
+    size_t r = digit_run(t, len, at);
+    return r >= 1 && r <= 3 && at + r < len && t[at + r] == '.';
+}
+
+/* a version: [vV] or digits, then a dot and a digit */
+static bool pre_version(const char *t, size_t len, size_t at, size_t start)
+{
+    (void)start;
+    if (t[at] == 'v' || t[at] == 'V')
+        at++;
+    size_t r = digit_run(t, len, at);
+    return r >= 1 && r <= 4 && at + r + 1 < len && t[at + r] == '.' && is_digit((unsigned char)t[at + r + 1]);
+}
+
+/* an SSN: three digits then a dash or a space, or nine digits */
+static bool pre_ssn(const char *t, size_t len, size_t at, size_t start)
+{
+    (void)start;
+    size_t r = digit_run(t, len, at);
+    return (r == 3 && at + 3 < len && (t[at + 3] == '-' || t[at + 3] == ' ')) || r == 9;
+}
+
 /* a price written after its number: a currency after the digits */
 static bool pre_price(const char *t, size_t len, size_t at, size_t start)
 {
@@ -948,11 +983,11 @@ static const struct ea__pattern_def fixed[] = {
      NULL, NULL, 0, 0, SCORE_SURE, check_iban, NULL, NULL, EA__START_UPPER2, 0, 0, NULL},
     /* US_SSN: AAA-GG-SSSS (dashes, spaces or none: the last two need context) */
     {EA_PII_US_SSN, "(?<![\\w\\-./#$@])(\\d{3})([ \\-]?)(\\d{2})\\2(\\d{4})(?![\\w]|[\\-.,/:]\\d)",
-     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, 0.7f, check_ssn, &ssn_ctx, NULL, EA__START_DIGIT, 0, 9, NULL},
+     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, 0.7f, check_ssn, &ssn_ctx, NULL, EA__START_DIGIT, 0, 9, pre_ssn},
     /* IP_ADDRESS v4 (the span leaves a /prefix out) */
     {EA_PII_IP_ADDRESS,
      "(?<![\\w.\\-])(" D8 "\\." D8 "\\." D8 "\\." D8 ")(?:/\\d{1,2})?(?![\\w]|\\.\\d)",
-     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 1, 0.85f, NULL, &ip_ctx, NULL, EA__START_DIGIT, 0, 4, NULL},
+     EA__SCAN_WORDS, NULL, NULL, NULL, 0, 1, 0.85f, NULL, &ip_ctx, NULL, EA__START_DIGIT, 0, 4, pre_ipv4},
     /* IP_ADDRESS v6: at each ':', back over hex digits; inet_pton decides */
     {EA_PII_IP_ADDRESS, "[0-9A-Fa-f:.]{2,45}", EA__SCAN_ANCHOR, NULL, ":", ipv6_back, 45, 0,
      SCORE_STRONG, check_ipv6, NULL, NULL, 0, 0, 0, pre_ipv6},
@@ -1007,7 +1042,7 @@ static const struct ea__pattern_def fixed[] = {
     {EA__PII_NEGATIVE, /* versions: 1.2.3, v2.14, 10.0.19041.1, 1.2.3-rc1 */
      "(?<![\\w.\\-])[vV]?\\d{1,4}(?:\\.\\d{1,6}){1,3}(?:-[0-9A-Za-z.]+)?(?![\\w.]|\\.\\d)",
      EA__SCAN_WORDS, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE, NULL, NULL, version_prefixes, EA__START_DIGIT, 0,
-     2, NULL},
+     2, pre_version},
     {EA__PII_NEGATIVE, /* ISO 8601 timestamps */
      "\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}(?::\\d{2}(?:[.,]\\d{1,9})?)?(?:Z|[+\\-]\\d{2}:?\\d{2})?",
      EA__SCAN_REGEX, NULL, NULL, NULL, 0, 0, SCORE_NEGATIVE_SURE, NULL, NULL, NULL, 0, 0, 0, NULL},

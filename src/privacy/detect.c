@@ -228,11 +228,27 @@ ea_status ea__privacy_add_pattern(ea_privacy_detector *d, const struct ea__patte
     p->score = def->score;
     p->check = def->check;
     p->ctx = def->ctx;
-    for (int k = 0; k < 2 && p->ctx; k++)
-        for (const char *const *w = k ? p->ctx->raise : p->ctx->lower; w && *w; w++) {
-            unsigned char c = (unsigned char)(*w)[0];
-            p->ctx_first[k][c >> 3] |= (uint8_t)(1u << (c & 7));
+    for (int k = 0; k < 2 && p->ctx; k++) {
+        const char *const *list = k ? p->ctx->raise : p->ctx->lower;
+        size_t n = 0;
+        while (list && list[n])
+            n++;
+        if (!n)
+            continue;
+        if (!(p->ctx_words[k] = ea_malloc(n * sizeof *p->ctx_words[k]))) {
+            pcre2_code_free(p->re);
+            ea_free(p->ctx_words[0]);
+            return ea_error_set(err, EA_ENOMEM, "privacy: out of memory");
         }
+        size_t o = 0; /* a counting sort by first byte */
+        for (unsigned c = 0; c < 256; c++) {
+            p->ctx_at[k][c] = (uint16_t)o;
+            for (size_t i = 0; i < n; i++)
+                if ((unsigned char)list[i][0] == c)
+                    p->ctx_words[k][o++] = list[i];
+        }
+        p->ctx_at[k][256] = (uint16_t)o;
+    }
     p->starts = def->starts;
     p->min_digits = def->min_digits;
     p->pre = def->pre;
@@ -292,8 +308,10 @@ static ea_status build_word_tables(ea_privacy_detector *d, struct ea_error *err)
         if (p->starts & EA__START_UPPER2)
             wt->upper2_mask |= bit;
         for (size_t j = 0; p->prefix && j < PREFIX_BITS; j++)
-            if (p->prefix[j >> 3] & (1u << (j & 7)))
+            if (p->prefix[j >> 3] & (1u << (j & 7))) {
                 wt->prefix[j] |= bit;
+                wt->first[j >> 11] |= (uint8_t)(1u << ((j >> 8) & 7));
+            }
         for (size_t j = 0; j < p->wset_slots; j++)
             if (p->wset[j])
                 word_add(wt, p->wset[j], bit);
@@ -353,6 +371,8 @@ void ea_privacy_detector_destroy(ea_privacy_detector *d)
         return;
     for (size_t i = 0; i < d->n_pats; i++) {
         pcre2_code_free(d->pats[i].re);
+        ea_free(d->pats[i].ctx_words[0]);
+        ea_free(d->pats[i].ctx_words[1]);
         ea_free(d->pats[i].prefix);
         ea_free(d->pats[i].wset);
     }
@@ -428,44 +448,28 @@ static ea_status push(struct scan *sc, size_t start, size_t end, uint32_t type, 
     return EA_OK;
 }
 
-/* Where the last of words stands as a whole word (or, ending in '*', a word
- * prefix) in text[from, to); SIZE_MAX when none does. */
-static size_t window_find(const char *text, size_t from, size_t to, const char *const *words,
-                          const uint8_t *first)
+/* Where the last of the context words k of p stands as a whole word (or,
+ * ending in '*', a word prefix) in text[from, to); SIZE_MAX when none does.
+ * Only the words starting with each byte are tried there. */
+static size_t window_find(const char *text, size_t from, size_t to, const struct ea__pattern *p, int k)
 {
     size_t best = SIZE_MAX;
-    bool any = false; /* most windows hold no byte any word starts with */
-    for (size_t i = from; i < to && !any; i++) {
+    for (size_t i = from; i < to; i++) {
         unsigned char c = lower((unsigned char)text[i]);
-        any = (first[c >> 3] >> (c & 7)) & 1;
-    }
-    if (!any)
-        return best;
-    for (const char *const *w = words; *w; w++) {
-        size_t wl = 0;
-        bool prefix = false;
-        for (size_t i = from; i < to; i++) {
-            if (lower((unsigned char)text[i]) != (unsigned char)(*w)[0])
-                continue;
-            if (!wl) { /* measured only when its first byte is there */
-                wl = strlen(*w);
-                prefix = (*w)[wl - 1] == '*';
-                wl -= prefix;
-            }
-            if (wl > to - i)
-                break;
-            if (i > 0 && is_word((unsigned char)text[i - 1]) && is_word((unsigned char)(*w)[0]))
-                continue;
-            size_t k = 1;
-            while (k < wl && lower((unsigned char)text[i + k]) == (unsigned char)(*w)[k])
-                k++;
-            if (k < wl)
-                continue;
-            if (!prefix && i + wl < to && is_word((unsigned char)text[i + wl]) &&
-                is_word((unsigned char)(*w)[wl - 1]))
+        unsigned w0 = p->ctx_at[k][c], w1 = p->ctx_at[k][c + 1];
+        if (w0 == w1 || (i > 0 && is_word((unsigned char)text[i - 1]) && is_word(c)))
+            continue;
+        for (unsigned w = w0; w < w1; w++) {
+            const char *word = p->ctx_words[k][w];
+            size_t j = 1;
+            while (word[j] && word[j] != '*' && i + j < to && lower((unsigned char)text[i + j]) == (unsigned char)word[j])
+                j++;
+            if (word[j] && word[j] != '*')
+                continue; /* a mismatch, or the window ends first */
+            if (!word[j] && i + j < to && is_word((unsigned char)text[i + j]) && is_word((unsigned char)word[j - 1]))
                 continue; /* "account" is not "accounting" */
-            if (best == SIZE_MAX || i > best)
-                best = i;
+            best = i;
+            break;
         }
     }
     return best;
@@ -489,12 +493,10 @@ static float apply_context(const struct scan *sc, const struct ea__pattern *p, s
     float th = sc->d->threshold;
     if (score >= th + ctx->lower_by || score + ctx->raise_by < th)
         return score; /* no context word can move it across the threshold */
-    size_t lo = ctx->lower ? window_find(sc->text, window_from(sc->text, start, ctx->lower_window), start,
-                                         ctx->lower, p->ctx_first[0])
-                           : SIZE_MAX;
-    size_t hi = ctx->raise ? window_find(sc->text, window_from(sc->text, start, ctx->window), start, ctx->raise,
-                                         p->ctx_first[1])
-                           : SIZE_MAX;
+    size_t lo = p->ctx_words[0] ? window_find(sc->text, window_from(sc->text, start, ctx->lower_window), start, p, 0)
+                                : SIZE_MAX;
+    size_t hi = p->ctx_words[1] ? window_find(sc->text, window_from(sc->text, start, ctx->window), start, p, 1)
+                                : SIZE_MAX;
     if (lo != SIZE_MAX && (hi == SIZE_MAX || lo > hi))
         return score - ctx->lower_by;
     if (hi != SIZE_MAX)
@@ -619,7 +621,7 @@ static ea_status scan_words(struct scan *sc)
         if (i > 0 && is_word(t[i - 1]) && is_word(t[i]))
             continue;
         unsigned a = t[i], b = i + 1 < sc->len ? t[i + 1] : 0;
-        uint32_t mask = wt->prefix[a << 8 | b];
+        uint32_t mask = (wt->first[a >> 3] >> (a & 7)) & 1 ? wt->prefix[a << 8 | b] : 0;
         if (is_letter((unsigned char)a)) {
             uint64_t h = word_hash(sc->text + i, sc->len - i);
             if (h)

@@ -85,7 +85,10 @@ struct ea__pattern {
     float score;
     ea__check_fn check;      /* NULL: none */
     const struct ea__context *ctx; /* NULL: none */
-    uint8_t ctx_first[2][32];      /* first bytes of the lower [0] and raise [1] words */
+    /* the lower [0] and raise [1] words sorted by first byte, and where
+     * each first byte's run starts in them (ctx_at[k][c] .. ctx_at[k][c+1]) */
+    const char **ctx_words[2];
+    uint16_t ctx_at[2][257];
 };
 
 /* One built-in or configured pattern before compilation. */
@@ -118,6 +121,7 @@ struct ea__word_entry {
 struct ea__word_tables {
     const struct ea__pattern *pats[EA__MAX_WORD_PATTERNS];
     uint32_t n;
+    uint8_t first[32];            /* bytes that start some prefix: a cheap test first */
     uint32_t *prefix;             /* 65536 entries: (first byte << 8 | second byte) -> mask */
     struct ea__word_entry *words; /* open addressing by first-word hash */
     size_t n_slots;               /* a power of two */

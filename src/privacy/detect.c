@@ -109,7 +109,8 @@ ea_status ea__privacy_phrases_regex(struct ea_buf *b, const char *const *phrases
     for (size_t i = 0; i < n; i++)
         if (phrases[i][0])
             w[m++] = phrases[i];
-    qsort(w, m, sizeof *w, by_bytes);
+    if (m > 1)
+        qsort(w, m, sizeof *w, by_bytes);
     ea_status s = ea__buf_puts(b, caseless ? "(?i:" : "(?:");
     if (!s)
         s = trie(b, w, m, 0, 0);
@@ -237,7 +238,7 @@ ea_status ea__privacy_add_pattern(ea_privacy_detector *d, const struct ea__patte
             continue;
         if (!(p->ctx_words[k] = ea_malloc(n * sizeof *p->ctx_words[k]))) {
             pcre2_code_free(p->re);
-            ea_free(p->ctx_words[0]);
+            ea_free(p->ctx_words[0]); /* k == 1: the first list */
             return ea_error_set(err, EA_ENOMEM, "privacy: out of memory");
         }
         size_t o = 0; /* a counting sort by first byte */
@@ -257,6 +258,9 @@ ea_status ea__privacy_add_pattern(ea_privacy_detector *d, const struct ea__patte
             (def->words && wset_build(p, def->words))) {
             pcre2_code_free(p->re);
             ea_free(p->prefix);
+            ea_free(p->wset);
+            ea_free(p->ctx_words[0]);
+            ea_free(p->ctx_words[1]);
             return ea_error_set(err, EA_ENOMEM, "privacy: out of memory");
         }
         for (const char *const *w = def->prefixes; w && *w; w++)
@@ -723,7 +727,8 @@ static ea_status resolve(const ea_privacy_detector *d, const char *text, size_t 
                          struct ea_privacy_entities *c, struct ea_privacy_entities *out,
                          struct ea_error *err)
 {
-    qsort(c->v, c->n, sizeof *c->v, by_priority);
+    if (c->n > 1)
+        qsort(c->v, c->n, sizeof *c->v, by_priority);
     uint64_t *taken = c->n ? ea_calloc(len / 64 + 1, sizeof *taken) : NULL;
     if (c->n && !taken)
         return ea_error_set(err, EA_ENOMEM, "privacy: out of memory");
@@ -745,7 +750,8 @@ static ea_status resolve(const ea_privacy_detector *d, const char *text, size_t 
     if (nk > EA_PRIVACY_MAX_ENTITIES)
         return ea_error_set(err, EA_ETOOBIG, "privacy: more than %u entities in one text",
                             (unsigned)EA_PRIVACY_MAX_ENTITIES);
-    qsort(c->v, nk, sizeof *c->v, by_start);
+    if (nk > 1)
+        qsort(c->v, nk, sizeof *c->v, by_start);
     /* hand the candidate array over as the result */
     ea_free(out->v);
     out->v = c->v;

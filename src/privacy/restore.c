@@ -290,7 +290,7 @@ static ea_status run(struct ea_privacy_restorer *r, bool final, const char **out
         i += f.consumed;
         last = i;
     }
-    if (!st)
+    if (!st && i > last)
         st = ea__buf_append(&r->out, s + last, i - last);
     if (st)
         return ea_error_set(err, st, "privacy: restored text too large or out of memory");

@@ -75,7 +75,7 @@ static void eval_one(const struct pe_text *t, bool negative, void *ud)
             ev->exact[s->type] += exact;
         } else {
             ev->fn[s->type]++;
-            if (ev->shown_misses++ < 40)
+            if (ev->shown_misses++ < 12)
                 show("missed", t, s->start, s->end, s->type);
         }
     }
@@ -88,7 +88,7 @@ static void eval_one(const struct pe_text *t, bool negative, void *ud)
         if (!ok && p->type < EA_PII_BUILTIN_COUNT) {
             ev->fp[p->type]++;
             ev->negative_fp += negative;
-            if (ev->shown_misses++ < 40)
+            if (ev->shown_misses++ < 12)
                 show("false", t, p->start, p->end, p->type);
         }
     }

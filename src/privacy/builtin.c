@@ -836,7 +836,20 @@ static bool pre_keyword(const char *t, size_t len, size_t at, size_t start)
     (void)len;
     static const bool firsts[256] = {['p'] = 1, ['s'] = 1, ['t'] = 1, ['k'] = 1, ['c'] = 1, ['m'] = 1,
                                      ['P'] = 1, ['S'] = 1, ['T'] = 1, ['K'] = 1, ['C'] = 1, ['M'] = 1};
-    return has_stem(t, start, at, secret_stems, firsts);
+    /* the key is the last name before the anchor (quotes, a backslash and
+     * spaces may stand between): "db_password =", "\"api_key\":" */
+    size_t e = at;
+    while (e > start && (t[e - 1] == ' ' || t[e - 1] == '"' || t[e - 1] == '\'' || t[e - 1] == '\\'))
+        e--;
+    size_t b = e;
+    while (b > start && (is_alnum((unsigned char)t[b - 1]) || t[b - 1] == '_' || t[b - 1] == '.' || t[b - 1] == '-'))
+        b--;
+    if (b == e)
+        return false;
+    /* "mot de passe": the words before the last one count too */
+    if (b > start + 3 && t[b - 1] == ' ')
+        b = start;
+    return has_stem(t, b, e, secret_stems, firsts);
 }
 
 /* a date followed by "geboren" / "born" / ...: a date's first number (1..4

@@ -229,7 +229,8 @@ ea_status ea__privacy_add_pattern(ea_privacy_detector *d, const struct ea__patte
     p->type = def->type;
     p->scan = def->scan;
     p->anchors = def->anchors;
-    p->back = def->back;
+    for (unsigned c = 0; def->back && c < 256; c++)
+        p->back[c] = def->back((unsigned char)c);
     p->max_back = def->max_back;
     p->min_back = def->min_back;
     p->group = def->group;
@@ -643,7 +644,7 @@ static ea_status scan_words(struct scan *sc)
         } else if (a >= '0' && a <= '9') {
             mask |= wt->digit_mask;
         }
-        uint32_t digits = mask ? number_digits(t, sc->len, i) : 0;
+        uint32_t digits = UINT32_MAX; /* counted when a pattern asks */
         if (wt->hex_mask && ((a >= '0' && a <= '9') || (a >= 'a' && a <= 'f')) && hex_word(t, sc->len, i))
             mask |= wt->hex_mask;
         mask &= live;
@@ -651,7 +652,15 @@ static ea_status scan_words(struct scan *sc)
             uint32_t k = (uint32_t)__builtin_ctz(mask);
             mask &= mask - 1;
             const struct ea__pattern *p = wt->pats[k];
-            if (i < next[k] || digits < p->min_digits || (p->pre && !p->pre(sc->text, sc->len, i, i)))
+            if (i < next[k])
+                continue;
+            if (p->min_digits) {
+                if (digits == UINT32_MAX)
+                    digits = number_digits(t, sc->len, i);
+                if (digits < p->min_digits)
+                    continue;
+            }
+            if (p->pre && !p->pre(sc->text, sc->len, i, i))
                 continue;
             int m = match(sc, p, i);
             if (m < 0)
@@ -679,7 +688,7 @@ static ea_status scan_anchor(struct scan *sc, const struct ea__pattern *p)
             pos = at + 1;
             if (at < next)
                 continue;
-            while (start > 0 && at - start < p->max_back && p->back((unsigned char)sc->text[start - 1]))
+            while (start > 0 && at - start < p->max_back && p->back[(unsigned char)sc->text[start - 1]])
                 start--;
             if (at - start < p->min_back || (p->pre && !p->pre(sc->text, sc->len, at, start)))
                 continue; /* no match can start here: no regex call */

@@ -78,7 +78,7 @@ struct ea__pattern {
     uint32_t min_digits;     /* WORDS: digits the number at the start must have (0: any) */
     ea__pre_fn pre;          /* NULL: none */
     const char *anchors;     /* ANCHOR: the anchor bytes */
-    bool (*back)(unsigned char); /* ANCHOR: bytes to walk back over */
+    bool back[256];          /* ANCHOR: bytes to walk back over (from the definition's test) */
     size_t max_back;         /* ANCHOR: at most this many bytes back */
     size_t min_back;         /* ANCHOR: at least this many (fewer: no attempt) */
     uint32_t group;          /* the capture group giving the span (0: the whole match) */

@@ -621,6 +621,13 @@ static void fail_closed(void)
     size_t n;
     ASSERT_EQ(ea_privacy_redact(d, m, text, strlen(text), EA_PRIVACY_PLAIN, &out, &n, NULL, &err), EA_EINTERNAL);
     ASSERT(out == NULL);
+    /* all or nothing over the texts of a request: the first one redacted
+     * fine, the second failed, nothing is handed back */
+    const char *texts[2] = {"mail bob@example.com", text};
+    size_t lens[2] = {strlen(texts[0]), strlen(text)}, out_lens[2];
+    char *outs[2];
+    ASSERT_EQ(ea_privacy_redact_texts(d, m, 2, texts, lens, NULL, outs, out_lens, &err), EA_EINTERNAL);
+    ASSERT(outs[0] == NULL && outs[1] == NULL);
     ea_privacy_entities_release(&e);
     ea_privacy_map_destroy(m);
     ea_privacy_detector_destroy(d);

@@ -843,9 +843,71 @@ static void ledger_rows_and_budgets(void)
     free(bytes);
 }
 
+
+/* privacy: redact: what reaches the cloud carries placeholders, never the
+ * values; the stub echoes the message back, and the client reads the
+ * values again (streamed and not). local_only sends nothing at all. */
+static void redact_and_restore(void)
+{
+    static const char fmt[] =
+        "upstreams:\n"
+        "  - {name: local, kind: local}\n"
+        "  - {name: cloud, kind: openai, base_url: 'http://127.0.0.1:%d/v1', model: stub-model}\n"
+        "tasks:\n"
+        "  - {name: red, mode: cloud_only, privacy: redact}\n"
+        "  - {name: priv, mode: prefer_cloud, privacy: local_only}\n";
+    struct peer stub, ea;
+    stub_start(&stub, NULL);
+    serve_start(&ea, fmt, stub.port, NULL);
+    stub_ctl(&stub, "/_stub/config", "{\"echo\":true,\"chunks\":7}");
+    const char *msg = "Mail jane.doe@example.com or call +1 415 555 0132 about card 4111 1111 1111 1111";
+    for (int stream = 0; stream < 2; stream++) {
+        stub_ctl(&stub, "/_stub/reset", NULL);
+        stub_ctl(&stub, "/_stub/config", "{\"echo\":true,\"chunks\":7}");
+        struct resp r;
+        ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:red", msg, stream, NULL), &r), 200);
+        ASSERT_STR_EQ(r.source, "cloud:cloud");
+        /* the client gets its values back, whole */
+        char text[1024] = "";
+        if (stream) {
+            const char *p = r.body;
+            while ((p = strstr(p, "\"content\":\""))) {
+                p += 11;
+                const char *e = strchr(p, '"');
+                strncat(text, p, (size_t)(e - p));
+                p = e;
+            }
+        } else {
+            json_t *j = json_loads(r.body, 0, NULL);
+            snprintf(text, sizeof text, "%s",
+                     json_string_value(json_object_get(
+                         json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message"),
+                         "content")));
+            json_decref(j);
+        }
+        printf("    %s: %s\n", stream ? "stream" : "json", text);
+        ASSERT_STR_EQ(text, msg);
+        resp_free(&r);
+        /* the cloud saw placeholders only */
+        ASSERT_EQ(req(stub.port, "/_stub/log", NULL, &r), 200);
+        ASSERT(strstr(r.body, "<EMAIL_1>") && strstr(r.body, "<PHONE_1>") && strstr(r.body, "<CREDIT_CARD_1>"));
+        ASSERT(!strstr(r.body, "jane.doe") && !strstr(r.body, "555 0132") && !strstr(r.body, "1111 1111"));
+        resp_free(&r);
+    }
+    /* local_only: nothing leaves */
+    stub_ctl(&stub, "/_stub/reset", NULL);
+    struct resp r;
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:priv", msg, false, NULL), &r), 200);
+    ASSERT_STR_EQ(r.source, "edge");
+    resp_free(&r);
+    ASSERT_EQ(stub_requests(&stub), 0);
+    peer_stop(&ea);
+    peer_stop(&stub);
+}
+
 EA_TESTS(EA_TEST(cloud_answers_and_says_so), EA_TEST(fallbacks_both_ways),
          EA_TEST(client_errors_and_broken_streams), EA_TEST(allow_cloud_false_never_reaches_cloud),
          EA_TEST(breaker_opens_and_recovers), EA_TEST(offline_stays_on_edge),
          EA_TEST(edge_node_is_another_edgeagent), EA_TEST(hedging_faster_side_wins),
          EA_TEST(mixed_load_loses_nothing), EA_TEST(openai_sdk_every_path),
-         EA_TEST(ledger_rows_and_budgets))
+         EA_TEST(ledger_rows_and_budgets), EA_TEST(redact_and_restore))

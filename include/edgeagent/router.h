@@ -331,7 +331,7 @@ struct ea_route_input {
     const struct ea_task_config *task; /* NULL: no task (the defaults; mode auto) */
     int32_t pinned;          /* upstream index named by the request, or -1 */
     bool allow_cloud;        /* false: no tier-cloud upstream on any path */
-    bool local_only;         /* privacy: device (and edge-node) tiers only */
+    bool local_only;         /* privacy: the device tier only */
     uint32_t max_latency_ms; /* the request's budget, 0 = the task's (or none) */
     int32_t prompt_tokens;   /* estimate, for the local context and prediction */
     int32_t max_tokens;

@@ -28,6 +28,7 @@
 
 struct ea_router_config;
 struct ea_ledger;
+struct ea_privacy_detector;
 
 #ifdef __cplusplus
 extern "C" {
@@ -83,6 +84,11 @@ struct ea_server_params {
      * request when it ends; cloud budgets reserved before each cloud attempt
      * and settled after; GET /v1/edgeagent/stats reports from it. */
     struct ea_ledger *ledger;
+    /* The privacy guard's detector (edgeagent/privacy.h), built by the caller
+     * from the configuration's privacy: section; NULL = none, and then a
+     * task with privacy: redact runs on the device only (fail closed).
+     * Borrowed: must outlive the server. */
+    const struct ea_privacy_detector *privacy;
 };
 
 void ea_server_params_default(struct ea_server_params *p);

@@ -31,6 +31,7 @@ int cmd_serve(int argc, char **argv)
 #else
 #include "edgeagent/engine.h"
 #include "edgeagent/ledger.h"
+#include "edgeagent/privacy.h"
 #include "edgeagent/router.h"
 #include "edgeagent/server.h"
 
@@ -386,6 +387,8 @@ int cmd_serve(int argc, char **argv)
     o.kv_mem_mb = 256;
     o.grace_s = 10;
     int rc = 2;
+    ea_ledger *ledger = NULL;              /* opened after the options, closed at out */
+    ea_privacy_detector *privacy = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
@@ -471,10 +474,17 @@ int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &blocked, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    ea_ledger *ledger = NULL;
     if (!o.no_ledger && !open_ledger(&o, &ledger))
         goto out;
     o.sp.ledger = ledger;
+    if (o.cfg) { /* the privacy guard's detector, for tasks with privacy: redact */
+        struct ea_error perr = {0};
+        if (ea_privacy_detector_create(o.cfg->privacy, o.cfg->file, &privacy, &perr)) {
+            fprintf(stderr, "edgeagent serve: %s\n", perr.msg);
+            goto out;
+        }
+        o.sp.privacy = privacy;
+    }
 
     struct ea_error err = {0};
     ea_server *srv = NULL;
@@ -577,6 +587,7 @@ out_server:
     }
 out:
     ea_ledger_close(ledger); /* after the server: every row is queued by now */
+    ea_privacy_detector_destroy(privacy);
     free(o.api_key);
     free(o.keys);
     ea_router_config_destroy(o.cfg);

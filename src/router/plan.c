@@ -132,7 +132,9 @@ static void candidates(const struct ea_router_config *cfg, const struct ea_route
     uint32_t removed = 0;
     for (size_t i = 0; i < n && p->n < EA_ROUTE_MAX_PLAN; i++) {
         size_t u = in->pinned >= 0 ? (size_t)in->pinned : t && t->n_upstreams ? t->upstreams[i] : i;
-        if ((!in->allow_cloud || in->local_only) && cfg->upstreams[u].tier == EA_TIER_CLOUD) {
+        /* allow_cloud false: no cloud tier; local_only: the device only */
+        enum ea_upstream_tier tier = cfg->upstreams[u].tier;
+        if ((!in->allow_cloud && tier == EA_TIER_CLOUD) || (in->local_only && tier != EA_TIER_DEVICE)) {
             removed++;
             continue;
         }
@@ -141,8 +143,8 @@ static void candidates(const struct ea_router_config *cfg, const struct ea_route
     if (in->pinned >= 0)
         say(p, "pinned to %s", cfg->upstreams[in->pinned].name);
     if (removed)
-        say(p, "%s: %u cloud upstream%s excluded", in->local_only ? "local_only" : "allow_cloud false",
-            removed, removed == 1 ? "" : "s");
+        say(p, "%s: %u %s upstream%s excluded", in->local_only ? "local_only" : "allow_cloud false",
+            removed, in->local_only ? "remote" : "cloud", removed == 1 ? "" : "s");
 }
 
 /* Step 2: sides by mode. Returns whether to hedge. */

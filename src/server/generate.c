@@ -49,6 +49,7 @@
 
 #include <microhttpd.h>
 
+#include "edgeagent/privacy.h"
 #include "server/genq.h"
 #include "server/relay.h"
 #include "server/server_int.h"
@@ -75,6 +76,8 @@ struct ea__gen {
     ea_server *srv;
     struct ea__relay rl;          /* where it runs: the attempts (relay.h) */
     struct ea__gen_request req;   /* the request, kept for later attempts */
+    struct ea_privacy_map *pmap;  /* privacy: redact: the request's placeholders */
+    char *pbody;                  /* ... and its redacted body */
     struct ea_buf body;           /* its JSON body (req.body points into it) */
     struct ea__gen *prev, *next; /* the server's list, under srv->mu */
     /* under mu */
@@ -155,6 +158,8 @@ static void gen_free(void *user)
     ea__relay_account(&g->rl, g->disconnected);
     ea__relay_release(&g->rl); /* no producer is left: every begun choice finished */
     ea__gen_request_release(&g->req);
+    ea_privacy_map_destroy(g->pmap); /* zeroes the values it held */
+    ea_free(g->pbody);
     ea__buf_release(&g->body);
     for (int i = 0; i < g->n_choices; i++)
         ea__genq_buf_release(&g->choices[i].local);
@@ -836,6 +841,35 @@ static int park_or_answer(struct ea__req_ctx *ctx, struct MHD_Connection *conn, 
     return ea__handle_generate_resumed(ctx, conn);
 }
 
+/* privacy: redact. When the plan may send the request off the device, its
+ * texts are redacted once here (one map for every attempt; remote upstreams
+ * get only the redacted body and restore the answer). Fail closed: without
+ * a detector, or when redaction fails, only the device may serve it (an
+ * explicit 503 when nothing is left). */
+static bool redact_for_remote(ea_server *srv, const struct ea__gen_request *r, struct ea_route_plan *plan,
+                              struct ea_privacy_map **map, char **body, size_t *len,
+                              struct ea__api_error *e)
+{
+    const struct ea_router_config *cfg = srv->p.router_config;
+    bool remote = false;
+    for (uint32_t i = 0; i < plan->n; i++)
+        remote |= cfg->upstreams[plan->order[i]].kind != EA_UPSTREAM_LOCAL;
+    if (!remote)
+        return true;
+    struct ea_error err = {0};
+    if (srv->p.privacy &&
+        ea__privacy_redact_body(srv->p.privacy, r->body, r->body_len, map, body, len, &err))
+        return true;
+    ea__server_log(srv, "privacy: %s; the request stays on the device",
+                   srv->p.privacy ? err.msg : "no detector");
+    ea__route_keep_device(srv, plan);
+    if (plan->n)
+        return true;
+    return ea__api_errorf(e, 503, "server_error", "privacy_unavailable", NULL,
+                          "the request's data could not be redacted and no device upstream may "
+                          "serve it");
+}
+
 /* Routes, admits, starts and answers. *r is moved into the generation once
  * one exists (the caller releases whatever is left in it). */
 static int generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct ea__gen_request *r)
@@ -844,8 +878,14 @@ static int generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct
     struct ea__api_error e = {0};
     struct ea_route_plan plan;
     char task[EA_CONFIG_MAX_NAME + 1];
+    enum ea_privacy_mode privacy;
     const char *htask = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-EdgeAgent-Task");
-    if (!ea__route_request(srv, r, htask, &plan, task, sizeof task, &e))
+    if (!ea__route_request(srv, r, htask, &plan, task, sizeof task, &privacy, &e))
+        return ea__respond_error(ctx, conn, &e);
+    struct ea_privacy_map *pmap = NULL;
+    char *pbody = NULL;
+    size_t pbody_len = 0;
+    if (privacy == EA_PRIVACY_REDACT && !redact_for_remote(srv, r, &plan, &pmap, &pbody, &pbody_len, &e))
         return ea__respond_error(ctx, conn, &e);
 
     /* admission: a cap on generations in flight besides the engine's queue */
@@ -861,6 +901,16 @@ static int generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct
     int n_prompts = r->kind == EA__REQ_CHAT ? 1 : r->n_prompts;
     uint64_t seed = r->has_seed ? r->seed : ea__server_rand(srv);
     struct ea__gen *g = gen_create(ctx, conn, r, n_prompts * r->n, &plan, task, seed);
+    if (g) { /* the generation owns them from here */
+        g->pmap = pmap;
+        g->pbody = pbody;
+        g->req.privacy_map = pmap;
+        g->req.upstream_body = pbody;
+        g->req.upstream_body_len = pbody_len;
+    } else {
+        ea_privacy_map_destroy(pmap);
+        ea_free(pbody);
+    }
     if (!g) {
         ea__api_errorf(&e, 500, "server_error", NULL, NULL, "out of memory");
         return ea__respond_error(ctx, conn, &e);

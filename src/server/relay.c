@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "edgeagent/privacy.h"
 #include "server/relay.h"
 #include "server/server_int.h"
 #include "server/upstream.h"
@@ -929,6 +930,21 @@ void ea__relay_account(const struct ea__relay *rl, bool disconnected)
     uint32_t failed = 0;
     for (int k = 0; k < rl->n_att; k++)
         failed += rl->att[k]->fail != EA__FAIL_NONE;
+    /* privacy: counts per type, never a value */
+    const ea_privacy_map *pm = rl->req->privacy_map;
+    const ea_privacy_detector *det = rl->srv->p.privacy;
+    for (uint32_t t = 0; pm && det && t < ea_privacy_type_count(det) && row.n_entities < EA_LEDGER_ENTITY_TYPES; t++) {
+        size_t c = ea_privacy_map_count(pm, t);
+        if (!c)
+            continue;
+        struct ea_ledger_entity_count *ec = &row.entities[row.n_entities++];
+        const char *name = ea_privacy_type_name(det, t);
+        size_t k = 0;
+        for (; name[k] && k < sizeof ec->type - 1; k++)
+            ec->type[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] - 'A' + 'a' : name[k]);
+        ec->type[k] = '\0';
+        ec->count = (uint32_t)c;
+    }
     row.attempts = (uint32_t)rl->n_att;
     row.fallbacks = failed;
     row.hedges = rl->hedged ? 1 : 0;

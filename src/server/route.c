@@ -122,7 +122,7 @@ static int32_t prompt_estimate(const struct ea__gen_request *r)
 
 bool ea__route_request(ea_server *s, const struct ea__gen_request *r, const char *header_task,
                        struct ea_route_plan *plan, char *task_name, size_t task_cap,
-                       struct ea__api_error *e)
+                       enum ea_privacy_mode *privacy, struct ea__api_error *e)
 {
     const struct ea_router_config *cfg = s->p.router_config;
     struct ea_route_input in;
@@ -162,7 +162,10 @@ bool ea__route_request(ea_server *s, const struct ea__gen_request *r, const char
     }
     if (in.task)
         snprintf(task_name, task_cap, "%s", in.task->name);
-    in.local_only = r->private_data || (in.task && in.task->privacy == EA_PRIVACY_LOCAL_ONLY);
+    *privacy = in.task ? in.task->privacy : cfg->routing.default_privacy;
+    if (r->private_data)
+        *privacy = EA_PRIVACY_LOCAL_ONLY;
+    in.local_only = *privacy == EA_PRIVACY_LOCAL_ONLY;
     local_load(s, &in.local);
     ea_router_plan(s->router, &in, ea__now_ms(), plan);
     if (plan->n)
@@ -308,4 +311,15 @@ ea_status ea__route_metrics(ea_server *s, struct ea_buf *o)
         e = ea__metrics_hist(o, "edgeagent_upstream_ttft_seconds", labels, &s->up_ttft[i], false);
     }
     return e;
+}
+
+void ea__route_keep_device(ea_server *s, struct ea_route_plan *plan)
+{
+    const struct ea_router_config *cfg = s->p.router_config;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < plan->n; i++)
+        if (cfg->upstreams[plan->order[i]].tier == EA_TIER_DEVICE)
+            plan->order[k++] = plan->order[i];
+    plan->n = k;
+    plan->hedge = false;
 }

@@ -89,6 +89,11 @@ struct ea__gen_request {
     bool allow_cloud;                    /* default true */
     bool private_data;                   /* "private": true forces local_only */
     const char *body;                    /* the JSON body (valid until the request ends) */
+    /* privacy: redact (set by generate.c, owned by the generation): the body
+     * as it may leave the device, and the placeholders for the answer */
+    const char *upstream_body;
+    size_t upstream_body_len;
+    const struct ea_privacy_map *privacy_map;
 };
 
 struct ea__req_limits {
@@ -417,10 +422,13 @@ void ea__route_teardown(ea_server *s);
 void ea__route_backend_ready(ea_server *s);
 /* The task of r (body extension, else header_task, else the model name)
  * and its plan. False with *e: 404 for an unknown model or task, 503 when
- * no upstream may serve it. task_name gets the task ("" = none). */
+ * no upstream may serve it. task_name gets the task ("" = none), privacy
+ * its policy (a request's "private": true is local_only). */
 bool ea__route_request(ea_server *s, const struct ea__gen_request *r, const char *header_task,
                        struct ea_route_plan *plan, char *task_name, size_t task_cap,
-                       struct ea__api_error *e);
+                       enum ea_privacy_mode *privacy, struct ea__api_error *e);
+/* Leaves only device-tier upstreams in plan (privacy failing closed). */
+void ea__route_keep_device(ea_server *s, struct ea_route_plan *plan);
 /* A local request took total_ms (the plan's queue-wait estimate). */
 void ea__route_local_observed(ea_server *s, double total_ms);
 /* /v1/models entries after the local model's (only != NULL: that one name,
@@ -431,6 +439,16 @@ bool ea__route_routable(const ea_server *s, const char *id);
 ea_status ea__route_upstreams_json(ea_server *s, struct ea_buf *o);
 /* The per-upstream series of /metrics (appended). */
 ea_status ea__route_metrics(ea_server *s, struct ea_buf *o);
+
+/* privacy_req.c: body[0..len) with every text redacted (one map for the
+ * request, owned by the caller with *out: ea_privacy_map_destroy, ea_free).
+ * False with err on any failure (the caller keeps the request on the
+ * device: fail closed). */
+struct ea_privacy_detector;
+struct ea_privacy_map;
+bool ea__privacy_redact_body(const struct ea_privacy_detector *d, const char *body, size_t len,
+                             struct ea_privacy_map **map, char **out, size_t *out_len,
+                             struct ea_error *err);
 
 /* ledger_api.c: GET /v1/edgeagent/stats (the ledger's report); the
  * ledger's series of /metrics (appended). */

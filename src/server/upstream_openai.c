@@ -38,6 +38,7 @@
 
 #include <jansson.h>
 
+#include "edgeagent/privacy.h"
 #include "router/cloud.h"
 #include "server/genq.h"
 #include "server/server_int.h"
@@ -55,6 +56,7 @@ struct ea__upstream_openai {
 struct openai_choice {
     enum ea_finish_reason finish; /* NONE until the upstream reports one */
     int32_t chunks;               /* content chunks received */
+    ea_privacy_restorer *restore; /* redacted requests: placeholders back to values */
 };
 
 struct ea__upstream_job {
@@ -69,6 +71,8 @@ struct ea__upstream_job {
     struct ea__genq *q;
     int n_choices;
     struct openai_choice *c;
+    const ea_privacy_map *map; /* the request's placeholders (read-only), or NULL */
+    bool restore_failed;       /* a restorer failed: the answer stops with an error */
 };
 
 /* ---- prepare ------------------------------------------------------------------------------ */
@@ -79,6 +83,8 @@ static void openai_release(struct ea__upstream_job *job)
         return;
     ea__cloud_transfer_release(atomic_load(&job->t));
     free(job->body);
+    for (int i = 0; job->c && i < job->n_choices; i++)
+        ea_privacy_restorer_destroy(job->c[i].restore);
     ea_free(job->c);
     ea_free(job);
 }
@@ -95,7 +101,10 @@ static bool openai_prepare(struct ea__upstream *up, const struct ea__gen_request
         return ea__api_errorf(e, 500, "server_error", NULL, NULL, "internal error: no request body");
     /* the body was validated by request.c: loading it again cannot fail
      * except for memory */
-    json_t *root = json_loadb(r->body, r->body_len, JSON_ALLOW_NUL, NULL);
+    /* a redacted request leaves the device only as its redacted body */
+    const char *src = r->upstream_body ? r->upstream_body : r->body;
+    size_t src_len = r->upstream_body ? r->upstream_body_len : r->body_len;
+    json_t *root = json_loadb(src, src_len, JSON_ALLOW_NUL, NULL);
     json_t *opts = json_object();
     bool ok = json_is_object(root) && opts && !json_object_set_new(opts, "include_usage", json_true()) &&
               !json_object_set_new(root, "model", json_string(u->model)) &&
@@ -113,6 +122,7 @@ static bool openai_prepare(struct ea__upstream *up, const struct ea__gen_request
     }
     job->u = u;
     job->kind = r->kind;
+    job->map = r->privacy_map;
     job->body = body;
     job->body_len = strlen(body);
     *out = job;
@@ -152,7 +162,17 @@ static enum ea__cloud_verdict on_chunk(void *user, const json_t *chunk)
                                  : json_object_get(ch, "text");
         if (json_is_string(text) && json_string_length(text)) {
             c->chunks++;
-            go_on &= ea__genq_emit(job->q, (int)i, json_string_value(text), json_string_length(text), NULL);
+            const char *p = json_string_value(text);
+            size_t n = json_string_length(text);
+            if (c->restore) { /* what is held may still become a placeholder */
+                struct ea_error err = {0};
+                if (ea_privacy_restorer_feed(c->restore, p, n, &p, &n, &err)) {
+                    job->restore_failed = true;
+                    return EA_CLOUD_STOP;
+                }
+            }
+            if (n)
+                go_on &= ea__genq_emit(job->q, (int)i, p, n, NULL);
         }
         const json_t *fr = json_object_get(ch, "finish_reason");
         if (json_is_string(fr))
@@ -257,8 +277,21 @@ static void on_end(void *user, const struct ea__cloud_result *res)
             end.error = res->message;
             end.n_generated = c->chunks; /* what it produced before it failed (an estimate) */
         }
+        const char *tail = NULL;
+        size_t tail_len = 0;
+        if (c->restore && end.finish != EA_FINISH_ERROR) {
+            struct ea_error err = {0};
+            if (ea_privacy_restorer_finish(c->restore, &tail, &tail_len, &err))
+                tail_len = 0;
+        }
+        if (job->restore_failed && end.finish != EA_FINISH_ERROR) {
+            end.finish = EA_FINISH_ERROR;
+            end.status = EA_EINTERNAL;
+            end.fail = EA__FAIL_INTERNAL;
+            end.error = "the answer's placeholders could not be restored";
+        }
         /* the last finish may free the generation and this job with it */
-        ea__genq_finish(q, i, NULL, 0, &end);
+        ea__genq_finish(q, i, tail, tail_len, &end);
     }
 }
 
@@ -283,6 +316,11 @@ static bool openai_start(struct ea__upstream_job *job, const struct ea__gen_requ
         return ea__api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
     job->q = q;
     job->n_choices = q->n_choices;
+    for (int i = 0; job->map && i < job->n_choices; i++) {
+        struct ea_error err = {0};
+        if (ea_privacy_restorer_create(job->map, EA_PRIVACY_PLAIN, &job->c[i].restore, &err))
+            return ea__api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
+    }
     for (int i = 0; i < job->n_choices; i++)
         ea__genq_begin(q, i); /* the transfer's references, dropped by on_end */
     struct ea__cloud_request rq = {

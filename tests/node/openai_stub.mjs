@@ -34,6 +34,7 @@
 //   html             200 with a text/html page
 //   chunk_delay_ms=N wait N ms between chunks
 //   reply=T          the content (instead of "stub:<L>"); chunks=N
+//   echo             the content is the last user message (or the prompt) itself
 //   no_index         streamed choices without their "index" (some servers)
 //   require_key=K    401 unless "Authorization: Bearer K"
 // (non-streamed requests: delay, status, reset, html and malformed apply;
@@ -122,7 +123,7 @@ function plan(kind, body, fault) {
   const choices = [];
   for (let p = 0; p < prompts.length; p++)
     for (let i = 0; i < n; i++) {
-      const reply = typeof fault.reply === "string" ? fault.reply : `stub:${[...prompts[p]].length}`;
+      const reply = fault.echo ? prompts[p] : typeof fault.reply === "string" ? fault.reply : `stub:${[...prompts[p]].length}`;
       const cps = [...reply];
       const pieces = [];
       for (let k = 0; k < nChunks; k++)

@@ -144,6 +144,8 @@ void ea_grammar_destroy(ea_grammar *g); /* NULL-safe */
 /* Comma-separated keywords the grammar does not enforce ("multipleOf,
  * uniqueItems"), "" when everything is enforced; owned by g. */
 const char *ea_grammar_unenforced(const ea_grammar *g);
+/* The vocabulary g was compiled on. */
+const ea_grammar_vocab *ea_grammar_vocab_of(const ea_grammar *g);
 /* Number of automaton positions (for diagnostics and benchmarks). */
 size_t ea_grammar_n_positions(const ea_grammar *g);
 /* Fills every position's mask cache now instead of on first use (costs a

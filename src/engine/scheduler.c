@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "edgeagent/grammar.h"
 #include "engine/engine_int.h"
 #include "util/threadpool.h"
 
@@ -52,6 +53,9 @@ struct seq {
     int32_t n_preempted;
     double t_submit, t_admit, t_first;
     struct ea_logit_bias *bias;
+    ea_grammar_matcher *gm; /* NULL: unconstrained */
+    uint32_t *mask;         /* the matcher's token mask, mask_words words */
+    size_t mask_words;
 };
 
 struct plan_item {
@@ -109,6 +113,8 @@ static void seq_free(ea_engine *e, struct seq *s)
         return;
     ea_kv_seq_release(e->kv, &s->kv);
     ea_sampler_destroy(s->sampler);
+    ea_grammar_matcher_destroy(s->gm);
+    ea_free(s->mask);
     ea_free(s->tokens);
     ea_free(s->bias);
     ea_free(s);
@@ -413,11 +419,33 @@ static void run_step(ea_engine *e, int32_t n_plan)
             continue;
         }
         struct ea_sample_result r;
-        ea_sampler_sample(s->sampler, lg, &r);
+        bool grammar_done = false;
+        if (s->gm) {
+            struct ea_error gerr = {0};
+            if (ea_grammar_matcher_fill_mask(s->gm, s->mask, s->mask_words, &gerr)) {
+                finish(e, s, EA_FINISH_ERROR, gerr.status, gerr.msg);
+                continue;
+            }
+            bool any = false;
+            for (size_t w = 0; w < s->mask_words && !any; w++)
+                any = s->mask[w] != 0;
+            if (!any) { /* complete, nothing may follow, and no EOG token exists */
+                finish(e, s, EA_FINISH_STOP, EA_OK, NULL);
+                continue;
+            }
+            ea_sampler_sample_masked(s->sampler, lg, s->mask, s->mask_words, &r);
+            if (ea_grammar_matcher_accept_token(s->gm, r.token, &gerr)) {
+                finish(e, s, EA_FINISH_ERROR, gerr.status, gerr.msg);
+                continue;
+            }
+            grammar_done = ea_grammar_matcher_is_terminated(s->gm);
+        } else {
+            ea_sampler_sample(s->sampler, lg, &r);
+        }
         ea_sampler_accept(s->sampler, r.token);
         if (s->t_first <= 0)
             s->t_first = now_ms();
-        if (!s->ignore_eog && is_eog(e, r.token)) {
+        if ((!s->ignore_eog || s->gm) && is_eog(e, r.token)) {
             finish(e, s, EA_FINISH_STOP, EA_OK, NULL);
             continue;
         }
@@ -432,7 +460,7 @@ static void run_step(ea_engine *e, int32_t n_plan)
         struct ea_engine_event ev = {.kind = EA_EVENT_TOKEN, .id = s->id, .user = s->user,
                                      .sample = &r};
         bool more = s->cb(&ev);
-        if (!more)
+        if (!more || grammar_done)
             finish(e, s, EA_FINISH_STOP, EA_OK, NULL);
         else if (s->n_generated >= s->max_tokens || s->n_tokens >= e->p.max_context)
             finish(e, s, EA_FINISH_LENGTH, EA_OK, NULL);
@@ -637,6 +665,23 @@ ea_status ea_engine_submit(ea_engine *e, const struct ea_engine_request *r, uint
     s->ignore_eog = r->ignore_eog;
     if ((st = ea_sampler_create(&r->sampling, e->n_vocab, &s->sampler, err)))
         goto fail;
+    if (r->grammar) {
+        const ea_grammar_vocab *gv = ea_grammar_vocab_of(r->grammar);
+        if (ea_grammar_vocab_n_vocab(gv) > (uint32_t)e->n_vocab) {
+            st = ea_error_set(err, EA_EINVAL,
+                              "engine: the grammar's vocabulary has %u tokens, the model %d",
+                              ea_grammar_vocab_n_vocab(gv), e->n_vocab);
+            goto fail;
+        }
+        s->mask_words = ea_grammar_mask_words(gv);
+        s->mask = ea_malloc(sizeof *s->mask * s->mask_words);
+        if (!s->mask) {
+            st = ea_error_set(err, EA_ENOMEM, "engine: out of memory");
+            goto fail;
+        }
+        if ((st = ea_grammar_matcher_create(r->grammar, &s->gm, err)))
+            goto fail;
+    }
     for (int32_t i = 0; i < r->n_prompt; i++)
         ea_sampler_accept(s->sampler, r->prompt[i]);
     s->t_submit = now_ms();
@@ -659,6 +704,8 @@ ea_status ea_engine_submit(ea_engine *e, const struct ea_engine_request *r, uint
     return EA_OK;
 fail:
     ea_sampler_destroy(s->sampler);
+    ea_grammar_matcher_destroy(s->gm);
+    ea_free(s->mask);
     ea_free(s->tokens);
     ea_free(s);
     return st;

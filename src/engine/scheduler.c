@@ -193,6 +193,8 @@ static void finish(ea_engine *e, struct seq *s, enum ea_finish_reason why, ea_st
     e->st.requests_done++;
     ea_kv_seq_release(e->kv, &s->kv); /* blocks back before the callback runs */
     pthread_mutex_unlock(&e->mu);
+    ea_grammar_matcher_destroy(s->gm); /* the grammar may go with the DONE event */
+    s->gm = NULL;
     emit_done(e, s, why, status, detail);
     seq_free(e, s);
 }

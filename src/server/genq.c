@@ -18,12 +18,15 @@ void ea__genq_buf_init(struct ea__genq_buf *b, size_t cap)
 {
     memset(b, 0, sizeof *b);
     ea__buf_init(&b->text, cap);
+    ea__buf_init(&b->call_text, cap);
 }
 
 void ea__genq_buf_release(struct ea__genq_buf *b)
 {
     ea__buf_release(&b->text);
     ea_free(b->lps);
+    ea__buf_release(&b->call_text);
+    ea_free(b->calls);
     memset(b, 0, sizeof *b);
 }
 
@@ -31,6 +34,8 @@ void ea__genq_buf_reset(struct ea__genq_buf *b)
 {
     ea__buf_reset(&b->text);
     b->n_lps = 0;
+    ea__buf_reset(&b->call_text);
+    b->n_calls = 0;
 }
 
 ea_status ea__genq_init(struct ea__genq *q, int n_choices, size_t cap, bool logprobs,
@@ -134,6 +139,47 @@ bool ea__genq_emit(struct ea__genq *q, int choice, const char *text, size_t n,
     return ok && go_on;
 }
 
+/* Appends a tool call to choice's pending output (under mu). */
+static bool append_call_locked(struct ea__genq_choice *c, const char *id, const char *name,
+                               size_t name_len, const char *args, size_t args_len)
+{
+    struct ea__genq_buf *b = &c->pending;
+    if (b->n_calls == b->cap_calls) {
+        int32_t cap = b->cap_calls ? b->cap_calls * 2 : 4;
+        struct ea__genq_call *nc = ea_realloc(b->calls, sizeof *nc * (size_t)cap);
+        if (!nc)
+            return false;
+        b->calls = nc;
+        b->cap_calls = cap;
+    }
+    struct ea__genq_call *e = &b->calls[b->n_calls];
+    e->index = c->n_calls;
+    snprintf(e->id, sizeof e->id, "%s", id);
+    e->name_off = b->call_text.len;
+    e->name_len = name_len;
+    if (ea__buf_append(&b->call_text, name, name_len))
+        return false;
+    e->args_off = b->call_text.len;
+    e->args_len = args_len;
+    if (ea__buf_append(&b->call_text, args, args_len))
+        return false;
+    b->n_calls++;
+    c->n_calls++;
+    return true;
+}
+
+bool ea__genq_emit_call(struct ea__genq *q, int choice, const char *id, const char *name,
+                        size_t name_len, const char *args, size_t args_len)
+{
+    pthread_mutex_lock(&q->mu);
+    bool ok = append_call_locked(&q->c[choice], id, name, name_len, args, args_len);
+    if (!ok)
+        q->overflow = true;
+    const bool go_on = q->wake(q->user, choice, false);
+    pthread_mutex_unlock(&q->mu);
+    return ok && go_on;
+}
+
 void ea__genq_finish(struct ea__genq *q, int choice, const char *text, size_t n,
                      const struct ea__genq_end *end)
 {
@@ -156,7 +202,7 @@ void ea__genq_finish(struct ea__genq *q, int choice, const char *text, size_t n,
 bool ea__genq_take_locked(struct ea__genq *q, int choice, struct ea__genq_buf *local)
 {
     struct ea__genq_buf *p = &q->c[choice].pending;
-    if (!p->text.len && !p->n_lps)
+    if (!p->text.len && !p->n_lps && !p->n_calls)
         return false;
     struct ea__genq_buf t = *p;
     *p = *local;

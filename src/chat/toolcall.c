@@ -291,9 +291,11 @@ static ea_status run_tagged(ea_tool_parser *p, bool final, ea_tool_sink sink, vo
                 p->st = P_IN;
                 continue;
             }
-            size_t keep = final ? 0 : partial_tail(h, n, OPEN_TAG);
+            size_t keep = partial_tail(h, n, OPEN_TAG);
+            if (final && !(p->n_calls > 0 && keep == n))
+                keep = 0; /* the end: a tag cut short after calls is dropped, else content */
             st = content(p, h, n - keep, sink, user, err);
-            consume(p, n - keep);
+            consume(p, final ? n : n - keep);
             return st;
         }
         /* P_IN */

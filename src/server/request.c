@@ -396,6 +396,10 @@ static bool parse_messages(json_t *root, struct ea__gen_request *r, struct ea__a
             return ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
         }
         r->n_msgs++;
+        if (!strcmp(rs, "tool") && !is_name(opt(m, "tool_call_id"))) {
+            snprintf(param, sizeof param, "messages[%zu].tool_call_id", i);
+            return BAD(param, "a tool message needs a string '%s'", "tool_call_id");
+        }
         if (!message_extra(m, rs, i, cm, e))
             return false;
     }

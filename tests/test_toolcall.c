@@ -160,6 +160,10 @@ static void parse_hermes(void)
     check(EA_TOOL_SYNTAX_GENERIC, "<tool_call>{\"name\":\"g\",\"arguments\":{\"a\":\"\\u00e9\"}}</tool_call>",
           "T(g|{\"a\":\"\xc3\xa9\"})", 1);
     check(EA_TOOL_SYNTAX_HERMES, "", "", 0);
+    /* blanks between calls are not content; words after a call are, whole */
+    check(EA_TOOL_SYNTAX_HERMES, "<tool_call>{\"name\":\"f\"}</tool_call> \n <tool_call>{\"name\":\"g\"}</tool_call>  ",
+          "T(f|{})T(g|{})", 2);
+    check(EA_TOOL_SYNTAX_HERMES, "<tool_call>{\"name\":\"f\"}</tool_call> a b  c ", "T(f|{})C( a b  c)", 1);
 }
 
 static void parse_llama3(void)

@@ -292,10 +292,14 @@ static ea_status run_tagged(ea_tool_parser *p, bool final, ea_tool_sink sink, vo
                 continue;
             }
             size_t keep = partial_tail(h, n, OPEN_TAG);
-            if (final && !(p->n_calls > 0 && keep == n))
+            if (final && !(p->n_calls > 0 && blank(h, n - keep)))
                 keep = 0; /* the end: a tag cut short after calls is dropped, else content */
-            st = content(p, h, n - keep, sink, user, err);
-            consume(p, final ? n : n - keep);
+            size_t emit = n - keep;
+            if (!final && p->n_calls > 0) /* trailing blanks after calls wait: dropped */
+                while (emit > 0 && blank(h + emit - 1, 1)) /* before a tag or at the end */
+                    emit--;
+            st = content(p, h, emit, sink, user, err);
+            consume(p, final ? n : emit);
             return st;
         }
         /* P_IN */

@@ -6,9 +6,16 @@
  * give the same events; the forced-call grammar of each syntax on a real
  * vocabulary: random walks through its masks always parse back into calls
  * whose arguments hold the schema's required keys; the server's grammar
- * cache hits on a repeated key. */
+ * cache hits on a repeated key; and a chat request with tools, an assistant
+ * tool_calls message (arguments as OpenAI's JSON string) and a tool message,
+ * parsed and rendered the server's way, is byte-identical to
+ * @huggingface/jinja's render of the same conversation for every template
+ * of tests/data/templates (scripts/gen-template-golden.mjs, case
+ * tool_call_object) that does not read the clock. */
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -17,7 +24,9 @@
 #include "edgeagent/toolcall.h"
 #include "edgeagent/tokenizer.h"
 #include "harness.h"
+#include "edgeagent/chat.h"
 #include "server/gcache.h"
+#include "server/server_int.h"
 
 /* ---- detection --------------------------------------------------------------- */
 
@@ -333,5 +342,109 @@ static void forced_grammars(void)
     ea_gguf_close(gg);
 }
 
-EA_TESTS(EA_TEST(detect_families), EA_TEST(parse_hermes), EA_TEST(parse_llama3), EA_TEST(parse_mistral),
+
+/* ---- the server's rendering with tools == @huggingface/jinja ---------------------- */
+
+static const char *source_dir(void)
+{
+    const char *src = getenv("EA_SOURCE_DIR");
+    if (src && *src)
+        return src;
+    return access("tests/data/templates", R_OK) == 0 ? "." : "..";
+}
+
+/* The golden conversation (gen-template-golden.mjs: toolTurn(true), TOOLS). */
+static const char GOLDEN_REQUEST[] =
+    "{\"messages\":["
+    "{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"},"
+    "{\"role\":\"user\",\"content\":\"What is the weather in Paris?\"},"
+    "{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"id\":\"call00001\",\"type\":\"function\","
+    "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"location\\\":\\\"Paris\\\",\\\"unit\\\":\\\"celsius\\\"}\"}}]},"
+    "{\"role\":\"tool\",\"tool_call_id\":\"call00001\",\"name\":\"get_weather\",\"content\":"
+    "\"{\\\"temperature\\\": 22, \\\"unit\\\": \\\"celsius\\\"}\"},"
+    "{\"role\":\"assistant\",\"content\":\"It is 22 \xc2\xb0""C in Paris.\"},"
+    "{\"role\":\"user\",\"content\":\"Thanks! And tomorrow?\"}],"
+    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"Get the current "
+    "weather in a city\",\"parameters\":{\"type\":\"object\",\"properties\":{\"location\":{\"type\":\"string\","
+    "\"description\":\"City name, e.g. Paris\"},\"unit\":{\"type\":\"string\",\"enum\":[\"celsius\",\"fahrenheit\"],"
+    "\"description\":\"Temperature unit\"}},\"required\":[\"location\"]}}},{\"type\":\"function\",\"function\":"
+    "{\"name\":\"search_web\",\"description\":\"Search the web and return the top results\",\"parameters\":"
+    "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\",\"description\":\"Search terms\"},"
+    "\"max_results\":{\"type\":\"integer\",\"description\":\"How many results\",\"default\":5},\"sites\":"
+    "{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Restrict to these sites\"}},"
+    "\"required\":[\"query\"]}}}]}";
+
+static void templates_with_tools_match_jinja(void)
+{
+    struct ea_error err = {0};
+    ea_gguf *gg = NULL;
+    ea_tokenizer *tok = NULL; /* "<s>" / "</s>", as the golden context's bos/eos */
+    ASSERT_OK(ea_gguf_open(ea_test_shared_path("vocab/ggml-vocab-llama-spm.gguf"), &gg, &err), &err);
+    ASSERT_OK(ea_tokenizer_create(gg, &tok, &err), &err);
+    struct ea__req_limits lim = {4096, 8, 32000};
+    struct ea__gen_request r;
+    struct ea__api_error e = {0};
+    if (!ea__gen_request_parse(EA__REQ_CHAT, GOLDEN_REQUEST, sizeof GOLDEN_REQUEST - 1, &lim, &r, &e))
+        FAIL("the golden request is refused: %s (%s)", e.message, e.param);
+    ASSERT_EQ(r.tools.n, 2);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/tests/data/templates", source_dir());
+    DIR *d = opendir(dir);
+    ASSERT(d);
+    int compared = 0, clock = 0, refused = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char gpath[8192], tpath[8192];
+        snprintf(gpath, sizeof gpath, "%s/%s/tool_call_object.out", dir, de->d_name);
+        size_t glen = 0;
+        char *golden = ea_test_read_file(gpath, &glen);
+        if (!golden)
+            continue;
+        snprintf(tpath, sizeof tpath, "%s/templates/%s.jinja", ea_test_shared_dir() ? ea_test_shared_dir() : ".",
+                 de->d_name);
+        size_t slen = 0;
+        char *src = ea_test_read_file(tpath, &slen);
+        if (!src) { /* not a shared template (the ChatML fallback's own case) */
+            free(golden);
+            continue;
+        }
+        ea_chat *chat = NULL;
+        if (strstr(src, "strftime_now") || ea_chat_create_from_source(src, slen, tok, &chat, &err)) {
+            clock++; /* the golden render fixed the clock; the chat layer reads it */
+            free(src);
+            free(golden);
+            continue;
+        }
+        struct ea_chat_prompt out;
+        ea_status st = ea__chat_prompt_render_tools(chat, r.msgs, r.n_msgs, r.tools.json, r.tools.len, NULL,
+                                                    1 << 24, 0, &out, &err);
+        if (st) {
+            refused++; /* the template raises for this conversation; the golden holds its message */
+        } else {
+            compared++;
+            if (out.len != glen || memcmp(out.text, golden, glen) != 0) {
+                size_t k = 0;
+                while (k < glen && k < out.len && out.text[k] == golden[k])
+                    k++;
+                FAIL("%s: differs from @huggingface/jinja at byte %zu:\n  ours:  %.80s\n  jinja: %.80s", de->d_name,
+                     k, out.text + k, golden + (k < glen ? k : glen));
+            }
+        }
+        ea_chat_prompt_release(&out);
+        ea_chat_destroy(chat);
+        free(src);
+        free(golden);
+    }
+    closedir(d);
+    printf("  %d templates byte-identical with tools, tool calls and results (%d read the clock, %d refuse)\n",
+           compared, clock, refused);
+    ASSERT(compared >= 20);
+    ea__gen_request_release(&r);
+    ea_tokenizer_destroy(tok);
+    ea_gguf_close(gg);
+}
+
+EA_TESTS(EA_TEST(templates_with_tools_match_jinja), EA_TEST(detect_families), EA_TEST(parse_hermes), EA_TEST(parse_llama3), EA_TEST(parse_mistral),
          EA_TEST(forced_grammars))

@@ -202,6 +202,8 @@ typedef bool (*ea_engine_cb)(const struct ea_engine_event *ev);
 
 struct ea_grammar; /* grammar.h */
 
+#define EA_ENGINE_MAX_TRIGGER 64
+
 struct ea_engine_request {
     const int32_t *prompt; /* copied */
     int32_t n_prompt;
@@ -219,6 +221,16 @@ struct ea_engine_request {
      * be the model's tokenizer's (EA_EINVAL when it has more tokens than
      * the model). */
     const struct ea_grammar *grammar;
+    /* With a grammar: NULL, it applies from the first token; else the
+     * grammar waits for this text (copied, at most
+     * EA_ENGINE_MAX_TRIGGER bytes) in the generated tokens' bytes (the
+     * grammar vocabulary's pieces): tokens are unconstrained until it
+     * appears, then the matcher takes the bytes from the trigger's start to
+     * the end of that token (the grammar should begin with the trigger) and
+     * constrains the rest. Bytes it refuses drop the grammar for the
+     * sequence (it goes on unconstrained). Tool calls under tool_choice
+     * auto: the trigger is the opening tag. */
+    const char *grammar_trigger;
     ea_engine_cb cb;
     void *user;
 };

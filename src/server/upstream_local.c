@@ -76,6 +76,7 @@ struct ea__upstream_job {
     char unenforced[EA__UNENFORCED_MAX]; /* keywords the grammar does not enforce */
     enum ea_tool_syntax syntax;       /* tool calls in the output, when parse_tools */
     bool parse_tools;
+    const char *trigger;              /* the grammar waits for this text (tools, auto), or NULL */
 };
 
 /* ---- prepare ---------------------------------------------------------------------------- */
@@ -213,9 +214,16 @@ static bool prepare_grammar(struct ea__upstream_job *job, const struct ea__gen_r
     struct ea__upstream_local *u = job->u;
     bool forced = job->kind == EA__REQ_CHAT && (r->tools.choice == EA__TOOLS_REQUIRED ||
                                                 r->tools.choice == EA__TOOLS_NAMED);
-    if (!forced && r->guide.kind == EA__GUIDE_NONE)
+    /* tool_choice auto: a call is constrained from the moment the model
+     * opens one (the engine's grammar trigger), where the syntax opens with
+     * text the vocabulary can write */
+    bool lazy = job->kind == EA__REQ_CHAT && job->parse_tools && r->tools.choice == EA__TOOLS_AUTO &&
+                r->guide.kind == EA__GUIDE_NONE && job->syntax != EA_TOOL_SYNTAX_MISTRAL;
+    if (!forced && !lazy && r->guide.kind == EA__GUIDE_NONE)
         return true;
-    struct guide_arg a = {r, job->syntax, forced};
+    if (lazy)
+        job->trigger = job->syntax == EA_TOOL_SYNTAX_LLAMA3 ? "{\"name\"" : "<tool_call>";
+    struct guide_arg a = {r, job->syntax, forced || lazy};
     struct ea_buf key;
     ea__buf_init(&key, r->body_len + 256); /* the texts come from the body */
     struct ea_error err = {0};
@@ -225,6 +233,10 @@ static bool prepare_grammar(struct ea__upstream_job *job, const struct ea__gen_r
     else
         snprintf(err.msg, sizeof err.msg, "out of memory");
     ea__buf_release(&key);
+    if (s && lazy) { /* auto: a call that cannot be constrained is only parsed */
+        job->trigger = NULL;
+        return true;
+    }
     const char *param = forced ? "tools" : r->guide.param;
     if (s == EA_EUNSUPPORTED || s == EA_EFORMAT || s == EA_EINVAL || s == EA_ETOOBIG)
         return ea__api_errorf(e, 400, "invalid_request_error", NULL, param, "%s: %s", param,
@@ -528,6 +540,7 @@ static bool submit_choice(struct ea__upstream_job *job, const struct ea__gen_req
     er.cb = on_engine_event;
     er.user = c;
     er.grammar = job->grammar ? ea__gcache_grammar(job->grammar) : NULL;
+    er.grammar_trigger = job->trigger;
     struct ea_error err = {0};
     struct ea__genq *q = atomic_load(&job->q);
     ea__genq_begin(q, i); /* the engine's reference, dropped at DONE */

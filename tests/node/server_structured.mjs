@@ -13,7 +13,8 @@
 //     call ids, arguments valid under the tool's parameters, the stream's
 //     first delta of a call carries index/id/type/name and the arguments
 //     follow in pieces, no content mixed in; the SDK's stream helper
-//     (chat.completions.stream) assembles the same calls; a history with an
+//     (chat.completions.stream) assembles the same calls, runTools calls the
+//     function with valid arguments, parse() gives the parsed JSON; a history with an
 //     assistant tool_calls message and a tool message is accepted.
 // Prints "N passed, N failed"; exit 1 on any failure.
 import OpenAI from "openai";
@@ -277,6 +278,66 @@ await test("SDK stream helper assembles the calls", async () => {
   const c = done.choices[0];
   assert.equal(c.finish_reason, "tool_calls");
   checkCalls(c.message.tool_calls, "get_weather");
+});
+
+await test("runTools calls the function with valid arguments (openai SDK)", async () => {
+  const seen = [];
+  const runner = client.chat.completions.runTools(
+    {
+      model: "default",
+      messages: [{ role: "user", content: "Weather in Rome?" }],
+      temperature: 1,
+      seed: 3,
+      max_tokens: 1500,
+      tool_choice: { type: "function", function: { name: "get_weather" } },
+      tools: [
+        {
+          type: "function",
+          function: {
+            name: "get_weather",
+            parameters: tools[0].function.parameters,
+            parse: JSON.parse,
+            function: (a) => {
+              seen.push(a);
+              return { temp: 3 };
+            },
+          },
+        },
+      ],
+    },
+    { maxChatCompletions: 3 },
+  );
+  await runner.done();
+  assert.ok(seen.length >= 1, "the function was not called");
+  for (const a of seen) assert.ok(toolValidators.get_weather(a), JSON.stringify(a));
+  return `${seen.length} call(s)`;
+});
+
+await test("chat.completions.parse with a json_schema response_format (openai SDK)", async () => {
+  let parsed = 0;
+  for (let i = 0; i < 6; i++) {
+    const schema = schemas[i];
+    const r = await client.chat.completions
+      .parse({
+        model: "default",
+        messages: msgs,
+        response_format: { type: "json_schema", json_schema: { name: "p" + i, schema } },
+        temperature: 1,
+        seed: i,
+        max_tokens: 600,
+      })
+      .catch((e) => {
+        if (e && e.constructor && e.constructor.name === "LengthFinishReasonError") return null; // cut by max_tokens
+        throw e;
+      });
+    if (!r) continue;
+    const c = r.choices[0];
+    if (c.finish_reason !== "stop") continue;
+    assert.deepEqual(c.message.parsed, JSON.parse(c.message.content));
+    assert.ok(ajv.compile(schema)(c.message.parsed));
+    parsed++;
+  }
+  assert.ok(parsed >= 4, `only ${parsed} of 6 finished`);
 });
 
 await test("history: assistant tool_calls and a tool message", async () => {

@@ -149,6 +149,12 @@ ea_status ea_tool_parser_create(enum ea_tool_syntax syn, ea_tool_parser **out, s
     p->syn = syn;
     p->st = syn == EA_TOOL_SYNTAX_LLAMA3 || syn == EA_TOOL_SYNTAX_MISTRAL ? P_START : P_OUT;
     ea__buf_init(&p->hold, EA_TOOL_MAX_CALL_BYTES + sizeof CLOSE_TAG);
+    /* the hold always has memory, so an empty one is never a NULL pointer */
+    if (ea__buf_reserve(&p->hold, sizeof CLOSE_TAG)) {
+        ea_free(p);
+        return ea_error_set(err, EA_ENOMEM, "tool parser: out of memory");
+    }
+    p->hold.data[0] = '\0';
     *out = p;
     return EA_OK;
 }
@@ -174,8 +180,11 @@ static bool blank(const char *s, size_t n)
 static ea_status content(ea_tool_parser *p, const char *s, size_t n, ea_tool_sink sink, void *user,
                          struct ea_error *err)
 {
-    if (n == 0 || (p->n_calls > 0 && blank(s, n)))
-        return EA_OK; /* blanks between and after calls are not content */
+    if (p->n_calls > 0) /* blanks before a call or the end are not content, after calls */
+        while (n > 0 && blank(s + n - 1, 1))
+            n--;
+    if (n == 0)
+        return EA_OK;
     struct ea_tool_event ev = {.kind = EA_TOOL_EV_CONTENT, .text = s, .len = n};
     return sink(user, &ev) ? EA_OK : ea_error_set(err, EA_ECANCELLED, "tool parser: stopped");
 }
@@ -292,7 +301,7 @@ static ea_status run_tagged(ea_tool_parser *p, bool final, ea_tool_sink sink, vo
                 continue;
             }
             size_t keep = partial_tail(h, n, OPEN_TAG);
-            if (final && !(p->n_calls > 0 && blank(h, n - keep)))
+            if (final && p->n_calls == 0)
                 keep = 0; /* the end: a tag cut short after calls is dropped, else content */
             size_t emit = n - keep;
             if (!final && p->n_calls > 0) /* trailing blanks after calls wait: dropped */

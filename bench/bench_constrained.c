@@ -5,7 +5,9 @@
  * tokens/s). Runs alternate (unconstrained, constrained) `-r` times and the
  * medians are printed. Prints figures only.
  *
- * Usage: bench_constrained MODEL.gguf [-t threads] [-n tokens] [-r rounds]
+ * Usage: bench_constrained MODEL.gguf [-t threads] [-n tokens] [-r rounds] [-f]
+ * (sampler: the server's, temperature 1 over top-k 40 / min-p 0.05; -f the
+ * full distribution: top-k, top-p, min-p off)
  * (a random-weight model from `edgeagent gen-model --preset smollm2-135m` /
  * `qwen2.5-0.5b` with the family's vocabulary, see docs/BENCHMARKS.md).
  *
@@ -14,7 +16,7 @@
  * finished (prefill excluded; only steps with the whole batch count, since
  * a constrained stream may complete its JSON before the budget).
  * The constrained run uses the 20-property tool schema of bench_grammar.c
- * wrapped in an array so a generation rarely finishes early; its grammar is
+ * wrapped in an array of at least 3 so a generation rarely finishes early; its grammar is
  * compiled (and warmed by one run) before timing.
  */
 #include <pthread.h>
@@ -51,7 +53,7 @@ static const char SCHEMA[] =
     "\"name\":{\"type\":\"string\"}},\"required\":[\"id\"]},\"dry_run\":{\"type\":\"boolean\"},"
     "\"callback_url\":{\"type\":\"string\"}},"
     "\"required\":[\"query\",\"location\",\"unit\",\"days\",\"priority\",\"filters\",\"owner\"],"
-    "\"additionalProperties\":false}}";
+    "\"additionalProperties\":false},\"minItems\":3}";
 
 struct run {
     pthread_mutex_t mu;
@@ -86,6 +88,8 @@ static bool on_event(const struct ea_engine_event *ev)
         if (t > r->t_end)
             r->t_end = t;
     } else {
+        if (ev->status)
+            fprintf(stderr, "generation failed: %s\n", ev->error ? ev->error : "?");
         r->done++;
         pthread_cond_broadcast(&r->cv);
     }
@@ -94,6 +98,8 @@ static bool on_event(const struct ea_engine_event *ev)
 }
 
 /* One run of n streams; returns decode tokens/s (0 on failure). */
+static bool full; /* -f: sample from the full distribution */
+
 static double run_once(ea_engine *e, const int32_t *prompt, int32_t n_prompt, int n, int tokens,
                        const ea_grammar *g, uint64_t seed)
 {
@@ -105,11 +111,15 @@ static double run_once(ea_engine *e, const int32_t *prompt, int32_t n_prompt, in
         struct ea_engine_request q = {0};
         q.prompt = prompt;
         q.n_prompt = n_prompt;
+        /* the server's sampler: OpenAI's temperature 1 / top_p 1 over the
+         * engine's top-k 40 / min-p 0.05; -f: the full distribution */
         ea_sampling_params_default(&q.sampling);
         q.sampling.temperature = 1;
-        q.sampling.top_k = 0;
         q.sampling.top_p = 1;
-        q.sampling.min_p = 0;
+        if (full) {
+            q.sampling.top_k = 0;
+            q.sampling.min_p = 0;
+        }
         q.sampling.seed = seed + (uint64_t)i;
         q.max_tokens = tokens;
         q.ignore_eog = true;
@@ -141,11 +151,13 @@ int main(int argc, char **argv)
             tokens = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-r") && i + 1 < argc)
             rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-f"))
+            full = true;
         else
             path = argv[i];
     }
     if (!path || rounds < 1 || rounds > MAX_ROUNDS || tokens < 8) {
-        fprintf(stderr, "usage: bench_constrained MODEL.gguf [-t threads] [-n tokens] [-r rounds 1..%d]\n",
+        fprintf(stderr, "usage: bench_constrained MODEL.gguf [-t threads] [-n tokens] [-r rounds 1..%d] [-f]\n",
                 MAX_ROUNDS);
         return 2;
     }
@@ -178,10 +190,15 @@ int main(int argc, char **argv)
     int32_t prompt[32];
     size_t np = 0;
     ea_tokenize(tok, "Return the tool arguments as JSON:", 34, EA_TOK_ADD_SPECIAL, prompt, 32, &np, &err);
-    printf("model %s, vocab %u, %d threads, %d tokens per stream, %d rounds; schema compile %.1f ms\n", path,
-           ea_grammar_vocab_n_vocab(v), threads, tokens, rounds, compile_ms);
+    printf("model %s, vocab %u, %d threads, %d tokens per stream, %d rounds, %s sampler; schema compile %.1f ms\n",
+           path, ea_grammar_vocab_n_vocab(v), threads, tokens, rounds, full ? "full-distribution" : "server",
+           compile_ms);
     run_once(e, prompt, (int32_t)np, MAX_STREAMS, tokens, g, 999); /* warm: caches and pages */
     int streams[2] = {1, MAX_STREAMS};
+    struct ea_engine_stats st0;
+    ea_engine_get_stats(e, &st0);
+    double g_ms = st0.grammar_ms; /* after the warm-up */
+    uint64_t g_steps = st0.grammar_steps;
     for (int k = 0; k < 2; k++) {
         double un[MAX_ROUNDS], co[MAX_ROUNDS];
         for (int r = 0; r < rounds; r++) {
@@ -191,8 +208,15 @@ int main(int argc, char **argv)
         qsort(un, (size_t)rounds, sizeof un[0], bench_cmp_double);
         qsort(co, (size_t)rounds, sizeof co[0], bench_cmp_double);
         double mu = un[rounds / 2], mc = co[rounds / 2];
-        printf("%2d stream%s: unconstrained %8.1f tok/s, JSON Schema %8.1f tok/s = %5.1f%%\n", streams[k],
-               streams[k] > 1 ? "s" : " ", mu, mc, mu > 0 ? 100 * mc / mu : 0);
+        struct ea_engine_stats st;
+        ea_engine_get_stats(e, &st);
+        printf("%2d stream%s: unconstrained %8.1f tok/s, JSON Schema %8.1f tok/s = %5.1f%%; grammar %.1f us "
+               "per token (mask + advance) = %.1f%% of a constrained token's time\n",
+               streams[k], streams[k] > 1 ? "s" : " ", mu, mc, mu > 0 ? 100 * mc / mu : 0,
+               1e3 * (st.grammar_ms - g_ms) / (double)(st.grammar_steps - g_steps),
+               mc > 0 ? 100 * 1e-3 * (st.grammar_ms - g_ms) / (double)(st.grammar_steps - g_steps) * mc : 0);
+        g_ms = st.grammar_ms;
+        g_steps = st.grammar_steps;
     }
     ea_engine_destroy(e);
     ea_grammar_destroy(g);

@@ -245,6 +245,11 @@ struct ea_engine_stats {
     uint64_t requests_done, tokens_prompt, tokens_generated, tokens_cached;
     uint64_t preemptions, rejected_overloaded;
     uint32_t peak_kv_blocks_used;
+    /* constrained decoding: time spent filling grammar masks and advancing
+     * matchers (engine thread; the masked sampling is not counted), and the
+     * sampled tokens it covers */
+    double grammar_ms;
+    uint64_t grammar_steps;
 };
 
 /* Starts the engine thread on model m (the model must outlive the engine).

@@ -480,6 +480,7 @@ static void run_step(ea_engine *e, int32_t n_plan)
         struct ea_sample_result r;
         bool grammar_done = false;
         if (s->gm && !s->waiting) {
+            double tg = now_ms();
             struct ea_error gerr = {0};
             if (ea_grammar_matcher_fill_mask(s->gm, s->mask, s->mask_words, &gerr)) {
                 finish(e, s, EA_FINISH_ERROR, gerr.status, gerr.msg);
@@ -492,12 +493,18 @@ static void run_step(ea_engine *e, int32_t n_plan)
                 finish(e, s, EA_FINISH_STOP, EA_OK, NULL);
                 continue;
             }
+            double tm = now_ms() - tg; /* the sampling itself is not the grammar's */
             ea_sampler_sample_masked(s->sampler, lg, s->mask, s->mask_words, &r);
+            tg = now_ms();
             if (ea_grammar_matcher_accept_token(s->gm, r.token, &gerr)) {
                 finish(e, s, EA_FINISH_ERROR, gerr.status, gerr.msg);
                 continue;
             }
             grammar_done = ea_grammar_matcher_is_terminated(s->gm);
+            pthread_mutex_lock(&e->mu);
+            e->st.grammar_ms += tm + (now_ms() - tg);
+            e->st.grammar_steps++;
+            pthread_mutex_unlock(&e->mu);
         } else {
             ea_sampler_sample(s->sampler, lg, &r);
             if (s->gm && s->waiting)

@@ -636,6 +636,10 @@ static bool parse_tools(json_t *root, enum ea__req_kind kind, struct ea__gen_req
         json_t *params = opt(fn, "parameters");
         if (params && !json_is_object(params))
             return BAD(param, "'%s.function.parameters' must be a JSON Schema object", param);
+        json_t *strict = opt(fn, "strict");
+        if (strict && !json_is_boolean(strict))
+            return BAD(param, "'%s.function.strict' must be a boolean", param);
+        t->strict |= strict && json_is_true(strict);
         for (size_t k = 0; k < i; k++)
             if (json_equal(json_object_get(json_object_get(json_array_get(tools, k), "function"),
                                            "name"),

@@ -77,6 +77,7 @@ struct ea__tools_req {
     enum ea__tool_choice choice;
     char name[EA__MAX_TOOL_NAME + 1]; /* EA__TOOLS_NAMED */
     bool parallel;                    /* parallel_tool_calls (default true) */
+    bool strict;                      /* some function has "strict": true */
     char syntax[16]; /* edgeagent.tool_syntax override ("" = from the template) */
 };
 

@@ -166,7 +166,7 @@ static ea_status compile_guide(const ea_grammar_vocab *v, const void *arg, ea_gr
     if (a->tools)
         return ea_tool_grammar_compile(v, a->syntax, r->tools.json, r->tools.len,
                                        r->tools.choice == EA__TOOLS_NAMED ? r->tools.name : NULL,
-                                       r->tools.parallel, false, out, err);
+                                       r->tools.parallel, r->tools.strict, out, err);
     struct ea_grammar_options o = {.strict = g->strict};
     switch (g->kind) {
     case EA__GUIDE_JSON_OBJECT:
@@ -188,7 +188,7 @@ static ea_status guide_key(const struct guide_arg *a, struct ea_buf *k)
 {
     const struct ea__gen_request *r = a->r;
     if (a->tools) {
-        ea_status s = ea__buf_printf(k, "T%d%d%s:%s\n", (int)a->syntax, r->tools.parallel,
+        ea_status s = ea__buf_printf(k, "T%d%d%d%s:%s\n", (int)a->syntax, r->tools.parallel, r->tools.strict,
                                      r->tools.choice == EA__TOOLS_NAMED ? "=" : "",
                                      r->tools.choice == EA__TOOLS_NAMED ? r->tools.name : "");
         return s ? s : ea__buf_append(k, r->tools.json, r->tools.len);
@@ -233,11 +233,11 @@ static bool prepare_grammar(struct ea__upstream_job *job, const struct ea__gen_r
     else
         snprintf(err.msg, sizeof err.msg, "out of memory");
     ea__buf_release(&key);
-    if (s && lazy) { /* auto: a call that cannot be constrained is only parsed */
+    if (s && lazy && !r->tools.strict) { /* auto: a call that cannot be constrained is only parsed */
         job->trigger = NULL;
         return true;
     }
-    const char *param = forced ? "tools" : r->guide.param;
+    const char *param = forced || lazy ? "tools" : r->guide.param;
     if (s == EA_EUNSUPPORTED || s == EA_EFORMAT || s == EA_EINVAL || s == EA_ETOOBIG)
         return ea__api_errorf(e, 400, "invalid_request_error", NULL, param, "%s: %s", param,
                               err.msg);

@@ -356,6 +356,14 @@ await test("history: assistant tool_calls and a tool message", async () => {
   assert.equal(r.choices[0].message.tool_calls, undefined);
   const bad = await post({ messages: [{ role: "tool", content: "x", tool_calls: [] }], tools });
   assert.equal(bad.status, 400);
+  const strictTools = [{ type: "function", function: { name: "f", strict: true, parameters: { type: "object", properties: { x: { type: "number", multipleOf: 0.5 } } } } }];
+  const st = await post({ messages: msgs, tools: strictTools, tool_choice: "required" });
+  assert.equal(st.status, 400);
+  assert.equal(st.json.error.param, "tools");
+  assert.match(st.json.error.message, /multipleOf/);
+  const lax = await post({ messages: msgs, tools: [{ ...strictTools[0], function: { ...strictTools[0].function, strict: false } }], tool_choice: "required", max_tokens: 300 });
+  assert.equal(lax.status, 200);
+  assert.equal(lax.headers.get("x-edgeagent-unenforced"), "multipleOf");
   const unknown = await post({ messages: msgs, tools, tool_choice: { type: "function", function: { name: "nope" } } });
   assert.equal(unknown.status, 400);
   assert.equal(unknown.json.error.param, "tool_choice");

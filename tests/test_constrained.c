@@ -2,10 +2,12 @@
  * the masked sampler never picks a token the mask forbids under any sampler
  * setting (temperature, top-k/p, min-p, typical, penalties, a logit bias
  * pushing forbidden tokens); the engine runs a grammar per sequence in its
- * batched decode, at temperature 1 on a real model (stories260K), and every
- * finished output is JSON valid under its schema (ajv, draft 2020-12, with
- * formats, through tests/node/validate_schema.mjs; skipped when node_modules
- * is absent); constrained greedy outputs are the same alone and batched. */
+ * batched decode, at temperature 1 on a real model (stories260K): 1,054
+ * generations over the 62 schemas of tests/data/grammar_schemas.json, and
+ * every finished output is JSON valid under its schema (ajv, draft 2020-12,
+ * with formats, through tests/node/validate_schema.mjs; skipped when
+ * node_modules is absent); constrained greedy outputs are the same alone and
+ * batched; a lazy grammar (grammar_trigger) starts at its trigger. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -229,7 +231,7 @@ static const char *source_dir(void)
 /* Every schema of tests/data/grammar_schemas.json, GEN_PER generations each,
  * 16 at a time in the engine at temperature 1 under varied sampler settings;
  * the finished outputs go to ajv. */
-#define GEN_PER 3
+#define GEN_PER 17
 static void engine_schemas_ajv(void)
 {
     struct rig g = {0};
@@ -276,7 +278,10 @@ static void engine_schemas_ajv(void)
         size_t n;
         char *t = text_of(&g, &rq[i], &n);
         json_t *parsed = json_loadb(t, n, JSON_DECODE_ANY, &je);
-        if (!parsed)
+        /* JSON numbers have no size limit (RFC 8259); jansson refuses those
+         * beyond a double or an int64, JavaScript's JSON.parse (ajv below)
+         * takes them */
+        if (!parsed && !strstr(je.text, "overflow") && !strstr(je.text, "too big"))
             FAIL("schema %zu: the output is not JSON (%s): %s", i / GEN_PER, je.text, t);
         json_decref(parsed);
         json_t *line = json_pack("{s:i,s:s%}", "schema", (json_int_t)(i / GEN_PER), "text", t, n);

@@ -369,6 +369,13 @@ await test("history: assistant tool_calls and a tool message", async () => {
   assert.equal(unknown.json.error.param, "tool_choice");
 });
 
+await test("/metrics counts grammar time and tokens", async () => {
+  const text = await (await fetch(base + "/metrics")).text();
+  const val = (name) => Number((text.split("\n").find((l) => l.startsWith(name + " ")) || "").slice(name.length + 1));
+  assert.ok(val("edgeagent_grammar_tokens_total") > 1000, "grammar tokens");
+  assert.ok(val("edgeagent_grammar_seconds_total") > 0, "grammar seconds");
+});
+
 const failed = results.filter((r) => !r[1]).length;
 console.log(`${results.length - failed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -24,6 +24,9 @@
 #define CLOSE_TAG "</tool_call>"
 #define PYTHON_TAG "<|python_tag|>"
 #define MISTRAL_TAG "[TOOL_CALLS]"
+/* Bytes of the generic system prompt besides the tools' JSON (its fixed
+ * sentences and a newline per tool come to well under this). */
+#define SYSTEM_PROMPT_TEXT_MAX 1024
 
 enum ea_tool_syntax ea_tool_syntax_detect(const char *src, size_t len)
 {
@@ -99,7 +102,7 @@ ea_status ea_tool_grammar_compile(const ea_grammar_vocab *v, enum ea_tool_syntax
 char *ea_tool_system_prompt(const char *tools_json, size_t len)
 {
     struct ea_buf b;
-    ea__buf_init(&b, len + 1024);
+    ea__buf_init(&b, len + SYSTEM_PROMPT_TEXT_MAX + len / 2); /* compact re-dumps: never longer */
     json_t *tools = json_loadb(tools_json, len, 0, NULL);
     ea_status s = ea__buf_puts(&b, "# Tools\n\nYou may call one or more functions to assist with the user "
                                    "query.\n\nYou are provided with function signatures within "

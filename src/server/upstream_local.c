@@ -35,6 +35,9 @@
 #define LOCAL_CANCEL_BATCH 64
 /* Compiled grammars kept per model (schemas, regexes, choices, tool sets). */
 #define LOCAL_GRAMMAR_CACHE 64
+/* Bytes of a grammar cache key besides the texts from the body (kind, flags,
+ * syntax, a tool name, choice lengths are under the body's size too). */
+#define LOCAL_KEY_SLACK 256
 
 struct ea__upstream_local {
     struct ea__upstream base;
@@ -225,7 +228,7 @@ static bool prepare_grammar(struct ea__upstream_job *job, const struct ea__gen_r
         job->trigger = job->syntax == EA_TOOL_SYNTAX_LLAMA3 ? "{\"name\"" : "<tool_call>";
     struct guide_arg a = {r, job->syntax, forced || lazy};
     struct ea_buf key;
-    ea__buf_init(&key, r->body_len + 256); /* the texts come from the body */
+    ea__buf_init(&key, 2 * r->body_len + LOCAL_KEY_SLACK); /* the texts come from the body */
     struct ea_error err = {0};
     ea_status s = guide_key(&a, &key);
     if (!s)

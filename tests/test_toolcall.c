@@ -83,8 +83,18 @@ static bool sink(void *user, const struct ea_tool_event *ev)
     if (r->in_content)
         r->len += (size_t)snprintf(r->out + r->len, sizeof r->out - r->len, ")");
     r->in_content = false;
-    r->len += (size_t)snprintf(r->out + r->len, sizeof r->out - r->len, "T(%s|%s)", ev->name,
-                               ev->arguments);
+    /* a streamed call renders as a whole one: T(name|args), "T(name|args!)"
+     * when cut */
+    if (ev->kind == EA_TOOL_EV_CALL)
+        r->len += (size_t)snprintf(r->out + r->len, sizeof r->out - r->len, "T(%s|%s)", ev->name,
+                                   ev->arguments);
+    else if (ev->kind == EA_TOOL_EV_CALL_BEGIN)
+        r->len += (size_t)snprintf(r->out + r->len, sizeof r->out - r->len, "T(%s|", ev->name);
+    else if (ev->kind == EA_TOOL_EV_CALL_ARGS)
+        r->len += (size_t)snprintf(r->out + r->len, sizeof r->out - r->len, "%.*s", (int)ev->arguments_len,
+                                   ev->arguments);
+    else
+        r->len += (size_t)snprintf(r->out + r->len, sizeof r->out - r->len, "%s)", ev->cut ? "!" : "");
     return true;
 }
 
@@ -143,11 +153,11 @@ static void parse_hermes(void)
     /* Qwen 2.5 / Hermes: one tagged block per call, content around */
     check(EA_TOOL_SYNTAX_HERMES,
           "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"unit\": \"c\"}}\n</tool_call>",
-          "T(get_weather|{\"city\":\"Paris\",\"unit\":\"c\"})", 1);
+          "T(get_weather|{\"city\": \"Paris\", \"unit\": \"c\"})", 1);
     check(EA_TOOL_SYNTAX_HERMES,
           "Let me check.\n<tool_call>\n{\"name\": \"a\", \"arguments\": {}}\n</tool_call>\n<tool_call>\n"
           "{\"name\": \"b\", \"arguments\": {\"x\": [1, 2]}}\n</tool_call>\n",
-          "C(Let me check.\n)T(a|{})T(b|{\"x\":[1,2]})", 2);
+          "C(Let me check.\n)T(a|{})T(b|{\"x\": [1, 2]})", 2);
     /* arguments as a JSON string (some fine-tunes), a "parameters" key */
     check(EA_TOOL_SYNTAX_HERMES, "<tool_call>{\"name\":\"f\",\"arguments\":\"{\\\"q\\\":1}\"}</tool_call>",
           "T(f|{\"q\":1})", 1);
@@ -167,7 +177,13 @@ static void parse_hermes(void)
     check(EA_TOOL_SYNTAX_HERMES, "<tool_call>{\"name\":", "C(<tool_call>{\"name\":)", 0);
     check(EA_TOOL_SYNTAX_HERMES, "<tool_call>{\"name\":\"f\",\"arguments\":{}}</tool_call>\n<tool", "T(f|{})", 1);
     check(EA_TOOL_SYNTAX_GENERIC, "<tool_call>{\"name\":\"g\",\"arguments\":{\"a\":\"\\u00e9\"}}</tool_call>",
-          "T(g|{\"a\":\"\xc3\xa9\"})", 1);
+          "T(g|{\"a\":\"\\u00e9\"})", 1);
+    /* a streamed call cut inside its arguments ends as cut (the answer's
+     * finish_reason is "length"); braces inside strings do not end it */
+    check(EA_TOOL_SYNTAX_HERMES, "<tool_call>{\"name\":\"f\",\"arguments\":{\"a\":\"x}\\\"{", "T(f|{\"a\":\"x}\\\"{!)", 1);
+    check(EA_TOOL_SYNTAX_HERMES, "<tool_call>{\"name\":\"f\",\"arguments\":{\"a\":[{}]}} junk </tool_call>ok",
+          "T(f|{\"a\":[{}]})C(ok)", 1);
+    check(EA_TOOL_SYNTAX_HERMES, "<tool_call>{\"name\":\"f\",\"arguments\":{\"a\":1]}}</tool_call>", "T(f|{\"a\":1]!)", 1);
     check(EA_TOOL_SYNTAX_HERMES, "", "", 0);
     /* blanks between calls are not content; words after a call are, whole */
     check(EA_TOOL_SYNTAX_HERMES, "<tool_call>{\"name\":\"f\"}</tool_call> \n <tool_call>{\"name\":\"g\"}</tool_call>  ",

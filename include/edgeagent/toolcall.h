@@ -73,15 +73,28 @@ char *ea_tool_system_prompt(const char *tools_json, size_t len);
 
 /* ---- parsing a model's output ---------------------------------------------- */
 
-enum ea_tool_event_kind { EA_TOOL_EV_CONTENT, EA_TOOL_EV_CALL };
+/* A call comes either whole (CALL: a block or answer parsed at once) or
+ * streamed (CALL_BEGIN with the name, CALL_ARGS pieces of the arguments'
+ * JSON text as the model writes them, CALL_END): a tagged call whose text
+ * opens like {"name": "N", "arguments": { is streamed from that brace on. */
+enum ea_tool_event_kind {
+    EA_TOOL_EV_CONTENT,
+    EA_TOOL_EV_CALL,
+    EA_TOOL_EV_CALL_BEGIN,
+    EA_TOOL_EV_CALL_ARGS,
+    EA_TOOL_EV_CALL_END,
+};
 
 struct ea_tool_event {
     enum ea_tool_event_kind kind;
     const char *text; /* CONTENT: the text */
     size_t len;
-    const char *name; /* CALL: the function name (NUL-terminated) */
-    const char *arguments; /* CALL: the arguments as compact JSON text (NUL-terminated) */
+    const char *name; /* CALL, CALL_BEGIN: the function name (NUL-terminated) */
+    /* CALL: the arguments as compact JSON text (NUL-terminated); CALL_ARGS:
+     * the next piece of the arguments' text (not NUL-terminated) */
+    const char *arguments;
     size_t arguments_len;
+    bool cut; /* CALL_END: the output ended inside the arguments, or they are not JSON */
 };
 
 /* Receives events in output order; returns false to stop (the parser then
@@ -95,13 +108,14 @@ ea_status ea_tool_parser_create(enum ea_tool_syntax syn, ea_tool_parser **out,
 void ea_tool_parser_destroy(ea_tool_parser *p); /* NULL-safe */
 /* Feeds the next piece of output (any split: a tag or a call may span
  * pieces). Content is passed on as soon as it cannot be the start of a
- * call; a call once it is complete. */
+ * call; a streamed call's arguments as they come, another call once it is
+ * complete. */
 ea_status ea_tool_parser_feed(ea_tool_parser *p, const char *text, size_t n, ea_tool_sink sink,
                               void *user, struct ea_error *err);
 /* The output ended: what is held is resolved (a complete call, else content). */
 ea_status ea_tool_parser_finish(ea_tool_parser *p, ea_tool_sink sink, void *user,
                                 struct ea_error *err);
-/* Calls reported so far. */
+/* Calls reported so far (whole, or begun). */
 int ea_tool_parser_n_calls(const ea_tool_parser *p);
 
 #ifdef __cplusplus

@@ -3,10 +3,12 @@
  * system prompt, and the streaming parser.
  *
  * The parser has two shapes. Tagged syntaxes (hermes, generic) pass content
- * through, holding back only a tail that could begin "<tool_call>", and
- * buffer from the tag to "</tool_call>"; each block becomes a call when it
- * holds a JSON object with a string "name" (else it is given back as
- * content, tags included). Whole-answer syntaxes (llama3, mistral) look at
+ * through, holding back only a tail that could begin "<tool_call>"; a block
+ * that opens as {"name": "N", "arguments": { is streamed (the name, then the
+ * arguments' bytes as they come, a small JSON scanner finding the object's
+ * end, then the rest up to "</tool_call>" dropped); any other block is
+ * buffered to "</tool_call>" and becomes a call when it holds a JSON object
+ * with a string "name" (else it is given back as content, tags included). Whole-answer syntaxes (llama3, mistral) look at
  * the first non-blank bytes: an answer that opens like a call ("{" for
  * llama3, "[" or "[TOOL_CALLS]" for mistral, after an optional
  * "<|python_tag|>") is buffered to the end and parsed there; anything else
@@ -131,17 +133,29 @@ char *ea_tool_system_prompt(const char *tools_json, size_t len)
 
 enum pstate {
     P_OUT,   /* tagged: content */
-    P_IN,    /* tagged: inside <tool_call> */
+    P_HEAD,  /* tagged: after <tool_call>, matching {"name": "N", "arguments": */
+    P_ARGS,  /* tagged: streaming the arguments object */
+    P_TAIL,  /* tagged: after the arguments, up to </tool_call> */
+    P_IN,    /* tagged: buffering the block to </tool_call> (another shape) */
     P_START, /* whole-answer: before the first non-blank bytes */
     P_WHOLE, /* whole-answer: buffering a call to the end */
     P_PASS,  /* whole-answer: content */
 };
 
+/* Longest function name a streamed call's head may carry. */
+#define HEAD_NAME_MAX 64
+
 struct ea_tool_parser {
     enum ea_tool_syntax syn;
     enum pstate st;
     struct ea_buf hold;
-    int n_calls;
+    int n_calls;    /* complete calls (whole, or streamed to their end) */
+    int n_reported; /* calls reported (whole, or begun) */
+    /* P_ARGS: the JSON scanner over the arguments: nesting depth, and per
+     * level below 64 whether it is an array (bit set) or an object */
+    uint32_t depth;
+    uint64_t arrays;
+    bool in_str, esc, bad;
 };
 
 ea_status ea_tool_parser_create(enum ea_tool_syntax syn, ea_tool_parser **out, struct ea_error *err)
@@ -170,7 +184,7 @@ void ea_tool_parser_destroy(ea_tool_parser *p)
     ea_free(p);
 }
 
-int ea_tool_parser_n_calls(const ea_tool_parser *p) { return p->n_calls; }
+int ea_tool_parser_n_calls(const ea_tool_parser *p) { return p->n_reported; }
 
 static bool blank(const char *s, size_t n)
 {
@@ -248,6 +262,7 @@ static bool try_calls(ea_tool_parser *p, const char *s, size_t n, bool array_ok,
             struct ea_tool_event ev = {.kind = EA_TOOL_EV_CALL, .name = name, .arguments = a,
                                        .arguments_len = strlen(a)};
             p->n_calls++;
+            p->n_reported++;
             if (!sink(user, &ev))
                 *st = ea_error_set(err, EA_ECANCELLED, "tool parser: stopped");
         }
@@ -286,6 +301,102 @@ static size_t partial_tail(const char *h, size_t n, const char *tag)
     return 0;
 }
 
+/* Whether h[0..n) opens a call as {"name": "N", "arguments": { (blanks
+ * anywhere between the tokens): 1 with the name at [*no, *no + *nl) and the
+ * arguments' brace at *args, 0 when it may still (more bytes needed), -1
+ * when it cannot. */
+static int head_match(const char *h, size_t n, size_t *no, size_t *nl, size_t *args)
+{
+    size_t i = 0;
+#define WS()                                                                                     \
+    while (i < n && blank(h + i, 1))                                                             \
+        i++;                                                                                     \
+    if (i == n)                                                                                  \
+        return 0
+#define LIT(s)                                                                                   \
+    for (const char *l_ = (s); *l_; l_++, i++) {                                                 \
+        if (i == n)                                                                              \
+            return 0;                                                                            \
+        if (h[i] != *l_)                                                                         \
+            return -1;                                                                           \
+    }
+    WS();
+    LIT("{");
+    WS();
+    LIT("\"name\"");
+    WS();
+    LIT(":");
+    WS();
+    LIT("\"");
+    *no = i;
+    for (; i < n && h[i] != '"'; i++) {
+        char c = h[i];
+        if (i - *no >= HEAD_NAME_MAX ||
+            !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-' || c == '.'))
+            return -1; /* escapes, odd names: the whole block is parsed instead */
+    }
+    if (i == n)
+        return 0;
+    *nl = i - *no;
+    if (*nl == 0)
+        return -1;
+    i++;
+    WS();
+    LIT(",");
+    WS();
+    LIT("\"arguments\"");
+    WS();
+    LIT(":");
+    WS();
+    if (h[i] != '{')
+        return -1;
+    *args = i;
+    return 1;
+#undef WS
+#undef LIT
+}
+
+static ea_status emit(ea_tool_parser *p, const struct ea_tool_event *ev, ea_tool_sink sink, void *user,
+                      struct ea_error *err)
+{
+    (void)p;
+    return sink(user, ev) ? EA_OK : ea_error_set(err, EA_ECANCELLED, "tool parser: stopped");
+}
+
+/* P_ARGS: passes on the arguments' bytes in the hold up to the end of the
+ * object; true when it ended. */
+static bool args_scan(ea_tool_parser *p, size_t *used)
+{
+    const char *h = p->hold.data;
+    size_t n = p->hold.len, i = 0;
+    bool done = false;
+    for (; i < n && !done; i++) {
+        char c = h[i];
+        if (p->in_str) {
+            if (p->esc)
+                p->esc = false;
+            else if (c == '\\')
+                p->esc = true;
+            else if (c == '"')
+                p->in_str = false;
+        } else if (c == '"') {
+            p->in_str = true;
+        } else if (c == '{' || c == '[') {
+            if (p->depth < 64)
+                p->arrays = (p->arrays & ~(1ull << p->depth)) | ((uint64_t)(c == '[') << p->depth);
+            p->depth++;
+        } else if (c == '}' || c == ']') {
+            p->depth--;
+            if (p->depth < 64 && ((p->arrays >> p->depth & 1) != (c == ']')))
+                p->bad = true; /* a closer that does not match: the text is not JSON */
+            done = p->depth == 0 || p->bad;
+        }
+    }
+    *used = i;
+    return done;
+}
+
 /* Tagged syntaxes: works through the hold as far as it can. */
 static ea_status run_tagged(ea_tool_parser *p, bool final, ea_tool_sink sink, void *user,
                             struct ea_error *err)
@@ -300,19 +411,71 @@ static ea_status run_tagged(ea_tool_parser *p, bool final, ea_tool_sink sink, vo
                 size_t k = (size_t)(t - h);
                 st = content(p, h, k, sink, user, err);
                 consume(p, k + strlen(OPEN_TAG));
-                p->st = P_IN;
+                p->st = P_HEAD;
                 continue;
             }
             size_t keep = partial_tail(h, n, OPEN_TAG);
             if (final && p->n_calls == 0)
                 keep = 0; /* the end: a tag cut short after calls is dropped, else content */
-            size_t emit = n - keep;
+            size_t emit_n = n - keep;
             if (!final && p->n_calls > 0) /* trailing blanks after calls wait: dropped */
-                while (emit > 0 && blank(h + emit - 1, 1)) /* before a tag or at the end */
-                    emit--;
-            st = content(p, h, emit, sink, user, err);
-            consume(p, final ? n : emit);
+                while (emit_n > 0 && blank(h + emit_n - 1, 1)) /* before a tag or at the end */
+                    emit_n--;
+            st = content(p, h, emit_n, sink, user, err);
+            consume(p, final ? n : emit_n);
             return st;
+        }
+        if (p->st == P_HEAD) {
+            size_t no = 0, nl = 0, at = 0;
+            int m = head_match(h, n, &no, &nl, &at);
+            if (m == 0 && !final && n <= EA_TOOL_MAX_CALL_BYTES)
+                return EA_OK;
+            if (m <= 0) {
+                p->st = P_IN; /* another shape: the whole block is parsed */
+                continue;
+            }
+            char name[HEAD_NAME_MAX + 1];
+            memcpy(name, h + no, nl);
+            name[nl] = '\0';
+            struct ea_tool_event ev = {.kind = EA_TOOL_EV_CALL_BEGIN, .name = name};
+            p->n_reported++;
+            consume(p, at);
+            p->st = P_ARGS;
+            p->depth = 0;
+            p->arrays = 0;
+            p->in_str = p->esc = p->bad = false;
+            st = emit(p, &ev, sink, user, err);
+            continue;
+        }
+        if (p->st == P_ARGS) {
+            size_t used = 0;
+            bool done = args_scan(p, &used);
+            if (used) {
+                struct ea_tool_event ev = {.kind = EA_TOOL_EV_CALL_ARGS, .arguments = h, .arguments_len = used};
+                st = emit(p, &ev, sink, user, err);
+                consume(p, used);
+            }
+            if (!done && !final)
+                return st;
+            struct ea_tool_event end = {.kind = EA_TOOL_EV_CALL_END, .cut = !done || p->bad};
+            p->n_calls++;
+            if (!st)
+                st = emit(p, &end, sink, user, err);
+            p->st = done ? P_TAIL : P_OUT;
+            if (!done)
+                consume(p, p->hold.len);
+            continue;
+        }
+        if (p->st == P_TAIL) { /* the rest of the block ("}" and blanks) is not content */
+            const char *t = find(h, n, CLOSE_TAG);
+            if (!t && !final) {
+                size_t keep = partial_tail(h, n, CLOSE_TAG);
+                consume(p, n - keep);
+                return st;
+            }
+            consume(p, t ? (size_t)(t - h) + strlen(CLOSE_TAG) : n);
+            p->st = P_OUT;
+            continue;
         }
         /* P_IN */
         const char *t = find(h, n, CLOSE_TAG);
@@ -408,7 +571,7 @@ ea_status ea_tool_parser_feed(ea_tool_parser *p, const char *text, size_t n, ea_
         ea_status st = content(p, p->hold.data ? p->hold.data : "", p->hold.len, sink, user, err);
         p->hold.len = 0;
         p->hold.toobig = false;
-        p->st = p->st == P_IN ? P_OUT : p->st == P_OUT ? P_OUT : P_PASS;
+        p->st = p->st == P_START || p->st == P_WHOLE || p->st == P_PASS ? P_PASS : P_OUT;
         if (!st)
             st = content(p, text, n, sink, user, err);
         return st;

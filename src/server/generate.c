@@ -542,7 +542,8 @@ static ea_status format_full(struct ea__gen *g, struct ea_buf *o)
 }
 
 /* SSE chunks of choice c's tool calls in local: per call a first delta
- * (id, type, name) and its arguments in pieces, each in a chunk of its own. */
+ * (id, type, name) and its arguments in pieces as they came, each in a
+ * chunk of its own. */
 static ea_status sse_tool_chunks(struct ea__gen *g, struct choice *c)
 {
     struct ea_buf *o = &g->out;
@@ -550,7 +551,10 @@ static ea_status sse_tool_chunks(struct ea__gen *g, struct choice *c)
     ea_status s = EA_OK;
     for (int32_t i = 0; i < b->n_calls && !s; i++) {
         size_t off = 0;
-        for (bool first = true; !s && (first || off < b->calls[i].args_len); first = false) {
+        /* an opening entry: the first delta, then its arguments; a
+         * continuation: more arguments */
+        bool first = b->calls[i].first;
+        for (; !s && (first || off < b->calls[i].args_len); first = false) {
             s = ea__buf_puts(o, "data: ");
             if (!s)
                 s = put_head(o, g, "chat.completion.chunk");

@@ -139,40 +139,68 @@ bool ea__genq_emit(struct ea__genq *q, int choice, const char *text, size_t n,
     return ok && go_on;
 }
 
-/* Appends a tool call to choice's pending output (under mu). */
-static bool append_call_locked(struct ea__genq_choice *c, const char *id, const char *name,
-                               size_t name_len, const char *args, size_t args_len)
+/* A new entry in choice's pending calls (under mu); NULL when out of memory. */
+static struct ea__genq_call *call_entry_locked(struct ea__genq_choice *c)
 {
     struct ea__genq_buf *b = &c->pending;
     if (b->n_calls == b->cap_calls) {
         int32_t cap = b->cap_calls ? b->cap_calls * 2 : 4;
         struct ea__genq_call *nc = ea_realloc(b->calls, sizeof *nc * (size_t)cap);
         if (!nc)
-            return false;
+            return NULL;
         b->calls = nc;
         b->cap_calls = cap;
     }
     struct ea__genq_call *e = &b->calls[b->n_calls];
-    e->index = c->n_calls;
-    snprintf(e->id, sizeof e->id, "%s", id);
-    e->name_off = b->call_text.len;
-    e->name_len = name_len;
-    if (ea__buf_append(&b->call_text, name, name_len))
-        return false;
-    e->args_off = b->call_text.len;
-    e->args_len = args_len;
-    if (ea__buf_append(&b->call_text, args, args_len))
-        return false;
-    b->n_calls++;
-    c->n_calls++;
-    return true;
+    memset(e, 0, sizeof *e);
+    e->name_off = e->args_off = b->call_text.len;
+    return e;
 }
 
-bool ea__genq_emit_call(struct ea__genq *q, int choice, const char *id, const char *name,
-                        size_t name_len, const char *args, size_t args_len)
+bool ea__genq_call_begin(struct ea__genq *q, int choice, const char *id, const char *name,
+                         size_t name_len)
 {
     pthread_mutex_lock(&q->mu);
-    bool ok = append_call_locked(&q->c[choice], id, name, name_len, args, args_len);
+    struct ea__genq_choice *c = &q->c[choice];
+    struct ea__genq_call *e = call_entry_locked(c);
+    bool ok = e && !ea__buf_append(&c->pending.call_text, name, name_len);
+    if (ok) {
+        e->index = c->n_calls++;
+        e->first = true;
+        snprintf(e->id, sizeof e->id, "%s", id);
+        e->name_len = name_len;
+        e->args_off = c->pending.call_text.len;
+        c->pending.n_calls++;
+    }
+    if (!ok)
+        q->overflow = true;
+    const bool go_on = q->wake(q->user, choice, false);
+    pthread_mutex_unlock(&q->mu);
+    return ok && go_on;
+}
+
+bool ea__genq_call_args(struct ea__genq *q, int choice, const char *args, size_t n)
+{
+    pthread_mutex_lock(&q->mu);
+    struct ea__genq_choice *c = &q->c[choice];
+    struct ea__genq_buf *b = &c->pending;
+    bool ok = c->n_calls > 0;
+    /* the last entry's arguments end the call text: extend it, else a
+     * continuation entry (the opening one was taken already) */
+    struct ea__genq_call *e = b->n_calls ? &b->calls[b->n_calls - 1] : NULL;
+    if (ok && !(e && e->index == c->n_calls - 1)) {
+        e = call_entry_locked(c);
+        ok = e != NULL;
+        if (ok) {
+            e->index = c->n_calls - 1;
+            b->n_calls++;
+        }
+    }
+    if (ok && n) {
+        ok = !ea__buf_append(&b->call_text, args, n);
+        if (ok)
+            e->args_len += n;
+    }
     if (!ok)
         q->overflow = true;
     const bool go_on = q->wake(q->user, choice, false);

@@ -5,7 +5,8 @@
  *
  * Per choice the producer calls ea__genq_begin once before it may produce,
  * then ea__genq_emit any number of times (text and, with logprobs, the
- * token's entry) and ea__genq_emit_call for each tool call, then ea__genq_finish exactly once (how it ended, usage
+ * token's entry) and ea__genq_call_begin / ea__genq_call_args for tool
+ * calls, then ea__genq_finish exactly once (how it ended, usage
  * counts, the error); a choice whose producer could not start is undone
  * with ea__genq_abort instead. Producers do bounded work and never wait for
  * the client: everything is appended under the queue's mutex, and the wake
@@ -44,10 +45,14 @@ struct ea__genq_lp {
 
 #define EA__GENQ_CALL_ID_MAX 48
 
-/* One tool call of a choice (ea__genq_emit_call): its name and arguments
- * (JSON text) are in the buffer's call_text. */
+/* A tool call of a choice, or more of its arguments (ea__genq_call_begin,
+ * ea__genq_call_args): the name and the arguments' text are in the
+ * buffer's call_text. A call's arguments may span entries (and takes):
+ * an entry with first set opens call `index` (id, name), later entries of
+ * the same index continue its arguments. */
 struct ea__genq_call {
     int32_t index; /* of the call in the choice, from 0 */
+    bool first;    /* opens the call: id and name are set */
     char id[EA__GENQ_CALL_ID_MAX];
     size_t name_off, name_len, args_off, args_len;
 };
@@ -134,10 +139,13 @@ void ea__genq_abort(struct ea__genq *q, int choice);
  * cap (overflow is set) or the consumer asked it to (wake returned false). */
 bool ea__genq_emit(struct ea__genq *q, int choice, const char *text, size_t n,
                    const struct ea_sample_result *lp);
-/* Appends a complete tool call (index: the choice's next); false as for
- * ea__genq_emit. Its arguments count against the text cap. */
-bool ea__genq_emit_call(struct ea__genq *q, int choice, const char *id, const char *name,
-                        size_t name_len, const char *args, size_t args_len);
+/* Opens the choice's next tool call (index: the choice's next); false as
+ * for ea__genq_emit. */
+bool ea__genq_call_begin(struct ea__genq *q, int choice, const char *id, const char *name,
+                         size_t name_len);
+/* Appends args[0..n) to the arguments of the choice's last call. Names and
+ * arguments count against the text cap. */
+bool ea__genq_call_args(struct ea__genq *q, int choice, const char *args, size_t n);
 /* Appends the last text[0..n), records end and drops the producer's
  * reference: nothing of the choice may be touched after it. */
 void ea__genq_finish(struct ea__genq *q, int choice, const char *text, size_t n,

@@ -14,9 +14,13 @@
 ea_status ea__put_tool_calls(struct ea_buf *o, const struct ea__genq_buf *b)
 {
     ea_status s = ea__buf_putc(o, '[');
+    bool any = false;
     for (int32_t i = 0; i < b->n_calls && !s; i++) {
         const struct ea__genq_call *c = &b->calls[i];
-        s = ea__buf_printf(o, "%s{\"id\":", i ? "," : "");
+        if (!c->first)
+            continue; /* its arguments are gathered below */
+        s = ea__buf_printf(o, "%s{\"id\":", any ? "," : "");
+        any = true;
         if (!s)
             s = ea__buf_json_str(o, c->id, strlen(c->id));
         if (!s)
@@ -25,8 +29,15 @@ ea_status ea__put_tool_calls(struct ea_buf *o, const struct ea__genq_buf *b)
             s = ea__buf_json_str(o, b->call_text.data + c->name_off, c->name_len);
         if (!s)
             s = ea__buf_puts(o, ",\"arguments\":");
+        /* the call's arguments: this entry's and its continuations', joined */
+        struct ea_buf args;
+        ea__buf_init(&args, b->call_text.len + 1);
+        for (int32_t k = i; k < b->n_calls && !s; k++)
+            if (b->calls[k].index == c->index && b->calls[k].args_len)
+                s = ea__buf_append(&args, b->call_text.data + b->calls[k].args_off, b->calls[k].args_len);
         if (!s)
-            s = ea__buf_json_str(o, b->call_text.data + c->args_off, c->args_len);
+            s = ea__buf_json_str(o, args.data ? args.data : "", args.len);
+        ea__buf_release(&args);
         if (!s)
             s = ea__buf_puts(o, "}}");
     }

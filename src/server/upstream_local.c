@@ -347,15 +347,24 @@ struct tool_sink_ctx {
 static bool tool_sink(void *user, const struct ea_tool_event *ev)
 {
     struct tool_sink_ctx *t = user;
-    if (ev->kind == EA_TOOL_EV_CONTENT) {
+    switch (ev->kind) {
+    case EA_TOOL_EV_CONTENT:
         t->ok = ea__genq_emit(t->q, t->c->index, ev->text, ev->len, NULL);
         return t->ok;
+    case EA_TOOL_EV_CALL_ARGS:
+        t->ok = ea__genq_call_args(t->q, t->c->index, ev->arguments, ev->arguments_len);
+        return t->ok;
+    case EA_TOOL_EV_CALL_END:
+        return true;
+    default: /* CALL, CALL_BEGIN */
+        break;
     }
     char id[EA__GENQ_CALL_ID_MAX];
     ea__server_new_id(t->c->job->u->srv, "call", id, sizeof id);
     id[4] = '_'; /* OpenAI's shape: call_<hex> */
-    t->ok = ea__genq_emit_call(t->q, t->c->index, id, ev->name, strlen(ev->name), ev->arguments,
-                               ev->arguments_len);
+    t->ok = ea__genq_call_begin(t->q, t->c->index, id, ev->name, strlen(ev->name));
+    if (t->ok && ev->kind == EA_TOOL_EV_CALL)
+        t->ok = ea__genq_call_args(t->q, t->c->index, ev->arguments, ev->arguments_len);
     return t->ok;
 }
 

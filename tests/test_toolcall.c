@@ -194,12 +194,16 @@ static void parse_hermes(void)
 static void parse_llama3(void)
 {
     check(EA_TOOL_SYNTAX_LLAMA3, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Oslo\"}}",
-          "T(get_weather|{\"city\":\"Oslo\"})", 1);
+          "T(get_weather|{\"city\": \"Oslo\"})", 1);
     check(EA_TOOL_SYNTAX_LLAMA3, "<|python_tag|>{\"name\": \"f\", \"parameters\": {}}", "T(f|{})", 1);
-    check(EA_TOOL_SYNTAX_LLAMA3, "  \n{\"name\": \"f\", \"arguments\": {\"a\": 1}}", "T(f|{\"a\":1})", 1);
+    check(EA_TOOL_SYNTAX_LLAMA3, "  \n{\"name\": \"f\", \"arguments\": {\"a\": 1}}", "T(f|{\"a\": 1})", 1);
+    /* another shape is parsed whole at the end; a cut streamed call ends cut */
+    check(EA_TOOL_SYNTAX_LLAMA3, "{\"parameters\": {\"a\": 1}, \"name\": \"f\"}", "T(f|{\"a\":1})", 1);
+    check(EA_TOOL_SYNTAX_LLAMA3, "{\"name\": \"f\", \"parameters\": {\"a\": [", "T(f|{\"a\": [!)", 1);
     check(EA_TOOL_SYNTAX_LLAMA3, "The weather is fine.", "C(The weather is fine.)", 0);
     check(EA_TOOL_SYNTAX_LLAMA3, "{\"answer\": 42}", "C({\"answer\": 42})", 0);
     check(EA_TOOL_SYNTAX_LLAMA3, "{\"name\": \"f\", \"parameters\": ", "C({\"name\": \"f\", \"parameters\": )", 0);
+    check(EA_TOOL_SYNTAX_LLAMA3, "{\"name\": \"f\", \"parameters\": {}} trailing", "T(f|{})", 1);
 }
 
 static void parse_mistral(void)
@@ -213,6 +217,63 @@ static void parse_mistral(void)
     check(EA_TOOL_SYNTAX_MISTRAL, "Sure: [1, 2]", "C(Sure: [1, 2])", 0);
     check(EA_TOOL_SYNTAX_MISTRAL, "[1, 2]", "C([1, 2])", 0);
     check(EA_TOOL_SYNTAX_MISTRAL, "[TOOL", "C([TOOL)", 0);
+}
+
+/* Pieces longer than the parser's hold (EA_TOOL_MAX_CALL_BYTES): plain text
+ * passes whole, an endless call becomes content, blanks after a call go. */
+struct count {
+    size_t content;
+    int calls;
+};
+
+static bool count_sink(void *user, const struct ea_tool_event *ev)
+{
+    struct count *c = user;
+    if (ev->kind == EA_TOOL_EV_CONTENT)
+        c->content += ev->len;
+    else if (ev->kind == EA_TOOL_EV_CALL || ev->kind == EA_TOOL_EV_CALL_BEGIN)
+        c->calls++;
+    return true;
+}
+
+static void parse_long_inputs(void)
+{
+    size_t big = 3 * EA_TOOL_MAX_CALL_BYTES;
+    char *t = malloc(big + 64);
+    ASSERT(t);
+    struct ea_error err = {0};
+    for (int kind = 0; kind < 3; kind++) {
+        size_t n;
+        if (kind == 0) { /* text */
+            memset(t, 'x', big);
+            n = big;
+        } else if (kind == 1) { /* a call that never closes its string */
+            n = (size_t)snprintf(t, 64, "<tool_call>{\"a\":\"");
+            memset(t + n, 'y', big - n);
+            n = big;
+        } else { /* a call, then blanks */
+            n = (size_t)snprintf(t, 64, "<tool_call>{\"name\":\"f\",\"arguments\":{}}</tool_call>");
+            memset(t + n, ' ', big - n);
+            n = big;
+        }
+        for (int syn = 0; syn < 4; syn++) {
+            ea_tool_parser *p = NULL;
+            ASSERT_OK(ea_tool_parser_create((enum ea_tool_syntax)syn, &p, &err), &err);
+            struct count c = {0};
+            ASSERT_OK(ea_tool_parser_feed(p, t, n, count_sink, &c, &err), &err);
+            ASSERT_OK(ea_tool_parser_finish(p, count_sink, &c, &err), &err);
+            ea_tool_parser_destroy(p);
+            bool tagged = syn == EA_TOOL_SYNTAX_HERMES || syn == EA_TOOL_SYNTAX_GENERIC;
+            if (kind == 0 || (kind == 1 && tagged)) {
+                ASSERT_EQ(c.content, n);
+                ASSERT_EQ(c.calls, 0);
+            } else if (kind == 2 && tagged) {
+                ASSERT_EQ(c.content, 0);
+                ASSERT_EQ(c.calls, 1);
+            }
+        }
+    }
+    free(t);
 }
 
 /* ---- forced grammars --------------------------------------------------------------- */
@@ -462,5 +523,5 @@ static void templates_with_tools_match_jinja(void)
     ea_gguf_close(gg);
 }
 
-EA_TESTS(EA_TEST(templates_with_tools_match_jinja), EA_TEST(detect_families), EA_TEST(parse_hermes), EA_TEST(parse_llama3), EA_TEST(parse_mistral),
+EA_TESTS(EA_TEST(templates_with_tools_match_jinja), EA_TEST(detect_families), EA_TEST(parse_hermes), EA_TEST(parse_llama3), EA_TEST(parse_mistral), EA_TEST(parse_long_inputs),
          EA_TEST(forced_grammars))

@@ -8,7 +8,9 @@
  * arguments' bytes as they come, a small JSON scanner finding the object's
  * end, then the rest up to "</tool_call>" dropped); any other block is
  * buffered to "</tool_call>" and becomes a call when it holds a JSON object
- * with a string "name" (else it is given back as content, tags included). Whole-answer syntaxes (llama3, mistral) look at
+ * with a string "name" (else it is given back as content, tags included).
+ * A llama3 answer that opens as {"name": "N", "parameters": { is streamed
+ * the same way. Whole-answer syntaxes (llama3, mistral) look at
  * the first non-blank bytes: an answer that opens like a call ("{" for
  * llama3, "[" or "[TOOL_CALLS]" for mistral, after an optional
  * "<|python_tag|>") is buffered to the end and parsed there; anything else
@@ -138,7 +140,9 @@ enum pstate {
     P_TAIL,  /* tagged: after the arguments, up to </tool_call> */
     P_IN,    /* tagged: buffering the block to </tool_call> (another shape) */
     P_START, /* whole-answer: before the first non-blank bytes */
-    P_WHOLE, /* whole-answer: buffering a call to the end */
+    P_WHOLE, /* whole-answer: a call (llama3: its head not yet seen) */
+    P_WHOLE_BUF, /* whole-answer: buffering the call to the end */
+    P_DROP,  /* whole-answer: after a streamed call */
     P_PASS,  /* whole-answer: content */
 };
 
@@ -301,8 +305,8 @@ static size_t partial_tail(const char *h, size_t n, const char *tag)
     return 0;
 }
 
-/* Whether h[0..n) opens a call as {"name": "N", "arguments": { (blanks
- * anywhere between the tokens): 1 with the name at [*no, *no + *nl) and the
+/* Whether h[0..n) opens a call as {"name": "N", "arguments": { (or
+ * "parameters"; blanks anywhere between the tokens): 1 with the name at [*no, *no + *nl) and the
  * arguments' brace at *args, 0 when it may still (more bytes needed), -1
  * when it cannot. */
 static int head_match(const char *h, size_t n, size_t *no, size_t *nl, size_t *args)
@@ -345,7 +349,22 @@ static int head_match(const char *h, size_t n, size_t *no, size_t *nl, size_t *a
     WS();
     LIT(",");
     WS();
-    LIT("\"arguments\"");
+    /* "arguments", or "parameters" (Llama 3.x) */
+    static const char *const keys[] = {"\"arguments\"", "\"parameters\"", NULL};
+    size_t klen = 0;
+    bool partial = false;
+    for (int k = 0; keys[k] && !klen; k++) {
+        size_t kl = strlen(keys[k]), have = n - i < kl ? n - i : kl;
+        if (!memcmp(h + i, keys[k], have)) {
+            if (have == kl)
+                klen = kl;
+            else
+                partial = true;
+        }
+    }
+    if (!klen)
+        return partial ? 0 : -1;
+    i += klen;
     WS();
     LIT(":");
     WS();
@@ -397,6 +416,50 @@ static bool args_scan(ea_tool_parser *p, size_t *used)
     return done;
 }
 
+/* P_ARGS: passes on the arguments in the hold; at their end (*done) or at
+ * the end of the output, the call ends (cut when the arguments did not
+ * close, or closed wrongly; what is left of the hold then goes). */
+static ea_status stream_args(ea_tool_parser *p, bool final, ea_tool_sink sink, void *user,
+                             struct ea_error *err, bool *done)
+{
+    ea_status st = EA_OK;
+    size_t used = 0;
+    *done = args_scan(p, &used);
+    if (used) {
+        struct ea_tool_event ev = {.kind = EA_TOOL_EV_CALL_ARGS, .arguments = p->hold.data,
+                                   .arguments_len = used};
+        st = emit(p, &ev, sink, user, err);
+        consume(p, used);
+    }
+    if (!*done && !final)
+        return st;
+    struct ea_tool_event end = {.kind = EA_TOOL_EV_CALL_END, .cut = !*done || p->bad};
+    p->n_calls++;
+    if (!st)
+        st = emit(p, &end, sink, user, err);
+    if (!*done)
+        consume(p, p->hold.len);
+    return st;
+}
+
+/* Opens a streamed call: the head's name, then P_ARGS from the brace at
+ * h[at] (consumed up to it). */
+static ea_status begin_streamed(ea_tool_parser *p, size_t no, size_t nl, size_t at, ea_tool_sink sink,
+                                void *user, struct ea_error *err)
+{
+    char name[HEAD_NAME_MAX + 1];
+    memcpy(name, p->hold.data + no, nl);
+    name[nl] = '\0';
+    struct ea_tool_event ev = {.kind = EA_TOOL_EV_CALL_BEGIN, .name = name};
+    p->n_reported++;
+    consume(p, at);
+    p->st = P_ARGS;
+    p->depth = 0;
+    p->arrays = 0;
+    p->in_str = p->esc = p->bad = false;
+    return emit(p, &ev, sink, user, err);
+}
+
 /* Tagged syntaxes: works through the hold as far as it can. */
 static ea_status run_tagged(ea_tool_parser *p, bool final, ea_tool_sink sink, void *user,
                             struct ea_error *err)
@@ -434,36 +497,15 @@ static ea_status run_tagged(ea_tool_parser *p, bool final, ea_tool_sink sink, vo
                 p->st = P_IN; /* another shape: the whole block is parsed */
                 continue;
             }
-            char name[HEAD_NAME_MAX + 1];
-            memcpy(name, h + no, nl);
-            name[nl] = '\0';
-            struct ea_tool_event ev = {.kind = EA_TOOL_EV_CALL_BEGIN, .name = name};
-            p->n_reported++;
-            consume(p, at);
-            p->st = P_ARGS;
-            p->depth = 0;
-            p->arrays = 0;
-            p->in_str = p->esc = p->bad = false;
-            st = emit(p, &ev, sink, user, err);
+            st = begin_streamed(p, no, nl, at, sink, user, err);
             continue;
         }
         if (p->st == P_ARGS) {
-            size_t used = 0;
-            bool done = args_scan(p, &used);
-            if (used) {
-                struct ea_tool_event ev = {.kind = EA_TOOL_EV_CALL_ARGS, .arguments = h, .arguments_len = used};
-                st = emit(p, &ev, sink, user, err);
-                consume(p, used);
-            }
+            bool done = false;
+            st = stream_args(p, final, sink, user, err, &done);
             if (!done && !final)
                 return st;
-            struct ea_tool_event end = {.kind = EA_TOOL_EV_CALL_END, .cut = !done || p->bad};
-            p->n_calls++;
-            if (!st)
-                st = emit(p, &end, sink, user, err);
             p->st = done ? P_TAIL : P_OUT;
-            if (!done)
-                consume(p, p->hold.len);
             continue;
         }
         if (p->st == P_TAIL) { /* the rest of the block ("}" and blanks) is not content */
@@ -533,6 +575,35 @@ static ea_status run_whole(ea_tool_parser *p, bool final, ea_tool_sink sink, voi
         consume(p, n);
         return st;
     }
+    if (p->st == P_DROP) { /* after a streamed call: the rest is not content */
+        consume(p, n);
+        return EA_OK;
+    }
+    if (p->st == P_ARGS) {
+        bool done = false;
+        ea_status st = stream_args(p, final, sink, user, err, &done);
+        if (done || final) {
+            p->st = P_DROP;
+            consume(p, p->hold.len);
+        }
+        return st;
+    }
+    if (p->st == P_WHOLE && p->syn == EA_TOOL_SYNTAX_LLAMA3) {
+        /* {"name": "N", "parameters": {: streamed from here */
+        size_t i = 0, no = 0, nl = 0, at = 0;
+        while (i < n && blank(h + i, 1))
+            i++;
+        if (n - i >= strlen(PYTHON_TAG) && !memcmp(h + i, PYTHON_TAG, strlen(PYTHON_TAG)))
+            i += strlen(PYTHON_TAG);
+        int m = head_match(h + i, n - i, &no, &nl, &at);
+        if (m == 0 && !final && n <= EA_TOOL_MAX_CALL_BYTES)
+            return EA_OK;
+        if (m == 1) {
+            ea_status st = begin_streamed(p, i + no, nl, i + at, sink, user, err);
+            return st ? st : run_whole(p, final, sink, user, err);
+        }
+        p->st = P_WHOLE_BUF; /* another shape: parsed whole at the end */
+    }
     if (!final) {
         if (n <= EA_TOOL_MAX_CALL_BYTES)
             return EA_OK;
@@ -564,19 +635,25 @@ static ea_status run(ea_tool_parser *p, bool final, ea_tool_sink sink, void *use
 ea_status ea_tool_parser_feed(ea_tool_parser *p, const char *text, size_t n, ea_tool_sink sink,
                               void *user, struct ea_error *err)
 {
-    /* the hold never grows past one call's cap plus the piece being fed:
-     * run() drains it to below the cap after every piece */
-    if (n && ea__buf_append(&p->hold, text, n)) {
-        /* over the cap: what is held is content */
-        ea_status st = content(p, p->hold.data ? p->hold.data : "", p->hold.len, sink, user, err);
-        p->hold.len = 0;
-        p->hold.toobig = false;
-        p->st = p->st == P_START || p->st == P_WHOLE || p->st == P_PASS ? P_PASS : P_OUT;
-        if (!st)
-            st = content(p, text, n, sink, user, err);
-        return st;
+    /* in slices the hold can take: run() drains it below one call's cap in
+     * every state (a call that long is content), so the hold only fills up
+     * with blanks held after calls, which are dropped */
+    ea_status st = EA_OK;
+    while (n > 0 && !st) {
+        size_t room = p->hold.max > p->hold.len ? p->hold.max - p->hold.len : 0;
+        if (room == 0) {
+            st = content(p, p->hold.data, p->hold.len, sink, user, err);
+            consume(p, p->hold.len);
+            continue;
+        }
+        size_t take = n < room ? n : room;
+        if (ea__buf_append(&p->hold, text, take))
+            return ea_error_set(err, EA_ENOMEM, "tool parser: out of memory");
+        text += take;
+        n -= take;
+        st = run(p, false, sink, user, err);
     }
-    return run(p, false, sink, user, err);
+    return st;
 }
 
 ea_status ea_tool_parser_finish(ea_tool_parser *p, ea_tool_sink sink, void *user, struct ea_error *err)

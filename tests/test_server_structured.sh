@@ -35,7 +35,10 @@ for _ in $(seq 1 200); do
 done
 [ -n "$port" ] || { echo "server did not start:"; cat "$tmp/out" "$tmp/err"; exit 1; }
 
-(cd "$src/tests/node" && node server_structured.mjs "http://127.0.0.1:$port" "$src/tests/data/grammar_schemas.json" 3)
+# generations per schema: 3, 1 when EA_TEST_LOAD_N shrinks runs (sanitizers)
+per=3
+[ -n "${EA_TEST_LOAD_N:-}" ] && per=1
+(cd "$src/tests/node" && node server_structured.mjs "http://127.0.0.1:$port" "$src/tests/data/grammar_schemas.json" "$per")
 rc=$?
 kill -TERM "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null

@@ -2,7 +2,8 @@
  * (EA_TEST_NEEDS_NET: built only with the server). Any input is parsed as a
  * chat and as a completions body; it must be either rejected with a status
  * and a message, or accepted with every field inside its documented range,
- * and an accepted chat must render to a prompt. Build: make fuzz; run: make
+ * and an accepted chat must render to a prompt (with its tools, tool calls
+ * and tool messages). Build: make fuzz; run: make
  * fuzz-smoke. Seeds: fuzz/corpus/request/. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,7 +39,11 @@ static void check(enum ea__req_kind kind, const uint8_t *data, size_t size)
             abort();
         struct ea_chat_prompt out;
         struct ea_error err = {0};
-        if (ea__chat_prompt_render(chat, r.msgs, r.n_msgs, (size_t)1 << 24, 0, &out, &err) == EA_OK) {
+        if ((r.tools.json != NULL) != (r.tools.n > 0) || r.tools.n > EA__MAX_TOOLS ||
+            ((r.tools.choice == EA__TOOLS_REQUIRED || r.tools.choice == EA__TOOLS_NAMED) && !r.tools.n))
+            abort();
+        if (ea__chat_prompt_render_tools(chat, r.msgs, r.n_msgs, r.tools.json, r.tools.len, NULL, (size_t)1 << 24,
+                                         0, &out, &err) == EA_OK) {
             if (!out.text || strlen(out.text) > out.len) /* content may hold no NUL (jansson rejects \u0000) */
                 abort();
         }

@@ -542,7 +542,10 @@ static void malformed_corpus(void)
         {"{}", 400, "messages"},
         {"{\"messages\":[{\"role\":\"user\"}]}", 400, "messages[0].content"},
         {"{\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}", 400, "messages[0].role"},
-        {"{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}", 400, "messages[0].role"},
+        {"{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}", 400, "messages[0].tool_call_id"},
+        {"{\"messages\":[{\"role\":\"function\",\"content\":\"x\"}]}", 400, "messages[0].role"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"tool_calls\":[]}]}", 400,
+         "messages[0].tool_calls"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}", 400,
          "messages[0].content"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":\"5\"}", 400, "max_tokens"},
@@ -570,9 +573,19 @@ static void malformed_corpus(void)
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":\"yes\"}", 400, "stream"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream_options\":{\"include_usage\":true}}",
          400, "stream_options"},
-        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}", 400, "tools"},
-        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_object\"}}",
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}", 400, "tools[0]"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":{}}", 400, "tools"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}", 400, "tool_choice"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"xml\"}}",
          400, "response_format"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\"}}",
+         400, "response_format.json_schema"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\","
+         "\"json_schema\":{\"name\":\"n\",\"strict\":true,\"schema\":{\"type\":\"object\",\"not\":{}}}}}",
+         400, "response_format.json_schema"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"guided_json\":[1]}", 400, "guided_json"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"guided_choice\":[]}", 400, "guided_choice"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"guided_regex\":\"a{2,1}\"}", 400, "guided_regex"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"model\":42}", 400, "model"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"user\":[]}", 400, "user"},
         {"{\"messages\":[{\"role\":\"user\\u0000x\",\"content\":\"a\"}]}", 400, "messages[0].role"},
@@ -1785,7 +1798,7 @@ static void parser_fields(void)
 
     struct ea_chat_prompt out;
     struct ea_error err = {0};
-    struct ea__chat_msg msgs[2] = {{"system", "S", 1}, {"user", "U", 1}};
+    struct ea__chat_msg msgs[2] = {{"system", "S", 1, NULL}, {"user", "U", 1, NULL}};
     ea_chat *chatml = NULL;
     ASSERT_OK(ea_chat_create(NULL, NULL, &chatml, NULL, 0, &err), &err);
     ASSERT_OK(ea__chat_prompt_render(chatml, msgs, 2, 1 << 20, 0, &out, &err), &err);

@@ -139,6 +139,14 @@ void ea_sampler_accept(ea_sampler *s, int32_t token);
 /* Picks the next token from logits (n_vocab floats, left unchanged). The
  * caller then passes the token to ea_sampler_accept. */
 void ea_sampler_sample(ea_sampler *s, const float *logits, struct ea_sample_result *out);
+/* The same with a token mask (grammar.h: bit i of mask[i / 32] set = token i
+ * allowed; tokens past n_words * 32 are not allowed): every token the mask
+ * does not allow is banned after the logit bias, before the rest of the
+ * chain, so no setting can pick one. When the bias bans every allowed token
+ * too, the draw is uniform among the allowed ones (greedy: the first). The
+ * log-probabilities stay those of the raw distribution. */
+void ea_sampler_sample_masked(ea_sampler *s, const float *logits, const uint32_t *mask,
+                              size_t n_words, struct ea_sample_result *out);
 
 /* ---- the engine: continuous batching over the paged KV cache -------------- */
 
@@ -192,6 +200,10 @@ struct ea_engine_event {
  * ends the sequence with EA_FINISH_STOP (e.g. a stop string matched). */
 typedef bool (*ea_engine_cb)(const struct ea_engine_event *ev);
 
+struct ea_grammar; /* grammar.h */
+
+#define EA_ENGINE_MAX_TRIGGER 64
+
 struct ea_engine_request {
     const int32_t *prompt; /* copied */
     int32_t n_prompt;
@@ -199,6 +211,26 @@ struct ea_engine_request {
     int32_t max_tokens;    /* > 0; the context limit also applies */
     int32_t priority;      /* higher first; ties by arrival */
     bool ignore_eog;       /* keep generating past end-of-generation tokens */
+    /* Constrained decoding (grammar.h): NULL for none. The engine keeps its
+     * own matcher for the sequence; the grammar is borrowed and must stay
+     * alive until the request's DONE event. Every sampled token is drawn
+     * from the grammar's mask (ea_sampler_sample_masked) and advances the
+     * matcher; end-of-generation comes only where the grammar accepts, and
+     * a grammar that can take nothing more ends the sequence
+     * (EA_FINISH_STOP) even with ignore_eog. The grammar's vocabulary must
+     * be the model's tokenizer's (EA_EINVAL when it has more tokens than
+     * the model). */
+    const struct ea_grammar *grammar;
+    /* With a grammar: NULL, it applies from the first token; else the
+     * grammar waits for this text (copied, at most
+     * EA_ENGINE_MAX_TRIGGER bytes) in the generated tokens' bytes (the
+     * grammar vocabulary's pieces): tokens are unconstrained until it
+     * appears, then the matcher takes the bytes from the trigger's start to
+     * the end of that token (the grammar should begin with the trigger) and
+     * constrains the rest. Bytes it refuses drop the grammar for the
+     * sequence (it goes on unconstrained). Tool calls under tool_choice
+     * auto: the trigger is the opening tag. */
+    const char *grammar_trigger;
     ea_engine_cb cb;
     void *user;
 };
@@ -213,6 +245,11 @@ struct ea_engine_stats {
     uint64_t requests_done, tokens_prompt, tokens_generated, tokens_cached;
     uint64_t preemptions, rejected_overloaded;
     uint32_t peak_kv_blocks_used;
+    /* constrained decoding: time spent filling grammar masks and advancing
+     * matchers (engine thread; the masked sampling is not counted), and the
+     * sampled tokens it covers */
+    double grammar_ms;
+    uint64_t grammar_steps;
 };
 
 /* Starts the engine thread on model m (the model must outlive the engine).

@@ -66,6 +66,9 @@ void ea_grammar_vocab_destroy(ea_grammar_vocab *v); /* NULL-safe */
 uint32_t ea_grammar_vocab_n_vocab(const ea_grammar_vocab *v);
 /* 32-bit words of a token mask for this vocabulary: (n_vocab + 31) / 32. */
 size_t ea_grammar_mask_words(const ea_grammar_vocab *v);
+/* The bytes of token id as the index holds them (the piece; possibly empty
+ * for tokens a grammar never allows); false when id is out of range. */
+bool ea_grammar_vocab_piece(const ea_grammar_vocab *v, int32_t id, const char **p, size_t *n);
 
 /* ---- compiling ----------------------------------------------------------- */
 
@@ -144,6 +147,8 @@ void ea_grammar_destroy(ea_grammar *g); /* NULL-safe */
 /* Comma-separated keywords the grammar does not enforce ("multipleOf,
  * uniqueItems"), "" when everything is enforced; owned by g. */
 const char *ea_grammar_unenforced(const ea_grammar *g);
+/* The vocabulary g was compiled on. */
+const ea_grammar_vocab *ea_grammar_vocab_of(const ea_grammar *g);
 /* Number of automaton positions (for diagnostics and benchmarks). */
 size_t ea_grammar_n_positions(const ea_grammar *g);
 /* Fills every position's mask cache now instead of on first use (costs a

@@ -255,7 +255,13 @@ static void top_logprobs(const ea_sampler *s, const float *raw, double lse,
     }
 }
 
-void ea_sampler_sample(ea_sampler *s, const float *raw, struct ea_sample_result *out)
+static bool allowed(const uint32_t *mask, size_t n_words, int32_t id)
+{
+    return !mask || ((size_t)id / 32 < n_words && (mask[id / 32] >> (id % 32) & 1u));
+}
+
+static void sample(ea_sampler *s, const float *raw, const uint32_t *mask, size_t n_words,
+                   struct ea_sample_result *out)
 {
     const struct ea_sampling_params *p = &s->p;
     int32_t V = s->n_vocab;
@@ -280,6 +286,18 @@ void ea_sampler_sample(ea_sampler *s, const float *raw, struct ea_sample_result 
     /* 1. logit bias */
     for (int32_t i = 0; i < p->n_logit_bias; i++)
         logits[p->logit_bias[i].token] += p->logit_bias[i].bias;
+    /* the grammar's mask: what it does not allow is banned outright */
+    if (mask) {
+        for (int32_t w = 0; (size_t)w * 32 < (size_t)V; w++) {
+            uint32_t bits = (size_t)w < n_words ? mask[w] : 0;
+            if (bits == UINT32_MAX)
+                continue;
+            int32_t end = (w + 1) * 32 < V ? (w + 1) * 32 : V;
+            for (int32_t i = w * 32; i < end; i++)
+                if (!(bits >> (i - w * 32) & 1u))
+                    logits[i] = -INFINITY;
+        }
+    }
     /* 2. penalties */
     if (penalties_on(p)) {
         for (int32_t i = 0; i < s->n_touched; i++) {
@@ -296,21 +314,25 @@ void ea_sampler_sample(ea_sampler *s, const float *raw, struct ea_sample_result 
     }
     int32_t chosen = -1;
     if (p->temperature <= 0) {
-        /* 3. greedy */
-        int32_t best = 0;
-        for (int32_t i = 1; i < V; i++)
-            if (logits[i] > logits[best])
+        /* 3. greedy (with a mask: the first allowed token when every allowed
+         * one is banned by the bias too) */
+        int32_t best = -1;
+        for (int32_t i = 0; i < V; i++)
+            if (allowed(mask, n_words, i) && (best < 0 || logits[i] > logits[best]))
                 best = i;
-        chosen = best;
+        chosen = best >= 0 ? best : 0;
     } else {
         struct cand *c = s->cands;
         int32_t n = 0;
         for (int32_t i = 0; i < V; i++)
             if (logits[i] > -INFINITY)
                 c[n++] = (struct cand){i, logits[i], 0};
-        if (n == 0) { /* everything banned: fall back to the raw argmax */
+        if (n == 0) { /* everything banned: a uniform draw among what the mask allows */
             for (int32_t i = 0; i < V; i++)
-                c[n++] = (struct cand){i, 0, 0};
+                if (allowed(mask, n_words, i))
+                    c[n++] = (struct cand){i, 0, 0};
+            if (n == 0)
+                c[n++] = (struct cand){0, 0, 0};
         }
         int32_t sorted = 0; /* length of the sorted-descending prefix */
         /* 4. top-k */
@@ -397,4 +419,15 @@ void ea_sampler_sample(ea_sampler *s, const float *raw, struct ea_sample_result 
     }
     out->token = chosen;
     out->logprob = p->logprobs || p->n_logprobs > 0 ? (float)(raw[chosen] - lse) : NAN;
+}
+
+void ea_sampler_sample(ea_sampler *s, const float *raw, struct ea_sample_result *out)
+{
+    sample(s, raw, NULL, 0, out);
+}
+
+void ea_sampler_sample_masked(ea_sampler *s, const float *raw, const uint32_t *mask, size_t n_words,
+                              struct ea_sample_result *out)
+{
+    sample(s, raw, mask, n_words, out);
 }

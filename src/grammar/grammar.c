@@ -32,6 +32,7 @@ void ea_grammar_destroy(ea_grammar *g) { grammar_free(g); }
 
 const char *ea_grammar_unenforced(const ea_grammar *g) { return g->unenforced ? g->unenforced : ""; }
 size_t ea_grammar_n_positions(const ea_grammar *g) { return g->n_pos; }
+const ea_grammar_vocab *ea_grammar_vocab_of(const ea_grammar *g) { return g->v; }
 
 typedef ea_status (*front_fn)(struct gr_build *b, const void *arg, uint32_t *root);
 

@@ -133,6 +133,15 @@ void ea_grammar_vocab_destroy(ea_grammar_vocab *v)
 uint32_t ea_grammar_vocab_n_vocab(const ea_grammar_vocab *v) { return v->n_vocab; }
 size_t ea_grammar_mask_words(const ea_grammar_vocab *v) { return v->n_words; }
 
+bool ea_grammar_vocab_piece(const ea_grammar_vocab *v, int32_t id, const char **p, size_t *n)
+{
+    if (id < 0 || (uint32_t)id >= v->n_vocab)
+        return false;
+    *p = v->bytes + v->off[id];
+    *n = (size_t)(v->off[id + 1] - v->off[id]);
+    return true;
+}
+
 /* allowed[i]: token i may be allowed by a grammar (non-empty, not EOG). */
 static ea_status build(uint32_t n_vocab, const char *const *pieces, const uint32_t *lens,
                        const uint8_t *allowed, const int32_t *eos, size_t n_eos,

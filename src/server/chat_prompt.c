@@ -1,7 +1,8 @@
 /* chat_prompt.c - the server's chat messages -> the prompt the model sees,
  * through the library's one chat-prompt function (chat.h): the model's own
  * chat template (ChatML when it has none), message contents tokenized as
- * plain text so they cannot forge control tokens. A template that rejects
+ * plain text so they cannot forge control tokens; tool calls, tool results
+ * and the tools array are handed to the template as message data. A template that rejects
  * the conversation (raise_exception) gives EA_EINVAL with its message,
  * which the caller turns into a 400.
  * Does not hold: the rendering and tokenizing rules (src/chat/).
@@ -18,27 +19,75 @@ ea_status ea__chat_template_load(const ea_model *m, const ea_tokenizer *tok, ea_
     return ea_chat_create(ea_model_gguf(m), tok, out, why, why_cap, err);
 }
 
-ea_status ea__chat_prompt_render(const ea_chat *chat, const struct ea__chat_msg *msgs, int n_msgs,
-                                 size_t max_len, size_t max_tokens, struct ea_chat_prompt *out,
-                                 struct ea_error *err)
+/* The message array for the template: role, content and the tool fields
+ * (extra); system_extra (NULL: none) is appended to the first system message,
+ * or comes first as a system message of its own. */
+static json_t *messages_json(const struct ea__chat_msg *msgs, int n_msgs, const char *system_extra)
 {
-    memset(out, 0, sizeof *out);
     json_t *arr = json_array();
+    bool placed = !system_extra;
+    if (arr && !placed && (n_msgs == 0 || strcmp(msgs[0].role, "system") != 0)) {
+        json_t *m = json_pack("{s:s,s:s}", "role", "system", "content", system_extra);
+        if (!m || json_array_append_new(arr, m)) {
+            json_decref(arr);
+            return NULL;
+        }
+        placed = true;
+    }
     for (int i = 0; arr && i < n_msgs; i++) {
-        json_t *msg = json_object();
-        if (!msg || json_array_append_new(arr, msg) ||
+        json_t *msg = NULL;
+        if (msgs[i].extra)
+            msg = json_loads(msgs[i].extra, 0, NULL);
+        else
+            msg = json_object();
+        json_t *content = json_stringn(msgs[i].content, msgs[i].len);
+        if (content && !placed && !strcmp(msgs[i].role, "system")) {
+            json_decref(content);
+            content = NULL;
+            size_t el = strlen(system_extra);
+            char *joined = ea_malloc(msgs[i].len + 2 + el);
+            if (joined) {
+                memcpy(joined, msgs[i].content, msgs[i].len);
+                memcpy(joined + msgs[i].len, "\n\n", 2);
+                memcpy(joined + msgs[i].len + 2, system_extra, el);
+                content = json_stringn(joined, msgs[i].len + 2 + el);
+                ea_free(joined);
+            }
+            placed = true;
+        }
+        if (!msg || !content || json_array_append_new(arr, msg) ||
             json_object_set_new(msg, "role", json_string(msgs[i].role)) ||
-            json_object_set_new(msg, "content", json_stringn(msgs[i].content, msgs[i].len))) {
+            json_object_set_new(msg, "content", content)) {
             json_decref(arr);
             arr = NULL;
         }
     }
+    return arr;
+}
+
+ea_status ea__chat_prompt_render_tools(const ea_chat *chat, const struct ea__chat_msg *msgs,
+                                       int n_msgs, const char *tools_json, size_t tools_len,
+                                       const char *system_extra, size_t max_len,
+                                       size_t max_tokens, struct ea_chat_prompt *out,
+                                       struct ea_error *err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *arr = messages_json(msgs, n_msgs, system_extra);
     char *js = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
     json_decref(arr);
     if (!js)
         return ea_error_set(err, EA_ENOMEM, "chat prompt: out of memory");
-    struct ea_chat_opts o = {.max_text = max_len, .max_tokens = max_tokens};
+    struct ea_chat_opts o = {.max_text = max_len, .max_tokens = max_tokens,
+                             .tools_json = tools_json, .tools_len = tools_len};
     ea_status s = ea_chat_render(chat, js, strlen(js), &o, out, err);
     free(js);
     return s;
+}
+
+ea_status ea__chat_prompt_render(const ea_chat *chat, const struct ea__chat_msg *msgs, int n_msgs,
+                                 size_t max_len, size_t max_tokens, struct ea_chat_prompt *out,
+                                 struct ea_error *err)
+{
+    return ea__chat_prompt_render_tools(chat, msgs, n_msgs, NULL, 0, NULL, max_len, max_tokens, out,
+                                        err);
 }

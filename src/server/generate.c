@@ -53,6 +53,7 @@
 #include "server/genq.h"
 #include "server/relay.h"
 #include "server/server_int.h"
+#include "server/tools_out.h"
 #include "server/upstream.h"
 #include "util/threadpool.h"
 
@@ -92,6 +93,7 @@ struct ea__gen {
     /* set before any producer begins */
     size_t answer_cap; /* cap of the formatted JSON answer (or of one SSE drain) */
     char cors_origin[256];
+    char unenforced[EA__UNENFORCED_MAX]; /* X-EdgeAgent-Unenforced, or "" */
     bool stream, include_usage;
     enum ea__req_kind kind;
     int n_choices;
@@ -182,6 +184,27 @@ static void wake_locked(struct ea__gen *g)
         g->suspended = false;
         MHD_resume_connection(g->conn);
     }
+}
+
+/* Under mu: X-EdgeAgent-Unenforced of the attempt that answered (the
+ * keywords its grammar did not enforce) into g->unenforced. */
+static void unenforced_locked(struct ea__gen *g)
+{
+    g->unenforced[0] = '\0';
+    if (g->rl.winner < 0)
+        return;
+    const struct ea__attempt *a = g->rl.att[g->rl.winner];
+    if (a->job && a->ups->ops->unenforced)
+        snprintf(g->unenforced, sizeof g->unenforced, "%s", a->ups->ops->unenforced(a->job));
+}
+
+/* The same for the HTTP side's response headers (ctx->unenforced). */
+static void take_unenforced(struct ea__req_ctx *ctx, struct ea__gen *g)
+{
+    pthread_mutex_lock(&g->q.mu);
+    unenforced_locked(g);
+    snprintf(ctx->unenforced, sizeof ctx->unenforced, "%s", g->unenforced);
+    pthread_mutex_unlock(&g->q.mu);
 }
 
 void ea__gen_http_done(struct ea__gen *g, bool ok)
@@ -284,6 +307,7 @@ static bool answer_half_closed_locked(struct ea__gen *g)
     /* the thread writes through its own descriptor of the socket: should
      * libmicrohttpd close its descriptor meanwhile (daemon stop), the number
      * could be reused by another client, who must never read this answer */
+    unenforced_locked(g);
     g->direct_fd = fcntl(g->fd, F_DUPFD_CLOEXEC, 0);
     if (g->direct_fd < 0)
         return false;
@@ -319,6 +343,8 @@ static bool gen_wake(void *user, int i, bool finished)
 
 static const char *finish_name(const struct ea__genq_end *end)
 {
+    if (end->tool_calls)
+        return "tool_calls";
     if (end->stop_string)
         return "stop";
     switch (end->finish) {
@@ -540,8 +566,15 @@ static ea_status format_full(struct ea__gen *g, struct ea_buf *o)
                                c->index);
         else if (!s)
             s = ea__buf_printf(o, "{\"index\":%d,\"text\":", c->index);
-        if (!s)
+        if (!s && chat && q->n_calls && !q->text.len)
+            s = ea__buf_puts(o, "null"); /* a tool-calling answer without text */
+        else if (!s)
             s = ea__buf_json_str(o, q->text.data ? q->text.data : "", q->text.len);
+        if (!s && chat && q->n_calls) {
+            s = ea__buf_puts(o, ",\"tool_calls\":");
+            if (!s)
+                s = ea__put_tool_calls(o, q);
+        }
         if (!s && chat)
             s = ea__buf_puts(o, ",\"refusal\":null}");
         if (!s)
@@ -562,12 +595,54 @@ static ea_status format_full(struct ea__gen *g, struct ea_buf *o)
     return s;
 }
 
+/* SSE chunks of choice c's tool calls in local: per call a first delta
+ * (id, type, name) and its arguments in pieces as they came, each in a
+ * chunk of its own. */
+static ea_status sse_tool_chunks(struct ea__gen *g, struct choice *c)
+{
+    struct ea_buf *o = &g->out;
+    const struct ea__genq_buf *b = &c->local;
+    ea_status s = EA_OK;
+    for (int32_t i = 0; i < b->n_calls && !s; i++) {
+        size_t off = 0;
+        /* an opening entry: the first delta, then its arguments; a
+         * continuation: more arguments */
+        bool first = b->calls[i].first;
+        for (; !s && (first || off < b->calls[i].args_len); first = false) {
+            s = ea__buf_puts(o, "data: ");
+            if (!s)
+                s = put_head(o, g, "chat.completion.chunk");
+            if (!s)
+                s = ea__buf_printf(o, "{\"index\":%d,\"delta\":{\"tool_calls\":[", c->index);
+            if (!s && first) {
+                s = ea__put_tool_delta_first(o, b, i);
+            } else if (!s) {
+                size_t n = ea__tool_args_piece(b, i, off);
+                s = ea__put_tool_delta_args(o, b, i, off, n);
+                off += n;
+            }
+            if (!s)
+                s = ea__buf_puts(o, "]},\"logprobs\":null,\"finish_reason\":null}]");
+            if (!s && g->include_usage)
+                s = ea__buf_puts(o, ",\"usage\":null");
+            if (!s)
+                s = ea__buf_puts(o, "}\n\n");
+        }
+    }
+    return s;
+}
+
 /* One SSE chunk for choice c carrying local (text + logprobs), and/or its
- * finish reason. */
+ * finish reason; then its tool calls' chunks. */
 static ea_status sse_chunk(struct ea__gen *g, struct choice *c, bool finish)
 {
     struct ea_buf *o = &g->out;
     bool chat = g->kind == EA__REQ_CHAT;
+    if (!finish && c->local.n_calls && !c->local.text.len && !c->local.n_lps && c->sent_role) {
+        ea_status s = sse_tool_chunks(g, c); /* nothing but calls */
+        ea__genq_buf_reset(&c->local);
+        return s;
+    }
     ea_status s = ea__buf_puts(o, "data: ");
     if (!s)
         s = put_head(o, g, chat ? "chat.completion.chunk" : "text_completion");
@@ -577,7 +652,9 @@ static ea_status sse_chunk(struct ea__gen *g, struct choice *c, bool finish)
             s = ea__buf_puts(o, "\"role\":\"assistant\",");
             c->sent_role = true;
         }
-        if (!s && (c->local.text.len || !finish)) {
+        if (!s && !c->local.text.len && c->local.n_calls) {
+            s = ea__buf_puts(o, "\"content\":null"); /* the role, then the calls */
+        } else if (!s && (c->local.text.len || !finish)) {
             s = ea__buf_puts(o, "\"content\":");
             if (!s)
                 s = ea__buf_json_str(o, c->local.text.data ? c->local.text.data : "",
@@ -605,6 +682,8 @@ static ea_status sse_chunk(struct ea__gen *g, struct choice *c, bool finish)
         s = ea__buf_puts(o, ",\"usage\":null");
     if (!s)
         s = ea__buf_puts(o, "}\n\n");
+    if (!s && c->local.n_calls)
+        s = sse_tool_chunks(g, c);
     ea__genq_buf_reset(&c->local);
     return s;
 }
@@ -659,7 +738,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
             struct choice *c = &g->choices[i];
             if (c->sent_finish)
                 continue;
-            if (c->local.text.len || c->local.n_lps || !c->sent_role)
+            if (c->local.text.len || c->local.n_lps || c->local.n_calls || !c->sent_role)
                 s = sse_chunk(g, c, false);
             if (!s && c->done_seen) {
                 c->sent_finish = true;
@@ -803,6 +882,7 @@ static int respond_stream(struct ea__req_ctx *ctx, struct MHD_Connection *conn, 
     pthread_mutex_lock(&g->q.mu);
     ea__genq_ref_locked(&g->q); /* the response's */
     pthread_mutex_unlock(&g->q.mu);
+    take_unenforced(ctx, g);
     MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
@@ -1024,6 +1104,8 @@ static void *direct_answer(void *arg)
         st = ea__buf_printf(&head, "Server-Timing: %s\r\n", timing);
     if (!st && g->cors_origin[0])
         st = ea__buf_printf(&head, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", g->cors_origin);
+    if (!st && g->unenforced[0])
+        st = ea__buf_printf(&head, "X-EdgeAgent-Unenforced: %s\r\n", g->unenforced);
     if (!st)
         st = ea__buf_puts(&head, "\r\n");
     double deadline = srv->p.idle_timeout_s * 1e3;
@@ -1084,6 +1166,7 @@ int ea__handle_generate_resumed(struct ea__req_ctx *ctx, struct MHD_Connection *
     int status;
     char timing[96];
     struct ea__api_error e;
+    take_unenforced(ctx, g);
     full_answer(g, &e, &status, &o, timing, sizeof timing);
     if (status != 200) {
         ea__buf_release(&o);

@@ -18,12 +18,15 @@ void ea__genq_buf_init(struct ea__genq_buf *b, size_t cap)
 {
     memset(b, 0, sizeof *b);
     ea__buf_init(&b->text, cap);
+    ea__buf_init(&b->call_text, cap);
 }
 
 void ea__genq_buf_release(struct ea__genq_buf *b)
 {
     ea__buf_release(&b->text);
     ea_free(b->lps);
+    ea__buf_release(&b->call_text);
+    ea_free(b->calls);
     memset(b, 0, sizeof *b);
 }
 
@@ -31,6 +34,8 @@ void ea__genq_buf_reset(struct ea__genq_buf *b)
 {
     ea__buf_reset(&b->text);
     b->n_lps = 0;
+    ea__buf_reset(&b->call_text);
+    b->n_calls = 0;
 }
 
 ea_status ea__genq_init(struct ea__genq *q, int n_choices, size_t cap, bool logprobs,
@@ -93,7 +98,7 @@ bool ea__genq_move_locked(struct ea__genq *dst, struct ea__genq *src, int choice
 {
     struct ea__genq_buf *s = &src->c[choice].pending, *d = &dst->c[choice].pending;
     bool ok = true;
-    if (!d->text.len && !d->n_lps) {
+    if (!d->text.len && !d->n_lps && !d->n_calls) {
         struct ea__genq_buf t = *d;
         *d = *s;
         *s = t;
@@ -114,7 +119,27 @@ bool ea__genq_move_locked(struct ea__genq *dst, struct ea__genq *src, int choice
             }
             d->lps[d->n_lps++] = s->lps[k];
         }
+        /* tool calls: their names and arguments move into d's call text */
+        size_t base = d->call_text.len;
+        ok = ok && (!s->call_text.len || !ea__buf_append(&d->call_text, s->call_text.data, s->call_text.len));
+        for (int32_t k = 0; ok && k < s->n_calls; k++) {
+            if (d->n_calls == d->cap_calls) {
+                int32_t cap = d->cap_calls ? d->cap_calls * 2 : 4;
+                struct ea__genq_call *nc = ea_realloc(d->calls, sizeof *nc * (size_t)cap);
+                if (!nc) {
+                    ok = false;
+                    break;
+                }
+                d->calls = nc;
+                d->cap_calls = cap;
+            }
+            struct ea__genq_call c = s->calls[k];
+            c.name_off += base;
+            c.args_off += base;
+            d->calls[d->n_calls++] = c;
+        }
     }
+    dst->c[choice].n_calls = src->c[choice].n_calls;
     ea__genq_buf_reset(s);
     if (!ok)
         dst->overflow = true;
@@ -201,6 +226,75 @@ bool ea__genq_emit(struct ea__genq *q, int choice, const char *text, size_t n,
     return ok && go_on;
 }
 
+/* A new entry in choice's pending calls (under mu); NULL when out of memory. */
+static struct ea__genq_call *call_entry_locked(struct ea__genq_choice *c)
+{
+    struct ea__genq_buf *b = &c->pending;
+    if (b->n_calls == b->cap_calls) {
+        int32_t cap = b->cap_calls ? b->cap_calls * 2 : 4;
+        struct ea__genq_call *nc = ea_realloc(b->calls, sizeof *nc * (size_t)cap);
+        if (!nc)
+            return NULL;
+        b->calls = nc;
+        b->cap_calls = cap;
+    }
+    struct ea__genq_call *e = &b->calls[b->n_calls];
+    memset(e, 0, sizeof *e);
+    e->name_off = e->args_off = b->call_text.len;
+    return e;
+}
+
+bool ea__genq_call_begin(struct ea__genq *q, int choice, const char *id, const char *name,
+                         size_t name_len)
+{
+    pthread_mutex_lock(&q->mu);
+    struct ea__genq_choice *c = &q->c[choice];
+    struct ea__genq_call *e = call_entry_locked(c);
+    bool ok = e && !ea__buf_append(&c->pending.call_text, name, name_len);
+    if (ok) {
+        e->index = c->n_calls++;
+        e->first = true;
+        snprintf(e->id, sizeof e->id, "%s", id);
+        e->name_len = name_len;
+        e->args_off = c->pending.call_text.len;
+        c->pending.n_calls++;
+    }
+    if (!ok)
+        q->overflow = true;
+    const bool go_on = q->wake(q->user, choice, false);
+    pthread_mutex_unlock(&q->mu);
+    return ok && go_on;
+}
+
+bool ea__genq_call_args(struct ea__genq *q, int choice, const char *args, size_t n)
+{
+    pthread_mutex_lock(&q->mu);
+    struct ea__genq_choice *c = &q->c[choice];
+    struct ea__genq_buf *b = &c->pending;
+    bool ok = c->n_calls > 0;
+    /* the last entry's arguments end the call text: extend it, else a
+     * continuation entry (the opening one was taken already) */
+    struct ea__genq_call *e = b->n_calls ? &b->calls[b->n_calls - 1] : NULL;
+    if (ok && !(e && e->index == c->n_calls - 1)) {
+        e = call_entry_locked(c);
+        ok = e != NULL;
+        if (ok) {
+            e->index = c->n_calls - 1;
+            b->n_calls++;
+        }
+    }
+    if (ok && n) {
+        ok = !ea__buf_append(&b->call_text, args, n);
+        if (ok)
+            e->args_len += n;
+    }
+    if (!ok)
+        q->overflow = true;
+    const bool go_on = q->wake(q->user, choice, false);
+    pthread_mutex_unlock(&q->mu);
+    return ok && go_on;
+}
+
 void ea__genq_finish(struct ea__genq *q, int choice, const char *text, size_t n,
                      const struct ea__genq_end *end)
 {
@@ -217,7 +311,7 @@ void ea__genq_finish(struct ea__genq *q, int choice, const char *text, size_t n,
 bool ea__genq_take_locked(struct ea__genq *q, int choice, struct ea__genq_buf *local)
 {
     struct ea__genq_buf *p = &q->c[choice].pending;
-    if (!p->text.len && !p->n_lps)
+    if (!p->text.len && !p->n_lps && !p->n_calls)
         return false;
     struct ea__genq_buf t = *p;
     *p = *local;

@@ -5,7 +5,8 @@
  *
  * Per choice the producer calls ea__genq_begin once before it may produce,
  * then ea__genq_emit any number of times (text and, with logprobs, the
- * token's entry), then ea__genq_finish exactly once (how it ended, usage
+ * token's entry) and ea__genq_call_begin / ea__genq_call_args for tool
+ * calls, then ea__genq_finish exactly once (how it ended, usage
  * counts, the error); a choice whose producer could not start is undone
  * with ea__genq_abort instead. Producers do bounded work and never wait for
  * the client: everything is appended under the queue's mutex, and the wake
@@ -42,11 +43,28 @@ struct ea__genq_lp {
     struct ea_token_logprob top[EA__GENQ_MAX_TOP];
 };
 
-/* Output of one choice not yet taken: text, and logprob entries. */
+#define EA__GENQ_CALL_ID_MAX 48
+
+/* A tool call of a choice, or more of its arguments (ea__genq_call_begin,
+ * ea__genq_call_args): the name and the arguments' text are in the
+ * buffer's call_text. A call's arguments may span entries (and takes):
+ * an entry with first set opens call `index` (id, name), later entries of
+ * the same index continue its arguments. */
+struct ea__genq_call {
+    int32_t index; /* of the call in the choice, from 0 */
+    bool first;    /* opens the call: id and name are set */
+    char id[EA__GENQ_CALL_ID_MAX];
+    size_t name_off, name_len, args_off, args_len;
+};
+
+/* Output of one choice not yet taken: text, logprob entries, tool calls. */
 struct ea__genq_buf {
     struct ea_buf text;
     struct ea__genq_lp *lps;
     int32_t n_lps, cap_lps;
+    struct ea__genq_call *calls;
+    int32_t n_calls, cap_calls;
+    struct ea_buf call_text;
 };
 
 /* How an upstream failed (with EA_FINISH_ERROR): what the router's
@@ -69,6 +87,7 @@ enum ea__fail {
 struct ea__genq_end {
     enum ea_finish_reason finish;
     bool stop_string;  /* a stop string ended the text: reported as "stop" */
+    bool tool_calls;   /* the choice made tool calls: reported as "tool_calls" */
     ea_status status;  /* with EA_FINISH_ERROR */
     const char *error; /* detail (copied), or NULL */
     int32_t n_prompt, n_generated, n_cached;
@@ -85,6 +104,7 @@ struct ea__genq_choice {
     struct ea__genq_buf pending;
     bool started, done;
     struct ea__genq_end end; /* valid once done; end.error points at errmsg */
+    int32_t n_calls;         /* tool calls emitted so far */
     char errmsg[EA__GENQ_ERRMSG_MAX];
 };
 
@@ -156,6 +176,13 @@ void ea__genq_abort(struct ea__genq *q, int choice);
  * cap (overflow is set) or the consumer asked it to (wake returned false). */
 bool ea__genq_emit(struct ea__genq *q, int choice, const char *text, size_t n,
                    const struct ea_sample_result *lp);
+/* Opens the choice's next tool call (index: the choice's next); false as
+ * for ea__genq_emit. */
+bool ea__genq_call_begin(struct ea__genq *q, int choice, const char *id, const char *name,
+                         size_t name_len);
+/* Appends args[0..n) to the arguments of the choice's last call. Names and
+ * arguments count against the text cap. */
+bool ea__genq_call_args(struct ea__genq *q, int choice, const char *args, size_t n);
 /* Appends the last text[0..n), records end and drops the producer's
  * reference: nothing of the choice may be touched after it. */
 void ea__genq_finish(struct ea__genq *q, int choice, const char *text, size_t n,

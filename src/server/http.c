@@ -83,9 +83,11 @@ void ea__add_common_headers(const struct ea__req_ctx *c, struct MHD_Response *r)
     if (c->cors_origin[0]) {
         MHD_add_response_header(r, "Access-Control-Allow-Origin", c->cors_origin);
         MHD_add_response_header(r, "Access-Control-Expose-Headers",
-                                "X-Request-Id, Retry-After, Server-Timing");
+                                "X-Request-Id, Retry-After, Server-Timing, X-EdgeAgent-Unenforced");
         MHD_add_response_header(r, "Vary", "Origin");
     }
+    if (c->unenforced[0])
+        MHD_add_response_header(r, "X-EdgeAgent-Unenforced", c->unenforced);
     if (c->close_conn)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 }

@@ -187,6 +187,12 @@ ea_status ea__metrics_render(const struct ea__metrics *m, ea_engine *engine, int
           "# HELP edgeagent_prefill_tokens_per_second Moving average of prefill rate.\n"
           "# TYPE edgeagent_prefill_tokens_per_second gauge\nedgeagent_prefill_tokens_per_second %.3f\n",
           st.decode_tok_s, st.prefill_tok_s);
+        P("# HELP edgeagent_grammar_seconds_total Time spent on grammar masks and matchers "
+          "(constrained decoding).\n"
+          "# TYPE edgeagent_grammar_seconds_total counter\nedgeagent_grammar_seconds_total %.6f\n"
+          "# HELP edgeagent_grammar_tokens_total Tokens sampled under a grammar.\n"
+          "# TYPE edgeagent_grammar_tokens_total counter\nedgeagent_grammar_tokens_total %" PRIu64 "\n",
+          st.grammar_ms / 1e3, st.grammar_steps);
     }
 #undef P
     return s;

@@ -372,7 +372,7 @@ static bool relay_update_locked(struct ea__relay *rl, struct ea__attempt *a, int
                 }
                 forward_end_locked(rl, a, k);
                 root->wake(root->user, k, true);
-            } else if (c->pending.text.len || c->pending.n_lps) {
+            } else if (c->pending.text.len || c->pending.n_lps || c->pending.n_calls) {
                 ea__genq_move_locked(root, &a->q, k);
                 bool more = root->wake(root->user, k, false);
                 if (k == i && !finished)
@@ -420,7 +420,7 @@ static bool relay_wake(void *user, int i, bool finished)
     struct ea__relay *rl = a->rl;
     const struct ea__genq_choice *c = &a->q.c[i];
     if (!finished) {
-        if (!c->pending.text.len && !c->pending.n_lps)
+        if (!c->pending.text.len && !c->pending.n_lps && !c->pending.n_calls)
             return true;
         if (!a->any_output) {
             a->any_output = true;

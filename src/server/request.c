@@ -1,9 +1,11 @@
 /* request.c - parses and validates the JSON bodies of /v1/chat/completions
  * and /v1/completions into struct ea__gen_request, with OpenAI's rules:
  * unknown fields are ignored, null means "not given", wrong types and
- * out-of-range values are a 400 that names the field. Features that arrive
- * with their own issue (tools, response_format other than text, non-text
- * content parts) are rejected clearly.
+ * out-of-range values are a 400 that names the field. Structured output
+ * (response_format, vLLM's guided_*) and tools (tools, tool_choice,
+ * parallel_tool_calls, tool messages, assistant tool_calls) are validated
+ * here; compiling them needs the model (upstream_local.c). Non-text content
+ * parts and the deprecated functions API are rejected clearly.
  * Does not hold: tokenization or anything that needs the model (the caller
  * checks prompt length against the context); this file is what
  * fuzz/fuzz_request.c exercises.
@@ -40,8 +42,15 @@ void ea__gen_request_release(struct ea__gen_request *r)
 {
     if (!r)
         return;
-    for (int i = 0; i < r->n_msgs; i++)
+    for (int i = 0; i < r->n_msgs; i++) {
         ea_free(r->msgs[i].content);
+        ea_free(r->msgs[i].extra);
+    }
+    ea_free(r->guide.text);
+    for (int i = 0; i < r->guide.n_choices; i++)
+        ea_free(r->guide.choices[i]);
+    ea_free(r->guide.choices);
+    ea_free(r->tools.json);
     ea_free(r->msgs);
     for (int i = 0; i < r->n_prompts; i++) {
         ea_free(r->prompts[i].text);
@@ -243,6 +252,96 @@ static bool parse_content(json_t *c, int idx, size_t cap, struct ea__chat_msg *m
     return m->content ? true : ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
 }
 
+/* Whether s is a function name as OpenAI allows it: [A-Za-z0-9_-]{1,64}
+ * (dots too, which some frameworks use). */
+static bool tool_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > EA__MAX_TOOL_NAME)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-' || ch == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* The tool fields of message m (role rs) as JSON text in cm->extra: an
+ * assistant's tool_calls (each {"id", "type": "function", "function":
+ * {"name", "arguments"}}; arguments given as a JSON string are parsed into
+ * the value templates expect), a tool message's tool_call_id and name. */
+static bool message_extra(json_t *m, const char *rs, size_t i, struct ea__chat_msg *cm,
+                          struct ea__api_error *e)
+{
+    char param[64];
+    json_t *calls = opt(m, "tool_calls");
+    json_t *id = opt(m, "tool_call_id");
+    json_t *name = opt(m, "name");
+    if (!calls && !id && !name)
+        return true;
+    json_t *x = json_object();
+    if (!x)
+        return ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+    bool ok = false;
+    if (calls) {
+        snprintf(param, sizeof param, "messages[%zu].tool_calls", i);
+        if (strcmp(rs, "assistant") != 0) {
+            BAD(param, "only assistant messages carry 'tool_calls'");
+            goto out;
+        }
+        if (!json_is_array(calls) || json_array_size(calls) > EA__MAX_TOOLS) {
+            BAD(param, "'%s' must be an array of at most %d tool calls", param, EA__MAX_TOOLS);
+            goto out;
+        }
+        json_t *arr = json_array();
+        json_object_set_new(x, "tool_calls", arr);
+        size_t k;
+        json_t *tc;
+        json_array_foreach(calls, k, tc)
+        {
+            json_t *fn = json_is_object(tc) ? json_object_get(tc, "function") : NULL;
+            json_t *fname = json_is_object(fn) ? json_object_get(fn, "name") : NULL;
+            json_t *args = json_is_object(fn) ? opt(fn, "arguments") : NULL;
+            json_t *tid = json_is_object(tc) ? opt(tc, "id") : NULL;
+            if (!is_name(fname) || (args && !json_is_string(args) && !json_is_object(args)) ||
+                (tid && !is_name(tid))) {
+                BAD(param, "each tool call needs 'function' with a string 'name' and 'arguments' "
+                           "(a JSON string), and an optional string 'id'");
+                goto out;
+            }
+            json_t *val = NULL;
+            if (json_is_string(args)) /* not JSON: the template gets the text as it is */
+                val = json_loadb(json_string_value(args), json_string_length(args),
+                                 JSON_DECODE_ANY, NULL);
+            if (!val)
+                val = args ? json_incref(args) : json_object();
+            json_t *call = json_pack("{s:s,s:{s:O,s:o}}", "type", "function", "function", "name",
+                                     fname, "arguments", val);
+            if (!call || (tid && json_object_set(call, "id", tid)) || json_array_append_new(arr, call)) {
+                ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+                goto out;
+            }
+        }
+    }
+    if (id || name) {
+        snprintf(param, sizeof param, "messages[%zu].%s", i, id ? "tool_call_id" : "name");
+        if ((id && !is_name(id)) || (name && !is_name(name))) {
+            BAD(param, "'%s' must be a string", param);
+            goto out;
+        }
+        if (id)
+            json_object_set(x, "tool_call_id", id);
+        if (name)
+            json_object_set(x, "name", name);
+    }
+    cm->extra = json_dumps(x, JSON_COMPACT);
+    ok = cm->extra ? true : ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+out:
+    json_decref(x);
+    return ok;
+}
+
 static bool parse_messages(json_t *root, struct ea__gen_request *r, struct ea__api_error *e)
 {
     json_t *v = json_object_get(root, "messages");
@@ -272,25 +371,38 @@ static bool parse_messages(json_t *root, struct ea__gen_request *r, struct ea__a
         struct ea__chat_msg *cm = &r->msgs[r->n_msgs];
         if (!strcmp(rs, "system") || !strcmp(rs, "developer"))
             snprintf(cm->role, sizeof cm->role, "system");
-        else if (!strcmp(rs, "user") || !strcmp(rs, "assistant"))
+        else if (!strcmp(rs, "user") || !strcmp(rs, "assistant") || !strcmp(rs, "tool"))
             snprintf(cm->role, sizeof cm->role, "%s", rs);
-        else if (!strcmp(rs, "tool") || !strcmp(rs, "function"))
-            return BAD(param, "role '%s' needs tool support, which this server does not have yet",
-                       rs);
+        else if (!strcmp(rs, "function"))
+            return BAD(param, "role 'function' (the deprecated functions API) is not supported; "
+                              "use tools and role 'tool'");
         else
-            return BAD(param, "unknown role '%.32s' (system, developer, user or assistant)", rs);
-        if (opt(m, "tool_calls") || opt(m, "function_call")) {
-            snprintf(param, sizeof param, "messages[%zu].tool_calls", i);
-            return BAD(param, "tool calls are not supported by this server yet");
+            return BAD(param, "unknown role '%.32s' (system, developer, user, assistant or tool)",
+                       rs);
+        if (opt(m, "function_call")) {
+            snprintf(param, sizeof param, "messages[%zu].function_call", i);
+            return BAD(param, "'function_call' (the deprecated functions API) is not supported; "
+                              "use 'tool_calls'");
         }
+        json_t *calls = opt(m, "tool_calls");
         json_t *c = json_object_get(m, "content");
-        if (!c || json_is_null(c)) {
+        if ((!c || json_is_null(c)) && !(calls && !strcmp(rs, "assistant"))) {
             snprintf(param, sizeof param, "messages[%zu].content", i);
             return BAD(param, "'%s' is required", param);
         }
-        if (!parse_content(c, (int)i, r->body_len + 1, cm, e))
-            return false;
+        if (c && !json_is_null(c)) {
+            if (!parse_content(c, (int)i, r->body_len + 1, cm, e))
+                return false;
+        } else if (!(cm->content = ea_strdup(""))) {
+            return ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+        }
         r->n_msgs++;
+        if (!strcmp(rs, "tool") && !is_name(opt(m, "tool_call_id"))) {
+            snprintf(param, sizeof param, "messages[%zu].tool_call_id", i);
+            return BAD(param, "a tool message needs a string '%s'", "tool_call_id");
+        }
+        if (!message_extra(m, rs, i, cm, e))
+            return false;
     }
     return true;
 }
@@ -363,30 +475,226 @@ static bool parse_prompt(json_t *root, const struct ea__req_limits *lim, struct 
     return true;
 }
 
-/* Features that arrive with their own issue: reject them by name. */
-static bool reject_unsupported(json_t *root, struct ea__api_error *e)
+/* A copy of s[0..n) into *out; false with a 500 when out of memory. */
+static bool dup_into(const char *s, size_t n, char **out, struct ea__api_error *e)
 {
-    json_t *tools = opt(root, "tools");
-    if (tools && (!json_is_array(tools) || json_array_size(tools) > 0))
-        return BAD("tools", "'tools' is not supported by this server yet");
+    *out = ea_strndup(s, n);
+    return *out ? true : ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+}
+
+/* A JSON Schema (an object, or for guided_json also its JSON text) as
+ * compact text in g. */
+static bool guide_schema(json_t *schema, const char *param, bool text_ok, struct ea__guide *g,
+                         struct ea__api_error *e)
+{
+    json_t *parsed = NULL;
+    if (text_ok && json_is_string(schema)) {
+        parsed = json_loadb(json_string_value(schema), json_string_length(schema), 0, NULL);
+        if (!parsed)
+            return BAD(param, "'%s' is a string that is not a JSON object", param);
+        schema = parsed;
+    }
+    if (!json_is_object(schema) && !json_is_boolean(schema)) {
+        json_decref(parsed);
+        return BAD(param, "'%s' must be a JSON Schema object", param);
+    }
+    char *txt = json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(parsed);
+    if (!txt)
+        return ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+    g->kind = EA__GUIDE_SCHEMA;
+    g->len = strlen(txt);
+    bool ok = dup_into(txt, g->len, &g->text, e);
+    free(txt);
+    return ok;
+}
+
+/* response_format, and vLLM's guided_json / guided_regex / guided_choice at
+ * the top level: at most one of them. */
+static bool parse_guide(json_t *root, struct ea__gen_request *r, struct ea__api_error *e)
+{
+    struct ea__guide *g = &r->guide;
+    static const char *const keys[] = {"response_format", "guided_json", "guided_regex",
+                                       "guided_choice", "guided_grammar"};
+    const char *given = NULL;
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        json_t *v = opt(root, keys[k]);
+        if (!v)
+            continue;
+        if (!strcmp(keys[k], "response_format") && json_is_object(v) &&
+            is_name(json_object_get(v, "type")) &&
+            !strcmp(json_string_value(json_object_get(v, "type")), "text"))
+            continue; /* the default: nothing to enforce */
+        if (given)
+            return BAD(keys[k], "'%s' and '%s' cannot be combined", given, keys[k]);
+        given = keys[k];
+    }
+    if (!given)
+        return true;
+    snprintf(g->param, sizeof g->param, "%s", given);
+    json_t *v = opt(root, given);
+    if (!strcmp(given, "guided_grammar"))
+        return BAD(given, "'guided_grammar' (EBNF) is not supported; use guided_json, "
+                          "guided_regex or guided_choice");
+    if (!strcmp(given, "response_format")) {
+        json_t *t = json_is_object(v) ? json_object_get(v, "type") : NULL;
+        if (!is_name(t))
+            return BAD(given, "'response_format' must be an object with a 'type'");
+        const char *ts = json_string_value(t);
+        if (!strcmp(ts, "json_object")) {
+            g->kind = EA__GUIDE_JSON_OBJECT;
+            return true;
+        }
+        if (strcmp(ts, "json_schema") != 0)
+            return BAD(given, "response_format type '%.32s' is not one of text, json_object, "
+                              "json_schema",
+                       ts);
+        json_t *js = json_object_get(v, "json_schema");
+        if (!json_is_object(js))
+            return BAD("response_format.json_schema",
+                       "'response_format.json_schema' must be an object with 'name' and 'schema'");
+        json_t *name = opt(js, "name");
+        if (name && !is_name(name))
+            return BAD("response_format.json_schema.name", "'name' must be a string");
+        json_t *strict = opt(js, "strict");
+        if (strict && !json_is_boolean(strict))
+            return BAD("response_format.json_schema.strict", "'strict' must be a boolean");
+        g->strict = strict && json_is_true(strict);
+        json_t *schema = opt(js, "schema");
+        if (!schema) { /* OpenAI: no schema means any JSON object */
+            g->kind = EA__GUIDE_JSON_OBJECT;
+            return true;
+        }
+        snprintf(g->param, sizeof g->param, "response_format.json_schema");
+        return guide_schema(schema, "response_format.json_schema.schema", false, g, e);
+    }
+    if (!strcmp(given, "guided_json"))
+        return guide_schema(v, given, true, g, e);
+    if (!strcmp(given, "guided_regex")) {
+        if (!is_name(v) || json_string_length(v) == 0)
+            return BAD(given, "'guided_regex' must be a non-empty string");
+        g->kind = EA__GUIDE_REGEX;
+        g->len = json_string_length(v);
+        return dup_into(json_string_value(v), g->len, &g->text, e);
+    }
+    /* guided_choice */
+    size_t n = json_is_array(v) ? json_array_size(v) : 0;
+    if (n == 0 || n > EA__MAX_GUIDE_CHOICES)
+        return BAD(given, "'guided_choice' must be an array of 1 to %d strings",
+                   EA__MAX_GUIDE_CHOICES);
+    g->choices = ea_calloc(n, sizeof *g->choices);
+    if (!g->choices)
+        return ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+    g->kind = EA__GUIDE_CHOICE;
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(v, i);
+        if (!is_name(c) || json_string_length(c) == 0)
+            return BAD(given, "'guided_choice' entries must be non-empty strings");
+        if (!dup_into(json_string_value(c), json_string_length(c), &g->choices[g->n_choices], e))
+            return false;
+        g->n_choices++;
+    }
+    return true;
+}
+
+/* tools, tool_choice, parallel_tool_calls (chat only). */
+static bool parse_tools(json_t *root, enum ea__req_kind kind, struct ea__gen_request *r,
+                        struct ea__api_error *e)
+{
+    struct ea__tools_req *t = &r->tools;
+    t->parallel = true;
     json_t *fns = opt(root, "functions");
     if (fns && (!json_is_array(fns) || json_array_size(fns) > 0))
-        return BAD("functions", "'functions' is not supported by this server yet");
+        return BAD("functions", "'functions' (the deprecated functions API) is not supported; "
+                                "use 'tools'");
+    if (opt(root, "function_call"))
+        return BAD("function_call", "'function_call' (the deprecated functions API) is not "
+                                    "supported; use 'tool_choice'");
+    json_t *tools = opt(root, "tools");
     json_t *tc = opt(root, "tool_choice");
-    if (tc && !(is_name(tc) && (!strcmp(json_string_value(tc), "none") ||
-                                       !strcmp(json_string_value(tc), "auto"))))
-        return BAD("tool_choice", "'tool_choice' is not supported by this server yet");
-    json_t *rf = opt(root, "response_format");
-    if (rf) {
-        json_t *t = json_is_object(rf) ? json_object_get(rf, "type") : NULL;
-        if (!is_name(t))
-            return BAD("response_format", "'response_format' must be an object with a 'type'");
-        if (strcmp(json_string_value(t), "text") != 0)
-            return BAD("response_format",
-                       "response_format type '%.32s' is not supported by this server yet "
-                       "(only 'text')",
-                       json_string_value(t));
+    if (!get_bool(root, "parallel_tool_calls", &t->parallel, e))
+        return false;
+    if (tools && !json_is_array(tools))
+        return BAD("tools", "'tools' must be an array");
+    size_t n = tools ? json_array_size(tools) : 0;
+    if (n && kind != EA__REQ_CHAT)
+        return BAD("tools", "'tools' applies to /v1/chat/completions only");
+    if (n > EA__MAX_TOOLS)
+        return BAD("tools", "'tools' holds more than %d tools", EA__MAX_TOOLS);
+    for (size_t i = 0; i < n; i++) {
+        json_t *tool = json_array_get(tools, i);
+        char param[48];
+        snprintf(param, sizeof param, "tools[%zu]", i);
+        json_t *type = json_is_object(tool) ? json_object_get(tool, "type") : NULL;
+        if (!is_name(type) || strcmp(json_string_value(type), "function") != 0)
+            return BAD(param, "'%s' must be an object with type 'function'", param);
+        json_t *fn = json_object_get(tool, "function");
+        json_t *name = json_is_object(fn) ? json_object_get(fn, "name") : NULL;
+        if (!is_name(name) || !tool_name_ok(json_string_value(name), json_string_length(name)))
+            return BAD(param, "'%s.function.name' must be a name of 1 to %d letters, digits, "
+                              "'_', '-' or '.'",
+                       param, EA__MAX_TOOL_NAME);
+        json_t *params = opt(fn, "parameters");
+        if (params && !json_is_object(params))
+            return BAD(param, "'%s.function.parameters' must be a JSON Schema object", param);
+        json_t *strict = opt(fn, "strict");
+        if (strict && !json_is_boolean(strict))
+            return BAD(param, "'%s.function.strict' must be a boolean", param);
+        t->strict |= strict && json_is_true(strict);
+        for (size_t k = 0; k < i; k++)
+            if (json_equal(json_object_get(json_object_get(json_array_get(tools, k), "function"),
+                                           "name"),
+                           name))
+                return BAD(param, "two tools are named '%s'", json_string_value(name));
     }
+    t->n = (int)n;
+    t->choice = n ? EA__TOOLS_AUTO : EA__TOOLS_NONE;
+    if (tc) {
+        if (is_name(tc)) {
+            const char *c = json_string_value(tc);
+            if (!strcmp(c, "none"))
+                t->choice = EA__TOOLS_NONE;
+            else if (!strcmp(c, "auto"))
+                t->choice = n ? EA__TOOLS_AUTO : EA__TOOLS_NONE;
+            else if (!strcmp(c, "required"))
+                t->choice = EA__TOOLS_REQUIRED;
+            else
+                return BAD("tool_choice", "'tool_choice' must be none, auto, required or "
+                                          "{\"type\": \"function\", \"function\": {\"name\": ...}}");
+        } else {
+            json_t *fn = json_is_object(tc) ? json_object_get(tc, "function") : NULL;
+            json_t *name = json_is_object(fn) ? json_object_get(fn, "name") : NULL;
+            if (!is_name(name))
+                return BAD("tool_choice", "'tool_choice' must be none, auto, required or "
+                                          "{\"type\": \"function\", \"function\": {\"name\": ...}}");
+            t->choice = EA__TOOLS_NAMED;
+            bool found = false;
+            for (size_t i = 0; i < n && !found; i++)
+                found = json_equal(
+                    json_object_get(json_object_get(json_array_get(tools, i), "function"), "name"),
+                    name);
+            if (!found)
+                return BAD("tool_choice", "'tool_choice' names '%.64s', which is not in 'tools'",
+                           json_string_value(name));
+            snprintf(t->name, sizeof t->name, "%s", json_string_value(name));
+        }
+        if ((t->choice == EA__TOOLS_REQUIRED || t->choice == EA__TOOLS_NAMED) && n == 0)
+            return BAD("tool_choice", "'tool_choice' %s needs 'tools'",
+                       t->choice == EA__TOOLS_REQUIRED ? "required" : "naming a function");
+    }
+    if (n) {
+        char *txt = json_dumps(tools, JSON_COMPACT);
+        if (!txt)
+            return ea__api_errorf(e, 500, "server_error", NULL, "", "out of memory");
+        t->len = strlen(txt);
+        bool ok = dup_into(txt, t->len, &t->json, e);
+        free(txt);
+        if (!ok)
+            return false;
+    }
+    if (t->choice != EA__TOOLS_NONE && t->choice != EA__TOOLS_AUTO && r->guide.kind)
+        return BAD("tool_choice", "a required tool call cannot be combined with '%s'",
+                   r->guide.param);
     return true;
 }
 
@@ -463,7 +771,7 @@ bool ea__gen_request_parse(enum ea__req_kind kind, const char *body, size_t len,
         snprintf(r->model, sizeof r->model, "%s", json_string_value(model));
         r->has_model = true;
     }
-    if (!reject_unsupported(root, e))
+    if (!parse_guide(root, r, e) || !parse_tools(root, kind, r, e))
         goto out;
     if (kind == EA__REQ_CHAT ? !parse_messages(root, r, e) : !parse_prompt(root, lim, r, e))
         goto out;
@@ -576,6 +884,17 @@ bool ea__gen_request_parse(enum ea__req_kind kind, const char *body, size_t len,
         goto out;
     }
     r->parse_special = !ps || json_is_true(ps);
+    json_t *syn = ext ? opt(ext, "tool_syntax") : NULL;
+    if (syn && !(is_name(syn) && (!strcmp(json_string_value(syn), "hermes") ||
+                                  !strcmp(json_string_value(syn), "llama3") ||
+                                  !strcmp(json_string_value(syn), "mistral") ||
+                                  !strcmp(json_string_value(syn), "generic")))) {
+        BAD("edgeagent.tool_syntax",
+            "'edgeagent.tool_syntax' must be hermes, llama3, mistral or generic");
+        goto out;
+    }
+    if (syn)
+        snprintf(r->tools.syntax, sizeof r->tools.syntax, "%s", json_string_value(syn));
     if (ext && !parse_route_ext(ext, r, e))
         goto out;
     ok = true;

@@ -37,9 +37,50 @@
 enum ea__req_kind { EA__REQ_CHAT, EA__REQ_COMPLETION };
 
 struct ea__chat_msg {
-    char role[16]; /* "system", "user", "assistant" ("developer" is mapped to system) */
-    char *content; /* owned; text parts concatenated */
+    char role[16]; /* "system", "user", "assistant", "tool" ("developer" is mapped to system) */
+    char *content; /* owned; text parts concatenated ("" when an assistant's is null) */
     size_t len;
+    /* owned JSON object text of the message's tool fields (tool_calls with
+     * arguments parsed into objects, tool_call_id, name), or NULL */
+    char *extra;
+};
+
+/* Constrained output a request asked for (response_format, guided_*). */
+enum ea__guide_kind {
+    EA__GUIDE_NONE = 0,
+    EA__GUIDE_JSON_OBJECT, /* response_format json_object */
+    EA__GUIDE_SCHEMA,      /* response_format json_schema, guided_json */
+    EA__GUIDE_REGEX,       /* guided_regex */
+    EA__GUIDE_CHOICE,      /* guided_choice */
+};
+
+#define EA__MAX_GUIDE_CHOICES 256
+
+struct ea__guide {
+    enum ea__guide_kind kind;
+    bool strict;       /* json_schema.strict: an unenforced keyword is a 400 */
+    char param[32];    /* the field it came from, for errors */
+    char *text;        /* owned: the schema (compact JSON) or the regex */
+    size_t len;
+    char **choices;    /* owned: guided_choice */
+    int n_choices;
+};
+
+enum ea__tool_choice { EA__TOOLS_AUTO = 0, EA__TOOLS_NONE, EA__TOOLS_REQUIRED, EA__TOOLS_NAMED };
+
+#define EA__MAX_TOOLS 128
+#define EA__MAX_TOOL_NAME 64
+
+/* Function tools of a chat request. */
+struct ea__tools_req {
+    char *json;  /* owned: the "tools" array (compact JSON), NULL when none */
+    size_t len;
+    int n;
+    enum ea__tool_choice choice;
+    char name[EA__MAX_TOOL_NAME + 1]; /* EA__TOOLS_NAMED */
+    bool parallel;                    /* parallel_tool_calls (default true) */
+    bool strict;                      /* some function has "strict": true */
+    char syntax[16]; /* edgeagent.tool_syntax override ("" = from the template) */
 };
 
 /* One prompt of a completion request: text, or token ids. */
@@ -94,6 +135,8 @@ struct ea__gen_request {
     const char *upstream_body;
     size_t upstream_body_len;
     const struct ea_privacy_map *privacy_map;
+    struct ea__guide guide;
+    struct ea__tools_req tools; /* chat only */
 };
 
 struct ea__req_limits {
@@ -141,6 +184,15 @@ bool ea__api_errorf(struct ea__api_error *e, int status, const char *type, const
 ea_status ea__chat_prompt_render(const ea_chat *chat, const struct ea__chat_msg *msgs, int n_msgs,
                                  size_t max_len, size_t max_tokens, struct ea_chat_prompt *out,
                                  struct ea_error *err);
+/* The same with tools: tools_json (the request's "tools" array, NULL: none)
+ * goes to the template as `tools`; system_extra (NULL: none) is appended to
+ * the first system message, or sent as one of its own first (tools
+ * presented to a model whose template does not render them). */
+ea_status ea__chat_prompt_render_tools(const ea_chat *chat, const struct ea__chat_msg *msgs,
+                                       int n_msgs, const char *tools_json, size_t tools_len,
+                                       const char *system_extra, size_t max_len,
+                                       size_t max_tokens, struct ea_chat_prompt *out,
+                                       struct ea_error *err);
 /* The model's own chat template (tokenizer.chat_template), or ChatML when it
  * has none or it does not compile (*fallback_reason says why, or is empty). */
 ea_status ea__chat_template_load(const ea_model *m, const ea_tokenizer *tok, ea_chat **out,
@@ -338,6 +390,9 @@ struct ea_server {
 /* Bytes of JSON around one token in /tokenize output ({"id":2147483647,"piece":""},) */
 #define EA__TOKEN_JSON_FIXED 32
 
+/* Bytes of the X-EdgeAgent-Unenforced header value (keyword names). */
+#define EA__UNENFORCED_MAX 256
+
 /* Per-HTTP-request state (MHD's con_cls). */
 struct ea__req_ctx {
     ea_server *srv;
@@ -353,6 +408,7 @@ struct ea__req_ctx {
     char client[64];
     bool close_conn;       /* answer with Connection: close (protocol errors, limits) */
     char cors_origin[256]; /* an allowed cross-site Origin to echo, or "" */
+    char unenforced[EA__UNENFORCED_MAX]; /* X-EdgeAgent-Unenforced (JSON Schema keywords), or "" */
 };
 
 /* ---- HTTP helpers (http.c) ------------------------------------------------------------ */

@@ -60,6 +60,10 @@ struct ea__upstream_ops {
      * as their text); NULL for upstreams without token ids. */
     bool (*token_piece)(const struct ea__upstream *u, int32_t token, bool special, const char **p,
                         size_t *n);
+    /* Comma-separated JSON Schema keywords the prepared job's grammar does
+     * not enforce ("" when none; the X-EdgeAgent-Unenforced header), or
+     * NULL for upstreams that do not constrain. */
+    const char *(*unenforced)(const struct ea__upstream_job *job);
 };
 
 struct ea__upstream {

@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "edgeagent/toolcall.h"
+#include "server/gcache.h"
 #include "server/genq.h"
 #include "server/server_int.h"
 #include "server/upstream.h"
@@ -31,12 +33,20 @@
 #define LOCAL_PIECE_SLACK 8
 /* Engine ids collected under the queue's mutex per cancel pass. */
 #define LOCAL_CANCEL_BATCH 64
+/* Compiled grammars kept per model (schemas, regexes, choices, tool sets). */
+#define LOCAL_GRAMMAR_CACHE 64
+/* Bytes of a grammar cache key besides the texts from the body (kind, flags,
+ * syntax, a tool name, choice lengths are under the body's size too). */
+#define LOCAL_KEY_SLACK 256
 
 struct ea__upstream_local {
     struct ea__upstream base;
     ea_server *srv; /* logs, ids, limits */
     const struct ea_server_backend *be;
     const ea_chat *chat;
+    struct ea__gcache *gc;       /* compiled grammars over the model's vocabulary */
+    enum ea_tool_syntax syntax;  /* of the model's chat template */
+    bool template_renders_tools; /* the template uses `tools` (else they go in a system message) */
 };
 
 struct local_choice {
@@ -49,6 +59,7 @@ struct local_choice {
     bool has_stop, stop_init, stopped_by_string;
     char *scratch, *released;
     size_t scratch_cap, released_cap;
+    ea_tool_parser *tools; /* tool calls are parsed from the output (engine thread) */
 };
 
 struct ea__upstream_job {
@@ -64,6 +75,11 @@ struct ea__upstream_job {
     struct ea_chat_prompt chat; /* the rendered chat prompt (text for log_content) */
     int n_choices;
     struct local_choice *c;
+    struct ea__gcache_entry *grammar; /* constrained decoding, or NULL */
+    char unenforced[EA__UNENFORCED_MAX]; /* keywords the grammar does not enforce */
+    enum ea_tool_syntax syntax;       /* tool calls in the output, when parse_tools */
+    bool parse_tools;
+    const char *trigger;              /* the grammar waits for this text (tools, auto), or NULL */
 };
 
 /* ---- prepare ---------------------------------------------------------------------------- */
@@ -103,8 +119,19 @@ static ea_status prompt_tokens(struct ea__upstream_job *job, const struct ea__ge
     struct ea__upstream_local *u = job->u;
     int32_t ctx_max = u->be->max_context;
     if (job->kind == EA__REQ_CHAT) {
-        ea_status s = ea__chat_prompt_render(u->chat, r->msgs, r->n_msgs, u->srv->p.max_body_bytes * 2,
-                                             (size_t)ctx_max, &job->chat, err);
+        /* tools reach the model through its template, or a system message
+         * when the template does not render them; tool_choice none: not at all */
+        bool tools = r->tools.json && r->tools.choice != EA__TOOLS_NONE;
+        char *sys = tools && !u->template_renders_tools
+                        ? ea_tool_system_prompt(r->tools.json, r->tools.len)
+                        : NULL;
+        if (tools && !u->template_renders_tools && !sys)
+            return ea_error_set(err, EA_ENOMEM, "out of memory");
+        ea_status s = ea__chat_prompt_render_tools(
+            u->chat, r->msgs, r->n_msgs, tools && u->template_renders_tools ? r->tools.json : NULL,
+            tools && u->template_renders_tools ? r->tools.len : 0, sys,
+            u->srv->p.max_body_bytes * 2, (size_t)ctx_max, &job->chat, err);
+        ea_free(sys);
         if (!s) { /* the tokens move to ptoks */
             job->ptoks[p] = job->chat.tokens;
             job->pn[p] = (int32_t)job->chat.n_tokens;
@@ -124,12 +151,119 @@ static ea_status prompt_tokens(struct ea__upstream_job *job, const struct ea__ge
     return EA_OK;
 }
 
+/* ---- grammars ---------------------------------------------------------------------------- */
+
+/* What a grammar is compiled from (the cache key is built from the same). */
+struct guide_arg {
+    const struct ea__gen_request *r;
+    enum ea_tool_syntax syntax;
+    bool tools; /* a forced tool call, else r->guide */
+};
+
+static ea_status compile_guide(const ea_grammar_vocab *v, const void *arg, ea_grammar **out,
+                               struct ea_error *err)
+{
+    const struct guide_arg *a = arg;
+    const struct ea__gen_request *r = a->r;
+    const struct ea__guide *g = &r->guide;
+    if (a->tools)
+        return ea_tool_grammar_compile(v, a->syntax, r->tools.json, r->tools.len,
+                                       r->tools.choice == EA__TOOLS_NAMED ? r->tools.name : NULL,
+                                       r->tools.parallel, r->tools.strict, out, err);
+    struct ea_grammar_options o = {.strict = g->strict};
+    switch (g->kind) {
+    case EA__GUIDE_JSON_OBJECT:
+        return ea_grammar_compile_json_object(v, &o, out, err);
+    case EA__GUIDE_SCHEMA:
+        return ea_grammar_compile_schema_text(v, g->text, g->len, &o, out, err);
+    case EA__GUIDE_REGEX:
+        return ea_grammar_compile_regex(v, g->text, g->len, &o, out, err);
+    case EA__GUIDE_CHOICE:
+        return ea_grammar_compile_choice(v, (const char *const *)g->choices, (size_t)g->n_choices,
+                                         &o, out, err);
+    default:
+        return ea_error_set(err, EA_EINVAL, "no grammar asked for");
+    }
+}
+
+/* The cache key of a: kind, strict, syntax, then the text(s). */
+static ea_status guide_key(const struct guide_arg *a, struct ea_buf *k)
+{
+    const struct ea__gen_request *r = a->r;
+    if (a->tools) {
+        ea_status s = ea__buf_printf(k, "T%d%d%d%s:%s\n", (int)a->syntax, r->tools.parallel, r->tools.strict,
+                                     r->tools.choice == EA__TOOLS_NAMED ? "=" : "",
+                                     r->tools.choice == EA__TOOLS_NAMED ? r->tools.name : "");
+        return s ? s : ea__buf_append(k, r->tools.json, r->tools.len);
+    }
+    const struct ea__guide *g = &r->guide;
+    ea_status s = ea__buf_printf(k, "G%d%d:", (int)g->kind, g->strict);
+    if (!s && g->text)
+        s = ea__buf_append(k, g->text, g->len);
+    for (int i = 0; !s && i < g->n_choices; i++) {
+        s = ea__buf_printf(k, "%zu:", strlen(g->choices[i]));
+        if (!s)
+            s = ea__buf_puts(k, g->choices[i]);
+    }
+    return s;
+}
+
+/* The grammar of the request, if it asks for one (job->grammar); false with
+ * *e filled when it cannot be compiled: a 400 naming the keyword or the
+ * problem (strict, a bad schema or regex), 500 otherwise. */
+static bool prepare_grammar(struct ea__upstream_job *job, const struct ea__gen_request *r,
+                            struct ea__api_error *e)
+{
+    struct ea__upstream_local *u = job->u;
+    bool forced = job->kind == EA__REQ_CHAT && (r->tools.choice == EA__TOOLS_REQUIRED ||
+                                                r->tools.choice == EA__TOOLS_NAMED);
+    /* tool_choice auto: a call is constrained from the moment the model
+     * opens one (the engine's grammar trigger), where the syntax opens with
+     * text the vocabulary can write */
+    bool lazy = job->kind == EA__REQ_CHAT && job->parse_tools && r->tools.choice == EA__TOOLS_AUTO &&
+                r->guide.kind == EA__GUIDE_NONE && job->syntax != EA_TOOL_SYNTAX_MISTRAL;
+    if (!forced && !lazy && r->guide.kind == EA__GUIDE_NONE)
+        return true;
+    if (lazy)
+        job->trigger = job->syntax == EA_TOOL_SYNTAX_LLAMA3 ? "{\"name\"" : "<tool_call>";
+    struct guide_arg a = {r, job->syntax, forced || lazy};
+    struct ea_buf key;
+    ea__buf_init(&key, 2 * r->body_len + LOCAL_KEY_SLACK); /* the texts come from the body */
+    struct ea_error err = {0};
+    ea_status s = guide_key(&a, &key);
+    if (!s)
+        s = ea__gcache_get(u->gc, key.data, key.len, compile_guide, &a, &job->grammar, &err);
+    else
+        snprintf(err.msg, sizeof err.msg, "out of memory");
+    ea__buf_release(&key);
+    if (s && lazy && !r->tools.strict) { /* auto: a call that cannot be constrained is only parsed */
+        job->trigger = NULL;
+        return true;
+    }
+    const char *param = forced || lazy ? "tools" : r->guide.param;
+    if (s == EA_EUNSUPPORTED || s == EA_EFORMAT || s == EA_EINVAL || s == EA_ETOOBIG)
+        return ea__api_errorf(e, 400, "invalid_request_error", NULL, param, "%s: %s", param,
+                              err.msg);
+    if (s) {
+        char id[48];
+        ea__server_new_id(u->srv, "err", id, sizeof id);
+        ea__server_log(u->srv, "error %s: compiling the grammar: %s", id, err.msg);
+        return ea__api_errorf(e, 500, "server_error", NULL, NULL,
+                              "internal error compiling the grammar (error id %s)", id);
+    }
+    snprintf(job->unenforced, sizeof job->unenforced, "%s",
+             ea_grammar_unenforced(ea__gcache_grammar(job->grammar)));
+    return true;
+}
+
 static void local_release(struct ea__upstream_job *job)
 {
     if (!job)
         return;
+    ea__gcache_unref(job->u->gc, job->grammar);
     for (int i = 0; i < job->n_choices && job->c; i++) {
         struct local_choice *c = &job->c[i];
+        ea_tool_parser_destroy(c->tools);
         if (c->stop_init)
             ea_stop_release(&c->stop);
         ea_free(c->scratch);
@@ -155,6 +289,12 @@ static bool local_prepare(struct ea__upstream *up, const struct ea__gen_request 
     snprintf(job->req_id, sizeof job->req_id, "%s", req_id);
     job->kind = r->kind;
     job->n_prompts = r->kind == EA__REQ_CHAT ? 1 : r->n_prompts;
+    job->syntax = u->syntax;
+    if (r->tools.syntax[0])
+        ea_tool_syntax_from_name(r->tools.syntax, &job->syntax);
+    job->parse_tools = r->kind == EA__REQ_CHAT && r->tools.json && r->tools.choice != EA__TOOLS_NONE;
+    if (!prepare_grammar(job, r, e))
+        goto fail;
     int32_t ctx_max = u->be->max_context;
     const char *param = r->kind == EA__REQ_CHAT ? "messages" : "prompt";
     for (int p = 0; p < job->n_prompts; p++) {
@@ -197,6 +337,58 @@ fail:
 
 /* ---- the engine side: only enqueue ---------------------------------------------------- */
 
+/* The tool parser's sink: content into the queue's text, calls as calls. */
+struct tool_sink_ctx {
+    struct local_choice *c;
+    struct ea__genq *q;
+    bool ok;
+};
+
+static bool tool_sink(void *user, const struct ea_tool_event *ev)
+{
+    struct tool_sink_ctx *t = user;
+    switch (ev->kind) {
+    case EA_TOOL_EV_CONTENT:
+        t->ok = ea__genq_emit(t->q, t->c->index, ev->text, ev->len, NULL);
+        return t->ok;
+    case EA_TOOL_EV_CALL_ARGS:
+        t->ok = ea__genq_call_args(t->q, t->c->index, ev->arguments, ev->arguments_len);
+        return t->ok;
+    case EA_TOOL_EV_CALL_END:
+        return true;
+    default: /* CALL, CALL_BEGIN */
+        break;
+    }
+    char id[EA__GENQ_CALL_ID_MAX];
+    ea__server_new_id(t->c->job->u->srv, "call", id, sizeof id);
+    id[4] = '_'; /* OpenAI's shape: call_<hex> */
+    t->ok = ea__genq_call_begin(t->q, t->c->index, id, ev->name, strlen(ev->name));
+    if (t->ok && ev->kind == EA_TOOL_EV_CALL)
+        t->ok = ea__genq_call_args(t->q, t->c->index, ev->arguments, ev->arguments_len);
+    return t->ok;
+}
+
+/* Text of choice c goes out: through the tool parser when the request has
+ * tools (final: the output ended), else straight into the queue. */
+static bool put_text(struct local_choice *c, struct ea__genq *q, const char *text, size_t n,
+                     const struct ea_sample_result *lp, bool final)
+{
+    if (!c->tools) {
+        if (final)
+            return true; /* the caller passes it with finish */
+        return ea__genq_emit(q, c->index, text, n, lp);
+    }
+    struct tool_sink_ctx t = {c, q, true};
+    if (lp && !ea__genq_emit(q, c->index, "", 0, lp))
+        return false;
+    struct ea_error err;
+    if (n && ea_tool_parser_feed(c->tools, text, n, tool_sink, &t, &err))
+        return false;
+    if (final && ea_tool_parser_finish(c->tools, tool_sink, &t, &err))
+        return false;
+    return t.ok;
+}
+
 static bool on_engine_event(const struct ea_engine_event *ev)
 {
     struct local_choice *c = ev->user;
@@ -214,7 +406,7 @@ static bool on_engine_event(const struct ea_engine_event *ev)
             n = rn;
             c->stopped_by_string = matched;
         }
-        return ea__genq_emit(q, c->index, text, n, ev->sample) && !matched;
+        return put_text(c, q, text, n, ev->sample, false) && !matched;
     }
     /* DONE: release what the detokenizer and the matcher still hold, unless
      * a stop string ended the text (what is held belongs to it) */
@@ -231,9 +423,17 @@ static bool on_engine_event(const struct ea_engine_event *ev)
             n = rn;
         }
     }
+    bool calls = false;
+    if (c->tools) { /* what the parser holds is resolved now */
+        if (ev->finish != EA_FINISH_ERROR)
+            put_text(c, q, text, n, NULL, true);
+        n = 0;
+        calls = ea_tool_parser_n_calls(c->tools) > 0 && ev->finish == EA_FINISH_STOP;
+    }
     struct ea__genq_end end = {
         .finish = ev->finish,
         .stop_string = c->stopped_by_string,
+        .tool_calls = calls,
         .status = ev->status,
         .error = ev->error,
         .n_prompt = ev->n_prompt,
@@ -315,6 +515,8 @@ static bool init_choices(struct ea__upstream_job *job, const struct ea__gen_requ
             c->stop_init = true;
         }
         c->has_stop = r->n_stop > 0;
+        if (job->parse_tools && ea_tool_parser_create(job->syntax, &c->tools, &err))
+            return ea__api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
         if (r->echo && r->kind == EA__REQ_COMPLETION && !echo_prompt(job, r, i))
             return ea__api_errorf(e, 400, "invalid_request_error", NULL, "echo",
                                   "the prompt is too long to echo");
@@ -349,6 +551,8 @@ static bool submit_choice(struct ea__upstream_job *job, const struct ea__gen_req
         er.max_tokens = room; /* the context ends it with finish_reason "length" */
     er.cb = on_engine_event;
     er.user = c;
+    er.grammar = job->grammar ? ea__gcache_grammar(job->grammar) : NULL;
+    er.grammar_trigger = job->trigger;
     struct ea_error err = {0};
     struct ea__genq *q = atomic_load(&job->q);
     ea__genq_begin(q, i); /* the engine's reference, dropped at DONE */
@@ -414,6 +618,8 @@ static bool local_token_piece(const struct ea__upstream *up, int32_t token, bool
     return ea_token_piece(u->be->tok, token, special, p, n) == EA_OK;
 }
 
+static const char *local_unenforced(const struct ea__upstream_job *job) { return job->unenforced; }
+
 static const struct ea__upstream_ops local_ops = {
     .kind = "local",
     .prepare = local_prepare,
@@ -421,6 +627,7 @@ static const struct ea__upstream_ops local_ops = {
     .cancel = local_cancel,
     .release = local_release,
     .token_piece = local_token_piece,
+    .unenforced = local_unenforced,
 };
 
 ea_status ea__upstream_local_create(ea_server *srv, const struct ea_server_backend *be, const ea_chat *chat,
@@ -434,8 +641,29 @@ ea_status ea__upstream_local_create(ea_server *srv, const struct ea_server_backe
     u->srv = srv;
     u->be = be;
     u->chat = chat;
+    ea_status s = ea__gcache_create(be->tok, LOCAL_GRAMMAR_CACHE, &u->gc, err);
+    if (s) {
+        ea_free(u);
+        return s;
+    }
+    /* the tool-call syntax and whether the template renders tools, from its
+     * source (none: the ChatML fallback, which renders hermes tools) */
+    struct ea_gguf_str src = {0};
+    const ea_gguf *gg = be->model ? ea_model_gguf(be->model) : NULL;
+    bool has = gg && ea_gguf_get_str(gg, "tokenizer.chat_template", &src, NULL) == EA_OK;
+    u->syntax = ea_tool_syntax_detect(has ? src.ptr : NULL, has ? (size_t)src.len : 0);
+    u->template_renders_tools = !has;
+    for (uint64_t i = 0; has && i + 5 <= src.len && !u->template_renders_tools; i++)
+        u->template_renders_tools = !memcmp(src.ptr + i, "tools", 5);
     *out = &u->base;
     return EA_OK;
 }
 
-void ea__upstream_local_destroy(struct ea__upstream *u) { ea_free(u); }
+void ea__upstream_local_destroy(struct ea__upstream *up)
+{
+    struct ea__upstream_local *u = (struct ea__upstream_local *)up;
+    if (!u)
+        return;
+    ea__gcache_destroy(u->gc);
+    ea_free(u);
+}

@@ -124,8 +124,8 @@ await test("errors map to the SDK's classes", async () => {
     (e) => e instanceof OpenAI.BadRequestError && e.param === "messages",
   );
   await assert.rejects(
-    client.chat.completions.create({ model: modelId, messages: msgs, tools: [{ type: "function", function: { name: "f", parameters: {} } }] }),
-    (e) => e instanceof OpenAI.BadRequestError && e.param === "tools",
+    client.chat.completions.create({ model: modelId, messages: msgs, tools: [{ type: "function", function: { name: "bad name", parameters: {} } }] }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === "tools[0]",
   );
   await assert.rejects(
     client.chat.completions.create({ model: modelId, messages: msgs, stream: true, max_tokens: "x" }),

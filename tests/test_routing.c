@@ -906,9 +906,50 @@ static void redact_and_restore(void)
     peer_stop(&stub);
 }
 
+
+/* Tool calls from the cloud reach the client in OpenAI's shapes, streamed
+ * (delta.tool_calls) and not (message.tool_calls, finish_reason tool_calls). */
+static void cloud_tool_calls_pass_through(void)
+{
+    setenv("EA_TEST_CLOUD_KEY", "k-test", 1);
+    struct peer stub, ea;
+    stub_start(&stub, NULL);
+    serve_start(&ea, config_fmt, stub.port, NULL);
+    stub_ctl(&stub, "/_stub/config", "{\"tool_call\":\"set_light\"}");
+    const char *body =
+        "{\"model\":\"cloud\",\"messages\":[{\"role\":\"user\",\"content\":\"light on\"}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"set_light\",\"parameters\":"
+        "{\"type\":\"object\",\"properties\":{\"room\":{\"type\":\"string\"},\"on\":{\"type\":\"boolean\"}}}}}]%s}";
+    char b[1024];
+    struct resp r;
+    snprintf(b, sizeof b, body, "");
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", b, &r), 200);
+    json_t *j = json_loads(r.body, 0, NULL);
+    json_t *c0 = json_array_get(json_object_get(j, "choices"), 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(c0, "finish_reason")), "tool_calls");
+    json_t *call = json_array_get(json_object_get(json_object_get(c0, "message"), "tool_calls"), 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(call, "id")), "call_stub");
+    ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(call, "function"), "name")), "set_light");
+    ASSERT_STR_EQ(json_string_value(json_object_get(json_object_get(call, "function"), "arguments")),
+                  "{\"room\":\"kitchen\",\"on\":true}");
+    json_decref(j);
+    resp_free(&r);
+    snprintf(b, sizeof b, body, ",\"stream\":true");
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", b, &r), 200);
+    ASSERT(stream_clean(&r));
+    ASSERT(strstr(r.body, "\"tool_calls\":[{\"index\":0,\"id\":\"call_stub\",\"type\":\"function\","
+                          "\"function\":{\"name\":\"set_light\""));
+    ASSERT(strstr(r.body, "\"finish_reason\":\"tool_calls\""));
+    resp_free(&r);
+    stub_ctl(&stub, "/_stub/config", "{}");
+    peer_stop(&ea);
+    peer_stop(&stub);
+}
+
 EA_TESTS(EA_TEST(cloud_answers_and_says_so), EA_TEST(fallbacks_both_ways),
          EA_TEST(client_errors_and_broken_streams), EA_TEST(allow_cloud_false_never_reaches_cloud),
          EA_TEST(breaker_opens_and_recovers), EA_TEST(offline_stays_on_edge),
          EA_TEST(edge_node_is_another_edgeagent), EA_TEST(hedging_faster_side_wins),
          EA_TEST(mixed_load_loses_nothing), EA_TEST(openai_sdk_every_path),
-         EA_TEST(ledger_rows_and_budgets), EA_TEST(redact_and_restore))
+         EA_TEST(ledger_rows_and_budgets), EA_TEST(redact_and_restore),
+         EA_TEST(cloud_tool_calls_pass_through))

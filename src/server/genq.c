@@ -247,7 +247,7 @@ static struct ea__genq_call *call_entry_locked(struct ea__genq_choice *c)
 bool ea__genq_call_begin(struct ea__genq *q, int choice, const char *id, const char *name,
                          size_t name_len)
 {
-    pthread_mutex_lock(&q->mu);
+    pthread_mutex_lock(q->lock);
     struct ea__genq_choice *c = &q->c[choice];
     struct ea__genq_call *e = call_entry_locked(c);
     bool ok = e && !ea__buf_append(&c->pending.call_text, name, name_len);
@@ -262,13 +262,13 @@ bool ea__genq_call_begin(struct ea__genq *q, int choice, const char *id, const c
     if (!ok)
         q->overflow = true;
     const bool go_on = q->wake(q->user, choice, false);
-    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(q->lock);
     return ok && go_on;
 }
 
 bool ea__genq_call_args(struct ea__genq *q, int choice, const char *args, size_t n)
 {
-    pthread_mutex_lock(&q->mu);
+    pthread_mutex_lock(q->lock);
     struct ea__genq_choice *c = &q->c[choice];
     struct ea__genq_buf *b = &c->pending;
     bool ok = c->n_calls > 0;
@@ -291,7 +291,7 @@ bool ea__genq_call_args(struct ea__genq *q, int choice, const char *args, size_t
     if (!ok)
         q->overflow = true;
     const bool go_on = q->wake(q->user, choice, false);
-    pthread_mutex_unlock(&q->mu);
+    pthread_mutex_unlock(q->lock);
     return ok && go_on;
 }
 

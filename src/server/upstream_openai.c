@@ -27,8 +27,10 @@
  * (cancel_req) and applied by start. on_end finishes the choices last: the
  * final ea__genq_finish may free the generation and release this job, so
  * nothing of the job is touched after it.
- * Not yet: tool-call deltas (requests with tools are refused at parse) and
- * logprobs; finish reasons other than "length" are reported as "stop".
+ * Tool-call deltas go to the queue as calls (ea__genq_call_begin on a delta
+ * with the function's name, ea__genq_call_args for arguments); a choice
+ * that made calls finishes as "tool_calls". Not yet: logprobs; other finish
+ * reasons than "length" and "tool_calls" are reported as "stop".
  * Does not hold: HTTP or libcurl (cloud.c), the queue (genq.c), routing.
  */
 #include <stdatomic.h>
@@ -57,6 +59,8 @@ struct openai_choice {
     enum ea_finish_reason finish; /* NONE until the upstream reports one */
     int32_t chunks;               /* content chunks received */
     ea_privacy_restorer *restore; /* redacted requests: placeholders back to values */
+    int32_t calls;                /* tool calls opened */
+    bool tool_calls_finish;       /* finish_reason "tool_calls" */
 };
 
 struct ea__upstream_job {
@@ -174,9 +178,31 @@ static enum ea__cloud_verdict on_chunk(void *user, const json_t *chunk)
             if (n)
                 go_on &= ea__genq_emit(job->q, (int)i, p, n, NULL);
         }
+        /* tool-call deltas, as OpenAI streams them: a call's first delta
+         * has its id and function name, later ones more arguments */
+        size_t ti;
+        const json_t *tc;
+        json_array_foreach(json_object_get(json_object_get(ch, "delta"), "tool_calls"), ti, tc) {
+            const json_t *fn = json_object_get(tc, "function");
+            const json_t *name = json_object_get(fn, "name"), *args = json_object_get(fn, "arguments");
+            const json_t *id = json_object_get(tc, "id");
+            if (json_is_string(name) && json_string_length(name)) {
+                char idb[EA__GENQ_CALL_ID_MAX];
+                snprintf(idb, sizeof idb, "%s", json_is_string(id) ? json_string_value(id) : "call");
+                go_on &= ea__genq_call_begin(job->q, (int)i, idb, json_string_value(name),
+                                             json_string_length(name));
+                c->calls++;
+            } else if (!c->calls) {
+                return EA_CLOUD_REJECT; /* arguments of a call never opened */
+            }
+            if (json_is_string(args) && json_string_length(args))
+                go_on &= ea__genq_call_args(job->q, (int)i, json_string_value(args), json_string_length(args));
+        }
         const json_t *fr = json_object_get(ch, "finish_reason");
-        if (json_is_string(fr))
+        if (json_is_string(fr)) {
             c->finish = finish_of(json_string_value(fr));
+            c->tool_calls_finish = !strcmp(json_string_value(fr), "tool_calls");
+        }
     }
     return go_on ? EA_CLOUD_CONTINUE : EA_CLOUD_STOP;
 }
@@ -255,6 +281,7 @@ static void on_end(void *user, const struct ea__cloud_result *res)
         };
         if (res->outcome == EA_CLOUD_OK) {
             end.finish = c->finish != EA_FINISH_NONE ? c->finish : EA_FINISH_STOP;
+            end.tool_calls = c->calls > 0 || c->tool_calls_finish;
             /* completion tokens shared in proportion to content chunks; the
              * last choice takes the rest, so the sum is the upstream's */
             int32_t gen = c->chunks;

@@ -35,6 +35,8 @@
 //   chunk_delay_ms=N wait N ms between chunks
 //   reply=T          the content (instead of "stub:<L>"); chunks=N
 //   echo             the content is the last user message (or the prompt) itself
+//   tool_call=NAME   (streamed chat) one tool call of NAME per choice, with the
+//                    arguments args=JSON (default {"room":"kitchen","on":true})
 //   no_index         streamed choices without their "index" (some servers)
 //   require_key=K    401 unless "Authorization: Bearer K"
 // (non-streamed requests: delay, status, reset, html and malformed apply;
@@ -167,6 +169,21 @@ async function model(req, res, kind, body, fault) {
   }
 
   res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache" });
+  if (fault.tool_call && kind === "chat") {
+    // one tool call per choice, streamed as OpenAI does: id, type and name
+    // first, then the arguments in pieces, then finish_reason tool_calls
+    const args = typeof fault.args === "string" ? fault.args : '{"room":"kitchen","on":true}';
+    for (const c of pl.choices) {
+      res.write(`data: ${JSON.stringify({ ...head, choices: [{ index: c.index, delta: { role: "assistant", content: null, tool_calls: [{ index: 0, id: "call_stub", type: "function", function: { name: fault.tool_call, arguments: "" } }] }, finish_reason: null }] })}\n\n`);
+      for (let k = 0; k < args.length; k += 7)
+        res.write(`data: ${JSON.stringify({ ...head, choices: [{ index: c.index, delta: { tool_calls: [{ index: 0, function: { arguments: args.slice(k, k + 7) } }] }, finish_reason: null }] })}\n\n`);
+      res.write(`data: ${JSON.stringify({ ...head, choices: [{ index: c.index, delta: {}, finish_reason: "tool_calls" }] })}\n\n`);
+    }
+    if (body.stream_options && body.stream_options.include_usage) res.write(`data: ${JSON.stringify({ ...head, choices: [], usage: pl.usage })}\n\n`);
+    res.write("data: [DONE]\n\n");
+    res.end();
+    return;
+  }
   const send = (obj) => {
     if (fault.no_index) for (const c of obj.choices) delete c.index;
     res.write(`data: ${JSON.stringify(obj)}\n\n`);

@@ -904,6 +904,33 @@ static void redact_and_restore(void)
     ASSERT_STR_EQ(r.source, "edge");
     resp_free(&r);
     ASSERT_EQ(stub_requests(&stub), 0);
+    /* the audit: policies, destinations, counts and bytes, never a value */
+    ASSERT_EQ(req(ea.port, "/v1/edgeagent/audit?limit=3", NULL, &r), 200);
+    printf("    audit: %.600s\n", r.body);
+    json_t *j = json_loads(r.body, 0, NULL);
+    json_t *data = json_object_get(j, "data");
+    ASSERT_EQ(json_array_size(data), 3);
+    json_t *newest = json_array_get(data, 0), *red = json_array_get(data, 1);
+    ASSERT_STR_EQ(json_string_value(json_object_get(newest, "policy")), "local_only");
+    ASSERT_STR_EQ(json_string_value(json_object_get(newest, "destination")), "edge");
+    ASSERT_EQ(json_integer_value(json_object_get(newest, "outbound_bytes")), 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(red, "policy")), "redact");
+    ASSERT_STR_EQ(json_string_value(json_object_get(red, "destination")), "cloud:cloud");
+    ASSERT(json_is_true(json_object_get(red, "redacted")));
+    ASSERT(json_integer_value(json_object_get(red, "outbound_bytes")) > 0);
+    json_t *ents = json_object_get(red, "entities");
+    ASSERT_EQ(json_integer_value(json_object_get(ents, "email")), 1);
+    ASSERT_EQ(json_integer_value(json_object_get(ents, "credit_card")), 1);
+    ASSERT(!strstr(r.body, "jane.doe") && !strstr(r.body, "4111"));
+    json_decref(j);
+    resp_free(&r);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "'%s' audit --url http://127.0.0.1:%d --limit 2", ea_test_binary(), ea.port);
+    char *out = NULL, *err = NULL;
+    ASSERT_EQ(ea_test_run(cmd, &out, &err), 0);
+    ASSERT(out && strstr(out, "local_only") && strstr(out, "redact") && strstr(out, "cloud:cloud"));
+    free(out);
+    free(err);
     peer_stop(&ea);
     peer_stop(&stub);
 }

@@ -21,6 +21,7 @@ int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_route(int argc, char **argv);
 int cmd_redact(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_convert_tokenizer(int argc, char **argv);

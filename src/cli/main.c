@@ -29,6 +29,7 @@ static const struct command commands[] = {
     {"route", cmd_route, "recommend EDGE, CLOUD or HYBRID for a task profile, with the reasons"},
     {"report", cmd_report, "the ledger's figures: requests, latency, cost and savings per source"},
     {"redact", cmd_redact, "replace personal data and secrets in a text by typed placeholders"},
+    {"audit", cmd_audit, "the privacy audit of a running server: recent requests, policy, destination"},
     {"bench", cmd_bench, "measure prompt and generation throughput of a model"},
     {"perplexity", cmd_perplexity, "perplexity of a model over a text file (llama.cpp method)"},
     {"tokenize", cmd_tokenize, "show the tokens of a text under a model's vocabulary"},

@@ -982,6 +982,7 @@ static int generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct
     uint64_t seed = r->has_seed ? r->seed : ea__server_rand(srv);
     struct ea__gen *g = gen_create(ctx, conn, r, n_prompts * r->n, &plan, task, seed);
     if (g) { /* the generation owns them from here */
+        g->rl.privacy = privacy;
         g->pmap = pmap;
         g->pbody = pbody;
         g->req.privacy_map = pmap;

@@ -544,6 +544,8 @@ static enum start_result attempt_start(struct ea__relay *rl, size_t u, struct ea
     }
     pthread_mutex_lock(rl->root->lock);
     if (ok) {
+        if (ucfg(rl, a->up)->kind != EA_UPSTREAM_LOCAL)
+            rl->outbound_bytes += rl->req->upstream_body ? rl->req->upstream_body_len : rl->req->body_len;
         /* what it produced while start ran is acted on now */
         a->started_ok = true;
         relay_update_locked(rl, a, -1, false);
@@ -891,11 +893,31 @@ static void ident(char *out, size_t cap, const char *s, const char *ok)
         snprintf(out, cap, "none");
 }
 
+/* The audit's record of the request (names and counts, no text). */
+static void audit(const struct ea__relay *rl, const struct ea_ledger_row *row)
+{
+    struct ea__audit_entry e;
+    memset(&e, 0, sizeof e);
+    e.time_ms = (int64_t)time(NULL) * 1000;
+    snprintf(e.id, sizeof e.id, "%s", rl->req_id);
+    snprintf(e.task, sizeof e.task, "%s", rl->task);
+    e.policy = rl->privacy;
+    struct ea__relay_info info;
+    ea__relay_info_locked(rl, &info); /* the request has ended: nothing changes it now */
+    snprintf(e.destination, sizeof e.destination, "%s", info.source[0] ? info.source : "none");
+    snprintf(e.outcome, sizeof e.outcome, "%s", row->outcome);
+    e.outbound_bytes = rl->outbound_bytes;
+    e.redacted = rl->req->upstream_body != NULL;
+    for (uint32_t i = 0; i < row->n_entities && e.n_types < EA__AUDIT_TYPES; i++) {
+        snprintf(e.types[e.n_types].name, sizeof e.types[0].name, "%s", row->entities[i].type);
+        e.types[e.n_types++].count = row->entities[i].count;
+    }
+    ea__audit_add(rl->srv->audit, &e);
+}
+
 void ea__relay_account(const struct ea__relay *rl, bool disconnected)
 {
     ea_ledger *l = rl->srv->p.ledger;
-    if (!l)
-        return;
     const struct ea__genq *root = rl->root;
     struct ea_ledger_row row;
     ea_ledger_row_init(&row);
@@ -948,6 +970,9 @@ void ea__relay_account(const struct ea__relay *rl, bool disconnected)
     row.attempts = (uint32_t)rl->n_att;
     row.fallbacks = failed;
     row.hedges = rl->hedged ? 1 : 0;
+    audit(rl, &row);
+    if (!l)
+        return;
     struct ea_error err = {0};
     if (ea_ledger_record(l, &row, &err) == EA_EINVAL)
         ea__server_log(rl->srv, "request %s: ledger row refused: %s", rl->req_id, err.msg);

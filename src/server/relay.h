@@ -91,6 +91,8 @@ struct ea__relay {
     bool gone;                  /* the client left (no new attempt) */
     bool hedge_pending;         /* the hedge has not started */
     bool hedged;                /* the hedge started */
+    enum ea_privacy_mode privacy; /* the policy applied (set before start) */
+    uint64_t outbound_bytes;    /* under the lock: request bytes sent to remote upstreams */
     double hedge_due;           /* when it may (ms) */
     double next_due;            /* when the next attempt may start (backoff) */
     int pending_entry;          /* the plan entry that starts at next_due, or -1 */

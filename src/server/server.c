@@ -703,6 +703,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return ea__handle_pull(c, conn);
     case EA__EP_STATS:
         return ea__handle_stats(c, conn);
+    case EA__EP_AUDIT:
+        return ea__handle_audit(c, conn);
     case EA__EP_UPSTREAMS: {
         struct ea_buf b;
         ea__buf_init(&b, EA__MODELS_JSON_MAX);
@@ -833,6 +835,10 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
     s->p.cors_origins = s->cors_origins;
     if ((st = ea__route_setup(s, err)))
         goto fail;
+    if (ea__audit_create(&s->audit)) {
+        st = ea_error_set(err, EA_ENOMEM, "server: out of memory");
+        goto fail;
+    }
     s->p.upstream_keys = NULL; /* the remote upstreams keep their own copies */
     if (!s->p.max_conns_per_ip)
         s->p.max_conns_per_ip = s->p.max_connections / 4 ? s->p.max_connections / 4 : 1;
@@ -908,6 +914,7 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
     *out = s;
     return EA_OK;
 fail:
+    ea__audit_destroy(s->audit);
     ea__route_teardown(s);
     ea__guard_destroy(s->guard);
     ea_free(s->api_key);
@@ -1062,6 +1069,7 @@ void ea_server_destroy(ea_server *s)
     ea_free(s->hf_token);
     ea_free(s->hf_endpoint);
     ea__route_teardown(s);
+    ea__audit_destroy(s->audit);
     ea__upstream_local_destroy(s->upstream);
     ea_chat_destroy(s->chat);
     pthread_mutex_destroy(&s->mu);

@@ -218,7 +218,8 @@ ea_status ea__chat_template_load(const ea_model *m, const ea_tokenizer *tok, ea_
     X(PAGE_INDEX, "/index.html", false, EA__GET, false, false, false)                \
     X(PULL, "/v1/edgeagent/models/pull", false, EA__POST, true, false, true)           \
     X(UPSTREAMS, "/v1/edgeagent/upstreams", false, EA__GET, true, false, false)           \
-    X(STATS, "/v1/edgeagent/stats", false, EA__GET, true, false, false)
+    X(STATS, "/v1/edgeagent/stats", false, EA__GET, true, false, false)               \
+    X(AUDIT, "/v1/edgeagent/audit", false, EA__GET, true, false, false)
 
 enum ea__method { EA__GET, EA__POST, EA__OPTIONS, EA__OTHER_METHOD };
 
@@ -327,6 +328,7 @@ struct ea__gen;
 struct ea__pull_job;
 struct ea__upstream;
 struct ea__relay_worker;
+struct ea__audit;
 struct ea__cloud;
 
 #define EA__MAX_PULLS 4 /* pulls running at once (429 past it) */
@@ -373,6 +375,7 @@ struct ea_server {
     struct ea__cloud *cloud; /* the openai upstreams' client (router/cloud.h), or NULL */
     double local_mean_ms; /* under mu: moving mean of local request times */
     struct ea__hist *up_ttft; /* per upstream: time to first token of its attempts */
+    struct ea__audit *audit;  /* the privacy audit's ring (audit.c) */
 };
 
 /* A body larger than max_body_bytes is still read (and dropped) up to this
@@ -505,6 +508,33 @@ struct ea_privacy_map;
 bool ea__privacy_redact_body(const struct ea_privacy_detector *d, const char *body, size_t len,
                              struct ea_privacy_map **map, char **out, size_t *out_len,
                              struct ea_error *err);
+
+/* ---- privacy audit (audit.c) ----------------------------------------------------------- */
+
+#define EA__AUDIT_RING 256        /* requests the audit remembers */
+#define EA__AUDIT_TYPES 16        /* entity types per record */
+#define EA__AUDIT_JSON_MAX 2048   /* one record's JSON, at most */
+
+/* One request as the privacy guard saw it: names and counts, never text. */
+struct ea__audit_entry {
+    int64_t time_ms;        /* Unix ms */
+    char id[48];
+    char task[EA_CONFIG_MAX_NAME + 1];
+    enum ea_privacy_mode policy;
+    char destination[EA_CONFIG_MAX_NAME + 16]; /* edge, edge-node:NAME, cloud:NAME, or none */
+    char outcome[40];       /* ok, or the error code */
+    uint64_t outbound_bytes; /* request bytes sent to remote upstreams */
+    bool redacted;          /* what left the device was the redacted body */
+    struct {
+        char name[32];
+        uint32_t count;
+    } types[EA__AUDIT_TYPES];
+    int n_types;
+};
+ea_status ea__audit_create(struct ea__audit **out);
+void ea__audit_destroy(struct ea__audit *a); /* NULL-safe */
+void ea__audit_add(struct ea__audit *a, const struct ea__audit_entry *e); /* a NULL: nothing */
+int ea__handle_audit(struct ea__req_ctx *c, struct MHD_Connection *conn);
 
 /* ledger_api.c: GET /v1/edgeagent/stats (the ledger's report); the
  * ledger's series of /metrics (appended). */

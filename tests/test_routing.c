@@ -269,6 +269,22 @@ static void cloud_answers_and_says_so(void)
         FAIL("body: %.2000s", r.body);
     resp_free(&r);
     stub_ctl(&stub, "/_stub/config", "{}");
+    /* the OpenTelemetry GenAI names, per upstream that answered */
+    ASSERT_EQ(req(ea.port, "/metrics", NULL, &r), 200);
+    /* (a request's figures are recorded as it is freed, just after its answer) */
+    for (int i = 0; i < 100 && !strstr(r.body, "gen_ai_client_operation_duration_seconds_count{"
+                                               "gen_ai_provider_name=\"cloud\",gen_ai_request_model="
+                                               "\"stub-model\",upstream=\"cloud\"} 3"); i++) {
+        usleep(10000);
+        resp_free(&r);
+        req(ea.port, "/metrics", NULL, &r);
+    }
+    ASSERT(strstr(r.body, "gen_ai_client_operation_duration_seconds_count{gen_ai_provider_name=\"cloud\","
+                          "gen_ai_request_model=\"stub-model\",upstream=\"cloud\"} 3"));
+    ASSERT(strstr(r.body, "gen_ai_client_token_usage_count{gen_ai_provider_name=\"cloud\",gen_ai_request_model="
+                          "\"stub-model\",upstream=\"cloud\",gen_ai_token_type=\"input\"} 3"));
+    ASSERT(strstr(r.body, "gen_ai_server_time_to_first_token_seconds_bucket{"));
+    resp_free(&r);
     peer_stop(&ea);
     peer_stop(&stub);
 }
@@ -574,7 +590,9 @@ static void hedging_faster_side_wins(void)
     resp_free(&r);
     ASSERT_EQ(stub_requests(&stub), 0);
     /* the engine's one slot busy with long generations: the local attempt
-     * waits in the queue, the hedge starts the cloud, which wins */
+     * waits in the queue, the hedge starts the cloud, which wins (its reply
+     * in one piece, so the client's stream carries it whole) */
+    stub_ctl(&stub, "/_stub/config", "{\"chunks\":1}");
     static struct bg bgs[3]; /* outlive a failed case's early exit */
     static pthread_t th[3];
     for (int i = 0; i < 3; i++) {

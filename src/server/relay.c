@@ -970,6 +970,14 @@ void ea__relay_account(const struct ea__relay *rl, bool disconnected)
     row.attempts = (uint32_t)rl->n_att;
     row.fallbacks = failed;
     row.hedges = rl->hedged ? 1 : 0;
+    if (rl->winner >= 0 && !rl->has_err) { /* the GenAI metrics of the upstream that answered */
+        size_t u = rl->att[rl->winner]->up;
+        ea__metrics_observe(&rl->srv->gen_dur[u], row.total_ms / 1e3, false);
+        if (row.ttft_ms >= 0)
+            ea__metrics_observe(&rl->srv->gen_ttft[u], row.ttft_ms / 1e3, false);
+        ea__metrics_observe(&rl->srv->gen_tok_in[u], row.prompt_tokens, true);
+        ea__metrics_observe(&rl->srv->gen_tok_out[u], row.completion_tokens, true);
+    }
     audit(rl, &row);
     if (!l)
         return;

@@ -36,7 +36,11 @@ ea_status ea__route_setup(ea_server *s, struct ea_error *err)
     s->n_ups = cfg->n_upstreams;
     s->ups = ea_calloc(s->n_ups, sizeof *s->ups);
     s->up_ttft = ea_calloc(s->n_ups, sizeof *s->up_ttft);
-    if (!s->ups || !s->up_ttft)
+    s->gen_dur = ea_calloc(s->n_ups, sizeof *s->gen_dur);
+    s->gen_ttft = ea_calloc(s->n_ups, sizeof *s->gen_ttft);
+    s->gen_tok_in = ea_calloc(s->n_ups, sizeof *s->gen_tok_in);
+    s->gen_tok_out = ea_calloc(s->n_ups, sizeof *s->gen_tok_out);
+    if (!s->ups || !s->up_ttft || !s->gen_dur || !s->gen_ttft || !s->gen_tok_in || !s->gen_tok_out)
         return ea_error_set(err, EA_ENOMEM, "server: out of memory");
     s->local_up = -1;
     for (size_t i = 0; i < s->n_ups; i++) {
@@ -70,6 +74,11 @@ void ea__route_teardown(ea_server *s)
     ea_free(s->ups); /* the local entries are s->upstream, destroyed by the server */
     ea_free(s->up_ttft);
     s->up_ttft = NULL;
+    ea_free(s->gen_dur);
+    ea_free(s->gen_ttft);
+    ea_free(s->gen_tok_in);
+    ea_free(s->gen_tok_out);
+    s->gen_dur = s->gen_ttft = s->gen_tok_in = s->gen_tok_out = NULL;
     s->ups = NULL;
     ea_router_destroy(s->router);
     s->router = NULL;
@@ -309,6 +318,35 @@ ea_status ea__route_metrics(ea_server *s, struct ea_buf *o)
         snprintf(labels, sizeof labels, "upstream=\"%s\",tier=\"%s\"", cfg->upstreams[i].name,
                  ea_upstream_tier_name(cfg->upstreams[i].tier));
         e = ea__metrics_hist(o, "edgeagent_upstream_ttft_seconds", labels, &s->up_ttft[i], false);
+    }
+    /* the OpenTelemetry GenAI semantic conventions' names, per upstream that
+     * answered: provider = edgeagent for the local engine, else the
+     * upstream's name; model = what it runs */
+    static const struct {
+        const char *name, *help, *type_label;
+        bool tokens;
+    } fam[] = {
+        {"gen_ai_client_operation_duration_seconds", "Duration of a generation request.", NULL, false},
+        {"gen_ai_server_time_to_first_token_seconds", "Time to the first token of the answer.", NULL, false},
+        {"gen_ai_client_token_usage", "Tokens used per request, by type.", "input", true},
+        {"gen_ai_client_token_usage", NULL, "output", true},
+    };
+    struct ea__hist *const arrays[] = {s->gen_dur, s->gen_ttft, s->gen_tok_in, s->gen_tok_out};
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0] && !e; f++) {
+        if (fam[f].help)
+            e = ea__buf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", fam[f].name, fam[f].help,
+                               fam[f].name);
+        for (size_t i = 0; i < cfg->n_upstreams && !e; i++) {
+            const struct ea_upstream_config *u = &cfg->upstreams[i];
+            char labels[3 * EA_CONFIG_MAX_NAME + 160];
+            const char *model = u->kind == EA_UPSTREAM_LOCAL ? s->model_id : u->model;
+            snprintf(labels, sizeof labels,
+                     "gen_ai_provider_name=\"%s\",gen_ai_request_model=\"%s\",upstream=\"%s\"%s%s%s",
+                     u->kind == EA_UPSTREAM_LOCAL ? "edgeagent" : u->name, model ? model : "", u->name,
+                     fam[f].type_label ? ",gen_ai_token_type=\"" : "",
+                     fam[f].type_label ? fam[f].type_label : "", fam[f].type_label ? "\"" : "");
+            e = ea__metrics_hist(o, fam[f].name, labels, &arrays[f][i], fam[f].tokens);
+        }
     }
     return e;
 }

@@ -375,6 +375,9 @@ struct ea_server {
     struct ea__cloud *cloud; /* the openai upstreams' client (router/cloud.h), or NULL */
     double local_mean_ms; /* under mu: moving mean of local request times */
     struct ea__hist *up_ttft; /* per upstream: time to first token of its attempts */
+    /* per upstream, OpenTelemetry GenAI names (requests it answered):
+     * duration, time to first token, input and output tokens */
+    struct ea__hist *gen_dur, *gen_ttft, *gen_tok_in, *gen_tok_out;
     struct ea__audit *audit;  /* the privacy audit's ring (audit.c) */
 };
 

@@ -1164,8 +1164,8 @@ static void zero_leak(void)
     stub_ctl(&cloud, "/_stub/config", "{\"echo\":true,\"chunks\":5}");
     stub_ctl(&slow, "/_stub/config", "{\"echo\":true,\"delay_ms\":3000}");
     /* the whole set on the normal path; a quarter, a sixteenth on the others
-     * (a sanitizer build sends a quarter of each) */
-    int f = ea_test_time_scale() > 1 ? 4 : 1;
+     * (a sanitizer build sends a sixteenth of each) */
+    int f = ea_test_time_scale() > 1 ? 16 : 1;
     struct leak_job red = {.port = ea.port, .model = "task:red", .every = f, .echo = true};
     struct leak_job fall = {.port = ea.port, .model = "task:fall", .every = 4 * f, .echo = true};
     struct leak_job hedge = {.port = ea.port, .model = "task:hedge", .every = 16 * f, .echo = true};

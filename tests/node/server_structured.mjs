@@ -14,9 +14,12 @@
 //     first delta of a call carries index/id/type/name and the arguments
 //     follow in pieces, no content mixed in; the SDK's stream helper
 //     (chat.completions.stream) assembles the same calls, runTools calls the
-//     function with valid arguments, parse() gives the parsed JSON; a history with an
+//     function with valid arguments, parse() gives the parsed JSON (also with
+//     zodResponseFormat: the zod schema accepts what comes back); a history with an
 //     assistant tool_calls message and a tool message is accepted.
 // Prints "N passed, N failed"; exit 1 on any failure.
+import { z } from "zod";
+import { zodResponseFormat } from "openai/helpers/zod";
 import OpenAI from "openai";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -311,6 +314,36 @@ await test("runTools calls the function with valid arguments (openai SDK)", asyn
   assert.ok(seen.length >= 1, "the function was not called");
   for (const a of seen) assert.ok(toolValidators.get_weather(a), JSON.stringify(a));
   return `${seen.length} call(s)`;
+});
+
+await test("zodResponseFormat and parse (openai SDK helpers, zod)", async () => {
+  const Light = z.object({
+    room: z.string().max(12),
+    on: z.boolean(),
+    brightness: z.number().int().min(0).max(100),
+  });
+  let parsed = 0;
+  for (let i = 0; i < 6; i++) {
+    const r = await client.chat.completions
+      .parse({
+        model: "default",
+        messages: msgs,
+        response_format: zodResponseFormat(Light, "light"),
+        temperature: 1,
+        seed: 100 + i,
+        max_tokens: 300,
+      })
+      .catch((e) => {
+        if (e && e.constructor && e.constructor.name === "LengthFinishReasonError") return null;
+        throw e;
+      });
+    if (!r || r.choices[0].finish_reason !== "stop") continue;
+    const p = r.choices[0].message.parsed;
+    assert.ok(Light.safeParse(p).success, JSON.stringify(p)); // the zod schema itself agrees
+    parsed++;
+  }
+  assert.ok(parsed >= 4, `only ${parsed} of 6 finished`);
+  return `${parsed} parsed`;
 });
 
 await test("chat.completions.parse with a json_schema response_format (openai SDK)", async () => {

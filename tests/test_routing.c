@@ -100,7 +100,7 @@ struct resp {
     long status;
     char *body;
     size_t len;
-    char source[96], attempts[512], retry_after[32];
+    char source[96], attempts[512], retry_after[32], overhead[32];
 };
 
 static size_t on_body(char *p, size_t sz, size_t n, void *u)
@@ -135,6 +135,7 @@ static size_t on_header(char *p, size_t sz, size_t n, void *u)
     header_value(p, k, "X-EdgeAgent-Source", r->source, sizeof r->source);
     header_value(p, k, "X-EdgeAgent-Attempts", r->attempts, sizeof r->attempts);
     header_value(p, k, "Retry-After", r->retry_after, sizeof r->retry_after);
+    header_value(p, k, "X-EdgeAgent-Overhead-Ms", r->overhead, sizeof r->overhead);
     return k;
 }
 
@@ -315,9 +316,14 @@ static void fallbacks_both_ways(void)
             stub_ctl(&stub, "/_stub/reset", NULL);
             stub_ctl(&stub, "/_stub/config", faults[i].fault);
             struct resp r;
+            double t0 = ea_test_now_ms();
             req(ea.port, "/v1/chat/completions", chat("task:cloudfirst", "hi", stream, NULL), &r);
-            printf("    %s %s -> %ld %s [%s]\n", faults[i].fault, stream ? "stream" : "json", r.status,
-                   r.source, r.attempts);
+            double took = ea_test_now_ms() - t0;
+            printf("    %s %s -> %ld %s [%s] %.0f ms, router overhead %s ms\n", faults[i].fault,
+                   stream ? "stream" : "json", r.status, r.source, r.attempts, took, r.overhead);
+            /* the time spent in the failed attempts and backoffs is not the router's */
+            if (took > 1000)
+                ASSERT(atof(r.overhead) < 0.25 * took);
             ASSERT_EQ(r.status, 200);
             ASSERT_STR_EQ(r.source, "edge");
             ASSERT(!strncmp(r.attempts, "cloud=", 6) && strstr(r.attempts, "local=ok"));

@@ -209,6 +209,7 @@ static const struct ea_upstream_config *ucfg(const struct ea__relay *rl, size_t 
 static void attempt_ended_locked(struct ea__relay *rl, struct ea__attempt *a)
 {
     a->running = false;
+    a->t_end = ea__now_ms();
     char b[16];
     snprintf(a->outcome, sizeof a->outcome, "%s",
              a->cancelled && a->fail == EA__FAIL_NONE ? "cancelled"
@@ -647,6 +648,7 @@ static bool start_next(struct ea__relay *rl, const struct ea__attempt *last)
             if (due > ea__now_ms() + 1) {
                 rl->pending_entry = (int)entry;
                 rl->next_due = due;
+                rl->waited_ms += due - ea__now_ms();
                 schedule_locked(rl, due);
                 pthread_mutex_unlock(rl->root->lock);
                 return true;
@@ -821,7 +823,23 @@ void ea__relay_info_locked(const struct ea__relay *rl, struct ea__relay_info *ou
             snprintf(out->source, sizeof out->source, "%s:%s",
                      uc->tier == EA_TIER_CLOUD ? "cloud" : "edge-node", uc->name);
         out->ttft_ms = a->ttft_ms >= 0 ? a->t_start - rl->t0 + a->ttft_ms : -1;
-        out->overhead_ms = a->t_start - rl->t0;
+        /* from the request's start to the winner's, less what earlier
+         * attempts took (their union: a hedge overlaps) and backoff waits */
+        double busy = 0, cover_end = rl->t0;
+        for (int k = 0; k < rl->n_att; k++) { /* attempts are listed in start order */
+            const struct ea__attempt *b = rl->att[k];
+            if (b == a || b->t_start >= a->t_start)
+                continue;
+            double s0 = b->t_start > cover_end ? b->t_start : cover_end;
+            double e0 = b->t_end > 0 && b->t_end < a->t_start ? b->t_end : a->t_start;
+            if (e0 > s0) {
+                busy += e0 - s0;
+                cover_end = e0;
+            }
+        }
+        out->overhead_ms = a->t_start - rl->t0 - busy - rl->waited_ms;
+        if (out->overhead_ms < 0)
+            out->overhead_ms = 0;
     }
 }
 

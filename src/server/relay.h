@@ -61,6 +61,7 @@ struct ea__attempt {
     bool any_output;
     int n_done;
     double t_start, ttft_ms;
+    double t_end;                 /* when its last choice ended (0: not yet) */
     enum ea__fail fail;           /* how it failed (NONE: it did not) */
     int http_status;
     double retry_after_ms;
@@ -96,6 +97,7 @@ struct ea__relay {
     double hedge_due;           /* when it may (ms) */
     double next_due;            /* when the next attempt may start (backoff) */
     int pending_entry;          /* the plan entry that starts at next_due, or -1 */
+    double waited_ms;           /* under the lock: backoff delays waited */
     bool work_queued;           /* the worker holds a reference (under the worker's mutex) */
     double work_due;
     struct ea__relay *work_next;
@@ -136,7 +138,8 @@ struct ea__relay_info {
     char attempts[EA__RELAY_MAX_ATTEMPTS * (EA_CONFIG_MAX_NAME + 28)]; /* "name=outcome, ..." */
     int n_attempts;
     double ttft_ms;
-    double overhead_ms; /* time before the winning attempt started */
+    double overhead_ms; /* the router's own time before the winning attempt
+                           started: not spent in an earlier attempt or a backoff */
 };
 void ea__relay_info_locked(const struct ea__relay *rl, struct ea__relay_info *out);
 /* The ledger's row for the request (no text: names, counts, times), once

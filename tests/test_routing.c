@@ -609,8 +609,13 @@ static void hedging_faster_side_wins(void)
                              0};
         ASSERT_EQ(pthread_create(&th[i], NULL, bg_main, &bgs[i]), 0);
     }
-    for (int i = 0; i < 100 && metric(ea.port, "edgeagent_queue_depth") < 2; i++)
+    /* (under load the background requests may take a while to be queued) */
+    double busy_by = ea_test_now_ms() + 20000 * ea_test_time_scale();
+    while (metric(ea.port, "edgeagent_queue_depth") < 2 && ea_test_now_ms() < busy_by)
         usleep(10000);
+    if (metric(ea.port, "edgeagent_queue_depth") < 2)
+        FAIL("the background requests never filled the engine's queue (running %.0f, statuses %ld %ld %ld)",
+             metric(ea.port, "edgeagent_running"), bgs[0].status, bgs[1].status, bgs[2].status);
     double t0 = ea_test_now_ms();
     ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:hybrid", "hi", true, NULL), &r), 200);
     double took = ea_test_now_ms() - t0;

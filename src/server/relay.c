@@ -449,18 +449,6 @@ static bool relay_wake(void *user, int i, bool finished)
 
 enum start_result { START_OK, START_SKIPPED, START_FAILED };
 
-/* A rough prompt size for the reservation: bytes / 4 (the usual estimate
- * for BPE text); the settlement uses the upstream's real count. */
-static uint64_t prompt_estimate(const struct ea__gen_request *r)
-{
-    uint64_t bytes = 0;
-    for (int i = 0; i < r->n_msgs; i++)
-        bytes += r->msgs[i].len;
-    for (int i = 0; i < r->n_prompts; i++)
-        bytes += r->prompts[i].text ? r->prompts[i].len : (uint64_t)r->prompts[i].n_tokens * 4;
-    return bytes / 4 + 1;
-}
-
 /* Reserves the attempt's worst-case cloud cost (its prompt + max_tokens at
  * the upstream's price) before it is dispatched. False with *e when the
  * budget is spent: a 429 naming it (action reject), or a 503 that lets the
@@ -473,7 +461,7 @@ static bool reserve_budget(struct ea__relay *rl, struct ea__attempt *a, struct e
         return true;
     uint64_t max_out = (uint64_t)(rl->req->max_tokens ? rl->req->max_tokens : rl->srv->p.max_tokens) *
                        (uint64_t)rl->root->n_choices;
-    double worst = ea_ledger_worst_case_usd(&u->price, prompt_estimate(rl->req), max_out);
+    double worst = ea_ledger_worst_case_usd(&u->price, (uint64_t)ea__route_prompt_estimate(rl->req), max_out);
     struct ea_ledger_budget_over over;
     if (ea_ledger_budget_reserve(l, rl->task[0] ? rl->task : NULL, u->tier, worst, &a->res, &over) == EA_OK)
         return true;

@@ -116,9 +116,9 @@ static void local_load(ea_server *s, struct ea_local_load *l)
 }
 
 /* A rough token count of the prompt (bytes / 4, the usual estimate for
- * English BPE), for the plan's context check and prediction only: the local
- * upstream counts exactly when it prepares. */
-static int32_t prompt_estimate(const struct ea__gen_request *r)
+ * English BPE), for the plan's context check and prediction and the cloud
+ * budget's reservation: the upstreams count exactly. */
+int32_t ea__route_prompt_estimate(const struct ea__gen_request *r)
 {
     size_t bytes = 0;
     for (int i = 0; i < r->n_msgs; i++)
@@ -140,7 +140,7 @@ bool ea__route_request(ea_server *s, const struct ea__gen_request *r, const char
     in.allow_cloud = r->allow_cloud;
     in.max_latency_ms = r->max_latency_ms;
     in.max_tokens = r->max_tokens ? r->max_tokens : s->p.max_tokens;
-    in.prompt_tokens = prompt_estimate(r);
+    in.prompt_tokens = ea__route_prompt_estimate(r);
     task_name[0] = '\0';
     /* the task: the body's extension, else the header, else the model name */
     const char *task = r->route_task[0] ? r->route_task : header_task && *header_task ? header_task : NULL;

@@ -491,6 +491,9 @@ bool ea__route_request(ea_server *s, const struct ea__gen_request *r, const char
                        enum ea_privacy_mode *privacy, struct ea__api_error *e);
 /* Leaves only device-tier upstreams in plan (privacy failing closed). */
 void ea__route_keep_device(ea_server *s, struct ea_route_plan *plan);
+/* The prompt's size in tokens, estimated from its bytes (the plan, the
+ * budget reservation; upstreams count exactly). */
+int32_t ea__route_prompt_estimate(const struct ea__gen_request *r);
 /* A local request took total_ms (the plan's queue-wait estimate). */
 void ea__route_local_observed(ea_server *s, double total_ms);
 /* /v1/models entries after the local model's (only != NULL: that one name,

@@ -380,6 +380,12 @@ static void client_errors_and_broken_streams(void)
         ASSERT_EQ(stub_requests(&stub), 1);
         resp_free(&r);
     }
+    /* the upstream's error text reaches the client, never the log (it may quote the request) */
+    {
+        char *log = ea_test_read_file(ea.p.log, NULL);
+        ASSERT(log && strstr(log, "upstream_rejected") && !strstr(log, "bad thing"));
+        free(log);
+    }
     /* cut after two chunks of a stream: the client saw them, then an error */
     stub_ctl(&stub, "/_stub/config", "{\"cut_after\":2,\"chunks\":4}");
     struct resp r;

@@ -508,8 +508,14 @@ static bool gen_failure(struct ea__gen *g, struct ea__api_error *e)
     bool routed = ea__relay_error_locked(&g->rl, e);
     pthread_mutex_unlock(&g->q.mu);
     if (routed) {
-        ea__server_log(g->srv, "request %s: %d %s: %s", g->id, e->status, e->code ? e->code : e->type,
-                       e->message);
+        /* the attempts' names and outcome classes, not the message: an
+         * upstream's error text may quote the request */
+        struct ea__relay_info info;
+        pthread_mutex_lock(&g->q.mu);
+        ea__relay_info_locked(&g->rl, &info);
+        pthread_mutex_unlock(&g->q.mu);
+        ea__server_log(g->srv, "request %s: %d %s (attempts: %s)", g->id, e->status,
+                       e->code ? e->code : e->type, info.attempts[0] ? info.attempts : "none");
         return true;
     }
     for (int i = 0; i < g->n_choices; i++) {

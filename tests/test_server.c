@@ -1469,7 +1469,8 @@ static void relay_fallbacks(void)
     scr.pieces = 2;
     ASSERT_EQ(http(&f, "POST", "/v1/chat/completions", chat_s, &r), 200);
     ASSERT_STR_EQ(r.source, "edge");
-    ASSERT(strstr(r.body, "\"content\":\"Hel\"") && strstr(r.body, "\"content\":\"lo \""));
+    /* both pieces streamed (in one chunk or two, as the client drained them) */
+    ASSERT(strstr(r.body, "\"content\":\"Hel") && strstr(r.body, "lo \""));
     ASSERT(strstr(r.body, "data: {\"error\":") && strstr(r.body, "the stream from a broke"));
     ASSERT(strstr(r.body, "data: [DONE]"));
     resp_free(&r);

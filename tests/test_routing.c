@@ -803,6 +803,7 @@ static void ledger_rows_and_budgets(void)
         "  - {name: capped, mode: cloud_only}\n"
         "  - {name: spill, mode: prefer_cloud}\n"
         "  - {name: edge, mode: edge_only}\n"
+        "  - {name: free, mode: cloud_only}\n"
         "ledger:\n"
         "  budgets:\n"
         "    tasks:\n"
@@ -835,7 +836,16 @@ static void ledger_rows_and_budgets(void)
         ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:edge", "hi", i & 1, NULL), &r), 200);
         resp_free(&r);
     }
-    int requests = 1 + 1 + 2 + 3;
+    /* a cloud that ignores include_usage, then one whose stream is cut:
+     * both rows are billed for what was produced, marked estimated */
+    stub_ctl(&stub, "/_stub/config", "{\"no_usage\":true,\"count\":1}");
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:free", "hello there", false, NULL), &r), 200);
+    resp_free(&r);
+    stub_ctl(&stub, "/_stub/config", "{\"cut_after\":2,\"chunks\":5,\"count\":1}");
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:free", "hello there", true, NULL), &r), 200);
+    ASSERT(strstr(r.body, "error"));
+    resp_free(&r);
+    int requests = 1 + 1 + 2 + 3 + 2;
     /* the report over HTTP (the writer commits within a moment) */
     json_t *j = NULL;
     for (int i = 0; i < 100; i++) {
@@ -850,10 +860,26 @@ static void ledger_rows_and_budgets(void)
     }
     json_t *tot = json_object_get(j, "total");
     ASSERT_EQ(json_integer_value(json_object_get(tot, "requests")), requests);
-    ASSERT_EQ(json_integer_value(json_object_get(tot, "errors")), 1);        /* the 429 */
-    /* capped twice (the refused one counts where it was headed) + spill once */
-    ASSERT_EQ(json_integer_value(json_object_get(tot, "cloud_requests")), 3);
+    ASSERT_EQ(json_integer_value(json_object_get(tot, "errors")), 2);        /* the 429, the cut */
+    /* capped twice (the refused one counts where it was headed), spill once, free twice */
+    ASSERT_EQ(json_integer_value(json_object_get(tot, "cloud_requests")), 5);
     ASSERT(json_real_value(json_object_get(tot, "cloud_cost_usd")) > 0.004);
+    ASSERT_EQ(json_integer_value(json_object_get(tot, "estimated")), 2);
+    json_decref(j);
+    /* the estimated rows still count tokens: the prompt read, the chunks sent (1 + 2) */
+    ASSERT_EQ(req(ea.port, "/v1/edgeagent/stats?since=1h&by=task", NULL, &r), 200);
+    j = json_loads(r.body, 0, NULL);
+    resp_free(&r);
+    json_t *free_task = NULL;
+    for (size_t i = 0; i < json_array_size(json_object_get(j, "groups")); i++) {
+        json_t *g = json_array_get(json_object_get(j, "groups"), i);
+        if (!strcmp(json_string_value(json_object_get(g, "key")) ? json_string_value(json_object_get(g, "key")) : "", "free"))
+            free_task = g;
+    }
+    ASSERT(free_task);
+    ASSERT(json_integer_value(json_object_get(json_object_get(free_task, "tokens"), "prompt")) >= 2 * 3);
+    ASSERT(json_integer_value(json_object_get(json_object_get(free_task, "tokens"), "completion")) >= 1 + 2);
+    ASSERT(json_real_value(json_object_get(free_task, "cloud_cost_usd")) > 0);
     json_decref(j);
     ASSERT_EQ(req(ea.port, "/metrics", NULL, &r), 200);
     ASSERT(strstr(r.body, "edgeagent_ledger_rows_total{fate=\"written\"} "));

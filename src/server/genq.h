@@ -91,6 +91,7 @@ struct ea__genq_end {
     ea_status status;  /* with EA_FINISH_ERROR */
     const char *error; /* detail (copied), or NULL */
     int32_t n_prompt, n_generated, n_cached;
+    bool estimated;    /* n_generated is an estimate (no usage from the upstream) */
     double ttft_ms, total_ms, queue_ms; /* ttft_ms < 0: no token came */
     enum ea__fail fail;     /* with EA_FINISH_ERROR: its class (NONE reads as INTERNAL) */
     int http_status;        /* an upstream's HTTP status, or 0 */

@@ -205,6 +205,18 @@ static const struct ea_upstream_config *ucfg(const struct ea__relay *rl, size_t 
     return &ea_router_get_config(rl->srv->router)->upstreams[u];
 }
 
+
+/* The prompt tokens a's upstream counted. A remote upstream counts them only
+ * in its usage: one that answered without it (cut stream, include_usage
+ * ignored) still read the whole prompt, so its size is estimated
+ * (*estimated set); one that produced nothing is taken to have read none. */
+static int32_t prompt_tokens(const struct ea__relay *rl, const struct ea__attempt *a, bool *estimated)
+{
+    if (a->q.n_prompt_tokens > 0 || ucfg(rl, a->up)->kind == EA_UPSTREAM_LOCAL || !a->any_output)
+        return a->q.n_prompt_tokens > 0 ? a->q.n_prompt_tokens : 0;
+    *estimated = true;
+    return ea__route_prompt_estimate(rl->req);
+}
 /* Under the lock: a's last choice ended; tells the router how it went. */
 static void attempt_ended_locked(struct ea__relay *rl, struct ea__attempt *a)
 {
@@ -227,8 +239,8 @@ static void attempt_ended_locked(struct ea__relay *rl, struct ea__attempt *a)
         for (int i = 0; i < a->q.n_choices; i++)
             out += a->q.c[i].done ? a->q.c[i].end.n_generated : 0;
         const struct ea_upstream_config *u = ucfg(rl, a->up);
-        double used = ea_ledger_worst_case_usd(&u->price, (uint64_t)(a->q.n_prompt_tokens > 0 ? a->q.n_prompt_tokens : 0),
-                                               (uint64_t)out);
+        bool est = false;
+        double used = ea_ledger_worst_case_usd(&u->price, (uint64_t)prompt_tokens(rl, a, &est), (uint64_t)out);
         ea_ledger_budget_settle(rl->srv->p.ledger, &a->res, used);
     }
 }
@@ -946,7 +958,14 @@ void ea__relay_account(const struct ea__relay *rl, bool disconnected)
         out += root->c[i].done ? root->c[i].end.n_generated : 0;
         cached += i == 0 && root->c[i].done ? root->c[i].end.n_cached : 0;
     }
-    row.prompt_tokens = root->n_prompt_tokens > 0 ? (uint32_t)root->n_prompt_tokens : 0;
+    bool estimated = false;
+    for (int i = 0; i < root->n_choices; i++)
+        estimated |= root->c[i].done && root->c[i].end.estimated;
+    int32_t in = root->n_prompt_tokens;
+    if (rl->winner >= 0)
+        in = prompt_tokens(rl, rl->att[rl->winner], &estimated);
+    row.prompt_tokens = in > 0 ? (uint32_t)in : 0;
+    row.estimated = estimated;
     row.completion_tokens = out > 0 ? (uint32_t)out : 0;
     row.cached_prompt_tokens = cached > 0 ? (uint32_t)cached : 0;
     row.ttft_ms = w && w->ttft_ms >= 0 ? w->t_start - rl->t0 + w->ttft_ms : -1;

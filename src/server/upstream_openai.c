@@ -278,6 +278,7 @@ static void on_end(void *user, const struct ea__cloud_result *res)
             .total_ms = res->elapsed_ms,
             .http_status = res->http_status,
             .retry_after_ms = res->retry_after_ms > 0 ? (double)res->retry_after_ms : 0,
+            .estimated = !res->has_usage,
         };
         if (res->outcome == EA_CLOUD_OK) {
             end.finish = c->finish != EA_FINISH_NONE ? c->finish : EA_FINISH_STOP;

@@ -38,6 +38,7 @@
 //   tool_call=NAME   (streamed chat) one tool call of NAME per choice, with the
 //                    arguments args=JSON (default {"room":"kitchen","on":true})
 //   no_index         streamed choices without their "index" (some servers)
+//   no_usage         no usage anywhere (an upstream that ignores include_usage)
 //   require_key=K    401 unless "Authorization: Bearer K"
 // (non-streamed requests: delay, status, reset, html and malformed apply;
 // cut_after/silence_after send half the body then close/stay silent.)
@@ -154,7 +155,7 @@ async function model(req, res, kind, body, fault) {
       kind === "chat"
         ? { index: c.index, message: { role: "assistant", content: c.reply, refusal: null }, logprobs: null, finish_reason: "stop" }
         : { index: c.index, text: c.reply, logprobs: null, finish_reason: "stop" });
-    let text = JSON.stringify({ ...head, choices, usage: pl.usage });
+    let text = JSON.stringify({ ...head, choices, ...(fault.no_usage ? {} : { usage: pl.usage }) });
     if (fault.malformed) text = text.slice(0, Math.floor(text.length / 2));
     if (fault.cut_after !== undefined || fault.silence_after !== undefined) {
       res.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text) });
@@ -168,6 +169,7 @@ async function model(req, res, kind, body, fault) {
     return;
   }
 
+  const wantsUsage = body.stream_options && body.stream_options.include_usage && !fault.no_usage;
   res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache" });
   if (fault.tool_call && kind === "chat") {
     // one tool call per choice, streamed as OpenAI does: id, type and name
@@ -179,7 +181,7 @@ async function model(req, res, kind, body, fault) {
         res.write(`data: ${JSON.stringify({ ...head, choices: [{ index: c.index, delta: { tool_calls: [{ index: 0, function: { arguments: args.slice(k, k + 7) } }] }, finish_reason: null }] })}\n\n`);
       res.write(`data: ${JSON.stringify({ ...head, choices: [{ index: c.index, delta: {}, finish_reason: "tool_calls" }] })}\n\n`);
     }
-    if (body.stream_options && body.stream_options.include_usage) res.write(`data: ${JSON.stringify({ ...head, choices: [], usage: pl.usage })}\n\n`);
+    if (wantsUsage) res.write(`data: ${JSON.stringify({ ...head, choices: [], usage: pl.usage })}\n\n`);
     res.write("data: [DONE]\n\n");
     res.end();
     return;
@@ -222,7 +224,7 @@ async function model(req, res, kind, body, fault) {
   const fin = pl.choices.map((c) =>
     kind === "chat" ? { index: c.index, delta: {}, logprobs: null, finish_reason: "stop" } : { index: c.index, text: "", logprobs: null, finish_reason: "stop" });
   send({ ...head, choices: fin, usage: null });
-  if (body.stream_options && body.stream_options.include_usage) send({ ...head, choices: [], usage: pl.usage });
+  if (wantsUsage) send({ ...head, choices: [], usage: pl.usage });
   res.write("data: [DONE]\n\n");
   res.end();
 }

@@ -42,7 +42,9 @@ static void check(const struct ea_router_config *rc, const struct ea_ledger_conf
     r.prompt_tokens = 1000000;
     r.completion_tokens = 1000000;
     ea_ledger_price_row(c, &r);
-    if (!usd_ok(r.cost_usd) || !isfinite(r.counterfactual_usd) || r.counterfactual_usd < 0)
+    /* 2M tokens at up to EA_LEDGER_MAX_USD per million */
+    if (!isfinite(r.cost_usd) || r.cost_usd < 0 || r.cost_usd > 2 * EA_LEDGER_MAX_USD ||
+        !isfinite(r.counterfactual_usd) || r.counterfactual_usd < 0)
         abort();
 }
 

@@ -405,7 +405,7 @@ static void rows_roundtrip(void)
     free(mode);
     /* the columns are exactly these: a new text column would be caught here */
     char *cols = sql_text(db, "SELECT group_concat(name, ',') FROM pragma_table_info('requests')");
-    ASSERT_STR_EQ(cols, "id,time_ms,task,tier,upstream,model,prompt_tokens,completion_tokens,"
+    ASSERT_STR_EQ(cols, "id,time_ms,request_id,task,tier,upstream,model,prompt_tokens,completion_tokens,"
                         "cached_prompt_tokens,estimated,ttft_ms,total_ms,outcome,fallbacks,hedges,"
                         "attempts,privacy,cost_usd,counterfactual_usd");
     free(cols);

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -100,7 +101,7 @@ struct resp {
     long status;
     char *body;
     size_t len;
-    char source[96], attempts[512], retry_after[32], overhead[32];
+    char source[96], attempts[512], retry_after[32], overhead[32], request_id[64];
 };
 
 static size_t on_body(char *p, size_t sz, size_t n, void *u)
@@ -136,6 +137,7 @@ static size_t on_header(char *p, size_t sz, size_t n, void *u)
     header_value(p, k, "X-EdgeAgent-Attempts", r->attempts, sizeof r->attempts);
     header_value(p, k, "Retry-After", r->retry_after, sizeof r->retry_after);
     header_value(p, k, "X-EdgeAgent-Overhead-Ms", r->overhead, sizeof r->overhead);
+    header_value(p, k, "X-Request-Id", r->request_id, sizeof r->request_id);
     return k;
 }
 
@@ -908,6 +910,136 @@ static void ledger_rows_and_budgets(void)
 }
 
 
+/* kill -9 under a mixed load. The moment a client has read its 12th whole
+ * answer it kills the server, then the file is checked: intact, and every
+ * answer any client read to its end is a row (found by X-Request-Id), since
+ * an answer's last bytes wait for its row's commit. A restart serves on. */
+#define K9_CLIENTS 4
+#define K9_IDS 256
+#define K9_KILL_AT 12
+
+struct k9 {
+    int port, idx;
+    pid_t pid;
+    atomic_int *completed;
+    atomic_bool *stop;
+    char ids[K9_IDS][64];
+    int n_ids;
+};
+
+static void *k9_client(void *arg)
+{
+    struct k9 *k = arg;
+    for (int i = 0; !atomic_load(k->stop) && k->n_ids < K9_IDS; i++) {
+        bool stream = (i + k->idx) & 1;
+        char body[512];
+        snprintf(body, sizeof body,
+                 "{\"model\":\"task:%s\",\"messages\":[{\"role\":\"user\",\"content\":\"request %d of %d\"}],"
+                 "\"max_tokens\":%d%s}",
+                 ((i / 2 + k->idx) & 1) ? "cloudy" : "edge", i, k->idx, 4 + i % 8, stream ? ",\"stream\":true" : "");
+        struct resp r;
+        long st = req(k->port, "/v1/chat/completions", body, &r);
+        bool whole = false;
+        if (st == 200 && r.request_id[0]) {
+            json_t *j = stream ? NULL : json_loads(r.body, 0, NULL);
+            whole = stream ? stream_clean(&r) : json_array_size(json_object_get(j, "choices")) == 1;
+            json_decref(j);
+        }
+        if (whole) {
+            snprintf(k->ids[k->n_ids++], sizeof k->ids[0], "%s", r.request_id);
+            if (atomic_fetch_add(k->completed, 1) + 1 == K9_KILL_AT)
+                kill(k->pid, SIGKILL); /* at once: the row of this answer must be in the file */
+        }
+        resp_free(&r);
+    }
+    return NULL;
+}
+
+static void kill9_keeps_every_answered_row(void)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", ea_test_tmp_path("routing-k9"));
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ASSERT_EQ(system(cmd), 0);
+    static const char fmt[] =
+        "upstreams:\n"
+        "  - {name: local, kind: local}\n"
+        "  - {name: cloud, kind: openai, base_url: 'http://127.0.0.1:%d/v1', model: stub-model}\n"
+        "tasks:\n"
+        "  - {name: edge, mode: edge_only}\n"
+        "  - {name: cloudy, mode: cloud_only}\n";
+    struct peer stub, ea;
+    stub_start(&stub, NULL);
+    const char *const args[] = {"--data-dir", dir, NULL};
+    serve_start(&ea, fmt, stub.port, args);
+    atomic_int completed = 0;
+    atomic_bool stop = false;
+    static struct k9 k[K9_CLIENTS];
+    pthread_t t[K9_CLIENTS];
+    for (int i = 0; i < K9_CLIENTS; i++) {
+        k[i] = (struct k9){.port = ea.port, .idx = i, .pid = ea.p.pid, .completed = &completed, .stop = &stop};
+        ASSERT_EQ(pthread_create(&t[i], NULL, k9_client, &k[i]), 0);
+    }
+    double deadline = ea_test_now_ms() + 60000 * ea_test_time_scale();
+    while (atomic_load(&completed) < K9_KILL_AT && ea_test_now_ms() < deadline)
+        usleep(10000);
+    bool reached = atomic_load(&completed) >= K9_KILL_AT;
+    if (!reached)
+        kill(ea.p.pid, SIGKILL);
+    int st = ea_test_proc_stop(&ea.p, SIGKILL);
+    atomic_store(&stop, true);
+    for (int i = 0; i < K9_CLIENTS; i++)
+        pthread_join(t[i], NULL);
+    ASSERT(reached);
+    printf("    server status %d after %d answers seen whole\n", st, atomic_load(&completed));
+
+    char db_path[4300];
+    snprintf(db_path, sizeof db_path, "%s/ledger.db", dir);
+    sqlite3 *db = NULL;
+    ASSERT_EQ(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+    ASSERT_STR_EQ((const char *)sqlite3_column_text(q, 0), "ok");
+    sqlite3_finalize(q);
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*), min(outcome) FROM requests WHERE request_id = ?", -1, &q, NULL),
+              SQLITE_OK);
+    int checked = 0;
+    for (int i = 0; i < K9_CLIENTS; i++)
+        for (int n = 0; n < k[i].n_ids; n++) {
+            sqlite3_bind_text(q, 1, k[i].ids[n], -1, SQLITE_STATIC);
+            ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+            if (sqlite3_column_int(q, 0) != 1)
+                FAIL("answer %s was read whole by its client but has %d rows in the ledger", k[i].ids[n],
+                     sqlite3_column_int(q, 0));
+            ASSERT_STR_EQ((const char *)sqlite3_column_text(q, 1), "ok");
+            sqlite3_reset(q);
+            checked++;
+        }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    printf("    %d answered requests, each a row; the file is intact\n", checked);
+    ASSERT(checked >= K9_KILL_AT);
+
+    /* the restarted server reads the file and goes on writing to it */
+    serve_start(&ea, fmt, stub.port, args);
+    struct resp r;
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("task:edge", "again", false, NULL), &r), 200);
+    char id[64];
+    snprintf(id, sizeof id, "%s", r.request_id);
+    resp_free(&r);
+    peer_stop(&ea);
+    peer_stop(&stub);
+    ASSERT_EQ(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM requests WHERE request_id = ?", -1, &q, NULL), SQLITE_OK);
+    sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+    ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+    ASSERT_EQ(sqlite3_column_int(q, 0), 1);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
 /* privacy: redact: what reaches the cloud carries placeholders, never the
  * values; the stub echoes the message back, and the client reads the
  * values again (streamed and not). local_only sends nothing at all. */
@@ -1265,5 +1397,5 @@ EA_TESTS(EA_TEST(cloud_answers_and_says_so), EA_TEST(fallbacks_both_ways),
          EA_TEST(breaker_opens_and_recovers), EA_TEST(offline_stays_on_edge),
          EA_TEST(edge_node_is_another_edgeagent), EA_TEST(hedging_faster_side_wins),
          EA_TEST(mixed_load_loses_nothing), EA_TEST(openai_sdk_every_path),
-         EA_TEST(ledger_rows_and_budgets), EA_TEST(redact_and_restore),
+         EA_TEST(ledger_rows_and_budgets), EA_TEST(kill9_keeps_every_answered_row), EA_TEST(redact_and_restore),
          EA_TEST(cloud_tool_calls_pass_through), EA_TEST(zero_leak))

@@ -91,6 +91,7 @@ void ea_ledger_config_release(struct ea_ledger_config *c); /* NULL-safe */
 #define EA_LEDGER_NAME_MAX 64      /* task, upstream (EA_CONFIG_MAX_NAME) */
 #define EA_LEDGER_MODEL_MAX 128
 #define EA_LEDGER_OUTCOME_MAX 32
+#define EA_LEDGER_REQUEST_ID_MAX 48 /* the server's X-Request-Id */
 #define EA_LEDGER_ENTITY_TYPES 16  /* privacy entity types per row */
 #define EA_LEDGER_ENTITY_NAME_MAX 24
 
@@ -104,6 +105,7 @@ struct ea_ledger_entity_count {
  * field: prompts and completions cannot be recorded through this API. */
 struct ea_ledger_row {
     int64_t time_ms;      /* when the request ended, Unix ms (UTC); 0 = now */
+    char request_id[EA_LEDGER_REQUEST_ID_MAX + 1]; /* [A-Za-z0-9._-]*, may be empty */
     char task[EA_LEDGER_NAME_MAX + 1];         /* [A-Za-z0-9._-]+ */
     enum ea_upstream_tier tier;                /* the source that answered */
     char upstream[EA_LEDGER_NAME_MAX + 1];     /* [A-Za-z0-9._-]+ */
@@ -175,6 +177,16 @@ void ea_ledger_close(ea_ledger *l);
  * ea_ledger_row_check refuses (counted as rejected), EA_ESTATE on a
  * read-only ledger. */
 ea_status ea_ledger_record(ea_ledger *l, const struct ea_ledger_row *row, struct ea_error *err);
+/* Called on the writer thread once the row's transaction has ended:
+ * committed (durable against the process being killed) or not (a write
+ * error, the row counted as failed). It must not call into the ledger's
+ * writer (record, flush, close); it may take its caller's own locks. */
+typedef void (*ea_ledger_done_fn)(void *user, bool committed);
+/* ea_ledger_record, and done(user, ...) once the row is written, when (and
+ * only when) it returns EA_OK. Lets a server hold a request's last bytes
+ * until its row is durable: every answer a client saw end is in the file. */
+ea_status ea_ledger_record_notify(ea_ledger *l, const struct ea_ledger_row *row, ea_ledger_done_fn done,
+                                  void *user, struct ea_error *err);
 /* Waits until every row queued before the call is committed (or failed),
  * at most timeout_ms. EA_ETIMEOUT when the time ran out. */
 ea_status ea_ledger_flush(ea_ledger *l, uint32_t timeout_ms);

@@ -108,6 +108,9 @@ static bool figure_ok(double v) { return isfinite(v) && v >= 0; }
 
 ea_status ea_ledger_row_check(const struct ea_ledger_row *row, struct ea_error *err)
 {
+    if (!in_alphabet(row->request_id, EA_LEDGER_REQUEST_ID_MAX, NAME_CHARS))
+        return ea_error_set(err, EA_EINVAL, "ledger row: request_id is not an id ([A-Za-z0-9._-], at most %d)",
+                            EA_LEDGER_REQUEST_ID_MAX);
     if (!in_alphabet(row->task, EA_LEDGER_NAME_MAX, NAME_CHARS))
         return ea_error_set(err, EA_EINVAL, "ledger row: task is not a name ([A-Za-z0-9._-], at most %d)",
                             EA_LEDGER_NAME_MAX);
@@ -188,6 +191,7 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS requests ("
     " id INTEGER PRIMARY KEY,"
     " time_ms INTEGER NOT NULL,"
+    " request_id TEXT NOT NULL DEFAULT '',"
     " task TEXT NOT NULL,"
     " tier TEXT NOT NULL,"
     " upstream TEXT NOT NULL,"
@@ -244,10 +248,10 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS sync_state (key TEXT PRIMARY KEY, value) WITHOUT ROWID;";
 
 static const char insert_sql[] =
-    "INSERT INTO requests (time_ms, task, tier, upstream, model, prompt_tokens,"
+    "INSERT INTO requests (time_ms, request_id, task, tier, upstream, model, prompt_tokens,"
     " completion_tokens, cached_prompt_tokens, estimated, ttft_ms, total_ms, outcome,"
     " fallbacks, hedges, attempts, privacy, cost_usd, counterfactual_usd)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 static const char rollup_sql[] =
     "INSERT INTO rollup_minute (minute, tier, task, upstream, requests, ok, estimated, fallbacks,"
@@ -436,6 +440,7 @@ static int bind_row(sqlite3_stmt *st, const struct ea_ledger_row *r)
 #define B(call) \
     do { if (rc == SQLITE_OK) rc = (call); i++; } while (0)
     B(sqlite3_bind_int64(st, i, r->time_ms));
+    B(sqlite3_bind_text(st, i, r->request_id, -1, SQLITE_STATIC));
     B(sqlite3_bind_text(st, i, r->task, -1, SQLITE_STATIC));
     B(sqlite3_bind_text(st, i, ea__ledger_tier_name(r->tier), -1, SQLITE_STATIC));
     B(sqlite3_bind_text(st, i, r->upstream, -1, SQLITE_STATIC));
@@ -607,8 +612,10 @@ static void *writer_main(void *arg)
         if (!l->count)
             break; /* stopped and drained */
         size_t n = l->count < EA__LEDGER_BATCH_MAX ? l->count : EA__LEDGER_BATCH_MAX;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             l->batch[i] = l->ring[(l->head + i) % l->cap];
+            l->batch_done[i] = l->ring_done[(l->head + i) % l->cap];
+        }
         l->head = (l->head + n) % l->cap;
         l->count -= n;
         pthread_mutex_unlock(&l->qmu);
@@ -628,6 +635,11 @@ static void *writer_main(void *arg)
         }
         l->finished += n;
         pthread_cond_broadcast(&l->donecond);
+        pthread_mutex_unlock(&l->qmu);
+        for (size_t i = 0; i < n; i++)
+            if (l->batch_done[i].fn)
+                l->batch_done[i].fn(l->batch_done[i].user, ok);
+        pthread_mutex_lock(&l->qmu);
     }
     pthread_mutex_unlock(&l->qmu);
     return NULL;
@@ -697,6 +709,8 @@ ea_status ea_ledger_open(const char *data_dir, const struct ea_ledger_options *o
     l->cap = l->cfg.queue_rows ? l->cfg.queue_rows : EA_LEDGER_DEFAULT_QUEUE;
     if (!(l->ring = ea_calloc(l->cap, sizeof *l->ring)) ||
         !(l->batch = ea_calloc(EA__LEDGER_BATCH_MAX, sizeof *l->batch)) ||
+        !(l->ring_done = ea_calloc(l->cap, sizeof *l->ring_done)) ||
+        !(l->batch_done = ea_calloc(EA__LEDGER_BATCH_MAX, sizeof *l->batch_done)) ||
         !(l->sums = ea_calloc(EA__LEDGER_BATCH_MAX, sizeof *l->sums)) ||
         !(l->entity_sums = ea_calloc((size_t)EA__LEDGER_BATCH_MAX * EA_LEDGER_ENTITY_TYPES,
                                      sizeof *l->entity_sums))) {
@@ -736,6 +750,8 @@ void ea_ledger_close(ea_ledger *l)
     ea_ledger_config_release(&l->cfg);
     ea_free(l->ring);
     ea_free(l->batch);
+    ea_free(l->ring_done);
+    ea_free(l->batch_done);
     ea_free(l->sums);
     ea_free(l->entity_sums);
     ea_free(l->dir);
@@ -754,6 +770,12 @@ const char *ea_ledger_path(const ea_ledger *l) { return l ? l->path : ""; }
 
 ea_status ea_ledger_record(ea_ledger *l, const struct ea_ledger_row *row, struct ea_error *err)
 {
+    return ea_ledger_record_notify(l, row, NULL, NULL, err);
+}
+
+ea_status ea_ledger_record_notify(ea_ledger *l, const struct ea_ledger_row *row, ea_ledger_done_fn done,
+                                  void *user, struct ea_error *err)
+{
     if (!l || l->read_only)
         return ea_error_set(err, EA_ESTATE, "ledger: opened read-only");
     ea_status s = ea_ledger_row_check(row, err);
@@ -771,8 +793,10 @@ ea_status ea_ledger_record(ea_ledger *l, const struct ea_ledger_row *row, struct
         return ea_error_set(err, EA_EOVERLOADED, "ledger: the write queue is full (%zu rows): row dropped",
                             l->cap);
     }
-    struct ea_ledger_row *slot = &l->ring[(l->head + l->count) % l->cap];
+    size_t at = (l->head + l->count) % l->cap;
+    struct ea_ledger_row *slot = &l->ring[at];
     *slot = *row;
+    l->ring_done[at] = (struct ea__ledger_notify){done, user};
     if (!slot->time_ms)
         slot->time_ms = now;
     ea_ledger_price_row(&l->cfg, slot);

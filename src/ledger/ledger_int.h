@@ -45,6 +45,12 @@ struct ea__entity_sum {
     uint64_t count;
 };
 
+/* A queued row's completion callback (ea_ledger_record_notify). */
+struct ea__ledger_notify {
+    ea_ledger_done_fn fn; /* NULL: none */
+    void *user;
+};
+
 struct ea_ledger {
     char *dir, *path;
     struct ea_ledger_config cfg; /* a deep copy */
@@ -69,6 +75,7 @@ struct ea_ledger {
     pthread_cond_t qcond;    /* rows arrived, or stop */
     pthread_cond_t donecond; /* a batch finished */
     struct ea_ledger_row *ring, *batch;
+    struct ea__ledger_notify *ring_done, *batch_done; /* parallel to ring and batch */
     size_t cap, head, count;
     bool stop;
     uint64_t accepted, finished; /* rows queued since open; rows committed or failed */

@@ -90,6 +90,8 @@ struct ea__gen {
     int direct_status; /* answered by direct_answer (status), 0 if not */
     int direct_fd;     /* direct_answer's own descriptor of the client's socket */
     bool http_ok, disconnected;
+    bool accounted;    /* the ledger row and audit record were made */
+    bool recorded;     /* ... and the row is written (or there is none): the last bytes may go */
     /* set before any producer begins */
     size_t answer_cap; /* cap of the formatted JSON answer (or of one SSE drain) */
     char cors_origin[256];
@@ -157,7 +159,8 @@ static void gen_free(void *user)
     if (g->rl.winner >= 0 && g->rl.att[g->rl.winner]->ups == s->upstream &&
         g->q.c[0].end.finish != EA_FINISH_ERROR)
         ea__route_local_observed(s, g->q.c[0].end.total_ms);
-    ea__relay_account(&g->rl, g->disconnected);
+    if (!g->accounted) /* no choice was begun */
+        ea__relay_account(&g->rl, g->disconnected, NULL, NULL);
     ea__relay_release(&g->rl); /* no producer is left: every begun choice finished */
     ea__gen_request_release(&g->req);
     ea_privacy_map_destroy(g->pmap); /* zeroes the values it held */
@@ -323,10 +326,51 @@ static bool answer_half_closed_locked(struct ea__gen *g)
     return true;
 }
 
+/* Under mu: every choice is done and the ledger has the request's row:
+ * the answer's last bytes may go. */
+static bool ended_locked(const struct ea__gen *g) { return g->q.n_done == g->n_choices && g->recorded; }
+
+/* Under mu, once the request has ended: a non-streamed answer goes now
+ * (written by direct_answer when its client half-closed), a stream's last
+ * chunk is taken by its reader. */
+static void ended_wake_locked(struct ea__gen *g)
+{
+    if (g->stream || !answer_half_closed_locked(g))
+        wake_locked(g);
+}
+
+/* ea_ledger_done_fn (the ledger's writer thread): the request's row is
+ * written, or failed to be (counted by the ledger): the answer may end. */
+static void gen_recorded(void *user, bool committed)
+{
+    (void)committed;
+    struct ea__gen *g = user;
+    pthread_mutex_lock(&g->q.mu);
+    g->recorded = true;
+    ended_wake_locked(g);
+    pthread_mutex_unlock(&g->q.mu);
+    gen_unref(g); /* the reference account_locked took for this call */
+}
+
+/* Under mu, when the last choice has ended: the ledger row and audit
+ * record. The answer's last bytes (a stream's final chunk and [DONE], a
+ * non-streamed body) wait until the row is written, so every answer a
+ * client saw end is in the ledger even if the process is killed right
+ * after; the tokens before them never wait. */
+static void account_locked(struct ea__gen *g)
+{
+    g->accounted = true;
+    ea__genq_ref_locked(&g->q); /* gen_recorded's */
+    if (!ea__relay_account(&g->rl, g->disconnected, gen_recorded, g)) {
+        g->q.refs--; /* never the last: the finishing producer holds one */
+        g->recorded = true;
+    }
+}
+
 /* ea__genq_wake_fn (under mu): output of choice i was queued. A stream is
- * resumed at every piece; a non-streamed answer when every choice is done
- * (or written by direct_answer when its client half-closed). False asks the
- * producer to stop: the non-streamed request's client has gone. */
+ * resumed at every piece; a non-streamed answer once the request has ended
+ * (ended_locked). False asks the producer to stop: the non-streamed
+ * request's client has gone. */
 static bool gen_wake(void *user, int i, bool finished)
 {
     struct ea__gen *g = user;
@@ -334,8 +378,11 @@ static bool gen_wake(void *user, int i, bool finished)
         wake_locked(g);
     if (!finished)
         return !client_left_locked(g, &g->choices[i]);
-    if (!g->stream && g->q.n_done == g->n_choices && !answer_half_closed_locked(g))
-        wake_locked(g);
+    if (g->q.n_done == g->n_choices && !g->accounted) {
+        account_locked(g);
+        if (g->recorded)
+            ended_wake_locked(g);
+    }
     return true;
 }
 
@@ -730,7 +777,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
             c->done_seen = g->q.c[i].done;
             any |= c->done_seen;
         }
-        bool all_done = g->q.n_done == g->n_choices;
+        bool all_done = ended_locked(g);
+        any |= all_done; /* the final chunk is still to be queued */
         if (!any) {
             /* nothing to send: park the connection until the engine has output */
             g->suspended = true;
@@ -906,7 +954,7 @@ static int respond_stream(struct ea__req_ctx *ctx, struct MHD_Connection *conn, 
  * done, or (streams) an attempt has won. */
 static bool answerable_locked(const struct ea__gen *g)
 {
-    return g->q.n_done == g->n_choices || (g->stream && ea__relay_committed_locked(&g->rl));
+    return ended_locked(g) || (g->stream && ea__relay_committed_locked(&g->rl));
 }
 
 /* Every request waits suspended until it can be answered (a stream until an

@@ -933,13 +933,14 @@ static void audit(const struct ea__relay *rl, const struct ea_ledger_row *row)
     ea__audit_add(rl->srv->audit, &e);
 }
 
-void ea__relay_account(const struct ea__relay *rl, bool disconnected)
+bool ea__relay_account(const struct ea__relay *rl, bool disconnected, ea_ledger_done_fn done, void *user)
 {
     ea_ledger *l = rl->srv->p.ledger;
     const struct ea__genq *root = rl->root;
     struct ea_ledger_row row;
     ea_ledger_row_init(&row);
     ident(row.task, sizeof row.task, rl->task[0] ? rl->task : "default", "._-");
+    ident(row.request_id, sizeof row.request_id, rl->req_id, "._-");
     const struct ea__attempt *w = rl->winner >= 0 ? rl->att[rl->winner] : rl->n_att ? rl->att[rl->n_att - 1] : NULL;
     if (w) {
         const struct ea_upstream_config *u = ucfg(rl, w->up);
@@ -1005,8 +1006,10 @@ void ea__relay_account(const struct ea__relay *rl, bool disconnected)
     }
     audit(rl, &row);
     if (!l)
-        return;
+        return false;
     struct ea_error err = {0};
-    if (ea_ledger_record(l, &row, &err) == EA_EINVAL)
+    ea_status st = ea_ledger_record_notify(l, &row, done, user, &err);
+    if (st == EA_EINVAL)
         ea__server_log(rl->srv, "request %s: ledger row refused: %s", rl->req_id, err.msg);
+    return st == EA_OK && done;
 }

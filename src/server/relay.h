@@ -142,9 +142,13 @@ struct ea__relay_info {
                            started: not spent in an earlier attempt or a backoff */
 };
 void ea__relay_info_locked(const struct ea__relay *rl, struct ea__relay_info *out);
-/* The ledger's row for the request (no text: names, counts, times), once
- * every choice has ended; disconnected: the client left before the end. */
-void ea__relay_account(const struct ea__relay *rl, bool disconnected);
+/* The ledger's row for the request (no text: names, counts, times) and its
+ * audit record, once every choice has ended (under the lock, or after the
+ * last reference); disconnected: the client left before the end. True when
+ * the row was queued and done(user, committed) will be called on the
+ * ledger's writer thread once it is written (done may be NULL); false
+ * when nothing will call back (no ledger, or the row was dropped). */
+bool ea__relay_account(const struct ea__relay *rl, bool disconnected, ea_ledger_done_fn done, void *user);
 
 /* Appends "edgeagent":{source, upstream, task, latency_ms, ttft_ms,
  * overhead_ms, reason, attempts, decision} (under the lock). */

@@ -262,7 +262,7 @@ static const struct {
     {"- a\n- b\n",
      "edgeagent.yaml:1:1: the top level must be a mapping of sections (server, upstreams, tasks, routing, privacy, ledger)"},
     {"tasks:\n  - name: a\n  - name: b\n    mode: fast\n",
-     "edgeagent.yaml:4:11: tasks[1].mode: 'fast' is not one of auto, edge_only, prefer_edge, prefer_cloud, cloud_only, hybrid"},
+     "edgeagent.yaml:4:11: tasks[1].mode: 'fast' is not one of auto, edge_only, prefer_edge, prefer_cloud, cloud_only, hybrid, cascade"},
     {"tasks:\n  - name: a\n    latency_sensitive: yes\n",
      "edgeagent.yaml:3:24: tasks[0].latency_sensitive: 'yes' is not true or false"},
     {"tasks:\n  - name: a\n    latency_sensitive: \"true\"\n",
@@ -297,6 +297,9 @@ static const struct {
     {"upstreams:\n  - {name: c, kind: openai, base_url: 'https://x/v1', model: m}\n"
      "tasks:\n  - name: a\n    mode: edge_only\n",
      "edgeagent.yaml:5:11: tasks[0].mode: edge_only, but no upstream of tier device or edge-node is configured"},
+    {"upstreams:\n  - {name: c, kind: openai, base_url: 'https://x/v1', model: m}\n"
+     "tasks:\n  - name: a\n    mode: cascade\n",
+     "edgeagent.yaml:5:11: tasks[0].mode: cascade, but no upstream of tier device or edge-node is configured"},
     {"upstreams:\n  - {name: l, kind: local}\n  - {name: c, kind: openai, base_url: 'https://x/v1', model: m}\n"
      "tasks:\n  - name: a\n    upstreams: [c]\n    privacy: local_only\n",
      "edgeagent.yaml:7:14: tasks[0].privacy: local_only, but no upstream of tier device or edge-node is among its upstreams"},
@@ -384,7 +387,7 @@ static const struct {
      "edgeagent.yaml:2:17: routing.default_task: no task is named 'chat'"},
     {"routing:\n  defaults: {mode: fastest}\n",
      "edgeagent.yaml:2:20: routing.defaults.mode: 'fastest' is not one of auto, edge_only, prefer_edge, prefer_cloud, "
-     "cloud_only, hybrid"},
+     "cloud_only, hybrid, cascade"},
     /* YAML itself */
     {"tasks:\n  - name: a\n    mode: auto\n    mode: hybrid\n",
      "edgeagent.yaml:4:5: key 'mode' appears twice in this mapping (first on line 3)"},
@@ -707,7 +710,7 @@ static void cli_route(void)
     free(route(args, 1, &err));
     char want[4096];
     snprintf(want, sizeof want, "edgeagent: route: %s:3:11: tasks[0].mode: 'fast' is not one of auto, "
-             "edge_only, prefer_edge, prefer_cloud, cloud_only, hybrid\n", path);
+             "edge_only, prefer_edge, prefer_cloud, cloud_only, hybrid, cascade\n", path);
     ASSERT_STR_EQ(err, want);
     free(err);
     remove(path);

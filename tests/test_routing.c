@@ -101,7 +101,7 @@ struct resp {
     long status;
     char *body;
     size_t len;
-    char source[96], attempts[512], retry_after[32], overhead[32], request_id[64];
+    char source[96], attempts[512], retry_after[32], overhead[32], request_id[64], reason[256];
 };
 
 static size_t on_body(char *p, size_t sz, size_t n, void *u)
@@ -138,6 +138,7 @@ static size_t on_header(char *p, size_t sz, size_t n, void *u)
     header_value(p, k, "Retry-After", r->retry_after, sizeof r->retry_after);
     header_value(p, k, "X-EdgeAgent-Overhead-Ms", r->overhead, sizeof r->overhead);
     header_value(p, k, "X-Request-Id", r->request_id, sizeof r->request_id);
+    header_value(p, k, "X-EdgeAgent-Route-Reason", r->reason, sizeof r->reason);
     return k;
 }
 
@@ -910,6 +911,88 @@ static void ledger_rows_and_budgets(void)
 }
 
 
+/* Task mode cascade: the edge model answers first; an answer that starts
+ * with the hand-off marker moves the request to the task's next upstream
+ * before the client sees a byte (reason "handoff"); any other answer stays
+ * on the edge; with nothing to move to, a clear 503. The tiny model is made
+ * to say the marker (or not) with guided_choice. */
+static const char *cascade_body(const char *task, const char *say, bool stream)
+{
+    static char b[512];
+    snprintf(b, sizeof b,
+             "{\"model\":\"task:%s\",\"messages\":[{\"role\":\"user\",\"content\":\"turn the lights on\"}],"
+             "\"max_tokens\":16,\"guided_choice\":[\"%s\"]%s}",
+             task, say, stream ? ",\"stream\":true" : "");
+    return b;
+}
+
+static char *answer_text(const struct resp *r, bool stream);
+
+static void cascade_handoff(void)
+{
+    static const char fmt[] =
+        "upstreams:\n"
+        "  - {name: local, kind: local}\n"
+        "  - {name: cloud, kind: openai, base_url: 'http://127.0.0.1:%d/v1', model: stub-model}\n"
+        "tasks:\n"
+        "  - {name: home, mode: cascade, upstreams: [local, cloud]}\n"
+        "  - {name: alone, mode: cascade, upstreams: [local]}\n";
+    struct peer stub, ea;
+    stub_start(&stub, NULL);
+    serve_start(&ea, fmt, stub.port, NULL);
+    stub_ctl(&stub, "/_stub/config", "{\"reply\":\"from the cloud\"}");
+    struct resp r;
+    /* the edge model can do it: it answers, the cloud hears nothing */
+    for (int s = 0; s < 2; s++) {
+        ASSERT_EQ(req(ea.port, "/v1/chat/completions", cascade_body("home", "on it", s), &r), 200);
+        ASSERT_STR_EQ(r.source, "edge");
+        char *text = answer_text(&r, s);
+        ASSERT_STR_EQ(text, "on it");
+        free(text);
+        ASSERT(!strstr(r.reason, "handoff"));
+        resp_free(&r);
+    }
+    ASSERT_EQ(stub_requests(&stub), 0);
+    /* it hands off (also after white space): the cloud answers, and nothing
+     * of the marker reaches the client */
+    const char *says[] = {"<handoff>", " <handoff>"};
+    for (int s = 0; s < 4; s++) {
+        ASSERT_EQ(req(ea.port, "/v1/chat/completions", cascade_body("home", says[s / 2], s & 1), &r), 200);
+        ASSERT_STR_EQ(r.source, "cloud:cloud");
+        ASSERT_STR_EQ(r.reason, "handoff");
+        ASSERT(strstr(r.attempts, "local=handoff") && strstr(r.attempts, "cloud=ok"));
+        char *text = answer_text(&r, s & 1);
+        ASSERT_STR_EQ(text, "from the cloud");
+        free(text);
+        ASSERT(!strstr(r.body, "handoff>"));
+        ASSERT(strstr(r.body, "\"reason\":\"handoff\""));
+        if (s & 1)
+            ASSERT(stream_clean(&r));
+        resp_free(&r);
+    }
+    ASSERT_EQ(stub_requests(&stub), 4);
+    /* a part of the marker is not a hand-off */
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", cascade_body("home", "<hand", false), &r), 200);
+    ASSERT_STR_EQ(r.source, "edge");
+    char *text = answer_text(&r, false);
+    ASSERT_STR_EQ(text, "<hand");
+    free(text);
+    resp_free(&r);
+    /* nowhere to hand it to: a clear error, streamed or not */
+    for (int s = 0; s < 2; s++) {
+        ASSERT_EQ(req(ea.port, "/v1/chat/completions", cascade_body("alone", "<handoff>", s), &r), 503);
+        ASSERT(strstr(r.body, "needs_cloud") && strstr(r.body, "needs a cloud model"));
+        resp_free(&r);
+    }
+    /* a hand-off is not a failure: no breaker, no fallback counted */
+    ASSERT_EQ(req(ea.port, "/v1/edgeagent/upstreams", NULL, &r), 200);
+    ASSERT(strstr(r.body, "\"name\":\"local\""));
+    ASSERT(!strstr(r.body, "\"state\":\"open\""));
+    resp_free(&r);
+    peer_stop(&ea);
+    peer_stop(&stub);
+}
+
 /* kill -9 under a mixed load. The moment a client has read its 12th whole
  * answer it kills the server, then the file is checked: intact, and every
  * answer any client read to its end is a row (found by X-Request-Id), since
@@ -1397,5 +1480,5 @@ EA_TESTS(EA_TEST(cloud_answers_and_says_so), EA_TEST(fallbacks_both_ways),
          EA_TEST(breaker_opens_and_recovers), EA_TEST(offline_stays_on_edge),
          EA_TEST(edge_node_is_another_edgeagent), EA_TEST(hedging_faster_side_wins),
          EA_TEST(mixed_load_loses_nothing), EA_TEST(openai_sdk_every_path),
-         EA_TEST(ledger_rows_and_budgets), EA_TEST(kill9_keeps_every_answered_row), EA_TEST(redact_and_restore),
+         EA_TEST(ledger_rows_and_budgets), EA_TEST(kill9_keeps_every_answered_row), EA_TEST(cascade_handoff), EA_TEST(redact_and_restore),
          EA_TEST(cloud_tool_calls_pass_through), EA_TEST(zero_leak))

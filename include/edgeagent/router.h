@@ -170,7 +170,13 @@ enum ea_task_mode {
     EA_MODE_PREFER_CLOUD,
     EA_MODE_CLOUD_ONLY,
     EA_MODE_HYBRID,
+    EA_MODE_CASCADE,      /* the edge model first; its hand-off moves the request on */
 };
+
+/* The text an edge model answers with, as its first token, when a request
+ * is beyond it (task mode cascade: the request moves to the task's next
+ * upstream before the client sees anything). */
+#define EA_ROUTER_HANDOFF_MARKER "<handoff>"
 enum ea_privacy_mode { EA_PRIVACY_LOCAL_ONLY, EA_PRIVACY_REDACT, EA_PRIVACY_ALLOW };
 
 struct ea_task_config {
@@ -345,6 +351,8 @@ struct ea_route_plan {
     uint32_t n;                         /* candidates in order of trial */
     uint32_t order[EA_ROUTE_MAX_PLAN];  /* upstream indices */
     bool hedge;                         /* start order[1] too after hedge_delay_ms */
+    bool cascade;                       /* order[0] is an edge model whose answer may be
+                                           EA_ROUTER_HANDOFF_MARKER: then order[1] on */
     uint32_t hedge_delay_ms;
     uint32_t budget_ms;                 /* 0 = none */
     enum ea_route_target target;        /* EDGE or CLOUD side first, or HYBRID */

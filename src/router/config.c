@@ -56,7 +56,7 @@ struct ctx {
 static const char *const kind_names[] = {"local", "openai"};
 static const char *const tier_names[] = {"device", "edge-node", "cloud"};
 static const char *const mode_names[] = {"auto", "edge_only", "prefer_edge",
-                                         "prefer_cloud", "cloud_only", "hybrid"};
+                                         "prefer_cloud", "cloud_only", "hybrid", "cascade"};
 static const char *const privacy_names[] = {"local_only", "redact", "allow"};
 static const char *const fallback_names[] = {"connect_error", "timeout", "http_429", "http_5xx",
                                              "overloaded", "not_loaded", "context_too_long"};
@@ -862,6 +862,8 @@ static ea_status parse_task(struct ctx *c, const struct ea_config_node *n, size_
         return fail(c, at->pos, p, "edge_only, but no upstream of tier device or edge-node is %s", where);
     if (t->mode == EA_MODE_CLOUD_ONLY && !task_has(cfg, t, cloud_side))
         return fail(c, at->pos, p, "cloud_only, but no upstream of tier cloud is %s", where);
+    if (t->mode == EA_MODE_CASCADE && !has_edge)
+        return fail(c, at->pos, p, "cascade, but no upstream of tier device or edge-node is %s", where);
     if (t->mode == EA_MODE_HYBRID && (!has_edge || !task_has(cfg, t, remote)))
         return fail(c, at->pos, p, "hybrid needs an edge upstream and a remote (openai) one %s", where);
     if (t->privacy == EA_PRIVACY_LOCAL_ONLY && !has_edge) {

@@ -161,7 +161,7 @@ static bool by_mode(const struct ea_router_config *cfg, enum ea_task_mode mode,
         say(p, "%s", ea_task_mode_name(mode));
         return false;
     }
-    bool edge_first = mode != EA_MODE_PREFER_CLOUD;
+    bool edge_first = mode != EA_MODE_PREFER_CLOUD; /* cascade: the edge model first */
     front(cfg, p->order, p->n, edge_side, edge_first);
     if (mode != EA_MODE_AUTO && !p->has_decision)
         say(p, "%s", ea_task_mode_name(mode));
@@ -273,6 +273,7 @@ void ea_router_plan(ea_router *r, const struct ea_route_input *in, double now_ms
     }
     bool first_edge = edge_side(&cfg->upstreams[p->order[0]]);
     p->target = first_edge ? EA_ROUTE_EDGE : EA_ROUTE_CLOUD;
+    p->cascade = in->pinned < 0 && first_edge && in->task && in->task->mode == EA_MODE_CASCADE;
     /* hedge: the first is on the edge and a remote one exists: it goes second */
     if (hedge && first_edge) {
         for (uint32_t j = 1; j < p->n; j++) {

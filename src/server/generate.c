@@ -911,11 +911,12 @@ static void add_route_headers(struct ea__gen *g, struct MHD_Response *resp)
     struct ea__relay_info info;
     pthread_mutex_lock(&g->q.mu);
     ea__relay_info_locked(&g->rl, &info);
+    const char *why = ea__relay_reason_locked(&g->rl); /* the plan's, or a constant */
     pthread_mutex_unlock(&g->q.mu);
     char v[32];
     if (info.source[0])
         MHD_add_response_header(resp, "X-EdgeAgent-Source", info.source);
-    MHD_add_response_header(resp, "X-EdgeAgent-Route-Reason", g->rl.plan.reason);
+    MHD_add_response_header(resp, "X-EdgeAgent-Route-Reason", why);
     if (info.attempts[0])
         MHD_add_response_header(resp, "X-EdgeAgent-Attempts", info.attempts);
     snprintf(v, sizeof v, "%.3f", info.overhead_ms > 0 ? info.overhead_ms : 0);

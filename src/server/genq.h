@@ -81,6 +81,8 @@ enum ea__fail {
     EA__FAIL_NOT_LOADED,  /* no model */
     EA__FAIL_CONTEXT,     /* the prompt does not fit the context */
     EA__FAIL_INTERNAL,    /* anything else (out of memory, a bug) */
+    EA__FAIL_HANDOFF,     /* not a failure: the edge model handed the request off
+                             (task mode cascade; set by the relay, never by a producer) */
 };
 
 /* How a choice ended (ea__genq_finish). */

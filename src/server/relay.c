@@ -152,6 +152,7 @@ static const char *fail_name(enum ea__fail f, int http_status, char *buf, size_t
     case EA__FAIL_OVERLOADED: return "overloaded";
     case EA__FAIL_NOT_LOADED: return "not_loaded";
     case EA__FAIL_CONTEXT: return "context_too_long";
+    case EA__FAIL_HANDOFF: return "handoff";
     case EA__FAIL_INTERNAL: break;
     }
     return "error";
@@ -170,6 +171,7 @@ static uint32_t trigger_of(enum ea__fail f)
     case EA__FAIL_NOT_LOADED: return EA_FALLBACK_NOT_LOADED;
     case EA__FAIL_CONTEXT: return EA_FALLBACK_CONTEXT_TOO_LONG;
     case EA__FAIL_NONE:
+    case EA__FAIL_HANDOFF: /* moves on whatever the triggers (next_locked) */
     case EA__FAIL_REJECTED: break;
     }
     return 0;
@@ -350,6 +352,42 @@ static void forward_end_locked(struct ea__relay *rl, struct ea__attempt *a, int 
     ea__genq_end_locked(root, i, &a->q.c[i].end);
 }
 
+/* Cascade (under the lock): whether a, the edge model's attempt, may not
+ * win yet: its first choice's text so far (leading white space aside) is
+ * a part of EA_ROUTER_HANDOFF_MARKER and more may come, or it is the
+ * marker: a hand-off (a->fail HANDOFF; the attempt is stopped and the next
+ * plan entry takes the request once it has ended). Nothing of it has
+ * reached the client: output is held until an attempt wins. */
+static bool handoff_pending_locked(struct ea__relay *rl, struct ea__attempt *a)
+{
+    if (a->handoff_checked || !rl->plan.cascade || a->up != rl->plan.order[0] || a != rl->att[0])
+        return a->fail == EA__FAIL_HANDOFF;
+    const struct ea__genq_choice *c = &a->q.c[0];
+    if (c->pending.n_calls) { /* a tool call: the model took it */
+        a->handoff_checked = true;
+        return false;
+    }
+    const char *t = c->pending.text.data ? c->pending.text.data : "";
+    size_t n = c->pending.text.len;
+    while (n && (*t == ' ' || *t == '\n' || *t == '\t' || *t == '\r')) {
+        t++;
+        n--;
+    }
+    static const char marker[] = EA_ROUTER_HANDOFF_MARKER;
+    const size_t m = sizeof marker - 1;
+    if (n >= m && !memcmp(t, marker, m)) {
+        a->handoff_checked = true;
+        a->fail = EA__FAIL_HANDOFF;
+        rl->handed_off = true;
+        snprintf(a->outcome, sizeof a->outcome, "handoff");
+        return true;
+    }
+    if (n < m && !memcmp(t, marker, n) && !c->done)
+        return true; /* undecided: wait for more of it */
+    a->handoff_checked = true;
+    return false;
+}
+
 /* Under the lock: acts on a's state (the wake of any of its choices, or
  * its start returning). Output and ends are held in a's queue until its
  * start has returned: before that it may still be undone. Returns false
@@ -365,7 +403,11 @@ static bool relay_update_locked(struct ea__relay *rl, struct ea__attempt *a, int
         ended_ok |= c->done && c->end.finish != EA_FINISH_ERROR &&
                     c->end.finish != EA_FINISH_CANCELLED;
     }
-    if (rl->winner < 0 && !rl->final && !rl->gone && (a->any_output || ended_ok))
+    bool held = rl->winner < 0 && !rl->final && !rl->gone && (a->any_output || ended_ok) &&
+                handoff_pending_locked(rl, a);
+    if (held && a->fail != EA__FAIL_HANDOFF)
+        return true; /* cascade: the edge model's first words are not known yet */
+    if (rl->winner < 0 && !rl->final && !rl->gone && (a->any_output || ended_ok) && !held)
         win_locked(rl, a);
     bool is_winner = rl->winner >= 0 && rl->att[rl->winner] == a;
     bool go_on = is_winner;
@@ -442,10 +484,10 @@ static bool relay_wake(void *user, int i, bool finished)
         }
         if (rl->winner >= 0 && rl->att[rl->winner] != a)
             return false; /* lost: stop producing */
-        return relay_update_locked(rl, a, i, false);
+        return relay_update_locked(rl, a, i, false) && a->fail != EA__FAIL_HANDOFF;
     }
     a->n_done++;
-    if (c->end.finish == EA_FINISH_ERROR && a->fail == EA__FAIL_NONE) {
+    if (c->end.finish == EA_FINISH_ERROR && (a->fail == EA__FAIL_NONE || a->fail == EA__FAIL_HANDOFF)) {
         a->fail = c->end.fail != EA__FAIL_NONE ? c->end.fail : EA__FAIL_INTERNAL;
         a->http_status = c->end.http_status;
         a->retry_after_ms = c->end.retry_after_ms;
@@ -573,6 +615,21 @@ static bool next_locked(struct ea__relay *rl, const struct ea__attempt *last, ui
 {
     const ea_router *r = rl->srv->router;
     double now = ea__now_ms();
+    if (last && last->fail == EA__FAIL_HANDOFF) {
+        if (rl->next >= rl->plan.n) {
+            rl->has_err = true;
+            ea__api_errorf(&rl->err, 503, "server_error", "needs_cloud", NULL,
+                           "this request needs a cloud model: the edge model %s handed it off, and no other "
+                           "upstream of this task may take it (configure a cloud upstream, e.g. set "
+                           "OPENAI_API_KEY for `make run`)",
+                           ucfg(rl, last->up)->name);
+            return false;
+        }
+        rl->retries = 0;
+        *entry = rl->next++;
+        *due = now;
+        return true;
+    }
     if (last) {
         const struct ea_upstream_config *uc = ucfg(rl, last->up);
         uint32_t trig = trigger_of(last->fail);
@@ -843,6 +900,11 @@ void ea__relay_info_locked(const struct ea__relay *rl, struct ea__relay_info *ou
     }
 }
 
+const char *ea__relay_reason_locked(const struct ea__relay *rl)
+{
+    return rl->handed_off ? "handoff" : rl->plan.reason;
+}
+
 ea_status ea__relay_json_locked(const struct ea__relay *rl, struct ea_buf *o, double now_ms)
 {
     struct ea__relay_info info;
@@ -866,8 +928,10 @@ ea_status ea__relay_json_locked(const struct ea__relay *rl, struct ea_buf *o, do
         st = info.ttft_ms >= 0 ? ea__buf_printf(o, "%.3f", info.ttft_ms) : ea__buf_puts(o, "null");
     if (!st)
         st = ea__buf_printf(o, ",\"overhead_ms\":%.3f,\"reason\":", info.overhead_ms);
-    if (!st)
-        st = ea__buf_json_str(o, rl->plan.reason, strlen(rl->plan.reason));
+    if (!st) {
+        const char *why = ea__relay_reason_locked(rl);
+        st = ea__buf_json_str(o, why, strlen(why));
+    }
     if (!st)
         st = ea__buf_puts(o, ",\"attempts\":[");
     for (int k = 0; k < rl->n_att && !st; k++) {
@@ -977,7 +1041,7 @@ bool ea__relay_account(const struct ea__relay *rl, bool disconnected, ea_ledger_
         ident(row.outcome, sizeof row.outcome, rl->has_err && rl->err.code ? rl->err.code : "error", "_");
     uint32_t failed = 0;
     for (int k = 0; k < rl->n_att; k++)
-        failed += rl->att[k]->fail != EA__FAIL_NONE;
+        failed += rl->att[k]->fail != EA__FAIL_NONE && rl->att[k]->fail != EA__FAIL_HANDOFF;
     /* privacy: counts per type, never a value */
     const ea_privacy_map *pm = rl->req->privacy_map;
     const ea_privacy_detector *det = rl->srv->p.privacy;

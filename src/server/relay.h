@@ -59,6 +59,7 @@ struct ea__attempt {
     bool started_ok;              /* start returned true: its output may win */
     bool cancel_req, cancelled;
     bool any_output;
+    bool handoff_checked;         /* cascade: its first output was looked at */
     int n_done;
     double t_start, ttft_ms;
     double t_end;                 /* when its last choice ended (0: not yet) */
@@ -92,6 +93,7 @@ struct ea__relay {
     bool gone;                  /* the client left (no new attempt) */
     bool hedge_pending;         /* the hedge has not started */
     bool hedged;                /* the hedge started */
+    bool handed_off;            /* the edge model handed the request off (cascade) */
     enum ea_privacy_mode privacy; /* the policy applied (set before start) */
     uint64_t outbound_bytes;    /* under the lock: request bytes sent to remote upstreams */
     double hedge_due;           /* when it may (ms) */
@@ -142,6 +144,9 @@ struct ea__relay_info {
                            started: not spent in an earlier attempt or a backoff */
 };
 void ea__relay_info_locked(const struct ea__relay *rl, struct ea__relay_info *out);
+/* Why it ran where it did: "handoff" when the edge model handed the request
+ * off (cascade), else the plan's reason (under the lock). */
+const char *ea__relay_reason_locked(const struct ea__relay *rl);
 /* The ledger's row for the request (no text: names, counts, times) and its
  * audit record, once every choice has ended (under the lock, or after the
  * last reference); disconnected: the client left before the end. True when

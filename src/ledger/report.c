@@ -760,15 +760,17 @@ struct point {
 
 /* Steps of whole minutes read the per-minute sums; shorter steps (whole
  * seconds) read the rows through the requests_time index. Both give
- * (bucket, tier, requests, errors, fallbacks, cost, counterfactual) with
- * ?1 = the first minute (or ms), ?2 = the step in the same unit, ?3 = the
- * end. */
+ * (bucket, or the row's time; tier, requests, errors, fallbacks, cost,
+ * counterfactual) with ?1 = the first minute (or ms), ?2 = the step in the
+ * same unit, ?3 = the end. */
 static const char series_minute_sql[] =
     "SELECT (minute - ?1) / ?2, tier, SUM(requests), SUM(requests - ok), SUM(fallbacks), SUM(cost_usd),"
     " SUM(counterfactual_usd) FROM rollup_minute WHERE minute >= ?1 AND minute < ?3 GROUP BY 1, 2";
+/* (the rows are bucketed here rather than by GROUP BY: no sort, about
+ * three times faster over a million rows) */
 static const char series_rows_sql[] =
-    "SELECT (time_ms - ?1) / ?2, tier, COUNT(*), TOTAL(outcome != 'ok'), TOTAL(fallbacks), TOTAL(cost_usd),"
-    " TOTAL(counterfactual_usd) FROM requests WHERE time_ms >= ?1 AND time_ms < ?3 GROUP BY 1, 2";
+    "SELECT time_ms, tier, 1, outcome != 'ok', fallbacks, cost_usd, counterfactual_usd"
+    " FROM requests WHERE time_ms >= ?1 AND time_ms < ?3";
 
 /* The series' sums into pts[0..n) (under rmu). */
 static ea_status series_scan(ea_ledger *l, bool minutes, int64_t a, int64_t step, int64_t b,
@@ -784,6 +786,8 @@ static ea_status series_scan(ea_ledger *l, bool minutes, int64_t a, int64_t step
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t i = sqlite3_column_int64(st, 0);
+        if (!minutes)
+            i = (i - a) / step; /* the row's time: its bucket */
         if (i < 0 || i >= n)
             continue;
         struct point *p = &pts[i];

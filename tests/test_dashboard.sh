@@ -4,10 +4,10 @@
 # OpenAI stub (tests/node/openai_stub.mjs --faults-in-messages) as the cloud,
 # `edgeagent serve` with a generated tiny model as the local upstream, that
 # cloud, a redact task and a ledger in a temporary --data-dir, and a second
-# `edgeagent serve --no-ledger`; runs tests/node/dashboard_browser.mjs (the
+# `edgeagent serve --no-ledger --api-key`; runs tests/node/dashboard_browser.mjs (the
 # charts change after edge, cloud, redacted and fallback requests; no
 # console errors; no request outside the server; the page without a ledger
-# says so) and keeps the screenshots in BUILD/test-tmp/dashboard-*.png.
+# asks for the API key, then says the ledger is off) and keeps the screenshots in BUILD/test-tmp/dashboard-*.png.
 # Skips (77) when chromium, node or playwright-core is missing.
 set -uo pipefail
 build=${EA_BUILD_DIR:-build}
@@ -74,11 +74,11 @@ serve() {
   eval "port_$name=$port"
 }
 serve main --config "$tmp/edgeagent.yaml" --data-dir "$tmp/data"
-serve off --no-ledger
+serve off --no-ledger --api-key k-dashboard-test
 
 shots="$(mkdir -p "$build/test-tmp" && cd "$build/test-tmp" && pwd)"
 (cd "$src/tests/node" && timeout 300 node dashboard_browser.mjs "http://127.0.0.1:$port_main" \
-   "http://127.0.0.1:$port_off" "$shots")
+   "http://127.0.0.1:$port_off" k-dashboard-test "$shots")
 rc=$?
 kill -TERM "$stub_pid"; wait "$stub_pid" 2>/dev/null
 for name in main off; do

@@ -1,4 +1,4 @@
-// dashboard_browser.mjs BASE_URL OFF_URL SHOT_DIR - opens /dashboard of a
+// dashboard_browser.mjs BASE_URL OFF_URL OFF_KEY SHOT_DIR - opens /dashboard of a
 // running `edgeagent serve` (a local upstream, the OpenAI stub as the cloud,
 // a ledger) in headless Chromium (Debian's, via playwright-core), records
 // the charts' figures (the data-* attributes and SVG bars the page
@@ -6,7 +6,8 @@
 // task, one that falls back from a failing cloud to the edge) and checks
 // that the charts change accordingly; checks no console error, no request
 // outside the server, that the page fits a phone's width, and that the
-// dashboard of OFF_URL (`serve --no-ledger`) says the ledger is off. Saves
+// dashboard of OFF_URL (`serve --no-ledger --api-key OFF_KEY`) asks for the
+// key, then says the ledger is off. Saves
 // screenshots at desktop (1280x800) and phone (375x740) sizes into SHOT_DIR.
 // Prints "N passed, N failed".
 import { chromium } from "playwright-core";
@@ -15,7 +16,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-const [base, offBase, shotDir] = process.argv.slice(2);
+const [base, offBase, offKey, shotDir] = process.argv.slice(2);
 const userDir = fs.mkdtempSync(path.join(os.tmpdir(), "ea-chromium-"));
 const ctx = await chromium.launchPersistentContext(userDir, {
   executablePath: process.env.EA_CHROMIUM || "/usr/bin/chromium",
@@ -162,7 +163,11 @@ await check("dashboard charts change after edge, cloud, redacted and fallback re
 });
 
 await check("the JSON endpoints behind the charts", async () => {
-  const get = async (url) => { const r = await fetch(url); return { status: r.status, body: await r.json() }; };
+  const get = async (url, opts) => {
+    const r = await fetch(url, opts);
+    const text = await r.text();
+    return { status: r.status, body: text.startsWith("{") ? JSON.parse(text) : text };
+  };
   let r = await get(base + "/v1/edgeagent/stats/series?since=15m&step=15s");
   assert.equal(r.status, 200);
   const pts = r.body.points;
@@ -188,10 +193,15 @@ await check("the JSON endpoints behind the charts", async () => {
   assert.equal(r.body.rows.written, 6);
   assert.deepEqual(r.body.budgets.map((b) => [b.task, b.period, b.action, b.cap_usd]),
                    [[null, "daily", "reject", 5], ["cloud", "daily", "edge", 1]]);
+  const key = { headers: { Authorization: "Bearer " + offKey } };
   r = await get(offBase + "/v1/edgeagent/ledger");
+  assert.equal(r.status, 401, "the data needs the key");
+  r = await get(offBase + "/v1/edgeagent/ledger", key);
   assert.deepEqual([r.status, r.body], [200, { enabled: false }]);
-  r = await get(offBase + "/v1/edgeagent/stats/series");
+  r = await get(offBase + "/v1/edgeagent/stats/series", key);
   assert.equal(r.status, 503);
+  r = await get(offBase + "/dashboard");
+  assert.equal(r.status, 200, "the page itself holds no data: no key");
 });
 
 await check("the chat page links to the dashboard", async () => {
@@ -205,10 +215,18 @@ await check("the chat page links to the dashboard", async () => {
   await page.close();
 });
 
-await check("without a ledger the dashboard loads and says so", async () => {
+await check("without a ledger the dashboard loads and says so (after its API key is given)", async () => {
   const page = await ctx.newPage();
   const seen = watch(page, offBase);
   await page.goto(offBase + "/dashboard?every=700");
+  await page.waitForFunction(() => /API key/.test(document.getElementById("status").textContent), null, { timeout: 20000 });
+  assert.equal(await page.getAttribute("body", "data-polls"), "0");
+  // before the key: only the browser's own notes of the 401 answers
+  assert.ok(seen.errors.every((e) => /401/.test(e)), "console errors: " + seen.errors);
+  seen.errors.length = 0;
+  await page.click("summary");
+  await page.fill("#apikey", offKey);
+  await page.dispatchEvent("#apikey", "change");
   await page.waitForFunction(() => document.body.dataset.ledger === "off" && Number(document.body.dataset.polls) >= 2,
                              null, { timeout: 20000 });
   assert.ok(await page.isVisible("#banner"), "the ledger-off banner");

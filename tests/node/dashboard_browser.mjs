@@ -157,6 +157,18 @@ await check("dashboard charts change after edge, cloud, redacted and fallback re
   assert.ok(fs.statSync(phone).size > 5000, "phone screenshot not written");
   console.log("screenshot " + phone);
 
+  // a longer window: whole-minute steps (the per-minute sums), the same counts
+  const urls = [];
+  page.on("request", (r) => urls.push(r.url()));
+  await page.selectOption("#window", "24h");
+  await page.waitForFunction(() => Number(document.body.dataset.polls) > 0 &&
+                             document.getElementById("share").dataset.edge === "3", null, { timeout: 10000 });
+  const n = Number(await page.evaluate(() => document.body.dataset.polls));
+  await page.waitForFunction((k) => Number(document.body.dataset.polls) > k, n, { timeout: 10000 });
+  assert.ok(urls.some((u) => u.includes("/v1/edgeagent/stats/series?since=24h&step=15m")), "24h series asked");
+  const day = await state(page);
+  assert.deepEqual([day.edge, day.cloud, day.latency, day.privacy.email], [3, 3, 6, 1]);
+
   assert.deepEqual(seen.outside, [], "requests outside the server");
   assert.deepEqual(seen.errors, [], "console errors");
   await page.close();

@@ -364,8 +364,8 @@ ea_status ea_ledger_series_json(ea_ledger *l, int64_t since_ms, int64_t until_ms
  *    "queued"}, "reference_model":NAME|null, "budgets":[{"task":NAME|null
  *    (null = global), "period":"daily"|"monthly", "action":"reject"|"edge",
  *    "cap_usd","spent_usd","reserved_usd"}, ...]}
- * (budgets: every configured cap, as ea_ledger_budget_states). *json owned
- * by the caller: ea_free. */
+ * (budgets: every configured cap, as ea_ledger_budget_states, the first
+ * 1024 of them). *json owned by the caller: ea_free. */
 ea_status ea_ledger_state_json(ea_ledger *l, char **json, struct ea_error *err);
 
 /* A window length as `report --since` and the stats route take it: N

@@ -10,6 +10,10 @@
  * 2. report: ea_ledger_report over all N rows, by source, task and
  *    upstream, REPS times each from a fresh read-only open (as `edgeagent
  *    report` does); prints the median and the minimum.
+ * 3. series: ea_ledger_series_json as the dashboard asks it (the last 24 h
+ *    in minutes: the per-minute sums; the last 24 h in 10 s steps and the
+ *    last 15 min in 15 s steps: the rows), REPS times each on one open
+ *    ledger; prints the median and the minimum.
  *
  *   build/bench/bench_ledger [-n N=1000000] [-r REPS=5] [-d DIR] [--keep]
  * DIR (default build/bench-ledger) is emptied first; --keep leaves it for
@@ -182,6 +186,34 @@ int main(int argc, char **argv)
                ea_ledger_group_by_name(bys[b]), rows, t[reps / 2], t[0], reps);
         free(t);
     }
+    static const struct {
+        int64_t window_ms, step_ms;
+        const char *name;
+    } series[] = {{24LL * 3600 * 1000, 60000, "24h in 60s steps"},
+                  {24LL * 3600 * 1000, 10000, "24h in 10s steps"},
+                  {15LL * 60 * 1000, 15000, "15m in 15s steps"}};
+    struct ea_ledger_options ro = {.read_only = true};
+    if (ea_ledger_open(dir, &ro, &l, &err)) {
+        fprintf(stderr, "series: %s\n", err.msg);
+        return 1;
+    }
+    for (size_t q = 0; q < sizeof series / sizeof series[0]; q++) {
+        double *t = malloc((size_t)reps * sizeof *t);
+        for (long r = 0; r < reps; r++) {
+            char *json = NULL;
+            double a = bench_now();
+            if (ea_ledger_series_json(l, now - series[q].window_ms, now, series[q].step_ms, &json, &err)) {
+                fprintf(stderr, "series: %s\n", err.msg);
+                return 1;
+            }
+            t[r] = bench_now() - a;
+            ea_free(json);
+        }
+        qsort(t, (size_t)reps, sizeof *t, bench_cmp_double);
+        printf("series %s: median %.3f s, min %.3f s (%ld runs)\n", series[q].name, t[reps / 2], t[0], reps);
+        free(t);
+    }
+    ea_ledger_close(l);
     if (!keep) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         if (system(cmd) != 0)

@@ -620,9 +620,224 @@ static void series_points(void)
     sqlite3_close(db);
     json_decref(root);
     ea_free(json);
-    ASSERT_EQ(ea_ledger_series_json(l, base, base + 60000, 1000, &json, &e), EA_EINVAL);
+    ASSERT_EQ(ea_ledger_series_json(l, base, base + 60000, 1500, &json, &e), EA_EINVAL); /* not whole seconds */
+    ASSERT_EQ(ea_ledger_series_json(l, base, base + 60000, 0, &json, &e), EA_EINVAL);
+    ASSERT_EQ(ea_ledger_series_json(l, base, base + 60000, 8 * 86400000LL, &json, &e), EA_EINVAL);
+    ASSERT_EQ(ea_ledger_series_json(l, base, base, 60000, &json, &e), EA_EINVAL); /* empty window */
     ASSERT_EQ(ea_ledger_series_json(l, base, base + 100000LL * 60000, 60000, &json, &e), EA_EINVAL);
+    ASSERT_EQ(ea_ledger_series_json(l, base, base + 10001LL * 1000, 1000, &json, &e), EA_EINVAL);
     ea_ledger_close(l);
+}
+
+/* One row of the bucket tests: a tier, a time, prompt tokens (the cost:
+ * cloud 10 USD and the reference 1 USD per million), an outcome and
+ * fallbacks. */
+struct timed_row {
+    int64_t dt;
+    enum ea_upstream_tier tier;
+    uint32_t prompt;
+    bool error;
+    uint32_t fallbacks;
+};
+
+static void record_timed(ea_ledger *l, int64_t base, const struct timed_row *t, size_t n)
+{
+    struct ea_error e = {0};
+    for (size_t i = 0; i < n; i++) {
+        struct ea_ledger_row r;
+        ea_ledger_row_init(&r);
+        r.time_ms = base + t[i].dt;
+        snprintf(r.task, sizeof r.task, "chat");
+        r.tier = t[i].tier;
+        snprintf(r.upstream, sizeof r.upstream, "%s", t[i].tier == EA_TIER_CLOUD ? "cloud" : "local");
+        snprintf(r.model, sizeof r.model, "m");
+        if (t[i].tier == EA_TIER_CLOUD)
+            r.price = (struct ea_upstream_price){10, 10};
+        r.prompt_tokens = t[i].prompt;
+        r.total_ms = 10;
+        if (t[i].error)
+            snprintf(r.outcome, sizeof r.outcome, "upstream_timeout");
+        r.fallbacks = t[i].fallbacks;
+        ASSERT_OK(ea_ledger_record(l, &r, &e), &e);
+    }
+    ASSERT_OK(ea_ledger_flush(l, 10000), &e);
+}
+
+struct want_point {
+    uint64_t device, node, cloud, errors, fallbacks;
+    double cost, counterfactual;
+};
+
+static void check_points(const char *json, int64_t since, int64_t step, const struct want_point *w, size_t n)
+{
+    json_error_t je;
+    json_t *root = json_loads(json, 0, &je);
+    if (!root)
+        FAIL("series JSON: %s", je.text);
+    ASSERT_EQ(json_integer_value(json_object_get(root, "since_ms")), since);
+    ASSERT_EQ(json_integer_value(json_object_get(root, "step_ms")), step);
+    ASSERT_EQ(json_integer_value(json_object_get(root, "until_ms")), since + (int64_t)n * step);
+    json_t *pts = json_object_get(root, "points");
+    ASSERT_EQ(json_array_size(pts), n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *p = json_array_get(pts, i), *rq = json_object_get(p, "requests");
+        char *dump = json_dumps(p, JSON_COMPACT);
+        printf("    point %zu: %s\n", i, dump ? dump : "");
+        free(dump);
+        ASSERT_EQ(json_integer_value(json_object_get(p, "t")), since + (int64_t)i * step);
+        ASSERT_U64_EQ(json_integer_value(json_object_get(rq, "device")), w[i].device);
+        ASSERT_U64_EQ(json_integer_value(json_object_get(rq, "edge-node")), w[i].node);
+        ASSERT_U64_EQ(json_integer_value(json_object_get(rq, "cloud")), w[i].cloud);
+        ASSERT_U64_EQ(json_integer_value(json_object_get(p, "errors")), w[i].errors);
+        ASSERT_U64_EQ(json_integer_value(json_object_get(p, "fallbacks")), w[i].fallbacks);
+        ASSERT_NEAR(json_number_value(json_object_get(p, "cost_usd")), w[i].cost, 1e-12);
+        ASSERT_NEAR(json_number_value(json_object_get(p, "cloud_cost_usd")), w[i].cost, 1e-12);
+        ASSERT_NEAR(json_number_value(json_object_get(p, "counterfactual_usd")), w[i].counterfactual, 1e-12);
+        ASSERT_NEAR(json_number_value(json_object_get(p, "savings_usd")), w[i].counterfactual - w[i].cost, 1e-12);
+    }
+    json_decref(root);
+}
+
+/* Steps of seconds read the rows: a row at a bucket's first millisecond is
+ * in it, one at its last millisecond too, the next one in the next bucket;
+ * rows before since's bucket and at or after until's are out. Sums by hand:
+ * cloud rows cost 10 USD per million prompt tokens, the reference 1. */
+static void series_second_buckets(void)
+{
+    const char *dir = fresh_dir("series-seconds");
+    struct ea_ledger_config c;
+    ea_ledger_config_init(&c);
+    c.has_reference = true;
+    c.reference_price = (struct ea_upstream_price){1, 1};
+    ea_ledger *l = open_ledger(dir, &c);
+    const int64_t base = 1800000000000LL; /* a multiple of 10 s (and of a minute) */
+    static const struct timed_row rows[] = {
+        {-1, EA_TIER_CLOUD, 1000000, false, 0},        /* before the window */
+        {0, EA_TIER_DEVICE, 100000, false, 0},         /* bucket 0, its first ms */
+        {9999, EA_TIER_CLOUD, 200000, true, 2},        /* bucket 0, its last ms */
+        {10000, EA_TIER_CLOUD, 400000, false, 1},      /* bucket 1, its first ms */
+        {15000, EA_TIER_EDGE_NODE, 0, false, 0},       /* bucket 1 */
+        {29999, EA_TIER_DEVICE, 300000, false, 0},     /* bucket 2, its last ms */
+        {30000, EA_TIER_CLOUD, 1000000, false, 0},     /* until: out */
+    };
+    record_timed(l, base, rows, sizeof rows / sizeof rows[0]);
+    static const struct want_point want[] = {
+        {1, 0, 1, 1, 2, 2.0, 0.3},  /* device 0.1 Mtok (reference 0.1) + cloud 0.2 Mtok (2 USD, ref 0.2) */
+        {0, 1, 1, 0, 1, 4.0, 0.4},
+        {1, 0, 0, 0, 0, 0.0, 0.3},
+    };
+    char *json = NULL;
+    struct ea_error e = {0};
+    /* since inside bucket 0: rounded down to it; until on a bucket's start */
+    ASSERT_OK(ea_ledger_series_json(l, base + 5000, base + 30000, 10000, &json, &e), &e);
+    check_points(json, base, 10000, want, 3);
+    ea_free(json);
+    /* until 1 ms into the next bucket: rounded up, the row at +30000 is in a 4th point */
+    ASSERT_OK(ea_ledger_series_json(l, base, base + 30001, 10000, &json, &e), &e);
+    static const struct want_point want4[] = {
+        {1, 0, 1, 1, 2, 2.0, 0.3}, {0, 1, 1, 0, 1, 4.0, 0.4}, {1, 0, 0, 0, 0, 0.0, 0.3}, {0, 0, 1, 0, 0, 10.0, 1.0},
+    };
+    check_points(json, base, 10000, want4, 4);
+    ea_free(json);
+    /* one bucket of 30 s holds the three */
+    ASSERT_OK(ea_ledger_series_json(l, base, base + 30000, 30000, &json, &e), &e);
+    static const struct want_point one[] = {{2, 1, 2, 1, 3, 6.0, 1.0}};
+    check_points(json, base, 30000, one, 1);
+    ea_free(json);
+    ea_ledger_close(l);
+}
+
+/* Steps of whole minutes read the per-minute sums: the same edges, and a
+ * step of 2 minutes starts on a multiple of 2 minutes. */
+static void series_minute_buckets(void)
+{
+    const char *dir = fresh_dir("series-minutes");
+    struct ea_ledger_config c;
+    ea_ledger_config_init(&c);
+    c.has_reference = true;
+    c.reference_price = (struct ea_upstream_price){1, 1};
+    ea_ledger *l = open_ledger(dir, &c);
+    const int64_t base = 1800000000000LL; /* a multiple of 2 minutes */
+    static const struct timed_row rows[] = {
+        {-1, EA_TIER_CLOUD, 1000000, false, 0},       /* the minute before */
+        {59999, EA_TIER_CLOUD, 100000, false, 0},     /* minute 0, its last ms */
+        {60000, EA_TIER_DEVICE, 200000, true, 1},     /* minute 1, its first ms */
+        {119999, EA_TIER_CLOUD, 300000, false, 3},    /* minute 1, its last ms */
+        {120000, EA_TIER_EDGE_NODE, 400000, false, 0}, /* minute 2 */
+        {180000, EA_TIER_CLOUD, 1000000, false, 0},   /* minute 3: after until */
+    };
+    record_timed(l, base, rows, sizeof rows / sizeof rows[0]);
+    char *json = NULL;
+    struct ea_error e = {0};
+    ASSERT_OK(ea_ledger_series_json(l, base + 1, base + 180000, 60000, &json, &e), &e);
+    static const struct want_point want[] = {
+        {0, 0, 1, 0, 0, 1.0, 0.1}, {1, 0, 1, 1, 4, 3.0, 0.5}, {0, 1, 0, 0, 0, 0.0, 0.4},
+    };
+    check_points(json, base, 60000, want, 3);
+    ea_free(json);
+    /* 2-minute steps from base + 1 min: the first bucket starts at base */
+    ASSERT_OK(ea_ledger_series_json(l, base + 60000, base + 180000, 120000, &json, &e), &e);
+    static const struct want_point two[] = {{1, 0, 2, 1, 4, 4.0, 0.6}, {0, 1, 1, 0, 0, 10.0, 1.4}};
+    check_points(json, base, 120000, two, 2);
+    ea_free(json);
+    /* the rows path (30 s) agrees with the sums path pairwise */
+    ASSERT_OK(ea_ledger_series_json(l, base, base + 120000, 30000, &json, &e), &e);
+    static const struct want_point half[] = {
+        {0, 0, 0, 0, 0, 0, 0}, {0, 0, 1, 0, 0, 1.0, 0.1}, {1, 0, 0, 1, 1, 0.0, 0.2}, {0, 0, 1, 0, 3, 3.0, 0.3},
+    };
+    check_points(json, base, 30000, half, 4);
+    ea_free(json);
+    ea_ledger_close(l);
+}
+
+/* The state for the dashboard: row counters and every cap with its spend,
+ * reservation and action. */
+static void state_json_budgets(void)
+{
+    const char *dir = fresh_dir("state-json");
+    struct ea_ledger_config c;
+    ea_ledger_config_init(&c);
+    c.global.daily_usd = 5;
+    c.tasks = calloc(1, sizeof *c.tasks);
+    c.n_tasks = 1;
+    c.tasks[0].task = strdup("chat");
+    c.tasks[0].caps.monthly_usd = 2;
+    c.tasks[0].action = EA_BUDGET_EDGE;
+    ea_ledger *l = open_ledger(dir, &c);
+    struct ea_ledger_reservation res;
+    ASSERT_EQ(ea_ledger_budget_reserve(l, "chat", EA_TIER_CLOUD, 0.25, &res, NULL), EA_OK);
+    static const struct timed_row rows[] = {{0, EA_TIER_CLOUD, 50000, false, 0}}; /* time 0: now */
+    record_timed(l, 0, rows, 1);
+    struct ea_ledger_reservation done;
+    ASSERT_EQ(ea_ledger_budget_reserve(l, "chat", EA_TIER_CLOUD, 0.5, &done, NULL), EA_OK);
+    ea_ledger_budget_settle(l, &done, 0.5);
+    char *json = NULL;
+    struct ea_error e = {0};
+    ASSERT_OK(ea_ledger_state_json(l, &json, &e), &e);
+    printf("    %s\n", json);
+    json_t *root = json_loads(json, 0, NULL);
+    ASSERT(root);
+    ASSERT(json_is_true(json_object_get(root, "enabled")));
+    ASSERT_EQ(json_integer_value(json_object_get(json_object_get(root, "rows"), "written")), 1);
+    json_t *b = json_object_get(root, "budgets");
+    ASSERT_EQ(json_array_size(b), 2);
+    json_t *g = json_array_get(b, 0), *t = json_array_get(b, 1);
+    ASSERT(json_is_null(json_object_get(g, "task")));
+    ASSERT_STR_EQ(json_string_value(json_object_get(g, "period")), "daily");
+    ASSERT_STR_EQ(json_string_value(json_object_get(g, "action")), "reject");
+    ASSERT_NEAR(json_number_value(json_object_get(g, "cap_usd")), 5, 0);
+    ASSERT_STR_EQ(json_string_value(json_object_get(t, "task")), "chat");
+    ASSERT_STR_EQ(json_string_value(json_object_get(t, "period")), "monthly");
+    ASSERT_STR_EQ(json_string_value(json_object_get(t, "action")), "edge");
+    ASSERT_NEAR(json_number_value(json_object_get(t, "cap_usd")), 2, 0);
+    ASSERT_NEAR(json_number_value(json_object_get(t, "spent_usd")), 0.5, 1e-12);
+    ASSERT_NEAR(json_number_value(json_object_get(t, "reserved_usd")), 0.25, 1e-12);
+    ASSERT_NEAR(json_number_value(json_object_get(g, "spent_usd")), 0.5, 1e-12);
+    json_decref(root);
+    ea_free(json);
+    ea_ledger_budget_settle(l, &res, 0);
+    ea_ledger_close(l);
+    ea_ledger_config_release(&c);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -1567,7 +1782,7 @@ static void cli_report(void)
 }
 
 EA_TESTS(EA_TEST(config_full), EA_TEST(config_errors), EA_TEST(parse_since_names), EA_TEST(pricing), EA_TEST(rows_roundtrip),
-         EA_TEST(rows_refused), EA_TEST(savings_by_hand), EA_TEST(report_window_exact), EA_TEST(series_points), EA_TEST(quantiles_match_sort),
+         EA_TEST(rows_refused), EA_TEST(savings_by_hand), EA_TEST(report_window_exact), EA_TEST(series_points), EA_TEST(series_second_buckets), EA_TEST(series_minute_buckets), EA_TEST(state_json_budgets), EA_TEST(quantiles_match_sort),
          EA_TEST(queue_full_drops), EA_TEST(writer_waits_out_a_lock), EA_TEST(budget_fifty_threads), EA_TEST(budget_rules),
          EA_TEST(budget_restart), EA_TEST(bad_dirs), EA_TEST(disk_full), EA_TEST(kill9_durability), EA_TEST(sync_exactly_once),
          EA_TEST(cli_report))

@@ -251,6 +251,7 @@ struct ea_ledger_budget_state {
     char task[EA_LEDGER_NAME_MAX + 1]; /* "" = global */
     enum ea_budget_period period;
     double cap_usd, spent_usd, reserved_usd;
+    enum ea_budget_action action; /* what happens at the cap */
 };
 /* Writes up to max states (every configured cap) into out; returns how many
  * caps there are. */
@@ -355,17 +356,29 @@ void ea_ledger_report_destroy(struct ea_ledger_report *r); /* NULL-safe */
 ea_status ea_ledger_report_json(const struct ea_ledger_report *r, char **json,
                                 struct ea_error *err);
 /* Figures over time for charts (the dashboard: edge and cloud share, cost
- * and savings, errors and fallbacks), from the per-minute sums: one point
- * per step over whole minutes (since rounded down, until rounded up to a
- * minute; until 0 = now), empty steps included:
+ * and savings, errors and fallbacks): one point per step, on multiples of
+ * the step since the Unix epoch (since rounded down, until rounded up;
+ * until 0 = now), empty steps included. A point's bucket holds the rows
+ * with t <= time_ms < t + step:
  *   {"since_ms","until_ms","step_ms","points":[{"t", "requests":{"device",
  *    "edge-node","cloud"}, "errors", "fallbacks", "cost_usd", "cloud_cost_usd",
  *    "counterfactual_usd", "savings_usd"}, ...]}
- * step_ms: a multiple of 60000; at most EA_LEDGER_SERIES_MAX points (else
- * EA_EINVAL). *json owned by the caller: ea_free. */
+ * step_ms: whole seconds, at most EA_LEDGER_SERIES_MAX_STEP_MS; steps of
+ * whole minutes read the per-minute sums, shorter ones the rows. At most
+ * EA_LEDGER_SERIES_MAX points (else EA_EINVAL). *json owned by the caller:
+ * ea_free. */
 #define EA_LEDGER_SERIES_MAX 10000
+#define EA_LEDGER_SERIES_MAX_STEP_MS (7LL * 86400000LL) /* a week */
 ea_status ea_ledger_series_json(ea_ledger *l, int64_t since_ms, int64_t until_ms, int64_t step_ms,
                                 char **json, struct ea_error *err);
+/* The ledger's state for the dashboard, as one JSON object:
+ *   {"enabled":true, "rows":{"written","dropped","failed","rejected",
+ *    "queued"}, "reference_model":NAME|null, "budgets":[{"task":NAME|null
+ *    (null = global), "period":"daily"|"monthly", "action":"reject"|"edge",
+ *    "cap_usd","spent_usd","reserved_usd"}, ...]}
+ * (budgets: every configured cap, as ea_ledger_budget_states, the first
+ * 1024 of them). *json owned by the caller: ea_free. */
+ea_status ea_ledger_state_json(ea_ledger *l, char **json, struct ea_error *err);
 
 /* A window length as `report --since` and the stats route take it: N
  * followed by s, m, h, d or w (1 second to 10 years), or "all" (*ms = -1).

@@ -212,6 +212,7 @@ size_t ea_ledger_budget_states(ea_ledger *l, struct ea_ledger_budget_state *out,
                 s->cap_usd = cap;
                 s->spent_usd = p ? b->spent_month : b->spent_day;
                 s->reserved_usd = b->reserved;
+                s->action = b->action;
             }
             n++;
         }

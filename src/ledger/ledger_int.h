@@ -17,6 +17,7 @@
 #define EA__LEDGER_BUSY_TRIES 4       /* busy timeouts a batch waits before it is given up */
 #define EA__MS_PER_DAY 86400000LL
 #define EA__MS_PER_MINUTE 60000LL
+#define EA__MS_PER_SECOND 1000LL
 #define EA__LEDGER_MMAP_BYTES (1LL << 30) /* address space, not memory: pages stay in the page cache */
 
 /* One cap's counters (spend is cloud-tier cost in the current period). */

@@ -758,9 +758,55 @@ struct point {
     double cost, cloud_cost, counterfactual;
 };
 
-static const char series_sql[] =
+/* Steps of whole minutes read the per-minute sums; shorter steps (whole
+ * seconds) read the rows through the requests_time index. Both give
+ * (bucket, or the row's time; tier, requests, errors, fallbacks, cost,
+ * counterfactual) with ?1 = the first minute (or ms), ?2 = the step in the
+ * same unit, ?3 = the end. */
+static const char series_minute_sql[] =
     "SELECT (minute - ?1) / ?2, tier, SUM(requests), SUM(requests - ok), SUM(fallbacks), SUM(cost_usd),"
     " SUM(counterfactual_usd) FROM rollup_minute WHERE minute >= ?1 AND minute < ?3 GROUP BY 1, 2";
+/* (the rows are bucketed here rather than by GROUP BY: no sort, about
+ * three times faster over a million rows) */
+static const char series_rows_sql[] =
+    "SELECT time_ms, tier, 1, outcome != 'ok', fallbacks, cost_usd, counterfactual_usd"
+    " FROM requests WHERE time_ms >= ?1 AND time_ms < ?3";
+
+/* The series' sums into pts[0..n) (under rmu). */
+static ea_status series_scan(ea_ledger *l, bool minutes, int64_t a, int64_t step, int64_t b,
+                             struct point *pts, int64_t n, struct ea_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(l->rdb, minutes ? series_minute_sql : series_rows_sql, -1, &st, NULL) !=
+        SQLITE_OK)
+        return sql_fail(l, err);
+    sqlite3_bind_int64(st, 1, a);
+    sqlite3_bind_int64(st, 2, step);
+    sqlite3_bind_int64(st, 3, b);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t i = sqlite3_column_int64(st, 0);
+        if (!minutes)
+            i = (i - a) / step; /* the row's time: its bucket */
+        if (i < 0 || i >= n)
+            continue;
+        struct point *p = &pts[i];
+        int tier = ea__ledger_tier_parse((const char *)sqlite3_column_text(st, 1));
+        if (tier < 0)
+            tier = EA_TIER_CLOUD; /* as tier_of */
+        double cost = sqlite3_column_double(st, 5);
+        p->requests[tier] += (uint64_t)sqlite3_column_int64(st, 2);
+        p->errors += (uint64_t)sqlite3_column_int64(st, 3);
+        p->fallbacks += (uint64_t)sqlite3_column_int64(st, 4);
+        p->cost += cost;
+        if (tier == EA_TIER_CLOUD)
+            p->cloud_cost += cost;
+        p->counterfactual += sqlite3_column_double(st, 6);
+    }
+    ea_status s = rc == SQLITE_DONE ? EA_OK : sql_fail(l, err);
+    sqlite3_finalize(st);
+    return s;
+}
 
 ea_status ea_ledger_series_json(ea_ledger *l, int64_t since_ms, int64_t until_ms, int64_t step_ms,
                                 char **json, struct ea_error *err)
@@ -770,63 +816,37 @@ ea_status ea_ledger_series_json(ea_ledger *l, int64_t since_ms, int64_t until_ms
         return ea_error_set(err, EA_EINVAL, "ledger series: no ledger");
     if (!until_ms)
         until_ms = ea__ledger_now(l);
-    if (step_ms < EA__MS_PER_MINUTE || step_ms % EA__MS_PER_MINUTE || since_ms < 0 || until_ms <= since_ms)
-        return ea_error_set(err, EA_EINVAL, "ledger series: the step must be whole minutes and the "
-                            "window not empty");
-    int64_t step = step_ms / EA__MS_PER_MINUTE;
-    int64_t m0 = ea__ledger_minute(since_ms), m1 = first_minute(until_ms);
-    int64_t n = (m1 - m0 + step - 1) / step;
+    if (step_ms < EA__MS_PER_SECOND || step_ms % EA__MS_PER_SECOND || step_ms > EA_LEDGER_SERIES_MAX_STEP_MS ||
+        since_ms < 0 || until_ms <= since_ms)
+        return ea_error_set(err, EA_EINVAL, "ledger series: the step must be whole seconds (at most "
+                            "a week) and the window not empty");
+    /* buckets [t0 + i step, t0 + (i + 1) step), on multiples of the step */
+    int64_t t0 = since_ms / step_ms * step_ms;
+    int64_t t1 = until_ms / step_ms * step_ms + (until_ms % step_ms != 0) * step_ms;
+    int64_t n = (t1 - t0) / step_ms;
     if (n > EA_LEDGER_SERIES_MAX)
         return ea_error_set(err, EA_EINVAL, "ledger series: more than %d points: take a longer step",
                             EA_LEDGER_SERIES_MAX);
     struct point *pts = ea_calloc((size_t)n, sizeof *pts);
     if (!pts)
         return ea_error_set(err, EA_ENOMEM, "ledger series: out of memory");
-    ea_status s = EA_OK;
-    sqlite3_stmt *st = NULL;
+    bool minutes = step_ms % EA__MS_PER_MINUTE == 0; /* then t0 and t1 are whole minutes too */
     pthread_mutex_lock(&l->rmu);
-    if (sqlite3_prepare_v2(l->rdb, series_sql, -1, &st, NULL) != SQLITE_OK) {
-        s = sql_fail(l, err);
-    } else {
-        sqlite3_bind_int64(st, 1, m0);
-        sqlite3_bind_int64(st, 2, step);
-        sqlite3_bind_int64(st, 3, m1);
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            int64_t b = sqlite3_column_int64(st, 0);
-            if (b < 0 || b >= n)
-                continue;
-            struct point *p = &pts[b];
-            int tier = ea__ledger_tier_parse((const char *)sqlite3_column_text(st, 1));
-            if (tier < 0)
-                tier = EA_TIER_CLOUD; /* as tier_of */
-            uint64_t req = (uint64_t)sqlite3_column_int64(st, 2);
-            double cost = sqlite3_column_double(st, 5);
-            p->requests[tier] += req;
-            p->errors += (uint64_t)sqlite3_column_int64(st, 3);
-            p->fallbacks += (uint64_t)sqlite3_column_int64(st, 4);
-            p->cost += cost;
-            if (tier == EA_TIER_CLOUD)
-                p->cloud_cost += cost;
-            p->counterfactual += sqlite3_column_double(st, 6);
-        }
-        if (rc != SQLITE_DONE)
-            s = sql_fail(l, err);
-    }
-    sqlite3_finalize(st);
+    ea_status s = minutes ? series_scan(l, true, t0 / EA__MS_PER_MINUTE, step_ms / EA__MS_PER_MINUTE,
+                                        t1 / EA__MS_PER_MINUTE, pts, n, err)
+                          : series_scan(l, false, t0, step_ms, t1, pts, n, err);
     pthread_mutex_unlock(&l->rmu);
     struct ea_buf b;
     ea__buf_init(&b, REPORT_JSON_MAX);
     if (!s)
         s = ea__buf_printf(&b, "{\"since_ms\":%lld,\"until_ms\":%lld,\"step_ms\":%lld,\"points\":[",
-                           (long long)(m0 * EA__MS_PER_MINUTE), (long long)(m1 * EA__MS_PER_MINUTE),
-                           (long long)step_ms);
+                           (long long)t0, (long long)t1, (long long)step_ms);
     for (int64_t i = 0; i < n && !s; i++) {
         const struct point *p = &pts[i];
         s = ea__buf_printf(&b, "%s{\"t\":%lld,\"requests\":{\"device\":%llu,\"edge-node\":%llu,\"cloud\":%llu},"
                            "\"errors\":%llu,\"fallbacks\":%llu,\"cost_usd\":%.17g,\"cloud_cost_usd\":%.17g,"
                            "\"counterfactual_usd\":%.17g,\"savings_usd\":%.17g}",
-                           i ? "," : "", (long long)((m0 + i * step) * EA__MS_PER_MINUTE),
+                           i ? "," : "", (long long)(t0 + i * step_ms),
                            (unsigned long long)p->requests[0], (unsigned long long)p->requests[1],
                            (unsigned long long)p->requests[2], (unsigned long long)p->errors,
                            (unsigned long long)p->fallbacks, p->cost, p->cloud_cost, p->counterfactual,
@@ -838,6 +858,70 @@ ea_status ea_ledger_series_json(ea_ledger *l, int64_t since_ms, int64_t until_ms
     if (s) {
         ea__buf_release(&b);
         return err && err->status ? s : ea_error_set(err, s, "ledger series: out of memory");
+    }
+    *json = ea__buf_steal(&b);
+    return EA_OK;
+}
+
+/* ---- state ------------------------------------------------------------------- */
+
+#define STATE_BUDGETS_MAX 1024 /* caps listed (global and per task, two periods each) */
+
+ea_status ea_ledger_state_json(ea_ledger *l, char **json, struct ea_error *err)
+{
+    *json = NULL;
+    if (!l)
+        return ea_error_set(err, EA_EINVAL, "ledger state: no ledger");
+    struct ea_ledger_stats st;
+    ea_ledger_stats(l, &st);
+    size_t n = ea_ledger_budget_states(l, NULL, 0);
+    if (n > STATE_BUDGETS_MAX)
+        n = STATE_BUDGETS_MAX;
+    struct ea_ledger_budget_state *bs = n ? ea_calloc(n, sizeof *bs) : NULL;
+    if (n && !bs)
+        return ea_error_set(err, EA_ENOMEM, "ledger state: out of memory");
+    size_t got = n ? ea_ledger_budget_states(l, bs, n) : 0;
+    if (got < n)
+        n = got; /* a cap can only be listed or not: the configuration is fixed */
+    struct ea_buf b;
+    ea__buf_init(&b, REPORT_JSON_MAX);
+    ea_status s = ea__buf_printf(&b, "{\"enabled\":true,\"rows\":{\"written\":%llu,\"dropped\":%llu,"
+                                 "\"failed\":%llu,\"rejected\":%llu,\"queued\":%llu},\"reference_model\":",
+                                 (unsigned long long)st.written, (unsigned long long)st.dropped,
+                                 (unsigned long long)st.failed, (unsigned long long)st.rejected,
+                                 (unsigned long long)st.queued);
+    const char *ref = l->cfg.has_reference ? l->cfg.reference_model : NULL;
+    if (!s)
+        s = ref ? ea__buf_json_str(&b, ref, strlen(ref)) : ea__buf_puts(&b, "null");
+    if (!s)
+        s = ea__buf_puts(&b, ",\"budgets\":[");
+    for (size_t i = 0; i < n && !s; i++) {
+        s = ea__buf_puts(&b, i ? ",{\"task\":" : "{\"task\":");
+        if (!s)
+            s = bs[i].task[0] ? ea__buf_json_str(&b, bs[i].task, strlen(bs[i].task)) : ea__buf_puts(&b, "null");
+        if (!s)
+            s = ea__buf_printf(&b, ",\"period\":\"%s\",\"action\":\"%s\",",
+                               bs[i].period == EA_BUDGET_DAILY ? "daily" : "monthly",
+                               bs[i].action == EA_BUDGET_EDGE ? "edge" : "reject");
+        if (!s)
+            s = num(&b, "cap_usd", bs[i].cap_usd);
+        if (!s)
+            s = ea__buf_putc(&b, ',');
+        if (!s)
+            s = num(&b, "spent_usd", bs[i].spent_usd);
+        if (!s)
+            s = ea__buf_putc(&b, ',');
+        if (!s)
+            s = num(&b, "reserved_usd", bs[i].reserved_usd);
+        if (!s)
+            s = ea__buf_putc(&b, '}');
+    }
+    if (!s)
+        s = ea__buf_puts(&b, "]}");
+    ea_free(bs);
+    if (s) {
+        ea__buf_release(&b);
+        return ea_error_set(err, s, "ledger state: out of memory");
     }
     *json = ea__buf_steal(&b);
     return EA_OK;

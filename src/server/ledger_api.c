@@ -1,8 +1,13 @@
 /* ledger_api.c - the ledger seen over HTTP: GET /v1/edgeagent/stats
  * (?since=24h&by=source|task|upstream, the same report as `edgeagent
- * report --json`) and the ledger's /metrics series (rows written, dropped,
- * failed; budget caps, spend and reservations). Rows are written by the
- * relay (relay.c, ea__relay_account) when a request ends.
+ * report --json`), GET /v1/edgeagent/stats/series (?since=15m&step=15s,
+ * figures over time for the dashboard), GET /v1/edgeagent/ledger (whether
+ * there is a ledger, its row counters and budget states: 200 either way,
+ * so the dashboard can ask without an error) and the ledger's /metrics
+ * series (rows written, dropped, failed; budget caps, spend and
+ * reservations). Rows are written by the relay (relay.c, ea__relay_account)
+ * when a request ends. The handlers only parse parameters and answer: the
+ * queries and their JSON are the ledger's (src/ledger/report.c).
  * Does not hold: the ledger itself (src/ledger/), routing.
  */
 #include <inttypes.h>
@@ -43,6 +48,56 @@ int ea__handle_stats(struct ea__req_ctx *c, struct MHD_Connection *conn)
                                   err.msg);
     }
     ea_ledger_report_destroy(r);
+    int ret = ea__respond_json(c, conn, 200, json, strlen(json));
+    ea_free(json);
+    return ret;
+}
+
+#define EA__SERIES_DEFAULT_SINCE_MS (3600 * 1000LL) /* an hour */
+#define EA__SERIES_DEFAULT_STEP_MS (60 * 1000LL)    /* a minute */
+
+int ea__handle_series(struct ea__req_ctx *c, struct MHD_Connection *conn)
+{
+    ea_ledger *l = c->srv->p.ledger;
+    if (!l)
+        return ea__respond_errorf(c, conn, 503, "server_error", "no_ledger", NULL,
+                                  "this server runs without a ledger (see serve --data-dir)");
+    const char *since = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
+    const char *step = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "step");
+    int64_t window = EA__SERIES_DEFAULT_SINCE_MS, step_ms = EA__SERIES_DEFAULT_STEP_MS;
+    if (since && ea_ledger_parse_since(since, &window))
+        return ea__respond_errorf(c, conn, 400, "invalid_request_error", NULL, "since",
+                                  "'since' must be N followed by s, m, h, d or w, or all");
+    if (step && (ea_ledger_parse_since(step, &step_ms) || step_ms < 0))
+        return ea__respond_errorf(c, conn, 400, "invalid_request_error", NULL, "step",
+                                  "'step' must be N followed by s, m, h, d or w");
+    int64_t now = (int64_t)time(NULL) * 1000;
+    struct ea_error err = {0};
+    char *json = NULL;
+    ea_status s = ea_ledger_series_json(l, window < 0 ? 0 : now - window, now, step_ms, &json, &err);
+    if (s == EA_EINVAL)
+        return ea__respond_errorf(c, conn, 400, "invalid_request_error", NULL, "step", "%s", err.msg);
+    if (s) {
+        ea__server_log(c->srv, "stats series: %s", err.msg);
+        return ea__respond_errorf(c, conn, 500, "server_error", NULL, NULL, "the series failed: %s",
+                                  err.msg);
+    }
+    int ret = ea__respond_json(c, conn, 200, json, strlen(json));
+    ea_free(json);
+    return ret;
+}
+
+int ea__handle_ledger(struct ea__req_ctx *c, struct MHD_Connection *conn)
+{
+    ea_ledger *l = c->srv->p.ledger;
+    if (!l) {
+        static const char off[] = "{\"enabled\":false}";
+        return ea__respond_json(c, conn, 200, off, sizeof off - 1);
+    }
+    struct ea_error err = {0};
+    char *json = NULL;
+    if (ea_ledger_state_json(l, &json, &err))
+        return ea__respond_errorf(c, conn, 500, "server_error", NULL, NULL, "%s", err.msg);
     int ret = ea__respond_json(c, conn, 200, json, strlen(json));
     ea_free(json);
     return ret;

@@ -1,6 +1,7 @@
 /* server.c - the libmicrohttpd daemon: lifecycle, routing, authentication,
  * body collection with caps, OpenAI-shaped errors, and the small endpoints
- * (/health, /v1/models, /tokenize, /detokenize, /metrics, the chat page).
+ * (/health, /v1/models, /tokenize, /detokenize, /metrics, the chat page at /,
+ * the dashboard at /dashboard).
  *
  * Threading mode: MHD_USE_POLL_INTERNAL_THREAD with a small thread pool
  * (--http-threads, default 2) and MHD_ALLOW_SUSPEND_RESUME. Why:
@@ -45,9 +46,12 @@
 /* Access-Control-Request-Headers echoed in a preflight answer up to this length */
 #define EA__CORS_HEADERS_MAX 1024
 
-/* the chat page, embedded at build time from web/index.html (cmake/embed.cmake) */
+/* the chat page and the dashboard, embedded at build time from
+ * web/index.html and web/dashboard.html (cmake/embed.cmake) */
 extern const unsigned char ea__web_index_html[];
 extern const size_t ea__web_index_html_len;
+extern const unsigned char ea__web_dashboard_html[];
+extern const size_t ea__web_dashboard_html_len;
 
 void ea_server_params_default(struct ea_server_params *p)
 {
@@ -313,10 +317,10 @@ static int handle_metrics(struct ea__req_ctx *c, struct MHD_Connection *conn,
     return ea__respond(c, conn, 200, r);
 }
 
-static int handle_page(struct ea__req_ctx *c, struct MHD_Connection *conn)
+static int handle_page(struct ea__req_ctx *c, struct MHD_Connection *conn, const unsigned char *page,
+                       size_t len)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        ea__web_index_html_len, (void *)ea__web_index_html, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)page, MHD_RESPMEM_PERSISTENT);
     if (r) {
         MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
         /* everything is inline and same-origin: nothing may load from elsewhere */
@@ -698,11 +702,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return handle_metrics(c, conn, be);
     case EA__EP_PAGE:
     case EA__EP_PAGE_INDEX:
-        return handle_page(c, conn);
+        return handle_page(c, conn, ea__web_index_html, ea__web_index_html_len);
+    case EA__EP_DASHBOARD:
+        return handle_page(c, conn, ea__web_dashboard_html, ea__web_dashboard_html_len);
     case EA__EP_PULL:
         return ea__handle_pull(c, conn);
     case EA__EP_STATS:
         return ea__handle_stats(c, conn);
+    case EA__EP_SERIES:
+        return ea__handle_series(c, conn);
+    case EA__EP_LEDGER:
+        return ea__handle_ledger(c, conn);
     case EA__EP_AUDIT:
         return ea__handle_audit(c, conn);
     case EA__EP_UPSTREAMS: {

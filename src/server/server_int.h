@@ -219,7 +219,10 @@ ea_status ea__chat_template_load(const ea_model *m, const ea_tokenizer *tok, ea_
     X(PULL, "/v1/edgeagent/models/pull", false, EA__POST, true, false, true)           \
     X(UPSTREAMS, "/v1/edgeagent/upstreams", false, EA__GET, true, false, false)           \
     X(STATS, "/v1/edgeagent/stats", false, EA__GET, true, false, false)               \
-    X(AUDIT, "/v1/edgeagent/audit", false, EA__GET, true, false, false)
+    X(SERIES, "/v1/edgeagent/stats/series", false, EA__GET, true, false, false)       \
+    X(LEDGER, "/v1/edgeagent/ledger", false, EA__GET, true, false, false)             \
+    X(AUDIT, "/v1/edgeagent/audit", false, EA__GET, true, false, false)               \
+    X(DASHBOARD, "/dashboard", false, EA__GET, false, false, false)
 
 enum ea__method { EA__GET, EA__POST, EA__OPTIONS, EA__OTHER_METHOD };
 
@@ -542,9 +545,13 @@ void ea__audit_destroy(struct ea__audit *a); /* NULL-safe */
 void ea__audit_add(struct ea__audit *a, const struct ea__audit_entry *e); /* a NULL: nothing */
 int ea__handle_audit(struct ea__req_ctx *c, struct MHD_Connection *conn);
 
-/* ledger_api.c: GET /v1/edgeagent/stats (the ledger's report); the
- * ledger's series of /metrics (appended). */
+/* ledger_api.c: GET /v1/edgeagent/stats (the ledger's report),
+ * /v1/edgeagent/stats/series (figures over time), /v1/edgeagent/ledger (on
+ * or off, row counters, budgets); the ledger's series of /metrics
+ * (appended). */
 int ea__handle_stats(struct ea__req_ctx *c, struct MHD_Connection *conn);
+int ea__handle_series(struct ea__req_ctx *c, struct MHD_Connection *conn);
+int ea__handle_ledger(struct ea__req_ctx *c, struct MHD_Connection *conn);
 ea_status ea__ledger_metrics(ea_server *s, struct ea_buf *o);
 
 /* pull_api.c: handles a complete POST /v1/edgeagent/models/pull body. */

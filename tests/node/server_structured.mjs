@@ -8,6 +8,9 @@
 //   - strict: an unenforceable keyword is a 400 naming it; without strict the
 //     X-EdgeAgent-Unenforced header names it; json_object, guided_regex,
 //     guided_choice hold;
+//   - the object schemas as tool parameters through the openai SDK with
+//     tool_choice "required" (20 per schema, over 1,000 calls; streamed one
+//     time in four): every finished call's arguments are valid;
 //   - tools through the official openai SDK: tool_choice "required" and a
 //     named function, streamed and not: finish_reason "tool_calls", unique
 //     call ids, arguments valid under the tool's parameters, the stream's
@@ -98,6 +101,56 @@ await test(`${schemas.length} schemas x ${genPer} generations at temperature 1 v
     if (!validators[si](v))
       throw new Error(`schema ${si}: invalid ${c.message.content} ${JSON.stringify(validators[si].errors)}`);
   }
+  assert.ok(finished * 10 >= outs.length * 8, `only ${finished} of ${outs.length} finished`);
+  return `${finished} of ${outs.length} finished, all valid`;
+});
+
+// The same schemas as function parameters, through the SDK with tool_choice
+// "required" (streamed one time in four): every call that finished parses
+// and validates. TOOL_PER generations per object schema (20: over 1,000).
+const toolPer = Number(process.env.EA_TOOL_PER || (genPer >= 3 ? 20 : 2));
+const objectSchemas = schemas.map((schema, si) => ({ schema, si })).filter(({ schema }) => schema.type === "object");
+await test(`${objectSchemas.length} schemas x ${toolPer} tool calls, tool_choice required (openai SDK)`, async () => {
+  const jobs = [];
+  for (const { schema, si } of objectSchemas) {
+    const tool = { type: "function", function: { name: "tool_" + si, description: "a tool", parameters: schema } };
+    const validate = ajv.compile(schema);
+    for (let k = 0; k < toolPer; k++) {
+      const stream = k % 4 === 3;
+      jobs.push(async () => {
+        const req = { model: "default", messages: msgs, tools: [tool], tool_choice: "required", parallel_tool_calls: false,
+                      temperature: 1, max_tokens: 600, seed: si * 1000 + k };
+        let finish, calls;
+        if (stream) {
+          const st = client.chat.completions.stream(req);
+          const done = await st.finalChatCompletion();
+          finish = done.choices[0].finish_reason;
+          calls = done.choices[0].message.tool_calls;
+        } else {
+          const r = await client.chat.completions.create(req);
+          finish = r.choices[0].finish_reason;
+          calls = r.choices[0].message.tool_calls;
+          assert.equal(r.choices[0].message.content, null);
+        }
+        if (finish === "length") return false;
+        assert.equal(finish, "tool_calls", `schema ${si}: finish ${finish}`);
+        assert.equal(calls.length, 1, `schema ${si}: ${calls.length} calls`);
+        assert.equal(calls[0].function.name, "tool_" + si);
+        assert.match(calls[0].id, /^call_/);
+        let args;
+        try {
+          args = JSON.parse(calls[0].function.arguments);
+        } catch {
+          throw new Error(`schema ${si}: arguments not JSON: ${calls[0].function.arguments}`);
+        }
+        if (!validate(args))
+          throw new Error(`schema ${si}: invalid arguments ${calls[0].function.arguments} ${JSON.stringify(validate.errors)}`);
+        return true;
+      });
+    }
+  }
+  const outs = await pool(8, jobs);
+  const finished = outs.filter(Boolean).length;
   assert.ok(finished * 10 >= outs.length * 8, `only ${finished} of ${outs.length} finished`);
   return `${finished} of ${outs.length} finished, all valid`;
 });

@@ -277,7 +277,7 @@ static const struct {
      "edgeagent.yaml:3:20: tasks[0].max_latency_ms: missing value (expected a whole number)"},
     {"tasks:\n  - name: a\n    speed: 3\n",
      "edgeagent.yaml:3:5: tasks[0].speed: unknown key (expected one of: name, latency_sensitive, requires_large_model, "
-     "handles_private_data, request_volume_per_day, max_latency_ms, mode, privacy, upstreams)"},
+     "handles_private_data, request_volume_per_day, max_latency_ms, mode, privacy, local_only_edge_node, upstreams)"},
     {"tasks:\n  - mode: auto\n",
      "edgeagent.yaml:2:5: tasks[0]: missing 'name'"},
     {"tasks:\n  - name: a\n  - name: a\n",
@@ -302,7 +302,10 @@ static const struct {
      "edgeagent.yaml:5:11: tasks[0].mode: cascade, but no upstream of tier device or edge-node is configured"},
     {"upstreams:\n  - {name: l, kind: local}\n  - {name: c, kind: openai, base_url: 'https://x/v1', model: m}\n"
      "tasks:\n  - name: a\n    upstreams: [c]\n    privacy: local_only\n",
-     "edgeagent.yaml:7:14: tasks[0].privacy: local_only, but no upstream of tier device or edge-node is among its upstreams"},
+     "edgeagent.yaml:7:14: tasks[0].privacy: local_only, but no upstream of tier device (edge-node ones need local_only_edge_node: true) is among its upstreams"},
+    {"upstreams:\n  - {name: n, kind: openai, base_url: 'http://10.0.0.2/v1', model: m, tier: edge-node}\n"
+     "tasks:\n  - name: a\n    privacy: local_only\n",
+     "edgeagent.yaml:5:14: tasks[0].privacy: local_only, but no upstream of tier device (edge-node ones need local_only_edge_node: true) is configured"},
     {"upstreams:\n  - name: x\n    kind: local\n    base_url: http://127.0.0.1:9000/v1\n",
      "edgeagent.yaml:4:5: upstreams[0].base_url: a local upstream runs in this process and has no base_url (kind openai has)"},
     {"upstreams:\n  - name: x\n    kind: local\n    api_key_env: KEY\n",
@@ -810,6 +813,14 @@ static void plan_modes(void)
     ea_router_plan(r, &in, 0, &p);
     ASSERT_EQ(p.n, 0u);
     ASSERT_EQ(p.retry_after_ms, 0.0);
+    /* local_only: the device only; the LAN box too when the task allows it */
+    input_default(&in, cfg, NULL);
+    in.local_only = true;
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "local");
+    in.local_edge_node = true;
+    ea_router_plan(r, &in, 0, &p);
+    ASSERT_STR_EQ(plan_names(cfg, &p), "local,lan");
     /* pinned */
     input_default(&in, cfg, NULL);
     in.pinned = 3;

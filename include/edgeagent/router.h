@@ -184,6 +184,7 @@ struct ea_task_config {
     struct ea_task_profile profile;
     enum ea_task_mode mode;       /* default: routing.defaults.mode (auto) */
     enum ea_privacy_mode privacy; /* default: routing.defaults.privacy (allow) */
+    bool local_only_edge_node;    /* local_only may also use tier edge-node (default false) */
     size_t *upstreams;  /* preference order: indices into config->upstreams */
     size_t n_upstreams; /* 0 = any configured upstream, the router's choice */
     struct ea_config_pos pos;
@@ -337,7 +338,8 @@ struct ea_route_input {
     const struct ea_task_config *task; /* NULL: no task (the defaults; mode auto) */
     int32_t pinned;          /* upstream index named by the request, or -1 */
     bool allow_cloud;        /* false: no tier-cloud upstream on any path */
-    bool local_only;         /* privacy: the device tier only */
+    bool local_only;         /* privacy: the device tier only ... */
+    bool local_edge_node;    /* ... and tier edge-node (the task allows it) */
     uint32_t max_latency_ms; /* the request's budget, 0 = the task's (or none) */
     int32_t prompt_tokens;   /* estimate, for the local context and prediction */
     int32_t max_tokens;

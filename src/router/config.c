@@ -742,7 +742,7 @@ static ea_status parse_routing(struct ctx *c, const struct ea_config_node *n,
 
 static const char *const task_keys[] = {
     "name", "latency_sensitive", "requires_large_model", "handles_private_data",
-    "request_volume_per_day", "max_latency_ms", "mode", "privacy", "upstreams", NULL};
+    "request_volume_per_day", "max_latency_ms", "mode", "privacy", "local_only_edge_node", "upstreams", NULL};
 
 static bool edge_side(const struct ea_upstream_config *u) { return u->tier != EA_TIER_CLOUD; }
 
@@ -758,6 +758,8 @@ static bool task_has(const struct ea_router_config *cfg, const struct ea_task_co
     return false;
 }
 static bool cloud_side(const struct ea_upstream_config *u) { return u->tier == EA_TIER_CLOUD; }
+static bool device_tier(const struct ea_upstream_config *u) { return u->tier == EA_TIER_DEVICE; }
+static bool edge_node_tier(const struct ea_upstream_config *u) { return u->tier == EA_TIER_EDGE_NODE; }
 static bool remote(const struct ea_upstream_config *u) { return u->kind == EA_UPSTREAM_OPENAI; }
 
 static ea_status parse_task_upstreams(struct ctx *c, const struct ea_config_node *n, const char *path,
@@ -815,10 +817,11 @@ static ea_status parse_task(struct ctx *c, const struct ea_config_node *n, size_
     for (size_t i = 0; i + 1 < cfg->n_tasks; i++)
         if (!strcmp(cfg->tasks[i].name, t->name))
             return fail(c, v->pos, p, "'%s' is already the name of tasks[%zu]", t->name, i);
-    static const char *const flags[] = {"latency_sensitive", "requires_large_model", "handles_private_data"};
+    static const char *const flags[] = {"latency_sensitive", "requires_large_model", "handles_private_data",
+                                        "local_only_edge_node"};
     bool *flag_field[] = {&t->profile.latency_sensitive, &t->profile.requires_large_model,
-                          &t->profile.handles_private_data};
-    for (int i = 0; i < 3; i++) {
+                          &t->profile.handles_private_data, &t->local_only_edge_node};
+    for (int i = 0; i < 4; i++) {
         join(p, path, flags[i]);
         if ((v = get(n, flags[i])) && (s = get_bool(c, v, p, flag_field[i])))
             return s;
@@ -866,10 +869,13 @@ static ea_status parse_task(struct ctx *c, const struct ea_config_node *n, size_
         return fail(c, at->pos, p, "cascade, but no upstream of tier device or edge-node is %s", where);
     if (t->mode == EA_MODE_HYBRID && (!has_edge || !task_has(cfg, t, remote)))
         return fail(c, at->pos, p, "hybrid needs an edge upstream and a remote (openai) one %s", where);
-    if (t->privacy == EA_PRIVACY_LOCAL_ONLY && !has_edge) {
+    bool has_private = (!t->n_upstreams && !cfg->n_upstreams) || task_has(cfg, t, device_tier) ||
+                       (t->local_only_edge_node && task_has(cfg, t, edge_node_tier));
+    if (t->privacy == EA_PRIVACY_LOCAL_ONLY && !has_private) {
         join(p, path, "privacy");
-        return fail(c, priv ? priv->pos : n->pos, p, "local_only, but no upstream of tier device or "
-                    "edge-node is %s", where);
+        return fail(c, priv ? priv->pos : n->pos, p, "local_only, but no upstream of tier device%s is %s",
+                    t->local_only_edge_node ? " or edge-node" : " (edge-node ones need local_only_edge_node: true)",
+                    where);
     }
     if (t->privacy == EA_PRIVACY_LOCAL_ONLY && t->mode == EA_MODE_CLOUD_ONLY) {
         join(p, path, "privacy");

@@ -134,7 +134,8 @@ static void candidates(const struct ea_router_config *cfg, const struct ea_route
         size_t u = in->pinned >= 0 ? (size_t)in->pinned : t && t->n_upstreams ? t->upstreams[i] : i;
         /* allow_cloud false: no cloud tier; local_only: the device only */
         enum ea_upstream_tier tier = cfg->upstreams[u].tier;
-        if ((!in->allow_cloud && tier == EA_TIER_CLOUD) || (in->local_only && tier != EA_TIER_DEVICE)) {
+        bool private_ok = tier == EA_TIER_DEVICE || (tier == EA_TIER_EDGE_NODE && in->local_edge_node);
+        if ((!in->allow_cloud && tier == EA_TIER_CLOUD) || (in->local_only && !private_ok)) {
             removed++;
             continue;
         }

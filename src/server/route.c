@@ -175,6 +175,7 @@ bool ea__route_request(ea_server *s, const struct ea__gen_request *r, const char
     if (r->private_data)
         *privacy = EA_PRIVACY_LOCAL_ONLY;
     in.local_only = *privacy == EA_PRIVACY_LOCAL_ONLY;
+    in.local_edge_node = in.task && in.task->local_only_edge_node;
     local_load(s, &in.local);
     ea_router_plan(s->router, &in, ea__now_ms(), plan);
     if (plan->n)

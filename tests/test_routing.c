@@ -1264,6 +1264,83 @@ static void cloud_tool_calls_pass_through(void)
 }
 
 
+/* The arguments of a tool call streamed back by the cloud (a data-URI-free
+ * concatenation of delta.tool_calls[0].function.arguments), or of the
+ * non-streamed message's first call. */
+static char *call_args(const struct resp *r, bool stream)
+{
+    if (!stream) {
+        json_t *j = json_loads(r->body, 0, NULL);
+        json_t *c0 = json_array_get(json_object_get(j, "choices"), 0);
+        json_t *call = json_array_get(json_object_get(json_object_get(c0, "message"), "tool_calls"), 0);
+        const char *a = json_string_value(json_object_get(json_object_get(call, "function"), "arguments"));
+        char *out = strdup(a ? a : "");
+        json_decref(j);
+        return out;
+    }
+    size_t cap = r->len + 1, n = 0;
+    char *out = calloc(1, cap);
+    for (const char *p = r->body; (p = strstr(p, "data: {")); p++) {
+        const char *e = strstr(p, "\n\n");
+        if (!e)
+            break;
+        json_t *j = json_loadb(p + 6, (size_t)(e - p - 6), 0, NULL);
+        json_t *d = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta");
+        json_t *a = json_object_get(json_object_get(json_array_get(json_object_get(d, "tool_calls"), 0), "function"),
+                                    "arguments");
+        if (json_is_string(a) && n + json_string_length(a) < cap) {
+            memcpy(out + n, json_string_value(a), json_string_length(a));
+            n += json_string_length(a);
+        }
+        json_decref(j);
+    }
+    return out;
+}
+
+/* privacy: redact: the cloud sees placeholders and calls a tool with them in
+ * its arguments (streamed to edgeagent in 7-byte pieces, so a placeholder
+ * is split); the client's call carries the values, JSON-escaped. */
+static void redacted_tool_call_arguments_restored(void)
+{
+    static const char fmt[] =
+        "upstreams:\n"
+        "  - {name: local, kind: local}\n"
+        "  - {name: cloud, kind: openai, base_url: 'http://127.0.0.1:%d/v1', model: stub-model}\n"
+        "tasks:\n"
+        "  - {name: red, mode: cloud_only, privacy: redact}\n";
+    struct peer stub, ea;
+    stub_start(&stub, NULL);
+    serve_start(&ea, fmt, stub.port, NULL);
+    stub_ctl(&stub, "/_stub/config",
+             "{\"tool_call\":\"send_mail\",\"args\":\"{\\\"to\\\":\\\"<EMAIL_1>\\\",\\\"note\\\":\\\"call <PHONE_1> "
+             "or <email_1>\\\"}\"}");
+    const char *body =
+        "{\"model\":\"task:red\",\"messages\":[{\"role\":\"user\",\"content\":"
+        "\"mail jane.doe@example.com that she can call me at +1 415 555 0100\"}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"send_mail\",\"parameters\":"
+        "{\"type\":\"object\",\"properties\":{\"to\":{\"type\":\"string\"},\"note\":{\"type\":\"string\"}}}}}]%s}";
+    for (int st = 0; st < 2; st++) {
+        char b[1024];
+        snprintf(b, sizeof b, body, st ? ",\"stream\":true" : "");
+        struct resp r;
+        ASSERT_EQ(req(ea.port, "/v1/chat/completions", b, &r), 200);
+        ASSERT_STR_EQ(r.source, "cloud:cloud");
+        char *args = call_args(&r, st);
+        ASSERT_STR_EQ(args, "{\"to\":\"jane.doe@example.com\",\"note\":\"call +1 415 555 0100 or "
+                            "jane.doe@example.com\"}");
+        free(args);
+        ASSERT(!strstr(r.body, "EMAIL_1") && !strstr(r.body, "PHONE_1"));
+        resp_free(&r);
+    }
+    /* what the cloud saw: placeholders only */
+    struct resp r;
+    ASSERT_EQ(req(stub.port, "/_stub/log", NULL, &r), 200);
+    ASSERT(strstr(r.body, "<EMAIL_1>") && !strstr(r.body, "jane.doe"));
+    resp_free(&r);
+    peer_stop(&ea);
+    peer_stop(&stub);
+}
+
 /* ---- the zero-leak test (issue 12) ------------------------------------------------ */
 
 struct leak_job {
@@ -1481,4 +1558,4 @@ EA_TESTS(EA_TEST(cloud_answers_and_says_so), EA_TEST(fallbacks_both_ways),
          EA_TEST(edge_node_is_another_edgeagent), EA_TEST(hedging_faster_side_wins),
          EA_TEST(mixed_load_loses_nothing), EA_TEST(openai_sdk_every_path),
          EA_TEST(ledger_rows_and_budgets), EA_TEST(kill9_keeps_every_answered_row), EA_TEST(cascade_handoff), EA_TEST(redact_and_restore),
-         EA_TEST(cloud_tool_calls_pass_through), EA_TEST(zero_leak))
+         EA_TEST(cloud_tool_calls_pass_through), EA_TEST(redacted_tool_call_arguments_restored), EA_TEST(zero_leak))

@@ -28,7 +28,9 @@
  * final ea__genq_finish may free the generation and release this job, so
  * nothing of the job is touched after it.
  * Tool-call deltas go to the queue as calls (ea__genq_call_begin on a delta
- * with the function's name, ea__genq_call_args for arguments); a choice
+ * with the function's name, ea__genq_call_args for arguments; for a
+ * redacted request the arguments go through a restorer of their own per
+ * call, in JSON form: values written JSON-escaped); a choice
  * that made calls finishes as "tool_calls". Not yet: logprobs; other finish
  * reasons than "length" and "tool_calls" are reported as "stop".
  * Does not hold: HTTP or libcurl (cloud.c), the queue (genq.c), routing.
@@ -59,6 +61,7 @@ struct openai_choice {
     enum ea_finish_reason finish; /* NONE until the upstream reports one */
     int32_t chunks;               /* content chunks received */
     ea_privacy_restorer *restore; /* redacted requests: placeholders back to values */
+    ea_privacy_restorer *args;    /* ... in the open tool call's arguments (JSON form) */
     int32_t calls;                /* tool calls opened */
     bool tool_calls_finish;       /* finish_reason "tool_calls" */
 };
@@ -87,8 +90,10 @@ static void openai_release(struct ea__upstream_job *job)
         return;
     ea__cloud_transfer_release(atomic_load(&job->t));
     free(job->body);
-    for (int i = 0; job->c && i < job->n_choices; i++)
+    for (int i = 0; job->c && i < job->n_choices; i++) {
         ea_privacy_restorer_destroy(job->c[i].restore);
+        ea_privacy_restorer_destroy(job->c[i].args);
+    }
     ea_free(job->c);
     ea_free(job);
 }
@@ -145,6 +150,25 @@ static enum ea_finish_reason finish_of(const char *s)
     return strcmp(s, "length") == 0 ? EA_FINISH_LENGTH : EA_FINISH_STOP;
 }
 
+/* Redacted requests: the open call's arguments end; what its restorer held
+ * goes to the call (ea__genq_call_args appends to a choice's last call).
+ * False when the restorer failed (the answer stops with an error). */
+static bool close_call_args(struct ea__upstream_job *job, int i, bool *go_on)
+{
+    struct openai_choice *c = &job->c[i];
+    if (!c->args)
+        return true;
+    const char *p = NULL;
+    size_t n = 0;
+    struct ea_error err = {0};
+    ea_status st = ea_privacy_restorer_finish(c->args, &p, &n, &err);
+    if (!st && n)
+        *go_on &= ea__genq_call_args(job->q, i, p, n);
+    ea_privacy_restorer_destroy(c->args);
+    c->args = NULL;
+    return !st;
+}
+
 static enum ea__cloud_verdict on_chunk(void *user, const json_t *chunk)
 {
     struct ea__upstream_job *job = user;
@@ -187,6 +211,12 @@ static enum ea__cloud_verdict on_chunk(void *user, const json_t *chunk)
             const json_t *name = json_object_get(fn, "name"), *args = json_object_get(fn, "arguments");
             const json_t *id = json_object_get(tc, "id");
             if (json_is_string(name) && json_string_length(name)) {
+                struct ea_error err = {0};
+                if (!close_call_args(job, (int)i, &go_on) ||
+                    (job->map && ea_privacy_restorer_create(job->map, EA_PRIVACY_JSON, &c->args, &err))) {
+                    job->restore_failed = true;
+                    return EA_CLOUD_STOP;
+                }
                 char idb[EA__GENQ_CALL_ID_MAX];
                 snprintf(idb, sizeof idb, "%s", json_is_string(id) ? json_string_value(id) : "call");
                 go_on &= ea__genq_call_begin(job->q, (int)i, idb, json_string_value(name),
@@ -195,8 +225,19 @@ static enum ea__cloud_verdict on_chunk(void *user, const json_t *chunk)
             } else if (!c->calls) {
                 return EA_CLOUD_REJECT; /* arguments of a call never opened */
             }
-            if (json_is_string(args) && json_string_length(args))
-                go_on &= ea__genq_call_args(job->q, (int)i, json_string_value(args), json_string_length(args));
+            if (json_is_string(args) && json_string_length(args)) {
+                const char *p = json_string_value(args);
+                size_t n = json_string_length(args);
+                if (c->args) { /* placeholders in the arguments' JSON back to values (JSON-escaped) */
+                    struct ea_error err = {0};
+                    if (ea_privacy_restorer_feed(c->args, p, n, &p, &n, &err)) {
+                        job->restore_failed = true;
+                        return EA_CLOUD_STOP;
+                    }
+                }
+                if (n)
+                    go_on &= ea__genq_call_args(job->q, (int)i, p, n);
+            }
         }
         const json_t *fr = json_object_get(ch, "finish_reason");
         if (json_is_string(fr)) {
@@ -304,6 +345,11 @@ static void on_end(void *user, const struct ea__cloud_result *res)
             end.fail = fail_of(res);
             end.error = res->message;
             end.n_generated = c->chunks; /* what it produced before it failed (an estimate) */
+        }
+        if (end.finish != EA_FINISH_ERROR) {
+            bool go_on = true;
+            if (!close_call_args(job, i, &go_on))
+                job->restore_failed = true;
         }
         const char *tail = NULL;
         size_t tail_len = 0;

@@ -1469,9 +1469,10 @@ static void leak_check(const char *captured, int *structured, int *persons)
                                                           : snprintf(enc + m, 4, "%%%02X", (unsigned char)v[j]));
             leak |= strcmp(enc, v) && strstr(captured, enc) != NULL;
             if (leak) {
-                if (t->spans[k].type == EA_PII_PERSON)
-                    (*persons)++;
-                else if ((*structured)++ < 5)
+                if (t->spans[k].type == EA_PII_PERSON) {
+                    if ((*persons)++ < 5)
+                        printf("    LEAK (PERSON): %s in: %.*s\n", v, (int)t->len, t->buf);
+                } else if ((*structured)++ < 5)
                     printf("    LEAK (type %u): %s in: %.*s\n", t->spans[k].type, v, (int)t->len, t->buf);
             }
         }
@@ -1538,6 +1539,7 @@ static void zero_leak(void)
            total, atomic_load(&red.sent) + atomic_load(&fall.sent) + atomic_load(&hedge.sent), structured,
            persons);
     ASSERT_EQ(structured, 0);
+    ASSERT_EQ(persons, 0);
     free(captured);
     resp_free(&r);
     resp_free(&r2);

@@ -715,7 +715,8 @@ static const char *const person_context[] = {
     "spoke to", "talked to", "talked with", "met with", "meet with", "met", "ask", "asked", "tell",
     "told", "emailed", "called", "ping", "pinged", "contacted", "assigned to", "signed by",
     "written by", "approved by", "reported by", "requested by", "sent by", "according to", "named",
-    "sir", "dame", "lady", "lord",
+    "sir", "dame", "lady", "lord", "forward this to", "forward it to", "forwarded to", "send this to",
+    "send it to", "pass this to", "pass it to", "hand this to", "give this to", "reply to", "on behalf of",
     /* German */
     "ich hei\xc3\x9f" "e", "ich heisse", "ich bin", "mein name ist", "hallo", "liebe", "lieber",
     "sehr geehrte frau", "sehr geehrter herr", "sehr geehrte", "herr", "frau", "viele gr\xc3\xbc\xc3\x9f" "e",
@@ -735,6 +736,12 @@ static const char *const person_context[] = {
     "meu nome \xc3\xa9", "eu sou", "ol\xc3\xa1", "prezado", "prezada", "obrigado", "obrigada",
     "atenciosamente", "me chamo", "mijn naam is", "ik ben", "ik heet", "beste", "groeten",
     "met vriendelijke groet", "hoi", NULL};
+
+/* A signature after the "-- " delimiter line (RFC 3676), also written with
+ * \n inside JSON strings: the name on the next line. */
+static const char *const sig_prefixes[] = {"--", NULL};
+static const char *const no_words[] = {NULL};
+#define SIG_REGEX "(?<!-)--(?!-)[ ]?(?:\\r?\\n|\\\\n)[ \\t]*(" NAME ")" NAME_END
 
 static const char *const titles[] = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "herr",
                                      "frau", "mme", "mlle", "m", "sr", "sra", "srta", "sig",
@@ -1134,6 +1141,8 @@ ea_status ea__privacy_add_builtins(ea_privacy_detector *d, struct ea_error *err)
         !(s = ea__buf_puts(&b, "\\.?[ ]+)(" NAME ")" NAME_END)))
         s = add_built_words2(d, EA_PII_PERSON, b.data, person_context, titles, 1, 0.85f, check_person,
                              err);
+    if (!s)
+        s = add_built(d, EA_PII_PERSON, SIG_REGEX, no_words, sig_prefixes, 0, 1, 0.85f, check_person, NULL, err);
     /* DATE_OF_BIRTH: a context word, then a date within 40 bytes on the line */
     ea__buf_reset(&b);
     if (!s && !(s = ea__privacy_phrases_regex(&b, dob_context, n_dob, true)) &&

@@ -554,8 +554,12 @@ static ea_status take(struct scan *sc, const struct ea__pattern *p, size_t *end)
         return EA_OK;
     if (c.end <= c.start)
         return EA_OK;
+    /* no new attempt of the pattern inside what it took, except that a
+     * name's later words may open a context of their own ("Name: Omar Je
+     * m'appelle Yusuf Hansen": "Je" ended the first name and begins the
+     * next one's context) */
     if (end)
-        *end = c.end;
+        *end = p->type == EA_PII_PERSON ? c.start + 1 : c.end;
     if (p->ctx)
         c.score = apply_context(sc, p, c.start, c.score);
     if (p->type != EA__PII_NEGATIVE && c.score < sc->d->threshold)

@@ -7,7 +7,7 @@ CMAKE_ARGS ?=
 MODEL    ?=
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build test run test-sanitize test-tsan test-aarch64 fuzz fuzz-smoke clean
+.PHONY: all deps build test run test-sanitize test-tsan test-aarch64 fuzz fuzz-smoke privacy-eval-data clean
 
 all: build
 
@@ -78,6 +78,12 @@ fuzz: deps
 # Runs every fuzz target for FUZZ_SECONDS from its seed corpus.
 fuzz-smoke: fuzz
 	@bash scripts/fuzz-smoke.sh build-fuzz $(FUZZ_SECONDS)
+
+# Regenerates the privacy evaluation set (tests/privacy_eval.h, a fixed seed)
+# into tests/data/privacy_eval.jsonl; test_privacy fails when they differ.
+privacy-eval-data: build
+	@$(BUILD)/tools/gen_privacy_eval tests/data/privacy_eval.jsonl
+	@wc -l tests/data/privacy_eval.jsonl
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-aarch64

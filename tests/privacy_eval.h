@@ -12,16 +12,21 @@
  * detector's patterns: when a format is missed, the detector is fixed, the
  * format stays.
  *
- * Header-only so that the test (tests/test_privacy.c) and the benchmark
- * (bench/bench_privacy.c) use the very same set. Does not hold: scoring.
+ * The set lives in tests/data/privacy_eval.jsonl (written by
+ * tools/gen_privacy_eval.c: `make privacy-eval-data`); the tests, the
+ * zero-leak test and the benchmark read that file (pe_load), and
+ * test_privacy checks that it is what this generator makes. Header-only.
+ * Does not hold: scoring.
  */
 #ifndef EA_PRIVACY_EVAL_H
 #define EA_PRIVACY_EVAL_H
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "edgeagent/privacy.h"
@@ -857,7 +862,7 @@ static void pe_positive(struct pe_text *t, unsigned i)
 /* Calls fn for every text of the set (PE_N_POSITIVE positives, then
  * PE_N_NEGATIVE hard negatives with no span). */
 typedef void (*pe_text_fn)(const struct pe_text *t, bool negative, void *ud);
-static void pe_generate(uint64_t seed, pe_text_fn fn, void *ud)
+static inline void pe_generate(uint64_t seed, pe_text_fn fn, void *ud)
 {
     static struct pe_text t;
     pe_state = seed;
@@ -880,6 +885,92 @@ static void pe_generate(uint64_t seed, pe_text_fn fn, void *ud)
         }
         fn(&t, i >= PE_N_POSITIVE, ud);
     }
+}
+
+/* ---- the set as a file: tests/data/privacy_eval.jsonl ------------------ */
+
+/* The type names of the file (ea_privacy_type_name's for the built-ins). */
+static const char *const pe_type_names[EA_PII_BUILTIN_COUNT] = {
+    "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "US_SSN", "IP_ADDRESS", "MAC_ADDRESS",
+    "DATE_OF_BIRTH", "URL_CREDENTIALS", "SECRET", "PERSON"};
+
+/* One text as a JSON line: {"text", "negative", "json", "spans": [{"type",
+ * "start", "end"}]} (byte offsets). Returns false on a write error. */
+static inline bool pe_write_line(FILE *f, const struct pe_text *t, bool negative)
+{
+    json_t *spans = json_array();
+    for (int k = 0; k < t->n; k++)
+        json_array_append_new(spans, json_pack("{s:s,s:I,s:I}", "type", pe_type_names[t->spans[k].type], "start",
+                                               (json_int_t)t->spans[k].start, "end", (json_int_t)t->spans[k].end));
+    json_t *o = json_pack("{s:s%,s:b,s:b,s:o}", "text", t->buf, t->len, "negative", negative, "json", t->json,
+                          "spans", spans);
+    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    bool ok = line && fprintf(f, "%s\n", line) > 0;
+    free(line);
+    json_decref(o);
+    return ok;
+}
+
+/* Reads the set from path (pe_write_line's lines) and calls fn for every
+ * text. Returns the number of texts, or -1 with a message on stderr. */
+static inline int pe_load(const char *path, pe_text_fn fn, void *ud)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "privacy evaluation set %s: cannot open it\n", path);
+        return -1;
+    }
+    static struct pe_text t;
+    static char line[4 * PE_TEXT_MAX + 4096];
+    int n = 0, bad = 0;
+    while (!bad && fgets(line, sizeof line, f)) {
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        const json_t *text = json_object_get(o, "text"), *spans = json_object_get(o, "spans");
+        memset(&t, 0, sizeof t);
+        bad = !json_is_string(text) || json_string_length(text) >= PE_TEXT_MAX || !json_is_array(spans) ||
+              json_array_size(spans) > PE_MAX_SPANS;
+        if (!bad) {
+            t.len = json_string_length(text);
+            memcpy(t.buf, json_string_value(text), t.len);
+            t.json = json_is_true(json_object_get(o, "json"));
+            size_t k;
+            const json_t *sp;
+            json_array_foreach(spans, k, sp) {
+                const char *type = json_string_value(json_object_get(sp, "type"));
+                json_int_t a = json_integer_value(json_object_get(sp, "start")),
+                           b = json_integer_value(json_object_get(sp, "end"));
+                uint32_t ty = 0;
+                while (ty < EA_PII_BUILTIN_COUNT && (!type || strcmp(type, pe_type_names[ty])))
+                    ty++;
+                if (ty == EA_PII_BUILTIN_COUNT || a < 0 || b <= a || (size_t)b > t.len) {
+                    bad = 1;
+                    break;
+                }
+                t.spans[t.n++] = (struct pe_span){(uint32_t)a, (uint32_t)b, ty};
+            }
+        }
+        if (!bad)
+            fn(&t, json_is_true(json_object_get(o, "negative")), ud);
+        json_decref(o);
+        n++;
+    }
+    fclose(f);
+    if (bad) {
+        fprintf(stderr, "privacy evaluation set %s: line %d is not a labelled text\n", path, n);
+        return -1;
+    }
+    return n;
+}
+
+/* tests/data/privacy_eval.jsonl under the source directory (EA_SOURCE_DIR,
+ * else the current directory). */
+static inline const char *pe_default_path(void)
+{
+    static char path[4200];
+    const char *src = getenv("EA_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/tests/data/privacy_eval.jsonl", src && *src ? src : ".");
+    return path;
 }
 
 #endif

@@ -100,12 +100,38 @@ static void eval_one(const struct pe_text *t, bool negative, void *ud)
 #define TARGET_PRECISION 0.97
 #define TARGET_PERSON_RECALL 0.90
 
+/* tests/data/privacy_eval.jsonl is what the generator (privacy_eval.h,
+ * PE_SEED) makes: the file the tests read is not stale. */
+static void collect_line(const struct pe_text *t, bool negative, void *ud)
+{
+    ASSERT(!t->overflow);
+    ASSERT(pe_write_line(ud, t, negative));
+}
+
+static void eval_file_current(void)
+{
+    char *mem = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&mem, &n);
+    ASSERT(f);
+    pe_generate(PE_SEED, collect_line, f);
+    fclose(f);
+    size_t fn = 0;
+    char *file = ea_test_read_file(pe_default_path(), &fn);
+    if (!file)
+        FAIL("%s is missing (make privacy-eval-data)", pe_default_path());
+    if (fn != n || memcmp(file, mem, n))
+        FAIL("%s is not what tests/privacy_eval.h generates: run make privacy-eval-data", pe_default_path());
+    free(file);
+    free(mem);
+}
+
 static void eval_set(void)
 {
     static struct eval ev;
     memset(&ev, 0, sizeof ev);
     ev.d = shown_det = det_default();
-    pe_generate(PE_SEED, eval_one, &ev);
+    ASSERT(pe_load(pe_default_path(), eval_one, &ev) == PE_N_POSITIVE + PE_N_NEGATIVE);
     ASSERT(!ev.overflow);
     ASSERT(ev.texts - ev.negatives >= 3000);
     ASSERT(ev.negatives >= 1000);
@@ -811,7 +837,7 @@ static void cli_redact(void)
     free(err2);
 }
 
-EA_TESTS(EA_TEST(eval_set), EA_TEST(checksums), EA_TEST(context_words), EA_TEST(hard_negatives),
+EA_TESTS(EA_TEST(eval_file_current), EA_TEST(eval_set), EA_TEST(checksums), EA_TEST(context_words), EA_TEST(hard_negatives),
          EA_TEST(overlaps), EA_TEST(map_across_texts), EA_TEST(json_texts), EA_TEST(restore_forms),
          EA_TEST(restore_streaming), EA_TEST(config_schema), EA_TEST(config_errors), EA_TEST(docs_examples), EA_TEST(fail_closed),
          EA_TEST(alloc_failures), EA_TEST(threads), EA_TEST(cli_redact))

@@ -18,9 +18,10 @@
 #include <string.h>
 
 #include "ledger/ledger_int.h"
+#include "router/config_check.h"
 
-#define MAX_PATH_TEXT 160   /* a key path in a message */
-#define SHOW_MAX 48         /* bytes of a bad value echoed */
+#define MAX_PATH_TEXT EA__CFG_PATH_MAX
+#define SHOW_MAX EA__CFG_SHOW_MAX
 #define MAX_URL 2048
 #define MAX_ENV_NAME 128
 #define MAX_DATA_DIR 1024
@@ -33,99 +34,20 @@ struct ctx {
     struct ea_error *err;
 };
 
-static const char *show(const char *s, char *buf, size_t size)
-{
-    size_t o = 0, n = strlen(s);
-    for (size_t i = 0; i < n && i < SHOW_MAX && o + 1 < size; i++)
-        buf[o++] = (unsigned char)s[i] < 0x20 || s[i] == 0x7F ? '?' : s[i];
-    if (n > SHOW_MAX && o + 4 < size) {
-        memcpy(buf + o, "...", 3);
-        o += 3;
-    }
-    buf[o] = '\0';
-    return buf;
-}
+/* messages and typed getters: router/config_check.h */
+#define CFG(c) (&(struct ea__cfg){(c)->file, (c)->err})
+#define show(s, buf, size) ea__cfg_show(s, buf, size)
+#define fail(c, ...) ea__cfg_fail(CFG(c), __VA_ARGS__)
+#define oom(c) ea__cfg_oom(CFG(c))
+#define join(out, parent, key) ea__cfg_join(out, parent, key)
+#define is_null(n) ea__cfg_is_null(n)
+#define get(map, key) ea__cfg_get(map, key)
+#define want(c, ...) ea__cfg_want(CFG(c), __VA_ARGS__)
+#define only_keys(c, ...) ea__cfg_only_keys(CFG(c), __VA_ARGS__)
+#define get_number(c, ...) ea__cfg_number(CFG(c), __VA_ARGS__)
+#define get_u32(c, ...) ea__cfg_u32(CFG(c), __VA_ARGS__)
 
-static ea_status fail(struct ctx *c, struct ea_config_pos p, const char *path, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-static ea_status fail(struct ctx *c, struct ea_config_pos p, const char *path, const char *fmt, ...)
-{
-    char what[EA_ERROR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return ea_error_set(c->err, EA_EFORMAT, "%s:%u:%u: %s: %s", c->file, (unsigned)p.line,
-                        (unsigned)p.column, path, what);
-}
-
-static ea_status oom(struct ctx *c) { return ea_error_set(c->err, EA_ENOMEM, "%s: out of memory", c->file); }
-
-static void join(char *out, const char *parent, const char *key)
-{
-    char k[SHOW_MAX + 8];
-    snprintf(out, MAX_PATH_TEXT, "%s.%s", parent, show(key, k, sizeof k));
-}
-
-static bool is_null(const struct ea_config_node *n)
-{
-    return n->kind == EA_CONFIG_SCALAR && !n->quoted &&
-           (!n->scalar[0] || !strcmp(n->scalar, "~") || !strcmp(n->scalar, "null") ||
-            !strcmp(n->scalar, "Null") || !strcmp(n->scalar, "NULL"));
-}
-
-static const char *kind_text(const struct ea_config_node *n)
-{
-    if (n->kind == EA_CONFIG_MAPPING)
-        return "a mapping";
-    if (n->kind == EA_CONFIG_SEQUENCE)
-        return "a list";
-    return "a value";
-}
-
-static const struct ea_config_node *get(const struct ea_config_node *map, const char *key)
-{
-    if (map->kind != EA_CONFIG_MAPPING || !map->keys)
-        return NULL;
-    for (size_t i = 0; i < map->n; i++)
-        if (!strcmp(map->keys[i].scalar, key))
-            return &map->items[i];
-    return NULL;
-}
-
-static ea_status want(struct ctx *c, const struct ea_config_node *n, const char *path,
-                      enum ea_config_node_kind kind, const char *what)
-{
-    if (n->kind == kind && !(kind == EA_CONFIG_SCALAR && is_null(n)))
-        return EA_OK;
-    if (is_null(n))
-        return fail(c, n->pos, path, "missing value (expected %s)", what);
-    return fail(c, n->pos, path, "expected %s, got %s", what, kind_text(n));
-}
-
-static ea_status only_keys(struct ctx *c, const struct ea_config_node *map, const char *path,
-                           const char *const *allowed)
-{
-    for (size_t i = 0; i < map->n; i++) {
-        const char *k = map->keys[i].scalar;
-        bool ok = false;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = !strcmp(*a, k);
-        if (ok)
-            continue;
-        char p[MAX_PATH_TEXT], list[400] = "";
-        join(p, path, k);
-        size_t o = 0;
-        for (const char *const *a = allowed; *a && o < sizeof list; a++)
-            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", a == allowed ? "" : ", ", *a);
-        return fail(c, map->keys[i].pos, p, "unknown key (expected one of: %s)", list);
-    }
-    return EA_OK;
-}
-
+/* A string of at most max bytes without control characters. */
 static ea_status get_string(struct ctx *c, const struct ea_config_node *n, const char *path,
                             size_t max, char **out)
 {
@@ -141,45 +63,6 @@ static ea_status get_string(struct ctx *c, const struct ea_config_node *n, const
     ea_free(*out);
     if (!(*out = ea_strdup(n->scalar)))
         return oom(c);
-    return EA_OK;
-}
-
-static ea_status get_number(struct ctx *c, const struct ea_config_node *n, const char *path,
-                            double max, double *out)
-{
-    ea_status s = want(c, n, path, EA_CONFIG_SCALAR, "a number");
-    if (s)
-        return s;
-    const char *v = n->scalar;
-    char b[SHOW_MAX + 8], *end;
-    bool chars = v[0] && !n->quoted && strspn(v, "0123456789.eE+-") == strlen(v);
-    errno = 0;
-    double d = chars ? strtod(v, &end) : 0;
-    if (!chars || *end || errno || !isfinite(d))
-        return fail(c, n->pos, path, "'%s' is not a number", show(v, b, sizeof b));
-    if (!(d >= 0 && d <= max))
-        return fail(c, n->pos, path, "%s is out of range (0..%g)", show(v, b, sizeof b), max);
-    *out = d;
-    return EA_OK;
-}
-
-static ea_status get_u32(struct ctx *c, const struct ea_config_node *n, const char *path,
-                         uint32_t min, uint32_t max, uint32_t *out)
-{
-    ea_status s = want(c, n, path, EA_CONFIG_SCALAR, "a whole number");
-    if (s)
-        return s;
-    const char *v = n->scalar;
-    char b[SHOW_MAX + 8];
-    bool digits = v[0] && !n->quoted && strspn(v, "0123456789") == strlen(v);
-    if (!digits)
-        return fail(c, n->pos, path, "'%s' is not a whole number", show(v, b, sizeof b));
-    errno = 0;
-    unsigned long long u = strtoull(v, NULL, 10);
-    if (errno || u < min || u > max)
-        return fail(c, n->pos, path, "%s is out of range (%u..%u)", show(v, b, sizeof b),
-                    (unsigned)min, (unsigned)max);
-    *out = (uint32_t)u;
     return EA_OK;
 }
 

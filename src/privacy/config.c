@@ -27,9 +27,10 @@
 
 #include "edgeagent/router.h"
 #include "privacy/privacy_int.h"
+#include "router/config_check.h"
 
-#define MAX_PATH_TEXT 160
-#define SHOW_MAX 48
+#define MAX_PATH_TEXT EA__CFG_PATH_MAX
+#define SHOW_MAX EA__CFG_SHOW_MAX
 #define MAX_LIST 10000          /* names, allow, deny entries in one list */
 #define MAX_PHRASE 256          /* bytes of one name, allow or deny entry */
 #define MAX_PATTERN 4096        /* bytes of one custom regex */
@@ -41,85 +42,15 @@ struct ctx {
     ea_privacy_detector *d;
 };
 
-static const char *show(const char *s, char *buf, size_t size)
-{
-    size_t o = 0, n = strlen(s);
-    for (size_t i = 0; i < n && i < SHOW_MAX && o + 1 < size; i++)
-        buf[o++] = (unsigned char)s[i] < 0x20 || s[i] == 0x7F ? '?' : s[i];
-    if (n > SHOW_MAX && o + 4 < size) {
-        memcpy(buf + o, "...", 3);
-        o += 3;
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-static ea_status fail(struct ctx *c, struct ea_config_pos p, const char *path, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-static ea_status fail(struct ctx *c, struct ea_config_pos p, const char *path, const char *fmt, ...)
-{
-    char what[EA_ERROR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return ea_error_set(c->err, EA_EFORMAT, "%s:%u:%u: %s: %s", c->file, (unsigned)p.line,
-                        (unsigned)p.column, path, what);
-}
-
-static const char *kind_text(const struct ea_config_node *n)
-{
-    return n->kind == EA_CONFIG_MAPPING ? "a mapping" : n->kind == EA_CONFIG_SEQUENCE ? "a list" : "a value";
-}
-
-static bool is_null(const struct ea_config_node *n)
-{
-    return n->kind == EA_CONFIG_SCALAR && !n->quoted &&
-           (!n->scalar[0] || !strcmp(n->scalar, "~") || !strcmp(n->scalar, "null") ||
-            !strcmp(n->scalar, "Null") || !strcmp(n->scalar, "NULL"));
-}
-
-static ea_status want(struct ctx *c, const struct ea_config_node *n, const char *path,
-                      enum ea_config_node_kind kind, const char *what)
-{
-    if (n->kind == kind && !(kind == EA_CONFIG_SCALAR && is_null(n)))
-        return EA_OK;
-    if (is_null(n))
-        return fail(c, n->pos, path, "missing value (expected %s)", what);
-    return fail(c, n->pos, path, "expected %s, got %s", what, kind_text(n));
-}
-
-static const struct ea_config_node *get(const struct ea_config_node *map, const char *key)
-{
-    if (map->kind != EA_CONFIG_MAPPING || !map->keys)
-        return NULL;
-    for (size_t i = 0; i < map->n; i++)
-        if (!strcmp(map->keys[i].scalar, key))
-            return &map->items[i];
-    return NULL;
-}
-
-static ea_status only_keys(struct ctx *c, const struct ea_config_node *map, const char *path,
-                           const char *const *allowed)
-{
-    for (size_t i = 0; i < map->n; i++) {
-        bool ok = false;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = !strcmp(*a, map->keys[i].scalar);
-        if (ok)
-            continue;
-        char p[MAX_PATH_TEXT], k[SHOW_MAX + 8], list[200] = "";
-        snprintf(p, sizeof p, "%s.%s", path, show(map->keys[i].scalar, k, sizeof k));
-        size_t o = 0;
-        for (const char *const *a = allowed; *a && o < sizeof list; a++)
-            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", a == allowed ? "" : ", ", *a);
-        return fail(c, map->keys[i].pos, p, "unknown key (expected one of: %s)", list);
-    }
-    return EA_OK;
-}
+/* messages and typed getters: router/config_check.h */
+#define CFG(c) (&(struct ea__cfg){(c)->file, (c)->err})
+#define show(s, buf, size) ea__cfg_show(s, buf, size)
+#define fail(c, ...) ea__cfg_fail(CFG(c), __VA_ARGS__)
+#define is_null(n) ea__cfg_is_null(n)
+#define get(map, key) ea__cfg_get(map, key)
+#define want(c, ...) ea__cfg_want(CFG(c), __VA_ARGS__)
+#define only_keys(c, ...) ea__cfg_only_keys(CFG(c), __VA_ARGS__)
+#define get_bool(c, ...) ea__cfg_bool(CFG(c), __VA_ARGS__)
 
 /* A number in (lo, hi] written as plain decimal. */
 static ea_status get_score(struct ctx *c, const struct ea_config_node *n, const char *path, float *out)
@@ -135,22 +66,6 @@ static ea_status get_score(struct ctx *c, const struct ea_config_node *n, const 
         return fail(c, n->pos, path, "expected a number in (0, 1], got '%s'", show(n->scalar, b, sizeof b));
     }
     *out = (float)v;
-    return EA_OK;
-}
-
-static ea_status get_bool(struct ctx *c, const struct ea_config_node *n, const char *path, bool *out)
-{
-    ea_status s = want(c, n, path, EA_CONFIG_SCALAR, "true or false");
-    if (s)
-        return s;
-    if (!n->quoted && !strcmp(n->scalar, "true"))
-        *out = true;
-    else if (!n->quoted && !strcmp(n->scalar, "false"))
-        *out = false;
-    else {
-        char b[SHOW_MAX + 8];
-        return fail(c, n->pos, path, "expected true or false, got '%s'", show(n->scalar, b, sizeof b));
-    }
     return EA_OK;
 }
 

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "router/config_check.h"
 #include "router/router_int.h"
 
 /* Bounds of numeric values: far past any real deployment, low enough that
@@ -35,8 +36,8 @@
 #define MAX_HEADERS 64
 #define MAX_HEADER_VALUE 4096
 #define MAX_SERVER_KEY 64
-#define MAX_PATH_TEXT 160               /* a key path in a message */
-#define SHOW_MAX 48                     /* bytes of a bad value echoed */
+#define MAX_PATH_TEXT EA__CFG_PATH_MAX
+#define SHOW_MAX EA__CFG_SHOW_MAX
 
 /* Defaults of an upstream's timeouts (docs/ROUTING.md); ones not given are
  * also capped at total_ms so that setting total_ms alone stays coherent. */
@@ -80,206 +81,24 @@ const char *ea_fallback_trigger_name(enum ea_fallback_trigger t)
 
 /* ---- messages ---------------------------------------------------------- */
 
-/* s cut to SHOW_MAX bytes with control bytes as '?', into buf. */
-static const char *show(const char *s, char *buf, size_t size)
-{
-    size_t o = 0, n = strlen(s);
-    for (size_t i = 0; i < n && i < SHOW_MAX && o + 1 < size; i++)
-        buf[o++] = (unsigned char)s[i] < 0x20 || s[i] == 0x7F ? '?' : s[i];
-    if (n > SHOW_MAX && o + 4 < size) {
-        memcpy(buf + o, "...", 3);
-        o += 3;
-    }
-    buf[o] = '\0';
-    return buf;
-}
+/* ---- messages and typed getters: config_check.h --------------------------- */
 
-static ea_status fail(struct ctx *c, struct ea_config_pos p, const char *path, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-static ea_status fail(struct ctx *c, struct ea_config_pos p, const char *path, const char *fmt, ...)
-{
-    char what[EA_ERROR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return ea_error_set(c->err, EA_EFORMAT, "%s:%u:%u: %s%s%s", c->file, (unsigned)p.line,
-                        (unsigned)p.column, path, *path ? ": " : "", what);
-}
-
-static ea_status oom(struct ctx *c) { return ea_error_set(c->err, EA_ENOMEM, "%s: out of memory", c->file); }
-
-/* "a.b" or "b" when the parent path is empty. */
-static void join(char *out, const char *parent, const char *key)
-{
-    char k[SHOW_MAX + 8];
-    snprintf(out, MAX_PATH_TEXT, "%s%s%s", parent, *parent ? "." : "", show(key, k, sizeof k));
-}
-static void join_index(char *out, const char *parent, size_t i)
-{
-    snprintf(out, MAX_PATH_TEXT, "%s[%zu]", parent, i);
-}
-
-static const char *kind_text(const struct ea_config_node *n)
-{
-    if (n->kind == EA_CONFIG_MAPPING)
-        return "a mapping";
-    if (n->kind == EA_CONFIG_SEQUENCE)
-        return "a list";
-    return "a value";
-}
-
-/* A plain empty, ~ or null scalar: YAML's null. */
-static bool is_null(const struct ea_config_node *n)
-{
-    return n->kind == EA_CONFIG_SCALAR && !n->quoted &&
-           (!n->scalar[0] || !strcmp(n->scalar, "~") || !strcmp(n->scalar, "null") ||
-            !strcmp(n->scalar, "Null") || !strcmp(n->scalar, "NULL"));
-}
-
-/* ---- typed getters ----------------------------------------------------- */
-
-static const struct ea_config_node *get(const struct ea_config_node *map, const char *key)
-{
-    if (map->kind != EA_CONFIG_MAPPING || !map->keys)
-        return NULL; /* a list or a value has no keys (fuzz_config found a caller passing one) */
-    for (size_t i = 0; i < map->n; i++)
-        if (!strcmp(map->keys[i].scalar, key))
-            return &map->items[i];
-    return NULL;
-}
-
-static ea_status want(struct ctx *c, const struct ea_config_node *n, const char *path,
-                      enum ea_config_node_kind kind, const char *what)
-{
-    if (n->kind == kind && !(kind == EA_CONFIG_SCALAR && is_null(n)))
-        return EA_OK;
-    if (is_null(n))
-        return fail(c, n->pos, path, "missing value (expected %s)", what);
-    return fail(c, n->pos, path, "expected %s, got %s", what, kind_text(n));
-}
-
-/* Rejects keys of map that are not in allowed (NULL-terminated). */
-static ea_status only_keys(struct ctx *c, const struct ea_config_node *map, const char *path,
-                           const char *const *allowed)
-{
-    for (size_t i = 0; i < map->n; i++) {
-        const char *k = map->keys[i].scalar;
-        bool ok = false;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = !strcmp(*a, k);
-        if (ok)
-            continue;
-        char p[MAX_PATH_TEXT], list[400] = "";
-        join(p, path, k);
-        size_t o = 0;
-        for (const char *const *a = allowed; *a && o < sizeof list; a++)
-            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", a == allowed ? "" : ", ", *a);
-        return fail(c, map->keys[i].pos, p, "unknown key (expected one of: %s)", list);
-    }
-    return EA_OK;
-}
-
-static ea_status get_string(struct ctx *c, const struct ea_config_node *n, const char *path, char **out)
-{
-    ea_status s = want(c, n, path, EA_CONFIG_SCALAR, "a string");
-    if (s)
-        return s;
-    ea_free(*out);
-    if (!(*out = ea_strdup(n->scalar)))
-        return oom(c);
-    return EA_OK;
-}
-
-static ea_status get_bool(struct ctx *c, const struct ea_config_node *n, const char *path, bool *out)
-{
-    ea_status s = want(c, n, path, EA_CONFIG_SCALAR, "true or false");
-    if (s)
-        return s;
-    const char *v = n->scalar;
-    if (!n->quoted && (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE"))) {
-        *out = true;
-        return EA_OK;
-    }
-    if (!n->quoted && (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "FALSE"))) {
-        *out = false;
-        return EA_OK;
-    }
-    char b[SHOW_MAX + 8];
-    return fail(c, n->pos, path, "'%s' is not true or false%s", show(v, b, sizeof b),
-                n->quoted ? " (write it without quotes)" : "");
-}
-
-static ea_status get_u64(struct ctx *c, const struct ea_config_node *n, const char *path,
-                         uint64_t min, uint64_t max, uint64_t *out)
-{
-    ea_status s = want(c, n, path, EA_CONFIG_SCALAR, "a whole number");
-    if (s)
-        return s;
-    const char *v = n->scalar;
-    char b[SHOW_MAX + 8];
-    bool digits = v[0] && !n->quoted && strspn(v, "0123456789") == strlen(v);
-    errno = 0;
-    unsigned long long u = digits ? strtoull(v, NULL, 10) : 0;
-    if (!digits)
-        return fail(c, n->pos, path, "'%s' is not a whole number", show(v, b, sizeof b));
-    if (errno || u < min || u > max)
-        return fail(c, n->pos, path, "%s is out of range (%" PRIu64 "..%" PRIu64 ")",
-                    show(v, b, sizeof b), min, max);
-    *out = u;
-    return EA_OK;
-}
-
-static ea_status get_u32(struct ctx *c, const struct ea_config_node *n, const char *path,
-                         uint32_t min, uint32_t max, uint32_t *out)
-{
-    uint64_t u;
-    ea_status s = get_u64(c, n, path, min, max, &u);
-    if (!s)
-        *out = (uint32_t)u;
-    return s;
-}
-
-static ea_status get_number(struct ctx *c, const struct ea_config_node *n, const char *path,
-                            double max, double *out)
-{
-    ea_status s = want(c, n, path, EA_CONFIG_SCALAR, "a number");
-    if (s)
-        return s;
-    const char *v = n->scalar;
-    char b[SHOW_MAX + 8], *end;
-    /* decimal only: strtod would also take hex, inf and nan */
-    bool chars = v[0] && !n->quoted && strspn(v, "0123456789.eE+-") == strlen(v);
-    errno = 0;
-    double d = chars ? strtod(v, &end) : 0;
-    if (!chars || *end || errno || !isfinite(d))
-        return fail(c, n->pos, path, "'%s' is not a number", show(v, b, sizeof b));
-    if (!(d >= 0 && d <= max))
-        return fail(c, n->pos, path, "%s is out of range (0..%g)", show(v, b, sizeof b), max);
-    *out = d;
-    return EA_OK;
-}
-
-static ea_status get_enum(struct ctx *c, const struct ea_config_node *n, const char *path,
-                          const char *const *names, size_t count, unsigned *out)
-{
-    char list[256] = "";
-    size_t o = 0;
-    for (size_t i = 0; i < count && o < sizeof list; i++)
-        o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", names[i]);
-    if (n->kind != EA_CONFIG_SCALAR || is_null(n))
-        return want(c, n, path, EA_CONFIG_SCALAR, "one of the names");
-    for (size_t i = 0; i < count; i++)
-        if (!strcmp(n->scalar, names[i])) {
-            *out = (unsigned)i;
-            return EA_OK;
-        }
-    char b[SHOW_MAX + 8];
-    return fail(c, n->pos, path, "'%s' is not one of %s", show(n->scalar, b, sizeof b), list);
-}
+#define CFG(c) (&(struct ea__cfg){(c)->file, (c)->err})
+#define show(s, buf, size) ea__cfg_show(s, buf, size)
+#define fail(c, ...) ea__cfg_fail(CFG(c), __VA_ARGS__)
+#define oom(c) ea__cfg_oom(CFG(c))
+#define join(out, parent, key) ea__cfg_join(out, parent, key)
+#define join_index(out, parent, i) ea__cfg_join_index(out, parent, i)
+#define is_null(n) ea__cfg_is_null(n)
+#define get(map, key) ea__cfg_get(map, key)
+#define want(c, ...) ea__cfg_want(CFG(c), __VA_ARGS__)
+#define only_keys(c, ...) ea__cfg_only_keys(CFG(c), __VA_ARGS__)
+#define get_string(c, ...) ea__cfg_string(CFG(c), __VA_ARGS__)
+#define get_bool(c, ...) ea__cfg_bool(CFG(c), __VA_ARGS__)
+#define get_u64(c, ...) ea__cfg_u64(CFG(c), __VA_ARGS__)
+#define get_u32(c, ...) ea__cfg_u32(CFG(c), __VA_ARGS__)
+#define get_number(c, ...) ea__cfg_number(CFG(c), __VA_ARGS__)
+#define get_enum(c, ...) ea__cfg_enum(CFG(c), __VA_ARGS__)
 
 /* Upstream and task names: they appear in model ids, headers and metrics. */
 static ea_status get_name(struct ctx *c, const struct ea_config_node *n, const char *path, char **out)

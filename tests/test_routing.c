@@ -156,7 +156,7 @@ static long req(int port, const char *path, const char *body, struct resp *r)
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)(60 * ea_test_time_scale())); /* sanitizers: 10x */
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (body)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);

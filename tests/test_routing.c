@@ -57,6 +57,15 @@ static void stub_start(struct peer *s, const char *extra)
     s->port = atoi(strstr(s->p.seen, "PORT ") + 5);
 }
 
+/* A temp path (name) that does not exist yet, into dir. */
+static void fresh_dir(const char *name, char *dir, size_t cap)
+{
+    snprintf(dir, cap, "%s", ea_test_tmp_path(name));
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ASSERT_EQ(system(cmd), 0);
+}
+
 /* `edgeagent serve` with the configuration yaml (%d in it: the stub's port). */
 static void serve_start(struct peer *e, const char *yaml_fmt, int stub_port, const char *const *extra)
 {
@@ -788,11 +797,8 @@ static void openai_sdk_every_path(void)
 static void ledger_rows_and_budgets(void)
 {
     setenv("EA_TEST_CLOUD_KEY", "k-test", 1);
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s", ea_test_tmp_path("routing-ledger"));
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ASSERT_EQ(system(cmd), 0);
+    char dir[4200], cmd[4300];
+    fresh_dir("routing-ledger", dir, sizeof dir);
     /* 1000 USD per million tokens: a request's worst case is ~(3 + 6) x 0.001 */
     static const char fmt[] =
         "upstreams:\n"
@@ -1041,10 +1047,7 @@ static void *k9_client(void *arg)
 static void kill9_keeps_every_answered_row(void)
 {
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s", ea_test_tmp_path("routing-k9"));
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ASSERT_EQ(system(cmd), 0);
+    fresh_dir("routing-k9", dir, sizeof dir);
     static const char fmt[] =
         "upstreams:\n"
         "  - {name: local, kind: local}\n"

@@ -31,16 +31,25 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 SERVE_ARGS ?=
 run: build
-	@m="$(MODEL)"; if [ -z "$$m" ]; then m=$(BUILD)/models/tiny.gguf; \
+	@m="$(MODEL)"; home=; \
+	  if [ -z "$$m" ] && [ -f models/edgeagent-home.gguf ]; then m=models/edgeagent-home.gguf; home=1; fi; \
+	  if [ -z "$$m" ]; then m=$(BUILD)/models/tiny.gguf; \
 	  [ -f $$m ] || { mkdir -p $(BUILD)/models && $(BUILD)/edgeagent gen-model --preset tiny --type f16 --seed 1 -o $$m; }; fi; \
 	  h="$(HOST)"; case "$$h" in 0.0.0.0|::) h=127.0.0.1;; esac; \
-	  echo; echo "  chat page:  http://$$h:$(PORT)/"; \
-	  echo "  curl:       curl http://$$h:$(PORT)/v1/chat/completions -H 'Content-Type: application/json' \\"; \
-	  echo "                -d '{\"model\":\"default\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":32}'"; \
+	  echo; echo "  chat page:  http://$$h:$(PORT)/      dashboard: http://$$h:$(PORT)/dashboard"; \
+	  if [ -n "$$home" ]; then \
+	    echo "  model:      edgeagent-home (built in: device control by tool calls; hands the rest off)"; \
+	    echo "  curl:       curl http://$$h:$(PORT)/v1/chat/completions -H 'Content-Type: application/json' \\"; \
+	    echo "                -d '{\"messages\":[{\"role\":\"user\",\"content\":\"turn on the kitchen light\"}],\"tools\":'\"\$$(cat models/edgeagent-home.tools.json)\"'}'"; \
+	  else \
+	    echo "  curl:       curl http://$$h:$(PORT)/v1/chat/completions -H 'Content-Type: application/json' \\"; \
+	    echo "                -d '{\"model\":\"default\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":32}'"; \
+	  fi; \
 	  echo "  metrics:    http://$$h:$(PORT)/metrics     stop: Ctrl-C"; \
 	  cfg=; if [ -n "$${OPENAI_API_KEY:-}" ]; then cfg="--config $(BUILD)/run.yaml"; \
-	    scripts/run-config.sh $(BUILD)/run.yaml || exit 2; \
-	  else echo "  cloud:      none (set OPENAI_API_KEY, and OPENAI_BASE_URL for another provider)"; fi; echo; \
+	    scripts/run-config.sh $(BUILD)/run.yaml $${home:+home} || exit 2; \
+	  else echo "  cloud:      none (set OPENAI_API_KEY, and OPENAI_BASE_URL for another provider)"; \
+	    [ -n "$$home" ] && cfg="--config models/edgeagent-home.yaml"; fi; echo; \
 	  exec $(BUILD)/edgeagent serve -m $$m --host $(HOST) --port $(PORT) $$cfg $(SERVE_ARGS)
 
 test-sanitize: deps

@@ -1781,7 +1781,46 @@ static void cli_report(void)
     free(err);
 }
 
-EA_TESTS(EA_TEST(config_full), EA_TEST(config_errors), EA_TEST(parse_since_names), EA_TEST(pricing), EA_TEST(rows_roundtrip),
+/* A version 1 file (no request_id column) is upgraded when opened for
+ * writing: its rows stay, new rows carry their id. */
+static void schema_upgrade_v1(void)
+{
+    const char *dir = fresh_dir("upgrade");
+    char d[4200];
+    snprintf(d, sizeof d, "%s", dir);
+    struct ea_ledger_config c;
+    ea_ledger_config_init(&c);
+    ea_ledger *l = open_ledger(d, &c);
+    struct ea_error e = {0};
+    struct ea_ledger_row r;
+    fill_row(&r, 1);
+    ASSERT_OK(ea_ledger_record(l, &r, &e), &e);
+    ASSERT_OK(ea_ledger_flush(l, 10000), &e);
+    ea_ledger_close(l);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/ledger.db", d);
+    sqlite3 *db = NULL;
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE requests DROP COLUMN request_id; PRAGMA user_version=1", NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+    l = open_ledger(d, &c);
+    fill_row(&r, 2);
+    snprintf(r.request_id, sizeof r.request_id, "chatcmpl-upgraded");
+    ASSERT_OK(ea_ledger_record(l, &r, &e), &e);
+    ASSERT_OK(ea_ledger_flush(l, 10000), &e);
+    ea_ledger_close(l);
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    char *v = sql_text(db, "SELECT group_concat(quote(request_id), ',') FROM requests ORDER BY id");
+    ASSERT_STR_EQ(v, "'','chatcmpl-upgraded'");
+    free(v);
+    v = sql_text(db, "PRAGMA user_version");
+    ASSERT_STR_EQ(v, "2");
+    free(v);
+    sqlite3_close(db);
+}
+
+EA_TESTS(EA_TEST(config_full), EA_TEST(schema_upgrade_v1), EA_TEST(config_errors), EA_TEST(parse_since_names), EA_TEST(pricing), EA_TEST(rows_roundtrip),
          EA_TEST(rows_refused), EA_TEST(savings_by_hand), EA_TEST(report_window_exact), EA_TEST(series_points), EA_TEST(series_second_buckets), EA_TEST(series_minute_buckets), EA_TEST(state_json_budgets), EA_TEST(quantiles_match_sort),
          EA_TEST(queue_full_drops), EA_TEST(writer_waits_out_a_lock), EA_TEST(budget_fifty_threads), EA_TEST(budget_rules),
          EA_TEST(budget_restart), EA_TEST(bad_dirs), EA_TEST(disk_full), EA_TEST(kill9_durability), EA_TEST(sync_exactly_once),

@@ -25,7 +25,7 @@
 #include "util/threadpool.h"
 
 #define LEDGER_APPLICATION_ID 0x45414c47 /* 'EALG' in PRAGMA application_id */
-#define LEDGER_SCHEMA_VERSION 1
+#define LEDGER_SCHEMA_VERSION 2 /* 2: requests.request_id */
 #define PRIVACY_JSON_MAX 1024           /* 16 types x (24-byte name + count) fits */
 
 static const char *const tier_names[] = {"device", "edge-node", "cloud"};
@@ -406,11 +406,21 @@ static ea_status setup_writer_db(ea_ledger *l, struct ea_error *err)
     sqlite3_finalize(st);
     if (!wal)
         return ea_error_set(err, EA_EIO, "ledger %s: the file system does not support WAL mode", l->path);
-    char sql[sizeof schema_sql + 256]; /* the schema and four pragmas */
-    snprintf(sql, sizeof sql, "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE; %s "
+    bool ok = true;
+    int64_t ver = pragma_int(l->wdb, "PRAGMA user_version", &ok);
+    /* version 1 files (no request_id) gain the column; tables that do not
+     * exist yet are created whole below */
+    bool has_requests = ok && pragma_int(l->wdb, "SELECT count(*) FROM sqlite_schema WHERE name = 'requests'", &ok) > 0;
+    const char *upgrade = ok && has_requests && ver < 2
+                              ? "ALTER TABLE requests ADD COLUMN request_id TEXT NOT NULL DEFAULT '';"
+                              : "";
+    char sql[sizeof schema_sql + 512]; /* the schema, an upgrade and four pragmas */
+    snprintf(sql, sizeof sql, "PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE; %s%s "
              "PRAGMA application_id=%d; PRAGMA user_version=%d; COMMIT;",
-             schema_sql, LEDGER_APPLICATION_ID, LEDGER_SCHEMA_VERSION);
-    if ((s = exec(l->wdb, l->path, sql, "creating the schema", err))) {
+             upgrade, schema_sql, LEDGER_APPLICATION_ID, LEDGER_SCHEMA_VERSION);
+    if (!ok || (s = exec(l->wdb, l->path, sql, "creating the schema", err))) {
+        if (!ok)
+            s = db_fail(err, l->wdb, l->path, "reading the schema version");
         sqlite3_exec(l->wdb, "ROLLBACK", NULL, NULL, NULL);
         return s;
     }

@@ -1126,6 +1126,84 @@ static void kill9_keeps_every_answered_row(void)
     sqlite3_close(db);
 }
 
+/* The ledger's directory: an explicit --data-dir that cannot be used stops
+ * the start with a clear error; an unusable default one is a warning and
+ * the server serves without a ledger; a disk that fills at run time is a
+ * logged, counted degradation: every request is still answered whole (the
+ * answers' last bytes wait for their rows, so a failed write must release
+ * them, never stall them). */
+static void ledger_dir_errors_and_full_disk(void)
+{
+    char dir[4200], cmd[9000];
+    fresh_dir("routing-ledger-dirs", dir, sizeof dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && touch '%s/file'", dir, dir);
+    ASSERT_EQ(system(cmd), 0);
+    /* explicit: a path under a regular file */
+    snprintf(cmd, sizeof cmd, "'%s' serve -m '%s' --port 0 --data-dir '%s/file/ledger'", ea_test_binary(),
+             model_path(), dir);
+    char *out = NULL, *err = NULL;
+    int rc = ea_test_run(cmd, &out, &err);
+    printf("    explicit --data-dir under a file: exit %d: %.200s\n", rc, err ? err : "");
+    ASSERT(rc != 0);
+    ASSERT(err && strstr(err, "ledger") && strstr(err, "/file is not a directory"));
+    free(out);
+    free(err);
+
+    /* the default under XDG_DATA_HOME, which is a file: a warning, then it serves */
+    struct peer ea;
+    char xdg[4300];
+    snprintf(xdg, sizeof xdg, "XDG_DATA_HOME=%s/file", dir);
+    const char *argv1[] = {"/usr/bin/env", xdg, ea_test_binary(), "serve", "-m", model_path(), "--port", "0", NULL};
+    ea_test_proc_start(&ea.p, argv1, "routing-ledger-dirs.log");
+    const char *l;
+    if (!ea_test_proc_wait(&ea.p, "ready:", 60000) || !(l = strstr(ea.p.seen, "http://127.0.0.1:")))
+        FAIL("serve did not start without its default ledger directory: %s", ea.p.seen);
+    ea.port = atoi(l + strlen("http://127.0.0.1:"));
+    ASSERT(strstr(ea.p.seen, "serving without a ledger"));
+    struct resp r;
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("default", "hi", false, NULL), &r), 200);
+    resp_free(&r);
+    ASSERT_EQ(req(ea.port, "/v1/edgeagent/stats", NULL, &r), 503);
+    resp_free(&r);
+    peer_stop(&ea);
+
+    /* a disk that fills: files may not grow past 160 KB (SIGXFSZ ignored, so
+     * writes fail with EFBIG); the first rows fit, later batches fail */
+    char data[4300];
+    snprintf(data, sizeof data, "%s/full", dir);
+    snprintf(cmd, sizeof cmd, "trap '' XFSZ; ulimit -f 160; exec '%s' serve -m '%s' --port 0 --data-dir '%s'",
+             ea_test_binary(), model_path(), data);
+    const char *argv2[] = {"/bin/sh", "-c", cmd, NULL};
+    ea_test_proc_start(&ea.p, argv2, "routing-ledger-full.log");
+    if (!ea_test_proc_wait(&ea.p, "ready:", 60000) || !(l = strstr(ea.p.seen, "http://127.0.0.1:")))
+        FAIL("serve with a small file-size limit did not start: %s", ea.p.seen);
+    ea.port = atoi(l + strlen("http://127.0.0.1:"));
+    double failed = 0;
+    int answered = 0;
+    for (int i = 0; i < 400 && failed == 0; i++) {
+        ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("default", "hello there, a longer request", i & 1, NULL),
+                      &r), 200);
+        if (i & 1)
+            ASSERT(stream_clean(&r));
+        else
+            ASSERT(strstr(r.body, "\"finish_reason\""));
+        resp_free(&r);
+        answered++;
+        if (i % 20 == 19)
+            failed = metric(ea.port, "edgeagent_ledger_rows_total{fate=\"failed\"}");
+    }
+    printf("    a full disk: %d requests answered whole, %.0f rows failed (counted)\n", answered, failed);
+    ASSERT(failed > 0);
+    /* and it goes on answering */
+    ASSERT_EQ(req(ea.port, "/v1/chat/completions", chat("default", "still there?", true, NULL), &r), 200);
+    ASSERT(stream_clean(&r));
+    resp_free(&r);
+    peer_stop(&ea);
+    char *log = ea_test_read_file(ea.p.log, NULL);
+    ASSERT(log && strstr(log, "ledger: rows are not being written"));
+    free(log);
+}
+
 /* privacy: redact: what reaches the cloud carries placeholders, never the
  * values; the stub echoes the message back, and the client reads the
  * values again (streamed and not). local_only sends nothing at all. */
@@ -1562,5 +1640,5 @@ EA_TESTS(EA_TEST(cloud_answers_and_says_so), EA_TEST(fallbacks_both_ways),
          EA_TEST(breaker_opens_and_recovers), EA_TEST(offline_stays_on_edge),
          EA_TEST(edge_node_is_another_edgeagent), EA_TEST(hedging_faster_side_wins),
          EA_TEST(mixed_load_loses_nothing), EA_TEST(openai_sdk_every_path),
-         EA_TEST(ledger_rows_and_budgets), EA_TEST(kill9_keeps_every_answered_row), EA_TEST(cascade_handoff), EA_TEST(redact_and_restore),
+         EA_TEST(ledger_rows_and_budgets), EA_TEST(kill9_keeps_every_answered_row), EA_TEST(ledger_dir_errors_and_full_disk), EA_TEST(cascade_handoff), EA_TEST(redact_and_restore),
          EA_TEST(cloud_tool_calls_pass_through), EA_TEST(redacted_tool_call_arguments_restored), EA_TEST(zero_leak))

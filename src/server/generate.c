@@ -343,8 +343,9 @@ static void ended_wake_locked(struct ea__gen *g)
  * written, or failed to be (counted by the ledger): the answer may end. */
 static void gen_recorded(void *user, bool committed)
 {
-    (void)committed;
     struct ea__gen *g = user;
+    if (!committed)
+        ea__ledger_write_failed(g->srv);
     pthread_mutex_lock(&g->q.mu);
     g->recorded = true;
     ended_wake_locked(g);

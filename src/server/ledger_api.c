@@ -139,3 +139,17 @@ ea_status ea__ledger_metrics(ea_server *s, struct ea_buf *o)
     }
     return e;
 }
+
+#define LEDGER_FAIL_LOG_EVERY_MS 60000
+
+void ea__ledger_write_failed(ea_server *s)
+{
+    int64_t now = (int64_t)ea__now_ms(), last = atomic_load(&s->ledger_fail_logged_ms);
+    if ((last && now - last < LEDGER_FAIL_LOG_EVERY_MS) ||
+        !atomic_compare_exchange_strong(&s->ledger_fail_logged_ms, &last, now))
+        return;
+    struct ea_ledger_stats st;
+    ea_ledger_stats(s->p.ledger, &st);
+    ea__server_log(s, "ledger: rows are not being written (%" PRIu64 " lost so far, counted in "
+                   "edgeagent_ledger_rows_total{fate=\"failed\"}): %s", st.failed, st.last_error);
+}

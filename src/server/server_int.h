@@ -337,6 +337,7 @@ struct ea__cloud;
 #define EA__MAX_PULLS 4 /* pulls running at once (429 past it) */
 
 struct ea_server {
+    _Atomic int64_t ledger_fail_logged_ms; /* ea__ledger_write_failed's last line (ms) */
     struct ea_server_params p;
     char host[64];
     uint16_t port;
@@ -553,6 +554,9 @@ int ea__handle_stats(struct ea__req_ctx *c, struct MHD_Connection *conn);
 int ea__handle_series(struct ea__req_ctx *c, struct MHD_Connection *conn);
 int ea__handle_ledger(struct ea__req_ctx *c, struct MHD_Connection *conn);
 ea_status ea__ledger_metrics(ea_server *s, struct ea_buf *o);
+/* A request's ledger row could not be written (the writer thread): logged
+ * with the ledger's last error, at most once a minute. */
+void ea__ledger_write_failed(ea_server *s);
 
 /* pull_api.c: handles a complete POST /v1/edgeagent/models/pull body. */
 int ea__handle_pull(struct ea__req_ctx *c, struct MHD_Connection *conn);

@@ -6,8 +6,10 @@
  *
  * Holds: server parameters (limits, timeouts, security switches), the
  * lifecycle (create = listen, set_backend = ready, shutdown = drain, destroy).
- * Does not hold: model loading or the engine (the caller owns both and hands
- * them over with ea_server_set_backend), signal handling (the CLI's job),
+ * Does not hold: loading the first model or its engine (the caller builds
+ * them and hands them over with ea_server_set_backend; models/load builds
+ * later ones with the library's loader and the parameters given there),
+ * signal handling (the CLI's job),
  * chat prompts (chat.h: the model's template or ChatML, message data
  * tokenized as plain text).
  *

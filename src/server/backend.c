@@ -257,7 +257,8 @@ static void *load_main(void *arg)
     if (!st) {
         j->status = 200;
         snprintf(j->previous, sizeof j->previous, "%s", old ? old->id : "");
-        ea__server_log(s, "models/load: serving %s (was %s), loaded in %.0f ms", nb->id,
+        /* j->id, not nb's: a next load may replace and unload nb already */
+        ea__server_log(s, "models/load: serving %s (was %s), loaded in %.0f ms", j->id,
                        old ? old->id : "none", ms);
     } else {
         bool bad = st == EA_EFORMAT || st == EA_EUNSUPPORTED || st == EA_EINVAL || st == EA_EIO;

@@ -8,7 +8,7 @@
  * once its last request ended (the models_loaded gauge back to 1, the log
  * line). Also: a missing name is a 404 and a file that is not a model a 400,
  * the old model serving on; no API key is a 401; a server without a key
- * refuses (403). */
+ * refuses (403); a second load while one runs is a 409. */
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -250,4 +250,60 @@ static void bad_loads(void)
     ASSERT_EQ(ea_test_proc_stop(&p, SIGTERM), 0);
 }
 
-EA_TESTS(EA_TEST(switch_under_load), EA_TEST(bad_loads))
+/* Two loads at once: the second gets 409 while the first runs; loads never
+ * overlap (in the log, every "loading" is followed by its "serving" or
+ * "failed" before the next "loading"). */
+static void concurrent_loads(void)
+{
+    if (system("curl --version >/dev/null 2>&1") != 0)
+        SKIP("curl is needed");
+    char a[4200], big[4200], b[4200], cmd[16384], *out = NULL;
+    snprintf(a, sizeof a, "%s", ea_test_tmp_path("hot-cc-a.gguf"));
+    snprintf(b, sizeof b, "%s", ea_test_tmp_path("hot-cc-b.gguf"));
+    snprintf(big, sizeof big, "%s", ea_test_tmp_path("hot-cc-big.gguf"));
+    gen(4, a);
+    gen(5, b);
+    /* a larger model (271 MB) takes long enough to load for the second
+     * request to come while it does */
+    snprintf(cmd, sizeof cmd, "'%s' gen-model --preset smollm2-135m --type F16 --seed 1 -o '%s' >/dev/null",
+             ea_test_binary(), big);
+    ASSERT_EQ(ea_test_run(cmd, NULL, NULL), 0);
+    struct ea_test_proc p;
+    int port;
+    start(&p, a, true, &port);
+    const char *c = "curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' "
+                    "-H 'Authorization: Bearer " KEY "'";
+    snprintf(cmd, sizeof cmd,
+             "(waitfor() { for i in $(seq 600); do eval \"$1\" && return 0; sleep 0.01; done; return 1; }; "
+             "%s -d '{\"name\":\"%s\"}' http://127.0.0.1:%d/v1/edgeagent/models/load >'%s.first' & p=$!; "
+             "waitfor \"grep -q 'models/load: loading' '%s'\"; "
+             "%s -d '{\"name\":\"%s\"}' http://127.0.0.1:%d/v1/edgeagent/models/load; echo; wait $p; cat '%s.first')",
+             c, big, port, p.log, p.log, c, b, port, p.log);
+    ASSERT_EQ(ea_test_run(cmd, &out, NULL), 0);
+    int second = 0, first = 0;
+    ASSERT(out && sscanf(out, "%d %d", &second, &first) == 2);
+    free(out);
+    ASSERT_EQ(first, 200);
+    ASSERT(second == 409 || second == 200);
+    /* the log: loads never overlap */
+    char *l = ea_test_read_file(p.log, NULL);
+    ASSERT(l);
+    int open_loads = 0, loads = 0;
+    for (const char *q = l; (q = strstr(q, "models/load: ")); q++) {
+        q += strlen("models/load: ");
+        if (!strncmp(q, "loading ", 8)) {
+            ASSERT_EQ(open_loads, 0);
+            open_loads++;
+            loads++;
+        } else if (!strncmp(q, "serving ", 8) || strstr(q, " failed: ") == strchr(q, ' ')) {
+            open_loads--;
+        }
+    }
+    free(l);
+    ASSERT_EQ(open_loads, 0);
+    ASSERT_EQ(loads, second == 409 ? 1 : 2);
+    printf("  second load: %d%s\n", second, second == 409 ? "" : " (the first had finished: not overlapped)");
+    ASSERT_EQ(ea_test_proc_stop(&p, SIGTERM), 0);
+}
+
+EA_TESTS(EA_TEST(switch_under_load), EA_TEST(bad_loads), EA_TEST(concurrent_loads))

@@ -979,13 +979,13 @@ ea_status ea_server_set_backend(ea_server *s, const struct ea_server_backend *b,
         return ea_error_set(err, EA_EINVAL, "server: the backend needs a model, tokenizer and engine");
     if (atomic_load(&s->ready))
         return ea_error_set(err, EA_ESTATE, "server: the backend is already set");
-    ea_status ts = ea__upstream_local_create(s, &s->upstream, err);
+    ea_status ts = s->upstream ? EA_OK : ea__upstream_local_create(s, &s->upstream, err);
     if (ts)
         return ts;
     ea__route_backend_ready(s);
     ts = ea__backend_set_first(s, b, err);
     if (ts)
-        return ts; /* the upstream answers 503 without a backend; destroy frees it */
+        return ts; /* the upstream answers 503 without a backend (a retry reuses it) */
     return EA_OK;
 }
 

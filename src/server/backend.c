@@ -324,7 +324,7 @@ int ea__handle_load(struct ea__req_ctx *c, struct MHD_Connection *conn)
     if (!s->api_key)
         return ea__respond_errorf(c, conn, 403, "invalid_request_error", "api_key_required", NULL,
                                   "switching models needs the server to run with an API key (--api-key)");
-    if (!s->can_load || !atomic_load(&s->ready))
+    if (!atomic_load(&s->ready) || !s->can_load) /* can_load is set before ready */
         return ea__respond_errorf(c, conn, 503, "server_error", "model_loading", NULL,
                                   "the server cannot switch models now (its first model is not "
                                   "loaded, or it was not given the engine parameters)");

@@ -57,7 +57,7 @@ test-sanitize: deps
 	  CMAKE_ARGS="-DEA_SANITIZE=address,undefined $(CMAKE_ARGS)"
 
 # ThreadSanitizer over the concurrency tests (TSAN_TESTS: a ctest -R regex).
-TSAN_TESTS ?= test_engine|test_threads|test_server|test_cloud|test_routing
+TSAN_TESTS ?= test_engine|test_threads|test_server|test_cloud|test_routing|test_hot_switch
 test-tsan: deps
 	@cmake -S . -B build-tsan $(GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEA_WERROR=$(WERROR) \
 	  -DEA_SANITIZE=thread $(CMAKE_ARGS) >/dev/null

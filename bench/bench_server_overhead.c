@@ -136,7 +136,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "server: %s\n", err.msg);
         return 1;
     }
-    struct ea_server_backend be = {m, tok, eng, "bench", 1024, 0};
+    struct ea_server_backend be = {m, tok, eng, "bench", 1024, 0, false, NULL, NULL};
     ea_server_set_backend(srv, &be, &err);
 
     int32_t toks[256];

@@ -108,7 +108,7 @@ static void start_server(struct fixture *f, struct ea_server_params *p)
 static void set_ready(struct fixture *f)
 {
     struct ea_error err = {0};
-    struct ea_server_backend be = {f->m, f->tok, f->eng, "tiny-test", f->max_ctx, 0};
+    struct ea_server_backend be = {f->m, f->tok, f->eng, "tiny-test", f->max_ctx, 0, false, NULL, NULL};
     ASSERT_OK(ea_server_set_backend(f->srv, &be, &err), &err);
 }
 

@@ -1,12 +1,15 @@
 /* server.h - the OpenAI-compatible HTTP server (`edgeagent serve`) on
  * libmicrohttpd: /v1/chat/completions, /v1/completions, /v1/models,
- * /tokenize, /detokenize, /health, /metrics, the chat page at /, and
- * POST /v1/edgeagent/models/pull (a model into the store, SSE progress).
+ * /tokenize, /detokenize, /health, /metrics, the chat page at /,
+ * POST /v1/edgeagent/models/pull (a model into the store, SSE progress) and
+ * POST /v1/edgeagent/models/load (switches the served model while serving).
  *
  * Holds: server parameters (limits, timeouts, security switches), the
  * lifecycle (create = listen, set_backend = ready, shutdown = drain, destroy).
- * Does not hold: model loading or the engine (the caller owns both and hands
- * them over with ea_server_set_backend), signal handling (the CLI's job),
+ * Does not hold: loading the first model or its engine (the caller builds
+ * them and hands them over with ea_server_set_backend; models/load builds
+ * later ones with the library's loader and the parameters given there),
+ * signal handling (the CLI's job),
  * chat prompts (chat.h: the model's template or ChatML, message data
  * tokenized as plain text).
  *
@@ -93,8 +96,8 @@ struct ea_server_params {
 
 void ea_server_params_default(struct ea_server_params *p);
 
-/* What the server answers with, once loaded. All borrowed: they must outlive
- * the server (destroy the server first). */
+/* What the server answers with, once loaded. Borrowed (they must outlive
+ * the server: destroy the server first) unless transfer is set. */
 struct ea_server_backend {
     ea_model *model;
     const ea_tokenizer *tok;
@@ -102,6 +105,17 @@ struct ea_server_backend {
     const char *model_id;  /* name shown in /v1/models and responses (copied) */
     int32_t max_context;   /* the engine's context limit (prompt + output) */
     int32_t max_running;   /* sequences the engine decodes at once (0 = unknown) */
+    /* The server takes model, tok and engine when ea_server_set_backend
+     * succeeds, and destroys them once they are unloaded (a switch by
+     * POST /v1/edgeagent/models/load, or destroy); the caller must not
+     * destroy them then. Without it the endpoint can still switch, but the
+     * first model stays mapped until the caller frees it. */
+    bool transfer;
+    /* How POST /v1/edgeagent/models/load builds a replacement (copied;
+     * eog_tokens is ignored: each model's own are used). NULL: the endpoint
+     * answers 503. */
+    const struct ea_engine_params *engine_params;
+    const struct ea_model_load_params *load_params;
 };
 
 /* Binds host:port and starts answering (GET /health says "loading", model
@@ -113,7 +127,8 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
                            struct ea_error *err);
 /* The bound port (useful with port 0). */
 uint16_t ea_server_port(const ea_server *s);
-/* Makes the server ready. Called once. */
+/* Makes the server ready. Called once (switches go through
+ * POST /v1/edgeagent/models/load). */
 ea_status ea_server_set_backend(ea_server *s, const struct ea_server_backend *b,
                                 struct ea_error *err);
 /* Graceful stop: closes the listening socket, lets in-flight generations end

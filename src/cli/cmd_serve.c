@@ -538,15 +538,24 @@ int cmd_serve(int argc, char **argv)
     int64_t pool = (int64_t)st.kv_blocks_total * st.kv_block_size - st.kv_block_size;
     if (max_ctx > pool)
         max_ctx = pool;
-    struct ea_server_backend be = {m, tok, eng, o.model_id ? o.model_id : model_id, (int32_t)max_ctx,
-                                  (int32_t)o.parallel};
+    /* the server takes the model and engine (a POST models/load unloads
+     * them once replaced) and builds replacements with the same parameters */
+    char arch[64]; /* read before the model is the server's (a switch may unload it) */
+    snprintf(arch, sizeof arch, "%s", mi->arch);
+    unsigned n_layer = mi->n_layer;
+    struct ea_model_load_params lp = cli_model_params((int)o.threads);
+    struct ea_server_backend be = {m,       tok, eng, o.model_id ? o.model_id : model_id,
+                                   (int32_t)max_ctx, (int32_t)o.parallel, true, &ep, &lp};
     if (ea_server_set_backend(srv, &be, &err)) {
         cli_error("serve", &err);
         goto out_engine;
     }
+    m = NULL; /* the server's now */
+    tok = NULL;
+    eng = NULL;
     printf("edgeagent serve: ready: model %s (%s, %u layers, context %d), %d parallel, "
            "API key %s\n",
-           be.model_id, mi->arch, mi->n_layer, (int)max_ctx, (int)o.parallel,
+           be.model_id, arch, n_layer, (int)max_ctx, (int)o.parallel,
            o.api_key ? "required" : "not required");
     fflush(stdout);
 

@@ -412,17 +412,17 @@ static double clamp_lp(float lp)
 
 /* token text (raw piece, JSON-escaped with U+FFFD for invalid bytes) and bytes */
 /* The text of a token id, from the upstream that produced it ("" if unknown). */
-static void piece(const struct ea__upstream *up, int32_t id, bool special, const char **p, size_t *n)
+static void piece(const struct ea__attempt *a, int32_t id, bool special, const char **p, size_t *n)
 {
     *p = "";
     *n = 0;
-    if (!up || !up->ops->token_piece || !up->ops->token_piece(up, id, special, p, n)) {
+    if (!a || !a->job || !a->ups->ops->token_piece || !a->ups->ops->token_piece(a->job, id, special, p, n)) {
         *p = "";
         *n = 0;
     }
 }
 
-static ea_status put_token(struct ea_buf *o, const struct ea__upstream *up, int32_t id, bool bytes)
+static ea_status put_token(struct ea_buf *o, const struct ea__attempt *up, int32_t id, bool bytes)
 {
     const char *p;
     size_t n;
@@ -443,7 +443,7 @@ static ea_status put_token(struct ea_buf *o, const struct ea__upstream *up, int3
 static ea_status put_logprobs(struct ea_buf *o, struct ea__gen *g, struct choice *c,
                               const struct ea__genq_buf *q, size_t text_len)
 {
-    const struct ea__upstream *tok = g->rl.winner >= 0 ? g->rl.att[g->rl.winner]->ups : NULL;
+    const struct ea__attempt *tok = g->rl.winner >= 0 ? g->rl.att[g->rl.winner] : NULL;
     ea_status s = EA_OK;
     if (!g->q.logprobs || q->n_lps == 0)
         return ea__buf_puts(o, "null");
@@ -542,8 +542,17 @@ static ea_status put_head(struct ea_buf *o, struct ea__gen *g, const char *objec
     ea_status s = ea__buf_printf(o, "{\"id\":\"%s\",\"object\":\"%s\",\"created\":%" PRId64
                                     ",\"model\":",
                                  g->id, object, g->created);
+    /* the model that answers: the local one this request runs on (a switch
+     * does not move it), else the one served now */
+    const struct ea__attempt *a = g->rl.winner >= 0 ? g->rl.att[g->rl.winner] : NULL;
+    char cur[sizeof g->srv->model_id];
+    const char *mid = a && a->job && a->ups->ops->model ? a->ups->ops->model(a->job) : NULL;
+    if (!mid) {
+        ea__server_model_id(g->srv, cur, sizeof cur);
+        mid = cur;
+    }
     if (!s)
-        s = ea__buf_json_str(o, g->srv->model_id, strlen(g->srv->model_id));
+        s = ea__buf_json_str(o, mid, strlen(mid));
     if (!s)
         s = ea__buf_puts(o, ",\"system_fingerprint\":\"edgeagent-0.1.0\",\"choices\":[");
     return s;
@@ -1064,10 +1073,14 @@ static int generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn, struct
 int ea__handle_generate(struct ea__req_ctx *ctx, struct MHD_Connection *conn)
 {
     ea_server *srv = ctx->srv;
-    const struct ea_server_backend *be = atomic_load(&srv->be);
     enum ea__req_kind kind = ctx->ep == EA__EP_CHAT ? EA__REQ_CHAT : EA__REQ_COMPLETION;
+    /* token ids are checked against the vocabulary served now (the one
+     * the request will run on, unless a switch comes in between: a token
+     * out of the new vocabulary is then the engine's error) */
+    struct ea__backend *be = ea__backend_acquire(srv);
     struct ea__req_limits lim = {srv->p.max_tokens, srv->p.max_n,
-                                 (int32_t)ea_tokenizer_n_vocab(be->tok)};
+                                 be ? (int32_t)ea_tokenizer_n_vocab(be->view.tok) : 0};
+    ea__backend_release(srv, be);
     struct ea__gen_request r;
     struct ea__api_error e = {0};
     if (!ea__gen_request_parse(kind, ctx->body.data ? ctx->body.data : "", ctx->body.len, &lim, &r,

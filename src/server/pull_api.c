@@ -9,7 +9,7 @@
  * Needs the server to run with an API key (a pull writes gigabytes to its
  * disk). A client that goes away cancels its pull (the partial file stays,
  * a later pull resumes it); shutdown cancels every pull and waits for them.
- * Does not hold: switching the served model (not implemented yet). */
+ * Does not hold: switching the served model (backend.c). */
 #include <inttypes.h>
 #include <jansson.h>
 #include <microhttpd.h>

@@ -1011,8 +1011,13 @@ bool ea__relay_account(const struct ea__relay *rl, bool disconnected, ea_ledger_
         row.tier = u->tier;
         row.price = u->price;
         ident(row.upstream, sizeof row.upstream, u->name, "._-");
-        ident(row.model, sizeof row.model, u->kind == EA_UPSTREAM_LOCAL ? rl->srv->model_id : u->model,
-              "._:/@+-");
+        char cur[sizeof rl->srv->model_id];
+        const char *lm = w->job && w->ups->ops->model ? w->ups->ops->model(w->job) : NULL;
+        if (u->kind == EA_UPSTREAM_LOCAL && !lm) {
+            ea__server_model_id(rl->srv, cur, sizeof cur);
+            lm = cur;
+        }
+        ident(row.model, sizeof row.model, u->kind == EA_UPSTREAM_LOCAL ? lm : u->model, "._:/@+-");
     } else {
         row.tier = EA_TIER_DEVICE;
         ident(row.upstream, sizeof row.upstream, NULL, "");

@@ -97,9 +97,10 @@ void ea__route_backend_ready(ea_server *s)
 static void local_load(ea_server *s, struct ea_local_load *l)
 {
     memset(l, 0, sizeof *l);
-    const struct ea_server_backend *be = atomic_load(&s->be);
-    if (!be)
+    struct ea__backend *b = ea__backend_acquire(s);
+    if (!b)
         return;
+    const struct ea_server_backend *be = &b->view;
     struct ea_engine_stats st;
     ea_engine_get_stats(be->engine, &st);
     l->loaded = true;
@@ -113,6 +114,7 @@ static void local_load(ea_server *s, struct ea_local_load *l)
     l->mean_request_ms = s->local_mean_ms;
     pthread_mutex_unlock(&s->mu);
     l->max_context = be->max_context;
+    ea__backend_release(s, b);
 }
 
 /* A rough token count of the prompt (bytes / 4, the usual estimate for
@@ -133,6 +135,8 @@ bool ea__route_request(ea_server *s, const struct ea__gen_request *r, const char
                        struct ea_route_plan *plan, char *task_name, size_t task_cap,
                        enum ea_privacy_mode *privacy, struct ea__api_error *e)
 {
+    char mid[sizeof s->model_id]; /* the model served now */
+    ea__server_model_id(s, mid, sizeof mid);
     const struct ea_router_config *cfg = s->p.router_config;
     struct ea_route_input in;
     memset(&in, 0, sizeof in);
@@ -151,14 +155,14 @@ bool ea__route_request(ea_server *s, const struct ea__gen_request *r, const char
         const struct ea_upstream_config *u = ea_router_config_upstream(cfg, model);
         if (u)
             in.pinned = (int32_t)(u - cfg->upstreams);
-        else if (!strcmp(model, s->model_id) && s->local_up >= 0)
+        else if (!strcmp(model, mid) && s->local_up >= 0)
             in.pinned = s->local_up;
         else
             return ea__api_errorf(e, 404, "invalid_request_error", "model_not_found", "model",
                                   "the model '%.100s' does not exist (GET /v1/models lists what "
                                   "this server routes: '%s', 'auto', tasks as 'task:<name>' and "
                                   "upstream names)",
-                                  model, s->model_id);
+                                  model, mid);
     }
     if (task) {
         in.task = ea_router_config_task(cfg, task);
@@ -212,6 +216,8 @@ static ea_status model_item(struct ea_buf *o, bool first, const char *id, const 
 
 ea_status ea__route_models_append(struct ea_buf *o, const ea_server *s, const char *only)
 {
+    char mid[sizeof s->model_id]; /* the model served now */
+    ea__server_model_id(s, mid, sizeof mid);
     const struct ea_router_config *cfg = s->p.router_config;
     if (only) /* one routable name, alone */
         return model_item(o, true, only, "edgeagent-router");
@@ -222,7 +228,7 @@ ea_status ea__route_models_append(struct ea_buf *o, const ea_server *s, const ch
         st = model_item(o, false, name, "edgeagent-router");
     }
     for (size_t i = 0; i < cfg->n_upstreams && !st; i++)
-        if (strcmp(cfg->upstreams[i].name, s->model_id))
+        if (strcmp(cfg->upstreams[i].name, mid))
             st = model_item(o, false, cfg->upstreams[i].name,
                             ea_upstream_tier_name(cfg->upstreams[i].tier));
     return st;
@@ -240,6 +246,8 @@ bool ea__route_routable(const ea_server *s, const char *id)
 
 ea_status ea__route_upstreams_json(ea_server *s, struct ea_buf *o)
 {
+    char mid[sizeof s->model_id]; /* the model served now */
+    ea__server_model_id(s, mid, sizeof mid);
     const struct ea_router_config *cfg = s->p.router_config;
     static const char *const breaker[] = {"closed", "open", "half_open"};
     double now = ea__now_ms();
@@ -254,13 +262,13 @@ ea_status ea__route_upstreams_json(ea_server *s, struct ea_buf *o)
         if (!st)
             st = ea__buf_printf(o, ",\"kind\":\"%s\",\"tier\":\"%s\",\"model\":",
                                 ea_upstream_kind_name(u->kind), ea_upstream_tier_name(u->tier));
-        const char *m = u->kind == EA_UPSTREAM_LOCAL ? s->model_id : u->model;
+        const char *m = u->kind == EA_UPSTREAM_LOCAL ? mid : u->model;
         if (!st)
             st = m ? ea__buf_json_str(o, m, strlen(m)) : ea__buf_puts(o, "null");
         if (!st)
             st = ea__buf_printf(o, ",\"available\":%s,\"breaker\":\"%s\",\"retry_after_ms\":%.0f,"
                                    "\"in_flight\":%u,\"consecutive_failures\":%u,",
-                                u->kind != EA_UPSTREAM_LOCAL || atomic_load(&s->be) ? "true" : "false",
+                                u->kind != EA_UPSTREAM_LOCAL || atomic_load(&s->ready) ? "true" : "false",
                                 breaker[us.breaker], us.retry_after_ms, (unsigned)us.in_flight,
                                 (unsigned)us.consecutive_failures);
         if (!st && us.n_ttft)
@@ -280,6 +288,8 @@ ea_status ea__route_upstreams_json(ea_server *s, struct ea_buf *o)
 
 ea_status ea__route_metrics(ea_server *s, struct ea_buf *o)
 {
+    char mid[sizeof s->model_id]; /* the model served now */
+    ea__server_model_id(s, mid, sizeof mid);
     const struct ea_router_config *cfg = s->p.router_config;
     double now = ea__now_ms();
     struct ea_upstream_status *st = ea_calloc(cfg->n_upstreams, sizeof *st);
@@ -340,7 +350,7 @@ ea_status ea__route_metrics(ea_server *s, struct ea_buf *o)
         for (size_t i = 0; i < cfg->n_upstreams && !e; i++) {
             const struct ea_upstream_config *u = &cfg->upstreams[i];
             char labels[3 * EA_CONFIG_MAX_NAME + 160];
-            const char *model = u->kind == EA_UPSTREAM_LOCAL ? s->model_id : u->model;
+            const char *model = u->kind == EA_UPSTREAM_LOCAL ? mid : u->model;
             snprintf(labels, sizeof labels,
                      "gen_ai_provider_name=\"%s\",gen_ai_request_model=\"%s\",upstream=\"%s\"%s%s%s",
                      u->kind == EA_UPSTREAM_LOCAL ? "edgeagent" : u->name, model ? model : "", u->name,

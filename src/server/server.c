@@ -85,12 +85,14 @@ static int respond_buf(struct ea__req_ctx *c, struct MHD_Connection *conn, int s
     return ret;
 }
 
-static ea_status model_object(struct ea_buf *b, ea_server *s, const struct ea_server_backend *be)
+static ea_status model_object(struct ea_buf *b, ea_server *s, const struct ea__backend *bk)
 {
+    (void)s;
+    const struct ea_server_backend *be = &bk->view;
     const struct ea_model_info *mi = ea_model_get_info(be->model);
     ea_status st = ea__buf_puts(b, "{\"id\":");
     if (!st)
-        st = ea__buf_json_str(b, s->model_id, strlen(s->model_id));
+        st = ea__buf_json_str(b, bk->id, strlen(bk->id));
     if (!st)
         st = ea__buf_printf(b,
                             ",\"object\":\"model\",\"created\":0,\"owned_by\":\"edgeagent\","
@@ -105,15 +107,15 @@ static ea_status model_object(struct ea_buf *b, ea_server *s, const struct ea_se
 }
 
 static int handle_models(struct ea__req_ctx *c, struct MHD_Connection *conn, const char *url,
-                         const struct ea_server_backend *be)
+                         const struct ea__backend *bk)
 {
     ea_server *s = c->srv;
     struct ea_buf b;
     ea__buf_init(&b, EA__MODELS_JSON_MAX);
     const char *sub = url + strlen("/v1/models");
     if (*sub == '/' && sub[1]) {
-        if (!strcmp(sub + 1, s->model_id))
-            return respond_buf(c, conn, 200, &b, model_object(&b, s, be));
+        if (!strcmp(sub + 1, bk->id))
+            return respond_buf(c, conn, 200, &b, model_object(&b, s, bk));
         if (ea__route_routable(s, sub + 1)) {
             ea_status st = ea__route_models_append(&b, s, sub + 1);
             return respond_buf(c, conn, 200, &b, st);
@@ -125,7 +127,7 @@ static int handle_models(struct ea__req_ctx *c, struct MHD_Connection *conn, con
     /* the local model first, then every name the router serves */
     ea_status st = ea__buf_puts(&b, "{\"object\":\"list\",\"data\":[");
     if (!st)
-        st = model_object(&b, s, be);
+        st = model_object(&b, s, bk);
     if (!st)
         st = ea__route_models_append(&b, s, NULL);
     if (!st)
@@ -134,7 +136,7 @@ static int handle_models(struct ea__req_ctx *c, struct MHD_Connection *conn, con
 }
 
 static int handle_tokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
-                           const struct ea_server_backend *be)
+                           const struct ea__backend *bk)
 {
     json_error_t je;
     json_t *root = json_loadb(c->body.data ? c->body.data : "", c->body.len, 0, &je);
@@ -166,20 +168,20 @@ static int handle_tokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
     size_t cap = len + 4;
     int32_t *t = ea_malloc(sizeof *t * cap);
     struct ea_error err = {0};
-    if (!t || ea_tokenize(be->tok, json_string_value(content), len, flags, t, cap, &n, &err)) {
+    if (!t || ea_tokenize(bk->view.tok, json_string_value(content), len, flags, t, cap, &n, &err)) {
         ea_free(t);
         ret = ea__respond_errorf(c, conn, 500, "server_error", NULL, NULL, "tokenization failed");
         goto out;
     }
     struct ea_buf b;
     ea__buf_init(&b, EA__JSON_SLACK + n * (EA__TOKEN_JSON_FIXED +
-                                           EA__JSON_ESCAPE * ea_detok_max_output(be->tok)));
+                                           EA__JSON_ESCAPE * ea_detok_max_output(bk->view.tok)));
     ea_status st = ea__buf_puts(&b, "{\"tokens\":[");
     for (size_t i = 0; i < n && !st; i++) {
         if (json_is_true(pieces)) {
             const char *p = "";
             size_t pn = 0;
-            if (ea_token_piece(be->tok, t[i], true, &p, &pn))
+            if (ea_token_piece(bk->view.tok, t[i], true, &p, &pn))
                 pn = 0;
             st = ea__buf_printf(&b, "%s{\"id\":%d,\"piece\":", i ? "," : "", t[i]);
             if (!st)
@@ -202,10 +204,10 @@ out:
 /* POST /apply-template: a chat request's messages rendered with the model's
  * chat template, as the model will see them ({"prompt": "..."}). */
 static int handle_apply_template(struct ea__req_ctx *c, struct MHD_Connection *conn,
-                                 const struct ea_server_backend *be)
+                                 const struct ea__backend *bk)
 {
     ea_server *s = c->srv;
-    struct ea__req_limits lim = {s->p.max_tokens, s->p.max_n, (int32_t)ea_tokenizer_n_vocab(be->tok)};
+    struct ea__req_limits lim = {s->p.max_tokens, s->p.max_n, (int32_t)ea_tokenizer_n_vocab(bk->view.tok)};
     struct ea__gen_request r;
     struct ea__api_error e = {0};
     if (!ea__gen_request_parse(EA__REQ_CHAT, c->body.data ? c->body.data : "", c->body.len, &lim,
@@ -213,7 +215,7 @@ static int handle_apply_template(struct ea__req_ctx *c, struct MHD_Connection *c
         return ea__respond_errorf(c, conn, e.status, e.type, e.code, e.param, "%s", e.message);
     struct ea_chat_prompt cp;
     struct ea_error err = {0};
-    ea_status st = ea__chat_prompt_render(s->chat, r.msgs, r.n_msgs, s->p.max_body_bytes * 2, 0, &cp, &err);
+    ea_status st = ea__chat_prompt_render(bk->chat, r.msgs, r.n_msgs, s->p.max_body_bytes * 2, 0, &cp, &err);
     const char *text = cp.text;
     size_t len = cp.len;
     ea__gen_request_release(&r);
@@ -235,7 +237,7 @@ static int handle_apply_template(struct ea__req_ctx *c, struct MHD_Connection *c
 }
 
 static int handle_detokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
-                             const struct ea_server_backend *be)
+                             const struct ea__backend *bk)
 {
     json_error_t je;
     json_t *root = json_loadb(c->body.data ? c->body.data : "", c->body.len, 0, &je);
@@ -255,7 +257,7 @@ static int handle_detokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
         ret = ea__respond_errorf(c, conn, 500, "server_error", NULL, NULL, "out of memory");
         goto out;
     }
-    uint32_t nv = ea_tokenizer_n_vocab(be->tok);
+    uint32_t nv = ea_tokenizer_n_vocab(bk->view.tok);
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(tokens, i);
         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= nv) {
@@ -268,10 +270,10 @@ static int handle_detokenize(struct ea__req_ctx *c, struct MHD_Connection *conn,
     }
     size_t need = 0;
     struct ea_error err = {0};
-    ea_detokenize(be->tok, t, n, 0, NULL, 0, &need, &err);
+    ea_detokenize(bk->view.tok, t, n, 0, NULL, 0, &need, &err);
     char *text = ea_malloc(need + 1);
     size_t got = 0;
-    if (!text || ea_detokenize(be->tok, t, n, 0, text, need + 1, &got, &err)) {
+    if (!text || ea_detokenize(bk->view.tok, t, n, 0, text, need + 1, &got, &err)) {
         ea_free(t);
         ea_free(text);
         ret = ea__respond_errorf(c, conn, 500, "server_error", NULL, NULL, "detokenization failed");
@@ -293,14 +295,24 @@ out:
 }
 
 static int handle_metrics(struct ea__req_ctx *c, struct MHD_Connection *conn,
-                          const struct ea_server_backend *be)
+                          const struct ea__backend *bk)
 {
     struct ea_buf b;
     ea__buf_init(&b, EA__METRICS_TEXT_MAX);
     struct ea__guard_stats gs;
     ea__guard_stats(c->srv->guard, &gs);
-    ea_status st = ea__metrics_render(&c->srv->metrics, be ? be->engine : NULL,
-                                      ea_server_inflight(c->srv), be != NULL, &gs, &b);
+    ea_status st = ea__metrics_render(&c->srv->metrics, bk ? bk->view.engine : NULL,
+                                      ea_server_inflight(c->srv), bk != NULL, &gs, &b);
+    if (!st) { /* models in memory: the served one and old ones still finishing requests */
+        pthread_mutex_lock(&c->srv->be_mu);
+        int nb = c->srv->n_backends;
+        pthread_mutex_unlock(&c->srv->be_mu);
+        st = ea__buf_printf(&b,
+                            "# HELP edgeagent_models_loaded Models in memory (the served one, and "
+                            "replaced ones until their last request ends).\n"
+                            "# TYPE edgeagent_models_loaded gauge\nedgeagent_models_loaded %d\n",
+                            nb);
+    }
     if (!st)
         st = ea__route_metrics(c->srv, &b);
     if (!st)
@@ -334,13 +346,13 @@ static int handle_page(struct ea__req_ctx *c, struct MHD_Connection *conn, const
 }
 
 static int handle_health(struct ea__req_ctx *c, struct MHD_Connection *conn,
-                         const struct ea_server_backend *be)
+                         const struct ea__backend *bk)
 {
     if (atomic_load(&c->srv->draining)) {
         static const char b[] = "{\"status\":\"shutting_down\"}";
         return ea__respond_json(c, conn, 503, b, sizeof b - 1);
     }
-    if (!be) {
+    if (!bk) {
         static const char b[] = "{\"status\":\"loading\"}";
         return ea__respond_json(c, conn, 503, b, sizeof b - 1);
     }
@@ -520,7 +532,7 @@ static int admit(struct ea__req_ctx *c, struct MHD_Connection *conn, const char 
                  const char *method, const char *version)
 {
     ea_server *s = c->srv;
-    const struct ea_server_backend *be = atomic_load(&s->be);
+    bool ready = atomic_load(&s->ready);
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     struct header_count hosts = {MHD_HTTP_HEADER_HOST, 0, false, NULL};
     struct header_count lens = {MHD_HTTP_HEADER_CONTENT_LENGTH, 0, false, NULL};
@@ -598,7 +610,7 @@ static int admit(struct ea__req_ctx *c, struct MHD_Connection *conn, const char 
     if (r->needs_model && atomic_load(&s->draining))
         return ea__respond_errorf(c, conn, 503, "server_error", "server_shutting_down", NULL,
                      "the server is shutting down");
-    if (r->needs_model && !be)
+    if (r->needs_model && !ready)
         return ea__respond_errorf(c, conn, 503, "server_error", "model_loading", NULL,
                      "the model is still loading; retry shortly");
     if (lens.n) {
@@ -634,13 +646,37 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t cap)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
 }
 
+/* The endpoints that read the model, each on the backend served now (held
+ * for the call: a switch meanwhile does not unload it under them). */
+static int with_backend(struct ea__req_ctx *c, struct MHD_Connection *conn, const char *url)
+{
+    struct ea__backend *bk = ea__backend_acquire(c->srv);
+    int ret;
+    if (!bk && c->ep != EA__EP_HEALTH && c->ep != EA__EP_METRICS)
+        ret = ea__respond_errorf(c, conn, 503, "server_error", "model_loading", NULL,
+                                 "the model is still loading; retry shortly");
+    else if (c->ep == EA__EP_MODELS)
+        ret = handle_models(c, conn, url, bk);
+    else if (c->ep == EA__EP_TOKENIZE)
+        ret = handle_tokenize(c, conn, bk);
+    else if (c->ep == EA__EP_DETOKENIZE)
+        ret = handle_detokenize(c, conn, bk);
+    else if (c->ep == EA__EP_APPLY_TEMPLATE)
+        ret = handle_apply_template(c, conn, bk);
+    else if (c->ep == EA__EP_HEALTH)
+        ret = handle_health(c, conn, bk);
+    else
+        ret = handle_metrics(c, conn, bk);
+    ea__backend_release(c->srv, bk);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
     ea_server *s = cls;
     struct ea__req_ctx *c = *con_cls;
-    const struct ea_server_backend *be = atomic_load(&s->be);
     if (!c) {
         c = ea_calloc(1, sizeof *c);
         if (!c)
@@ -678,6 +714,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (c->gen)
         return ea__handle_generate_resumed(c, conn);
+    if (c->load)
+        return ea__handle_load_resumed(c, conn);
     ea__guard_body_done(s->guard, conn);
     if (c->too_big) {
         c->close_conn = true;
@@ -689,17 +727,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case EA__EP_COMPLETIONS:
         return ea__handle_generate(c, conn);
     case EA__EP_MODELS:
-        return handle_models(c, conn, url, be);
     case EA__EP_TOKENIZE:
-        return handle_tokenize(c, conn, be);
     case EA__EP_DETOKENIZE:
-        return handle_detokenize(c, conn, be);
     case EA__EP_APPLY_TEMPLATE:
-        return handle_apply_template(c, conn, be);
     case EA__EP_HEALTH:
-        return handle_health(c, conn, be);
     case EA__EP_METRICS:
-        return handle_metrics(c, conn, be);
+        return with_backend(c, conn, url);
+    case EA__EP_LOAD:
+        return ea__handle_load(c, conn);
     case EA__EP_PAGE:
     case EA__EP_PAGE_INDEX:
         return handle_page(c, conn, ea__web_index_html, ea__web_index_html_len);
@@ -743,6 +778,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                        direct ? " (half-closed client, answered)" : ok ? "" : " (client gone)");
     if (c->gen)
         ea__gen_http_done(c->gen, ok);
+    ea__load_job_free(c->load);
     ea__buf_release(&c->body);
     ea_free(c);
 }
@@ -804,6 +840,8 @@ ea_status ea_server_create(const struct ea_server_params *p, ea_server **out,
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->log_mu, NULL);
+    pthread_mutex_init(&s->be_mu, NULL);
+    pthread_cond_init(&s->be_cv, NULL);
     s->id_salt = (uint64_t)time(NULL) * 6364136223846793005ull ^ (uint64_t)getpid() ^
                  (uint64_t)(uintptr_t)s;
     snprintf(s->host, sizeof s->host, "%s", s->p.host);
@@ -936,6 +974,8 @@ fail:
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->log_mu);
+    pthread_mutex_destroy(&s->be_mu);
+    pthread_cond_destroy(&s->be_cv);
     ea_free(s);
     return st;
 }
@@ -947,25 +987,15 @@ ea_status ea_server_set_backend(ea_server *s, const struct ea_server_backend *b,
 {
     if (!b || !b->model || !b->tok || !b->engine || b->max_context < 2)
         return ea_error_set(err, EA_EINVAL, "server: the backend needs a model, tokenizer and engine");
-    if (atomic_load(&s->be))
+    if (atomic_load(&s->ready))
         return ea_error_set(err, EA_ESTATE, "server: the backend is already set");
-    char why[EA_ERROR_MSG_MAX + 64];
-    ea_status ts = ea__chat_template_load(b->model, b->tok, &s->chat, why, sizeof why, err);
+    ea_status ts = s->upstream ? EA_OK : ea__upstream_local_create(s, &s->upstream, err);
     if (ts)
         return ts;
-    if (why[0])
-        ea__server_log(s, "%s", why);
-    s->be_store = *b;
-    snprintf(s->model_id, sizeof s->model_id, "%s", b->model_id ? b->model_id : "edgeagent");
-    s->be_store.model_id = s->model_id;
-    ts = ea__upstream_local_create(s, &s->be_store, s->chat, &s->upstream, err);
-    if (ts) {
-        ea_chat_destroy(s->chat);
-        s->chat = NULL;
-        return ts;
-    }
     ea__route_backend_ready(s);
-    atomic_store(&s->be, &s->be_store);
+    ts = ea__backend_set_first(s, b, err);
+    if (ts)
+        return ts; /* the upstream answers 503 without a backend (a retry reuses it) */
     return EA_OK;
 }
 
@@ -1040,6 +1070,7 @@ void ea_server_shutdown(ea_server *s, unsigned grace_ms)
         wait_gens(s, cut ? EA__CUT_WAIT_MS : EA__CANCEL_WAIT_MS);
     }
     wait_pulls(s);
+    ea__backends_shutdown(s); /* a running load, and old models draining */
 }
 
 void ea_server_cut_grace(ea_server *s)
@@ -1071,6 +1102,14 @@ void ea_server_destroy(ea_server *s)
         ea__server_log(s, "shutdown: %d pull(s) never ended; leaking the server", pulls);
         return;
     }
+    ea__backends_shutdown(s);
+    pthread_mutex_lock(&s->be_mu);
+    int loads = s->n_load_threads;
+    pthread_mutex_unlock(&s->be_mu);
+    if (loads) {
+        ea__server_log(s, "shutdown: %d model load(s) never ended; leaking the server", loads);
+        return;
+    }
     ea__guard_destroy(s->guard);
     ea_free(s->api_key);
     ea_free(s->allowed_hosts);
@@ -1081,7 +1120,10 @@ void ea_server_destroy(ea_server *s)
     ea__route_teardown(s);
     ea__audit_destroy(s->audit);
     ea__upstream_local_destroy(s->upstream);
-    ea_chat_destroy(s->chat);
+    ea__backend_release(s, s->cur); /* the last reference: unloads it */
+    s->cur = NULL;
+    pthread_mutex_destroy(&s->be_mu);
+    pthread_cond_destroy(&s->be_cv);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->log_mu);

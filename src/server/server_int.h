@@ -13,6 +13,8 @@
  * -> upstream (ops table) -> genq.c, whose wake callback resumes generate.c's
  * connection; every file may use http.c, which calls none of them.
  *   pull_api.c     POST /v1/edgeagent/models/pull (SSE progress)
+ *   backend.c      the served local model as reference-counted backends, and
+ *                  POST /v1/edgeagent/models/load (the hot switch)
  * Does not hold: the public API (edgeagent/server.h).
  */
 #ifndef EDGEAGENT_SERVER_INT_H
@@ -217,6 +219,7 @@ ea_status ea__chat_template_load(const ea_model *m, const ea_tokenizer *tok, ea_
     X(PAGE, "/", false, EA__GET, false, false, false)                               \
     X(PAGE_INDEX, "/index.html", false, EA__GET, false, false, false)                \
     X(PULL, "/v1/edgeagent/models/pull", false, EA__POST, true, false, true)           \
+    X(LOAD, "/v1/edgeagent/models/load", false, EA__POST, true, false, true)           \
     X(UPSTREAMS, "/v1/edgeagent/upstreams", false, EA__GET, true, false, false)           \
     X(STATS, "/v1/edgeagent/stats", false, EA__GET, true, false, false)               \
     X(SERIES, "/v1/edgeagent/stats/series", false, EA__GET, true, false, false)       \
@@ -245,7 +248,7 @@ extern const struct ea__endpoint_info ea__endpoints[EA__EP_COUNT];
 
 /* The status codes /metrics counts one by one; any other is counted as "other". */
 #define EA__HTTP_CODE_MAP(X) \
-    X(200) X(204) X(400) X(401) X(403) X(404) X(405) X(408) X(413) X(415) X(429) X(431) X(500) X(503)
+    X(200) X(204) X(400) X(401) X(403) X(404) X(405) X(408) X(409) X(413) X(415) X(429) X(431) X(500) X(503)
 #define EA__CODE_COUNT(c) +1
 #define EA__N_CODES (0 EA__HTTP_CODE_MAP(EA__CODE_COUNT) + 1) /* + "other" */
 #define EA__HIST_BUCKETS 14
@@ -344,11 +347,21 @@ struct ea_server {
     char *api_key;
     size_t api_key_len;
     struct MHD_Daemon *daemon;
-    _Atomic(const struct ea_server_backend *) be; /* NULL while loading */
-    struct ea_server_backend be_store;
-    ea_chat *chat; /* chat format of the backend's model */
-    struct ea__upstream *upstream; /* where generations run (the local one), set with be */
+    /* the served local model (backend.c): cur under be_mu, NULL while the
+     * first one loads; model_id is cur's id (under be_mu: copy it with
+     * ea__server_model_id) */
+    pthread_mutex_t be_mu;
+    pthread_cond_t be_cv; /* a backend's references dropped, or a load thread ended */
+    struct ea__backend *cur;
+    _Atomic bool ready;   /* cur was set once */
     char model_id[128];
+    int n_backends;       /* under be_mu: alive (current + draining old ones) */
+    int n_load_threads;   /* under be_mu: load and retire threads alive */
+    bool loading;         /* under be_mu: a models/load is running (a second one: 409) */
+    struct ea_engine_params load_engine_params; /* models/load builds with these */
+    struct ea_model_load_params load_model_params;
+    bool can_load;
+    struct ea__upstream *upstream; /* where generations run (the local one, over cur) */
     _Atomic bool draining;
     _Atomic uint64_t next_id;
     uint64_t id_salt;
@@ -415,6 +428,7 @@ struct ea__req_ctx {
     double t_start;
     char id[48];
     struct ea__gen *gen; /* chat/completions once submitted */
+    struct ea__load_job *load; /* models/load once its thread runs */
     char client[64];
     bool close_conn;       /* answer with Connection: close (protocol errors, limits) */
     char cors_origin[256]; /* an allowed cross-site Origin to echo, or "" */
@@ -557,6 +571,42 @@ ea_status ea__ledger_metrics(ea_server *s, struct ea_buf *o);
 /* A request's ledger row could not be written (the writer thread): logged
  * with the ledger's last error, at most once a minute. */
 void ea__ledger_write_failed(ea_server *s);
+
+/* ---- the served local model (backend.c) ------------------------------------------------ */
+
+struct ea__gcache;
+
+/* One loaded model with what serving it needs. A request takes a reference
+ * (ea__backend_acquire) and uses that backend for its whole life; a switch
+ * replaces s->cur, and the old one is destroyed by a thread of its own once
+ * its last request let go. */
+struct ea__backend {
+    struct ea_server_backend view; /* model, tok, engine, model_id (= id), limits */
+    char id[128];
+    ea_chat *chat;                 /* chat format of the model */
+    struct ea__gcache *gc;         /* compiled grammars over its vocabulary */
+    int syntax;                    /* enum ea_tool_syntax of its template */
+    bool renders_tools;            /* the template uses `tools` */
+    bool owned;                    /* model, tok, engine are destroyed with it */
+    int refs;                      /* under s->be_mu */
+};
+
+/* The current backend with a reference (NULL before the first one). */
+struct ea__backend *ea__backend_acquire(ea_server *s);
+void ea__backend_release(ea_server *s, struct ea__backend *b); /* NULL-safe */
+/* The current model id into out ("" before the first one). */
+void ea__server_model_id(const ea_server *s, char *out, size_t cap);
+/* Sets the first backend (ea_server_set_backend). */
+ea_status ea__backend_set_first(ea_server *s, const struct ea_server_backend *b,
+                                struct ea_error *err);
+/* Waits for load/retire threads (shutdown), then drops the current one. */
+void ea__backends_shutdown(ea_server *s);
+/* POST /v1/edgeagent/models/load: a complete body, and the re-entry once
+ * the load thread resumed the connection. */
+struct ea__load_job;
+int ea__handle_load(struct ea__req_ctx *c, struct MHD_Connection *conn);
+int ea__handle_load_resumed(struct ea__req_ctx *c, struct MHD_Connection *conn);
+void ea__load_job_free(struct ea__load_job *j); /* NULL-safe; the request ended */
 
 /* pull_api.c: handles a complete POST /v1/edgeagent/models/pull body. */
 int ea__handle_pull(struct ea__req_ctx *c, struct MHD_Connection *conn);

@@ -56,14 +56,18 @@ struct ea__upstream_ops {
     /* Stops every choice still producing; each still finishes (cancelled). */
     void (*cancel)(struct ea__upstream_job *job);
     void (*release)(struct ea__upstream_job *job);
-    /* The text of a token id in logprob entries (special: control tokens
-     * as their text); NULL for upstreams without token ids. */
-    bool (*token_piece)(const struct ea__upstream *u, int32_t token, bool special, const char **p,
-                        size_t *n);
+    /* The text of a token id of the job's output in logprob entries
+     * (special: control tokens as their text); NULL for upstreams without
+     * token ids. */
+    bool (*token_piece)(const struct ea__upstream_job *job, int32_t token, bool special,
+                        const char **p, size_t *n);
     /* Comma-separated JSON Schema keywords the prepared job's grammar does
      * not enforce ("" when none; the X-EdgeAgent-Unenforced header), or
      * NULL for upstreams that do not constrain. */
     const char *(*unenforced)(const struct ea__upstream_job *job);
+    /* The model id the job runs on (local: its backend's, which a switch
+     * does not change), or NULL for upstreams that answer with their own. */
+    const char *(*model)(const struct ea__upstream_job *job);
 };
 
 struct ea__upstream {
@@ -74,10 +78,10 @@ struct ea__upstream {
 struct ea_server;
 struct ea_server_backend;
 struct ea_chat;
-/* The local upstream over the server's backend and chat format (both
- * outlive it); logs through srv. Release with ea__upstream_local_destroy. */
-ea_status ea__upstream_local_create(struct ea_server *srv, const struct ea_server_backend *be,
-                                    const struct ea_chat *chat, struct ea__upstream **out,
+/* The local upstream over the server's current backend (each job holds a
+ * reference to the one it was prepared on); logs through srv. Release with
+ * ea__upstream_local_destroy. */
+ea_status ea__upstream_local_create(struct ea_server *srv, struct ea__upstream **out,
                                     struct ea_error *err);
 void ea__upstream_local_destroy(struct ea__upstream *u); /* NULL-safe */
 

@@ -33,20 +33,13 @@
 #define LOCAL_PIECE_SLACK 8
 /* Engine ids collected under the queue's mutex per cancel pass. */
 #define LOCAL_CANCEL_BATCH 64
-/* Compiled grammars kept per model (schemas, regexes, choices, tool sets). */
-#define LOCAL_GRAMMAR_CACHE 64
 /* Bytes of a grammar cache key besides the texts from the body (kind, flags,
  * syntax, a tool name, choice lengths are under the body's size too). */
 #define LOCAL_KEY_SLACK 256
 
 struct ea__upstream_local {
     struct ea__upstream base;
-    ea_server *srv; /* logs, ids, limits */
-    const struct ea_server_backend *be;
-    const ea_chat *chat;
-    struct ea__gcache *gc;       /* compiled grammars over the model's vocabulary */
-    enum ea_tool_syntax syntax;  /* of the model's chat template */
-    bool template_renders_tools; /* the template uses `tools` (else they go in a system message) */
+    ea_server *srv; /* logs, ids, limits, the current backend */
 };
 
 struct local_choice {
@@ -64,6 +57,7 @@ struct local_choice {
 
 struct ea__upstream_job {
     struct ea__upstream_local *u;
+    struct ea__backend *b; /* the model it runs on: a reference, held until release */
     /* set by start once c and n_choices are (cancel may run meanwhile, on
      * the shutdown path); NULL before */
     _Atomic(struct ea__genq *) q;
@@ -117,19 +111,20 @@ static ea_status prompt_tokens(struct ea__upstream_job *job, const struct ea__ge
                                struct ea_error *err)
 {
     struct ea__upstream_local *u = job->u;
-    int32_t ctx_max = u->be->max_context;
+    struct ea__backend *b = job->b;
+    int32_t ctx_max = b->view.max_context;
     if (job->kind == EA__REQ_CHAT) {
         /* tools reach the model through its template, or a system message
          * when the template does not render them; tool_choice none: not at all */
         bool tools = r->tools.json && r->tools.choice != EA__TOOLS_NONE;
-        char *sys = tools && !u->template_renders_tools
+        char *sys = tools && !b->renders_tools
                         ? ea_tool_system_prompt(r->tools.json, r->tools.len)
                         : NULL;
-        if (tools && !u->template_renders_tools && !sys)
+        if (tools && !b->renders_tools && !sys)
             return ea_error_set(err, EA_ENOMEM, "out of memory");
         ea_status s = ea__chat_prompt_render_tools(
-            u->chat, r->msgs, r->n_msgs, tools && u->template_renders_tools ? r->tools.json : NULL,
-            tools && u->template_renders_tools ? r->tools.len : 0, sys,
+            b->chat, r->msgs, r->n_msgs, tools && b->renders_tools ? r->tools.json : NULL,
+            tools && b->renders_tools ? r->tools.len : 0, sys,
             u->srv->p.max_body_bytes * 2, (size_t)ctx_max, &job->chat, err);
         ea_free(sys);
         if (!s) { /* the tokens move to ptoks */
@@ -141,8 +136,15 @@ static ea_status prompt_tokens(struct ea__upstream_job *job, const struct ea__ge
     }
     const struct ea__prompt *pr = &r->prompts[p];
     if (pr->text)
-        return tokenize_prompt(u->be->tok, pr->text, pr->len, r->parse_special, ctx_max, &job->ptoks[p],
+        return tokenize_prompt(b->view.tok, pr->text, pr->len, r->parse_special, ctx_max, &job->ptoks[p],
                                &job->pn[p], err);
+    /* the request was checked against the vocabulary served when it came
+     * in; a switch since may have brought a smaller one */
+    uint32_t nv = ea_tokenizer_n_vocab(b->view.tok);
+    for (int32_t i = 0; i < pr->n_tokens; i++)
+        if (pr->tokens[i] < 0 || (uint32_t)pr->tokens[i] >= nv)
+            return ea_error_set(err, EA_EINVAL, "token id %d is not in the vocabulary of %s",
+                                (int)pr->tokens[i], b->id);
     job->pn[p] = pr->n_tokens;
     job->ptoks[p] = ea_malloc(sizeof(int32_t) * (size_t)pr->n_tokens);
     if (!job->ptoks[p])
@@ -232,7 +234,7 @@ static bool prepare_grammar(struct ea__upstream_job *job, const struct ea__gen_r
     struct ea_error err = {0};
     ea_status s = guide_key(&a, &key);
     if (!s)
-        s = ea__gcache_get(u->gc, key.data, key.len, compile_guide, &a, &job->grammar, &err);
+        s = ea__gcache_get(job->b->gc, key.data, key.len, compile_guide, &a, &job->grammar, &err);
     else
         snprintf(err.msg, sizeof err.msg, "out of memory");
     ea__buf_release(&key);
@@ -260,7 +262,8 @@ static void local_release(struct ea__upstream_job *job)
 {
     if (!job)
         return;
-    ea__gcache_unref(job->u->gc, job->grammar);
+    if (job->b)
+        ea__gcache_unref(job->b->gc, job->grammar);
     for (int i = 0; i < job->n_choices && job->c; i++) {
         struct local_choice *c = &job->c[i];
         ea_tool_parser_destroy(c->tools);
@@ -273,6 +276,7 @@ static void local_release(struct ea__upstream_job *job)
     for (int p = 0; p < job->n_prompts; p++)
         ea_free(job->ptoks[p]);
     ea_chat_prompt_release(&job->chat);
+    ea__backend_release(job->u->srv, job->b); /* the last one: its retire thread unloads it */
     ea_free(job);
 }
 
@@ -286,16 +290,22 @@ static bool local_prepare(struct ea__upstream *up, const struct ea__gen_request 
     if (!job)
         return ea__api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
     job->u = u;
+    job->b = ea__backend_acquire(srv);
+    if (!job->b) {
+        ea_free(job);
+        return ea__api_errorf(e, 503, "server_error", "model_loading", NULL,
+                              "the model is still loading; retry shortly");
+    }
     snprintf(job->req_id, sizeof job->req_id, "%s", req_id);
     job->kind = r->kind;
     job->n_prompts = r->kind == EA__REQ_CHAT ? 1 : r->n_prompts;
-    job->syntax = u->syntax;
+    job->syntax = (enum ea_tool_syntax)job->b->syntax;
     if (r->tools.syntax[0])
         ea_tool_syntax_from_name(r->tools.syntax, &job->syntax);
     job->parse_tools = r->kind == EA__REQ_CHAT && r->tools.json && r->tools.choice != EA__TOOLS_NONE;
     if (!prepare_grammar(job, r, e))
         goto fail;
-    int32_t ctx_max = u->be->max_context;
+    int32_t ctx_max = job->b->view.max_context;
     const char *param = r->kind == EA__REQ_CHAT ? "messages" : "prompt";
     for (int p = 0; p < job->n_prompts; p++) {
         struct ea_error err = {0};
@@ -310,8 +320,8 @@ static bool local_prepare(struct ea__upstream *up, const struct ea__gen_request 
                            ctx_max, job->pn[p]);
             goto fail;
         }
-        if (s == EA_EINVAL && r->kind == EA__REQ_CHAT) {
-            ea__api_errorf(e, 400, "invalid_request_error", NULL, "messages", "%s", err.msg);
+        if (s == EA_EINVAL) {
+            ea__api_errorf(e, 400, "invalid_request_error", NULL, param, "%s", err.msg);
             goto fail;
         }
         if (s) {
@@ -454,7 +464,7 @@ static void local_cancel(struct ea__upstream_job *job)
     struct ea__genq *q = job ? atomic_load(&job->q) : NULL;
     if (!q)
         return; /* not started */
-    ea_engine *engine = job->u->be->engine;
+    ea_engine *engine = job->b->view.engine;
     uint64_t ids[LOCAL_CANCEL_BATCH];
     int n = 0;
     pthread_mutex_lock(q->lock);
@@ -474,7 +484,7 @@ static void local_cancel(struct ea__upstream_job *job)
 /* The prompt text of choice i goes out first, as if generated (echo). */
 static bool echo_prompt(struct ea__upstream_job *job, const struct ea__gen_request *r, int i)
 {
-    const ea_tokenizer *tok = job->u->be->tok;
+    const ea_tokenizer *tok = job->b->view.tok;
     const struct ea__prompt *pr = &r->prompts[i / r->n];
     if (pr->text)
         return ea__genq_emit(atomic_load(&job->q), i, pr->text, pr->len, NULL);
@@ -495,7 +505,7 @@ static bool echo_prompt(struct ea__upstream_job *job, const struct ea__gen_reque
 static bool init_choices(struct ea__upstream_job *job, const struct ea__gen_request *r,
                          struct ea__api_error *e)
 {
-    const ea_tokenizer *tok = job->u->be->tok;
+    const ea_tokenizer *tok = job->b->view.tok;
     size_t piece_max = ea_detok_max_output(tok) + LOCAL_PIECE_SLACK;
     for (int i = 0; i < job->n_choices; i++) {
         struct local_choice *c = &job->c[i];
@@ -545,7 +555,7 @@ static bool submit_choice(struct ea__upstream_job *job, const struct ea__gen_req
     er.sampling.n_logit_bias = r->n_bias;
     er.sampling.logprobs = r->logprobs;
     er.sampling.n_logprobs = r->top_logprobs;
-    int32_t room = u->be->max_context - job->pn[p];
+    int32_t room = job->b->view.max_context - job->pn[p];
     er.max_tokens = r->max_tokens ? r->max_tokens : srv->p.max_tokens;
     if (er.max_tokens > room)
         er.max_tokens = room; /* the context ends it with finish_reason "length" */
@@ -557,7 +567,7 @@ static bool submit_choice(struct ea__upstream_job *job, const struct ea__gen_req
     struct ea__genq *q = atomic_load(&job->q);
     ea__genq_begin(q, i); /* the engine's reference, dropped at DONE */
     uint64_t id = 0;
-    ea_status s = ea_engine_submit(u->be->engine, &er, &id, &err);
+    ea_status s = ea_engine_submit(job->b->view.engine, &er, &id, &err);
     if (!s) {
         pthread_mutex_lock(q->lock);
         c->engine_id = id;
@@ -611,12 +621,13 @@ static bool local_start(struct ea__upstream_job *job, const struct ea__gen_reque
     return ok;
 }
 
-static bool local_token_piece(const struct ea__upstream *up, int32_t token, bool special, const char **p,
-                              size_t *n)
+static bool local_token_piece(const struct ea__upstream_job *job, int32_t token, bool special,
+                              const char **p, size_t *n)
 {
-    const struct ea__upstream_local *u = (const struct ea__upstream_local *)up;
-    return ea_token_piece(u->be->tok, token, special, p, n) == EA_OK;
+    return ea_token_piece(job->b->view.tok, token, special, p, n) == EA_OK;
 }
+
+static const char *local_model(const struct ea__upstream_job *job) { return job->b->id; }
 
 static const char *local_unenforced(const struct ea__upstream_job *job) { return job->unenforced; }
 
@@ -628,10 +639,10 @@ static const struct ea__upstream_ops local_ops = {
     .release = local_release,
     .token_piece = local_token_piece,
     .unenforced = local_unenforced,
+    .model = local_model,
 };
 
-ea_status ea__upstream_local_create(ea_server *srv, const struct ea_server_backend *be, const ea_chat *chat,
-                                    struct ea__upstream **out, struct ea_error *err)
+ea_status ea__upstream_local_create(ea_server *srv, struct ea__upstream **out, struct ea_error *err)
 {
     struct ea__upstream_local *u = ea_calloc(1, sizeof *u);
     if (!u)
@@ -639,31 +650,11 @@ ea_status ea__upstream_local_create(ea_server *srv, const struct ea_server_backe
     u->base.ops = &local_ops;
     u->base.name = "local";
     u->srv = srv;
-    u->be = be;
-    u->chat = chat;
-    ea_status s = ea__gcache_create(be->tok, LOCAL_GRAMMAR_CACHE, &u->gc, err);
-    if (s) {
-        ea_free(u);
-        return s;
-    }
-    /* the tool-call syntax and whether the template renders tools, from its
-     * source (none: the ChatML fallback, which renders hermes tools) */
-    struct ea_gguf_str src = {0};
-    const ea_gguf *gg = be->model ? ea_model_gguf(be->model) : NULL;
-    bool has = gg && ea_gguf_get_str(gg, "tokenizer.chat_template", &src, NULL) == EA_OK;
-    u->syntax = ea_tool_syntax_detect(has ? src.ptr : NULL, has ? (size_t)src.len : 0);
-    u->template_renders_tools = !has;
-    for (uint64_t i = 0; has && i + 5 <= src.len && !u->template_renders_tools; i++)
-        u->template_renders_tools = !memcmp(src.ptr + i, "tools", 5);
     *out = &u->base;
     return EA_OK;
 }
 
 void ea__upstream_local_destroy(struct ea__upstream *up)
 {
-    struct ea__upstream_local *u = (struct ea__upstream_local *)up;
-    if (!u)
-        return;
-    ea__gcache_destroy(u->gc);
-    ea_free(u);
+    ea_free(up); /* NULL-safe */
 }

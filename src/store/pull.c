@@ -53,16 +53,21 @@ static double now_s(void)
 
 /* ---- one transfer ------------------------------------------------------------ */
 
-/* Hashes the partial file behind the writer: reads back [hashed, written)
- * (the page cache has it) until told to stop. */
+/* Two threads behind the writer (the thread receiving the bytes): one
+ * hashes the partial file, reading back [hashed, written) (the page cache
+ * has it), one starts writeback every WRITEBACK_STEP bytes (sync_file_range
+ * does ext4's block allocation and can wait for a full disk queue: neither
+ * the receiver nor the hasher should), until told to stop. */
 struct hasher {
-    pthread_t thread;
-    bool running;
+    pthread_t thread, wb_thread;
+    bool running, wb_running;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv, wb_cv;
     uint64_t written;        /* bytes the writer has put in the file (under mu) */
+    uint64_t wb_mark;        /* under mu: wake the writeback thread when written reaches it */
     bool stop;               /* under mu */
-    uint64_t hashed;         /* owned by the thread while it runs */
+    uint64_t hashed;         /* owned by the hashing thread while it runs */
+    uint64_t synced;         /* bytes handed to writeback (the writeback thread's while it runs) */
     struct ea_sha256 sha;    /* over [0, hashed) */
     int fd;
     int read_errno;
@@ -75,7 +80,6 @@ struct xfer {
     int fd;
     uint64_t start;          /* bytes on disk when this request was made */
     uint64_t done;           /* bytes on disk */
-    uint64_t synced;         /* bytes handed to writeback */
     struct hasher h;
     long status;             /* of the response being received */
     bool body_seen;          /* first body byte of this response handled */
@@ -135,6 +139,27 @@ static void *hasher_main(void *arg)
     return NULL;
 }
 
+static void *writeback_main(void *arg)
+{
+    struct hasher *h = arg;
+    for (;;) {
+        pthread_mutex_lock(&h->mu);
+        h->wb_mark = h->synced + WRITEBACK_STEP;
+        while (!h->stop && h->written < h->wb_mark)
+            pthread_cond_wait(&h->wb_cv, &h->mu);
+        uint64_t upto = h->written;
+        bool stop = h->stop;
+        pthread_mutex_unlock(&h->mu);
+        if (stop)
+            break;
+        /* start writing these pages now, without waiting: the fsync at the
+         * end then has little left to do */
+        sync_file_range(h->fd, (off64_t)h->synced, (off64_t)(upto - h->synced), SYNC_FILE_RANGE_WRITE);
+        h->synced = upto;
+    }
+    return NULL;
+}
+
 static ea_status hasher_init(struct hasher *h, int fd)
 {
     memset(h, 0, sizeof *h);
@@ -144,6 +169,7 @@ static ea_status hasher_init(struct hasher *h, int fd)
         return EA_ENOMEM;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
+    pthread_cond_init(&h->wb_cv, NULL);
     ea__sha256_init(&h->sha);
     return EA_OK;
 }
@@ -152,6 +178,7 @@ static ea_status hasher_init(struct hasher *h, int fd)
 static void hasher_reset(struct hasher *h)
 {
     h->hashed = 0;
+    h->synced = 0;
     h->written = 0;
     h->read_errno = 0;
     ea__sha256_init(&h->sha);
@@ -160,6 +187,10 @@ static void hasher_reset(struct hasher *h)
 static int hasher_start(struct hasher *h)
 {
     h->stop = false;
+    h->synced = h->written; /* what is on disk already was synced when it was written */
+    h->wb_mark = h->synced + WRITEBACK_STEP;
+    /* without it the final fsync does all the writing */
+    h->wb_running = ea__thread_start(&h->wb_thread, writeback_main, h) == 0;
     if (ea__thread_start(&h->thread, hasher_main, h))
         return -1; /* hashed later, in the calling thread */
     h->running = true;
@@ -171,19 +202,25 @@ static void hasher_advance(struct hasher *h, uint64_t written)
     pthread_mutex_lock(&h->mu);
     h->written = written;
     pthread_cond_signal(&h->cv);
+    if (written >= h->wb_mark) /* not at every chunk: a wake-up per step */
+        pthread_cond_signal(&h->wb_cv);
     pthread_mutex_unlock(&h->mu);
 }
 
 static void hasher_stop(struct hasher *h)
 {
-    if (!h->running)
+    if (!h->running && !h->wb_running)
         return;
     pthread_mutex_lock(&h->mu);
     h->stop = true;
     pthread_cond_signal(&h->cv);
+    pthread_cond_signal(&h->wb_cv);
     pthread_mutex_unlock(&h->mu);
-    pthread_join(h->thread, NULL);
-    h->running = false;
+    if (h->running)
+        pthread_join(h->thread, NULL);
+    if (h->wb_running)
+        pthread_join(h->wb_thread, NULL);
+    h->running = h->wb_running = false;
 }
 
 /* Stops the thread and hashes what it had not reached, here. */
@@ -214,6 +251,7 @@ static void hasher_release(struct hasher *h)
     if (h->buf) {
         pthread_mutex_destroy(&h->mu);
         pthread_cond_destroy(&h->cv);
+        pthread_cond_destroy(&h->wb_cv);
     }
     ea_free(h->buf);
     h->buf = NULL;
@@ -271,7 +309,6 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
                 return 0;
             }
             x->done = 0;
-            x->synced = 0;
             x->prog.resumed_from = 0;
             hasher_reset(&x->h);
             if (hasher_start(&x->h)) {
@@ -299,13 +336,6 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     }
     x->done += len;
     hasher_advance(&x->h, x->done);
-    if (x->done - x->synced >= WRITEBACK_STEP) {
-        /* start writing these pages now, without waiting: the fsync at the
-         * end then has little left to do */
-        sync_file_range(x->fd, (off64_t)x->synced, (off64_t)(x->done - x->synced),
-                        SYNC_FILE_RANGE_WRITE);
-        x->synced = x->done;
-    }
     report(x, false);
     return len;
 }
@@ -448,7 +478,6 @@ static ea_status restart_file(struct xfer *x, const char *partial, struct ea_err
     if (ftruncate(x->fd, 0))
         return ea_error_set(err, EA_EIO, "%s: %s", partial, strerror(errno));
     x->done = 0;
-    x->synced = 0;
     hasher_reset(&x->h);
     hasher_start(&x->h);
     return EA_OK;
@@ -691,7 +720,7 @@ ea_status ea_store_pull(ea_store *s, const struct ea_pull_params *p,
             }
             have_bytes = 0;
         }
-        x.done = x.synced = x.h.written = have_bytes; /* the thread hashes these first */
+        x.done = x.h.written = have_bytes; /* the thread hashes these first */
     }
 
     x.prog.phase = EA_PULL_DOWNLOADING;

@@ -1,0 +1,80 @@
+"""render.py - the chat format of the home model: the Jinja chat template
+written into the GGUF, and the same rendering in Python for training.
+
+The template renders `tools` as one short system line naming them (the
+model knows the fixed toolset; the schemas stay out of the prompt so that
+prompts are short), and assistant tool calls in the hermes syntax that
+edgeagent's tool-call parser reads (ea_tool_syntax_detect finds
+"<tool_call>" in the source):
+  <tool_call>{"name":"N","arguments":{...}}</tool_call>
+Tool results are turns of role `tool`. The assistant's answer after the
+generation prompt is one of: tool calls, the marker <handoff>, or text;
+it ends with <|im_end|>.
+
+Python 3 standard library only.
+"""
+import json
+
+IM_START, IM_END = "<|im_start|>", "<|im_end|>"
+CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
+HANDOFF = "<handoff>"
+ENDOFTEXT = "<|endoftext|>"
+# (text, GGUF token type): 3 control (never printed), 4 user-defined (printed)
+SPECIALS = [(ENDOFTEXT, 3), (IM_START, 3), (IM_END, 3), (CALL_OPEN, 4), (CALL_CLOSE, 4), (HANDOFF, 4)]
+
+# One line of Jinja; "\n" in it are newlines of the output.
+CHAT_TEMPLATE = (
+    "{% if tools %}<|im_start|>system\ntools:{% for t in tools %} "
+    "{{ t.function.name if t.function is defined else t.name }}{% endfor %}<|im_end|>\n{% endif %}"
+    "{% for m in messages %}"
+    "{% if m.role == 'assistant' %}<|im_start|>assistant\n"
+    "{% if m.content %}{{ m.content }}{% endif %}"
+    "{% if m.tool_calls %}{% for tc in m.tool_calls %}"
+    "<tool_call>{\"name\":\"{{ tc.function.name }}\",\"arguments\":"
+    "{% if tc.function.arguments is string %}{{ tc.function.arguments }}"
+    "{% else %}{{ tc.function.arguments | tojson(separators=(',', ':')) }}{% endif %}}</tool_call>"
+    "{% endfor %}{% endif %}<|im_end|>\n"
+    "{% else %}<|im_start|>{{ m.role }}\n{{ m.content if m.content else '' }}<|im_end|>\n{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def args_json(args):
+    return json.dumps(args, separators=(",", ":"))
+
+
+def call_text(name, args):
+    return CALL_OPEN + '{"name":"%s","arguments":%s}' % (name, args_json(args)) + CALL_CLOSE
+
+
+def render(messages, tools, add_generation_prompt=True):
+    """What CHAT_TEMPLATE renders (arguments given as objects or JSON text)."""
+    out = []
+    if tools:
+        out.append(IM_START + "system\ntools:" + "".join(" " + t["function"]["name"] for t in tools)
+                   + IM_END + "\n")
+    for m in messages:
+        if m["role"] == "assistant":
+            s = IM_START + "assistant\n" + (m.get("content") or "")
+            for tc in m.get("tool_calls") or []:
+                a = tc["function"]["arguments"]
+                if isinstance(a, str):
+                    a = json.loads(a)  # the server parses argument text into a value
+                s += call_text(tc["function"]["name"], a)
+            out.append(s + IM_END + "\n")
+        else:
+            out.append(IM_START + m["role"] + "\n" + (m.get("content") or "") + IM_END + "\n")
+    if add_generation_prompt:
+        out.append(IM_START + "assistant\n")
+    return "".join(out)
+
+
+def answer(ex):
+    """The assistant answer the model learns for an example (without <|im_end|>)."""
+    e = ex["expected"]
+    if ex["kind"] == "call":
+        return "".join(call_text(c["name"], c["arguments"]) for c in e["calls"])
+    if ex["kind"] == "handoff":
+        return HANDOFF
+    return e["content"]

@@ -7,7 +7,7 @@ CMAKE_ARGS ?=
 MODEL    ?=
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build test run test-sanitize test-tsan test-aarch64 fuzz fuzz-smoke clean
+.PHONY: all deps build test run test-sanitize test-tsan test-aarch64 fuzz fuzz-smoke clean default-model
 
 all: build
 
@@ -78,6 +78,13 @@ fuzz: deps
 # Runs every fuzz target for FUZZ_SECONDS from its seed corpus.
 fuzz-smoke: fuzz
 	@bash scripts/fuzz-smoke.sh build-fuzz $(FUZZ_SECONDS)
+
+# Rebuilds the built-in home model (models/edgeagent-home.gguf, its sha256,
+# tools file, loss curves, tests/data/home_heldout.jsonl) from nothing, seeded:
+# tools/train/README.md. TRAIN_ARGS pass to tools/train/train.py.
+TRAIN_ARGS ?=
+default-model: build
+	@bash tools/train/default-model.sh $(BUILD) $(BUILD)/train $(TRAIN_ARGS)
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-aarch64

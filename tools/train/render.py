@@ -1,9 +1,11 @@
 """render.py - the chat format of the home model: the Jinja chat template
 written into the GGUF, and the same rendering in Python for training.
 
-The template renders `tools` as one short system line naming them (the
-model knows the fixed toolset; the schemas stay out of the prompt so that
-prompts are short), and assistant tool calls in the hermes syntax that
+The template renders `tools` as a short system turn that says tools are
+available, without their names or schemas: the model knows its fixed
+toolset, and a ten-tool listing would be a third of every training
+sequence for a model trained on one shared core. Assistant tool calls are
+rendered in the hermes syntax that
 edgeagent's tool-call parser reads (ea_tool_syntax_detect finds
 "<tool_call>" in the source):
   <tool_call>{"name":"N","arguments":{...}}</tool_call>
@@ -24,8 +26,7 @@ SPECIALS = [(ENDOFTEXT, 3), (IM_START, 3), (IM_END, 3), (CALL_OPEN, 4), (CALL_CL
 
 # One line of Jinja; "\n" in it are newlines of the output.
 CHAT_TEMPLATE = (
-    "{% if tools %}<|im_start|>system\ntools:{% for t in tools %} "
-    "{{ t.function.name if t.function is defined else t.name }}{% endfor %}<|im_end|>\n{% endif %}"
+    "{% if tools %}<|im_start|>system\ntools<|im_end|>\n{% endif %}"
     "{% for m in messages %}"
     "{% if m.role == 'assistant' %}<|im_start|>assistant\n"
     "{% if m.content %}{{ m.content }}{% endif %}"
@@ -52,8 +53,7 @@ def render(messages, tools, add_generation_prompt=True):
     """What CHAT_TEMPLATE renders (arguments given as objects or JSON text)."""
     out = []
     if tools:
-        out.append(IM_START + "system\ntools:" + "".join(" " + t["function"]["name"] for t in tools)
-                   + IM_END + "\n")
+        out.append(IM_START + "system\ntools" + IM_END + "\n")
     for m in messages:
         if m["role"] == "assistant":
             s = IM_START + "assistant\n" + (m.get("content") or "")

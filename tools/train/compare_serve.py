@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""compare_serve.py - an exporter check: the answers `edgeagent serve` gives
+"""compare_serve.py - an exporter check: the chat template as `edgeagent
+serve` renders it (POST /apply-template) against render.py, and the answers it gives
 for a split (temperature 0, the tools file passed as `tools`), written back
 as the model's text (calls in the hermes syntax), compared one by one with
 eval_torch.py's --dump of the same checkpoint.
@@ -39,6 +40,14 @@ def main():
             except Exception:
                 time.sleep(0.1)
         diff = 0
+        # the chat template as edgeagent renders it (/apply-template has no tools)
+        for ex in rows:
+            body = json.dumps({"model": "edgeagent-home", "messages": ex["messages"]}).encode()
+            req = urllib.request.Request(url + "/apply-template", body, {"Content-Type": "application/json"})
+            got = json.load(urllib.request.urlopen(req, timeout=60))["prompt"]
+            if got != render.render(ex["messages"], None):
+                diff += 1
+                print("template differs:\n  python    %r\n  edgeagent %r" % (render.render(ex["messages"], None), got))
         for ex, w in zip(rows, want):
             body = json.dumps({"model": "edgeagent-home", "messages": ex["messages"], "tools": tools,
                                "temperature": 0, "max_tokens": 160}).encode()
@@ -46,8 +55,8 @@ def main():
                                          {"Content-Type": "application/json"})
             msg = json.load(urllib.request.urlopen(req, timeout=60))["choices"][0]["message"]
             got = msg.get("content") or ""
-            for tc in msg.get("tool_calls") or []:
-                got += render.call_text(tc["function"]["name"], json.loads(tc["function"]["arguments"]))
+            got += render.calls_text([(tc["function"]["name"], json.loads(tc["function"]["arguments"]))
+                                      for tc in msg.get("tool_calls") or []])
             if got != w:
                 diff += 1
                 print("differs: %r\n  torch     %r\n  edgeagent %r" % (ex["messages"][-1]["content"], w, got))

@@ -14,11 +14,20 @@ start=$(date +%s)
 mkdir -p "$work" models tests/data
 "$py" $t/gen_data.py --seed 1 --out-dir "$work" --heldout-out tests/data/home_heldout.jsonl \
   --tools-out models/edgeagent-home.tools.json
-"$py" $t/make_tokenizer.py "$work" models/edgeagent-home.tools.json "$work/merges.json"
+"$py" $t/make_tokenizer.py "$work" models/edgeagent-home.tools.json "$work/merges.json" --call-format compact
 "$py" $t/check_tokenizer.py "$build/edgeagent" "$work" models/edgeagent-home.tools.json "$work/merges.json"
-OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$py" $t/train.py "$work" models/edgeagent-home.tools.json \
-  "$work/merges.json" "$work" --seed 1 "$@"
-"$py" $t/export_gguf.py "$work/model.pt" models/edgeagent-home.gguf
-cp "$work/losses.png" models/edgeagent-home.losses.png
+# Three stages (tools/train/README.md, "How the committed model was
+# trained"): the first two write calls without the newlines of the hermes
+# framing (compact), the third in the framing edgeagent's grammar enforces.
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+common=("$work" models/edgeagent-home.tools.json "$work/merges.json")
+"$py" $t/train.py "${common[@]}" "$work/stage1" --call-format compact --seed 1 --steps 1800 --stop-at 600 "$@"
+"$py" $t/train.py "${common[@]}" "$work/stage2" --call-format compact --seed 2 --init "$work/stage1/model.pt" \
+  --steps 1650 --warmup 50 --lr 1.5e-3 --stop-at 200 "$@"
+"$py" $t/train.py "${common[@]}" "$work/stage3" --call-format hermes --seed 3 --init "$work/stage2/model.pt" \
+  --steps 1100 --warmup 30 --lr 1.5e-3 "$@"
+"$py" $t/export_gguf.py "$work/stage3/model.pt" models/edgeagent-home.gguf
+"$py" $t/plot.py models/edgeagent-home.losses.png "$work/stage1/losses.json" "$work/stage2/losses.json" \
+  "$work/stage3/losses.json"
 (cd models && sha256sum edgeagent-home.gguf > edgeagent-home.gguf.sha256)
 echo "default-model: models/edgeagent-home.gguf ($(stat -c %s models/edgeagent-home.gguf) bytes) in $(( $(date +%s) - start )) s"

@@ -3,6 +3,7 @@
 split and writes them as JSON ([[a, b], ...]).
 
 Usage: make_tokenizer.py DATA_DIR TOOLS.json OUT.json [--vocab N] [--n EXAMPLES]
+                         [--call-format hermes|compact]
 """
 import argparse
 import json
@@ -29,7 +30,10 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--vocab", type=int, default=1024)
     ap.add_argument("--n", type=int, default=30000)
+    ap.add_argument("--call-format", choices=["hermes", "compact"], default="hermes",
+                    help="tool-call framing of the texts (render.CALL_FORMAT)")
     a = ap.parse_args()
+    render.CALL_FORMAT = a.call_format
     tools = json.load(open(a.tools))
     merges = bpe.train(texts(a.data_dir + "/train.jsonl", tools, a.n), a.vocab)
     with open(a.out, "w") as f:

@@ -97,8 +97,30 @@ def curves(path, train, val):
         for (s0, v0), (s1, v1) in zip(series, series[1:]):
             if v0 > 0 and v1 > 0:
                 img.line(X(s0), Y(v0), X(s1), Y(v1), c, 2)
+    for s, v in val:  # val points as small squares
+        if v > 0:
+            for a in range(-3, 4):
+                img.line(X(s) - 3, Y(v) + a, X(s) + 3, Y(v) + a, (210, 40, 40))
     # legend: blue box = train, red box = val (top right)
     for k, c in enumerate(((30, 90, 200), (210, 40, 40))):
         for a in range(12):
             img.line(W - R - 60 + k * 30, T + 5 + a, W - R - 48 + k * 30, T + 5 + a, c)
     img.png(path)
+
+
+def main(argv):
+    """plot.py OUT.png LOSSES.json... : the runs one after another (a later
+    run continues from the earlier one's last step)."""
+    import json
+    train, val, off = [], [], 0
+    for p in argv[2:]:
+        log = json.load(open(p))
+        train += [[s + off, v] for s, v in log["train"]]
+        val += [[s + off, v] for s, v in log["val"]]
+        off += max([s for s, _ in log["train"] + log["val"]] or [0])
+    curves(argv[1], train, val)
+
+
+if __name__ == "__main__":
+    import sys
+    main(sys.argv)

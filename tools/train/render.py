@@ -8,7 +8,7 @@ sequence for a model trained on one shared core. Assistant tool calls are
 rendered in the hermes syntax that
 edgeagent's tool-call parser reads (ea_tool_syntax_detect finds
 "<tool_call>" in the source):
-  <tool_call>{"name":"N","arguments":{...}}</tool_call>
+  <tool_call>\n{"name":"N","arguments":{...}}\n</tool_call>   (calls joined by \n)
 Tool results are turns of role `tool`. The assistant's answer after the
 generation prompt is one of: tool calls, the marker <handoff>, or text;
 it ends with <|im_end|>.
@@ -30,10 +30,10 @@ CHAT_TEMPLATE = (
     "{% for m in messages %}"
     "{% if m.role == 'assistant' %}<|im_start|>assistant\n"
     "{% if m.content %}{{ m.content }}{% endif %}"
-    "{% if m.tool_calls %}{% for tc in m.tool_calls %}"
-    "<tool_call>{\"name\":\"{{ tc.function.name }}\",\"arguments\":"
+    "{% if m.tool_calls %}{% for tc in m.tool_calls %}{% if loop.index0 > 0 %}{{ '\\n' }}{% endif %}"
+    "<tool_call>\n{\"name\":\"{{ tc.function.name }}\",\"arguments\":"
     "{% if tc.function.arguments is string %}{{ tc.function.arguments }}"
-    "{% else %}{{ tc.function.arguments | tojson(separators=(',', ':')) }}{% endif %}}</tool_call>"
+    "{% else %}{{ tc.function.arguments | tojson(separators=(',', ':')) }}{% endif %}}\n</tool_call>"
     "{% endfor %}{% endif %}<|im_end|>\n"
     "{% else %}<|im_start|>{{ m.role }}\n{{ m.content if m.content else '' }}<|im_end|>\n{% endif %}"
     "{% endfor %}"
@@ -45,8 +45,24 @@ def args_json(args):
     return json.dumps(args, separators=(",", ":"))
 
 
+# "hermes": the framing edgeagent's hermes grammar enforces under
+# tool_choice auto (src/chat/toolcall.c: "<tool_call>\n", "\n</tool_call>",
+# calls separated by "\n"). "compact" (no newlines) is what the first
+# training stages used (train.py --call-format; tools/train/README.md).
+CALL_FORMAT = "hermes"
+
+
 def call_text(name, args):
-    return CALL_OPEN + '{"name":"%s","arguments":%s}' % (name, args_json(args)) + CALL_CLOSE
+    body = '{"name":"%s","arguments":%s}' % (name, args_json(args))
+    if CALL_FORMAT == "compact":
+        return CALL_OPEN + body + CALL_CLOSE
+    return CALL_OPEN + "\n" + body + "\n" + CALL_CLOSE
+
+
+def calls_text(calls):
+    """[(name, args)] as the assistant writes them."""
+    sep = "" if CALL_FORMAT == "compact" else "\n"
+    return sep.join(call_text(n, a) for n, a in calls)
 
 
 def render(messages, tools, add_generation_prompt=True):
@@ -57,11 +73,13 @@ def render(messages, tools, add_generation_prompt=True):
     for m in messages:
         if m["role"] == "assistant":
             s = IM_START + "assistant\n" + (m.get("content") or "")
+            calls = []
             for tc in m.get("tool_calls") or []:
                 a = tc["function"]["arguments"]
                 if isinstance(a, str):
                     a = json.loads(a)  # the server parses argument text into a value
-                s += call_text(tc["function"]["name"], a)
+                calls.append((tc["function"]["name"], a))
+            s += calls_text(calls)
             out.append(s + IM_END + "\n")
         else:
             out.append(IM_START + m["role"] + "\n" + (m.get("content") or "") + IM_END + "\n")
@@ -74,7 +92,7 @@ def answer(ex):
     """The assistant answer the model learns for an example (without <|im_end|>)."""
     e = ex["expected"]
     if ex["kind"] == "call":
-        return "".join(call_text(c["name"], c["arguments"]) for c in e["calls"])
+        return calls_text([(c["name"], c["arguments"]) for c in e["calls"]])
     if ex["kind"] == "handoff":
         return HANDOFF
     return e["content"]

@@ -104,20 +104,25 @@ def main():
     ap.add_argument("merges")
     ap.add_argument("out_dir")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--tokens-per-batch", type=int, default=4096)
+    ap.add_argument("--steps", type=int, default=1800)
+    ap.add_argument("--tokens-per-batch", type=int, default=2048)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=150)
-    ap.add_argument("--eval-every", type=int, default=250)
-    ap.add_argument("--d", type=int, default=256)
-    ap.add_argument("--layers", type=int, default=6)
-    ap.add_argument("--heads", type=int, default=8)
-    ap.add_argument("--kv-heads", type=int, default=4)
-    ap.add_argument("--ff", type=int, default=704)
+    ap.add_argument("--eval-every", type=int, default=200)
+    ap.add_argument("--d", type=int, default=192)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=6)
+    ap.add_argument("--kv-heads", type=int, default=3)
+    ap.add_argument("--ff", type=int, default=512)
     ap.add_argument("--ctx", type=int, default=384)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--init", help="start from this checkpoint's weights (same shape)")
+    ap.add_argument("--call-format", choices=["hermes", "compact"], default="hermes",
+                    help="tool-call framing of the answers (render.CALL_FORMAT)")
+    ap.add_argument("--stop-at", type=int, help="stop after this step (the schedule stays --steps long)")
     a = ap.parse_args()
 
+    render.CALL_FORMAT = a.call_format
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
@@ -135,6 +140,8 @@ def main():
     cfg = {"vocab": len(tok.tokens), "d": a.d, "n_layer": a.layers, "n_head": a.heads,
            "n_kv": a.kv_heads, "ff": a.ff, "n_ctx": a.ctx}
     model = Model(cfg)
+    if a.init:
+        model.load_state_dict(torch.load(a.init)["model"])
     n_params = sum(p.numel() for p in model.parameters())
     print("model: %s, %.2f M parameters" % (json.dumps(cfg), n_params / 1e6), flush=True)
     decay = [p for n, p in model.named_parameters() if p.dim() == 2]
@@ -154,7 +161,8 @@ def main():
     step, queue = 0, []
     t0 = time.time()
     run_loss, run_n = 0.0, 0
-    while step < a.steps:
+    last = min(a.steps, a.stop_at or a.steps)
+    while step < last:
         if not queue:
             queue = batches(train, a.tokens_per_batch, rng)
         b = queue.pop()
@@ -175,7 +183,7 @@ def main():
             print("step %d  loss %.4f  lr %.2e  %.0f s" % (step, run_loss / run_n, lr_at(step),
                                                          time.time() - t0), flush=True)
             run_loss, run_n = 0.0, 0
-        if step % a.eval_every == 0 or step == a.steps:
+        if step % a.eval_every == 0 or step == last:
             vl = evaluate(model, val, pad, a.tokens_per_batch)
             log["val"].append([step, vl])
             print("step %d  val loss %.4f" % (step, vl), flush=True)

@@ -253,7 +253,9 @@ static double ratio(int a, int b) { return b ? (double)a / b : 0.0; }
 static void heldout_targets(void)
 {
     /* EA_HOME_MODEL / EA_HOME_DATA: another model or split (tools/train's val) */
-    const char *model = getenv("EA_HOME_MODEL") ? getenv("EA_HOME_MODEL") : source_path("models/edgeagent-home.gguf");
+    char model[4096]; /* source_path's buffer is reused below */
+    snprintf(model, sizeof model, "%s",
+             getenv("EA_HOME_MODEL") ? getenv("EA_HOME_MODEL") : source_path("models/edgeagent-home.gguf"));
     if (access(model, R_OK))
         FAIL("%s is missing (it is committed; `make default-model` rebuilds it)", model);
     size_t tn = 0, dn = 0;

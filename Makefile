@@ -7,7 +7,7 @@ CMAKE_ARGS ?=
 MODEL    ?=
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build test run test-sanitize test-tsan test-aarch64 fuzz fuzz-smoke privacy-eval-data clean
+.PHONY: all deps build test run test-sanitize test-tsan test-aarch64 fuzz fuzz-smoke privacy-eval-data clean default-model
 
 all: build
 
@@ -93,6 +93,13 @@ fuzz-smoke: fuzz
 privacy-eval-data: build
 	@$(BUILD)/tools/gen_privacy_eval tests/data/privacy_eval.jsonl
 	@wc -l tests/data/privacy_eval.jsonl
+
+# Rebuilds the built-in home model (models/edgeagent-home.gguf, its sha256,
+# tools file, loss curves, tests/data/home_heldout.jsonl) from nothing, seeded:
+# tools/train/README.md. TRAIN_ARGS pass to tools/train/train.py.
+TRAIN_ARGS ?=
+default-model: build
+	@bash tools/train/default-model.sh $(BUILD) $(BUILD)/train $(TRAIN_ARGS)
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-aarch64

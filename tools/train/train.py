@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""train.py - trains the home model from scratch on the train split, selects
+the checkpoint by loss on the val split (heldout is never read here), and
+writes the checkpoint, the loss log and the loss curves (PNG).
+
+Loss is on the assistant answer only (its tokens and the closing
+<|im_end|>). One thread (torch.set_num_threads(1)): the machine is shared.
+Deterministic for a seed on one machine.
+
+Usage: train.py DATA_DIR TOOLS.json MERGES.json OUT_DIR [--steps N] ...
+Writes OUT_DIR/model.pt, OUT_DIR/losses.json, OUT_DIR/losses.png.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+import plot
+import render
+from bpe import Tokenizer
+from model import Model
+
+
+def encode_split(path, tools, tok, n_ctx, limit=None):
+    """[(ids, mask)]: mask 1 on the tokens the loss counts."""
+    out, dropped = [], 0
+    im_end = tok.special_id(render.IM_END)
+    with open(path) as f:
+        for i, line in enumerate(f):
+            if limit is not None and i >= limit:
+                break
+            ex = json.loads(line)
+            p = tok.encode(render.render(ex["messages"], tools))
+            a = tok.encode(render.answer(ex)) + [im_end]
+            ids = p + a
+            if len(ids) > n_ctx + 1:
+                dropped += 1
+                continue
+            out.append((ids, [0] * len(p) + [1] * len(a)))
+    return out, dropped
+
+
+def batches(data, tokens_per_batch, rng):
+    """Batches of similar length (sorted within shuffled chunks)."""
+    idx = list(range(len(data)))
+    rng.shuffle(idx)
+    chunk = 2048
+    out = []
+    for c in range(0, len(idx), chunk):
+        part = sorted(idx[c:c + chunk], key=lambda i: len(data[i][0]))
+        b, longest = [], 0
+        for i in part:
+            L = len(data[i][0]) - 1
+            if b and max(longest, L) * (len(b) + 1) > tokens_per_batch:
+                out.append(b)
+                b, longest = [], 0
+            b.append(i)
+            longest = max(longest, L)
+        if b:
+            out.append(b)
+    rng.shuffle(out)
+    return out
+
+
+def tensors(data, b, pad):
+    T = max(len(data[i][0]) for i in b) - 1
+    x = torch.full((len(b), T), pad, dtype=torch.long)
+    y = torch.full((len(b), T), -100, dtype=torch.long)
+    for r, i in enumerate(b):
+        ids, m = data[i]
+        n = len(ids) - 1
+        x[r, :n] = torch.tensor(ids[:-1])
+        tgt = torch.tensor(ids[1:])
+        tm = torch.tensor(m[1:], dtype=torch.bool)
+        y[r, :n] = torch.where(tm, tgt, torch.full_like(tgt, -100))
+    return x, y
+
+
+def evaluate(model, data, pad, tokens_per_batch):
+    model.eval()
+    tot, n = 0.0, 0
+    with torch.no_grad():
+        for b in batches(data, tokens_per_batch, random.Random(0)):
+            x, y = tensors(data, b, pad)
+            logits = model(x)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                   ignore_index=-100, reduction="sum")
+            tot += loss.item()
+            n += (y != -100).sum().item()
+    model.train()
+    return tot / max(n, 1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("data_dir")
+    ap.add_argument("tools")
+    ap.add_argument("merges")
+    ap.add_argument("out_dir")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=1800)
+    ap.add_argument("--tokens-per-batch", type=int, default=2048)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=150)
+    ap.add_argument("--eval-every", type=int, default=200)
+    ap.add_argument("--d", type=int, default=192)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=6)
+    ap.add_argument("--kv-heads", type=int, default=3)
+    ap.add_argument("--ff", type=int, default=512)
+    ap.add_argument("--ctx", type=int, default=384)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--init", help="start from this checkpoint's weights (same shape)")
+    ap.add_argument("--call-format", choices=["hermes", "compact"], default="hermes",
+                    help="tool-call framing of the answers (render.CALL_FORMAT)")
+    ap.add_argument("--stop-at", type=int, help="stop after this step (the schedule stays --steps long)")
+    a = ap.parse_args()
+
+    render.CALL_FORMAT = a.call_format
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = random.Random(a.seed)
+    os.makedirs(a.out_dir, exist_ok=True)
+    tools = json.load(open(a.tools))
+    merges = [tuple(m) for m in json.load(open(a.merges))]
+    tok = Tokenizer(merges)
+    t0 = time.time()
+    train, dropped = encode_split(os.path.join(a.data_dir, "train.jsonl"), tools, tok, a.ctx)
+    val, _ = encode_split(os.path.join(a.data_dir, "val.jsonl"), tools, tok, a.ctx)
+    ntok = sum(len(x[0]) for x in train)
+    print("train: %d examples (%d over the context dropped), %d tokens; val %d; encoded in %.0f s"
+          % (len(train), dropped, ntok, len(val), time.time() - t0), flush=True)
+
+    cfg = {"vocab": len(tok.tokens), "d": a.d, "n_layer": a.layers, "n_head": a.heads,
+           "n_kv": a.kv_heads, "ff": a.ff, "n_ctx": a.ctx}
+    model = Model(cfg)
+    if a.init:
+        model.load_state_dict(torch.load(a.init)["model"])
+    n_params = sum(p.numel() for p in model.parameters())
+    print("model: %s, %.2f M parameters" % (json.dumps(cfg), n_params / 1e6), flush=True)
+    decay = [p for n, p in model.named_parameters() if p.dim() == 2]
+    nodecay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
+                             {"params": nodecay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.98))
+    pad = tok.special_id(render.ENDOFTEXT)
+
+    def lr_at(step):
+        if step < a.warmup:
+            return a.lr * (step + 1) / a.warmup
+        t = (step - a.warmup) / max(1, a.steps - a.warmup)
+        return a.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+
+    log = {"train": [], "val": [], "config": cfg, "params": n_params}
+    best = float("inf")
+    step, queue = 0, []
+    t0 = time.time()
+    run_loss, run_n = 0.0, 0
+    last = min(a.steps, a.stop_at or a.steps)
+    while step < last:
+        if not queue:
+            queue = batches(train, a.tokens_per_batch, rng)
+        b = queue.pop()
+        x, y = tensors(train, b, pad)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        logits = model(x)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        run_loss += loss.item()
+        run_n += 1
+        if step % 50 == 0:
+            log["train"].append([step, run_loss / run_n])
+            print("step %d  loss %.4f  lr %.2e  %.0f s" % (step, run_loss / run_n, lr_at(step),
+                                                         time.time() - t0), flush=True)
+            run_loss, run_n = 0.0, 0
+        if step % a.eval_every == 0 or step == last:
+            vl = evaluate(model, val, pad, a.tokens_per_batch)
+            log["val"].append([step, vl])
+            print("step %d  val loss %.4f" % (step, vl), flush=True)
+            if vl < best:
+                best = vl
+                torch.save({"config": cfg, "merges": [list(m) for m in merges],
+                            "model": model.state_dict(), "step": step, "val_loss": vl},
+                           os.path.join(a.out_dir, "model.pt"))
+            log["wall_seconds"] = time.time() - t0
+            with open(os.path.join(a.out_dir, "losses.json"), "w") as f:
+                json.dump(log, f)
+            plot.curves(os.path.join(a.out_dir, "losses.png"), log["train"], log["val"])
+    print("done: best val loss %.4f, %.0f s" % (best, time.time() - t0), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -95,7 +95,7 @@ static void fx_start(struct fixture *f, const char *model)
     p.log = f->log;
     ASSERT_OK(ea_server_create(&p, &f->srv, &err), &err);
     snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", (unsigned)ea_server_port(f->srv));
-    struct ea_server_backend be = {f->m, f->tok, f->eng, "edgeagent-home", 1024, 0};
+    struct ea_server_backend be = {f->m, f->tok, f->eng, "edgeagent-home", 1024, 0, false, NULL, NULL};
     ASSERT_OK(ea_server_set_backend(f->srv, &be, &err), &err);
 }
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -215,15 +216,22 @@ int ea_test_run(const char *cmdline, char **out, char **errout)
     return code;
 }
 
-const char *ea_test_binary(void)
+/* The path, made once: tests' threads call this at the same time. */
+static char binary_path[4096 + 32];
+static void binary_path_init(void)
 {
-    static char path[4096 + 32];
     const char *b = getenv("EA_TEST_BINARY");
     if (b && *b)
-        snprintf(path, sizeof path, "%.4096s", b);
+        snprintf(binary_path, sizeof binary_path, "%.4096s", b);
     else
-        snprintf(path, sizeof path, "%.4096s/edgeagent", ea_test_build_dir());
-    return path;
+        snprintf(binary_path, sizeof binary_path, "%.4096s/edgeagent", ea_test_build_dir());
+}
+
+const char *ea_test_binary(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, binary_path_init);
+    return binary_path;
 }
 
 /* ---- child processes ---------------------------------------------------------------- */

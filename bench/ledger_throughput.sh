@@ -4,7 +4,7 @@
 # Each round starts `edgeagent serve` twice, in alternating order, once with
 # --data-dir (a fresh ledger) and once with --no-ledger, and drives each with
 # bench/stream_load.mjs (CONCURRENCY streamed chat clients for SECONDS,
-# max_tokens 32: short requests, so one ledger row per ~32 tokens, the
+# max_tokens 32 unless MAX_TOKENS is set: short requests, one ledger row per ~32 tokens, the
 # ledger's worst case). Prints each run, then the medians and the ratio
 # on/off of tokens/s and requests/s. Default model: the tiny generated one
 # (the server's own costs weigh most; its end-of-text token is banned, BAN
@@ -30,7 +30,7 @@ run() { # run on|off -> prints one JSON line
   for _ in $(seq 200); do grep -qs "ready:" "$tmp/out" && break; sleep 0.05; done
   local port
   port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\).*|\1|p' "$tmp/out" | head -1)
-  node "$root/bench/stream_load.mjs" "http://127.0.0.1:$port" "$conc" "$secs" 32 "$ban"
+  node "$root/bench/stream_load.mjs" "http://127.0.0.1:$port" "$conc" "$secs" "${MAX_TOKENS:-32}" "$ban"
   kill -TERM "$srv"; wait "$srv" || true; srv=
 }
 : >"$tmp/on"; : >"$tmp/off"

@@ -271,6 +271,10 @@ bool ea_engine_cancel(ea_engine *e, uint64_t id);
 void ea_engine_get_stats(ea_engine *e, struct ea_engine_stats *out);
 /* The model the engine runs. */
 const ea_model *ea_engine_model(const ea_engine *e);
+/* The context limit per sequence (prompt + generated) the engine settled on
+ * at create: max_context, else min(n_ctx_train, 4096), clamped to the
+ * training context and to what the KV pool holds. */
+int32_t ea_engine_max_context(const ea_engine *e);
 
 /* ---- stop strings --------------------------------------------------------- */
 

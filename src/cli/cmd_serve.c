@@ -528,16 +528,7 @@ int cmd_serve(int argc, char **argv)
         cli_error("serve", &err);
         goto out_model;
     }
-    /* the engine's context limit, computed as it does (it clamps to the
-     * training context and to what the KV pool holds) */
-    int64_t max_ctx = o.ctx ? (int64_t)o.ctx : (mi->n_ctx_train < 4096 ? mi->n_ctx_train : 4096);
-    if (max_ctx > mi->n_ctx_train)
-        max_ctx = mi->n_ctx_train;
-    struct ea_engine_stats st;
-    ea_engine_get_stats(eng, &st);
-    int64_t pool = (int64_t)st.kv_blocks_total * st.kv_block_size - st.kv_block_size;
-    if (max_ctx > pool)
-        max_ctx = pool;
+    const int32_t max_ctx = ea_engine_max_context(eng);
     /* the server takes the model and engine (a POST models/load unloads
      * them once replaced) and builds replacements with the same parameters */
     char arch[64]; /* read before the model is the server's (a switch may unload it) */

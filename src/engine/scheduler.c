@@ -805,6 +805,8 @@ bool ea_engine_cancel(ea_engine *e, uint64_t id)
     return found;
 }
 
+int32_t ea_engine_max_context(const ea_engine *e) { return e->p.max_context; }
+
 void ea_engine_get_stats(ea_engine *e, struct ea_engine_stats *out)
 {
     pthread_mutex_lock(&e->mu);

@@ -205,23 +205,7 @@ static ea_status load_backend(ea_server *s, const struct ea__load_job *j, struct
     ep.n_eog_tokens = n_eog;
     if ((st = ea_engine_create(m, &ep, &eng, err)))
         goto fail;
-    /* the engine's context limit, computed as it does (it clamps to the
-     * training context and to what the KV pool holds), as `serve` does */
-    const struct ea_model_info *mi = ea_model_get_info(m);
-    int64_t max_ctx = ep.max_context ? (int64_t)ep.max_context
-                                     : (mi->n_ctx_train < 4096 ? mi->n_ctx_train : 4096);
-    if (max_ctx > mi->n_ctx_train)
-        max_ctx = mi->n_ctx_train;
-    struct ea_engine_stats es;
-    ea_engine_get_stats(eng, &es);
-    int64_t pool = (int64_t)es.kv_blocks_total * es.kv_block_size - es.kv_block_size;
-    if (max_ctx > pool)
-        max_ctx = pool;
-    if (max_ctx < 2) {
-        st = ea_error_set(err, EA_EINVAL, "the engine's context is too small for %s", j->id);
-        goto fail;
-    }
-    struct ea_server_backend v = {m, tok, eng, j->id, (int32_t)max_ctx, ep.max_running, true,
+    struct ea_server_backend v = {m, tok, eng, j->id, ea_engine_max_context(eng), ep.max_running, true,
                                   NULL, NULL};
     if ((st = backend_build(s, &v, true, out, err)))
         goto fail;

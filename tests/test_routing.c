@@ -917,6 +917,52 @@ static void ledger_rows_and_budgets(void)
 }
 
 
+/* A string of choice 0 the client got back: pick finds it in the JSON
+ * answer's message, or in each streamed chunk's delta (concatenated).
+ * NULL when a JSON answer does not have it. */
+static char *choice_string(const struct resp *r, bool stream, json_t *(*pick)(json_t *))
+{
+    if (!stream) {
+        json_t *j = json_loads(r->body, JSON_ALLOW_NUL, NULL);
+        json_t *v = pick(json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message"));
+        char *out = json_is_string(v) ? strndup(json_string_value(v), json_string_length(v)) : NULL;
+        json_decref(j);
+        return out;
+    }
+    size_t cap = r->len + 1, n = 0;
+    char *out = calloc(1, cap);
+    for (const char *p = r->body; (p = strstr(p, "data: {")); p++) {
+        const char *e = strstr(p, "\n\n");
+        if (!e)
+            break;
+        json_t *j = json_loadb(p + 6, (size_t)(e - p - 6), JSON_ALLOW_NUL, NULL);
+        json_t *v = pick(json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta"));
+        if (json_is_string(v) && n + json_string_length(v) < cap) {
+            memcpy(out + n, json_string_value(v), json_string_length(v));
+            n += json_string_length(v);
+        }
+        json_decref(j);
+    }
+    return out;
+}
+
+static json_t *pick_content(json_t *m) { return json_object_get(m, "content"); }
+static json_t *pick_call_args(json_t *m)
+{
+    return json_object_get(json_object_get(json_array_get(json_object_get(m, "tool_calls"), 0), "function"),
+                           "arguments");
+}
+
+/* The content the client got back (the JSON answer, or a stream's deltas). */
+static char *answer_text(const struct resp *r, bool stream) { return choice_string(r, stream, pick_content); }
+
+/* The arguments of the first tool call the client got back ("" when none). */
+static char *call_args(const struct resp *r, bool stream)
+{
+    char *out = choice_string(r, stream, pick_call_args);
+    return out ? out : strdup("");
+}
+
 /* Task mode cascade: the edge model answers first; an answer that starts
  * with the hand-off marker moves the request to the task's next upstream
  * before the client sees a byte (reason "handoff"); any other answer stays
@@ -931,8 +977,6 @@ static const char *cascade_body(const char *task, const char *say, bool stream)
              task, say, stream ? ",\"stream\":true" : "");
     return b;
 }
-
-static char *answer_text(const struct resp *r, bool stream);
 
 static void cascade_handoff(void)
 {
@@ -1345,39 +1389,6 @@ static void cloud_tool_calls_pass_through(void)
 }
 
 
-/* The arguments of a tool call streamed back by the cloud (a data-URI-free
- * concatenation of delta.tool_calls[0].function.arguments), or of the
- * non-streamed message's first call. */
-static char *call_args(const struct resp *r, bool stream)
-{
-    if (!stream) {
-        json_t *j = json_loads(r->body, 0, NULL);
-        json_t *c0 = json_array_get(json_object_get(j, "choices"), 0);
-        json_t *call = json_array_get(json_object_get(json_object_get(c0, "message"), "tool_calls"), 0);
-        const char *a = json_string_value(json_object_get(json_object_get(call, "function"), "arguments"));
-        char *out = strdup(a ? a : "");
-        json_decref(j);
-        return out;
-    }
-    size_t cap = r->len + 1, n = 0;
-    char *out = calloc(1, cap);
-    for (const char *p = r->body; (p = strstr(p, "data: {")); p++) {
-        const char *e = strstr(p, "\n\n");
-        if (!e)
-            break;
-        json_t *j = json_loadb(p + 6, (size_t)(e - p - 6), 0, NULL);
-        json_t *d = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta");
-        json_t *a = json_object_get(json_object_get(json_array_get(json_object_get(d, "tool_calls"), 0), "function"),
-                                    "arguments");
-        if (json_is_string(a) && n + json_string_length(a) < cap) {
-            memcpy(out + n, json_string_value(a), json_string_length(a));
-            n += json_string_length(a);
-        }
-        json_decref(j);
-    }
-    return out;
-}
-
 /* privacy: redact: the cloud sees placeholders and calls a tool with them in
  * its arguments (streamed to edgeagent in 7-byte pieces, so a placeholder
  * is split); the client's call carries the values, JSON-escaped. */
@@ -1441,35 +1452,6 @@ static void collect_text(const struct pe_text *t, bool negative, void *ud)
     (void)negative;
     (void)ud;
     leak_texts[n_leak_texts++] = *t;
-}
-
-/* The content the client got back (the JSON answer, or a stream's deltas). */
-static char *answer_text(const struct resp *r, bool stream)
-{
-    if (!stream) {
-        json_t *j = json_loads(r->body, JSON_ALLOW_NUL, NULL);
-        json_t *c = json_object_get(json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message"),
-                                    "content");
-        char *out = json_is_string(c) ? strndup(json_string_value(c), json_string_length(c)) : NULL;
-        json_decref(j);
-        return out;
-    }
-    size_t cap = r->len + 1, n = 0;
-    char *out = calloc(1, cap);
-    for (const char *p = r->body; (p = strstr(p, "data: {")); p++) {
-        const char *e = strstr(p, "\n\n");
-        if (!e)
-            break;
-        json_t *j = json_loadb(p + 6, (size_t)(e - p - 6), JSON_ALLOW_NUL, NULL);
-        json_t *c = json_object_get(json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta"),
-                                    "content");
-        if (json_is_string(c) && n + json_string_length(c) < cap) {
-            memcpy(out + n, json_string_value(c), json_string_length(c));
-            n += json_string_length(c);
-        }
-        json_decref(j);
-    }
-    return out;
 }
 
 static void *leak_main(void *a)

@@ -20,12 +20,17 @@
 
 #define EA__BUDGET_STATES_MAX 64 /* caps listed in /metrics (global and per task, two periods) */
 
+static int no_ledger(struct ea__req_ctx *c, struct MHD_Connection *conn)
+{
+    return ea__respond_errorf(c, conn, 503, "server_error", "no_ledger", NULL,
+                              "this server runs without a ledger (see serve --data-dir)");
+}
+
 int ea__handle_stats(struct ea__req_ctx *c, struct MHD_Connection *conn)
 {
     ea_ledger *l = c->srv->p.ledger;
     if (!l)
-        return ea__respond_errorf(c, conn, 503, "server_error", "no_ledger", NULL,
-                                  "this server runs without a ledger (see serve --data-dir)");
+        return no_ledger(c, conn);
     const char *since = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
     const char *by = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "by");
     int64_t window = 24 * 3600 * 1000LL;
@@ -60,8 +65,7 @@ int ea__handle_series(struct ea__req_ctx *c, struct MHD_Connection *conn)
 {
     ea_ledger *l = c->srv->p.ledger;
     if (!l)
-        return ea__respond_errorf(c, conn, 503, "server_error", "no_ledger", NULL,
-                                  "this server runs without a ledger (see serve --data-dir)");
+        return no_ledger(c, conn);
     const char *since = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
     const char *step = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "step");
     int64_t window = EA__SERIES_DEFAULT_SINCE_MS, step_ms = EA__SERIES_DEFAULT_STEP_MS;

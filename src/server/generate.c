@@ -12,7 +12,9 @@
  *   - the streaming response object (dropped when MHD frees it),
  *   - each choice an upstream began (ea__genq_begin .. ea__genq_finish;
  *     for the local upstream, submit .. the engine's DONE event),
- *   - the thread of direct_answer while it writes.
+ *   - the thread of direct_answer while it writes,
+ *   - the ledger's writer, from the last choice's end until the request's
+ *     row is written (gen_recorded): the answer's last bytes wait for it.
  * The producer (the engine thread, for the local upstream) only emits into
  * the queue; the queue's wake callback (gen_wake, under the queue's mutex)
  * resumes the connection when it is suspended waiting for output (a flag

@@ -6,8 +6,8 @@
  * the cloud client's thread for remote ones. It only moves output, records
  * outcomes and queues work. Starting and cancelling attempts run with no
  * lock held: on the HTTP thread (the first attempt) or on the worker. Lock
- * order: the queue's mutex, then the router's or the worker's (neither calls
- * out while held).
+ * order: the queue's mutex, then the router's, the worker's or the ledger's
+ * queue (none calls out while held; the ledger's callbacks run without it).
  * Does not hold: the plan (src/router/plan.c), formatting (generate.c).
  */
 #include <errno.h>

@@ -14,7 +14,11 @@
  * streamed request's client is answered (status and headers) only once an
  * attempt has won, so it never sees a backend switch; a failure after that
  * ends the stream with an explicit error event. A non-streamed answer is
- * taken from the winner only when all its choices ended well.
+ * taken from the winner only when all its choices ended well. In a
+ * cascade plan the edge model's attempt may not win while its first words
+ * could still be EA_ROUTER_HANDOFF_MARKER; when they are the marker, it is
+ * stopped and the next plan entry takes the request (not a failure: no
+ * breaker, no fallback count, no retry).
  *
  * Work that must not run under the queue's mutex or on a producer's thread
  * (starting the next attempt, a hedge after its delay, cancelling losers)

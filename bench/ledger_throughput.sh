@@ -6,7 +6,9 @@
 # bench/stream_load.mjs (CONCURRENCY streamed chat clients for SECONDS,
 # max_tokens 32 unless MAX_TOKENS is set: short requests, one ledger row per ~32 tokens, the
 # ledger's worst case). Prints each run, then the medians and the ratio
-# on/off of tokens/s and requests/s. Default model: the tiny generated one
+# on/off of tokens/s and requests/s, the median of each round's on/off (its
+# two runs are back to back), request latency p50/p99, and the server's CPU
+# time per 1000 tokens (/proc, user + system). Default model: the tiny generated one
 # (the server's own costs weigh most; its end-of-text token is banned, BAN
 # overrides). BUILD (default ./build) holds the binary.
 set -euo pipefail
@@ -30,8 +32,12 @@ run() { # run on|off -> prints one JSON line
   for _ in $(seq 200); do grep -qs "ready:" "$tmp/out" && break; sleep 0.05; done
   local port
   port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\).*|\1|p' "$tmp/out" | head -1)
-  node "$root/bench/stream_load.mjs" "http://127.0.0.1:$port" "$conc" "$secs" "${MAX_TOKENS:-32}" "$ban"
+  local line ticks
+  line=$(node "$root/bench/stream_load.mjs" "http://127.0.0.1:$port" "$conc" "$secs" "${MAX_TOKENS:-32}" "$ban")
+  # the server's CPU time (user + system) during the run, before it stops
+  ticks=$(awk '{ print $14 + $15 }' "/proc/$srv/stat")
   kill -TERM "$srv"; wait "$srv" || true; srv=
+  echo "${line%\}},\"cpu_s\":$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { print t / hz }')}"
 }
 : >"$tmp/on"; : >"$tmp/off"
 for r in $(seq "$rounds"); do
@@ -47,10 +53,19 @@ const fs = require("fs");
 const read = (f) => fs.readFileSync(f, "utf8").trim().split("\n").map((l) => JSON.parse(l));
 const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor((s.length - 1) / 2)]; };
 const on = read(process.argv[1]), off = read(process.argv[2]);
-for (const k of ["tok_s", "req_s"]) {
+for (const k of ["tok_s", "req_s", "p50_ms", "p99_ms"]) {
   const a = med(on.map((x) => x[k])), b = med(off.map((x) => x[k]));
   console.log(`median ${k}: ledger on ${a.toFixed(1)}, off ${b.toFixed(1)}, on/off ${(a / b * 100).toFixed(1)}%`);
 }
+// server CPU time per 1000 tokens: what the ledger costs in CPU,
+// less sensitive to other load on the machine than tokens/s
+const cpk = (a) => med(a.map((x) => x.cpu_s / x.completion_tokens * 1000));
+console.log(`median server CPU per 1000 tokens: ledger on ${cpk(on).toFixed(3)} s, ` +
+            `off ${cpk(off).toFixed(3)} s, off/on ${(cpk(off) / cpk(on) * 100).toFixed(1)}%`);
+// on/off within each round (its two runs are back to back)
+const pairs = on.map((x, i) => x.tok_s / off[i].tok_s * 100);
+console.log(`median of tok_s on/off per round: ${med(pairs).toFixed(1)}% ` +
+            `(rounds: ${pairs.map((p) => p.toFixed(0)).join(" ")})`);
 const errs = [...on, ...off].reduce((s, x) => s + x.errors, 0);
 console.log(`errors: ${errs}`);
 if (errs) process.exit(1);

@@ -1,7 +1,8 @@
 // stream_load.mjs URL CONCURRENCY SECONDS [MAX_TOKENS] [BAN] - CONCURRENCY
 // clients, each sending streamed /v1/chat/completions (stream_options
 // include_usage) one after another for SECONDS against edgeagent at URL.
-// Prints JSON: {requests, errors, completion_tokens, tok_s, req_s}. Counts
+// Prints JSON: {requests, errors, completion_tokens, tok_s, req_s, p50_ms,
+// p99_ms} (p50/p99: a request's time from sending to its last byte). Counts
 // only requests that ended with [DONE] and a usage chunk; any other end is
 // an error. BAN: token ids (comma-separated) given logit_bias -100, e.g. the
 // end-of-text token of a random-weight model so that every request runs to
@@ -11,6 +12,7 @@ const logitBias = Object.fromEntries((banArg || "").split(",").filter(Boolean).m
 const conc = Number(concArg), secs = Number(secsArg), maxTokens = Number(maxArg || 32);
 const end = performance.now() + secs * 1000;
 let requests = 0, errors = 0, tokens = 0;
+const lat = [];
 
 async function one(k, i) {
   const res = await fetch(`${base}/v1/chat/completions`, {
@@ -30,7 +32,9 @@ async function one(k, i) {
 async function client(k) {
   for (let i = 0; performance.now() < end; i++) {
     try {
+      const t = performance.now();
       const n = await one(k, i); // (not `tokens += await ...`: that reads tokens before the wait)
+      lat.push(performance.now() - t);
       tokens += n;
       requests++;
     } catch {
@@ -42,4 +46,7 @@ async function client(k) {
 const t0 = performance.now();
 await Promise.all(Array.from({ length: conc }, (_, k) => client(k)));
 const wall = (performance.now() - t0) / 1000;
-console.log(JSON.stringify({ requests, errors, completion_tokens: tokens, tok_s: tokens / wall, req_s: requests / wall }));
+lat.sort((a, b) => a - b);
+const pct = (q) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] : 0);
+console.log(JSON.stringify({ requests, errors, completion_tokens: tokens, tok_s: tokens / wall, req_s: requests / wall,
+                             p50_ms: pct(0.5), p99_ms: pct(0.99) }));

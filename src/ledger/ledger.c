@@ -426,7 +426,9 @@ static ea_status setup_writer_db(ea_ledger *l, struct ea_error *err)
     }
     if (sqlite3_prepare_v3(l->wdb, insert_sql, -1, SQLITE_PREPARE_PERSISTENT, &l->ins, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(l->wdb, rollup_sql, -1, SQLITE_PREPARE_PERSISTENT, &l->rollup, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v3(l->wdb, privacy_sql, -1, SQLITE_PREPARE_PERSISTENT, &l->privacy, NULL) != SQLITE_OK)
+        sqlite3_prepare_v3(l->wdb, privacy_sql, -1, SQLITE_PREPARE_PERSISTENT, &l->privacy, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(l->wdb, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT, &l->begin, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(l->wdb, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &l->commit, NULL) != SQLITE_OK)
         return db_fail(err, l->wdb, l->path, "preparing the inserts");
     return EA_OK;
 }
@@ -586,13 +588,22 @@ static int write_privacy(ea_ledger *l, const struct ea_ledger_row *rows, size_t 
     return rc;
 }
 
+/* Runs a prepared statement without results (BEGIN, COMMIT): SQLITE_OK
+ * or the error. */
+static int step_once(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* One transaction for the batch (rows and their sums); on failure nothing
  * of it is kept. *busy: it failed because another connection held the
  * write lock past the busy timeout (worth another try). */
 static bool write_batch(ea_ledger *l, const struct ea_ledger_row *rows, size_t n, char *why, size_t size,
                         bool *busy)
 {
-    int rc = sqlite3_exec(l->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int rc = step_once(l->begin);
     for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
         rc = bind_row(l->ins, &rows[i]);
     if (rc == SQLITE_OK)
@@ -600,7 +611,7 @@ static bool write_batch(ea_ledger *l, const struct ea_ledger_row *rows, size_t n
     if (rc == SQLITE_OK)
         rc = write_privacy(l, rows, n);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(l->wdb, "COMMIT", NULL, NULL, NULL);
+        rc = step_once(l->commit);
     if (rc == SQLITE_OK)
         return true;
     *busy = (rc & 0xFF) == SQLITE_BUSY;
@@ -615,6 +626,10 @@ static void *writer_main(void *arg)
 {
     ea_ledger *l = arg;
     char why[EA_ERROR_MSG_MAX];
+    /* a row costs ~0.1 ms of this thread: at a lower priority it runs
+     * between the forward pass's steps instead of stalling one (measured:
+     * bench/ledger_throughput.sh, docs/BENCHMARKS.md) */
+    ea__thread_background(EA__LEDGER_WRITER_NICE);
     pthread_mutex_lock(&l->qmu);
     for (;;) {
         while (!l->count && !l->stop)
@@ -754,6 +769,8 @@ void ea_ledger_close(ea_ledger *l)
     sqlite3_finalize(l->ins);
     sqlite3_finalize(l->rollup);
     sqlite3_finalize(l->privacy);
+    sqlite3_finalize(l->begin);
+    sqlite3_finalize(l->commit);
     sqlite3_close(l->wdb);
     sqlite3_close(l->rdb);
     ea__ledger_budget_release(l);

@@ -15,6 +15,7 @@
 #define EA__LEDGER_BATCH_MAX 512      /* rows per transaction at most */
 #define EA__LEDGER_BUSY_MS 5000       /* how long a connection waits for a lock (default) */
 #define EA__LEDGER_BUSY_TRIES 4       /* busy timeouts a batch waits before it is given up */
+#define EA__LEDGER_WRITER_NICE 10     /* the writer thread's priority below the others' */
 #define EA__MS_PER_DAY 86400000LL
 #define EA__MS_PER_MINUTE 60000LL
 #define EA__MS_PER_SECOND 1000LL
@@ -67,7 +68,7 @@ struct ea_ledger {
     /* the writer: wdb and ins are used by the writer thread only (and by
      * open before it starts) */
     sqlite3 *wdb;
-    sqlite3_stmt *ins, *rollup, *privacy;
+    sqlite3_stmt *ins, *rollup, *privacy, *begin, *commit;
     struct ea__rollup *sums;     /* EA__LEDGER_BATCH_MAX */
     struct ea__entity_sum *entity_sums; /* EA__LEDGER_BATCH_MAX x EA_LEDGER_ENTITY_TYPES */
     pthread_t thread;

@@ -20,8 +20,6 @@
  */
 #include <string.h>
 #include <time.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "model/model_int.h"
@@ -66,10 +64,7 @@ static void *packer_main(void *arg)
 {
     ea_model *m = arg;
     struct ea__pack_plan *pl = &m->pack;
-#ifdef SYS_gettid
-    /* below the forward pass's threads when they compete for the cores */
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);
-#endif
+    ea__thread_background(5); /* below the forward pass's threads */
     /* the first forward pass (the first token after loading) runs alone:
      * start after it, or after PACK_DELAY_S when none comes */
     struct timespec until;

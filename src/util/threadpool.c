@@ -11,6 +11,7 @@
 
 #ifdef __linux__
 #include <linux/futex.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #endif
 
@@ -113,6 +114,15 @@ static void run_parts(ea_pool *pool, uint32_t gen)
         }
         c = atomic_load_explicit(&pool->claim, memory_order_acquire);
     }
+}
+
+void ea__thread_background(int nice)
+{
+#if defined(__linux__) && defined(SYS_gettid)
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
+#else
+    (void)nice;
+#endif
 }
 
 int ea__thread_start(pthread_t *t, void *(*fn)(void *), void *arg)

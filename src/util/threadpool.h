@@ -32,6 +32,13 @@
  * default when that is larger); 0 or an errno value. */
 int ea__thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
+/* Lowers the calling thread's priority by `nice` steps (Linux: the
+ * thread's own nice value; elsewhere nothing), for background threads that
+ * must not take a core from the forward pass while it is busy: a thread
+ * that wakes up in the middle of a step delays every worker of the step
+ * (they wait for the part it took the core from). Needs no privilege. */
+void ea__thread_background(int nice);
+
 typedef struct ea_pool ea_pool;
 typedef void (*ea_pool_fn)(void *ctx, int ith, int nth);
 

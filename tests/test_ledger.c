@@ -412,8 +412,8 @@ static void rows_roundtrip(void)
     sqlite3_close(db);
     ea_ledger_close(l);
     char path[4200];
-    const char *files[] = {"ledger.db", "ledger.db-wal"};
-    for (int k = 0; k < 2; k++) {
+    const char *files[] = {"ledger.db", "ledger.db-wal", "ledger.journal.0", "ledger.journal.1"};
+    for (int k = 0; k < 4; k++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[k]);
         ASSERT(!file_has(path, prompt));
         ASSERT(!file_has(path, "4111 1111"));
@@ -1514,6 +1514,79 @@ static void kill9_durability(void)
     }
 }
 
+/* The journal: rows in it only (the writer would commit them an hour
+ * later) survive the process being killed; the next open commits each one
+ * exactly once, not the ones committed before the kill again, and skips
+ * (and counts) a cut record at the end of a file. One writer per
+ * directory: a second open is refused while the first is open. */
+static void journal_replay(void)
+{
+    const char *dir = fresh_dir("journal");
+    char d[4200];
+    snprintf(d, sizeof d, "%s", dir);
+    enum { N = 50, COMMITTED = 20 };
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        struct ea_ledger_options o = {.commit_interval_ms = 3600000};
+        ea_ledger *l = NULL;
+        struct ea_error e = {0};
+        if (ea_ledger_open(d, &o, &l, &e))
+            _exit(2);
+        for (int i = 0; i < N; i++) {
+            struct ea_ledger_row r;
+            fill_row(&r, i);
+            bool durable = false;
+            if (ea_ledger_record_notify(l, &r, NULL, NULL, &durable, &e) || !durable)
+                _exit(3);
+            if (i == COMMITTED - 1 && ea_ledger_flush(l, 10000))
+                _exit(4);
+        }
+        raise(SIGKILL);
+        _exit(5);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    sqlite3 *db = open_raw(d);
+    ASSERT_EQ((int)sql_double(db, "SELECT count(*) FROM requests"), COMMITTED);
+    sqlite3_close(db);
+
+    /* a record the process did not finish writing */
+    char path[4300];
+    snprintf(path, sizeof path, "%s/ledger.journal.0", d);
+    FILE *f = fopen(path, "ab");
+    ASSERT(f);
+    fwrite("EAJ1\x10\x02", 1, 6, f);
+    fclose(f);
+
+    ea_ledger *l = NULL, *other = NULL;
+    struct ea_error e = {0};
+    ASSERT_OK(ea_ledger_open(d, NULL, &l, &e), &e);
+    struct ea_ledger_stats s;
+    ea_ledger_stats(l, &s);
+    printf("    replayed %llu rows, %llu cut file(s)\n", (unsigned long long)s.replayed,
+           (unsigned long long)s.journal_unreadable);
+    ASSERT_U64_EQ(s.replayed, N - COMMITTED);
+    ASSERT_U64_EQ(s.journal_unreadable, 1);
+    ASSERT_EQ(ea_ledger_open(d, NULL, &other, &e), EA_ESTATE);
+    ASSERT(strstr(e.msg, "another process is writing this ledger"));
+    ea_ledger_close(l);
+
+    db = open_raw(d);
+    ASSERT_EQ((int)sql_double(db, "SELECT count(*) FROM requests"), N);
+    ASSERT_EQ((int)sql_double(db, "SELECT count(DISTINCT prompt_tokens) FROM requests"), N);
+    sqlite3_close(db);
+    /* nothing twice: the journal was emptied */
+    ASSERT_OK(ea_ledger_open(d, NULL, &l, &e), &e);
+    ea_ledger_stats(l, &s);
+    ASSERT_U64_EQ(s.replayed, 0);
+    ea_ledger_close(l);
+    db = open_raw(d);
+    ASSERT_EQ((int)sql_double(db, "SELECT count(*) FROM requests"), N);
+    sqlite3_close(db);
+}
+
 /* ---- summary sync ---------------------------------------------------------------- */
 
 static pid_t stub_pid = -1;
@@ -1823,5 +1896,5 @@ static void schema_upgrade_v1(void)
 EA_TESTS(EA_TEST(config_full), EA_TEST(schema_upgrade_v1), EA_TEST(config_errors), EA_TEST(parse_since_names), EA_TEST(pricing), EA_TEST(rows_roundtrip),
          EA_TEST(rows_refused), EA_TEST(savings_by_hand), EA_TEST(report_window_exact), EA_TEST(series_points), EA_TEST(series_second_buckets), EA_TEST(series_minute_buckets), EA_TEST(state_json_budgets), EA_TEST(quantiles_match_sort),
          EA_TEST(queue_full_drops), EA_TEST(writer_waits_out_a_lock), EA_TEST(budget_fifty_threads), EA_TEST(budget_rules),
-         EA_TEST(budget_restart), EA_TEST(bad_dirs), EA_TEST(disk_full), EA_TEST(kill9_durability), EA_TEST(sync_exactly_once),
+         EA_TEST(budget_restart), EA_TEST(bad_dirs), EA_TEST(disk_full), EA_TEST(kill9_durability), EA_TEST(journal_replay), EA_TEST(sync_exactly_once),
          EA_TEST(cli_report))

@@ -158,10 +158,18 @@ struct ea_ledger_options {
      * 5000 ms. The writer gives a batch up (counted as failed) after four
      * such waits in a row. */
     uint32_t busy_timeout_ms;
+    /* Rows are durable once in the journal (ledger.journal.0/.1 beside the
+     * database, replayed at the next open if the process ends first); the
+     * writer commits them to the database at least this often (ms; 0 =
+     * 100). Reports see a row once it is committed (ea_ledger_flush
+     * commits at once). */
+    uint32_t commit_interval_ms;
 };
 
 /* Opens (creating when missing and not read_only) data_dir and
- * data_dir/ledger.db in WAL mode, creates the schema, reads this UTC day's
+ * data_dir/ledger.db in WAL mode, creates the schema, commits the rows the
+ * journal holds from a process that ended before committing them (one
+ * writing process per data directory: EA_ESTATE otherwise), reads this UTC day's
  * and month's cloud spend per task back from the rows, and starts the
  * writer thread. Errors say which path failed and why (EA_EIO, EA_ENOTFOUND
  * for a read-only open of a missing file, EA_EFORMAT for a file that is not
@@ -182,11 +190,15 @@ ea_status ea_ledger_record(ea_ledger *l, const struct ea_ledger_row *row, struct
  * error, the row counted as failed). It must not call into the ledger's
  * writer (record, flush, close); it may take its caller's own locks. */
 typedef void (*ea_ledger_done_fn)(void *user, bool committed);
-/* ea_ledger_record, and done(user, ...) once the row is written, when (and
- * only when) it returns EA_OK. Lets a server hold a request's last bytes
- * until its row is durable: every answer a client saw end is in the file. */
+/* ea_ledger_record, telling when the row is durable: *durable (optional)
+ * true when it is on return (written to the journal: it survives the
+ * process being killed; done is never called then), false when it is not
+ * yet (the journal could not be written, e.g. the disk is full): then, if
+ * the call returned EA_OK, done(user, ...) follows once the row's
+ * transaction has ended. Lets a server hold a request's last bytes until
+ * its row is durable: every answer a client saw end is in the ledger. */
 ea_status ea_ledger_record_notify(ea_ledger *l, const struct ea_ledger_row *row, ea_ledger_done_fn done,
-                                  void *user, struct ea_error *err);
+                                  void *user, bool *durable, struct ea_error *err);
 /* Waits until every row queued before the call is committed (or failed),
  * at most timeout_ms. EA_ETIMEOUT when the time ran out. */
 ea_status ea_ledger_flush(ea_ledger *l, uint32_t timeout_ms);
@@ -198,6 +210,9 @@ struct ea_ledger_stats {
     uint64_t rejected; /* rows refused by ea_ledger_row_check */
     uint64_t queued;   /* rows waiting now */
     uint64_t batches;  /* transactions committed */
+    uint64_t replayed; /* rows committed at open from the journal of a process that ended first */
+    uint64_t journal_failed;     /* rows that could not be written to the journal */
+    uint64_t journal_unreadable; /* journal files whose reading stopped at a cut or bad record */
     /* The last write error ("" if none): for a log line; holds no row data. */
     char last_error[EA_ERROR_MSG_MAX];
 };

@@ -1,7 +1,10 @@
 /* ledger.c - the ledger's database and its writer: opening (and creating)
  * data_dir/ledger.db in WAL mode with the schema of docs/LEDGER.md, the
  * bounded queue ea_ledger_record fills without ever waiting for the disk,
- * and the thread that drains it in batched transactions.
+ * and the thread that drains it in batched transactions (every
+ * commit_ms, the rows being durable in the journal already, or at once
+ * for a row whose journal write failed and for a flush), the journal's
+ * replay at open.
  *
  * A row holds identifiers (task, upstream, model, outcome code, entity
  * type names, each checked against a small alphabet) and figures; the
@@ -10,7 +13,7 @@
  * the process being killed; a power cut may lose the last commits, never
  * the file's consistency.
  * Does not hold: configuration parsing and pricing (config.c), budgets
- * (budget.c), reports (report.c).
+ * (budget.c), reports (report.c), the journal's files (journal.c).
  */
 #include <errno.h>
 #include <math.h>
@@ -428,7 +431,9 @@ static ea_status setup_writer_db(ea_ledger *l, struct ea_error *err)
         sqlite3_prepare_v3(l->wdb, rollup_sql, -1, SQLITE_PREPARE_PERSISTENT, &l->rollup, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(l->wdb, privacy_sql, -1, SQLITE_PREPARE_PERSISTENT, &l->privacy, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(l->wdb, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT, &l->begin, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v3(l->wdb, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &l->commit, NULL) != SQLITE_OK)
+        sqlite3_prepare_v3(l->wdb, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &l->commit, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(l->wdb, "INSERT OR REPLACE INTO sync_state (key, value) VALUES ('journal_seq', ?)", -1,
+                           SQLITE_PREPARE_PERSISTENT, &l->watermark, NULL) != SQLITE_OK)
         return db_fail(err, l->wdb, l->path, "preparing the inserts");
     return EA_OK;
 }
@@ -597,11 +602,12 @@ static int step_once(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* One transaction for the batch (rows and their sums); on failure nothing
+/* One transaction for the batch (rows and their sums, and top_seq, the
+ * newest journal sequence number among them, 0 = none); on failure nothing
  * of it is kept. *busy: it failed because another connection held the
  * write lock past the busy timeout (worth another try). */
-static bool write_batch(ea_ledger *l, const struct ea_ledger_row *rows, size_t n, char *why, size_t size,
-                        bool *busy)
+static bool write_batch(ea_ledger *l, const struct ea_ledger_row *rows, size_t n, uint64_t top_seq, char *why,
+                        size_t size, bool *busy)
 {
     int rc = step_once(l->begin);
     for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
@@ -610,6 +616,11 @@ static bool write_batch(ea_ledger *l, const struct ea_ledger_row *rows, size_t n
         rc = write_rollups(l, rows, n);
     if (rc == SQLITE_OK)
         rc = write_privacy(l, rows, n);
+    if (rc == SQLITE_OK && top_seq) { /* the journal's rows up to top_seq are in */
+        rc = sqlite3_bind_int64(l->watermark, 1, (sqlite3_int64)top_seq);
+        if (rc == SQLITE_OK)
+            rc = step_once(l->watermark);
+    }
     if (rc == SQLITE_OK)
         rc = step_once(l->commit);
     if (rc == SQLITE_OK)
@@ -622,13 +633,30 @@ static bool write_batch(ea_ledger *l, const struct ea_ledger_row *rows, size_t n
     return false;
 }
 
+/* Under qmu, rows queued: journaled rows are durable already, so the batch
+ * waits up to commit_ms for more rows (one transaction for many) unless a
+ * queued row waits for its commit, a flush waits, the batch is full or the
+ * ledger stops. */
+static void linger_locked(ea_ledger *l)
+{
+    if (!l->commit_ms)
+        return;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_nsec += (long)(l->commit_ms % 1000) * 1000000L;
+    dl.tv_sec += l->commit_ms / 1000 + dl.tv_nsec / 1000000000L;
+    dl.tv_nsec %= 1000000000L;
+    while (!l->stop && !l->waiting && !l->flushers && l->count < EA__LEDGER_BATCH_MAX)
+        if (pthread_cond_timedwait(&l->qcond, &l->qmu, &dl) == ETIMEDOUT)
+            break;
+}
+
 static void *writer_main(void *arg)
 {
     ea_ledger *l = arg;
     char why[EA_ERROR_MSG_MAX];
-    /* a row costs ~0.1 ms of this thread: at a lower priority it runs
-     * between the forward pass's steps instead of stalling one (measured:
-     * bench/ledger_throughput.sh, docs/BENCHMARKS.md) */
+    /* at a lower priority a batch runs between the forward pass's steps
+     * instead of stalling one (docs/BENCHMARKS.md, the ledger's throughput) */
     ea__thread_background(EA__LEDGER_WRITER_NICE);
     pthread_mutex_lock(&l->qmu);
     for (;;) {
@@ -636,10 +664,15 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&l->qcond, &l->qmu);
         if (!l->count)
             break; /* stopped and drained */
+        linger_locked(l);
         size_t n = l->count < EA__LEDGER_BATCH_MAX ? l->count : EA__LEDGER_BATCH_MAX;
+        uint64_t top = 0;
         for (size_t i = 0; i < n; i++) {
             l->batch[i] = l->ring[(l->head + i) % l->cap];
             l->batch_done[i] = l->ring_done[(l->head + i) % l->cap];
+            if (l->batch_done[i].seq)
+                top = l->batch_done[i].seq;
+            l->waiting -= l->batch_done[i].fn != NULL;
         }
         l->head = (l->head + n) % l->cap;
         l->count -= n;
@@ -649,11 +682,15 @@ static void *writer_main(void *arg)
          * given up; meanwhile the queue fills and drops are counted */
         bool ok = false, busy = true;
         for (int attempt = 0; !ok && busy && attempt < EA__LEDGER_BUSY_TRIES; attempt++)
-            ok = write_batch(l, l->batch, n, why, sizeof why, &busy);
+            ok = write_batch(l, l->batch, n, top, why, sizeof why, &busy);
         pthread_mutex_lock(&l->qmu);
         if (ok) {
             l->st.written += n;
             l->st.batches++;
+            if (top) {
+                l->committed_seq = top;
+                ea__journal_release(&l->j, top);
+            }
         } else {
             l->st.failed += n;
             snprintf(l->st.last_error, sizeof l->st.last_error, "%s", why);
@@ -681,6 +718,55 @@ static char *join_path(const char *dir, const char *file)
     return p;
 }
 
+/* Replay state: rows of the journal past the database's mark, in batches. */
+struct replay {
+    ea_ledger *l;
+    uint64_t mark, top;
+    size_t n;
+    bool failed;
+    char why[EA_ERROR_MSG_MAX];
+};
+
+static bool replay_batch(struct replay *rp)
+{
+    bool busy = false;
+    if (rp->n && !write_batch(rp->l, rp->l->batch, rp->n, rp->top, rp->why, sizeof rp->why, &busy))
+        rp->failed = true;
+    rp->l->st.replayed += rp->failed ? 0 : rp->n;
+    rp->n = 0;
+    return !rp->failed;
+}
+
+static void replay_row(void *ud, uint64_t seq, const struct ea_ledger_row *row)
+{
+    struct replay *rp = ud;
+    if (seq <= rp->mark || rp->failed)
+        return;
+    rp->l->batch[rp->n++] = *row;
+    if (seq > rp->top)
+        rp->top = seq;
+    if (rp->n == EA__LEDGER_BATCH_MAX)
+        replay_batch(rp);
+}
+
+/* Opens the journal, commits the rows it holds past the database's mark
+ * (journal_seq) and empties it. */
+static ea_status journal_start(ea_ledger *l, struct ea_error *err)
+{
+    ea_status s = ea__journal_open(&l->j, l->dir, err);
+    if (s)
+        return s;
+    bool ok;
+    int64_t mark = pragma_int(l->wdb, "SELECT value FROM sync_state WHERE key = 'journal_seq'", &ok);
+    struct replay rp = {.l = l, .mark = ok && mark > 0 ? (uint64_t)mark : 0};
+    if ((s = ea__journal_read(&l->j, replay_row, &rp, &l->st.journal_unreadable, err)))
+        return s;
+    if (!replay_batch(&rp))
+        return ea_error_set(err, EA_EIO, "%s (replaying the journal; it is kept for the next start)", rp.why);
+    l->seq = l->committed_seq = rp.top > rp.mark ? rp.top : rp.mark;
+    return ea__journal_reset(&l->j, err);
+}
+
 ea_status ea_ledger_open(const char *data_dir, const struct ea_ledger_options *opts,
                          ea_ledger **out, struct ea_error *err)
 {
@@ -698,7 +784,9 @@ ea_status ea_ledger_open(const char *data_dir, const struct ea_ledger_options *o
     pthread_mutex_init(&l->bmu, NULL);
     pthread_cond_init(&l->qcond, NULL);
     pthread_cond_init(&l->donecond, NULL);
+    l->j.fd[0] = l->j.fd[1] = -1;
     l->read_only = o.read_only;
+    l->commit_ms = o.commit_interval_ms ? o.commit_interval_ms : EA__LEDGER_COMMIT_MS;
     l->clock_ms = o.clock_ms;
     l->clock_ud = o.clock_ud;
     l->busy_ms = o.busy_timeout_ms ? o.busy_timeout_ms : EA__LEDGER_BUSY_MS;
@@ -729,7 +817,7 @@ ea_status ea_ledger_open(const char *data_dir, const struct ea_ledger_options *o
         return EA_OK;
     }
     if ((s = make_dirs(data_dir, err)) || (s = setup_writer_db(l, err)) ||
-        (s = open_db(l->path, false, l->busy_ms, &l->rdb, err)) || (s = ea__ledger_budget_init(l, l->wdb, err)))
+        (s = open_db(l->path, false, l->busy_ms, &l->rdb, err)))
         goto out_close;
     l->cap = l->cfg.queue_rows ? l->cfg.queue_rows : EA_LEDGER_DEFAULT_QUEUE;
     if (!(l->ring = ea_calloc(l->cap, sizeof *l->ring)) ||
@@ -742,6 +830,10 @@ ea_status ea_ledger_open(const char *data_dir, const struct ea_ledger_options *o
         s = ea_error_set(err, EA_ENOMEM, "ledger: out of memory for a queue of %zu rows", l->cap);
         goto out_close;
     }
+    /* the rows of a process that ended before committing them, then this
+     * period's spend (which counts them) */
+    if ((s = journal_start(l, err)) || (s = ea__ledger_budget_init(l, l->wdb, err)))
+        goto out_close;
     if (ea__thread_start(&l->thread, writer_main, l) != 0) {
         s = ea_error_set(err, EA_EINTERNAL, "ledger: cannot start the writer thread");
         goto out_close;
@@ -771,6 +863,12 @@ void ea_ledger_close(ea_ledger *l)
     sqlite3_finalize(l->privacy);
     sqlite3_finalize(l->begin);
     sqlite3_finalize(l->commit);
+    sqlite3_finalize(l->watermark);
+    if (l->j.fd[0] >= 0 && l->thread_started && l->committed_seq == l->seq) {
+        struct ea_error e = {0};
+        ea__journal_reset(&l->j, &e); /* every row is in the file: nothing to replay */
+    }
+    ea__journal_close(&l->j);
     sqlite3_close(l->wdb);
     sqlite3_close(l->rdb);
     ea__ledger_budget_release(l);
@@ -797,12 +895,14 @@ const char *ea_ledger_path(const ea_ledger *l) { return l ? l->path : ""; }
 
 ea_status ea_ledger_record(ea_ledger *l, const struct ea_ledger_row *row, struct ea_error *err)
 {
-    return ea_ledger_record_notify(l, row, NULL, NULL, err);
+    return ea_ledger_record_notify(l, row, NULL, NULL, NULL, err);
 }
 
 ea_status ea_ledger_record_notify(ea_ledger *l, const struct ea_ledger_row *row, ea_ledger_done_fn done,
-                                  void *user, struct ea_error *err)
+                                  void *user, bool *durable, struct ea_error *err)
 {
+    if (durable)
+        *durable = false;
     if (!l || l->read_only)
         return ea_error_set(err, EA_ESTATE, "ledger: opened read-only");
     ea_status s = ea_ledger_row_check(row, err);
@@ -823,14 +923,26 @@ ea_status ea_ledger_record_notify(ea_ledger *l, const struct ea_ledger_row *row,
     size_t at = (l->head + l->count) % l->cap;
     struct ea_ledger_row *slot = &l->ring[at];
     *slot = *row;
-    l->ring_done[at] = (struct ea__ledger_notify){done, user};
     if (!slot->time_ms)
         slot->time_ms = now;
     ea_ledger_price_row(&l->cfg, slot);
+    /* in the journal, the row is durable now; when it cannot be written
+     * there (the disk is full), done waits for the commit */
+    bool in_journal = ea__journal_append(&l->j, l->seq + 1, slot);
+    if (in_journal)
+        l->seq++;
+    else
+        l->st.journal_failed++;
+    l->ring_done[at] = (struct ea__ledger_notify){in_journal ? NULL : done, user, in_journal ? l->seq : 0};
+    bool wake = l->count == 0 || l->count + 1 == EA__LEDGER_BATCH_MAX || (!in_journal && done);
+    l->waiting += !in_journal && done;
     l->count++;
     l->accepted++;
-    pthread_cond_signal(&l->qcond);
+    if (wake) /* otherwise the writer is busy or lingering and will see it */
+        pthread_cond_signal(&l->qcond);
     pthread_mutex_unlock(&l->qmu);
+    if (durable)
+        *durable = in_journal;
     return EA_OK;
 }
 
@@ -849,11 +961,14 @@ ea_status ea_ledger_flush(ea_ledger *l, uint32_t timeout_ms)
     ea_status s = EA_OK;
     pthread_mutex_lock(&l->qmu);
     uint64_t target = l->accepted;
+    l->flushers++; /* the writer stops lingering */
+    pthread_cond_signal(&l->qcond);
     while (l->finished < target)
         if (pthread_cond_timedwait(&l->donecond, &l->qmu, &dl) == ETIMEDOUT) {
             s = l->finished < target ? EA_ETIMEOUT : EA_OK;
             break;
         }
+    l->flushers--;
     pthread_mutex_unlock(&l->qmu);
     return s;
 }

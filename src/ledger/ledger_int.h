@@ -47,11 +47,46 @@ struct ea__entity_sum {
     uint64_t count;
 };
 
-/* A queued row's completion callback (ea_ledger_record_notify). */
+/* A queued row's completion callback (ea_ledger_record_notify) and its
+ * journal sequence number. */
 struct ea__ledger_notify {
     ea_ledger_done_fn fn; /* NULL: none */
     void *user;
+    uint64_t seq;         /* 0: not in the journal */
 };
+
+/* ---- the row journal (journal.c) ---- */
+#define EA__JOURNAL_FILE "ledger.journal"   /* + ".0" / ".1" */
+#define EA__JOURNAL_SWITCH_BYTES (1u << 20) /* a file this full is emptied once its rows are committed */
+#define EA__JOURNAL_PATH_MAX 4352           /* a data directory path and the file name */
+#define EA__LEDGER_COMMIT_MS 100            /* journaled rows wait at most this long for a batch */
+
+struct ea__journal {
+    int fd[2];            /* -1: no journal (read-only ledger) */
+    size_t bytes[2];      /* what each file holds */
+    uint64_t last_seq[2]; /* the newest row in each file */
+    int cur;              /* the file appends go to */
+};
+
+typedef void (*ea__journal_row_fn)(void *ud, uint64_t seq, const struct ea_ledger_row *row);
+/* Opens (creating) both files of dir and takes the data directory's writer
+ * lock (EA_ESTATE when another process holds it). */
+ea_status ea__journal_open(struct ea__journal *j, const char *dir, struct ea_error *err);
+void ea__journal_close(struct ea__journal *j);
+/* Calls fn for every readable record of both files; *unreadable counts the
+ * files whose reading stopped before their end. */
+ea_status ea__journal_read(struct ea__journal *j, ea__journal_row_fn fn, void *ud, uint64_t *unreadable,
+                           struct ea_error *err);
+/* The records of p[0, n) in order, until one is cut or does not check out;
+ * returns the bytes read and counts a stop before n in *unreadable. */
+size_t ea__journal_parse(const unsigned char *p, size_t n, ea__journal_row_fn fn, void *ud, uint64_t *unreadable);
+/* Empties both files. */
+ea_status ea__journal_reset(struct ea__journal *j, struct ea_error *err);
+/* Appends row as sequence number seq; false when it could not be written
+ * whole (nothing of it is left in the file then). */
+bool ea__journal_append(struct ea__journal *j, uint64_t seq, const struct ea_ledger_row *row);
+/* Empties the files whose rows are all committed (seq <= committed). */
+void ea__journal_release(struct ea__journal *j, uint64_t committed);
 
 struct ea_ledger {
     char *dir, *path;
@@ -81,6 +116,15 @@ struct ea_ledger {
     size_t cap, head, count;
     bool stop;
     uint64_t accepted, finished; /* rows queued since open; rows committed or failed */
+    /* the journal (under qmu): rows are durable once appended; the writer
+     * commits them every EA__LEDGER_COMMIT_MS (commit_ms) unless a queued
+     * row waits for its commit (waiting: its append failed) or a flush
+     * asks (flushers) */
+    struct ea__journal j;
+    uint64_t seq, committed_seq; /* the last appended; the newest committed */
+    uint32_t commit_ms;
+    size_t waiting, flushers;
+    sqlite3_stmt *watermark;     /* sync_state 'journal_seq' (writer thread) */
     struct ea_ledger_stats st;
 
     /* the summary sync (sync.c); NULL when not started */

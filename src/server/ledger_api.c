@@ -26,6 +26,11 @@ static int no_ledger(struct ea__req_ctx *c, struct MHD_Connection *conn)
                               "this server runs without a ledger (see serve --data-dir)");
 }
 
+/* Rows are committed every ~100 ms (their journal makes them durable at
+ * once): a report first asks for the ones recorded before it, waiting at
+ * most this long (ms). */
+#define LEDGER_READ_FLUSH_MS 2000
+
 int ea__handle_stats(struct ea__req_ctx *c, struct MHD_Connection *conn)
 {
     ea_ledger *l = c->srv->p.ledger;
@@ -41,6 +46,7 @@ int ea__handle_stats(struct ea__req_ctx *c, struct MHD_Connection *conn)
     if (by && ea_ledger_group_by_parse(by, &g))
         return ea__respond_errorf(c, conn, 400, "invalid_request_error", NULL, "by",
                                   "'by' must be source, task or upstream");
+    ea_ledger_flush(l, LEDGER_READ_FLUSH_MS); /* every request answered so far counts */
     int64_t now = (int64_t)time(NULL) * 1000;
     struct ea_ledger_report *r = NULL;
     struct ea_error err = {0};
@@ -75,6 +81,7 @@ int ea__handle_series(struct ea__req_ctx *c, struct MHD_Connection *conn)
     if (step && (ea_ledger_parse_since(step, &step_ms) || step_ms < 0))
         return ea__respond_errorf(c, conn, 400, "invalid_request_error", NULL, "step",
                                   "'step' must be N followed by s, m, h, d or w");
+    ea_ledger_flush(l, LEDGER_READ_FLUSH_MS);
     int64_t now = (int64_t)time(NULL) * 1000;
     struct ea_error err = {0};
     char *json = NULL;
@@ -145,6 +152,15 @@ ea_status ea__ledger_metrics(ea_server *s, struct ea_buf *o)
 }
 
 #define LEDGER_FAIL_LOG_EVERY_MS 60000
+
+void ea__ledger_check(ea_server *s)
+{
+    struct ea_ledger_stats st;
+    ea_ledger_stats(s->p.ledger, &st);
+    uint64_t seen = atomic_load(&s->ledger_failed_seen);
+    if (st.failed > seen && atomic_compare_exchange_strong(&s->ledger_failed_seen, &seen, st.failed))
+        ea__ledger_write_failed(s);
+}
 
 void ea__ledger_write_failed(ea_server *s)
 {

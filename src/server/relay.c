@@ -1077,8 +1077,11 @@ bool ea__relay_account(const struct ea__relay *rl, bool disconnected, ea_ledger_
     if (!l)
         return false;
     struct ea_error err = {0};
-    ea_status st = ea_ledger_record_notify(l, &row, done, user, &err);
+    bool durable = false;
+    ea_status st = ea_ledger_record_notify(l, &row, done, user, &durable, &err);
     if (st == EA_EINVAL)
         ea__server_log(rl->srv, "request %s: ledger row refused: %s", rl->req_id, err.msg);
-    return st == EA_OK && done;
+    if (durable)
+        ea__ledger_check(rl->srv);
+    return st == EA_OK && done && !durable;
 }

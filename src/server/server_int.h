@@ -341,6 +341,7 @@ struct ea__cloud;
 
 struct ea_server {
     _Atomic int64_t ledger_fail_logged_ms; /* ea__ledger_write_failed's last line (ms) */
+    _Atomic uint64_t ledger_failed_seen;   /* ea__ledger_check's last look at the failed rows */
     struct ea_server_params p;
     char host[64];
     uint16_t port;
@@ -571,6 +572,9 @@ ea_status ea__ledger_metrics(ea_server *s, struct ea_buf *o);
 /* A request's ledger row could not be written (the writer thread): logged
  * with the ledger's last error, at most once a minute. */
 void ea__ledger_write_failed(ea_server *s);
+/* After a row went into the journal (nothing calls back then): the same
+ * line when rows failed since the last look. */
+void ea__ledger_check(ea_server *s);
 
 /* ---- the served local model (backend.c) ------------------------------------------------ */
 

@@ -487,5 +487,88 @@ static void engine_lazy_trigger(void)
     rig_close(&g);
 }
 
-EA_TESTS(EA_TEST(sampler_respects_mask), EA_TEST(engine_batch_invariant), EA_TEST(engine_lazy_trigger),
+/* A lazy grammar on a token trigger (has_trigger_token): unconstrained until
+ * the token is generated, then the grammar (which does not hold the token:
+ * a control token has no text to match) constrains what follows. The token
+ * here is "." of stories260K; the grammar " [0-9]{3}!". */
+static void engine_token_trigger(void)
+{
+    struct rig g = {0};
+    rig_open(&g, "models/stories260K.gguf", 16);
+    struct ea_error err = {0};
+    ea_grammar *gr = NULL;
+    ASSERT_OK(ea_grammar_compile_regex(g.v, " [0-9]{3}!", 10, NULL, &gr, &err), &err);
+    int32_t dot = ea_tokenizer_find(g.tok, ".", 1);
+    ASSERT(dot >= 0);
+    enum { N = 16 };
+    static struct req rq[N];
+    memset(rq, 0, sizeof rq);
+    for (int i = 0; i < N; i++) {
+        struct ea_engine_request q = {0};
+        int32_t prompt[16];
+        size_t n = 0;
+        ASSERT_OK(ea_tokenize(g.tok, "Once upon a time, there was a", 29, EA_TOK_ADD_SPECIAL, prompt, 16, &n,
+                              &err),
+                  &err);
+        q.prompt = prompt;
+        q.n_prompt = (int32_t)n;
+        ea_sampling_params_default(&q.sampling);
+        q.sampling.temperature = 1;
+        q.sampling.seed = (uint64_t)i;
+        q.max_tokens = 300;
+        q.grammar = gr;
+        q.has_trigger_token = true;
+        q.grammar_trigger_token = dot;
+        q.cb = on_event;
+        q.user = &rq[i];
+        uint64_t id;
+        ASSERT_OK(ea_engine_submit(g.e, &q, &id, &err), &err);
+    }
+    wait_all(rq, N);
+    int triggered = 0;
+    for (int i = 0; i < N; i++) {
+        /* the first "." token, then exactly the grammar's text */
+        int k = 0;
+        while (k < rq[i].n && rq[i].tokens[k] != dot)
+            k++;
+        if (k == rq[i].n)
+            continue;
+        triggered++;
+        size_t tn = 0, pn = 0;
+        char *t = text_of(&g, &rq[i], &tn);
+        /* the text of the tokens up to the trigger: a prefix of the whole */
+        char head[4096];
+        ASSERT_OK(ea_detokenize(g.tok, rq[i].tokens, (size_t)k + 1, 0, head, sizeof head, &pn, &err), &err);
+        ASSERT(pn <= tn && !memcmp(head, t, pn));
+        const char *rest = t + pn;
+        size_t rn = tn - pn;
+        if (getenv("EA_TEST_VERBOSE"))
+            printf("  [%d] finish %d: %s\n", i, rq[i].finish, t);
+        bool shape = rn == 5 && rest[0] == ' ' && rest[1] >= '0' && rest[1] <= '9' && rest[2] >= '0' &&
+                     rest[2] <= '9' && rest[3] >= '0' && rest[3] <= '9' && rest[4] == '!';
+        if (!shape)
+            FAIL("generation %d after the trigger token: '%s' (whole: '%s')", i, rest, t);
+        ASSERT_EQ(rq[i].finish, EA_FINISH_STOP);
+        free(t);
+    }
+    printf("  %d of %d generations reached the trigger token; each constrained after it\n", triggered, N);
+    ASSERT(triggered >= N / 2);
+    /* a token outside the vocabulary is refused */
+    struct ea_engine_request q = {0};
+    int32_t prompt[1] = {1};
+    q.prompt = prompt;
+    q.n_prompt = 1;
+    ea_sampling_params_default(&q.sampling);
+    q.max_tokens = 4;
+    q.grammar = gr;
+    q.has_trigger_token = true;
+    q.grammar_trigger_token = (int32_t)ea_tokenizer_n_vocab(g.tok);
+    q.cb = on_event;
+    uint64_t id;
+    ASSERT_EQ(ea_engine_submit(g.e, &q, &id, &err), EA_EINVAL);
+    ea_grammar_destroy(gr);
+    rig_close(&g);
+}
+
+EA_TESTS(EA_TEST(sampler_respects_mask), EA_TEST(engine_batch_invariant), EA_TEST(engine_lazy_trigger), EA_TEST(engine_token_trigger),
          EA_TEST(engine_schemas_ajv))

@@ -658,6 +658,12 @@ static void tool_calls(void)
           ACCEPT);
     CHECK(g, "[TOOL_CALLS] []", REJECT);
     ea_grammar_destroy(g);
+    /* ... of at most max_items calls (parallel_tool_calls false: one) */
+    t = (struct ea_grammar_tools){.tools = tools, .array = true, .max_items = 1};
+    ASSERT_OK(ea_grammar_compile_tools(byte_vocab(), &t, NULL, &g, &err), &err);
+    CHECK(g, "[{\"name\":\"now\",\"arguments\":{}}]", ACCEPT);
+    CHECK(g, "[{\"name\":\"now\",\"arguments\":{}},{\"name\":\"now\",\"arguments\":{}}]", REJECT);
+    ea_grammar_destroy(g);
     t = (struct ea_grammar_tools){.tools = tools, .only = "missing"};
     ASSERT_EQ(ea_grammar_compile_tools(byte_vocab(), &t, NULL, &g, &err), EA_EINVAL);
     json_decref(tools);

@@ -26,6 +26,7 @@
 #include "edgeagent/model.h"
 #include "edgeagent/server.h"
 #include "edgeagent/tokenizer.h"
+#include "edgeagent/toolcall.h"
 #include "harness.h"
 #include "server/genq.h"
 #include "server/server_int.h"
@@ -1610,7 +1611,10 @@ static void no_content_in_log(void)
 /* ---- the parser alone ------------------------------------------------------------ */
 
 /* The tiny model with its tokenizer.chat_template replaced by a real one. */
-static const char *model_with_template(const char *tpl_rel, char *out, size_t cap)
+/* The test model with the chat template tpl_rel (../shared) and, when
+ * control is not NULL, its last vocabulary entry replaced by that text as a
+ * control token (e.g. Mistral's [TOOL_CALLS]). */
+static const char *model_with(const char *tpl_rel, const char *control, char *out, size_t cap)
 {
     size_t n;
     char *tpl = ea_test_read_file(ea_test_shared_path(tpl_rel), &n);
@@ -1621,8 +1625,28 @@ static const char *model_with_template(const char *tpl_rel, char *out, size_t ca
     ea_gguf_writer *w = ea_gguf_writer_create();
     for (uint64_t i = 0; i < ea_gguf_n_kv(g); i++) {
         const struct ea_gguf_kv *kv = ea_gguf_kv_at(g, i);
-        if (strcmp(kv->key, "tokenizer.chat_template"))
-            ASSERT_EQ(ea_gguf_writer_add_value(w, kv->key, &kv->value), EA_OK);
+        const struct ea_gguf_value *v = &kv->value;
+        if (!strcmp(kv->key, "tokenizer.chat_template"))
+            continue;
+        if (control && !strcmp(kv->key, "tokenizer.ggml.tokens")) {
+            ASSERT(v->type == EA_GGUF_ARRAY && v->v.arr.elem_type == EA_GGUF_STRING && v->v.arr.n > 0);
+            struct ea_gguf_str *strs = malloc(v->v.arr.n * sizeof *strs);
+            ASSERT(strs);
+            memcpy(strs, v->v.arr.strs, v->v.arr.n * sizeof *strs);
+            strs[v->v.arr.n - 1] = (struct ea_gguf_str){control, strlen(control)};
+            ASSERT_EQ(ea_gguf_writer_add_str_arr(w, kv->key, v->v.arr.n, strs), EA_OK);
+            free(strs);
+        } else if (control && !strcmp(kv->key, "tokenizer.ggml.token_type")) {
+            ASSERT(v->type == EA_GGUF_ARRAY && v->v.arr.elem_type == EA_GGUF_INT32 && v->v.arr.n > 0);
+            int32_t *types = malloc(v->v.arr.n * sizeof *types);
+            ASSERT(types);
+            memcpy(types, v->v.arr.raw, v->v.arr.n * sizeof *types);
+            types[v->v.arr.n - 1] = 3; /* control */
+            ASSERT_EQ(ea_gguf_writer_add_arr(w, kv->key, EA_GGUF_INT32, v->v.arr.n, types), EA_OK);
+            free(types);
+        } else {
+            ASSERT_EQ(ea_gguf_writer_add_value(w, kv->key, v), EA_OK);
+        }
     }
     ASSERT_EQ(ea_gguf_writer_add_strn(w, "tokenizer.chat_template", tpl, n), EA_OK);
     for (uint64_t i = 0; i < ea_gguf_n_tensors(g); i++) {
@@ -1635,6 +1659,11 @@ static const char *model_with_template(const char *tpl_rel, char *out, size_t ca
     ea_gguf_close(g);
     free(tpl);
     return out;
+}
+
+static const char *model_with_template(const char *tpl_rel, char *out, size_t cap)
+{
+    return model_with(tpl_rel, NULL, out, cap);
 }
 
 static const char *rendered_prompt(const struct fixture *f, const char *body, long want_status)
@@ -1725,6 +1754,112 @@ static int64_t usage_prompt_tokens(const struct fixture *f, const char *path, co
     return n;
 }
 
+/* Mistral under tool_choice auto: its calls open with the control token
+ * [TOOL_CALLS] (no text the grammar could match). The test model with the
+ * Mistral Nemo template and a [TOOL_CALLS] control token, the token pushed
+ * with logit_bias so the random model opens a call at once: every answer
+ * is then a valid call (name from the tools, arguments by the schema), as
+ * the engine constrains what follows the token. Before, only the text
+ * after the token was parsed, and the random model never wrote a call. */
+static void mistral_auto_call_constrained(void)
+{
+    char path[4200];
+    model_override = model_with("templates/mistralai-Mistral-Nemo-Instruct-2407.jinja", EA_TOOL_MISTRAL_TAG, path,
+                                sizeof path);
+    struct fixture f;
+    fx_start(&f, NULL, 2, 8);
+    int32_t tc = ea_tokenizer_find(f.tok, EA_TOOL_MISTRAL_TAG, strlen(EA_TOOL_MISTRAL_TAG));
+    ASSERT(tc >= 0 && (ea_token_attr(f.tok, tc) & EA_TOKEN_ATTR_CONTROL));
+    enum { N = 6 };
+    for (int i = 0; i < N; i++) {
+        char body[2048];
+        snprintf(body, sizeof body,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"weather in Oslo?\"}],"
+                 "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+                 "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\","
+                 "\"maxLength\":12},\"days\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":7}},"
+                 "\"required\":[\"city\",\"days\"],\"additionalProperties\":false}}}],"
+                 "\"tool_choice\":\"auto\",\"logit_bias\":{\"%d\":100},\"temperature\":1,\"seed\":%d,"
+                 "\"max_tokens\":2000}",
+                 (int)tc, i + 1);
+        struct resp r = {0};
+        ASSERT_EQ(http(&f, "POST", "/v1/chat/completions", body, &r), 200);
+        json_t *j = parse(&r);
+        json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
+        json_t *calls = json_object_get(json_object_get(ch, "message"), "tool_calls");
+        if (json_array_size(calls) < 1)
+        {
+            const char *ct = json_string_value(json_object_get(json_object_get(ch, "message"), "content"));
+            size_t cl = ct ? strlen(ct) : 0;
+            FAIL("answer %d is not a call (finish_reason %s): content of %zu bytes ending ...%s", i,
+                 json_string_value(json_object_get(ch, "finish_reason")), cl, ct ? ct + (cl > 300 ? cl - 300 : 0) : "");
+        }
+        ASSERT_STR_EQ(json_string_value(json_object_get(ch, "finish_reason")), "tool_calls");
+        for (size_t k = 0; k < json_array_size(calls); k++) {
+            json_t *fn = json_object_get(json_array_get(calls, k), "function");
+            ASSERT_STR_EQ(json_string_value(json_object_get(fn, "name")), "get_weather");
+            const char *args = json_string_value(json_object_get(fn, "arguments"));
+            json_t *a = args ? json_loads(args, 0, NULL) : NULL;
+            size_t cps = 0; /* maxLength counts code points */
+            const char *city = json_string_value(json_object_get(a, "city"));
+            for (const char *c = city ? city : ""; *c; c++)
+                cps += ((unsigned char)*c & 0xC0) != 0x80;
+            if (!a || json_object_size(a) != 2 || !city || cps > 12 ||
+                json_integer_value(json_object_get(a, "days")) < 1 || json_integer_value(json_object_get(a, "days")) > 7)
+                FAIL("answer %d: arguments not by the schema: %s", i, args ? args : "(none)");
+            json_decref(a);
+        }
+        json_decref(j);
+        resp_free(&r);
+    }
+    fx_stop(&f);
+    model_override = NULL;
+    remove(path);
+}
+
+/* /apply-template renders a request's tools as the completion does: through
+ * a template that uses `tools` (Qwen 2.5), as a system message for one that
+ * does not (the test model's ChatML), not at all with tool_choice none; the
+ * rendered prompt is the one the completion is given (same token count). */
+static void apply_template_renders_tools(void)
+{
+    static const char tools[] =
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+        "\"description\":\"Weather in a city\",\"parameters\":{\"type\":\"object\","
+        "\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}}}]";
+    char body[1024], none[1024], gen[1024];
+    snprintf(body, sizeof body, "{\"messages\":[{\"role\":\"user\",\"content\":\"weather in Oslo?\"}],%s}", tools);
+    snprintf(none, sizeof none,
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"weather in Oslo?\"}],%s,\"tool_choice\":\"none\"}",
+             tools);
+    snprintf(gen, sizeof gen,
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"weather in Oslo?\"}],%s,\"max_tokens\":1}", tools);
+
+    struct fixture f;
+    fx_start(&f, NULL, 2, 8); /* ChatML: tools as a system message */
+    const char *p = rendered_prompt(&f, body, 200);
+    ASSERT(strstr(p, "<|im_start|>system\n") == p && strstr(p, "get_weather") && strstr(p, "Weather in a city"));
+    ASSERT(!strstr(rendered_prompt(&f, none, 200), "get_weather"));
+    fx_stop(&f);
+
+    char path[4200];
+    model_override = model_with_template("templates/Qwen-Qwen2.5-7B-Instruct.jinja", path, sizeof path);
+    fx_start(&f, NULL, 2, 8);
+    p = rendered_prompt(&f, body, 200);
+    ASSERT(strstr(p, "<tools>") && strstr(p, "\"name\": \"get_weather\"") && strstr(p, "</tools>"));
+    size_t len = strlen(p);
+    int32_t toks[4096];
+    size_t n = 0;
+    struct ea_error err = {0};
+    ASSERT_OK(ea_tokenize(f.tok, p, len, EA_TOK_PARSE_SPECIAL, toks, 4096, &n, &err), &err);
+    ASSERT_EQ(usage_prompt_tokens(&f, "/v1/chat/completions", gen), (int64_t)n);
+    ASSERT(!strstr(rendered_prompt(&f, none, 200), "get_weather"));
+    fx_stop(&f);
+    model_override = NULL;
+    remove(path);
+}
+
+
 /* issue 18: control markup in a chat message is text, never control tokens
  * (Llama 2 vocabulary: "</s>" is EOS). Before, the rendered prompt was
  * tokenized with special tokens recognised everywhere: 34 tokens with four
@@ -1810,7 +1945,7 @@ static void parser_fields(void)
     ea_chat_destroy(chatml);
 }
 
-EA_TESTS(EA_TEST(parser_fields), EA_TEST(chat_templates_applied), EA_TEST(chat_control_markup_is_text), EA_TEST(health_loading_then_ready), EA_TEST(models_and_page),
+EA_TESTS(EA_TEST(parser_fields), EA_TEST(chat_templates_applied), EA_TEST(apply_template_renders_tools), EA_TEST(mistral_auto_call_constrained), EA_TEST(chat_control_markup_is_text), EA_TEST(health_loading_then_ready), EA_TEST(models_and_page),
          EA_TEST(chat_nonstream), EA_TEST(chat_stream_usage), EA_TEST(completions_variants),
          EA_TEST(tokenize_detokenize), EA_TEST(malformed_corpus), EA_TEST(error_statuses),
          EA_TEST(error_500_has_logged_id), EA_TEST(concurrent_streams),

@@ -231,6 +231,12 @@ struct ea_engine_request {
      * sequence (it goes on unconstrained). Tool calls under tool_choice
      * auto: the trigger is the opening tag. */
     const char *grammar_trigger;
+    /* Or (has_trigger_token, grammar_trigger NULL) the grammar waits for
+     * this token to be generated (a control token with no text, e.g.
+     * Mistral's [TOOL_CALLS]) and constrains what follows it, the token
+     * itself not given to the matcher. */
+    bool has_trigger_token;
+    int32_t grammar_trigger_token;
     ea_engine_cb cb;
     void *user;
 };

@@ -106,6 +106,7 @@ struct ea_grammar_tools {
     const char *args_key; /* NULL: "arguments" (Llama 3.1 writes "parameters") */
     bool array;           /* the calls form one JSON array of at least one call
                            * (Mistral's [TOOL_CALLS] [...]); false: one object */
+    uint32_t max_items;   /* array: at most this many calls; 0 = no bound */
 };
 
 /* JSON Schema (draft 2020-12 / 07 keywords listed in docs/STRUCTURED.md) ->

@@ -41,6 +41,10 @@ enum ea_tool_syntax {
     EA_TOOL_SYNTAX_MISTRAL,
 };
 
+/* What opens Mistral's calls: a control token of its vocabulary (v3
+ * tokenizers), or the same text written out. */
+#define EA_TOOL_MISTRAL_TAG "[TOOL_CALLS]"
+
 /* Parallel calls a forced grammar allows in a tagged syntax. */
 #define EA_TOOL_MAX_PARALLEL 8
 /* Bytes of one call's text the parser buffers; a longer call is content. */
@@ -58,7 +62,7 @@ bool ea_tool_syntax_from_name(const char *name, enum ea_tool_syntax *out);
  * (only NULL) or naming one function: the syntax's framing around
  * {"name": N, "arguments": ARGS} with ARGS valid under the function's
  * parameters (ea_grammar_compile_tools); parallel allows up to
- * EA_TOOL_MAX_PARALLEL calls (the mistral array always allows several).
+ * EA_TOOL_MAX_PARALLEL calls (in the mistral array too), else exactly one.
  * tools_json is the request's "tools" array. Errors as for
  * ea_grammar_compile_tools (EA_EUNSUPPORTED with strict for a keyword it
  * cannot enforce). */

@@ -27,7 +27,7 @@
 #define OPEN_TAG "<tool_call>"
 #define CLOSE_TAG "</tool_call>"
 #define PYTHON_TAG "<|python_tag|>"
-#define MISTRAL_TAG "[TOOL_CALLS]"
+#define MISTRAL_TAG EA_TOOL_MISTRAL_TAG
 /* Bytes of the generic system prompt besides the tools' JSON (its fixed
  * sentences and a newline per tool come to well under this). */
 #define SYSTEM_PROMPT_TEXT_MAX 1024
@@ -90,6 +90,7 @@ ea_status ea_tool_grammar_compile(const ea_grammar_vocab *v, enum ea_tool_syntax
         break;
     case EA_TOOL_SYNTAX_MISTRAL:
         t.array = true;
+        t.max_items = parallel ? EA_TOOL_MAX_PARALLEL : 1;
         break;
     default:
         o.prefix = OPEN_TAG "\n";

@@ -278,6 +278,11 @@ ea_status ea_grammar_compile_tools(const ea_grammar_vocab *v, const struct ea_gr
     }
     root = t->array ? json_pack("{s:s,s:{s:O},s:i}", "type", "array", "items", "anyOf", alts, "minItems", 1)
                     : json_pack("{s:O}", "anyOf", alts);
+    if (root && t->array && t->max_items &&
+        json_object_set_new(root, "maxItems", json_integer((json_int_t)t->max_items))) {
+        st = ea_error_set(err, EA_ENOMEM, "grammar: out of memory");
+        goto done;
+    }
     if (!root) {
         st = ea_error_set(err, EA_ENOMEM, "grammar: out of memory");
         goto done;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "edgeagent/toolcall.h"
 #include "server/server_int.h"
 
 ea_status ea__chat_template_load(const ea_model *m, const ea_tokenizer *tok, ea_chat **out, char *why,
@@ -81,6 +82,25 @@ ea_status ea__chat_prompt_render_tools(const ea_chat *chat, const struct ea__cha
                              .tools_json = tools_json, .tools_len = tools_len};
     ea_status s = ea_chat_render(chat, js, strlen(js), &o, out, err);
     free(js);
+    return s;
+}
+
+ea_status ea__chat_prompt_request(const ea_chat *chat, bool renders_tools, const struct ea__gen_request *r,
+                                  size_t max_len, size_t max_tokens, struct ea_chat_prompt *out,
+                                  struct ea_error *err)
+{
+    /* tools reach the model through its template, or a system message when
+     * the template does not render them; tool_choice none: not at all */
+    bool tools = r->tools.json && r->tools.choice != EA__TOOLS_NONE;
+    char *sys = tools && !renders_tools ? ea_tool_system_prompt(r->tools.json, r->tools.len) : NULL;
+    if (tools && !renders_tools && !sys) {
+        memset(out, 0, sizeof *out);
+        return ea_error_set(err, EA_ENOMEM, "out of memory");
+    }
+    ea_status s = ea__chat_prompt_render_tools(chat, r->msgs, r->n_msgs, tools && renders_tools ? r->tools.json : NULL,
+                                               tools && renders_tools ? r->tools.len : 0, sys, max_len, max_tokens,
+                                               out, err);
+    ea_free(sys);
     return s;
 }
 

@@ -201,8 +201,8 @@ out:
     return ret;
 }
 
-/* POST /apply-template: a chat request's messages rendered with the model's
- * chat template, as the model will see them ({"prompt": "..."}). */
+/* POST /apply-template: a chat request's messages (and tools) rendered with
+ * the model's chat template, as the model will see them ({"prompt": "..."}). */
 static int handle_apply_template(struct ea__req_ctx *c, struct MHD_Connection *conn,
                                  const struct ea__backend *bk)
 {
@@ -215,7 +215,7 @@ static int handle_apply_template(struct ea__req_ctx *c, struct MHD_Connection *c
         return ea__respond_errorf(c, conn, e.status, e.type, e.code, e.param, "%s", e.message);
     struct ea_chat_prompt cp;
     struct ea_error err = {0};
-    ea_status st = ea__chat_prompt_render(bk->chat, r.msgs, r.n_msgs, s->p.max_body_bytes * 2, 0, &cp, &err);
+    ea_status st = ea__chat_prompt_request(bk->chat, bk->renders_tools, &r, s->p.max_body_bytes * 2, 0, &cp, &err);
     const char *text = cp.text;
     size_t len = cp.len;
     ea__gen_request_release(&r);

@@ -195,6 +195,12 @@ ea_status ea__chat_prompt_render_tools(const ea_chat *chat, const struct ea__cha
                                        const char *system_extra, size_t max_len,
                                        size_t max_tokens, struct ea_chat_prompt *out,
                                        struct ea_error *err);
+/* A chat request's prompt as the model sees it: its messages, and its tools
+ * (unless tool_choice is none) through the template when it renders them
+ * (renders_tools), else as a system message (ea_tool_system_prompt). */
+ea_status ea__chat_prompt_request(const ea_chat *chat, bool renders_tools, const struct ea__gen_request *r,
+                                  size_t max_len, size_t max_tokens, struct ea_chat_prompt *out,
+                                  struct ea_error *err);
 /* The model's own chat template (tokenizer.chat_template), or ChatML when it
  * has none or it does not compile (*fallback_reason says why, or is empty). */
 ea_status ea__chat_template_load(const ea_model *m, const ea_tokenizer *tok, ea_chat **out,

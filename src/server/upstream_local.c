@@ -74,6 +74,7 @@ struct ea__upstream_job {
     enum ea_tool_syntax syntax;       /* tool calls in the output, when parse_tools */
     bool parse_tools;
     const char *trigger;              /* the grammar waits for this text (tools, auto), or NULL */
+    int32_t trigger_token;            /* or for this token (Mistral's [TOOL_CALLS]); EA_TOKEN_NONE: none */
 };
 
 /* ---- prepare ---------------------------------------------------------------------------- */
@@ -114,19 +115,8 @@ static ea_status prompt_tokens(struct ea__upstream_job *job, const struct ea__ge
     struct ea__backend *b = job->b;
     int32_t ctx_max = b->view.max_context;
     if (job->kind == EA__REQ_CHAT) {
-        /* tools reach the model through its template, or a system message
-         * when the template does not render them; tool_choice none: not at all */
-        bool tools = r->tools.json && r->tools.choice != EA__TOOLS_NONE;
-        char *sys = tools && !b->renders_tools
-                        ? ea_tool_system_prompt(r->tools.json, r->tools.len)
-                        : NULL;
-        if (tools && !b->renders_tools && !sys)
-            return ea_error_set(err, EA_ENOMEM, "out of memory");
-        ea_status s = ea__chat_prompt_render_tools(
-            b->chat, r->msgs, r->n_msgs, tools && b->renders_tools ? r->tools.json : NULL,
-            tools && b->renders_tools ? r->tools.len : 0, sys,
-            u->srv->p.max_body_bytes * 2, (size_t)ctx_max, &job->chat, err);
-        ea_free(sys);
+        ea_status s = ea__chat_prompt_request(b->chat, b->renders_tools, r, u->srv->p.max_body_bytes * 2,
+                                              (size_t)ctx_max, &job->chat, err);
         if (!s) { /* the tokens move to ptoks */
             job->ptoks[p] = job->chat.tokens;
             job->pn[p] = (int32_t)job->chat.n_tokens;
@@ -220,13 +210,19 @@ static bool prepare_grammar(struct ea__upstream_job *job, const struct ea__gen_r
     bool forced = job->kind == EA__REQ_CHAT && (r->tools.choice == EA__TOOLS_REQUIRED ||
                                                 r->tools.choice == EA__TOOLS_NAMED);
     /* tool_choice auto: a call is constrained from the moment the model
-     * opens one (the engine's grammar trigger), where the syntax opens with
-     * text the vocabulary can write */
+     * opens one (the engine's grammar trigger): the text that opens the
+     * syntax, or for Mistral its [TOOL_CALLS] token (a vocabulary without
+     * that token: calls are parsed, not constrained) */
+    int32_t tc_token = job->syntax == EA_TOOL_SYNTAX_MISTRAL
+                           ? ea_tokenizer_find(job->b->view.tok, EA_TOOL_MISTRAL_TAG, strlen(EA_TOOL_MISTRAL_TAG))
+                           : EA_TOKEN_NONE;
     bool lazy = job->kind == EA__REQ_CHAT && job->parse_tools && r->tools.choice == EA__TOOLS_AUTO &&
-                r->guide.kind == EA__GUIDE_NONE && job->syntax != EA_TOOL_SYNTAX_MISTRAL;
+                r->guide.kind == EA__GUIDE_NONE && (job->syntax != EA_TOOL_SYNTAX_MISTRAL || tc_token >= 0);
     if (!forced && !lazy && r->guide.kind == EA__GUIDE_NONE)
         return true;
-    if (lazy)
+    if (lazy && job->syntax == EA_TOOL_SYNTAX_MISTRAL)
+        job->trigger_token = tc_token;
+    else if (lazy)
         job->trigger = job->syntax == EA_TOOL_SYNTAX_LLAMA3 ? "{\"name\"" : "<tool_call>";
     struct guide_arg a = {r, job->syntax, forced || lazy};
     struct ea_buf key;
@@ -240,6 +236,7 @@ static bool prepare_grammar(struct ea__upstream_job *job, const struct ea__gen_r
     ea__buf_release(&key);
     if (s && lazy && !r->tools.strict) { /* auto: a call that cannot be constrained is only parsed */
         job->trigger = NULL;
+        job->trigger_token = EA_TOKEN_NONE;
         return true;
     }
     const char *param = forced || lazy ? "tools" : r->guide.param;
@@ -290,6 +287,7 @@ static bool local_prepare(struct ea__upstream *up, const struct ea__gen_request 
     if (!job)
         return ea__api_errorf(e, 500, "server_error", NULL, NULL, "out of memory");
     job->u = u;
+    job->trigger_token = EA_TOKEN_NONE;
     job->b = ea__backend_acquire(srv);
     if (!job->b) {
         ea_free(job);
@@ -563,6 +561,8 @@ static bool submit_choice(struct ea__upstream_job *job, const struct ea__gen_req
     er.user = c;
     er.grammar = job->grammar ? ea__gcache_grammar(job->grammar) : NULL;
     er.grammar_trigger = job->trigger;
+    er.has_trigger_token = job->trigger_token >= 0;
+    er.grammar_trigger_token = job->trigger_token;
     struct ea_error err = {0};
     struct ea__genq *q = atomic_load(&job->q);
     ea__genq_begin(q, i); /* the engine's reference, dropped at DONE */

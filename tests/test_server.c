@@ -1812,6 +1812,58 @@ static void mistral_auto_call_constrained(void)
         json_decref(j);
         resp_free(&r);
     }
+    /* streamed: OpenAI's shape, the call's id, type and name first, then
+     * its arguments in pieces that join into the arguments */
+    static const char sbody[] =
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"weather?\"}],\"stream\":true,"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+        "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":40}},"
+        "\"required\":[\"city\"],\"additionalProperties\":false}}}],\"parallel_tool_calls\":false,"
+        "\"tool_choice\":\"auto\",\"logit_bias\":{\"%d\":100},\"temperature\":1,\"seed\":3,\"max_tokens\":400}";
+    char sb[1024];
+    snprintf(sb, sizeof sb, sbody, (int)tc);
+    struct resp r = {0};
+    ASSERT_EQ(http(&f, "POST", "/v1/chat/completions", sb, &r), 200);
+    json_t *ev[512];
+    bool done = false;
+    int nev = sse_events(r.body, ev, 512, &done);
+    ASSERT(done);
+    int begins = 0, pieces = 0;
+    char args[4096] = "";
+    const char *finish = NULL;
+    for (int k = 0; k < nev; k++) {
+        json_t *c = json_array_get(json_object_get(ev[k], "choices"), 0);
+        json_t *tcs = json_object_get(json_object_get(c, "delta"), "tool_calls");
+        for (size_t m = 0; m < json_array_size(tcs); m++) {
+            json_t *t = json_array_get(tcs, m);
+            json_t *fn = json_object_get(t, "function");
+            ASSERT_EQ(json_integer_value(json_object_get(t, "index")), 0);
+            if (json_object_get(t, "id")) {
+                begins++;
+                ASSERT_STR_EQ(json_string_value(json_object_get(t, "type")), "function");
+                ASSERT_STR_EQ(json_string_value(json_object_get(fn, "name")), "get_weather");
+            }
+            const char *a = json_string_value(json_object_get(fn, "arguments"));
+            if (a && *a) {
+                pieces++;
+                strncat(args, a, sizeof args - strlen(args) - 1);
+            }
+        }
+        if (json_is_string(json_object_get(c, "finish_reason")))
+            finish = json_string_value(json_object_get(c, "finish_reason"));
+    }
+    ASSERT_EQ(begins, 1);
+    if (!finish || strcmp(finish, "tool_calls"))
+        FAIL("streamed: finish_reason %s, arguments '%s'", finish ? finish : "(none)", args);
+    json_t *a = json_loads(args, 0, NULL);
+    if (!a || !json_is_string(json_object_get(a, "city")) || json_object_size(a) != 1)
+        FAIL("streamed arguments not by the schema: '%s'", args);
+    json_decref(a);
+    printf("    streamed: one call, its arguments in %d pieces\n", pieces);
+    ASSERT(pieces > 1);
+    for (int k = 0; k < nev; k++)
+        json_decref(ev[k]);
+    resp_free(&r);
     fx_stop(&f);
     model_override = NULL;
     remove(path);

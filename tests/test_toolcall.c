@@ -210,9 +210,23 @@ static void parse_llama3(void)
 
 static void parse_mistral(void)
 {
+    /* streamed call by call (the arguments as written) */
     check(EA_TOOL_SYNTAX_MISTRAL,
           "[TOOL_CALLS][{\"name\": \"a\", \"arguments\": {\"x\": 1}}, {\"name\": \"b\", \"arguments\": {}}]",
-          "T(a|{\"x\":1})T(b|{})", 2);
+          "T(a|{\"x\": 1})T(b|{})", 2);
+    /* keys after the arguments (an id) are skipped; text after the array goes */
+    check(EA_TOOL_SYNTAX_MISTRAL,
+          "[{\"name\": \"a\", \"arguments\": {\"s\": \"}]\"}, \"id\": \"x{1}\"} ,\n {\"name\": \"b\", "
+          "\"arguments\": {\"t\": [1, {}]}}] and more",
+          "T(a|{\"s\": \"}]\"})T(b|{\"t\": [1, {}]})", 2);
+    /* a later call in another shape: parsed whole at the end */
+    check(EA_TOOL_SYNTAX_MISTRAL,
+          "[{\"name\": \"a\", \"arguments\": {}}, {\"arguments\": {\"y\": 2}, \"name\": \"c\"}]",
+          "T(a|{})T(c|{\"y\":2})", 2);
+    /* the first in another shape: the whole array at the end */
+    check(EA_TOOL_SYNTAX_MISTRAL, "[{\"arguments\": {}, \"name\": \"a\"}]", "T(a|{})", 1);
+    /* cut inside the arguments: the call ends cut */
+    check(EA_TOOL_SYNTAX_MISTRAL, "[{\"name\": \"a\", \"arguments\": {\"x\": [", "T(a|{\"x\": [!)", 1);
     /* the control token is not in the text */
     check(EA_TOOL_SYNTAX_MISTRAL, "[{\"name\": \"a\", \"arguments\": {}}]", "T(a|{})", 1);
     check(EA_TOOL_SYNTAX_MISTRAL, "[TOOL_CALLS] {\"name\": \"a\", \"arguments\": {}}", "T(a|{})", 1);

@@ -144,6 +144,11 @@ enum pstate {
     P_WHOLE, /* whole-answer: a call (llama3: its head not yet seen) */
     P_WHOLE_BUF, /* whole-answer: buffering the call to the end */
     P_DROP,  /* whole-answer: after a streamed call */
+    /* mistral's array of streamed calls: */
+    P_CALL_TAIL, /* after a call's arguments: up to the call object's end */
+    P_BETWEEN,   /* after a call: ',' then the next call, or ']' */
+    P_ELEM,      /* the next call's head */
+    P_ELEM_BUF,  /* the next call in another shape: parsed whole at the end */
     P_PASS,  /* whole-answer: content */
 };
 
@@ -161,6 +166,7 @@ struct ea_tool_parser {
     uint32_t depth;
     uint64_t arrays;
     bool in_str, esc, bad;
+    bool in_array; /* mistral: the streamed call is an element of the array */
 };
 
 ea_status ea_tool_parser_create(enum ea_tool_syntax syn, ea_tool_parser **out, struct ea_error *err)
@@ -538,6 +544,76 @@ static ea_status run_tagged(ea_tool_parser *p, bool final, ea_tool_sink sink, vo
     return st;
 }
 
+static ea_status run_whole(ea_tool_parser *p, bool final, ea_tool_sink sink, void *user,
+                           struct ea_error *err);
+
+/* Mistral's array after a streamed call: the rest of the call object (keys
+ * after "arguments" are skipped), then ',' and the next call (streamed when
+ * its head is {"name": ..., "arguments": {, else parsed whole at the end),
+ * or ']' (what follows is not content). */
+static ea_status run_array(ea_tool_parser *p, bool final, ea_tool_sink sink, void *user, struct ea_error *err)
+{
+    const char *h = p->hold.data;
+    size_t n = p->hold.len;
+    if (p->st == P_CALL_TAIL) {
+        size_t used = 0;
+        bool done = args_scan(p, &used);
+        consume(p, used);
+        if (!done || p->bad) {
+            if (p->bad || final) {
+                p->st = P_DROP;
+                consume(p, p->hold.len);
+            }
+            return EA_OK;
+        }
+        p->st = P_BETWEEN;
+        return run_array(p, final, sink, user, err);
+    }
+    if (p->st == P_BETWEEN) {
+        size_t i = 0;
+        while (i < n && blank(h + i, 1))
+            i++;
+        if (i == n) {
+            consume(p, n);
+            return EA_OK;
+        }
+        p->st = h[i] == ',' ? P_ELEM : P_DROP; /* ']' or anything else: the array is over */
+        consume(p, p->st == P_ELEM ? i + 1 : n);
+        return p->st == P_ELEM ? run_array(p, final, sink, user, err) : EA_OK;
+    }
+    if (p->st == P_ELEM) {
+        size_t no = 0, nl = 0, at = 0;
+        int m = head_match(h, n, &no, &nl, &at);
+        if (m == 0 && !final && n <= EA_TOOL_MAX_CALL_BYTES)
+            return EA_OK;
+        if (m == 1) {
+            ea_status st = begin_streamed(p, no, nl, at, sink, user, err);
+            return st ? st : run_whole(p, final, sink, user, err);
+        }
+        p->st = P_ELEM_BUF;
+    }
+    /* P_ELEM_BUF: the rest of the array, "{...}, ...]", parsed at the end */
+    if (!final) {
+        if (n > EA_TOOL_MAX_CALL_BYTES) {
+            p->st = P_DROP;
+            consume(p, n);
+        }
+        return EA_OK;
+    }
+    ea_status st = EA_OK;
+    char *arr = ea_malloc(n + 2);
+    if (!arr)
+        return ea_error_set(err, EA_ENOMEM, "tool parser: out of memory");
+    arr[0] = '[';
+    memcpy(arr + 1, h, n);
+    arr[n + 1] = '\0';
+    try_calls(p, arr, n + 1, true, sink, user, &st, err); /* calls, or nothing: never content inside the array */
+    ea_free(arr);
+    consume(p, n);
+    p->st = P_DROP;
+    return st;
+}
+
 /* Whole-answer syntaxes. */
 static ea_status run_whole(ea_tool_parser *p, bool final, ea_tool_sink sink, void *user,
                            struct ea_error *err)
@@ -583,12 +659,21 @@ static ea_status run_whole(ea_tool_parser *p, bool final, ea_tool_sink sink, voi
     if (p->st == P_ARGS) {
         bool done = false;
         ea_status st = stream_args(p, final, sink, user, err, &done);
+        if (p->in_array && done && !p->bad && !st) { /* the rest of the call object, then the next */
+            p->st = P_CALL_TAIL;
+            p->depth = 1;
+            p->arrays = 0;
+            p->in_str = p->esc = false;
+            return run_whole(p, final, sink, user, err);
+        }
         if (done || final) {
             p->st = P_DROP;
             consume(p, p->hold.len);
         }
         return st;
     }
+    if (p->st >= P_CALL_TAIL && p->st <= P_ELEM_BUF)
+        return run_array(p, final, sink, user, err);
     if (p->st == P_WHOLE && p->syn == EA_TOOL_SYNTAX_LLAMA3) {
         /* {"name": "N", "parameters": {: streamed from here */
         size_t i = 0, no = 0, nl = 0, at = 0;
@@ -601,6 +686,25 @@ static ea_status run_whole(ea_tool_parser *p, bool final, ea_tool_sink sink, voi
             return EA_OK;
         if (m == 1) {
             ea_status st = begin_streamed(p, i + no, nl, i + at, sink, user, err);
+            return st ? st : run_whole(p, final, sink, user, err);
+        }
+        p->st = P_WHOLE_BUF; /* another shape: parsed whole at the end */
+    }
+    if (p->st == P_WHOLE && p->syn == EA_TOOL_SYNTAX_MISTRAL) {
+        /* [TOOL_CALLS] [{"name": "N", "arguments": {: streamed from here */
+        size_t i = 0, no = 0, nl = 0, at = 0;
+        while (i < n && blank(h + i, 1))
+            i++;
+        if (n - i >= strlen(MISTRAL_TAG) && !memcmp(h + i, MISTRAL_TAG, strlen(MISTRAL_TAG)))
+            i += strlen(MISTRAL_TAG);
+        while (i < n && blank(h + i, 1))
+            i++;
+        int m = i == n ? 0 : h[i] != '[' ? -1 : head_match(h + i + 1, n - i - 1, &no, &nl, &at);
+        if (m == 0 && !final && n <= EA_TOOL_MAX_CALL_BYTES)
+            return EA_OK;
+        if (m == 1) {
+            p->in_array = true;
+            ea_status st = begin_streamed(p, i + 1 + no, nl, i + 1 + at, sink, user, err);
             return st ? st : run_whole(p, final, sink, user, err);
         }
         p->st = P_WHOLE_BUF; /* another shape: parsed whole at the end */

@@ -674,37 +674,33 @@ static ea_status run_whole(ea_tool_parser *p, bool final, ea_tool_sink sink, voi
     }
     if (p->st >= P_CALL_TAIL && p->st <= P_ELEM_BUF)
         return run_array(p, final, sink, user, err);
-    if (p->st == P_WHOLE && p->syn == EA_TOOL_SYNTAX_LLAMA3) {
-        /* {"name": "N", "parameters": {: streamed from here */
+    if (p->st == P_WHOLE) {
+        /* llama3: [<|python_tag|>] {"name": "N", "parameters": {
+         * mistral: [[TOOL_CALLS]] [{"name": "N", "arguments": {
+         * streamed from there */
+        bool mistral = p->syn == EA_TOOL_SYNTAX_MISTRAL;
+        const char *tag = mistral ? MISTRAL_TAG : PYTHON_TAG;
         size_t i = 0, no = 0, nl = 0, at = 0;
         while (i < n && blank(h + i, 1))
             i++;
-        if (n - i >= strlen(PYTHON_TAG) && !memcmp(h + i, PYTHON_TAG, strlen(PYTHON_TAG)))
-            i += strlen(PYTHON_TAG);
-        int m = head_match(h + i, n - i, &no, &nl, &at);
-        if (m == 0 && !final && n <= EA_TOOL_MAX_CALL_BYTES)
-            return EA_OK;
-        if (m == 1) {
-            ea_status st = begin_streamed(p, i + no, nl, i + at, sink, user, err);
-            return st ? st : run_whole(p, final, sink, user, err);
+        if (n - i >= strlen(tag) && !memcmp(h + i, tag, strlen(tag)))
+            i += strlen(tag);
+        while (mistral && i < n && blank(h + i, 1))
+            i++;
+        int m = -1;
+        if (!mistral)
+            m = head_match(h + i, n - i, &no, &nl, &at);
+        else if (i == n)
+            m = 0;
+        else if (h[i] == '[') {
+            i++;
+            m = head_match(h + i, n - i, &no, &nl, &at);
         }
-        p->st = P_WHOLE_BUF; /* another shape: parsed whole at the end */
-    }
-    if (p->st == P_WHOLE && p->syn == EA_TOOL_SYNTAX_MISTRAL) {
-        /* [TOOL_CALLS] [{"name": "N", "arguments": {: streamed from here */
-        size_t i = 0, no = 0, nl = 0, at = 0;
-        while (i < n && blank(h + i, 1))
-            i++;
-        if (n - i >= strlen(MISTRAL_TAG) && !memcmp(h + i, MISTRAL_TAG, strlen(MISTRAL_TAG)))
-            i += strlen(MISTRAL_TAG);
-        while (i < n && blank(h + i, 1))
-            i++;
-        int m = i == n ? 0 : h[i] != '[' ? -1 : head_match(h + i + 1, n - i - 1, &no, &nl, &at);
         if (m == 0 && !final && n <= EA_TOOL_MAX_CALL_BYTES)
             return EA_OK;
         if (m == 1) {
-            p->in_array = true;
-            ea_status st = begin_streamed(p, i + 1 + no, nl, i + 1 + at, sink, user, err);
+            p->in_array = mistral;
+            ea_status st = begin_streamed(p, i + no, nl, i + at, sink, user, err);
             return st ? st : run_whole(p, final, sink, user, err);
         }
         p->st = P_WHOLE_BUF; /* another shape: parsed whole at the end */

@@ -92,8 +92,9 @@ struct ea_privacy_entities {
 void ea_privacy_entities_release(struct ea_privacy_entities *e); /* NULL-safe */
 
 /* Finds the entities of text[0..len) (bytes; any content, UTF-8 or not):
- * non-overlapping, sorted by start, replacing e's previous content.
- * Thread-safe: any number of threads may detect with one detector.
+ * non-overlapping, sorted by start, replacing e's previous content (its
+ * array is reused: detecting text after text into one e allocates only when
+ * a text needs more room). Thread-safe: any number of threads may detect with one detector.
  * Errors (EA_ENOMEM, EA_ETOOBIG past EA_PRIVACY_MAX_TEXT or
  * EA_PRIVACY_MAX_ENTITIES, EA_EINTERNAL when a regex hit its match limit)
  * leave e empty: the caller must then not send the text anywhere remote. */

@@ -788,36 +788,78 @@ static const char *const dob_after[] = {"geboren", "born", "n\xc3\xa9", "n\xc3\x
 
 /* ---- cheap filters before a regex call (ea__pre_fn) -------------------- */
 
-/* Does one of the lowercase stems stand in t[from, to)? firsts: their
- * first bytes (most bytes are refused by that test alone). */
+/* The length of the shortest of the lowercase stems standing at t[i]
+ * and ending by `to` (ASCII letters of the text compared lowercased); 0
+ * when none does. firsts: the stems' first bytes, both cases (most bytes
+ * are refused by that test alone). */
+static size_t stem_at(const char *t, size_t i, size_t to, const char *const *stems, const bool *firsts)
+{
+    unsigned char c = (unsigned char)t[i];
+    if (!firsts[c])
+        return 0;
+    if (c >= 'A' && c <= 'Z')
+        c = (unsigned char)(c + 32);
+    size_t best = 0;
+    for (const char *const *s = stems; *s; s++) {
+        if ((unsigned char)(*s)[0] != c)
+            continue;
+        size_t k = 1;
+        while ((*s)[k] && i + k < to) {
+            unsigned char b = (unsigned char)t[i + k];
+            if ((b >= 'A' && b <= 'Z' ? b + 32 : b) != (unsigned char)(*s)[k])
+                break;
+            k++;
+        }
+        if (!(*s)[k] && (!best || k < best))
+            best = k;
+    }
+    return best;
+}
+
+/* Does one of the stems stand in t[from, to)? */
 static bool has_stem(const char *t, size_t from, size_t to, const char *const *stems, const bool *firsts)
 {
-    for (size_t i = from; i < to; i++) {
-        unsigned char c = (unsigned char)t[i];
-        if (!firsts[c])
-            continue;
-        if (c >= 'A' && c <= 'Z')
-            c = (unsigned char)(c + 32);
-        for (const char *const *s = stems; *s; s++) {
-            if ((unsigned char)(*s)[0] != c)
-                continue;
-            size_t k = 1;
-            while ((*s)[k] && i + k < to) {
-                unsigned char b = (unsigned char)t[i + k];
-                if ((b >= 'A' && b <= 'Z' ? b + 32 : b) != (unsigned char)(*s)[k])
-                    break;
-                k++;
-            }
-            if (!(*s)[k])
-                return true;
-        }
-    }
+    for (size_t i = from; i < to; i++)
+        if (firsts[(unsigned char)t[i]] && stem_at(t, i, to, stems, firsts))
+            return true;
     return false;
 }
 
-/* IPv6: the run of hex digits, colons and dots holds "::" or seven colons */
-static bool pre_ipv6(const char *t, size_t len, size_t at, size_t start)
+/* Where the stem ending first among those standing at or after t[from]
+ * ends, when that is at or before `horizon`; SIZE_MAX otherwise. For calls
+ * whose `from` only grows (the word starts of one text, in order), memo
+ * keeps what the searches found, so that a byte is searched about once:
+ * every stem starting in [memo->from, memo->searched) was looked at, and
+ * the one of them ending first is memo->at..memo->end (SIZE_MAX: none).
+ * Once one is found the search goes on up to its end (a later, shorter
+ * stem may end first; none starting after its end can). */
+static size_t stem_end_within(const char *t, size_t len, size_t from, size_t horizon,
+                              const char *const *stems, const bool *firsts, struct ea__pre_memo *memo)
 {
+    bool found = memo->set && memo->at != SIZE_MAX;
+    if (!memo->set || from < memo->from || (found && from > memo->at) ||
+        (!found && from > memo->searched))
+        *memo = (struct ea__pre_memo){true, from, from, SIZE_MAX, SIZE_MAX}; /* a new search */
+    else if (found)
+        return memo->end <= horizon ? memo->end : SIZE_MAX;
+    size_t i = memo->searched, at = memo->at, end = memo->end;
+    for (; i < len && (at == SIZE_MAX ? i < horizon : i < end); i++) {
+        size_t n = firsts[(unsigned char)t[i]] ? stem_at(t, i, len, stems, firsts) : 0;
+        if (n && i + n < end) {
+            at = i;
+            end = i + n;
+        }
+    }
+    memo->searched = i;
+    memo->at = at;
+    memo->end = end;
+    return end <= horizon ? end : SIZE_MAX;
+}
+
+/* IPv6: the run of hex digits, colons and dots holds "::" or seven colons */
+static bool pre_ipv6(const char *t, size_t len, size_t at, size_t start, struct ea__pre_memo *memo)
+{
+    (void)memo;
     (void)at;
     unsigned colons = 0;
     for (size_t i = start; i < len && i - start < 46 && ipv6_back((unsigned char)t[i]); i++) {
@@ -829,8 +871,9 @@ static bool pre_ipv6(const char *t, size_t len, size_t at, size_t start)
 }
 
 /* MAC: a run of 14 (Cisco) or 17 bytes of hex digits and separators */
-static bool pre_mac(const char *t, size_t len, size_t at, size_t start)
+static bool pre_mac(const char *t, size_t len, size_t at, size_t start, struct ea__pre_memo *memo)
 {
+    (void)memo;
     (void)at;
     size_t i = start;
     while (i < len && i - start < 17 && (is_hex((unsigned char)t[i]) || t[i] == ':' || t[i] == '-' || t[i] == '.'))
@@ -838,11 +881,21 @@ static bool pre_mac(const char *t, size_t len, size_t at, size_t start)
     return i - start >= 14;
 }
 
+/* URL credentials: the scheme ends at the anchor, so "://" starts there
+ * (the bytes walked back over hold no ':') */
+static bool pre_scheme(const char *t, size_t len, size_t at, size_t start, struct ea__pre_memo *memo)
+{
+    (void)start;
+    (void)memo;
+    return at + 2 < len && t[at + 1] == '/' && t[at + 2] == '/';
+}
+
 /* key: value secrets: a credential word before the anchor */
 static const char *const secret_stems[] = {"pass", "pwd", "secret", "token", "key", "credential",
                                            "mot de passe", "contrase", NULL};
-static bool pre_keyword(const char *t, size_t len, size_t at, size_t start)
+static bool pre_keyword(const char *t, size_t len, size_t at, size_t start, struct ea__pre_memo *memo)
 {
+    (void)memo;
     (void)len;
     static const bool firsts[256] = {['p'] = 1, ['s'] = 1, ['t'] = 1, ['k'] = 1, ['c'] = 1, ['m'] = 1,
                                      ['P'] = 1, ['S'] = 1, ['T'] = 1, ['K'] = 1, ['C'] = 1, ['M'] = 1};
@@ -863,23 +916,23 @@ static bool pre_keyword(const char *t, size_t len, size_t at, size_t start)
 }
 
 /* a date followed by "geboren" / "born" / ...: a date's first number (1..4
- * digits and a separator, or a month name), then one of the words on the
- * next 48 bytes */
+ * digits and a separator, or a month name), then one of the words ending
+ * within the next DOB_AFTER_SPAN bytes, on the same line */
+#define DOB_AFTER_SPAN 48
 static const char *const dob_after_stems[] = {"geboren", "born", "n\xc3\xa9", "nacid", "nat", NULL};
-static bool pre_dob_after(const char *t, size_t len, size_t at, size_t start)
+static bool pre_dob_after(const char *t, size_t len, size_t at, size_t start, struct ea__pre_memo *memo)
 {
     (void)start;
     size_t k = at;
     while (k < len && k - at < 5 && is_digit((unsigned char)t[k]))
         k++;
-    if (k > at && (k - at > 4 || k >= len || !strchr("./- \xe5", t[k])))
+    /* what may follow a date's first number: a separator (0xe5 starts 年), or NUL (left to the regex) */
+    static const bool date_sep[256] = {['.'] = 1, ['/'] = 1, ['-'] = 1, [' '] = 1, [0xe5] = 1, [0] = 1};
+    if (k > at && (k - at > 4 || k >= len || !date_sep[(unsigned char)t[k]]))
         return false;
-    size_t end = at + 48 < len ? at + 48 : len;
-    const char *nl = memchr(t + at, '\n', end - at);
-    if (nl)
-        end = (size_t)(nl - t);
     static const bool firsts[256] = {['g'] = 1, ['b'] = 1, ['n'] = 1, ['G'] = 1, ['B'] = 1, ['N'] = 1};
-    return has_stem(t, at, end, dob_after_stems, firsts);
+    size_t end = stem_end_within(t, len, at, at + DOB_AFTER_SPAN, dob_after_stems, firsts, memo);
+    return end != SIZE_MAX && !memchr(t + at, '\n', end - at);
 }
 
 /* the first group of digits at t[at]: its length */
@@ -892,16 +945,18 @@ static size_t digit_run(const char *t, size_t len, size_t at)
 }
 
 /* IPv4: 1..3 digits then a dot */
-static bool pre_ipv4(const char *t, size_t len, size_t at, size_t start)
+static bool pre_ipv4(const char *t, size_t len, size_t at, size_t start, struct ea__pre_memo *memo)
 {
+    (void)memo;
     (void)start;
     size_t r = digit_run(t, len, at);
     return r >= 1 && r <= 3 && at + r < len && t[at + r] == '.';
 }
 
 /* a version: [vV] or digits, then a dot and a digit */
-static bool pre_version(const char *t, size_t len, size_t at, size_t start)
+static bool pre_version(const char *t, size_t len, size_t at, size_t start, struct ea__pre_memo *memo)
 {
+    (void)memo;
     (void)start;
     if (t[at] == 'v' || t[at] == 'V')
         at++;
@@ -910,16 +965,18 @@ static bool pre_version(const char *t, size_t len, size_t at, size_t start)
 }
 
 /* an SSN: three digits then a dash or a space, or nine digits */
-static bool pre_ssn(const char *t, size_t len, size_t at, size_t start)
+static bool pre_ssn(const char *t, size_t len, size_t at, size_t start, struct ea__pre_memo *memo)
 {
+    (void)memo;
     (void)start;
     size_t r = digit_run(t, len, at);
     return (r == 3 && at + 3 < len && (t[at + 3] == '-' || t[at + 3] == ' ')) || r == 9;
 }
 
 /* a price written after its number: a currency after the digits */
-static bool pre_price(const char *t, size_t len, size_t at, size_t start)
+static bool pre_price(const char *t, size_t len, size_t at, size_t start, struct ea__pre_memo *memo)
 {
+    (void)memo;
     (void)start;
     size_t i = at;
     while (i < len && i - at < 40 && (is_digit((unsigned char)t[i]) || t[i] == ',' || t[i] == '.' || t[i] == '\''))
@@ -989,7 +1046,7 @@ static const struct ea__pattern_def fixed[] = {
     {EA_PII_URL_CREDENTIALS,
      "[A-Za-z][A-Za-z0-9+.\\-]{0,31}://([^\\s/?#@:\"'<>\\\\]{0,128}:[^\\s/?\"'<>\\\\]{1,128})@"
      "[A-Za-z0-9.\\-\\[]",
-     EA__SCAN_ANCHOR, NULL, ":", scheme_back, 32, 1, SCORE_SURE, NULL, NULL, NULL, 0, 2, 0, NULL},
+     EA__SCAN_ANCHOR, NULL, ":", scheme_back, 32, 1, SCORE_SURE, NULL, NULL, NULL, 0, 2, 0, pre_scheme},
     /* PHONE: digit groups with separators, + or 00 and a country code,
      * (area), an extension; the shape is checked in C */
     {EA_PII_PHONE,

@@ -5,7 +5,9 @@
  * highest score; hard negatives win like any other span and are dropped).
  *
  * Thread safety: after ea_privacy_detector_create nothing in the detector
- * changes; each ea_privacy_detect call makes its own match data.
+ * changes; each ea_privacy_detect call makes its own match data and keeps
+ * its scan state on its stack (the pre filters' memos, the bitset of taken
+ * bytes of a short text) or in the caller's entity list (the candidates).
  * Does not hold: the patterns themselves (builtin.c), the configuration
  * (config.c), placeholders (redact.c).
  */
@@ -592,6 +594,11 @@ static ea_status scan_regex(struct scan *sc, const struct ea__pattern *p)
 /* 7..64 hex digits, at least one digit and one letter, then no word byte. */
 static bool hex_word(const unsigned char *t, size_t n, size_t i)
 {
+    static const bool lower_hex[256] = {['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+                                        ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1,
+                                        ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1};
+    if (n - i < 7 || !lower_hex[t[i + 6]]) /* most words: shorter than 7 hex digits */
+        return false;
     size_t k = i;
     bool digit = false, letter = false;
     while (k < n && k - i <= 64 && ((t[k] >= '0' && t[k] <= '9') || (t[k] >= 'a' && t[k] <= 'f'))) {
@@ -625,6 +632,7 @@ static ea_status scan_words(struct scan *sc)
     const struct ea__word_tables *wt = &sc->d->wt;
     uint32_t live = 0;
     size_t next[EA__MAX_WORD_PATTERNS] = {0};
+    struct ea__pre_memo memo[EA__MAX_WORD_PATTERNS] = {0};
     for (uint32_t k = 0; k < wt->n; k++) {
         const struct ea__pattern *p = wt->pats[k];
         if (p->type == EA__PII_NEGATIVE || sc->d->enabled[p->type])
@@ -664,7 +672,7 @@ static ea_status scan_words(struct scan *sc)
                 if (digits < p->min_digits)
                     continue;
             }
-            if (p->pre && !p->pre(sc->text, sc->len, i, i))
+            if (p->pre && !p->pre(sc->text, sc->len, i, i, &memo[k]))
                 continue;
             int m = match(sc, p, i);
             if (m < 0)
@@ -682,10 +690,13 @@ static ea_status scan_words(struct scan *sc)
     return EA_OK;
 }
 
+/* At each anchor byte of p (memchr: most texts have few), back over its
+ * byte class, then one anchored attempt. */
 static ea_status scan_anchor(struct scan *sc, const struct ea__pattern *p)
 {
     for (const char *a = p->anchors; *a; a++) {
         size_t pos = 0, next = 0;
+        struct ea__pre_memo memo = {0};
         const char *hit;
         while (pos < sc->len && (hit = memchr(sc->text + pos, *a, sc->len - pos))) {
             size_t at = (size_t)(hit - sc->text), start = at;
@@ -694,7 +705,7 @@ static ea_status scan_anchor(struct scan *sc, const struct ea__pattern *p)
                 continue;
             while (start > 0 && at - start < p->max_back && p->back[(unsigned char)sc->text[start - 1]])
                 start--;
-            if (at - start < p->min_back || (p->pre && !p->pre(sc->text, sc->len, at, start)))
+            if (at - start < p->min_back || (p->pre && !p->pre(sc->text, sc->len, at, start, &memo)))
                 continue; /* no match can start here: no regex call */
             int m = match(sc, p, start);
             if (m < 0)
@@ -740,40 +751,81 @@ static bool allowed_value(const ea_privacy_detector *d, const char *s, size_t n)
     return false;
 }
 
+/* Up to this many entities are sorted by insertion (a text's handful of
+ * candidates), more by qsort. Both orders are total on distinct entities,
+ * so the result does not depend on the method. */
+#define INSERTION_SORT_MAX 16
+
+static void sort_entities(struct ea_privacy_entity *v, size_t n, int (*cmp)(const void *, const void *))
+{
+    if (n > INSERTION_SORT_MAX) {
+        qsort(v, n, sizeof *v, cmp);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct ea_privacy_entity e = v[i];
+        size_t j = i;
+        for (; j > 0 && cmp(&v[j - 1], &e) > 0; j--)
+            v[j] = v[j - 1];
+        v[j] = e;
+    }
+}
+
+/* The bits of word w of a byte bitset that fall in [a, b) (a < b). */
+static uint64_t span_mask(size_t w, size_t a, size_t b)
+{
+    uint64_t m = ~0ull;
+    if (w == a >> 6)
+        m &= ~0ull << (a & 63);
+    if (w == (b - 1) >> 6)
+        m &= ~0ull >> (63 - ((b - 1) & 63));
+    return m;
+}
+
+/* Texts up to this many bytes keep resolve()'s bitset of taken bytes on
+ * the stack (512 bytes); longer ones allocate it. */
+#define TAKEN_STACK_BYTES 4096
+
 /* Keeps, longest first (then highest score), each candidate that overlaps
- * none kept before (a bitset of the bytes taken: the cost is the total
- * length of the candidates); then drops the negatives and sorts by start. */
+ * none kept before (a bitset of the bytes taken, tested and set 64 bytes
+ * at a time); then drops the negatives and sorts by start. */
 static ea_status resolve(const ea_privacy_detector *d, const char *text, size_t len,
                          struct ea_privacy_entities *c, struct ea_privacy_entities *out,
                          struct ea_error *err)
 {
-    if (c->n > 1)
-        qsort(c->v, c->n, sizeof *c->v, by_priority);
-    uint64_t *taken = c->n ? ea_calloc(len / 64 + 1, sizeof *taken) : NULL;
-    if (c->n && !taken)
+    sort_entities(c->v, c->n, by_priority);
+    uint64_t on_stack[TAKEN_STACK_BYTES / 64 + 1];
+    uint64_t *taken = NULL;
+    if (c->n && len <= TAKEN_STACK_BYTES) {
+        taken = on_stack;
+        memset(taken, 0, (len / 64 + 1) * sizeof *taken);
+    } else if (c->n && !(taken = ea_calloc(len / 64 + 1, sizeof *taken))) {
         return ea_error_set(err, EA_ENOMEM, "privacy: out of memory");
+    }
     size_t nk = 0;
     for (size_t i = 0; i < c->n; i++) {
         struct ea_privacy_entity e = c->v[i];
         bool free_span = true;
-        for (size_t b = e.start; b < e.end && free_span; b++)
-            free_span = !(taken[b >> 6] & (1ull << (b & 63)));
+        for (size_t w = e.start >> 6; w <= (e.end - 1) >> 6 && free_span; w++)
+            free_span = !(taken[w] & span_mask(w, e.start, e.end));
         if (!free_span)
             continue;
-        for (size_t b = e.start; b < e.end; b++)
-            taken[b >> 6] |= 1ull << (b & 63);
+        for (size_t w = e.start >> 6; w <= (e.end - 1) >> 6; w++)
+            taken[w] |= span_mask(w, e.start, e.end);
         if (e.type != EA__PII_NEGATIVE && d->enabled[e.type] &&
             !allowed_value(d, text + e.start, e.end - e.start))
             c->v[nk++] = e;
     }
-    ea_free(taken);
+    if (taken != on_stack)
+        ea_free(taken);
     if (nk > EA_PRIVACY_MAX_ENTITIES)
         return ea_error_set(err, EA_ETOOBIG, "privacy: more than %u entities in one text",
                             (unsigned)EA_PRIVACY_MAX_ENTITIES);
-    if (nk > 1)
-        qsort(c->v, nk, sizeof *c->v, by_start);
-    /* hand the candidate array over as the result */
-    ea_free(out->v);
+    sort_entities(c->v, nk, by_start);
+    /* hand the candidate array over as the result (it may be out's own
+     * array, lent to the scan by ea_privacy_detect) */
+    if (out->v != c->v)
+        ea_free(out->v);
     out->v = c->v;
     out->n = nk;
     out->cap = c->cap;
@@ -791,12 +843,14 @@ ea_status ea_privacy_detect(const ea_privacy_detector *d, const char *text, size
                             len, EA_PRIVACY_MAX_TEXT);
     if (!text)
         text = "";
-    struct ea_privacy_entities cand = {0};
+    /* the candidates grow in e's array (no allocation when the caller
+     * reuses e); resolve() hands it back */
+    struct ea_privacy_entities cand = {e->v, 0, e->cap};
+    e->v = NULL;
+    e->cap = 0;
     struct scan sc = {d, text, len, NULL, &cand, err};
     sc.md = pcre2_match_data_create(d->max_capture_pairs ? d->max_capture_pairs : 1, d->gc);
-    if (!sc.md)
-        return ea_error_set(err, EA_ENOMEM, "privacy: out of memory");
-    ea_status s = scan_words(&sc);
+    ea_status s = sc.md ? scan_words(&sc) : ea_error_set(err, EA_ENOMEM, "privacy: out of memory");
     for (size_t i = 0; i < d->n_pats && !s; i++) {
         const struct ea__pattern *p = &d->pats[i];
         if (p->type != EA__PII_NEGATIVE && !d->enabled[p->type])
@@ -809,8 +863,10 @@ ea_status ea_privacy_detect(const ea_privacy_detector *d, const char *text, size
     pcre2_match_data_free(sc.md);
     if (!s)
         s = resolve(d, text, len, &cand, e, err);
-    ea_privacy_entities_release(&cand);
-    if (s)
+    if (s) { /* e empty, its array kept for the next call */
+        e->v = cand.v;
+        e->cap = cand.cap;
         e->n = 0;
+    }
     return s;
 }

@@ -48,10 +48,21 @@ struct ea__cand {
 typedef bool (*ea__check_fn)(const char *text, size_t len, const PCRE2_SIZE *ov, uint32_t n_pairs,
                              struct ea__cand *c);
 
+/* What a pre filter may remember between its calls on one text (each
+ * pattern has its own, zeroed at the start of every ea_privacy_detect call
+ * and kept on that call's stack): a filter that searches ahead keeps what it
+ * found, so that its next call, further on, does not search the same bytes
+ * again (builtin.c: stem_end_within). */
+struct ea__pre_memo {
+    bool set;
+    size_t from, searched; /* the bytes searched so far ... */
+    size_t at, end;        /* ... and what was found there (SIZE_MAX: nothing) */
+};
+
 /* A cheap test before a regex call: false skips the attempt. at: the
- * anchor byte (ANCHOR) or the word start (WORDS); start: where the match
- * would begin. */
-typedef bool (*ea__pre_fn)(const char *text, size_t len, size_t at, size_t start);
+ * anchor byte (ANCHOR) or the word start (WORDS), increasing from one call
+ * to the next with the same memo; start: where the match would begin. */
+typedef bool (*ea__pre_fn)(const char *text, size_t len, size_t at, size_t start, struct ea__pre_memo *memo);
 
 /* Context words: a weak match of a type gains `raise_by` when one of the
  * raise words stands in the window before it (on the same line), and loses
@@ -78,7 +89,6 @@ struct ea__pattern {
     uint32_t min_digits;     /* WORDS: digits the number at the start must have (0: any) */
     ea__pre_fn pre;          /* NULL: none */
     const char *anchors;     /* ANCHOR: the anchor bytes */
-    bool back[256];          /* ANCHOR: bytes to walk back over (from the definition's test) */
     size_t max_back;         /* ANCHOR: at most this many bytes back */
     size_t min_back;         /* ANCHOR: at least this many (fewer: no attempt) */
     uint32_t group;          /* the capture group giving the span (0: the whole match) */
@@ -89,6 +99,8 @@ struct ea__pattern {
      * each first byte's run starts in them (ctx_at[k][c] .. ctx_at[k][c+1]) */
     const char **ctx_words[2];
     uint16_t ctx_at[2][257];
+    /* the tables last: the fields read at every attempt share cache lines */
+    bool back[256];          /* ANCHOR: bytes to walk back over (from the definition's test) */
 };
 
 /* One built-in or configured pattern before compilation. */

@@ -336,11 +336,13 @@ ea_status ea_privacy_redact_texts(const ea_privacy_detector *d, ea_privacy_map *
                                   size_t *out_lens, struct ea_error *err)
 {
     ea_status s = EA_OK;
+    struct ea_privacy_entities ents = {0}; /* one list for every text: one allocation */
     for (size_t i = 0; i < n; i++)
         outs[i] = NULL;
     for (size_t i = 0; i < n && !s; i++)
         s = ea_privacy_redact(d, m, texts[i], lens[i], forms ? forms[i] : EA_PRIVACY_PLAIN, &outs[i],
-                              &out_lens[i], NULL, err);
+                              &out_lens[i], &ents, err);
+    ea_privacy_entities_release(&ents);
     if (s)
         for (size_t i = 0; i < n; i++) {
             ea_free(outs[i]);

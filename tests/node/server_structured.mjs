@@ -4,7 +4,8 @@
 // independently with Ajv (draft 2020-12 + ajv-formats):
 //   - GEN_PER generations per schema of SCHEMAS.json at temperature 1, through
 //     response_format json_schema and vLLM's guided_json alternately: every
-//     answer that finished ("stop") is JSON valid under its schema;
+//     answer that finished ("stop") is JSON valid under its schema (GEN_PER
+//     below 3, a sanitizer build: every other schema);
 //   - strict: an unenforceable keyword is a 400 naming it; without strict the
 //     X-EdgeAgent-Unenforced header names it; json_object, guided_regex,
 //     guided_choice hold;
@@ -76,9 +77,10 @@ async function pool(n, jobs) {
   return out;
 }
 
-await test(`${schemas.length} schemas x ${genPer} generations at temperature 1 validate`, async () => {
+await test(`${slow ? Math.ceil(schemas.length / 2) : schemas.length} schemas x ${genPer} generations at temperature 1 validate`, async () => {
   const jobs = [];
   schemas.forEach((schema, si) => {
+    if (slow && si % 2) return; // a slow build: every other schema (memory and thread errors are the point there)
     for (let k = 0; k < genPer; k++) {
       const body = { messages: msgs, temperature: 1, max_tokens: 600, seed: si * 100 + k };
       if (k % 2 === 0) body.response_format = { type: "json_schema", json_schema: { name: "s" + si, schema } };

@@ -8,7 +8,8 @@ Loss is on the assistant answer only (its tokens and the closing
 Deterministic for a seed on one machine.
 
 Usage: train.py DATA_DIR TOOLS.json MERGES.json OUT_DIR [--steps N] ...
-Writes OUT_DIR/model.pt, OUT_DIR/losses.json, OUT_DIR/losses.png.
+Writes OUT_DIR/model.pt, OUT_DIR/losses.json, OUT_DIR/losses.png. A file
+OUT_DIR/STOP ends the run early (checked every step).
 """
 import argparse
 import json
@@ -21,6 +22,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+import eval_torch
 import plot
 import render
 from bpe import Tokenizer
@@ -119,6 +121,8 @@ def main():
     ap.add_argument("--init", help="start from this checkpoint's weights (same shape)")
     ap.add_argument("--call-format", choices=["hermes", "compact"], default="hermes",
                     help="tool-call framing of the answers (render.CALL_FORMAT)")
+    ap.add_argument("--greedy-n", type=int, default=60,
+                    help="at each evaluation, greedy answers to this many val cases, scored (0: none)")
     ap.add_argument("--stop-at", type=int, help="stop after this step (the schedule stays --steps long)")
     a = ap.parse_args()
 
@@ -133,6 +137,8 @@ def main():
     t0 = time.time()
     train, dropped = encode_split(os.path.join(a.data_dir, "train.jsonl"), tools, tok, a.ctx)
     val, _ = encode_split(os.path.join(a.data_dir, "val.jsonl"), tools, tok, a.ctx)
+    with open(os.path.join(a.data_dir, "val.jsonl")) as f:
+        val_rows = [json.loads(l) for l in f]
     ntok = sum(len(x[0]) for x in train)
     print("train: %d examples (%d over the context dropped), %d tokens; val %d; encoded in %.0f s"
           % (len(train), dropped, ntok, len(val), time.time() - t0), flush=True)
@@ -162,7 +168,11 @@ def main():
     t0 = time.time()
     run_loss, run_n = 0.0, 0
     last = min(a.steps, a.stop_at or a.steps)
+    stop_file = os.path.join(a.out_dir, "STOP")
     while step < last:
+        if os.path.exists(stop_file):  # an operator's early stop: the best checkpoint so far stands
+            print("step %d  stopped early (%s)" % (step, stop_file), flush=True)
+            break
         if not queue:
             queue = batches(train, a.tokens_per_batch, rng)
         b = queue.pop()
@@ -187,6 +197,14 @@ def main():
             vl = evaluate(model, val, pad, a.tokens_per_batch)
             log["val"].append([step, vl])
             print("step %d  val loss %.4f" % (step, vl), flush=True)
+            if a.greedy_n:
+                model.eval()
+                sc = eval_torch.score(model, tok, tools, val_rows[:a.greedy_n], quiet=True)
+                model.train()
+                log.setdefault("greedy", []).append([step, sc])
+                print("step %d  greedy on %d val: calls %d/%d  handoffs %d/%d  replies %d/%d  false handoffs %d/%d"
+                      % (step, a.greedy_n, sc["call"][0], sc["call"][1], sc["handoff"][0], sc["handoff"][1],
+                         sc["reply"][0], sc["reply"][1], sc["false_handoff"], sc["in"]), flush=True)
             if vl < best:
                 best = vl
                 torch.save({"config": cfg, "merges": [list(m) for m in merges],

@@ -20,7 +20,7 @@ mkdir -p "$work" models tests/data
 # (tools/train/README.md, "How the model is trained").
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 "$py" $t/train.py "$work" models/edgeagent-home.tools.json "$work/merges.json" "$work/run" \
-  --seed 1 --steps 4000 --warmup 150 --lr 2e-3 --eval-every 300 --greedy-n 40 "$@"
+  --seed 1 --steps 3200 --warmup 150 --lr 3e-3 --tie --eval-every 300 --greedy-n 40 "$@"
 "$py" $t/export_gguf.py "$work/run/model.pt" models/edgeagent-home.gguf
 "$py" $t/plot.py models/edgeagent-home.losses.png "$work/run/losses.json"
 (cd models && sha256sum edgeagent-home.gguf > edgeagent-home.gguf.sha256)

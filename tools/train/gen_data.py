@@ -949,12 +949,13 @@ def calls_json(calls):
 def example(rng, split, rid):
     r = rng.random()
     history = []
-    if rng.random() < 0.15:  # an earlier finished exchange
+    if rng.random() < (0.15 if split == "heldout" else 0.07):  # an earlier finished exchange
         h, reply, _ = tool_turn(rng, split, rid + 100000)
         history = h + [{"role": "assistant", "content": reply}]
-    # heldout keeps the first generator's mix (55% calls, 20% replies);
-    # train/val have more calls, the hard part
-    c_end, r_end = (0.55, 0.75) if split == "heldout" else (0.6, 0.75)
+    # heldout keeps the first generator's mix (55% calls, 20% replies, 15%
+    # with history); train/val have more calls, the hard part (68% calls,
+    # 10% replies, 7% with history)
+    c_end, r_end = (0.55, 0.75) if split == "heldout" else (0.68, 0.78)
     if r < c_end:
         text, calls = request(rng, split)
         return {"messages": history + [{"role": "user", "content": text}], "kind": "call",

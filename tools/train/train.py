@@ -9,7 +9,8 @@ Deterministic for a seed on one machine.
 
 Usage: train.py DATA_DIR TOOLS.json MERGES.json OUT_DIR [--steps N] ...
 Writes OUT_DIR/model.pt, OUT_DIR/losses.json, OUT_DIR/losses.png. A file
-OUT_DIR/STOP ends the run early (checked every step).
+OUT_DIR/STOP ends the run early (checked every step); a file OUT_DIR/END
+holding a step number moves the end of the schedule there (--end-at).
 """
 import argparse
 import json
@@ -117,12 +118,14 @@ def main():
     ap.add_argument("--kv-heads", type=int, default=3)
     ap.add_argument("--ff", type=int, default=512)
     ap.add_argument("--ctx", type=int, default=384)
+    ap.add_argument("--tie", action="store_true", help="output head tied to the token embeddings")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--init", help="start from this checkpoint's weights (same shape)")
     ap.add_argument("--call-format", choices=["hermes", "compact"], default="hermes",
                     help="tool-call framing of the answers (render.CALL_FORMAT)")
     ap.add_argument("--greedy-n", type=int, default=60,
                     help="at each evaluation, greedy answers to this many val cases, scored (0: none)")
+    ap.add_argument("--end-at", help="S:E: linear decay from step S to the floor at step E, the last step")
     ap.add_argument("--stop-at", type=int, help="stop after this step (the schedule stays --steps long)")
     a = ap.parse_args()
 
@@ -145,6 +148,8 @@ def main():
 
     cfg = {"vocab": len(tok.tokens), "d": a.d, "n_layer": a.layers, "n_head": a.heads,
            "n_kv": a.kv_heads, "ff": a.ff, "n_ctx": a.ctx}
+    if a.tie:
+        cfg["tie"] = True
     model = Model(cfg)
     if a.init:
         model.load_state_dict(torch.load(a.init)["model"])
@@ -156,7 +161,24 @@ def main():
                              {"params": nodecay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.98))
     pad = tok.special_id(render.ENDOFTEXT)
 
+    # --end-at S:E (or a file OUT_DIR/END holding E, read at step S): from
+    # step S the learning rate falls linearly from its value there to the
+    # schedule's floor at step E, where the run ends. It lets a run on a
+    # shared machine finish its decay by a deadline; the log records S:E so
+    # that the run can be replayed with --end-at.
+    end = [None]
+    if a.end_at:
+        s_, e_ = (int(v) for v in a.end_at.split(":"))
+        end[0] = (s_, e_)
+
     def lr_at(step):
+        if end[0] and step >= end[0][0]:
+            s_, e_ = end[0]
+            at_s = lr_cos(s_)
+            return at_s + (a.lr * 0.05 - at_s) * min(1.0, (step - s_) / max(1, e_ - s_))
+        return lr_cos(step)
+
+    def lr_cos(step):
         if step < a.warmup:
             return a.lr * (step + 1) / a.warmup
         t = (step - a.warmup) / max(1, a.steps - a.warmup)
@@ -168,8 +190,18 @@ def main():
     t0 = time.time()
     run_loss, run_n = 0.0, 0
     last = min(a.steps, a.stop_at or a.steps)
+    if end[0]:
+        last = min(last, end[0][1])
+        log["end_at"] = a.end_at
     stop_file = os.path.join(a.out_dir, "STOP")
+    end_file = os.path.join(a.out_dir, "END")
     while step < last:
+        if end[0] is None and os.path.exists(end_file):
+            e_ = int(open(end_file).read().split()[0])
+            end[0] = (step, max(step + 1, e_))
+            last = min(last, end[0][1])
+            log["end_at"] = "%d:%d" % end[0]
+            print("step %d  end moved: --end-at %d:%d" % (step, end[0][0], end[0][1]), flush=True)
         if os.path.exists(stop_file):  # an operator's early stop: the best checkpoint so far stands
             print("step %d  stopped early (%s)" % (step, stop_file), flush=True)
             break

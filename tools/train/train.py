@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import os
+import re
 import random
 import sys
 import time
@@ -30,22 +31,50 @@ from bpe import Tokenizer
 from model import Model
 
 
-def encode_split(path, tools, tok, n_ctx, limit=None):
-    """[(ids, mask)]: mask 1 on the tokens the loss counts."""
+VALUE_RE = re.compile(r':("(?:[^"\\]|\\.)*"|-?[0-9][0-9.]*|true|false)')
+
+
+def value_spans(answer):
+    """Character spans of the argument values in an answer's calls."""
+    spans, pos = [], 0
+    while True:
+        i = answer.find('"arguments":', pos)
+        if i < 0:
+            return spans
+        j = answer.find(render.CALL_CLOSE, i)
+        j = len(answer) if j < 0 else j
+        for m in VALUE_RE.finditer(answer, i + len('"arguments":'), j):
+            q = 1 if m.group(1).startswith('"') else 0  # the text inside the quotes
+            spans.append((m.start(1) + q, m.end(1) - q))
+        pos = j
+
+
+def encode_split(path, tools, tok, n_ctx, limit=None, value_weight=1.0):
+    """[(ids, mask)]: mask 0 on the prompt, the loss weight on the answer
+    (value_weight on the tokens of argument values, 1 elsewhere)."""
     out, dropped = [], 0
     im_end = tok.special_id(render.IM_END)
+    tok_len = [len(tok.decode([i])) for i in range(len(tok.tokens))]
     with open(path) as f:
         for i, line in enumerate(f):
             if limit is not None and i >= limit:
                 break
             ex = json.loads(line)
             p = tok.encode(render.render(ex["messages"], tools))
-            a = tok.encode(render.answer(ex)) + [im_end]
+            text = render.answer(ex)
+            a = tok.encode(text) + [im_end]
             ids = p + a
             if len(ids) > n_ctx + 1:
                 dropped += 1
                 continue
-            out.append((ids, [0] * len(p) + [1] * len(a)))
+            w = [1.0] * len(a)
+            if value_weight != 1.0:
+                spans, at = value_spans(text), 0
+                for k, t in enumerate(a[:-1]):
+                    if any(s0 < at + tok_len[t] and at < s1 for s0, s1 in spans):
+                        w[k] = value_weight
+                    at += tok_len[t]
+            out.append((ids, [0.0] * len(p) + w))
     return out, dropped
 
 
@@ -75,14 +104,16 @@ def tensors(data, b, pad):
     T = max(len(data[i][0]) for i in b) - 1
     x = torch.full((len(b), T), pad, dtype=torch.long)
     y = torch.full((len(b), T), -100, dtype=torch.long)
+    wt = torch.zeros((len(b), T))
     for r, i in enumerate(b):
         ids, m = data[i]
         n = len(ids) - 1
         x[r, :n] = torch.tensor(ids[:-1])
         tgt = torch.tensor(ids[1:])
-        tm = torch.tensor(m[1:], dtype=torch.bool)
-        y[r, :n] = torch.where(tm, tgt, torch.full_like(tgt, -100))
-    return x, y
+        mw = torch.tensor(m[1:])
+        y[r, :n] = torch.where(mw > 0, tgt, torch.full_like(tgt, -100))
+        wt[r, :n] = mw
+    return x, y, wt
 
 
 def evaluate(model, data, pad, tokens_per_batch):
@@ -90,7 +121,7 @@ def evaluate(model, data, pad, tokens_per_batch):
     tot, n = 0.0, 0
     with torch.no_grad():
         for b in batches(data, tokens_per_batch, random.Random(0)):
-            x, y = tensors(data, b, pad)
+            x, y, _ = tensors(data, b, pad)
             logits = model(x)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
                                    ignore_index=-100, reduction="sum")
@@ -118,6 +149,8 @@ def main():
     ap.add_argument("--kv-heads", type=int, default=3)
     ap.add_argument("--ff", type=int, default=512)
     ap.add_argument("--ctx", type=int, default=384)
+    ap.add_argument("--value-weight", type=float, default=1.0,
+                    help="loss weight of the tokens of argument values (the copied slots) in training")
     ap.add_argument("--tie", action="store_true", help="output head tied to the token embeddings")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--init", help="start from this checkpoint's weights (same shape)")
@@ -138,7 +171,8 @@ def main():
     merges = [tuple(m) for m in json.load(open(a.merges))]
     tok = Tokenizer(merges)
     t0 = time.time()
-    train, dropped = encode_split(os.path.join(a.data_dir, "train.jsonl"), tools, tok, a.ctx)
+    train, dropped = encode_split(os.path.join(a.data_dir, "train.jsonl"), tools, tok, a.ctx,
+                                  value_weight=a.value_weight)
     val, _ = encode_split(os.path.join(a.data_dir, "val.jsonl"), tools, tok, a.ctx)
     with open(os.path.join(a.data_dir, "val.jsonl")) as f:
         val_rows = [json.loads(l) for l in f]
@@ -208,11 +242,13 @@ def main():
         if not queue:
             queue = batches(train, a.tokens_per_batch, rng)
         b = queue.pop()
-        x, y = tensors(train, b, pad)
+        x, y, wt = tensors(train, b, pad)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         logits = model(x)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100)
+        tl = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100,
+                             reduction="none")
+        loss = (tl * wt.reshape(-1)).sum() / (y != -100).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

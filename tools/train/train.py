@@ -246,9 +246,12 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         logits = model(x)
-        tl = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100,
-                             reduction="none")
-        loss = (tl * wt.reshape(-1)).sum() / (y != -100).sum()
+        if a.value_weight == 1.0:
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100)
+        else:
+            tl = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100,
+                                 reduction="none")
+            loss = (tl * wt.reshape(-1)).sum() / (y != -100).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -116,6 +116,28 @@ def tensors(data, b, pad):
     return x, y, wt
 
 
+def copy_batch(rng, n, normal, sep):
+    """An auxiliary task that teaches copying (induction): n sequences
+    `filler K V filler SEP K V` of random ordinary tokens, the loss on the
+    second V (V: 1-5 tokens). SEP is <|endoftext|>, which chat data never
+    contains. Returns (x, y) like tensors()."""
+    rows = []
+    for _ in range(n):
+        k = rng.choice(normal)
+        v = [rng.choice(normal) for _ in range(rng.randint(1, 5))]
+        a = [rng.choice(normal) for _ in range(rng.randint(3, 30))]
+        b = [rng.choice(normal) for _ in range(rng.randint(0, 20))]
+        seq = a + [k] + v + b + [sep, k] + v
+        rows.append((seq, len(seq) - len(v)))
+    T = max(len(r[0]) for r in rows) - 1
+    x = torch.full((n, T), sep, dtype=torch.long)
+    y = torch.full((n, T), -100, dtype=torch.long)
+    for r, (seq, start) in enumerate(rows):
+        x[r, :len(seq) - 1] = torch.tensor(seq[:-1])
+        y[r, start - 1:len(seq) - 1] = torch.tensor(seq[start:])
+    return x, y
+
+
 def evaluate(model, data, pad, tokens_per_batch):
     model.eval()
     tot, n = 0.0, 0
@@ -151,6 +173,8 @@ def main():
     ap.add_argument("--ctx", type=int, default=384)
     ap.add_argument("--value-weight", type=float, default=1.0,
                     help="loss weight of the tokens of argument values (the copied slots) in training")
+    ap.add_argument("--copy-aux", type=int, default=0,
+                    help="sequences of the auxiliary copy task (copy_batch) added to each step")
     ap.add_argument("--tie", action="store_true", help="output head tied to the token embeddings")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--init", help="start from this checkpoint's weights (same shape)")
@@ -194,6 +218,7 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
                              {"params": nodecay, "weight_decay": 0.0}], lr=a.lr, betas=(0.9, 0.98))
     pad = tok.special_id(render.ENDOFTEXT)
+    normal = [i for i, t in enumerate(tok.types) if t == 1]
 
     # --end-at S:E (or a file OUT_DIR/END holding E, read at step S): from
     # step S the learning rate falls linearly from its value there to the
@@ -253,6 +278,10 @@ def main():
                                  reduction="none")
             loss = (tl * wt.reshape(-1)).sum() / (y != -100).sum()
         opt.zero_grad(set_to_none=True)
+        if a.copy_aux:
+            cx, cy = copy_batch(rng, a.copy_aux, normal, pad)
+            cl = model(cx)
+            loss = loss + F.cross_entropy(cl.reshape(-1, cl.shape[-1]), cy.reshape(-1), ignore_index=-100)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

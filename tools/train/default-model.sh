@@ -16,16 +16,19 @@ mkdir -p "$work" models tests/data
   --tools-out models/edgeagent-home.tools.json
 "$py" $t/make_tokenizer.py "$work" models/edgeagent-home.tools.json "$work/merges.json"
 "$py" $t/check_tokenizer.py "$build/edgeagent" "$work" models/edgeagent-home.tools.json "$work/merges.json"
-# One run in the hermes framing edgeagent's grammar enforces
-# (tools/train/README.md, "How the model is trained"): 200 steps of a pure
-# copy task (induction heads), then the home data with the loss weighted 4x
-# on the argument values (the copied slots) and the copy task kept up in
-# every step.
+# Two stages in the hermes framing edgeagent's grammar enforces
+# (tools/train/README.md, "How the model is trained"): 600 steps of plain
+# answer loss, then 300 steps with the loss weighted 4x on the argument
+# values (the copied slots) from stage 1's checkpoint. The stop points
+# replay the session that measured the figures in the README (its best
+# recipe by val; none reached the targets).
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-"$py" $t/train.py "$work" models/edgeagent-home.tools.json "$work/merges.json" "$work/run" --seed 4 --tie \
-  --copy-pretrain 200 --value-weight 4 --copy-aux 16 --lr 3e-3 --warmup 100 --steps 900 \
-  --eval-every 300 --greedy-n 40 "$@"
+common=("$work" models/edgeagent-home.tools.json "$work/merges.json")
+"$py" $t/train.py "${common[@]}" "$work/stage1" --seed 1 --steps 3200 --warmup 150 --lr 3e-3 --tie \
+  --eval-every 300 --greedy-n 40 --stop-at 600 "$@"
+"$py" $t/train.py "${common[@]}" "$work/run" --seed 2 --init "$work/stage1/model.pt" --tie --value-weight 4 \
+  --lr 2.5e-3 --warmup 50 --steps 1900 --eval-every 300 --greedy-n 40 --stop-at 300 "$@"
 "$py" $t/export_gguf.py "$work/run/model.pt" models/edgeagent-home.gguf
-"$py" $t/plot.py models/edgeagent-home.losses.png "$work/run/losses.json"
+"$py" $t/plot.py models/edgeagent-home.losses.png "$work/stage1/losses.json" "$work/run/losses.json"
 (cd models && sha256sum edgeagent-home.gguf > edgeagent-home.gguf.sha256)
 echo "default-model: models/edgeagent-home.gguf ($(stat -c %s models/edgeagent-home.gguf) bytes) in $(( $(date +%s) - start )) s"

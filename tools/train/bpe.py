@@ -10,7 +10,8 @@ other text rather than guess. Words become bytes mapped to printable code
 points (GPT-2's byte table), then merges apply lowest rank first. No merge
 involves the space: a word's pieces are the same with or without the space
 before it, so the model copies a room name from the request into the
-arguments piece for piece. Special
+arguments piece for piece, and no merge involves an upper-case letter
+(a capital is a token of its own, lower-cased by the model). Special
 tokens (render.SPECIALS) are cut out of the text before pre-tokenizing.
 
 Python 3 standard library only.
@@ -38,6 +39,9 @@ def byte_table():
 
 
 BYTE2CH = byte_table()
+# No merge takes in an upper-case letter: "Pantry" is "P" + the pieces of
+# "antry", so lower-casing a copied value is one token's change.
+_UPPER = re.compile("[A-Z]")
 SPACE = BYTE2CH[ord(" ")]
 
 
@@ -91,7 +95,8 @@ def train(texts, vocab_size):
     merges = []
     n_merges = vocab_size - 256 - len(SPECIALS)
     while len(merges) < n_merges and pairs:
-        best = max(((p, c) for p, c in pairs.items() if SPACE not in p[0] and SPACE not in p[1]),
+        best = max(((p, c) for p, c in pairs.items() if SPACE not in p[0] and SPACE not in p[1]
+                    and not _UPPER.search(p[0] + p[1])),
                    key=lambda kv: (kv[1], kv[0]), default=(None, 0))[0]
         if best is None:
             break

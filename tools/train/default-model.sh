@@ -12,22 +12,23 @@ py=${PYTHON:-/usr/bin/python3}
 t=tools/train
 start=$(date +%s)
 mkdir -p "$work" models tests/data
-"$py" $t/gen_data.py --seed 1 --out-dir "$work" --heldout-out tests/data/home_heldout.jsonl \
+"$py" $t/gen_data.py --seed 1 --train 120000 --out-dir "$work" --heldout-out tests/data/home_heldout.jsonl \
   --tools-out models/edgeagent-home.tools.json
-"$py" $t/make_tokenizer.py "$work" models/edgeagent-home.tools.json "$work/merges.json" --call-format compact
+"$py" $t/make_tokenizer.py "$work" models/edgeagent-home.tools.json "$work/merges.json"
 "$py" $t/check_tokenizer.py "$build/edgeagent" "$work" models/edgeagent-home.tools.json "$work/merges.json"
-# Three stages (tools/train/README.md, "How the committed model was
-# trained"): the first two write calls without the newlines of the hermes
-# framing (compact), the third in the framing edgeagent's grammar enforces.
+# Two stages in the hermes framing edgeagent's grammar enforces
+# (tools/train/README.md, "How the model is trained"): 600 steps of plain
+# answer loss, then 300 steps with the loss weighted 4x on the argument
+# values (the copied slots) from stage 1's checkpoint. The stop points
+# replay the session that measured the figures in the README (its best
+# recipe by val; none reached the targets).
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 common=("$work" models/edgeagent-home.tools.json "$work/merges.json")
-"$py" $t/train.py "${common[@]}" "$work/stage1" --call-format compact --seed 1 --steps 1800 --stop-at 600 "$@"
-"$py" $t/train.py "${common[@]}" "$work/stage2" --call-format compact --seed 2 --init "$work/stage1/model.pt" \
-  --steps 1650 --warmup 50 --lr 1.5e-3 --stop-at 200 "$@"
-"$py" $t/train.py "${common[@]}" "$work/stage3" --call-format hermes --seed 3 --init "$work/stage2/model.pt" \
-  --steps 1100 --warmup 30 --lr 1.5e-3 "$@"
-"$py" $t/export_gguf.py "$work/stage3/model.pt" models/edgeagent-home.gguf
-"$py" $t/plot.py models/edgeagent-home.losses.png "$work/stage1/losses.json" "$work/stage2/losses.json" \
-  "$work/stage3/losses.json"
+"$py" $t/train.py "${common[@]}" "$work/stage1" --seed 1 --steps 3200 --warmup 150 --lr 3e-3 --tie \
+  --eval-every 300 --greedy-n 40 --stop-at 600 "$@"
+"$py" $t/train.py "${common[@]}" "$work/run" --seed 2 --init "$work/stage1/model.pt" --tie --value-weight 4 \
+  --lr 2.5e-3 --warmup 50 --steps 1900 --eval-every 300 --greedy-n 40 --stop-at 300 "$@"
+"$py" $t/export_gguf.py "$work/run/model.pt" models/edgeagent-home.gguf
+"$py" $t/plot.py models/edgeagent-home.losses.png "$work/stage1/losses.json" "$work/run/losses.json"
 (cd models && sha256sum edgeagent-home.gguf > edgeagent-home.gguf.sha256)
 echo "default-model: models/edgeagent-home.gguf ($(stat -c %s models/edgeagent-home.gguf) bytes) in $(( $(date +%s) - start )) s"

@@ -43,23 +43,11 @@ def same(a, b):
     return a == b
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("ckpt")
-    ap.add_argument("split")
-    ap.add_argument("tools")
-    ap.add_argument("--n", type=int, default=300)
-    ap.add_argument("--dump")
-    a = ap.parse_args()
-    torch.set_num_threads(1)
-    ck = torch.load(a.ckpt)
-    model = Model(ck["config"])
-    model.load_state_dict(ck["model"])
-    model.eval()
-    tok = Tokenizer([tuple(m) for m in ck["merges"]])
-    tools = json.load(open(a.tools))
+def score(model, tok, tools, rows, quiet=False, answers=False):
+    """Greedy answers to rows, scored as tests/eval_home_model.c scores them:
+    {"call"|"handoff"|"reply": [right, of], "false_handoff": n, "in": n}
+    (and the answers, with answers=True)."""
     stop = {tok.special_id(render.IM_END), tok.special_id(render.ENDOFTEXT)}
-    rows = [json.loads(l) for l in open(a.split)][:a.n]
     st = {"call": [0, 0], "handoff": [0, 0], "reply": [0, 0], "false_handoff": 0, "in": 0}
     dump = []
     for ex in rows:
@@ -88,9 +76,29 @@ def main():
         if k != "handoff":
             st["in"] += 1
             st["false_handoff"] += handoff
-        if not ok and st[k][1] - st[k][0] <= 4:
+        if not ok and not quiet and st[k][1] - st[k][0] <= 4:
             print("miss %s: %s\n  want %s\n  got  %s" % (k, ex["messages"][-1]["content"],
                                                           json.dumps(ex["expected"]), text))
+    return (st, dump) if answers else st
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("ckpt")
+    ap.add_argument("split")
+    ap.add_argument("tools")
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--dump")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    ck = torch.load(a.ckpt)
+    model = Model(ck["config"])
+    model.load_state_dict(ck["model"])
+    model.eval()
+    tok = Tokenizer([tuple(m) for m in ck["merges"]])
+    tools = json.load(open(a.tools))
+    rows = [json.loads(l) for l in open(a.split)][:a.n]
+    st, dump = score(model, tok, tools, rows, answers=True)
     for k in ("call", "handoff", "reply"):
         print("%-8s %d/%d = %.1f%%" % (k, st[k][0], st[k][1], 100.0 * st[k][0] / max(1, st[k][1])))
     print("false handoffs %d/%d" % (st["false_handoff"], st["in"]))

@@ -147,25 +147,137 @@ SENSOR_WORDS = {  # surface words per sensor value
     "door": ["door sensor", "door open", "door closed"],
 }
 
-# Syllables for made-up names (train only): they make the model copy any
-# string rather than remember a list.
+# Slot values of train/val are mostly NOT from the lists above: made-up
+# names and free compositions of common words (1-3 words), so that copying
+# the value from the request is the only strategy that lowers the loss (a
+# model that memorises the lists writes a known room instead of the one
+# asked for). Words of the heldout pools are taken out of every list here
+# (_keep), so heldout vocabulary stays unseen.
 SYLL = ["ka", "lo", "mi", "ren", "to", "va", "shi", "bel", "dor", "an", "qu", "ix", "pe", "zu",
         "mar", "tin", "el", "os", "gra", "fen", "ul", "ber", "co", "nak", "sel", "wy", "thu",
-        "ro", "ja", "ne", "pla", "ste", "ri", "ga", "om", "fi", "del", "ha", "ku", "ly"]
+        "ro", "ja", "ne", "pla", "ste", "ri", "ga", "om", "fi", "del", "ha", "ku", "ly",
+        "bro", "chi", "dra", "ew", "fo", "gu", "hin", "ip", "jo", "kle", "mo", "nu", "or",
+        "pri", "que", "sa", "tra", "ub", "vi", "wo", "yel", "zin", "ash", "bur", "cra", "dun",
+        "est", "flo", "gri", "hol", "ing", "kin", "lum", "mun", "nor", "pos", "rad", "sto"]
+CONS = "bcdfghjklmnprstvwyz"
+VOW = "aeiou"
+GEN_ADJ = ["red", "blue", "green", "yellow", "white", "black", "grey", "pink", "purple", "orange",
+           "golden", "silver", "big", "small", "little", "tiny", "large", "old", "new", "front",
+           "top", "bottom", "upper", "lower", "north", "south", "east", "west", "inner", "outer",
+           "main", "second", "third", "middle", "quiet", "cozy", "sunny", "dark", "bright", "warm",
+           "cool", "long", "short", "round", "square", "wooden", "stone", "glass", "far", "near",
+           "left", "right", "happy", "lazy", "early", "late", "fast", "slow", "loud", "soft",
+           "sweet", "spicy", "fresh", "morning", "evening", "night", "summer", "winter", "spring",
+           "autumn", "sunday", "monday", "friday", "weekend", "daily", "extra", "secret", "family"]
+GEN_NOUN = ["tower", "cabin", "barn", "wing", "annex", "suite", "nook", "corner", "room", "hall",
+            "deck", "porch", "yard", "cottage", "tent", "office", "lab", "shop", "kitchen", "den",
+            "bed", "desk", "lamp", "table", "chair", "sofa", "window", "stairs", "tree", "pool",
+            "pond", "river", "lake", "hill", "field", "forest", "beach", "island", "city", "town",
+            "star", "moon", "sun", "cloud", "storm", "wind", "fire", "water", "ice", "snow",
+            "apple", "lemon", "cherry", "peach", "bean", "carrot", "onion", "pepper", "salmon",
+            "burger", "taco", "curry", "pie", "waffle", "bagel", "cheese", "honey", "candy",
+            "cat", "dog", "bird", "fox", "wolf", "bear", "horse", "rabbit", "owl", "tiger",
+            "robot", "rocket", "train", "boat", "bike", "truck", "plane", "car", "bus", "van",
+            "piano", "guitar", "drum", "violin", "song", "dance", "dream", "heart", "soul", "mind",
+            "paper", "letter", "book", "card", "gift", "box", "bag", "key", "ring", "coat",
+            "shoes", "socks", "plants", "flowers", "roses", "tomatoes", "herbs", "grass", "hedge",
+            "homework", "project", "report", "taxes", "budget", "invoice", "contract", "slides",
+            "meeting", "lesson", "practice", "class", "call", "party", "dinner", "lunch",
+            "breakfast", "snack", "shower", "bath", "walk", "ride", "swim", "game", "match",
+            "movie", "show", "episode", "album", "playlist", "station", "channel", "podcast",
+            "speaker", "screen", "display", "monitor", "player", "console", "clock", "box"]
+GEN_NAME = ["emma", "jack", "olivia", "noah", "liam", "ava", "mia", "lucas", "sophia", "ethan",
+            "zoe", "max", "leo", "nina", "ben", "sam", "anna", "paul", "maria", "kim", "alex",
+            "chris", "dan", "eva", "finn", "ida", "jonas", "lara", "mila", "omar", "rosa", "tara",
+            "yuki", "raj", "chen", "ali", "fatima", "hugo", "ines", "kai", "luca", "nora", "oscar",
+            "pia", "ruby", "theo", "ugo", "vera", "will", "xena", "yara", "zack", "mom", "grandpa",
+            "grandma", "auntie", "uncle", "john", "bob", "lisa", "mike", "sue", "kate", "pete"]
+GEN_VERB = ["buy", "call", "email", "text", "visit", "clean", "fix", "pay", "book", "check",
+            "water", "feed", "walk", "wash", "paint", "order", "pick up", "drop off", "bring",
+            "send", "print", "sign", "renew", "cancel", "charge", "pack", "cook", "bake", "iron",
+            "sort", "file", "finish", "start", "practice", "study", "read", "write", "post",
+            "collect", "empty", "refill", "replace", "update", "prepare", "plan", "try", "get"]
+GEN_GENRE = ["jazz", "rock", "pop", "soul", "funk", "metal", "house", "trance", "rap", "indie",
+             "gospel", "swing", "grunge", "dubstep", "lullabies", "acoustic", "latin", "kpop",
+             "bluegrass", "ska", "garage", "chillout", "symphonies", "sonatas", "ballads"]
+
+
+def _words(pools):
+    return {w for vals in pools for v in vals for w in v.split()}
+
+
+_HELDOUT_ONLY = (_words(P["heldout"] for P in (ROOMS, DEVICES, TIMER_LABELS, ALARM_LABELS, MEDIA,
+                                              REMINDERS, DOORS))
+                 - _words(P["train"] for P in (ROOMS, DEVICES, TIMER_LABELS, ALARM_LABELS, MEDIA,
+                                               REMINDERS, DOORS)))
+
+
+def _keep(ws):
+    return [w for w in ws if not set(w.split()) & _HELDOUT_ONLY]
+
+
+GEN_ADJ, GEN_NOUN, GEN_NAME, GEN_VERB, GEN_GENRE = (
+    _keep(GEN_ADJ), _keep(GEN_NOUN), _keep(GEN_NAME), _keep(GEN_VERB), _keep(GEN_GENRE))
+
+
+def made_up_word(rng):
+    """A pronounceable made-up word: syllables, or consonant-vowel letters."""
+    if rng.random() < 0.5:
+        return "".join(rng.choice(SYLL) for _ in range(rng.randint(1, 3)))
+    w = "".join(rng.choice(CONS) + rng.choice(VOW) for _ in range(rng.randint(1, 3)))
+    if rng.random() < 0.4:
+        w += rng.choice(CONS)
+    return w
 
 
 def pseudo(rng, suffixes):
-    w = "".join(rng.choice(SYLL) for _ in range(rng.randint(1, 3)))
+    w = made_up_word(rng)
     if rng.random() < 0.5:
         w += " " + rng.choice(suffixes)
     return w
 
 
+def free_words(rng, pool, suffixes):
+    """1-3 words composed from the general lists, made-up words and the suffixes."""
+    if pool is REMINDERS:
+        obj = rng.choice([lambda: "the " + rng.choice(GEN_NOUN), lambda: "my " + rng.choice(GEN_NOUN),
+                          lambda: rng.choice(GEN_NAME), lambda: "some " + rng.choice(GEN_NOUN),
+                          lambda: made_up_word(rng), lambda: rng.choice(GEN_NOUN),
+                          lambda: "the " + rng.choice(GEN_ADJ) + " " + rng.choice(GEN_NOUN)])()
+        return rng.choice(GEN_VERB) + " " + obj
+    if pool is MEDIA:
+        return rng.choice([lambda: rng.choice(GEN_GENRE),
+                           lambda: rng.choice(GEN_ADJ) + " " + rng.choice(GEN_GENRE),
+                           lambda: "the " + rng.choice(GEN_ADJ) + " " + rng.choice(GEN_NOUN),
+                           lambda: rng.choice(GEN_NAME) + " " + made_up_word(rng),
+                           lambda: "my " + rng.choice(GEN_NOUN) + " " + rng.choice(["playlist", "mix", "songs"]),
+                           lambda: made_up_word(rng) + " " + made_up_word(rng),
+                           lambda: rng.choice(GEN_NOUN) + " " + rng.choice(suffixes)])()
+    r = rng.random()
+    if r < 0.3:
+        w = rng.choice(GEN_ADJ) + " " + rng.choice(GEN_NOUN)
+    elif r < 0.5:
+        w = rng.choice(GEN_NAME) + "s " + rng.choice(suffixes + GEN_NOUN)
+    elif r < 0.7:
+        w = rng.choice(GEN_NOUN)
+    elif r < 0.85:
+        w = rng.choice(GEN_NOUN) + " " + rng.choice(suffixes)
+    else:
+        w = rng.choice(GEN_ADJ) + " " + rng.choice(GEN_NOUN) + " " + rng.choice(suffixes)
+    return w
+
+
 def pick(rng, split, pool, suffixes):
-    """A slot value: from the split's list, or (train/val) a made-up name."""
-    if split != "heldout" and rng.random() < 0.3:
+    """A slot value: from the heldout list (heldout), else (train/val) from
+    the train list (20%), a made-up name (40%) or free words (40%)."""
+    if split == "heldout":
+        return rng.choice(pool["heldout"])
+    r = rng.random()
+    if r < 0.4:
         return pseudo(rng, suffixes)
-    return rng.choice(pool[split if split == "heldout" else "train"])
+    if r < 0.8:
+        return free_words(rng, pool, suffixes)
+    return rng.choice(pool["train"])
 
 
 # ---------------------------------------------------------------------------
@@ -439,13 +551,35 @@ T["unlock"] = {
     "heldout": ["please unlock the {door}", "i want the {door} unlocked", "let me in the {door}"],
 }
 
+# More train phrasings (second run; none is a heldout template).
+T['light_on']["train"] += ['lights in the {room} on', 'could you switch the light on in the {room}', '{room}: lights on', 'illuminate the {room}', 'make the {room} bright', 'turn the lights on in the {room}', 'lamp on in the {room}', 'the {room} lights need to be on']
+T['light_off']["train"] += ['lights in the {room} off', 'could you switch the light off in the {room}', '{room}: lights off', 'darken the {room}', 'turn the lights off in the {room}', 'lamp off in the {room}', 'no more light in the {room}', 'the {room} lights need to be off']
+T['light_dim']["train"] += ['{room} brightness {pct}', '{room} lights to {pct} please', 'dim the light in the {room} to {pct}', 'brighten the {room} to {pct}']
+T['thermo']["train"] += ['{room} to {deg}', 'thermostat {room} {deg}', 'set the heating in the {room} to {deg}', "i'd like the {room} at {deg}", '{room} should be {deg}']
+T['timer']["train"] += ['{dur} countdown', 'time {dur} for me', 'can i get a timer for {dur}', 'give me a {dur} timer']
+T['timer_label']["train"] += ['{label} in {dur}', 'a {dur} timer named {label}', 'timer named {label} for {dur}', 'give me a {label} timer of {dur}']
+T['alarm']["train"] += ['alarm for {time}', 'set the alarm at {time}', 'wake me {time}', 'an alarm at {time} please']
+T['alarm_label']["train"] += ['alarm {time} {label}', 'set an alarm named {label} at {time}', '{label} at {time} alarm']
+T['play']["train"] += ['play {q} please', 'music: {q}', 'can i hear {q}', 'stream {q}']
+T['play_dev']["train"] += ['stream {q} on the {dev}', 'play {q} through the {dev}', '{dev}: play {q}']
+T['volume']["train"] += ['volume at {lvl}', 'turn it to {lvl}', 'set the sound to {lvl}', 'make the volume {lvl}']
+T['volume_dev']["train"] += ['{dev} to volume {lvl}', 'make the {dev} volume {lvl}', 'volume on the {dev} to {lvl}']
+T['remind']["train"] += ['reminder to {text}', 'remember to {text}', 'remind me {text}', 'todo {text}']
+T['remind_time']["train"] += ['remind me at {time} to {text}', '{time} reminder to {text}', 'remind me to {text} at {time} please']
+T['lock']["train"] += ['lock up {door}', '{door} locked please', 'secure lock the {door}', 'lock the {door} now']
+T['unlock']["train"] += ['unlock {door}', '{door} unlocked please', 'unlock the {door} for me', 'open up the lock of the {door}']
+
 PREFIX = {
     "train": ["", "", "", "", "please ", "hey ", "can you ", "could you ", "ok ", "yo ", "hi, ",
-              "hey edge, ", "quick, "],
+              "hey edge, ", "quick, ", "would you ", "go ahead and ", "okay ", "oh and ",
+              "can you please ", "i need you to ", "um ", "so ", "right, ", "edge, ", "hey there, ",
+              "please could you ", "mind if you ", "just ", "ok so "],
     "heldout": ["", "", "", "kindly ", "hello, ", "alright ", "excuse me, "],
 }
 SUFFIX = {
-    "train": ["", "", "", "", " please", " thanks", " thank you", " now", "!", ".", " pls", " asap"],
+    "train": ["", "", "", "", " please", " thanks", " thank you", " now", "!", ".", " pls", " asap",
+              " for me", " when you can", " ok", " thx", " real quick", " quickly", " please thanks",
+              " for me please", " thank u", "!!", " :)"],
     "heldout": ["", "", "", " cheers", " if you can", " right now", "?"],
 }
 JOIN = {
@@ -568,7 +702,7 @@ def fill(rng, split, tpl, slots, p_typo):
     text = tpl
     for k, v in slots.items():
         shown = v
-        if rng.random() < 0.05:
+        if rng.random() < (0.05 if split == "heldout" else 0.15):
             shown = v.title()
         text = text.replace("{%s}" % k, shown)
     return text
@@ -693,9 +827,63 @@ def request(rng, split):
     return casing(rng, text), calls
 
 
+# Out-of-domain requests composed from the general word lists (train/val
+# only): questions, writing, coding, maths, chit-chat, and household
+# actions the toolset cannot do (appliances that are not lights,
+# thermostats, speakers or locks).
+OOD_GEN = {
+    "appliance": ["dishwasher", "washing machine", "dryer", "oven", "kettle", "fan", "heater",
+                  "air conditioner", "blinds", "shutters", "sprinklers", "robot mower", "fridge",
+                  "microwave", "toaster", "hot tub", "fireplace", "pool pump", "humidifier",
+                  "air purifier", "doorbell camera", "printer", "router", "ceiling fan", "coffee maker"],
+    "appl_verb": ["turn on the", "turn off the", "switch on the",
+                  "switch off the", "run the", "open the", "close the", "empty the", "clean the",
+                  "reset the", "restart the", "preheat the", "fill the"],
+    "q": ["what is a {n}", "who invented the {n}", "why do {n}s exist", "how big is a {n}",
+          "how do i draw a {n}", "where can i buy a {a} {n}", "is a {n} {a}", "what does {n} mean",
+          "how much does a {n} cost", "when was the {n} invented", "how do you spell {n}",
+          "what rhymes with {n}", "tell me something about {n}s", "are {n}s dangerous",
+          "who is {name}", "where is {name}", "what's {name} doing", "how old is {name}"],
+    "w": ["write a poem about a {a} {n}", "write a song about {n}s", "write a letter to {name}",
+          "draft an email to {name} about the {n}", "write a speech about {n}s",
+          "give me a slogan for a {n} shop", "write a birthday message for {name}",
+          "summarize this: the {n} was {a} and the {n} was late", "translate {n} into german",
+          "make up a story about a {a} {n}", "rewrite this to sound {a}: the {n} is broken",
+          "brainstorm names for a {a} {n}", "write a product review of a {n}"],
+    "code": ["write a {lang} function that sorts a list", "fix this {lang} bug", "explain this {lang} code",
+             "how do i read a file in {lang}", "write a {lang} class for a {n}",
+             "convert this {lang} loop to a map", "what does this regex do", "write unit tests in {lang}"],
+    "math": ["what is {x} plus {y}", "what is {x} times {y}", "{x} minus {y}", "divide {x} by {y}",
+             "what's {x} percent of {y}", "is {x} a prime number", "solve {x} x plus {y} equals 0",
+             "convert {x} pounds to kilos", "how many minutes in {x} days", "average of {x} and {y}"],
+    "chat": ["how was your day", "do you like {n}s", "i'm bored", "i feel {a} today",
+             "what's your favorite {n}", "can we talk", "you're funny", "goodbye", "hey there",
+             "what can you do", "are you a robot", "i love {n}s", "tell me something {a}"],
+    "lang": ["python", "javascript", "c", "java", "go", "ruby", "php", "sql", "bash", "kotlin"],
+}
+
+
+def ood_generated(rng):
+    k = rng.choices(["appliance", "q", "w", "code", "math", "chat"], [30, 20, 15, 10, 12, 13])[0]
+    if k == "appliance":
+        t = rng.choice(OOD_GEN["appl_verb"]) + " " + rng.choice(OOD_GEN["appliance"])
+        if rng.random() < 0.3:
+            t += rng.choice([" in the ", " in the ", " for the "]) + rng.choice(GEN_NOUN)
+        return t
+    t = rng.choice(OOD_GEN[k])
+    for key, fn in (("{n}", lambda: rng.choice(GEN_NOUN)), ("{a}", lambda: rng.choice(GEN_ADJ)),
+                    ("{name}", lambda: rng.choice(GEN_NAME)), ("{lang}", lambda: rng.choice(OOD_GEN["lang"])),
+                    ("{x}", lambda: num(rng, rng.randint(2, 99))), ("{y}", lambda: num(rng, rng.randint(2, 99)))):
+        while key in t:
+            t = t.replace(key, fn(), 1)
+    return t
+
+
 def ood(rng, split):
     sp = "heldout" if split == "heldout" else "train"
-    if rng.random() < 0.6:
+    if split != "heldout" and rng.random() < 0.5:
+        t = ood_generated(rng)
+    elif rng.random() < 0.6:
         t = rng.choice(OOD_WHOLE[sp])
     else:
         t = rng.choice(OOD_FRAMES[sp]).replace("{t}", rng.choice(OOD_TOPICS[sp]))
@@ -761,14 +949,18 @@ def calls_json(calls):
 def example(rng, split, rid):
     r = rng.random()
     history = []
-    if rng.random() < 0.15:  # an earlier finished exchange
+    if rng.random() < (0.15 if split == "heldout" else 0.07):  # an earlier finished exchange
         h, reply, _ = tool_turn(rng, split, rid + 100000)
         history = h + [{"role": "assistant", "content": reply}]
-    if r < 0.55:
+    # heldout keeps the first generator's mix (55% calls, 20% replies, 15%
+    # with history); train/val have more calls, the hard part (68% calls,
+    # 10% replies, 7% with history)
+    c_end, r_end = (0.55, 0.75) if split == "heldout" else (0.68, 0.78)
+    if r < c_end:
         text, calls = request(rng, split)
         return {"messages": history + [{"role": "user", "content": text}], "kind": "call",
                 "expected": {"calls": calls_json(calls)}}
-    if r < 0.75:
+    if r < r_end:
         msgs, reply, _ = tool_turn(rng, split, rid)
         return {"messages": history + msgs, "kind": "reply", "expected": {"content": reply}}
     return {"messages": history + [{"role": "user", "content": ood(rng, split)}], "kind": "handoff",

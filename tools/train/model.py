@@ -1,7 +1,8 @@
 """model.py - the home model: a small Llama-architecture decoder in torch
 (RMSNorm, RoPE on adjacent pairs as edgeagent's `llama` architecture and
 llama.cpp apply it, SwiGLU feed-forward, grouped-query attention when
-n_kv < n_head, untied output head).
+n_kv < n_head, an output head of its own or (config tie) the token
+embeddings).
 
 The parameter names map one to one onto GGUF tensors (export_gguf.py);
 torch's Linear weight (out, in) is GGUF ne = [in, out] as it is, and Q/K
@@ -79,6 +80,8 @@ class Model(nn.Module):
         self.layers = nn.ModuleList(Layer(c) for _ in range(c["n_layer"]))
         self.norm = RMSNorm(c["d"])
         self.head = nn.Linear(c["d"], c["vocab"], bias=False)
+        if c.get("tie"):  # output head = token embeddings (exported as both tensors)
+            self.head.weight = self.emb.weight
         cos, sin = rope_tables(c["d"] // c["n_head"], c["n_ctx"])
         self.register_buffer("cos", cos, persistent=False)
         self.register_buffer("sin", sin, persistent=False)

@@ -322,6 +322,19 @@ static void engine_schemas_ajv(void)
     free(e);
 }
 
+/* A 4-token request of one prompt token under gr (for submits that must
+ * be refused). */
+static struct ea_engine_request small_request(const int32_t *prompt, const ea_grammar *gr)
+{
+    struct ea_engine_request q = {0};
+    q.prompt = prompt;
+    q.n_prompt = 1;
+    ea_sampling_params_default(&q.sampling);
+    q.max_tokens = 4;
+    q.grammar = gr;
+    return q;
+}
+
 /* Constrained greedy outputs: 16 batched == each alone; a regex grammar ends
  * the sequence by itself (ignore_eog set); a choice grammar's output is one
  * of the choices. */
@@ -391,13 +404,8 @@ static void engine_batch_invariant(void)
     ASSERT_OK(ea_grammar_vocab_create_raw(BIG, pieces, lens, &eos, 1, &big, &err), &err);
     ea_grammar *bg = NULL;
     ASSERT_OK(ea_grammar_compile_regex(big, "a+", 2, NULL, &bg, &err), &err);
-    struct ea_engine_request q = {0};
     int32_t prompt[1] = {1};
-    q.prompt = prompt;
-    q.n_prompt = 1;
-    ea_sampling_params_default(&q.sampling);
-    q.max_tokens = 4;
-    q.grammar = bg;
+    struct ea_engine_request q = small_request(prompt, bg);
     q.cb = on_event;
     uint64_t id;
     ASSERT_EQ(ea_engine_submit(g.e, &q, &id, &err), EA_EINVAL);
@@ -484,13 +492,8 @@ static void engine_lazy_trigger(void)
     char longt[EA_ENGINE_MAX_TRIGGER + 2];
     memset(longt, 'a', sizeof longt - 1);
     longt[sizeof longt - 1] = '\0';
-    struct ea_engine_request q = {0};
     int32_t prompt[1] = {1};
-    q.prompt = prompt;
-    q.n_prompt = 1;
-    ea_sampling_params_default(&q.sampling);
-    q.max_tokens = 4;
-    q.grammar = gr;
+    struct ea_engine_request q = small_request(prompt, gr);
     q.grammar_trigger = longt;
     q.cb = on_event;
     uint64_t id;
@@ -544,13 +547,8 @@ static void engine_token_trigger(void)
     printf("  %d of %d generations reached the trigger token; each constrained after it\n", triggered, N);
     ASSERT(triggered >= N / 2);
     /* a token outside the vocabulary is refused */
-    struct ea_engine_request q = {0};
     int32_t prompt[1] = {1};
-    q.prompt = prompt;
-    q.n_prompt = 1;
-    ea_sampling_params_default(&q.sampling);
-    q.max_tokens = 4;
-    q.grammar = gr;
+    struct ea_engine_request q = small_request(prompt, gr);
     q.has_trigger_token = true;
     q.grammar_trigger_token = (int32_t)ea_tokenizer_n_vocab(g.tok);
     q.cb = on_event;

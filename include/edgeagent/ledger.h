@@ -5,7 +5,7 @@
  * Holds: the `ledger:` configuration section (parsed from the router's
  * position-tagged tree), the ledger handle (a WAL database `ledger.db` in a
  * data directory given by the caller, a writer thread behind a bounded queue
- * so that recording never blocks), budgets (reserve before dispatch, settle
+ * so that recording never waits for the database), budgets (reserve before dispatch, settle
  * after) and reports (a struct, and the same as JSON).
  * and the summary sync (aggregates only, POSTed in order with idempotency
  * keys).
@@ -180,7 +180,8 @@ ea_status ea_ledger_open(const char *data_dir, const struct ea_ledger_options *o
 void ea_ledger_close(ea_ledger *l);
 
 /* Queues a copy of row (priced with ea_ledger_price_row) for the writer.
- * Never blocks on the disk: EA_OK when queued, EA_EOVERLOADED when the
+ * Never waits for the database (one write() of the row to the journal,
+ * see ea_ledger_record_notify): EA_OK when queued, EA_EOVERLOADED when the
  * queue is full (the row is dropped and counted), EA_EINVAL for a row
  * ea_ledger_row_check refuses (counted as rejected), EA_ESTATE on a
  * read-only ledger. */

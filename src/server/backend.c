@@ -108,6 +108,8 @@ static ea_status backend_build(ea_server *s, const struct ea_server_backend *v, 
     b->renders_tools = !has;
     for (uint64_t i = 0; has && i + 5 <= src.len && !b->renders_tools; i++)
         b->renders_tools = !memcmp(src.ptr + i, "tools", 5);
+    b->mistral_calls_token =
+        ea_tokenizer_find(v->tok, EA_TOOL_MISTRAL_TAG, strlen(EA_TOOL_MISTRAL_TAG));
     b->owned = owned;
     b->refs = 1;
     *out = b;

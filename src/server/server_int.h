@@ -597,6 +597,7 @@ struct ea__backend {
     struct ea__gcache *gc;         /* compiled grammars over its vocabulary */
     int syntax;                    /* enum ea_tool_syntax of its template */
     bool renders_tools;            /* the template uses `tools` */
+    int32_t mistral_calls_token;   /* [TOOL_CALLS] as one token of the vocabulary, or EA_TOKEN_NONE */
     bool owned;                    /* model, tok, engine are destroyed with it */
     int refs;                      /* under s->be_mu */
 };

@@ -213,9 +213,7 @@ static bool prepare_grammar(struct ea__upstream_job *job, const struct ea__gen_r
      * opens one (the engine's grammar trigger): the text that opens the
      * syntax, or for Mistral its [TOOL_CALLS] token (a vocabulary without
      * that token: calls are parsed, not constrained) */
-    int32_t tc_token = job->syntax == EA_TOOL_SYNTAX_MISTRAL
-                           ? ea_tokenizer_find(job->b->view.tok, EA_TOOL_MISTRAL_TAG, strlen(EA_TOOL_MISTRAL_TAG))
-                           : EA_TOKEN_NONE;
+    int32_t tc_token = job->syntax == EA_TOOL_SYNTAX_MISTRAL ? job->b->mistral_calls_token : EA_TOKEN_NONE;
     bool lazy = job->kind == EA__REQ_CHAT && job->parse_tools && r->tools.choice == EA__TOOLS_AUTO &&
                 r->guide.kind == EA__GUIDE_NONE && (job->syntax != EA_TOOL_SYNTAX_MISTRAL || tc_token >= 0);
     if (!forced && !lazy && r->guide.kind == EA__GUIDE_NONE)
